@@ -1,0 +1,41 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'src/web/ui/vendor/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', TextDecoder: 'readonly', TextEncoder: 'readonly', performance: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  {
+    // The CLI, benchmarks and tests talk to a terminal on purpose.
+    files: ['src/cli/**', 'bench/**', 'bin/**', '**/*.test.ts', 'test/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    // Import rules of DESIGN.md §2.
+    files: ['src/wire/**', 'src/links/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../wire/*', '!../links/*'], message: 'wire/ and links/ import nothing else of labwire' }] }],
+    },
+  },
+  {
+    files: ['src/devices/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/monitor/**', '**/web/**', '**/archive/**', '**/cli/**', '**/client/**'], message: 'devices import only wire/, links/ and the device API of daemon/' }] }],
+    },
+  },
+  {
+    files: ['src/daemon/**', 'src/monitor/**'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/devices/*/**'], message: 'daemon/ and monitor/ know no concrete device; use the registry' }] }],
+    },
+  },
+);

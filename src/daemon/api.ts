@@ -1,0 +1,157 @@
+/**
+ * The device-definition API: what a device family declares so that the generic daemon can poll
+ * it, validate commands, describe it and derive its `state` (DESIGN.md §3, after SECoP/Frappy).
+ * Device folders import only this file (plus wire/ and links/); it has no runtime dependencies
+ * beyond the `defineDevice` identity helper.
+ */
+import type { z } from 'zod';
+import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter } from '../links/types.js';
+import type { WireValue } from '../wire/types.js';
+
+export type ValueType = 'float' | 'int' | 'bool' | 'enum' | 'string';
+
+/** States after SECoP's status groups. */
+export const STATES = ['disabled', 'idle', 'busy', 'ramping', 'stabilizing', 'warn', 'error'] as const;
+export type DeviceState = (typeof STATES)[number];
+
+/** Type and limits of one value: a parameter or a command argument. */
+export interface ValueDecl {
+  type: ValueType;
+  description: string;
+  unit?: string;
+  /** Class limits of the hardware; site config may only tighten them. */
+  min?: number;
+  max?: number;
+  /** Members of an enum. */
+  values?: readonly string[];
+  /** Arguments only: may be left out. */
+  optional?: boolean;
+}
+
+export interface TargetDecl {
+  /** The readable parameter that should follow this one (setpoint → temperature). */
+  of: string;
+  /** |value − target| ≤ tolerance counts as reached. */
+  tolerance: number;
+  /** How long the value must stay within tolerance before `state` returns to idle. */
+  settleMs: number;
+  /** Whether the device is actively driving the value (a stopped chiller does not track its setpoint). */
+  activeWhen?: (values: Readonly<Record<string, WireValue>>) => boolean;
+}
+
+export interface ParamDecl<D = unknown> extends ValueDecl {
+  /** Writable parameters declare `readonly: false` and a `write` handler. Default: read-only. */
+  readonly?: boolean;
+  /** Archive hint: ignore changes smaller than this. */
+  deadband?: number;
+  target?: TargetDecl;
+  /**
+   * Applies a validated value to the device and returns the value as applied (read back), or
+   * undefined when the requested value stands. Throw a LabwireError for a device refusal.
+   */
+  write?: (driver: D, value: WireValue, ctx: HandlerContext) => Promise<WireValue | void>;
+}
+
+export interface CommandDecl<D = unknown> {
+  description: string;
+  /** State-changing: refused in read-only mode, needs the operator role, audited. */
+  write: boolean;
+  /** Named arguments in positional order: `cmd 1 2` and `cmd a=1 b=2` are the same call. */
+  args?: Record<string, ValueDecl>;
+  /** Returns results to send back as `ok <command> k=v ...`. */
+  run: (driver: D, args: Record<string, WireValue>, ctx: HandlerContext) => Promise<Record<string, WireValue> | void>;
+}
+
+export interface PollGroup<D = unknown> {
+  name: string;
+  everyMs: number;
+  /** Reads the device and returns fresh values of some parameters. */
+  read: (driver: D) => Promise<Record<string, WireValue>>;
+}
+
+export interface HandlerContext {
+  /** Latest cached values (read-only snapshot). */
+  values: Readonly<Record<string, WireValue>>;
+  /** Logs to the daemon log and to subscribed peers. */
+  log: (level: 'info' | 'warning' | 'error' | 'success', message: string) => void;
+}
+
+/** Limits of one parameter with the name of who set them, for messages people can act on. */
+export interface Limits {
+  min?: number;
+  max?: number;
+  /** e.g. `FL1703` or `site`. */
+  source: string;
+}
+
+/** A device-reported condition that overrides the derived state (alarms, warnings). */
+export interface StateOverride {
+  state: DeviceState;
+  text: string;
+}
+
+export interface DeviceDefinition<O = unknown, D = unknown> {
+  /** Registry key and `type=` in `id`, e.g. `julabo`. */
+  type: string;
+  /** One line for people, e.g. `Julabo FL recirculating chiller (RS232)`. */
+  title: string;
+  /** Device options from the config file or CLI (model, …). Must accept `{}`. */
+  options: z.ZodType<O>;
+  /** Serial settings used when a `serial://` URL does not give them. */
+  serialDefaults?: Partial<Extract<LinkSpec, { kind: 'serial' }>>;
+  exchange: ExchangeOptions;
+  splitter: () => ReplySplitter;
+  /** Parameters in status order (hw_connected, state and state_text come first and are added by the daemon). */
+  params: Record<string, ParamDecl<D>>;
+  commands: Record<string, CommandDecl<D>>;
+  poll: PollGroup<D>[];
+  createDriver: (exchange: ExchangeLike, options: O) => D;
+  /** Model limits that depend on options; the daemon applies site limits on top. */
+  limits?: (options: O) => Record<string, Limits>;
+  /** Runs after every (re)connect before polling: check identity, return values such as `version`. */
+  identify?: (driver: D) => Promise<Record<string, WireValue>>;
+  /** Device alarms and warnings from the cached values; undefined when the device reports nothing. */
+  stateOverride?: (values: Readonly<Record<string, WireValue>>) => StateOverride | undefined;
+}
+
+/** Identity helper that keeps the option and driver types inferred in device files. */
+export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D> {
+  return def;
+}
+
+/** What a simulator offers to the CLI and tests. */
+export interface Simulator {
+  /** Serve the device's wire protocol on TCP; resolves with the bound port. */
+  listenTcp(host: string, port: number): Promise<number>;
+  /** Serve it on a new pseudo-terminal; resolves with the path a client opens (/dev/pts/N). */
+  listenPty(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface SimulatorOptions {
+  /** Speeds up the physics: 60 makes a minute pass in a second. */
+  timeScale?: number;
+  /** Seed for reproducible noise. */
+  seed?: number;
+  /** Device-specific settings (faults, initial values), validated by the family. */
+  [key: string]: unknown;
+}
+
+/** A definition with its option and driver types erased, as the daemon handles it. */
+export type AnyDeviceDefinition = DeviceDefinition<unknown, unknown>;
+
+export interface DeviceFamily {
+  definition: AnyDeviceDefinition;
+  createSimulator?: (options: SimulatorOptions) => Simulator;
+}
+
+/**
+ * Erases a family's types for the registry. Safe because the daemon only ever hands a driver back
+ * to the definition that created it, and options only after the definition's own schema parsed them.
+ */
+export function deviceFamily<O, D>(
+  definition: DeviceDefinition<O, D>,
+  createSimulator?: (options: SimulatorOptions) => Simulator,
+): DeviceFamily {
+  return { definition: definition as unknown as AnyDeviceDefinition, createSimulator };
+}

@@ -1,0 +1,88 @@
+/**
+ * Types of the byte links to hardware. A Link moves bytes and says when it is up or down; an
+ * Exchange puts one serialized, paced request/reply queue on top of a Link; a ReplySplitter cuts
+ * the byte stream into replies the way one device family frames them (node-serialport's split of
+ * binding / stream / parser).
+ */
+import type { EventEmitter } from 'node:events';
+
+export type Parity = 'none' | 'even' | 'odd' | 'mark' | 'space';
+
+export type LinkSpec =
+  | { kind: 'tcp'; host: string; port: number }
+  | {
+      kind: 'serial';
+      path: string;
+      baudRate: number;
+      dataBits: 5 | 6 | 7 | 8;
+      parity: Parity;
+      stopBits: 1 | 1.5 | 2;
+      rtscts: boolean;
+    };
+
+/**
+ * A byte transport. Events: `data` (Buffer), `close` (Error | undefined: why it closed).
+ * `open` rejects with an Error whose message names the endpoint when the device cannot be reached.
+ */
+export interface Link extends EventEmitter {
+  readonly spec: LinkSpec;
+  /** Human-readable endpoint, e.g. `tcp://127.0.0.1:5050` or `/dev/ttyUSB0 4800 7E1`. */
+  readonly description: string;
+  open(): Promise<void>;
+  write(data: Buffer): Promise<void>;
+  /** Drop bytes the OS holds for reading (serial: tcflush; tcp: nothing beyond our buffers). */
+  flushInput(): Promise<void>;
+  close(): Promise<void>;
+  readonly isOpen: boolean;
+}
+
+/** Cuts a byte stream into replies. Stateful; `reset()` forgets a partial reply after a timeout. */
+export interface ReplySplitter {
+  push(chunk: Buffer): Buffer[];
+  reset(): void;
+}
+
+export interface ExchangeOptions {
+  /** Minimum time between the starts of two consecutive requests (Julabo: 250 ms). */
+  minGapMs?: number;
+  /** Minimum time between a reply and the next request (Julabo: 10 ms). */
+  gapAfterReplyMs?: number;
+  /** Default reply timeout. */
+  timeoutMs?: number;
+  /** After a timeout, the line must be silent this long before the next request is sent. */
+  resyncQuietMs?: number;
+  /** Reconnect back-off: first delay, factor 2, capped at maxBackoffMs. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Called after every (re)connect before any queued request; a throw counts as a failed connect. */
+  onConnect?: (exchange: ExchangeLike) => Promise<void>;
+}
+
+export interface RequestOptions {
+  /** false: a set-only command that the device never answers (Julabo `out_…`). Default true. */
+  expectReply?: boolean;
+  timeoutMs?: number;
+  /** Rejects a reply that cannot belong to this request; treated like a timeout (flush + resync). */
+  validate?: (reply: Buffer) => boolean;
+}
+
+/** The part of an Exchange a driver needs; lets drivers be unit-tested against a fake. */
+export interface ExchangeLike {
+  request(data: Buffer | string, options?: RequestOptions): Promise<Buffer | undefined>;
+  readonly isUp: boolean;
+}
+
+export type LinkErrorCode = 'CommunicationFailed' | 'Timeout' | 'Closed';
+
+/**
+ * Why a request did not get its reply. links/ imports nothing of labwire, so this is its own
+ * class; the daemon maps the code one-to-one onto the protocol's error codes.
+ */
+export class LinkError extends Error {
+  readonly code: LinkErrorCode;
+  constructor(code: LinkErrorCode, message: string) {
+    super(message);
+    this.name = 'LinkError';
+    this.code = code;
+  }
+}
