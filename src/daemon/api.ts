@@ -108,6 +108,8 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   createDriver: (exchange: ExchangeLike, options: O) => D;
   /** Model limits that depend on options; the daemon applies site limits on top. */
   limits?: (options: O) => Record<string, Limits>;
+  /** Target tolerance and settle time that depend on options (override the TargetDecl values). */
+  targetTuning?: (options: O) => Record<string, { tolerance?: number; settleMs?: number }>;
   /** Runs after every (re)connect before polling: check identity, return values such as `version`. */
   identify?: (driver: D) => Promise<Record<string, WireValue>>;
   /** Device alarms and warnings from the cached values; undefined when the device reports nothing. */

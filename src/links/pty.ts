@@ -8,7 +8,6 @@
  */
 import { createRequire } from 'node:module';
 import tty from 'node:tty';
-import fs from 'node:fs';
 
 interface NativePty {
   open(cols: number, rows: number): { master: number; slave: number; pty: string };
@@ -67,12 +66,3 @@ export function openPtyPair(): PtyPair {
   };
 }
 
-/** Creates (or replaces) a symlink so users can point a config at a stable name. */
-export function linkPtyPath(pty: PtyPair, linkPath: string): void {
-  try {
-    fs.unlinkSync(linkPath);
-  } catch {
-    // absent: nothing to replace
-  }
-  fs.symlinkSync(pty.path, linkPath);
-}

@@ -36,10 +36,20 @@ export interface Link extends EventEmitter {
   readonly isOpen: boolean;
 }
 
-/** Cuts a byte stream into replies. Stateful; `reset()` forgets a partial reply after a timeout. */
+/**
+ * Cuts a byte stream into replies. Stateful; `reset()` forgets a partial reply after a timeout.
+ * `push` may throw to report a corrupt frame (bad checksum, overlong line): the Exchange then fails
+ * the request in flight with CommunicationFailed and the error's message, and resynchronises.
+ */
 export interface ReplySplitter {
   push(chunk: Buffer): Buffer[];
   reset(): void;
+  /**
+   * Optional: returns the bytes of an unfinished reply and forgets them. The Exchange calls it
+   * before each write, so a fragment nobody asked for is reported as stray instead of silently
+   * becoming the head of the next reply.
+   */
+  takePartial?(): Buffer;
 }
 
 export interface ExchangeOptions {

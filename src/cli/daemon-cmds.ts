@@ -1,0 +1,152 @@
+/**
+ * `labwire daemon` and `labwire sim`: long-running processes that stop cleanly on SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../daemon/auth.js';
+import { startDaemon } from '../daemon/daemon.js';
+import { getFamily } from '../devices/index.js';
+import { parseLinkUrl } from '../links/url.js';
+import { createLogger } from '../util/logger.js';
+import { parseDuration } from '../util/duration.js';
+import { VERSION } from '../version.js';
+import { linkPtyPathName } from './pty-link.js';
+import { CliError, parseEndpoint, parseLimits, parseOptionPairs } from './common.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
+export function onShutdown(stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+export function registerDaemonCommands(program: Command): void {
+  program
+    .command('daemon')
+    .description('run a device daemon: owns the link to one instrument and serves the labwire protocol')
+    .argument('<type>', 'device type, e.g. julabo')
+    .requiredOption('--link <url>', 'link to the device: tcp://host:port or serial:///dev/ttyUSB0?baud=4800&bits=7&parity=even&stop=1&rtscts=1')
+    .option('--listen <host:port>', 'where clients connect', '127.0.0.1:7001')
+    .option('--name <name>', 'daemon name in id, status and logs (default: the type)')
+    .option('--option <key=value>', 'device option, repeatable (e.g. model=FL1703, tolerance=0.1)', collect, [])
+    .option('--limit <name=min:max>', 'site limit, tighter than the hardware\'s, repeatable (e.g. setpoint=5:30)', collect, [])
+    .option('--token-file <path>', 'tokens: one "<role> <token> [name]" per line (roles viewer, operator, admin)')
+    .option('--anonymous-role <role>', 'role of connections without a token: none, viewer, operator or admin (default: admin without tokens, none with tokens)')
+    .option('--tls-cert <path>', 'serve TLS with this certificate (PEM)')
+    .option('--tls-key <path>', 'private key for --tls-cert (PEM)')
+    .option('--read-only', 'refuse every state-changing command')
+    .option('--rate-limit <n>', 'requests per second per peer address (0: off)', '1000')
+    .option('--max-connections <n>', 'refuse connections beyond this many', '1024')
+    .option('--idle-timeout <duration>', 'close connections silent this long (subscribers exempt; 0: never)', '1h')
+    .option('--max-line <bytes>', 'longest accepted request line', '65536')
+    .option('--audit-log <path>', 'append a JSON line per state-changing command to this file')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .addHelpText('after', `
+Examples:
+  labwire daemon julabo --link serial:///dev/ttyUSB0 --name chiller
+  labwire daemon julabo --link tcp://127.0.0.1:5050 --listen 127.0.0.1:7001 --limit setpoint=5:30
+  LABWIRE_TOKEN=$(cat ~/.labwire-token) labwire daemon julabo --link /dev/ttyUSB0 --listen 0.0.0.0:7001 --audit-log audit.jsonl`)
+    .action(async (type: string, o: Record<string, string | string[] | boolean | undefined>) => {
+      const family = getFamily(type);
+      const listen = parseEndpoint(String(o.listen), '--listen');
+      const logger = createLogger({ level: String(o.logLevel) });
+      const tokens: TokenEntry[] = [...(o.tokenFile ? loadTokenFile(String(o.tokenFile)) : []), ...tokensFromEnv()];
+      let anonymousRole: Role | 'none' | undefined;
+      if (o.anonymousRole !== undefined) {
+        const r = String(o.anonymousRole);
+        if (r !== 'none' && !isRole(r)) throw new CliError(`--anonymous-role "${r}": expected none, viewer, operator or admin`);
+        anonymousRole = r;
+      }
+      if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new CliError('--tls-cert and --tls-key go together');
+      const daemon = await startDaemon({
+        definition: family.definition,
+        options: parseOptionPairs(o.option as string[]),
+        link: parseLinkUrl(String(o.link), family.definition.serialDefaults),
+        name: o.name ? String(o.name) : type,
+        host: listen.host,
+        port: listen.port,
+        tls: o.tlsCert ? { certFile: String(o.tlsCert), keyFile: String(o.tlsKey) } : undefined,
+        tokens,
+        anonymousRole,
+        readOnly: Boolean(o.readOnly),
+        siteLimits: parseLimits(o.limit as string[]),
+        rateLimit: { perSecond: positiveInt(String(o.rateLimit), '--rate-limit') },
+        maxConnections: positiveInt(String(o.maxConnections), '--max-connections'),
+        idleTimeoutMs: parseDuration(String(o.idleTimeout), '--idle-timeout'),
+        maxLineLength: positiveInt(String(o.maxLine), '--max-line'),
+        auditFile: o.auditLog ? String(o.auditLog) : undefined,
+        logger,
+        version: VERSION,
+      });
+      // Scripts and `labwire up` read this line to learn the bound port.
+      process.stdout.write(`listening ${daemon.host}:${daemon.port}\n`);
+      const stop = async (): Promise<void> => {
+        await daemon.close();
+        logger.flush?.();
+      };
+      daemon.on('exit', (why: string) => {
+        logger.warn(why);
+        void stop().then(() => process.exit(0));
+      });
+      onShutdown(stop);
+    });
+
+  program
+    .command('sim')
+    .description('run a simulator that speaks the device\'s own wire protocol, on TCP or on a pseudo-terminal')
+    .argument('<type>', 'device type, e.g. julabo')
+    .option('--listen <host:port>', 'serve on TCP')
+    .option('--pty', 'serve on a new pseudo-terminal and print its path')
+    .option('--pty-link <path>', 'with --pty: also create this symlink to the terminal (e.g. /tmp/ttyJULABO)')
+    .option('--time-scale <factor>', 'run the physics this many times faster than real time', '1')
+    .option('--seed <n>', 'seed for reproducible noise')
+    .option('--option <key=value>', 'simulator option, repeatable (see the device README: faults, initial values)', collect, [])
+    .addHelpText('after', `
+Examples:
+  labwire sim julabo --listen 127.0.0.1:5050 --time-scale 60
+  labwire sim julabo --pty --pty-link /tmp/ttyJULABO
+  labwire sim julabo --listen 127.0.0.1:5050 --option lowLevel=true`)
+    .action(async (type: string, o: Record<string, string | string[] | boolean | undefined>) => {
+      const family = getFamily(type);
+      if (!family.createSimulator) throw new CliError(`device type "${type}" has no simulator`);
+      if (!o.listen && !o.pty) throw new CliError('say where to serve: --listen host:port and/or --pty');
+      const timeScale = Number(o.timeScale);
+      if (!(timeScale > 0)) throw new CliError(`--time-scale "${String(o.timeScale)}" must be a positive number`);
+      const sim = family.createSimulator({
+        ...parseOptionPairs(o.option as string[]),
+        timeScale,
+        ...(o.seed !== undefined ? { seed: Number(o.seed) } : {}),
+      });
+      if (o.listen) {
+        const ep = parseEndpoint(String(o.listen), '--listen');
+        const port = await sim.listenTcp(ep.host, ep.port);
+        process.stdout.write(`listening ${ep.host}:${port}\n`);
+      }
+      if (o.pty) {
+        const path = await sim.listenPty();
+        if (o.ptyLink) {
+          linkPtyPathName(path, String(o.ptyLink));
+        }
+        process.stdout.write(`pty ${path}${o.ptyLink ? ` (link ${String(o.ptyLink)})` : ''}\n`);
+      }
+      onShutdown(() => sim.close());
+    });
+}
+
+function positiveInt(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`${what} "${text}" must be a whole number ≥ 0`);
+  return n;
+}

@@ -1,0 +1,49 @@
+/**
+ * The `labwire` command. Thin: it parses arguments and calls the modules; every failure becomes
+ * one clear line on stderr and exit code 2 (1 is reserved for "condition not met" of `wait`).
+ */
+import { Command, CommanderError } from 'commander';
+import { LabwireError } from '../wire/types.js';
+import { VERSION } from '../version.js';
+import { registerClientCommands } from './client-cmds.js';
+import { registerDaemonCommands } from './daemon-cmds.js';
+import { registerDeviceCommands } from './device-cmds.js';
+import { registerDemoCommand } from './demo.js';
+import { EXIT } from './common.js';
+
+export function buildProgram(): Command {
+  const program = new Command('labwire')
+    .version(VERSION)
+    .description('labwire puts every laboratory instrument on the network and keeps watch over it')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerDemoCommand(program);
+  registerDaemonCommands(program);
+  registerClientCommands(program);
+  registerDeviceCommands(program);
+  program.addHelpText('after', `
+Examples:
+  labwire demo                                        start a simulated lab
+  labwire sim julabo --listen 127.0.0.1:5050          a simulated Julabo chiller on TCP
+  labwire daemon julabo --link tcp://127.0.0.1:5050   a daemon for it on 127.0.0.1:7001
+  labwire status 127.0.0.1:7001                       what the daemon knows
+  labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s`);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT.error;
+      return;
+    }
+    const message = err instanceof LabwireError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`labwire: ${message}\n`);
+    process.exitCode = EXIT.error;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Tokens and roles. A token file holds one token per line: `<role> <token> [name]`, `#` starts a
+ * comment. `LABWIRE_TOKEN` in the environment adds one admin token (the same variable the CLI
+ * sends as a client, so one export serves both sides on a workstation). Tokens never appear in
+ * logs; the audit trail names the token's name.
+ */
+import fs from 'node:fs';
+import { timingSafeEqual, createHash } from 'node:crypto';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface TokenEntry {
+  role: Role;
+  token: string;
+  name: string;
+}
+
+export function roleAtLeast(have: Role | null, need: Role): boolean {
+  if (have === null) return false;
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+export function parseTokenFile(text: string, source: string): TokenEntry[] {
+  const out: TokenEntry[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (!line) return;
+    const [role, token, name] = line.split(/\s+/);
+    if (!role || !token || !isRole(role)) {
+      throw new Error(`${source}:${i + 1}: expected "<role> <token> [name]" with role viewer, operator or admin`);
+    }
+    if (token.length < 12) throw new Error(`${source}:${i + 1}: token is too short (at least 12 characters, better 32 random ones)`);
+    out.push({ role, token, name: name ?? `${role}-${out.length + 1}` });
+  });
+  return out;
+}
+
+export function loadTokenFile(path: string): TokenEntry[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read token file ${path}: ${(err as Error).message}`);
+  }
+  return parseTokenFile(text, path);
+}
+
+export function tokensFromEnv(env: NodeJS.ProcessEnv = process.env): TokenEntry[] {
+  const t = env.LABWIRE_TOKEN;
+  return t ? [{ role: 'admin', token: t, name: 'LABWIRE_TOKEN' }] : [];
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export class TokenStore {
+  private readonly entries: Array<TokenEntry & { hash: Buffer }>;
+  constructor(entries: TokenEntry[]) {
+    this.entries = entries.map((e) => ({ ...e, hash: digest(e.token) }));
+  }
+  get enabled(): boolean {
+    return this.entries.length > 0;
+  }
+  /** Constant-time per entry, so a wrong guess takes as long as a right one. */
+  check(token: string): TokenEntry | undefined {
+    const h = digest(token);
+    let hit: TokenEntry | undefined;
+    for (const e of this.entries) if (timingSafeEqual(e.hash, h)) hit = e;
+    return hit;
+  }
+}

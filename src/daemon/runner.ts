@@ -1,0 +1,556 @@
+/**
+ * Runs one device definition against one link: the parameter cache with timestamps, the poller,
+ * serialized state-changing commands, validation, and the derived `state` (the completion
+ * contract of DESIGN.md §3). It knows no concrete device and no network clients; the server
+ * reads from it and subscribes to its events.
+ */
+import { EventEmitter } from 'node:events';
+import { Exchange } from '../links/exchange.js';
+import { createLink } from '../links/index.js';
+import { formatLinkSpec } from '../links/url.js';
+import { LinkError, type LinkSpec } from '../links/types.js';
+import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
+import type { Logger } from '../util/logger.js';
+import type { AnyDeviceDefinition, DeviceState, HandlerContext, Limits, ParamDecl, TargetDecl, ValueDecl } from './api.js';
+import { checkRange, checkSiteLimits, coerce, combineLimits, type EffectiveLimits } from './values.js';
+
+export type LogLevel = 'info' | 'warning' | 'error' | 'success';
+
+export interface RunnerOptions {
+  definition: AnyDeviceDefinition;
+  /** Device options as given in config or on the command line; parsed by the definition's schema. */
+  options?: unknown;
+  /** The link, with the device's serial defaults already applied (parseLinkUrl(url, definition.serialDefaults)). */
+  link: LinkSpec;
+  /** Site limits per parameter; may only tighten the hardware's. */
+  siteLimits?: Record<string, { min?: number; max?: number }>;
+  readOnly?: boolean;
+  logger: Logger;
+  /** Software version reported in `id` and `describe`. */
+  version: string;
+  name: string;
+}
+
+export interface UpdateEvent {
+  t: number;
+  changes: Record<string, WireValue>;
+}
+
+export interface LogEvent {
+  t: number;
+  level: LogLevel;
+  message: string;
+}
+
+/** Who asked, for the audit trail. */
+export interface Actor {
+  who: string;
+  peer: string;
+}
+
+export interface AuditEvent extends Actor {
+  t: number;
+  device: string;
+  command: string;
+  before: Record<string, WireValue>;
+  after: Record<string, WireValue>;
+  result: string;
+}
+
+interface CacheEntry {
+  value: WireValue;
+  t: number;
+}
+
+interface TargetState {
+  param: string;
+  decl: TargetDecl;
+  tolerance: number;
+  settleMs: number;
+  withinSince?: number;
+}
+
+const STANDARD_PARAMS: Record<string, ParamDecl> = {
+  hw_connected: { type: 'bool', description: 'the daemon has a working link to the device' },
+  state: {
+    type: 'enum',
+    description: 'SECoP-style state: idle, busy, ramping, stabilizing, warn, error, disabled',
+    values: ['disabled', 'idle', 'busy', 'ramping', 'stabilizing', 'warn', 'error'],
+  },
+  state_text: { type: 'string', description: 'what the state means right now, for people' },
+};
+
+export class DeviceRunner extends EventEmitter {
+  readonly name: string;
+  readonly definition: AnyDeviceDefinition;
+  readonly version: string;
+  readOnly: boolean;
+  private readonly logger: Logger;
+  private readonly exchange: Exchange;
+  private readonly driver: unknown;
+  private readonly params: Record<string, ParamDecl>;
+  private readonly limits = new Map<string, EffectiveLimits>();
+  private readonly targets: TargetState[] = [];
+  private readonly cache = new Map<string, CacheEntry>();
+  private pending: Record<string, WireValue> | undefined;
+  private commandChain: Promise<unknown> = Promise.resolve();
+  private busyCount = 0;
+  private busyText = '';
+  private linkReason = 'not connected yet';
+  private readonly pollTimers = new Map<string, NodeJS.Timeout>();
+  private settleTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly pollErrors = new Map<string, string>();
+
+  constructor(opts: RunnerOptions) {
+    super();
+    this.name = opts.name;
+    this.definition = opts.definition;
+    this.version = opts.version;
+    this.readOnly = opts.readOnly ?? false;
+    this.logger = opts.logger;
+    const def = opts.definition;
+
+    const parsed = def.options.safeParse(opts.options ?? {});
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+      throw new Error(`invalid options for ${def.type} device "${opts.name}": ${issues}`);
+    }
+    const options = parsed.data;
+
+    this.params = { ...STANDARD_PARAMS, ...def.params };
+    const model = def.limits?.(options) ?? {};
+    for (const [name, decl] of Object.entries(def.params)) {
+      const layers: Limits[] = [{ min: decl.min, max: decl.max, source: def.type }];
+      if (model[name]) layers.push(model[name]);
+      const hardware = combineLimits(layers);
+      const site = opts.siteLimits?.[name];
+      if (site) {
+        checkSiteLimits(name, { ...site, source: 'site' }, hardware, decl.unit);
+        layers.push({ ...site, source: 'site' });
+      }
+      this.limits.set(name, combineLimits(layers));
+    }
+    for (const name of Object.keys(opts.siteLimits ?? {})) {
+      if (!def.params[name]) throw new Error(`site limits name unknown parameter "${name}" of ${def.type}; parameters: ${Object.keys(def.params).join(', ')}`);
+    }
+    const tuning = def.targetTuning?.(options) ?? {};
+    for (const [name, decl] of Object.entries(def.params)) {
+      if (!decl.target) continue;
+      this.targets.push({
+        param: name,
+        decl: decl.target,
+        tolerance: tuning[name]?.tolerance ?? decl.target.tolerance,
+        settleMs: tuning[name]?.settleMs ?? decl.target.settleMs,
+      });
+    }
+
+    const spec = opts.link;
+    this.exchange = new Exchange(() => createLink(spec), def.splitter(), {
+      ...def.exchange,
+      onConnect: async () => {
+        if (def.identify) this.merge(await def.identify(this.driver as never));
+      },
+    });
+    this.driver = def.createDriver(this.exchange, options);
+
+    this.exchange.on('up', () => {
+      this.linkReason = '';
+      this.set('hw_connected', true);
+      this.log('success', `link to device up (${formatLinkSpec(spec)})`);
+      if (this.running) this.pollAllNow();
+    });
+    this.exchange.on('down', (reason: string) => {
+      this.linkReason = reason;
+      this.set('hw_connected', false);
+      this.log('error', `link to device down: ${reason}`);
+    });
+    this.exchange.on('stray', (bytes: Buffer) => {
+      this.logger.debug({ bytes: bytes.toString('latin1') }, 'discarded bytes nobody asked for');
+    });
+    this.set('hw_connected', false);
+    this.recomputeState();
+  }
+
+  /** Opens the link and starts polling. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.exchange.start();
+    this.pollAllNow();
+  }
+
+  /** After a (re)connect every group reads at once, so status is complete without waiting a slow period. */
+  private pollAllNow(): void {
+    for (const group of this.definition.poll) this.schedulePoll(group.name, group.everyMs, group.read, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.pollTimers.values()) clearTimeout(t);
+    this.pollTimers.clear();
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    await this.exchange.stop();
+  }
+
+  get hwConnected(): boolean {
+    return this.cache.get('hw_connected')?.value === true;
+  }
+
+  /** Values in status order: hw_connected, state, state_text, then the device's parameters. */
+  values(): Array<[string, WireValue]> {
+    return Object.keys(this.params).map((k) => [k, this.cache.get(k)?.value ?? null]);
+  }
+
+  valueMap(): Record<string, WireValue> {
+    return Object.fromEntries(this.values());
+  }
+
+  timestamps(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, e] of this.cache) out[k] = e.t;
+    return out;
+  }
+
+  units(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, d] of Object.entries(this.params)) if (d.unit) out[k] = d.unit;
+    return out;
+  }
+
+  describe(): DescribeDoc {
+    const params: DescribeDoc['params'] = {};
+    for (const [name, d] of Object.entries(this.params)) {
+      const lim = this.limits.get(name);
+      const target = this.targets.find((t) => t.param === name);
+      params[name] = {
+        ...valueDescription(d),
+        ...(lim?.min ? { min: lim.min.value } : {}),
+        ...(lim?.max ? { max: lim.max.value } : {}),
+        readonly: d.readonly !== false || !d.write,
+        ...(target ? { target: { of: target.decl.of, tolerance: target.tolerance, settleMs: target.settleMs } } : {}),
+      };
+    }
+    const commands: DescribeDoc['commands'] = {};
+    for (const [name, c] of Object.entries(this.definition.commands)) {
+      const args: Record<string, ReturnType<typeof valueDescription>> = {};
+      for (const [a, d] of Object.entries(c.args ?? {})) args[a] = valueDescription(d);
+      commands[name] = { description: c.description, write: c.write, args };
+    }
+    return {
+      name: this.name,
+      type: this.definition.type,
+      title: this.definition.title,
+      protocol: 'labwire/1',
+      version: this.version,
+      readOnly: this.readOnly,
+      params,
+      commands,
+    };
+  }
+
+  commandNames(): string[] {
+    return Object.keys(this.definition.commands);
+  }
+
+  isWriteCommand(name: string): boolean {
+    return this.definition.commands[name]?.write ?? false;
+  }
+
+  /**
+   * Validates every pair first (all-or-nothing), then applies them in order through the command
+   * queue. Resolves with the values as applied once the device has accepted them.
+   */
+  async setParams(raw: Record<string, string>, actor: Actor): Promise<Record<string, WireValue>> {
+    const entries = Object.entries(raw);
+    const line = `set ${entries.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
+    let typed: Array<[string, WireValue, ParamDecl]>;
+    try {
+      typed = this.validateSet(entries);
+      this.assertWritable('set');
+    } catch (err) {
+      this.auditRefusal(line, actor, err);
+      throw err;
+    }
+    return this.serialized(line, actor, `setting ${entries.map(([k]) => k).join(', ')}`, async (ctx) => {
+      const applied: Record<string, WireValue> = {};
+      for (const [name, value, decl] of typed) {
+        const result = await decl.write!(this.driver, value, ctx);
+        const v = result === undefined ? value : result;
+        applied[name] = v;
+        this.set(name, v);
+        const target = this.targets.find((t) => t.param === name);
+        if (target) target.withinSince = undefined;
+      }
+      return applied;
+    });
+  }
+
+  private validateSet(entries: Array<[string, string]>): Array<[string, WireValue, ParamDecl]> {
+    if (entries.length === 0) throw new LabwireError('ProtocolError', 'set needs at least one name=value pair, e.g. set setpoint=12.5', 'set');
+    return entries.map(([name, text]) => {
+      const decl = this.params[name];
+      if (!decl) throw new LabwireError('NoSuchParameter', `no parameter "${name}"; parameters: ${Object.keys(this.params).join(', ')}`, 'set');
+      if (decl.readonly !== false || !decl.write) throw new LabwireError('ReadOnly', `${name} is read-only`, 'set');
+      const value = coerce(name, decl, text, 'set');
+      checkRange(name, value, this.limits.get(name) ?? {}, decl.unit, 'set');
+      return [name, value, decl];
+    });
+  }
+
+  /** Runs a device command; positional arguments fill the declared arguments in order. */
+  async runCommand(name: string, args: string[], kwargs: Record<string, string>, actor: Actor): Promise<Record<string, WireValue>> {
+    const decl = this.definition.commands[name];
+    if (!decl) throw new LabwireError('NoSuchCommand', `unknown command "${name}"; try help`, name);
+    const line = [name, ...args, ...Object.entries(kwargs).map(([k, v]) => `${k}=${v}`)].join(' ');
+    let typed: Record<string, WireValue>;
+    try {
+      typed = this.validateArgs(name, decl.args ?? {}, args, kwargs);
+      if (decl.write) this.assertWritable(name);
+      else if (!this.hwConnected) throw this.noLink(name);
+    } catch (err) {
+      if (decl.write) this.auditRefusal(line, actor, err);
+      throw err;
+    }
+    const exec = async (ctx: HandlerContext): Promise<Record<string, WireValue>> => (await decl.run(this.driver, typed, ctx)) ?? {};
+    if (!decl.write) return this.wrapDeviceErrors(name, () => exec(this.context()));
+    return this.serialized(line, actor, `running ${name}`, exec);
+  }
+
+  /** Positional arguments fill the declared arguments in order; keyword arguments name them. */
+  private validateArgs(name: string, decls: Record<string, ValueDecl>, args: string[], kwargs: Record<string, string>): Record<string, WireValue> {
+    const argDecls = Object.entries(decls);
+    const names = argDecls.map(([a]) => a).join(', ') || 'none';
+    if (args.length > argDecls.length) {
+      throw new LabwireError('ProtocolError', `${name} takes ${argDecls.length} argument(s) (${names}), got ${args.length}`, name);
+    }
+    const raw: Record<string, string> = {};
+    args.forEach((a, i) => (raw[argDecls[i]![0]] = a));
+    for (const [k, v] of Object.entries(kwargs)) {
+      if (!decls[k]) throw new LabwireError('ProtocolError', `${name} has no argument "${k}"; arguments: ${names}`, name);
+      raw[k] = v;
+    }
+    const typed: Record<string, WireValue> = {};
+    for (const [a, d] of argDecls) {
+      const text = raw[a];
+      if (text === undefined) {
+        if (!d.optional) throw new LabwireError('ProtocolError', `${name} needs argument "${a}" (${d.description})`, name);
+        continue;
+      }
+      typed[a] = coerce(a, d, text, name);
+      checkRange(a, typed[a], combineLimits([{ min: d.min, max: d.max, source: this.definition.type }]), d.unit, name);
+    }
+    return typed;
+  }
+
+  log(level: LogLevel, message: string): void {
+    const pinoLevel = level === 'warning' ? 'warn' : level === 'success' ? 'info' : level;
+    this.logger[pinoLevel]({ device: this.name }, message);
+    this.emit('log', { t: Date.now(), level, message } satisfies LogEvent);
+  }
+
+  private assertWritable(command: string): void {
+    if (this.readOnly) throw new LabwireError('ReadOnly', `daemon "${this.name}" is in read-only mode; ${command} refused`, command);
+    if (!this.hwConnected) throw this.noLink(command);
+  }
+
+  private auditRefusal(line: string, actor: Actor, err: unknown): void {
+    const e = toLabwireError(err, line.split(' ', 1)[0]!);
+    this.emit('audit', { t: Date.now(), ...actor, device: this.name, command: line, before: {}, after: {}, result: `refused ${e.code}: ${e.message}` } satisfies AuditEvent);
+  }
+
+  private noLink(command: string): LabwireError {
+    return new LabwireError('CommunicationFailed', `no link to the device: ${this.linkReason || 'down'}`, command);
+  }
+
+  private context(): HandlerContext {
+    return { values: this.valueMap(), log: (level, message) => this.log(level, message) };
+  }
+
+  /** One state-changing command at a time; state shows busy while it runs; every outcome is audited. */
+  private serialized<T extends Record<string, WireValue>>(
+    line: string,
+    actor: Actor,
+    busyText: string,
+    fn: (ctx: HandlerContext) => Promise<T>,
+  ): Promise<T> {
+    const command = line.split(' ', 1)[0]!;
+    const run = async (): Promise<T> => {
+      const before = this.valueMap();
+      this.busyCount++;
+      this.busyText = busyText;
+      this.recomputeState();
+      let result = 'ok';
+      try {
+        return await this.wrapDeviceErrors(command, () => fn(this.context()));
+      } catch (err) {
+        result = err instanceof LabwireError ? `error ${err.code}: ${err.message}` : `error: ${String(err)}`;
+        throw err;
+      } finally {
+        this.busyCount--;
+        this.recomputeState();
+        const after = this.valueMap();
+        const changedBefore: Record<string, WireValue> = {};
+        const changedAfter: Record<string, WireValue> = {};
+        for (const k of Object.keys(this.definition.params)) {
+          if (!Object.is(before[k], after[k]) || line.includes(`${k}=`)) {
+            changedBefore[k] = before[k] ?? null;
+            changedAfter[k] = after[k] ?? null;
+          }
+        }
+        this.emit('audit', {
+          t: Date.now(),
+          ...actor,
+          device: this.name,
+          command: line,
+          before: changedBefore,
+          after: changedAfter,
+          result,
+        } satisfies AuditEvent);
+      }
+    };
+    const p = this.commandChain.then(run, run);
+    this.commandChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async wrapDeviceErrors<T>(command: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toLabwireError(err, command);
+    }
+  }
+
+  private schedulePoll(name: string, everyMs: number, read: (driver: never) => Promise<Record<string, WireValue>>, delay: number): void {
+    const previous = this.pollTimers.get(name);
+    if (previous) clearTimeout(previous);
+    const timer = setTimeout(async () => {
+      this.pollTimers.delete(name);
+      if (!this.running) return;
+      const started = Date.now();
+      if (this.exchange.isUp) {
+        try {
+          this.merge(await read(this.driver as never));
+          if (this.pollErrors.has(name)) {
+            this.pollErrors.delete(name);
+            this.log('info', `polling ${name} recovered`);
+          }
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          // Log a failure once and its recovery once, not every tick.
+          if (this.pollErrors.get(name) !== message && this.exchange.isUp) this.log('warning', `polling ${name} failed: ${message}`);
+          this.pollErrors.set(name, message);
+        }
+      }
+      // A reconnect during the read has already scheduled an immediate poll of this group.
+      if (this.running && !this.pollTimers.has(name)) this.schedulePoll(name, everyMs, read, Math.max(0, everyMs - (Date.now() - started)));
+    }, delay);
+    this.pollTimers.set(name, timer);
+  }
+
+  private merge(values: Record<string, WireValue>): void {
+    for (const [k, v] of Object.entries(values)) this.set(k, v);
+  }
+
+  private set(name: string, value: WireValue): void {
+    const now = Date.now();
+    const prev = this.cache.get(name);
+    this.cache.set(name, { value, t: now });
+    if (prev && Object.is(prev.value, value)) return;
+    if (!this.pending) {
+      this.pending = {};
+      // One poll result becomes one update line.
+      queueMicrotask(() => this.flush());
+    }
+    this.pending[name] = value;
+    if (name !== 'state' && name !== 'state_text') this.recomputeState();
+  }
+
+  private flush(): void {
+    const changes = this.pending;
+    this.pending = undefined;
+    if (changes) this.emit('update', { t: Date.now(), changes } satisfies UpdateEvent);
+  }
+
+  /** Derives state and state_text; called whenever an input to it changes. */
+  private recomputeState(): void {
+    const values = this.valueMapRaw();
+    let state: DeviceState = 'idle';
+    let text = 'idle';
+    const now = Date.now();
+    let nextCheck: number | undefined;
+    const override = this.hwConnected ? this.definition.stateOverride?.(values) : undefined;
+    if (!this.hwConnected) {
+      state = 'error';
+      text = `no link to the device: ${this.linkReason || 'down'}`;
+    } else if (override && override.state === 'error') {
+      ({ state, text } = override);
+    } else if (this.busyCount > 0) {
+      state = 'busy';
+      text = this.busyText;
+    } else {
+      for (const t of this.targets) {
+        const target = values[t.param];
+        const actual = values[t.decl.of];
+        if (typeof target !== 'number' || typeof actual !== 'number' || Number.isNaN(actual)) continue;
+        if (t.decl.activeWhen && !t.decl.activeWhen(values)) {
+          t.withinSince = undefined;
+          continue;
+        }
+        const unit = this.params[t.decl.of]?.unit ?? '';
+        if (Math.abs(actual - target) > t.tolerance) {
+          t.withinSince = undefined;
+          state = 'ramping';
+          text = `${t.decl.of} ${actual} ${unit} → ${t.param} ${target} ${unit}`.replace(/ {2}/g, ' ');
+          break;
+        }
+        t.withinSince ??= now;
+        const due = t.withinSince + t.settleMs;
+        if (now < due) {
+          state = 'stabilizing';
+          text = `${t.decl.of} within ${t.tolerance} ${unit} of ${target} ${unit}; settling ${Math.ceil((due - now) / 1000)} s more`.replace(/ {2}/g, ' ');
+          nextCheck = nextCheck === undefined ? due : Math.min(nextCheck, due);
+        }
+      }
+      if (state === 'idle' && override) ({ state, text } = override);
+    }
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
+    if (nextCheck !== undefined && this.running) {
+      this.settleTimer = setTimeout(() => this.recomputeState(), Math.max(0, nextCheck - now) + 1);
+    }
+    this.set('state', state);
+    this.set('state_text', text);
+  }
+
+  private valueMapRaw(): Record<string, WireValue> {
+    const out: Record<string, WireValue> = {};
+    for (const [k, e] of this.cache) out[k] = e.value;
+    return out;
+  }
+}
+
+function valueDescription(d: ValueDecl): DescribeDoc['commands'][string]['args'][string] {
+  return {
+    type: d.type,
+    description: d.description,
+    ...(d.unit ? { unit: d.unit } : {}),
+    ...(d.min !== undefined ? { min: d.min } : {}),
+    ...(d.max !== undefined ? { max: d.max } : {}),
+    ...(d.values ? { values: d.values } : {}),
+    ...(d.optional ? { optional: true } : {}),
+  };
+}
+
+/** Maps link and unexpected errors onto protocol errors; never leaks a stack trace to a client. */
+export function toLabwireError(err: unknown, command: string): LabwireError {
+  if (err instanceof LabwireError) {
+    return err.command === command ? err : new LabwireError(err.code, err.message, command);
+  }
+  if (err instanceof LinkError) {
+    return new LabwireError(err.code === 'Timeout' ? 'Timeout' : 'CommunicationFailed', err.message, command);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new LabwireError('InternalError', message, command);
+}

@@ -1,0 +1,388 @@
+/**
+ * The labwire server of a daemon: accepts TCP or TLS connections, parses lines, checks roles,
+ * limits and read-only mode, answers every request exactly once and in request order, and pushes
+ * updates and log lines to subscribers (and CCDLab-style log lines to a CCDLab MONITOR).
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { EventEmitter } from 'node:events';
+import { LineConnection } from '../wire/connection.js';
+import { formatErrorReply, formatLog, formatOk, formatUpdate, formatValue, quote } from '../wire/format.js';
+import { parseLine } from '../wire/tokenize.js';
+import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
+import type { Logger } from '../util/logger.js';
+import { roleAtLeast, type Role, type TokenStore } from './auth.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { toLabwireError, type DeviceRunner, type LogEvent, type UpdateEvent } from './runner.js';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  tokens: TokenStore;
+  /** Role of a connection that has not authenticated; null: none (only ping, help, get_id, auth). */
+  anonymousRole: Role | null;
+  rateLimit: RateLimitOptions;
+  maxConnections: number;
+  /** Close connections that send nothing for this long (subscribers exempt); 0 disables. */
+  idleTimeoutMs: number;
+  maxLineLength: number;
+  logger: Logger;
+}
+
+/** Lines a CCDLab peer sends as notices; accepted without a reply. */
+const NOTICES = new Set(['id', 'status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
+/** Above this much unsent output, updates for a slow subscriber are merged instead of queued. */
+const PUSH_HIGH_WATER = 1 << 20;
+/** A connection may have this many requests waiting for replies; beyond that it is told to slow down. */
+const MAX_INFLIGHT = 4096;
+
+const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit'];
+
+interface Slot {
+  done: boolean;
+  reply: string | undefined;
+}
+
+interface Session {
+  id: number;
+  conn: LineConnection;
+  peer: string;
+  address: string;
+  name: string;
+  type: string;
+  role: Role | null;
+  tokenName: string | undefined;
+  /** null: not subscribed; empty set: all parameters. */
+  subscribed: Set<string> | null;
+  slots: Slot[];
+  lastActivity: number;
+  lagging: Record<string, WireValue> | undefined;
+  closed: boolean;
+  /** The peer half-closed: close once every reply is out. */
+  ended: boolean;
+}
+
+type Handled = string | undefined | Promise<string | undefined>;
+
+export class DaemonServer extends EventEmitter {
+  private readonly server: net.Server;
+  private readonly sessions = new Set<Session>();
+  private readonly limiter: RateLimiter;
+  private nextId = 1;
+  private statusLine: string | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private boundPort = 0;
+
+  constructor(private readonly runner: DeviceRunner, private readonly opts: ServerOptions) {
+    super();
+    this.limiter = new RateLimiter(opts.rateLimit);
+    const onSocket = (socket: net.Socket): void => this.accept(socket);
+    // Half-open: a client that sends a request and then shuts down its side (`nc -q1`) still gets
+    // every reply before we close (CCDLab closed first and the reply was lost).
+    this.server = opts.tls
+      ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, allowHalfOpen: true }, onSocket)
+      : net.createServer({ allowHalfOpen: true }, onSocket);
+    // TLS handshake failures (a plain-text client on a TLS port) must not reach the process.
+    this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
+      opts.logger.warn({ peer: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+    });
+    runner.on('update', (u: UpdateEvent) => this.onUpdate(u));
+    runner.on('log', (l: LogEvent) => this.onLog(l));
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(new Error(err.code === 'EADDRINUSE'
+          ? `cannot listen on ${this.opts.host}:${this.opts.port}: the port is already in use`
+          : `cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err) => this.opts.logger.error({ err }, 'listener error'));
+        const addr = this.server.address();
+        this.boundPort = typeof addr === 'object' && addr ? addr.port : this.opts.port;
+        if (this.opts.idleTimeoutMs > 0) {
+          const every = Math.max(50, Math.min(this.opts.idleTimeoutMs / 4, 10_000));
+          this.sweepTimer = setInterval(() => this.sweepIdle(), every);
+          this.sweepTimer.unref();
+        }
+        resolve(this.boundPort);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sessions) s.conn.destroy();
+    await closed;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const address = socket.remoteAddress ?? '?';
+    const peer = `${address}:${socket.remotePort ?? '?'}`;
+    if (this.sessions.size >= this.opts.maxConnections) {
+      this.opts.logger.warn({ peer }, `connection limit of ${this.opts.maxConnections} reached; refusing`);
+      socket.end(`${formatErrorReply(new LabwireError('RateLimited', `connection limit of ${this.opts.maxConnections} reached; try again later`))}\n`);
+      socket.on('error', () => undefined);
+      return;
+    }
+    const conn = new LineConnection(socket, { maxLineLength: this.opts.maxLineLength });
+    const id = this.nextId++;
+    const session: Session = {
+      id,
+      conn,
+      peer,
+      address,
+      name: `anonymous${id}`,
+      type: '',
+      role: this.opts.tokens.enabled ? this.opts.anonymousRole : (this.opts.anonymousRole ?? 'admin'),
+      tokenName: undefined,
+      subscribed: null,
+      slots: [],
+      lastActivity: Date.now(),
+      lagging: undefined,
+      closed: false,
+      ended: false,
+    };
+    this.sessions.add(session);
+    this.limiter.attach(address);
+    this.opts.logger.debug({ peer, session: id }, 'client connected');
+    conn.on('line', (line: string) => this.onLine(session, line));
+    conn.on('frameError', (e: { code: 'LineTooLong' | 'ProtocolError'; message: string }) => {
+      session.lastActivity = Date.now();
+      this.reply(session, formatErrorReply(new LabwireError(e.code, e.message)));
+    });
+    socket.on('drain', () => this.flushLagging(session));
+    conn.on('end', () => {
+      session.ended = true;
+      if (session.slots.length === 0) void conn.close();
+    });
+    conn.on('close', () => {
+      session.closed = true;
+      this.sessions.delete(session);
+      this.limiter.detach(address);
+      this.opts.logger.debug({ peer, session: id, name: session.name }, 'client disconnected');
+    });
+  }
+
+  private onLine(s: Session, line: string): void {
+    s.lastActivity = Date.now();
+    let result: Handled;
+    try {
+      result = this.dispatch(s, line);
+    } catch (err) {
+      result = this.errorReply(err, '-');
+    }
+    this.reply(s, result);
+  }
+
+  /** Replies go out in request order even when an earlier request is still working. */
+  private reply(s: Session, result: Handled): void {
+    if (!(result instanceof Promise)) {
+      if (s.slots.length === 0) {
+        if (result !== undefined) s.conn.send(result);
+        return;
+      }
+      s.slots.push({ done: true, reply: result });
+      return;
+    }
+    const slot: Slot = { done: false, reply: undefined };
+    s.slots.push(slot);
+    result.then(
+      (r) => (slot.reply = r),
+      (err: unknown) => (slot.reply = this.errorReply(err, '-')),
+    ).finally(() => {
+      slot.done = true;
+      while (s.slots[0]?.done) {
+        const next = s.slots.shift()!;
+        if (next.reply !== undefined && !s.closed) s.conn.send(next.reply);
+      }
+      if (s.ended && s.slots.length === 0) void s.conn.close();
+    });
+  }
+
+  private errorReply(err: unknown, command: string): string {
+    const e = toLabwireError(err, command);
+    if (e.code === 'InternalError') this.opts.logger.error({ err }, 'internal error while handling a request');
+    return formatErrorReply(e);
+  }
+
+  private dispatch(s: Session, line: string): Handled {
+    let cmd: Command;
+    try {
+      cmd = parseLine(line);
+    } catch (err) {
+      return this.errorReply(err, '-');
+    }
+    const name = cmd.name;
+    if (name === null) {
+      if (Object.keys(cmd.kwargs).length === 0) return undefined;
+      return formatErrorReply(new LabwireError('ProtocolError', 'the line has no command name, only key=value pairs'));
+    }
+    if (NOTICES.has(name)) {
+      if (name === 'id') {
+        if (cmd.kwargs.name) s.name = cmd.kwargs.name;
+        if (cmd.kwargs.type !== undefined) s.type = cmd.kwargs.type;
+      }
+      return undefined;
+    }
+    if (s.slots.length >= MAX_INFLIGHT) {
+      return formatErrorReply(new LabwireError('RateLimited', `more than ${MAX_INFLIGHT} requests waiting for replies; wait for replies before sending more`, name));
+    }
+    if (!this.limiter.take(s.address)) {
+      return formatErrorReply(new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${s.address} exceeded`, name));
+    }
+    switch (name) {
+      case 'ping':
+        return 'pong';
+      case 'help':
+        return formatOk('help', { commands: [...BUILTINS, ...this.runner.commandNames()].join(' ') });
+      case 'auth':
+        return this.auth(s, cmd);
+      case 'get_id':
+        return `id name=${quote(this.runner.name)} type=${quote(this.runner.definition.type)} protocol=labwire/1 version=${quote(this.runner.version)}`;
+    }
+    const need: Role = name === 'exit' ? 'admin' : name === 'set' || this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
+    if (!roleAtLeast(s.role, need)) {
+      const why = s.role === null ? 'authenticate first with auth token=<token>' : `your role is ${s.role}`;
+      return formatErrorReply(new LabwireError('Unauthorized', `${name} needs the ${need} role; ${why}`, name));
+    }
+    switch (name) {
+      case 'get_status':
+        return this.getStatus(cmd);
+      case 'describe':
+        return `describe ${JSON.stringify(this.runner.describe())}`;
+      case 'subscribe':
+        return this.subscribe(s, cmd);
+      case 'unsubscribe':
+        s.subscribed = null;
+        return formatOk('unsubscribe');
+      case 'exit':
+        this.opts.logger.warn({ peer: s.peer, who: s.tokenName ?? s.name }, 'exit requested by a client');
+        setImmediate(() => this.emit('exit', `exit requested by ${s.tokenName ?? s.name} from ${s.peer}`));
+        return formatOk('exit');
+      case 'set':
+        if (cmd.args.length > 0) {
+          return formatErrorReply(new LabwireError('ProtocolError', `set takes name=value pairs, e.g. set setpoint=12.5; got "${cmd.args[0]}"`, 'set'));
+        }
+        return this.runner.setParams(cmd.kwargs, this.actor(s)).then(
+          (applied) => formatOk('set', applied),
+          (err: unknown) => this.errorReply(err, 'set'),
+        );
+    }
+    if (!this.runner.commandNames().includes(name)) {
+      return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; known: ${[...BUILTINS, ...this.runner.commandNames()].join(', ')}`, name));
+    }
+    return this.runner.runCommand(name, cmd.args, cmd.kwargs, this.actor(s)).then(
+      (results) => formatOk(name, results),
+      (err: unknown) => this.errorReply(err, name),
+    );
+  }
+
+  private actor(s: Session): { who: string; peer: string } {
+    const who = s.tokenName ? (s.name.startsWith('anonymous') ? s.tokenName : `${s.tokenName} (${s.name})`) : s.name;
+    return { who, peer: s.peer };
+  }
+
+  private auth(s: Session, cmd: Command): string {
+    const token = cmd.kwargs.token ?? cmd.args[0];
+    if (!token) return formatErrorReply(new LabwireError('ProtocolError', 'auth needs token=<token>', 'auth'));
+    if (!this.opts.tokens.enabled) {
+      return formatOk('auth', { role: s.role ?? 'none', note: 'this daemon has no tokens configured' });
+    }
+    const entry = this.opts.tokens.check(token);
+    if (!entry) {
+      this.opts.logger.warn({ peer: s.peer }, 'authentication failed');
+      return formatErrorReply(new LabwireError('Unauthorized', 'unknown token', 'auth'));
+    }
+    s.role = entry.role;
+    s.tokenName = entry.name;
+    return formatOk('auth', { role: entry.role });
+  }
+
+  private getStatus(cmd: Command): string {
+    const format = cmd.kwargs.format ?? 'text';
+    if (format === 'json') {
+      const values: StatusDoc['values'] = {};
+      for (const [k, v] of this.runner.values()) values[k] = typeof v === 'number' && !Number.isFinite(v) ? null : v;
+      const doc: StatusDoc = { name: this.runner.name, t: Date.now(), values, units: this.runner.units(), ts: this.runner.timestamps() };
+      return `status_json ${JSON.stringify(doc)}`;
+    }
+    if (format !== 'text') {
+      return formatErrorReply(new LabwireError('WrongType', `unknown status format "${format}": expected text or json`, 'get_status'));
+    }
+    // Cached: a hundred clients polling get_status cost one formatting per change.
+    this.statusLine ??= `status ${this.runner.values().map(([k, v]) => `${k}=${quote(formatValue(v))}`).join(' ')}`;
+    return this.statusLine;
+  }
+
+  private subscribe(s: Session, cmd: Command): string {
+    const known = new Set(this.runner.values().map(([k]) => k));
+    const unknown = cmd.args.filter((p) => !known.has(p));
+    if (unknown.length > 0) {
+      return formatErrorReply(new LabwireError('NoSuchParameter', `cannot subscribe to unknown parameter(s) ${unknown.join(', ')}; parameters: ${[...known].join(', ')}`, 'subscribe'));
+    }
+    s.subscribed = new Set(cmd.args);
+    return formatOk('subscribe');
+  }
+
+  private onUpdate(u: UpdateEvent): void {
+    this.statusLine = undefined;
+    for (const s of this.sessions) {
+      if (!s.subscribed) continue;
+      let changes = u.changes;
+      if (s.subscribed.size > 0) {
+        changes = {};
+        for (const [k, v] of Object.entries(u.changes)) if (s.subscribed.has(k)) changes[k] = v;
+        if (Object.keys(changes).length === 0) continue;
+      }
+      if (s.lagging || s.conn.bufferedAmount > PUSH_HIGH_WATER) {
+        // A slow reader gets the newest values once it catches up, not an unbounded backlog.
+        s.lagging = { ...s.lagging, ...changes };
+        continue;
+      }
+      s.conn.send(formatUpdate(u.t, changes));
+    }
+  }
+
+  private flushLagging(s: Session): void {
+    if (!s.lagging || s.closed) return;
+    const changes = s.lagging;
+    s.lagging = undefined;
+    s.conn.send(formatUpdate(Date.now(), changes));
+  }
+
+  private onLog(l: LogEvent): void {
+    for (const s of this.sessions) {
+      if (s.subscribed) {
+        s.conn.send(formatLog(l.t, l.level, l.message));
+      } else if (s.name === 'monitor') {
+        // A CCDLab MONITOR stores `<type> <text>` lines from connections it named itself on.
+        s.conn.send(`${l.level} ${l.message.replace(/[\r\n\0]+/g, ' ')}`);
+      }
+    }
+  }
+
+  private sweepIdle(): void {
+    const limit = Date.now() - this.opts.idleTimeoutMs;
+    for (const s of this.sessions) {
+      if (s.subscribed || s.lastActivity > limit || s.slots.length > 0) continue;
+      this.opts.logger.info({ peer: s.peer, name: s.name }, 'closing idle connection');
+      s.conn.send(formatErrorReply(new LabwireError('Timeout', `no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing the connection`)));
+      void s.conn.close();
+    }
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * The device registry: the one place that lists device families. Adding a device is a new folder
+ * under devices/ and one line here; the daemon, the CLI and the monitor find families by type.
+ */
+import type { DeviceFamily } from '../daemon/api.js';
+import { julaboFamily } from './julabo/device.js';
+
+export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
+  julabo: julaboFamily,
+};
+
+export function getFamily(type: string): DeviceFamily {
+  const family = deviceFamilies[type];
+  if (!family) {
+    throw new Error(`unknown device type "${type}"; known types: ${Object.keys(deviceFamilies).join(', ')}`);
+  }
+  return family;
+}

@@ -1,0 +1,548 @@
+/**
+ * A Julabo FL1703 on the wire: the manual's dialect (CR requests, LF-terminated replies, silent
+ * `out_` commands, `-NN TEXT` errors latched into `status`), the bath physics of physics.ts, the
+ * byte timing of 4800 baud 7E1, and injectable faults. Served on TCP and on a pseudo-terminal.
+ */
+import net from 'node:net';
+import { z } from 'zod';
+import type { Simulator, SimulatorOptions } from '../../daemon/api.js';
+import { openPtyPair, type PtyPair } from '../../links/pty.js';
+import { formatStatus, parseNumber, STATUS_CODES } from './codec.js';
+import { gaussian, seededRandom, ThermalModel } from './physics.js';
+
+/**
+ * Assumed reply to `version`. The manual gives the form "V X.xx" and the unit shows `v 1.02` and
+ * `FL1703` at power-up; the exact string of a real FL1703 is not documented.
+ */
+export const SIMULATED_VERSION = 'JULABO FL1703 V 1.02';
+
+/** FL1703 working temperature range (manual): the unit refuses setpoints outside it. */
+export const SIM_SETPOINT_MIN = -20;
+export const SIM_SETPOINT_MAX = 40;
+
+/** 4800 baud, 1 start + 7 data + 1 parity + 1 stop bits = 10 bits per character. */
+export const CHAR_TIME_MS = (10 / 4800) * 1000;
+
+const EXCESS_TEMPERATURE_WARNING_C = 82;
+const EXCESS_TEMPERATURE_CUTOUT_C = 85;
+/** Longest request line kept; the longest real command is ~20 characters. */
+const MAX_LINE = 128;
+const LOG_LIMIT = 1000;
+
+export const JULABO_FAULTS = [
+  /** −01 LOW LEVEL ALARM: the unit shuts down. */
+  'lowLevel',
+  /** −05 WORKING SENSOR ALARM: the unit shuts down; temperature queries answer the alarm. */
+  'sensorAlarm',
+  /** −03 EXCESS TEMPERATURE WARNING: reported, no shutdown. */
+  'excessTemperatureWarning',
+  /** −20 clean condenser warning: reported, cooling capacity halved. */
+  'condenserWarning',
+  /** TCP connections are closed and refused; on a PTY the unit goes silent. */
+  'linkDrop',
+  /** The unit neither receives nor answers (a pulled cable). */
+  'silent',
+] as const;
+export type JulaboFault = (typeof JULABO_FAULTS)[number];
+
+/** Accepts booleans and the strings a CLI passes (`1`, `true`, `on`, …). */
+const boolish = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  if (/^(1|true|on|yes)$/i.test(v)) return true;
+  if (/^(0|false|off|no)$/i.test(v)) return false;
+  return v;
+}, z.boolean());
+
+export const julaboSimulatorOptionsSchema = z.object({
+  /** Physics speed-up: 60 makes a simulated minute pass per second. */
+  timeScale: z.coerce.number().positive().max(1e6).default(1),
+  seed: z.coerce.number().int().default(1),
+  ambient: z.coerce.number().min(-30).max(60).default(22),
+  /** Bath temperature at start; default: ambient. */
+  initialTemperature: z.coerce.number().min(-50).max(120).optional(),
+  /** Factory setpoint per the manual. */
+  setpoint: z.coerce.number().min(SIM_SETPOINT_MIN).max(SIM_SETPOINT_MAX).default(25),
+  running: boolish.default(false),
+  /** Remote control enabled on the unit (`rOFF` after the power-up key sequence). */
+  remote: boolish.default(true),
+  /** Standard deviation of the measurement noise, °C; added to reported values only. */
+  noise: z.coerce.number().min(0).max(5).default(0.01),
+  /** Emulate 4800 baud character timing and processing latency on replies. */
+  byteTiming: boolish.default(true),
+  /** Time from the request's terminator to the first reply character, ms. Assumed. */
+  latencyMs: z.coerce.number().min(0).max(1000).default(5),
+  /** External heat into the bath, W. */
+  heatLoadW: z.coerce.number().min(-5000).max(5000).default(0),
+  version: z.string().min(1).max(80).default(SIMULATED_VERSION),
+  lowLevel: boolish.default(false),
+  sensorAlarm: boolish.default(false),
+  excessTemperatureWarning: boolish.default(false),
+  condenserWarning: boolish.default(false),
+  linkDrop: boolish.default(false),
+  silent: boolish.default(false),
+});
+
+type ParsedOptions = z.output<typeof julaboSimulatorOptionsSchema>;
+/** Typed options; the schema also takes the strings a command line passes (`'60'`, `'off'`). */
+export type JulaboSimulatorOptions = Partial<ParsedOptions>;
+
+export interface JulaboSimulatorHooks {
+  /** Clock in ms (default performance.now); tests pass a fake one to step the physics. */
+  now?: () => number;
+}
+
+export interface TranscriptEntry {
+  /** Clock ms when the request's terminator arrived. */
+  t: number;
+  request: string;
+  /** undefined: no reply (an `out_` command, or the unit was silent). */
+  reply?: string;
+}
+
+export interface JulaboSimulatorStats {
+  requests: number;
+  replies: number;
+  /** Shortest time between two consecutive requests, ms (Infinity before the second). */
+  minRequestGapMs: number;
+  /** Requests that came less than 250 ms after the previous one (the manual's minimum). */
+  gapViolations: number;
+}
+
+/** One client's byte stream: its own line buffer and its own paced output. */
+class Connection {
+  private buffer = '';
+  private discarding = false;
+  private pending: { data: Buffer; due: number[] }[] = [];
+  private busyUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  closed = false;
+
+  constructor(
+    private readonly sim: JulaboSimulator,
+    private readonly sink: (data: Buffer) => void,
+    private readonly onClose: () => void = () => {},
+  ) {}
+
+  receive(chunk: Buffer): void {
+    if (this.closed || this.sim.isDeaf()) return;
+    for (const byte of chunk) {
+      // A 7-bit wire cannot carry the 8th bit.
+      const ch = String.fromCharCode(byte & 0x7f);
+      if (ch === '\r' || ch === '\n') {
+        const line = this.buffer;
+        const overflow = this.discarding;
+        this.buffer = '';
+        this.discarding = false;
+        if (overflow) this.sim.lineOverflow();
+        else if (line.trim().length > 0) this.answer(this.sim.handleLine(line));
+      } else if (!this.discarding) {
+        this.buffer += ch;
+        if (this.buffer.length > MAX_LINE) {
+          this.buffer = '';
+          this.discarding = true;
+        }
+      }
+    }
+  }
+
+  private answer(reply: string | undefined): void {
+    if (reply === undefined || this.closed) return;
+    const data = Buffer.from(`${reply}\r\n`, 'latin1');
+    if (!this.sim.byteTiming) {
+      this.sink(data);
+      return;
+    }
+    // Each character arrives one character time after the previous one, as at 4800 baud.
+    const now = this.sim.wallClock();
+    const start = Math.max(now + this.sim.latencyMs, this.busyUntil);
+    const due = Array.from(data, (_, i) => start + (i + 1) * CHAR_TIME_MS);
+    this.busyUntil = due[due.length - 1] ?? start;
+    this.pending.push({ data, due });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed) return;
+    const next = this.pending[0]?.due[0];
+    if (next === undefined) return;
+    const delay = Math.max(0, next - this.sim.wallClock());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushDue();
+      this.schedule();
+    }, delay);
+  }
+
+  private flushDue(): void {
+    const now = this.sim.wallClock();
+    while (this.pending.length > 0 && !this.closed) {
+      const head = this.pending[0]!;
+      let n = 0;
+      while (n < head.due.length && head.due[n]! <= now + 0.5) n++;
+      if (n === 0) return;
+      this.sink(head.data.subarray(0, n));
+      if (n === head.due.length) {
+        this.pending.shift();
+      } else {
+        head.data = head.data.subarray(n);
+        head.due = head.due.slice(n);
+        return;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = [];
+    this.onClose();
+  }
+}
+
+export class JulaboSimulator implements Simulator {
+  private readonly options: ParsedOptions;
+  private readonly model: ThermalModel;
+  private readonly now: () => number;
+  private readonly noise: () => number;
+  private readonly faults = new Set<JulaboFault>();
+  private readonly startedAt: number;
+  /** Simulated seconds added by advance(), on top of the clock. */
+  private offsetS = 0;
+  private _setpoint: number;
+  private _running: boolean;
+  private _remote: boolean;
+  private ambient: number;
+  private heatLoadW: number;
+  private replyLatencyMs: number;
+  /** A command error waiting to be reported by the next `status`. */
+  private latched: number | undefined;
+  private readonly servers = new Set<net.Server>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Set<Connection>();
+  private readonly ptys = new Set<PtyPair>();
+  private readonly log: TranscriptEntry[] = [];
+  private lastRequestAt: number | undefined;
+  private readonly _stats: JulaboSimulatorStats = { requests: 0, replies: 0, minRequestGapMs: Infinity, gapViolations: 0 };
+
+  constructor(options: JulaboSimulatorOptions | SimulatorOptions = {}, hooks: JulaboSimulatorHooks = {}) {
+    this.options = julaboSimulatorOptionsSchema.parse(options);
+    this.now = hooks.now ?? (() => performance.now());
+    const o = this.options;
+    this.model = new ThermalModel(o.initialTemperature ?? o.ambient);
+    this.noise = gaussian(seededRandom(o.seed));
+    this.startedAt = this.now();
+    this._setpoint = o.setpoint;
+    this._running = o.running;
+    this._remote = o.remote;
+    this.ambient = o.ambient;
+    this.heatLoadW = o.heatLoadW;
+    this.replyLatencyMs = o.latencyMs;
+    for (const fault of JULABO_FAULTS) if (o[fault]) this.setFault(fault, true);
+    this.checkTemperatureTrips();
+  }
+
+  // ---- state for tests and the CLI ----
+
+  /** True bath temperature (no noise), °C. */
+  get temperature(): number {
+    this.sync();
+    return this.model.temperature;
+  }
+
+  get setpoint(): number {
+    return this._setpoint;
+  }
+
+  get running(): boolean {
+    this.sync();
+    return this._running;
+  }
+
+  get remote(): boolean {
+    return this._remote;
+  }
+
+  /** Power the unit put into the bath in the last step, W (negative: cooling). */
+  get powerW(): number {
+    this.sync();
+    return this.model.lastPowerW;
+  }
+
+  get activeFaults(): JulaboFault[] {
+    return JULABO_FAULTS.filter((f) => this.faults.has(f));
+  }
+
+  get stats(): Readonly<JulaboSimulatorStats> {
+    return { ...this._stats };
+  }
+
+  /** The last requests and replies, oldest first. */
+  get transcript(): readonly TranscriptEntry[] {
+    return [...this.log];
+  }
+
+  get byteTiming(): boolean {
+    return this.options.byteTiming;
+  }
+
+  get latencyMs(): number {
+    return this.replyLatencyMs;
+  }
+
+  /** Delay before a reply starts (only with byteTiming); a long one makes clients time out. */
+  setLatency(ms: number): void {
+    this.replyLatencyMs = Math.max(0, ms);
+  }
+
+  /** Real time for byte pacing; the physics clock may be a fake. */
+  wallClock(): number {
+    return performance.now();
+  }
+
+  /** Whether the unit currently ignores the line. */
+  isDeaf(): boolean {
+    return this.faults.has('silent') || this.faults.has('linkDrop');
+  }
+
+  setFault(fault: JulaboFault, active: boolean): void {
+    this.sync();
+    if (!JULABO_FAULTS.includes(fault)) throw new Error(`unknown Julabo simulator fault ${String(fault)}`);
+    if (active) this.faults.add(fault);
+    else this.faults.delete(fault);
+    if (active && (fault === 'lowLevel' || fault === 'sensorAlarm')) this._running = false;
+    if (active && fault === 'linkDrop') {
+      for (const socket of this.sockets) socket.destroy();
+    }
+  }
+
+  /** Switches remote control on or off, like the power-up key sequence on the unit. */
+  setRemote(remote: boolean): void {
+    this.sync();
+    this._remote = remote;
+  }
+
+  /** The keypad's start/stop key; works in either mode unless an alarm is active. */
+  pressStartStop(): void {
+    this.sync();
+    if (!this.alarmCode()) this._running = !this._running;
+  }
+
+  setAmbient(celsius: number): void {
+    this.sync();
+    this.ambient = celsius;
+  }
+
+  setHeatLoad(watts: number): void {
+    this.sync();
+    this.heatLoadW = watts;
+  }
+
+  /** Runs the physics forward by simulated seconds without waiting (tests). */
+  advance(seconds: number): void {
+    this.sync();
+    if (seconds > 0) this.offsetS += seconds;
+    this.sync();
+  }
+
+  // ---- the protocol ----
+
+  /** Answers one request line (terminator removed); undefined when the unit says nothing. */
+  handleLine(line: string): string | undefined {
+    this.sync();
+    const t = this.now();
+    this.countRequest();
+    const reply = this.dispatch(line.trim());
+    if (reply !== undefined) this._stats.replies++;
+    this.log.push(reply === undefined ? { t, request: line } : { t, request: line, reply });
+    if (this.log.length > LOG_LIMIT) this.log.shift();
+    return reply;
+  }
+
+  /** A request longer than any command: dropped, reported as an invalid command. */
+  lineOverflow(): void {
+    this.latched = -8;
+  }
+
+  private countRequest(): void {
+    const wall = this.wallClock();
+    this._stats.requests++;
+    if (this.lastRequestAt !== undefined) {
+      const gap = wall - this.lastRequestAt;
+      this._stats.minRequestGapMs = Math.min(this._stats.minRequestGapMs, gap);
+      if (gap < 250) this._stats.gapViolations++;
+    }
+    this.lastRequestAt = wall;
+  }
+
+  private dispatch(line: string): string | undefined {
+    const m = /^(\S+)(?:\s+(.*))?$/.exec(line);
+    if (!m) return undefined;
+    const word = (m[1] ?? '').toLowerCase();
+    const param = (m[2] ?? '').trim();
+    switch (word) {
+      case 'version':
+        return this.options.version;
+      case 'status':
+        return this.statusLine();
+      case 'in_pv_00': {
+        if (this.faults.has('sensorAlarm')) return formatStatus(-5, STATUS_CODES.get(-5)!.text);
+        return (this.model.temperature + this.options.noise * this.noise()).toFixed(2);
+      }
+      case 'in_sp_00':
+        return this._setpoint.toFixed(2);
+      case 'in_mode_05':
+        return this._running ? '1' : '0';
+      case 'out_sp_00':
+        this.outSetpoint(param);
+        return undefined;
+      case 'out_mode_05':
+        this.outMode(param);
+        return undefined;
+      default:
+        if (word.startsWith('out_')) {
+          this.latched = -8;
+          return undefined;
+        }
+        return formatStatus(-8, 'INVALID COMMAND');
+    }
+  }
+
+  private outSetpoint(param: string): void {
+    if (!this._remote) {
+      this.latched = -9;
+      return;
+    }
+    const value = parseNumber(param);
+    if (value === undefined) this.latched = -8;
+    else if (value < SIM_SETPOINT_MIN) this.latched = -10;
+    else if (value > SIM_SETPOINT_MAX) this.latched = -11;
+    else this._setpoint = Number(value.toFixed(2));
+  }
+
+  private outMode(param: string): void {
+    if (!this._remote) {
+      this.latched = -9;
+      return;
+    }
+    const value = parseNumber(param);
+    if (value === undefined || !Number.isInteger(value)) this.latched = -8;
+    else if (value < 0) this.latched = -10;
+    else if (value > 1) this.latched = -11;
+    // An alarm keeps the unit shut down; its status already says why.
+    else if (value === 1 && this.alarmCode()) return;
+    else this._running = value === 1;
+  }
+
+  private alarmCode(): number | undefined {
+    if (this.faults.has('lowLevel')) return -1;
+    if (this.faults.has('sensorAlarm')) return -5;
+    if (this.model.temperature > EXCESS_TEMPERATURE_CUTOUT_C) return -14;
+    return undefined;
+  }
+
+  private statusLine(): string {
+    const latched = this.latched;
+    this.latched = undefined;
+    const alarm = this.alarmCode();
+    let code: number;
+    if (alarm !== undefined) code = alarm;
+    else if (latched !== undefined) code = latched;
+    else if (this.faults.has('excessTemperatureWarning') || this.model.temperature >= EXCESS_TEMPERATURE_WARNING_C) code = -3;
+    else if (this.faults.has('condenserWarning')) code = -20;
+    else code = (this._remote ? 2 : 0) + (this._running ? 1 : 0);
+    return formatStatus(code, STATUS_CODES.get(code)?.text ?? '');
+  }
+
+  // ---- physics clock ----
+
+  private thermalInputs() {
+    return {
+      running: this._running,
+      setpoint: this._setpoint,
+      ambient: this.ambient,
+      heatLoadW: this.heatLoadW,
+      coolingFactor: this.faults.has('condenserWarning') ? 0.5 : 1,
+    };
+  }
+
+  /** Brings the physics up to the clock; every state change calls this first. */
+  private sync(): void {
+    const simulatedS = ((this.now() - this.startedAt) / 1000) * this.options.timeScale + this.offsetS;
+    this.model.advanceTo(simulatedS, this.thermalInputs());
+    this.checkTemperatureTrips();
+  }
+
+  private checkTemperatureTrips(): void {
+    if (this.model.temperature > EXCESS_TEMPERATURE_CUTOUT_C) this._running = false;
+  }
+
+  // ---- serving ----
+
+  async listenTcp(host: string, port: number): Promise<number> {
+    const server = net.createServer((socket) => this.acceptSocket(socket));
+    this.servers.add(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('simulator TCP server has no port');
+    return address.port;
+  }
+
+  private acceptSocket(socket: net.Socket): void {
+    if (this.faults.has('linkDrop')) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    const conn = new Connection(
+      this,
+      (data) => {
+        if (!socket.destroyed) socket.write(data);
+      },
+      () => this.connections.delete(conn),
+    );
+    this.connections.add(conn);
+    socket.on('data', (chunk: Buffer) => conn.receive(chunk));
+    // A client that vanishes mid-reply is normal for a simulator; nothing to report.
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      conn.close();
+    });
+  }
+
+  async listenPty(): Promise<string> {
+    const pty = openPtyPair();
+    this.ptys.add(pty);
+    const conn = new Connection(this, (data) => {
+      if (!pty.master.destroyed) pty.master.write(data);
+    });
+    this.connections.add(conn);
+    pty.master.on('data', (chunk: Buffer) => conn.receive(chunk));
+    return pty.path;
+  }
+
+  async close(): Promise<void> {
+    for (const conn of this.connections) conn.close();
+    this.connections.clear();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    for (const pty of this.ptys) pty.close();
+    this.ptys.clear();
+    const servers = [...this.servers];
+    this.servers.clear();
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+export function createJulaboSimulator(options: SimulatorOptions = {}): JulaboSimulator {
+  return new JulaboSimulator(options);
+}

@@ -1,0 +1,204 @@
+/**
+ * Exchange timing rules under a fake clock: a simulator cannot prove real timing, so the spacing
+ * rules are checked here exactly, against an in-memory link whose device answers through timers.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Exchange } from './exchange.js';
+import { lineSplitter } from './splitters.js';
+import { MemoryLink } from './test-helpers/fake-devices.js';
+import type { ExchangeOptions } from './types.js';
+
+let exchanges: Exchange[] = [];
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(async () => {
+  for (const ex of exchanges) await ex.stop();
+  exchanges = [];
+  vi.useRealTimers();
+});
+
+function setup(device: (line: string, link: MemoryLink) => void, options: ExchangeOptions = {}): { ex: Exchange; link: MemoryLink } {
+  const link = new MemoryLink(device);
+  const ex = new Exchange(() => link, lineSplitter(), options);
+  exchanges.push(ex);
+  return { ex, link };
+}
+
+/** Write times relative to the first write. */
+const times = (link: MemoryLink): number[] => link.writes.map((w) => Math.round(w.at - (link.writes[0]?.at ?? 0)));
+const lines = (link: MemoryLink): string[] => link.writes.map((w) => w.data.replace(/\r$/, ''));
+
+/** Julabo-like: queries answered after 30 ms (`in_slow` after 300 ms), `out_` never answered. */
+function julabo(line: string, link: MemoryLink): void {
+  if (line.startsWith('out_')) return;
+  link.replyAfter(line === 'in_slow' ? 300 : 30, `${line}=1\r\n`);
+}
+
+describe('Exchange pacing (fake clock)', () => {
+  it('keeps minGapMs between writes and gapAfterReplyMs after each reply (Julabo: 250 ms / 10 ms)', async () => {
+    const { ex, link } = setup(julabo, { minGapMs: 250, gapAfterReplyMs: 10, timeoutMs: 2000 });
+    await ex.start();
+    const done = Promise.all([
+      ex.request('in_pv_00\r'),
+      ex.request('out_sp_00 5\r', { expectReply: false }),
+      ex.request('in_sp_00\r'),
+      ex.request('in_slow\r'),
+      ex.request('in_pv_00\r'),
+    ]);
+    await vi.advanceTimersByTimeAsync(2000);
+    const replies = await done;
+    expect(replies.map((r) => r?.toString())).toEqual(['in_pv_00=1', undefined, 'in_sp_00=1', 'in_slow=1', 'in_pv_00=1']);
+    // 0: in_pv (reply at 30) · 250: out_sp (min gap) · 500: in_sp · 750: in_slow (reply at 1050)
+    // · 1060: 10 ms after that reply, later than the 250 ms minimum gap would allow.
+    expect(times(link)).toEqual([0, 250, 500, 750, 1060]);
+  });
+
+  it('spaces set-only commands by the clock although nothing answers them', async () => {
+    const { ex, link } = setup(julabo, { minGapMs: 250 });
+    await ex.start();
+    const sent = Promise.all([1, 2, 3].map((v) => ex.request(`out_sp_00 ${v}\r`, { expectReply: false })));
+    await vi.advanceTimersByTimeAsync(600);
+    expect(await sent).toEqual([undefined, undefined, undefined]);
+    expect(times(link)).toEqual([0, 250, 500]);
+  });
+
+  it('resolves a set-only request as soon as it is written', async () => {
+    const { ex } = setup(julabo, { timeoutMs: 5000 });
+    await ex.start();
+    let resolved = false;
+    void ex.request('out_mode_05 1\r', { expectReply: false }).then(() => {
+      resolved = true;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(resolved).toBe(true);
+  });
+
+  it('paces handshake requests like any other and serves queued requests only after them', async () => {
+    const link = new MemoryLink(julabo);
+    const ex = new Exchange(() => link, lineSplitter(), {
+      minGapMs: 250,
+      onConnect: async (x) => {
+        await x.request('version\r');
+        await x.request('out_mode_05 1\r', { expectReply: false });
+      },
+    });
+    exchanges.push(ex);
+    const starting = ex.start();
+    const early = ex.request('in_pv_00\r');
+    await vi.advanceTimersByTimeAsync(1000);
+    await starting;
+    expect((await early)?.toString()).toBe('in_pv_00=1');
+    expect(lines(link)).toEqual(['version', 'out_mode_05 1', 'in_pv_00']);
+    expect(times(link)).toEqual([0, 250, 500]);
+  });
+});
+
+describe('Exchange resync (fake clock)', () => {
+  it('after a timeout, waits until the line has been quiet for resyncQuietMs; noise meanwhile is stray', async () => {
+    const { ex, link } = setup(
+      (line, l) => {
+        if (line === 'mute') [120, 160, 200].forEach((t) => l.replyAfter(t, 'noise\r\n'));
+        else julabo(line, l);
+      },
+      { timeoutMs: 100, resyncQuietMs: 50 },
+    );
+    const strays: string[] = [];
+    const timeouts: string[] = [];
+    ex.on('stray', (b) => strays.push(b.toString()));
+    ex.on('timeout', (r) => timeouts.push(r));
+    await ex.start();
+    const mute = ex.request('mute\r').catch((e: unknown) => e);
+    const next = ex.request('in_pv_00\r');
+    await vi.advanceTimersByTimeAsync(400);
+    expect(await mute).toMatchObject({ code: 'Timeout', message: 'no reply to "mute" within 100 ms from memory://device' });
+    expect((await next)?.toString()).toBe('in_pv_00=1');
+    // Timeout at 100; noise at 120, 160, 200; 50 ms of silence after the last: 250.
+    expect(times(link)).toEqual([0, 250]);
+    expect(strays).toEqual(['noise\r\n', 'noise\r\n', 'noise\r\n']);
+    expect(timeouts).toEqual(['mute']);
+  });
+
+  it('does not let a line that never falls silent stall the queue for ever', async () => {
+    let chatter: ReturnType<typeof setInterval> | undefined;
+    const { ex, link } = setup(
+      (line, l) => {
+        if (line === 'mute') chatter = setInterval(() => l.emit('data', Buffer.from('#')), 20);
+      },
+      { timeoutMs: 100, resyncQuietMs: 50 },
+    );
+    await ex.start();
+    const mute = ex.request('mute\r').catch((e: unknown) => e);
+    const next = ex.request('next\r', { timeoutMs: 100 }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    clearInterval(chatter);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(await mute).toMatchObject({ code: 'Timeout' });
+    await next;
+    // Resync gives up waiting for silence after max(10 × resyncQuietMs, timeoutMs) = 500 ms.
+    expect(lines(link).slice(0, 2)).toEqual(['mute', 'next']);
+    expect(times(link)[1]).toBe(600);
+  });
+
+  it('times out a write that never completes (e.g. held by RTS/CTS)', async () => {
+    const { ex, link } = setup(julabo, { timeoutMs: 100 });
+    await ex.start();
+    link.write = () => new Promise<void>(() => undefined);
+    const stuck = ex.request('out_sp_00 5\r', { expectReply: false }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(150);
+    expect(await stuck).toMatchObject({ code: 'Timeout', message: 'could not send "out_sp_00 5" to memory://device within 100 ms' });
+  });
+});
+
+describe('Exchange reconnect back-off (fake clock)', () => {
+  it('doubles the delay up to the cap, fails fast meanwhile, and starts over after a good connect', async () => {
+    const { ex, link } = setup(julabo, { initialBackoffMs: 100, maxBackoffMs: 800 });
+    const delays: number[] = [];
+    const attempts: number[] = [];
+    const downs: string[] = [];
+    let ups = 0;
+    ex.on('reconnecting', ({ attempt, delayMs }) => {
+      attempts.push(attempt);
+      delays.push(delayMs);
+    });
+    ex.on('down', (r) => downs.push(r));
+    ex.on('up', () => {
+      ups += 1;
+    });
+    link.refuse = true;
+    await ex.start();
+    expect(downs).toEqual(['cannot connect to memory://device: refused']);
+    await vi.advanceTimersByTimeAsync(100 + 200 + 400 + 800 + 1);
+    expect(delays).toEqual([100, 200, 400, 800, 800]);
+    expect(attempts).toEqual([1, 2, 3, 4, 5]);
+    expect(link.opens).toBe(5);
+    await expect(ex.request('in_pv_00\r')).rejects.toThrow('no link to memory://device: cannot connect to memory://device: refused; reconnecting');
+
+    link.refuse = false;
+    await vi.advanceTimersByTimeAsync(800);
+    expect(ups).toBe(1);
+    expect(ex.isUp).toBe(true);
+    expect(downs).toHaveLength(1);
+
+    link.drop('cable pulled');
+    expect(ex.isUp).toBe(false);
+    expect(downs).toEqual(['cannot connect to memory://device: refused', 'cable pulled']);
+    expect(delays.at(-1)).toBe(100);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(ups).toBe(2);
+  });
+
+  it('a down listener may stop the exchange: no reconnect is scheduled', async () => {
+    const { ex, link } = setup(julabo, { initialBackoffMs: 100 });
+    let reconnecting = 0;
+    ex.on('reconnecting', () => {
+      reconnecting += 1;
+    });
+    ex.on('down', () => void ex.stop());
+    await ex.start();
+    link.drop();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(reconnecting).toBe(0);
+    expect(link.opens).toBe(1);
+  });
+});

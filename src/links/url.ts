@@ -1,0 +1,223 @@
+/**
+ * Link URLs: the one-line way a config file or the command line names a link to hardware.
+ *
+ *   tcp://192.168.1.20:5000            tcp://[fe80::1]:5000
+ *   serial:///dev/ttyUSB0?baud=4800&bits=7&parity=even&stop=1&rtscts=1
+ *   /dev/ttyUSB0   COM3                (serial, settings from the device's defaults)
+ *
+ * Every rejection says what is wrong and what was expected, because the person reading it is
+ * usually editing a config file with an instrument manual open, not reading this code.
+ */
+import type { LinkSpec, Parity } from './types.js';
+
+export type SerialLinkSpec = Extract<LinkSpec, { kind: 'serial' }>;
+export type TcpLinkSpec = Extract<LinkSpec, { kind: 'tcp' }>;
+/** The line settings of a serial link: everything of its spec but the device path. */
+export type SerialSettings = Omit<SerialLinkSpec, 'kind' | 'path'>;
+
+export const DEFAULT_SERIAL_SETTINGS: Readonly<SerialSettings> = Object.freeze({
+  baudRate: 9600,
+  dataBits: 8,
+  parity: 'none',
+  stopBits: 1,
+  rtscts: false,
+});
+
+const EXPECTED_FORMS = 'expected tcp://host:port, serial:///dev/ttyUSB0?baud=9600 or a device path such as /dev/ttyUSB0 or COM3';
+const SERIAL_KEYS = 'baud, bits, parity, stop, rtscts (or baudRate, dataBits, stopBits)';
+
+type SerialKey = 'baudRate' | 'dataBits' | 'parity' | 'stopBits' | 'rtscts';
+
+const QUERY_KEYS: Readonly<Record<string, SerialKey>> = {
+  baud: 'baudRate',
+  baudrate: 'baudRate',
+  bits: 'dataBits',
+  databits: 'dataBits',
+  parity: 'parity',
+  stop: 'stopBits',
+  stopbits: 'stopBits',
+  rtscts: 'rtscts',
+};
+
+const PARITIES: Readonly<Record<string, Parity>> = {
+  none: 'none', n: 'none',
+  even: 'even', e: 'even',
+  odd: 'odd', o: 'odd',
+  mark: 'mark', m: 'mark',
+  space: 'space', s: 'space',
+};
+
+const BOOLEANS: Readonly<Record<string, boolean>> = { '1': true, true: true, '0': false, false: false };
+
+const WINDOWS_PORT = /^(?:\\\\\.\\)?COM\d+$/i;
+
+/**
+ * Parses a link URL or a bare device path. Serial settings missing from the URL come from
+ * `serialDefaults` (typically the device family's manual settings), else 9600 8N1 without flow
+ * control.
+ */
+export function parseLinkUrl(url: string, serialDefaults: Partial<SerialSettings> = {}): LinkSpec {
+  const text = url.trim();
+  if (text === '') throw new Error(`link URL is empty: ${EXPECTED_FORMS}`);
+
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text);
+  // "C:" would look like a scheme; Windows ports are COMn, so a one-letter scheme is not one.
+  if (scheme && scheme[1] !== undefined && scheme[1].length > 1) {
+    const name = scheme[1].toLowerCase();
+    if (name === 'tcp') return parseTcp(text);
+    if (name === 'serial') return parseSerial(text, serialDefaults);
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text) || !/^[^:]*:\d+$/.test(text)) {
+      throw new Error(`unknown scheme "${scheme[1]}" in link URL "${text}": ${EXPECTED_FORMS}`);
+    }
+  }
+  if (isDevicePath(text)) {
+    return { kind: 'serial', path: text, ...settingsWith(serialDefaults) };
+  }
+  if (/^[^/:]+:\d+$/.test(text)) {
+    throw new Error(`link URL "${text}" has no scheme: expected tcp://${text} for a TCP link`);
+  }
+  throw new Error(`link URL "${text}" is neither a URL nor a device path: ${EXPECTED_FORMS}`);
+}
+
+function parseTcp(url: string): TcpLinkSpec {
+  if (!/^tcp:\/\//i.test(url)) throw new Error(`link URL "${url}" is malformed: expected tcp://host:port`);
+  const rest = url.slice('tcp://'.length);
+  const m = /^(\[[^\]]*\]|[^:/?#[\]@]*)(?::([^/?#]*))?(.*)$/.exec(rest);
+  if (!m) throw new Error(`link URL "${url}" is malformed: expected tcp://host:port`);
+  const [, rawHost = '', rawPort, tail = ''] = m;
+  if (tail !== '' && tail !== '/') {
+    const what = rest.includes('@') ? 'user information' : `"${tail}" after the port`;
+    throw new Error(`link URL "${url}" has unexpected ${what}: expected tcp://host:port`);
+  }
+  let host = rawHost;
+  if (host.startsWith('[')) {
+    host = host.slice(1, -1);
+    if (!host.includes(':')) throw new Error(`link URL "${url}" has "${rawHost}", which is not an IPv6 address: expected tcp://[ipv6]:port`);
+  }
+  if (host === '') throw new Error(`link URL "${url}" has no host: expected tcp://host:port`);
+  if (rawPort === undefined || rawPort === '') throw new Error(`link URL "${url}" has no port: expected tcp://host:port`);
+  if (!/^\d+$/.test(rawPort)) throw new Error(`link URL "${url}" has port "${rawPort}", which is not a number: expected tcp://host:port with a port 1…65535`);
+  const port = Number(rawPort);
+  if (port < 1 || port > 65535) throw new Error(`link URL "${url}" has port ${rawPort}, out of range: expected a port 1…65535`);
+  return { kind: 'tcp', host, port };
+}
+
+function parseSerial(url: string, defaults: Partial<SerialSettings>): SerialLinkSpec {
+  if (!/^serial:\/\//i.test(url)) {
+    throw new Error(`link URL "${url}" is malformed: expected serial:///dev/ttyUSB0?baud=9600 (three slashes before an absolute path)`);
+  }
+  const afterScheme = url.slice('serial://'.length);
+  const hashAt = afterScheme.indexOf('#');
+  if (hashAt >= 0) throw new Error(`link URL "${url}" has a fragment "${afterScheme.slice(hashAt)}": expected serial:///dev/ttyUSB0?baud=9600`);
+  const queryAt = afterScheme.indexOf('?');
+  const rawPath = queryAt >= 0 ? afterScheme.slice(0, queryAt) : afterScheme;
+  const query = queryAt >= 0 ? afterScheme.slice(queryAt + 1) : '';
+
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    throw new Error(`link URL "${url}" has a badly escaped device path "${rawPath}": expected %XX escapes only`);
+  }
+  // serial:///COM3 and serial://COM3 both name the Windows port COM3.
+  if (path.startsWith('/') && WINDOWS_PORT.test(path.slice(1))) path = path.slice(1);
+  if (path === '' || path === '/') {
+    throw new Error(`link URL "${url}" has no device path: expected serial:///dev/ttyUSB0?baud=9600`);
+  }
+  if (!isDevicePath(path)) {
+    throw new Error(
+      `link URL "${url}" has device path "${path}", which is neither absolute nor relative to "./": expected serial:///dev/ttyUSB0 (three slashes), serial://./ttyX or serial://COM3`,
+    );
+  }
+
+  const settings = settingsWith(defaults);
+  const seen = new Set<SerialKey>();
+  for (const part of query === '' ? [] : query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawKey = eq >= 0 ? part.slice(0, eq) : part;
+    const value = eq >= 0 ? decodeQueryValue(part.slice(eq + 1), url) : '';
+    const key = QUERY_KEYS[rawKey.toLowerCase()];
+    if (key === undefined) throw new Error(`unknown setting "${rawKey}" in link URL "${url}": expected ${SERIAL_KEYS}`);
+    if (seen.has(key)) throw new Error(`setting "${rawKey}" given twice in link URL "${url}"`);
+    seen.add(key);
+    if (value === '') throw new Error(`setting "${rawKey}" has no value in link URL "${url}": expected ${rawKey}=<value>`);
+    applySetting(settings, key, value, url);
+  }
+  return { kind: 'serial', path, ...settings };
+}
+
+function decodeQueryValue(value: string, url: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' ')).trim();
+  } catch {
+    throw new Error(`link URL "${url}" has a badly escaped value "${value}"`);
+  }
+}
+
+function applySetting(settings: SerialSettings, key: SerialKey, value: string, url: string): void {
+  switch (key) {
+    case 'baudRate': {
+      const baud = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!Number.isSafeInteger(baud) || baud <= 0) {
+        throw new Error(`bad baud rate "${value}" in link URL "${url}": expected a positive whole number such as 4800 or 9600`);
+      }
+      settings.baudRate = baud;
+      return;
+    }
+    case 'dataBits': {
+      if (!/^[5-8]$/.test(value)) throw new Error(`bad data bits "${value}" in link URL "${url}": expected 5, 6, 7 or 8`);
+      settings.dataBits = Number(value) as SerialSettings['dataBits'];
+      return;
+    }
+    case 'parity': {
+      const parity = PARITIES[value.toLowerCase()];
+      if (parity === undefined) throw new Error(`unknown parity "${value}" in link URL "${url}": expected none, even, odd, mark or space`);
+      settings.parity = parity;
+      return;
+    }
+    case 'stopBits': {
+      if (value !== '1' && value !== '1.5' && value !== '2') throw new Error(`bad stop bits "${value}" in link URL "${url}": expected 1, 1.5 or 2`);
+      settings.stopBits = Number(value) as SerialSettings['stopBits'];
+      return;
+    }
+    case 'rtscts': {
+      const flag = BOOLEANS[value.toLowerCase()];
+      if (flag === undefined) throw new Error(`bad rtscts "${value}" in link URL "${url}": expected 1, 0, true or false`);
+      settings.rtscts = flag;
+      return;
+    }
+  }
+}
+
+function isDevicePath(path: string): boolean {
+  return path.startsWith('/') || path.startsWith('./') || path.startsWith('../') || WINDOWS_PORT.test(path);
+}
+
+function settingsWith(defaults: Partial<SerialSettings>): SerialSettings {
+  const s: SerialSettings = { ...DEFAULT_SERIAL_SETTINGS };
+  // Only defined values override: `{ baudRate: undefined }` from a spread config means "not set".
+  if (defaults.baudRate !== undefined) s.baudRate = defaults.baudRate;
+  if (defaults.dataBits !== undefined) s.dataBits = defaults.dataBits;
+  if (defaults.parity !== undefined) s.parity = defaults.parity;
+  if (defaults.stopBits !== undefined) s.stopBits = defaults.stopBits;
+  if (defaults.rtscts !== undefined) s.rtscts = defaults.rtscts;
+  return s;
+}
+
+/** The canonical URL of a spec; `parseLinkUrl(formatLinkSpec(s))` gives `s` back. */
+export function formatLinkSpec(spec: LinkSpec): string {
+  if (spec.kind === 'tcp') {
+    const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+    return `tcp://${host}:${spec.port}`;
+  }
+  const path = spec.path.replace(/[%?#&\s]/g, (c) => encodeURIComponent(c));
+  const query = `baud=${spec.baudRate}&bits=${spec.dataBits}&parity=${spec.parity}&stop=${spec.stopBits}&rtscts=${spec.rtscts ? 1 : 0}`;
+  return `serial://${path}?${query}`;
+}
+
+/** Short human form of serial settings: `4800 7E1`, with ` RTS/CTS` when hardware flow control is on. */
+export function describeSerialSettings(s: SerialSettings): string {
+  const parity = s.parity.charAt(0).toUpperCase();
+  return `${s.baudRate} ${s.dataBits}${parity}${s.stopBits}${s.rtscts ? ' RTS/CTS' : ''}`;
+}

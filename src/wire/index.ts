@@ -1,0 +1,25 @@
+/** The labwire line protocol: tokens, formatting, framing and connections (PROTOCOL.md). */
+export * from './types.js';
+export { tokenize, parseLine, lineBody, type Token } from './tokenize.js';
+export {
+  formatValue,
+  quote,
+  formatPairs,
+  formatCommand,
+  makeCommand,
+  formatOk,
+  formatErrorReply,
+  parseErrorReply,
+  formatUpdate,
+  formatLog,
+  type LogLevel,
+} from './format.js';
+export { LineFramer, DEFAULT_MAX_LINE_LENGTH, type LineFramerOptions } from './framer.js';
+export {
+  LineConnection,
+  defaultIsPush,
+  type LineConnectionOptions,
+  type LineConnectionEvents,
+  type RequestOptions,
+  type FrameErrorInfo,
+} from './connection.js';

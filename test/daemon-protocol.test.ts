@@ -1,0 +1,179 @@
+/**
+ * The daemon's labwire protocol, black-box over real TCP, with the Julabo simulator behind it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
+import type { DescribeDoc, StatusDoc } from '../src/wire/types.js';
+
+let lab: JulaboLab;
+
+beforeAll(async () => {
+  lab = await startJulaboLab({ initialTemperature: 20, setpoint: 20 });
+  const c = await lab.client();
+  await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'));
+  await eventually(async () => expect(kv(await c.request('get_status')).status_code).toBe('2'));
+});
+
+afterAll(() => lab.close());
+
+describe('requests and replies', () => {
+  it('get_id names the daemon, its type and the protocol', async () => {
+    const c = await lab.client();
+    expect(await c.request('get_id')).toBe('id name=chiller type=julabo protocol=labwire/1 version=test');
+  });
+
+  it('get_status lists hw_connected first, then state, then every parameter', async () => {
+    const c = await lab.client();
+    const line = await c.request('get_status');
+    expect(line).toMatch(/^status hw_connected=1 state=\w+ state_text=/);
+    const s = kv(line);
+    for (const p of ['temperature', 'setpoint', 'running', 'status_code', 'status_text', 'version']) expect(s).toHaveProperty(p);
+    expect(Number(s.temperature)).toBeCloseTo(20, 0);
+    expect(s.status_text).toBe('REMOTE STOP');
+    expect(s.version).toContain('FL1703');
+  });
+
+  it('get_status format=json gives typed values, units and timestamps', async () => {
+    const c = await lab.client();
+    const line = await c.request('get_status format=json');
+    expect(line.startsWith('status_json ')).toBe(true);
+    const doc = JSON.parse(line.slice('status_json '.length)) as StatusDoc;
+    expect(doc.name).toBe('chiller');
+    expect(doc.values.hw_connected).toBe(true);
+    expect(typeof doc.values.temperature).toBe('number');
+    expect(doc.units.temperature).toBe('°C');
+    expect(doc.ts.temperature).toBeGreaterThan(Date.now() - 10_000);
+    expect(await c.request('get_status format=xml')).toMatch(/^error get_status code=WrongType message="unknown status format/);
+  });
+
+  it('describe gives types, units, limits and commands as one JSON line', async () => {
+    const c = await lab.client();
+    const line = await c.request('describe');
+    const doc = JSON.parse(line.slice('describe '.length)) as DescribeDoc;
+    expect(doc.type).toBe('julabo');
+    expect(doc.protocol).toBe('labwire/1');
+    expect(doc.params.setpoint).toMatchObject({ type: 'float', unit: '°C', readonly: false, min: -20, max: 40 });
+    expect(doc.params.setpoint!.target?.of).toBe('temperature');
+    expect(doc.params.temperature!.readonly).toBe(true);
+    expect(Object.keys(doc.params).slice(0, 3)).toEqual(['hw_connected', 'state', 'state_text']);
+    expect(doc.commands.start).toMatchObject({ write: true });
+  });
+
+  it('set applies the value, verified on the device, and replies with the value as applied', async () => {
+    const c = await lab.client();
+    expect(await c.request('set setpoint=12.5')).toBe('ok set setpoint=12.5');
+    expect(lab.sim.setpoint).toBe(12.5);
+    await eventually(async () => expect(kv(await c.request('get_status')).setpoint).toBe('12.5'));
+  });
+
+  it('set outside the model limits is refused before the device sees it', async () => {
+    const c = await lab.client();
+    const before = lab.sim.setpoint;
+    expect(await c.request('set setpoint=55')).toBe('error set code=RangeError message="setpoint 55 °C is above the FL1703 limit of 40 °C"');
+    expect(await c.request('set setpoint=-21')).toBe('error set code=RangeError message="setpoint -21 °C is below the FL1703 limit of -20 °C"');
+    expect(lab.sim.setpoint).toBe(before);
+  });
+
+  it('set is all-or-nothing and names what is wrong', async () => {
+    const c = await lab.client();
+    const before = lab.sim.setpoint;
+    expect(await c.request('set setpoint=11 running=maybe')).toMatch(/^error set code=WrongType message="running \\"maybe\\" is not a boolean/);
+    expect(lab.sim.setpoint).toBe(before);
+    expect(await c.request('set temperature=3')).toBe('error set code=ReadOnly message="temperature is read-only"');
+    expect(await c.request('set nosuch=1')).toMatch(/^error set code=NoSuchParameter message="no parameter \\"nosuch\\"; parameters: /);
+    expect(await c.request('set setpoint=abc')).toMatch(/^error set code=WrongType message="setpoint \\"abc\\" is not a number"/);
+    expect(await c.request('set')).toMatch(/^error set code=ProtocolError/);
+    expect(await c.request('set 12')).toMatch(/^error set code=ProtocolError message="set takes name=value pairs/);
+  });
+
+  it('start and stop run the chiller and are verified by read-back', async () => {
+    const c = await lab.client();
+    expect(await c.request('start')).toBe('ok start running=1');
+    expect(lab.sim.running).toBe(true);
+    await eventually(async () => expect(kv(await c.request('get_status')).status_text).toBe('REMOTE START'));
+    expect(await c.request('stop')).toBe('ok stop running=0');
+    expect(lab.sim.running).toBe(false);
+    expect(await c.request('start now')).toMatch(/^error start code=ProtocolError message="start takes 0 argument/);
+  });
+
+  it('answers unknown commands, ping and help', async () => {
+    const c = await lab.client();
+    expect(await c.request('frobnicate 3')).toMatch(/^error frobnicate code=NoSuchCommand message="unknown command \\"frobnicate\\"/);
+    expect(await c.request('ping')).toBe('pong');
+    const help = kv(await c.request('help'));
+    expect(help.commands!.split(' ')).toEqual(expect.arrayContaining(['get_id', 'get_status', 'describe', 'set', 'subscribe', 'auth', 'ping', 'help', 'exit', 'start', 'stop']));
+  });
+
+  it('ignores empty lines and accepts CR LF and NUL terminators', async () => {
+    const c = await lab.client();
+    const from = c.lines.length;
+    c.write('\n   \n\tget_id\r\nping\0');
+    expect(await c.replies(2, from)).toEqual(['id name=chiller type=julabo protocol=labwire/1 version=test', 'pong']);
+  });
+
+  it('answers pipelined requests in request order, slow ones included', async () => {
+    const c = await lab.client();
+    const from = c.lines.length;
+    const lines: string[] = [];
+    const expected: Array<string | RegExp> = [];
+    for (let i = 0; i < 30; i++) {
+      if (i % 10 === 5) {
+        lines.push(`set setpoint=${10 + i / 10}`);
+        expected.push(`ok set setpoint=${10 + i / 10}`);
+      } else if (i % 2) {
+        lines.push('ping');
+        expected.push('pong');
+      } else {
+        lines.push('get_id');
+        expected.push(/^id name=chiller/);
+      }
+    }
+    c.write(lines.map((l) => `${l}\n`).join(''));
+    const replies = await c.replies(lines.length, from, 15_000);
+    replies.forEach((r, i) => expect(r).toMatch(expected[i]!));
+  });
+});
+
+describe('push lines', () => {
+  it('subscribe pushes timestamped updates of changed parameters', async () => {
+    const c = await lab.client();
+    expect(await c.request('subscribe')).toBe('ok subscribe');
+    const from = c.lines.length;
+    expect(await c.request('set setpoint=14')).toBe('ok set setpoint=14');
+    const update = await c.waitLine((l) => l.startsWith('update ') && l.includes('setpoint=14'), 5000, from);
+    expect(Number(kv(update).t)).toBeGreaterThan(Date.now() - 10_000);
+    expect(await c.request('unsubscribe')).toBe('ok unsubscribe');
+  });
+
+  it('subscribe to a list sends only those parameters and rejects unknown names', async () => {
+    const c = await lab.client();
+    expect(await c.request('subscribe nosuch')).toMatch(/^error subscribe code=NoSuchParameter/);
+    expect(await c.request('subscribe setpoint')).toBe('ok subscribe');
+    const from = c.lines.length;
+    await c.request('set setpoint=13');
+    const u = await c.waitLine((l) => l.startsWith('update '), 5000, from);
+    expect(Object.keys(kv(u)).sort()).toEqual(['setpoint', 't']);
+  });
+
+  it('CCDLab MONITOR: unsolicited id is accepted silently, log lines arrive as "<level> <text>"', async () => {
+    const c = await lab.client();
+    const from = c.lines.length;
+    c.write('id name=monitor type=monitor\n');
+    expect(await c.request('get_id')).toMatch(/^id name=chiller/);
+    expect(c.lines[from]).toMatch(/^id name=chiller/); // nothing answered the id line
+    expect(await c.request('start')).toBe('ok start running=1');
+    lab.daemon.runner.log('warning', 'test message for the monitor');
+    await c.waitLine((l) => l === 'warning test message for the monitor', 5000, from);
+    expect(c.lines.some((l) => l.startsWith('log '))).toBe(false);
+    await c.request('stop');
+  });
+
+  it('subscribers get log lines as "log t= level= message="', async () => {
+    const c = await lab.client();
+    await c.request('subscribe');
+    const from = c.lines.length;
+    lab.daemon.runner.log('info', 'hello "quoted" world');
+    const l = await c.waitLine((x) => x.startsWith('log '), 5000, from);
+    expect(l).toMatch(/^log t=\d+ level=info message="hello \\"quoted\\" world"$/);
+  });
+});
