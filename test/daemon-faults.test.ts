@@ -153,7 +153,7 @@ describe('device faults', () => {
     const c = await l.client();
     l.sim.setRemote(false);
     const reply = await c.request('set setpoint=10', 15_000);
-    expect(reply).toMatch(/^error set code=HardwareError message=".*(-09|NOT ALLOWED)/);
+    expect(reply).toMatch(/^error set code=HardwareError message="chiller refused setpoint 10: .*keypad control.*enable remote control/);
     l.sim.setRemote(true);
     expect(await c.request('set setpoint=10')).toBe('ok set setpoint=10');
   });

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
+import { eventually } from './helpers/julabo-lab.js';
 
 const procs: CliProcess[] = [];
 function start(args: string[]): CliProcess {
@@ -29,7 +30,7 @@ async function simAndDaemon(simArgs: string[], linkFor: (simOut: RegExpMatchArra
   const m = await daemon.waitFor(/^listening 127\.0\.0\.1:(\d+)$/m);
   const addr = `127.0.0.1:${m[1]}`;
   // Wait for the first poll so the scenario starts from a known device state.
-  await expect.poll(async () => (await runCli(['status', addr, '--json'])).stdout, { timeout: 15_000, interval: 200 }).toContain('"hw_connected":true');
+  await eventually(async () => expect((await runCli(['status', addr, '--json'])).stdout).toContain('"hw_connected":true'), 15_000, 200);
   return { addr, sim, daemon };
 }
 

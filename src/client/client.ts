@@ -592,6 +592,7 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
         }
         const values: Record<string, string> = {};
         let any = false;
+        // defineProperty: a parameter called `__proto__` must stay data here too.
         for (const p of sub.params) {
           if (Object.hasOwn(update.values, p)) {
             Object.defineProperty(values, p, { value: update.values[p], enumerable: true, writable: true, configurable: true });
@@ -632,12 +633,14 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
     const key = this.subscriptionKey();
     if (key === null || key === this.subscribedAs) return;
     const params = key === '*' ? [] : key.split('\u0000');
+    // Counted as subscribed from the moment it is sent, so that a subscriber leaving before the
+    // reply still sends `unsubscribe`.
+    const previous = this.subscribedAs;
+    this.subscribedAs = key;
     const reply = await conn.request(formatCommand(makeCommand('subscribe', params)));
     const err = parseErrorReply(reply.command);
-    if (!err) {
-      if (this.conn === conn || this.conn === null) this.subscribedAs = key;
-      return;
-    }
+    if (!err) return;
+    if (this.subscribedAs === key && (this.conn === conn || this.conn === null)) this.subscribedAs = previous;
     const victims = culprit ? [culprit] : [...this.subscribers];
     for (const sub of victims) {
       this.subscribers.delete(sub);

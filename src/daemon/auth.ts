@@ -45,7 +45,7 @@ export function loadTokenFile(path: string): TokenEntry[] {
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read token file ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read token file ${path}: ${(err as Error).message}`, { cause: err });
   }
   return parseTokenFile(text, path);
 }

@@ -79,7 +79,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     try {
       tlsMaterial = { cert: fs.readFileSync(opts.tls.certFile), key: fs.readFileSync(opts.tls.keyFile) };
     } catch (err) {
-      throw new Error(`cannot read TLS certificate or key: ${(err as Error).message}`);
+      throw new Error(`cannot read TLS certificate or key: ${(err as Error).message}`, { cause: err });
     }
   }
   const rate = opts.rateLimit ?? DAEMON_DEFAULTS.rateLimit;

@@ -68,6 +68,8 @@ type Handled = string | undefined | Promise<string | undefined>;
 export class DaemonServer extends EventEmitter {
   private readonly server: net.Server;
   private readonly sessions = new Set<Session>();
+  /** Every accepted TCP socket, including TLS ones still in their handshake, so close() never waits on a stranger. */
+  private readonly sockets = new Set<net.Socket>();
   private readonly limiter: RateLimiter;
   private nextId = 1;
   private statusLine: string | undefined;
@@ -86,6 +88,10 @@ export class DaemonServer extends EventEmitter {
     // TLS handshake failures (a plain-text client on a TLS port) must not reach the process.
     this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
       opts.logger.warn({ peer: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+    });
+    this.server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
     });
     runner.on('update', (u: UpdateEvent) => this.onUpdate(u));
     runner.on('log', (l: LogEvent) => this.onLog(l));
@@ -126,6 +132,7 @@ export class DaemonServer extends EventEmitter {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sessions) s.conn.destroy();
+    for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 

@@ -2,11 +2,12 @@
  * Exchange timing rules under a fake clock: a simulator cannot prove real timing, so the spacing
  * rules are checked here exactly, against an in-memory link whose device answers through timers.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Exchange } from './exchange.js';
+import { Exchange, describeBytes } from './exchange.js';
 import { lineSplitter } from './splitters.js';
 import { MemoryLink } from './test-helpers/fake-devices.js';
-import type { ExchangeOptions } from './types.js';
+import { LinkError, type ExchangeOptions } from './types.js';
 
 let exchanges: Exchange[] = [];
 beforeEach(() => {
@@ -200,5 +201,71 @@ describe('Exchange reconnect back-off (fake clock)', () => {
     await vi.advanceTimersByTimeAsync(1000);
     expect(reconnecting).toBe(0);
     expect(link.opens).toBe(1);
+  });
+});
+
+describe('Exchange robustness (fake clock)', () => {
+  type Action = 'reply' | 'none' | 'late' | 'split' | 'coalesced' | 'drop';
+
+  it('settles every request with its own reply or a LinkError, whatever the device does', async () => {
+    const actions = fc.constantFrom<Action>('reply', 'none', 'late', 'split', 'coalesced', 'drop');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ action: actions, gapMs: fc.integer({ min: 0, max: 250 }), setOnly: fc.boolean() }), { minLength: 1, maxLength: 25 }),
+        async (plan) => {
+          const link = new MemoryLink((line, l) => {
+            const step = plan[Number(line.split(' ')[1])];
+            if (!step || step.setOnly) return;
+            switch (step.action) {
+              case 'reply':
+                return l.replyAfter(10, `${line}=ok\r\n`);
+              case 'none':
+                return;
+              case 'late': // after the 100 ms timeout, inside the 100 ms quiet period
+                return l.replyAfter(150, `${line}=late\r\n`);
+              case 'split':
+                l.replyAfter(5, `${line}=sp`);
+                return l.replyAfter(15, 'lit\r\n');
+              case 'coalesced': // the reply plus an unsolicited line in one chunk
+                return l.replyAfter(5, `${line}=ok\r\nUNSOLICITED\r\n`);
+              case 'drop':
+                return void setTimeout(() => l.drop(), 5);
+            }
+          });
+          const ex = new Exchange(() => link, lineSplitter(), { timeoutMs: 100, resyncQuietMs: 100, minGapMs: 20, initialBackoffMs: 50, maxBackoffMs: 100 });
+          exchanges.push(ex);
+          await ex.start();
+          const outcomes: (string | LinkError | undefined | 'pending')[] = plan.map(() => 'pending');
+          for (const [i, step] of plan.entries()) {
+            ex.request(`q ${i}\r`, { expectReply: !step.setOnly }).then(
+              (reply) => (outcomes[i] = reply?.toString()),
+              (err: unknown) => (outcomes[i] = err instanceof LinkError ? err : new LinkError('Closed', `not a LinkError: ${String(err)}`)),
+            );
+            await vi.advanceTimersByTimeAsync(step.gapMs);
+          }
+          await vi.advanceTimersByTimeAsync(plan.length * 400 + 1000);
+          for (const [i, outcome] of outcomes.entries()) {
+            expect(outcome).not.toBe('pending');
+            if (outcome instanceof LinkError) {
+              expect(outcome.message).not.toMatch(/^not a LinkError/);
+            } else if (plan[i]?.setOnly) {
+              expect(outcome).toBeUndefined();
+            } else {
+              // Never somebody else's reply.
+              expect(outcome).toMatch(new RegExp(`^q ${i}=(ok|split)$`));
+            }
+          }
+          await ex.stop();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('describes bytes printably and boundedly for messages', () => {
+    expect(describeBytes(Buffer.from('in_pv_00\r'))).toBe('in_pv_00');
+    expect(describeBytes(Buffer.from('a"b\\c\x01\xff\r\n', 'latin1'))).toBe('a\\"b\\\\c\\x01\\xff');
+    expect(describeBytes(Buffer.from('x\ny\r\n'))).toBe('x\\ny');
+    expect(describeBytes(Buffer.alloc(200, 0x41), 10)).toBe('AAAAAAAAAA…');
   });
 });

@@ -23,7 +23,7 @@ const julaboLike: DeviceHandler = (line, io) => {
   if (line.startsWith('out_')) return undefined;
   if (line.startsWith('echo ')) return `${line.slice(5)}\r\n`;
   if (line.startsWith('slow ')) {
-    // Late for a 40–50 ms timeout, but inside the 100 ms quiet period that follows it.
+    // Late for a 40–50 ms timeout, but well inside the quiet period that follows it.
     setTimeout(() => io.send(`${line.slice(5)}\r\n`), 100);
     return undefined;
   }
@@ -37,6 +37,7 @@ const julaboLike: DeviceHandler = (line, io) => {
     return undefined;
   }
   if (line === 'huge') return `${'#'.repeat(100)}\r\n`;
+  if (line === 'trail') return 'T\r\nnoi'; // a reply, then the start of an unsolicited line
   if (line === 'hang') return undefined;
   return '-08 INVALID COMMAND\r\n';
 };
@@ -175,7 +176,8 @@ describe('Exchange over TCP', () => {
 
   it('after a timeout, discards the late reply as stray: the next request gets its own reply', async () => {
     const device = await tcpDevice();
-    const ex = exchangeFor(() => device.spec);
+    // The late reply comes 50 ms after the timeout; 300 ms of required silence leaves a wide margin.
+    const ex = exchangeFor(() => device.spec, { resyncQuietMs: 300 });
     const log = record(ex);
     await ex.start();
     const slow = ex.request('slow LATE\r', { timeoutMs: 50 });
@@ -193,7 +195,7 @@ describe('Exchange over TCP', () => {
 
   it('rejects a reply that fails validate(), resyncs, and serves the next request correctly', async () => {
     const device = await tcpDevice();
-    const ex = exchangeFor(() => device.spec);
+    const ex = exchangeFor(() => device.spec, { resyncQuietMs: 300 });
     const log = record(ex);
     await ex.start();
     const isNumber = (r: Buffer): boolean => /^-?\d+(\.\d+)?$/.test(r.toString());
@@ -240,9 +242,8 @@ describe('Exchange over TCP', () => {
     device.broadcast('HELLO\r\n');
     await waitFor(() => log.strays.length === 1, 'the stray line');
     expect(log.strays).toEqual(['HELLO']);
-    // An unterminated fragment while idle must not become the head of the next reply.
-    device.broadcast('noi');
-    await sleep(30);
+    // An unterminated fragment after a reply must not become the head of the next reply.
+    expect(await text(ex.request('trail\r'))).toBe('T');
     expect(await text(ex.request('echo clean\r'))).toBe('clean');
     expect(log.strays).toEqual(['HELLO', 'noi']);
   });
@@ -299,7 +300,10 @@ describe('Exchange over TCP', () => {
   });
 
   it('runs onConnect after every connect, before any other request', async () => {
-    const device = await tcpDevice((line) => (line === 'version' ? 'V 1.02\r\n' : `${line}\r\n`));
+    const device = await tcpDevice((line) => {
+      if (line === 'version') return 'V 1.02\r\n';
+      return line.startsWith('out_') ? undefined : `${line}\r\n`;
+    });
     let handshakes = 0;
     const ex = exchangeFor(() => device.spec, {
       minGapMs: 10,
@@ -422,7 +426,7 @@ describe('Exchange over a real PTY (serial)', () => {
     const first = plugIn();
     // 8N1: a PTY ignores 7E1 anyway, and re-opening it with only parity changed fails.
     const spec: LinkSpec = { kind: 'serial', path: stable, baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1, rtscts: false };
-    const ex = exchangeFor(() => spec, { minGapMs: 5, initialBackoffMs: 30 });
+    const ex = exchangeFor(() => spec, { minGapMs: 5, initialBackoffMs: 30, resyncQuietMs: 300 });
     const log = record(ex);
     await ex.start();
     expect(ex.endpoint).toBe(`${stable} 9600 8N1`);

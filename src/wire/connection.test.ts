@@ -1,8 +1,9 @@
 import net from 'node:net';
 import { once } from 'node:events';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LineConnection, type LineConnectionOptions } from './connection.js';
-import { formatErrorReply, formatOk } from './format.js';
+import { formatCommand, formatErrorReply, formatOk } from './format.js';
 import { parseLine } from './tokenize.js';
 import { LabwireError, type Command } from './types.js';
 
@@ -12,6 +13,14 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await sleep(5);
+  }
+}
 
 interface Pair {
   server: LineConnection;
@@ -278,6 +287,23 @@ describe('LineConnection', () => {
     await expect(client.request('  ')).rejects.toMatchObject({ code: 'ProtocolError' });
     expect(() => client.send('x\0y')).toThrow(LabwireError);
     expect(client.pendingCount).toBe(0);
+  });
+
+  it('carries any formatted command across a socket unchanged', async () => {
+    const received: Command[] = [];
+    const { client, server } = await pair();
+    server.on('line', (line) => received.push(parseLine(line)));
+    const text = fc.string({ unit: 'grapheme', maxLength: 12 });
+    const key = fc.stringMatching(/^[a-z_][a-z0-9_.]{0,7}$/);
+    const commands = fc.sample(
+      fc.record({ name: text, args: fc.array(text, { maxLength: 3 }), kwargs: fc.dictionary(key, text, { maxKeys: 3 }) }),
+      300,
+    );
+    const sent: Command[] = commands.map((c) => ({ ...c, kwargs: Object.assign(Object.create(null) as Record<string, string>, c.kwargs) }));
+    for (const cmd of sent) client.send(formatCommand(cmd));
+    await until(() => received.length === sent.length);
+    const view = (c: Command): unknown => ({ name: c.name, args: c.args, kwargs: { ...c.kwargs } });
+    expect(received.map(view)).toEqual(sent.map(view));
   });
 
   it('reports the peer address and closes gracefully after flushing', async () => {

@@ -180,10 +180,11 @@ export class MemoryLink extends EventEmitter implements Link {
     return Promise.resolve();
   }
 
-  /** Device output after `delayMs` (a timer, so fake clocks control it). */
+  /** Device output after `delayMs` (a timer, so fake clocks control it); lost if the connection ends first. */
   replyAfter(delayMs: number, data: string): void {
+    const connection = this.opens;
     setTimeout(() => {
-      if (this.isOpen) this.emit('data', Buffer.from(data, 'latin1'));
+      if (this.isOpen && this.opens === connection) this.emit('data', Buffer.from(data, 'latin1'));
     }, delayMs);
   }
 
