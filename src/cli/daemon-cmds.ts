@@ -1,7 +1,10 @@
 /**
  * `labwire daemon` and `labwire sim`: long-running processes that stop cleanly on SIGINT/SIGTERM.
  */
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
+import type { LinkSpec } from '../links/types.js';
 import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../daemon/auth.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
@@ -37,7 +40,9 @@ export function registerDaemonCommands(program: Command): void {
     .command('daemon')
     .description('run a device daemon: owns the link to one instrument and serves the labwire protocol')
     .argument('<type>', 'device type, e.g. julabo')
-    .requiredOption('--link <url>', 'link to the device: tcp://host:port or serial:///dev/ttyUSB0?baud=4800&bits=7&parity=even&stop=1&rtscts=1')
+    .requiredOption('--link <url>', 'link to the device: tcp://host:port, serial:///dev/ttyUSB0?baud=4800&bits=7&parity=even&stop=1&rtscts=1, or "auto" to probe serial ports')
+    .option('--exclude <port>', 'with --link auto: never probe this port, repeatable', collect, [])
+    .option('--port-cache <path>', 'with --link auto: where the last good port is remembered (default ~/.cache/labwire/<type>-port)')
     .option('--listen <host:port>', 'where clients connect', '127.0.0.1:7001')
     .option('--name <name>', 'daemon name in id, status and logs (default: the type)')
     .option('--option <key=value>', 'device option, repeatable (e.g. model=FL1703, tolerance=0.1)', collect, [])
@@ -73,7 +78,7 @@ Examples:
       const daemon = await startDaemon({
         definition: family.definition,
         options: parseOptionPairs(o.option as string[]),
-        link: parseLinkUrl(String(o.link), family.definition.serialDefaults),
+        link: await resolveLink(type, String(o.link), o.exclude as string[], o.portCache as string | undefined),
         name: o.name ? String(o.name) : type,
         host: listen.host,
         port: listen.port,
@@ -143,6 +148,17 @@ Examples:
       }
       onShutdown(() => sim.close());
     });
+}
+
+/** `auto` probes serial ports with the family's own detector (opt-in, never on excluded ports). */
+export async function resolveLink(type: string, link: string, exclude: string[], portCache: string | undefined): Promise<LinkSpec> {
+  const family = getFamily(type);
+  if (link !== 'auto') return parseLinkUrl(link, family.definition.serialDefaults);
+  if (!family.detectPort) throw new CliError(`device type "${type}" has no port detection; give --link explicitly`);
+  const cacheFile = portCache ?? path.join(os.homedir(), '.cache', 'labwire', `${type}-port`);
+  const port = await family.detectPort({ exclude, cacheFile });
+  process.stderr.write(`found ${type} on ${port}\n`);
+  return parseLinkUrl(port, family.definition.serialDefaults);
 }
 
 function positiveInt(text: string, what: string): number {

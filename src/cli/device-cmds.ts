@@ -4,20 +4,17 @@
  * The same driver, pacing and limits as the daemon; no second implementation.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { Exchange } from '../links/exchange.js';
 import { createLink } from '../links/index.js';
-import { parseLinkUrl } from '../links/url.js';
 import type { LinkSpec } from '../links/types.js';
 import { checkRange, combineLimits } from '../daemon/values.js';
-import { JulaboDriver, JULABO_SERIAL_DEFAULTS, julaboExchangeOptions, julaboSplitter } from '../devices/julabo/driver.js';
+import { JulaboDriver, julaboExchangeOptions, julaboSplitter } from '../devices/julabo/driver.js';
 import { julaboDevice, julaboOptionsSchema } from '../devices/julabo/device.js';
 import { formatStatus } from '../devices/julabo/codec.js';
-import { detectJulaboPort } from '../devices/julabo/detect.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError } from './common.js';
+import { resolveLink } from './daemon-cmds.js';
 
 const ACTIONS = ['version', 'status', 'get-setpoint', 'set-setpoint', 'get-temperature', 'start', 'stop', 'send', 'watch'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -25,7 +22,7 @@ type Action = (typeof ACTIONS)[number];
 interface JulaboFlags {
   link?: string;
   exclude: string[];
-  portCache: string;
+  portCache?: string;
   model: string;
   crlf?: boolean;
   interval: string;
@@ -48,16 +45,6 @@ async function openExchange(spec: LinkSpec): Promise<Exchange> {
   return exchange;
 }
 
-async function resolveLink(flags: JulaboFlags): Promise<LinkSpec> {
-  if (!flags.link) throw new CliError('say how to reach the chiller: --link serial:///dev/ttyUSB0, --link tcp://host:port, or --link auto');
-  if (flags.link === 'auto') {
-    const port = await detectJulaboPort({ exclude: flags.exclude, cacheFile: flags.portCache });
-    process.stderr.write(`found a Julabo on ${port}\n`);
-    return parseLinkUrl(port, JULABO_SERIAL_DEFAULTS);
-  }
-  return parseLinkUrl(flags.link, JULABO_SERIAL_DEFAULTS);
-}
-
 export function registerDeviceCommands(program: Command): void {
   program
     .command('julabo')
@@ -66,7 +53,7 @@ export function registerDeviceCommands(program: Command): void {
     .argument('[value]', 'the setpoint for set-setpoint, the raw line for send')
     .option('--link <url>', 'serial:///dev/ttyUSB0 (4800 7E1 RTS/CTS by default), tcp://host:port, or "auto" to probe serial ports')
     .option('--exclude <port>', 'with --link auto: never probe this port, repeatable', collect, [])
-    .option('--port-cache <path>', 'with --link auto: where the last good port is remembered', path.join(os.homedir(), '.cache', 'labwire', 'julabo-port'))
+    .option('--port-cache <path>', 'with --link auto: where the last good port is remembered (default ~/.cache/labwire/julabo-port)')
     .option('--model <model>', 'chiller model, for its setpoint limits', 'FL1703')
     .option('--crlf', 'end requests with CR LF instead of CR')
     .option('--interval <duration>', 'watch: time between readings', '5s')
@@ -95,7 +82,8 @@ Examples:
       }
       if (action === 'send' && !value) throw new CliError('send needs the raw line, e.g. send in_pv_00');
 
-      const exchange = await openExchange(await resolveLink(flags));
+      if (!flags.link) throw new CliError('say how to reach the chiller: --link serial:///dev/ttyUSB0, --link tcp://host:port, or --link auto');
+      const exchange = await openExchange(await resolveLink('julabo', flags.link, flags.exclude, flags.portCache));
       const driver = new JulaboDriver(exchange, { crlf: parsed.data.crlf });
       const out = (s: string): boolean => process.stdout.write(`${s}\n`);
       try {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LabwireError } from '../wire/index.js';
 import { LabwireClient, convertValue, type LabwireClientOptions, type LogEntry, type Update } from './client.js';
 import { FakeDaemon, type FakeDaemonOptions } from './test-helpers/fake-daemon.js';
-import { TEST_CA_CERT, TEST_SERVER_CERT, TEST_SERVER_KEY } from './test-helpers/tls-fixture.js';
+import { testPki } from '../../test/helpers/tls.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -196,17 +196,17 @@ describe('LabwireClient: connecting', () => {
   });
 
   it('connects over TLS, verifying the certificate', async () => {
-    const d = await daemon({ tls: { cert: TEST_SERVER_CERT, key: TEST_SERVER_KEY } });
-    const c = client(d, { tls: { ca: TEST_CA_CERT } });
+    const d = await daemon({ tls: { cert: testPki().serverCert, key: testPki().serverKey } });
+    const c = client(d, { tls: { ca: testPki().caCert } });
     await c.connect();
     expect((await c.getId()).name).toBe('fake');
-    const named = client(d, { host: 'localhost', tls: { ca: TEST_CA_CERT } });
+    const named = client(d, { host: 'localhost', tls: { ca: testPki().caCert } });
     await named.connect();
     expect((await named.request('ping')).line).toBe('pong');
   });
 
   it('refuses an untrusted certificate at once', async () => {
-    const d = await daemon({ tls: { cert: TEST_SERVER_CERT, key: TEST_SERVER_KEY } });
+    const d = await daemon({ tls: { cert: testPki().serverCert, key: testPki().serverKey } });
     const c = client(d, { tls: true });
     const t0 = Date.now();
     const err = await rejection(c.connect());

@@ -142,9 +142,13 @@ export interface SimulatorOptions {
 /** A definition with its option and driver types erased, as the daemon handles it. */
 export type AnyDeviceDefinition = DeviceDefinition<unknown, unknown>;
 
+/** Opt-in serial port detection: probes candidate ports (never excluded ones) and returns the device's path. */
+export type DetectPort = (options: { exclude: string[]; cacheFile?: string }) => Promise<string>;
+
 export interface DeviceFamily {
   definition: AnyDeviceDefinition;
   createSimulator?: (options: SimulatorOptions) => Simulator;
+  detectPort?: DetectPort;
 }
 
 /**
@@ -153,7 +157,7 @@ export interface DeviceFamily {
  */
 export function deviceFamily<O, D>(
   definition: DeviceDefinition<O, D>,
-  createSimulator?: (options: SimulatorOptions) => Simulator,
+  extras: { createSimulator?: (options: SimulatorOptions) => Simulator; detectPort?: DetectPort } = {},
 ): DeviceFamily {
-  return { definition: definition as unknown as AnyDeviceDefinition, createSimulator };
+  return { definition: definition as unknown as AnyDeviceDefinition, ...extras };
 }

@@ -97,7 +97,14 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
 
     socket.on('data', (chunk: Buffer | string) => {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      this.framer.push(bytes, (frame) => this.onFrame(frame));
+      // Replies to a chunk of pipelined requests leave in one write instead of one per line.
+      const batch = bytes.indexOf(10) !== bytes.lastIndexOf(10);
+      if (batch) socket.cork();
+      try {
+        this.framer.push(bytes, (frame) => this.onFrame(frame));
+      } finally {
+        if (batch) process.nextTick(() => socket.uncork());
+      }
     });
     // Without a listener an 'error' would be thrown; 'close' follows and reports it.
     socket.on('error', (err: Error) => {

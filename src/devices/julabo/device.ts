@@ -9,6 +9,7 @@ import { LabwireError } from '../../wire/types.js';
 import { stateForStatus } from './codec.js';
 import { JULABO_SERIAL_DEFAULTS, JulaboDriver, julaboExchangeOptions, julaboSplitter } from './driver.js';
 import { createJulaboSimulator } from './simulator.js';
+import { detectJulaboPort } from './detect.js';
 
 export interface JulaboModel {
   /** Working temperature range from the model's manual, °C. */
@@ -154,4 +155,7 @@ export const julaboDevice = defineDevice<JulaboOptions, JulaboDriver>({
   },
 });
 
-export const julaboFamily = deviceFamily(julaboDevice, createJulaboSimulator);
+export const julaboFamily = deviceFamily(julaboDevice, {
+  createSimulator: createJulaboSimulator,
+  detectPort: (options) => detectJulaboPort(options),
+});
