@@ -177,3 +177,31 @@ describe('push lines', () => {
     expect(l).toMatch(/^log t=\d+ level=info message="hello \\"quoted\\" world"$/);
   });
 });
+
+describe('completion contract', () => {
+  it('a set returns at once; state goes busy → ramping → stabilizing → idle; status shows first readings as busy', async () => {
+    const l = await startJulaboLab({ initialTemperature: 20, setpoint: 20, timeScale: 300 }, { options: { settleSeconds: 2, tolerance: 0.2 } });
+    try {
+      const c = await l.client();
+      expect(await c.request('subscribe state state_text')).toBe('ok subscribe');
+      await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'));
+      await c.waitLine((x) => x.includes('state=busy') && x.includes('reading the device after connecting'));
+      expect(await c.request('start')).toBe('ok start running=1');
+      await eventually(async () => expect(kv(await c.request('get_status')).state).toBe('idle'), 10_000);
+      const from = c.lines.length;
+      const t0 = Date.now();
+      expect(await c.request('set setpoint=15')).toBe('ok set setpoint=15');
+      expect(Date.now() - t0).toBeLessThan(3000); // returns once accepted, long before the bath is there
+      await c.waitLine((x) => x.includes('state=stabilizing'), 30_000, from);
+      await c.waitLine((x) => x.includes('state=idle'), 30_000, c.lines.findIndex((x, i) => i >= from && x.includes('state=stabilizing')));
+      const states = c.lines.slice(from).filter((x) => x.startsWith('update ')).map((x) => kv(x).state).filter(Boolean);
+      const order = ['busy', 'ramping', 'stabilizing', 'idle'];
+      const firsts = order.map((s) => states.indexOf(s));
+      expect(firsts.every((i) => i >= 0)).toBe(true);
+      expect([...firsts].sort((a, b) => a - b)).toEqual(firsts);
+      expect(Math.abs(l.sim.temperature - 15)).toBeLessThan(0.5);
+    } finally {
+      await l.close();
+    }
+  }, 40_000);
+});

@@ -101,6 +101,8 @@ export class DeviceRunner extends EventEmitter {
   private settleTimer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly pollErrors = new Map<string, string>();
+  /** Poll groups not yet read since the link came up: until then the cache holds no current values. */
+  private readonly unreadGroups = new Set<string>();
 
   constructor(opts: RunnerOptions) {
     super();
@@ -156,6 +158,7 @@ export class DeviceRunner extends EventEmitter {
 
     this.exchange.on('up', () => {
       this.linkReason = '';
+      for (const g of this.definition.poll) this.unreadGroups.add(g.name);
       this.set('hw_connected', true);
       this.log('success', `link to device up (${formatLinkSpec(spec)})`);
       if (this.running) this.pollAllNow();
@@ -432,6 +435,7 @@ export class DeviceRunner extends EventEmitter {
       if (this.exchange.isUp) {
         try {
           this.merge(await read(this.driver as never));
+          if (this.unreadGroups.delete(name)) this.recomputeState();
           if (this.pollErrors.has(name)) {
             this.pollErrors.delete(name);
             this.log('info', `polling ${name} recovered`);
@@ -486,6 +490,9 @@ export class DeviceRunner extends EventEmitter {
       text = `no link to the device: ${this.linkReason || 'down'}`;
     } else if (override && override.state === 'error') {
       ({ state, text } = override);
+    } else if (this.unreadGroups.size > 0) {
+      state = 'busy';
+      text = 'reading the device after connecting';
     } else if (this.busyCount > 0) {
       state = 'busy';
       text = this.busyText;

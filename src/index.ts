@@ -1,0 +1,20 @@
+/**
+ * The labwire library: what scripts and other programs import.
+ */
+export * from './wire/index.js';
+export {
+  LabwireClient,
+  parseCondition,
+  type LabwireClientOptions,
+  type Update,
+  type LogEntry,
+  type Values,
+  type WaitForOptions,
+  type Condition,
+} from './client/index.js';
+export { startDaemon, type Daemon, type DaemonOptions } from './daemon/daemon.js';
+export * from './daemon/api.js';
+export { deviceFamilies, getFamily } from './devices/index.js';
+export { parseLinkUrl, formatLinkSpec } from './links/url.js';
+export type { LinkSpec } from './links/types.js';
+export { VERSION } from './version.js';
