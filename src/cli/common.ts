@@ -3,9 +3,20 @@
  * the exit-code convention (0 done, 1 condition not met / timeout, 2 error).
  */
 import fs from 'node:fs';
+import type { Command } from 'commander';
 import { LabwireClient } from '../client/client.js';
 
 export const EXIT = { ok: 0, notMet: 1, error: 2 } as const;
+
+/** commander collector for repeatable options. */
+export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** The options of opt-in serial port detection, shared by `daemon` and the device-direct commands. */
+export function withDetectOptions(cmd: Command, type: string): Command {
+  return cmd
+    .option('--exclude <port>', 'with --link auto: never probe this port, repeatable', collect, [])
+    .option('--port-cache <path>', `with --link auto: where the last good port is remembered (default ~/.cache/labwire/${type}-port)`);
+}
 
 /** A usage or runtime problem to report in one line and exit 2. */
 export class CliError extends Error {}

@@ -13,9 +13,7 @@ import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { VERSION } from '../version.js';
 import { linkPtyPathName } from './pty-link.js';
-import { CliError, parseEndpoint, parseLimits, parseOptionPairs } from './common.js';
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, withDetectOptions } from './common.js';
 
 /** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
 export function onShutdown(stop: (signal: string) => Promise<void>): void {
@@ -36,13 +34,10 @@ export function onShutdown(stop: (signal: string) => Promise<void>): void {
 }
 
 export function registerDaemonCommands(program: Command): void {
-  program
-    .command('daemon')
+  withDetectOptions(program.command('daemon'), '<type>')
     .description('run a device daemon: owns the link to one instrument and serves the labwire protocol')
     .argument('<type>', 'device type, e.g. julabo')
     .requiredOption('--link <url>', 'link to the device: tcp://host:port, serial:///dev/ttyUSB0?baud=4800&bits=7&parity=even&stop=1&rtscts=1, or "auto" to probe serial ports')
-    .option('--exclude <port>', 'with --link auto: never probe this port, repeatable', collect, [])
-    .option('--port-cache <path>', 'with --link auto: where the last good port is remembered (default ~/.cache/labwire/<type>-port)')
     .option('--listen <host:port>', 'where clients connect', '127.0.0.1:7001')
     .option('--name <name>', 'daemon name in id, status and logs (default: the type)')
     .option('--option <key=value>', 'device option, repeatable (e.g. model=FL1703, tolerance=0.1)', collect, [])

@@ -13,7 +13,7 @@ import { JulaboDriver, julaboExchangeOptions, julaboSplitter } from '../devices/
 import { julaboDevice, julaboOptionsSchema } from '../devices/julabo/device.js';
 import { formatStatus } from '../devices/julabo/codec.js';
 import { parseDuration } from '../util/duration.js';
-import { CliError } from './common.js';
+import { CliError, withDetectOptions } from './common.js';
 import { resolveLink } from './daemon-cmds.js';
 
 const ACTIONS = ['version', 'status', 'get-setpoint', 'set-setpoint', 'get-temperature', 'start', 'stop', 'send', 'watch'] as const;
@@ -30,8 +30,6 @@ interface JulaboFlags {
   csv?: string;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
-
 /** Opens the link and waits for the first connection attempt; a one-shot command does not retry. */
 async function openExchange(spec: LinkSpec): Promise<Exchange> {
   const exchange = new Exchange(() => createLink(spec), julaboSplitter(), { ...julaboExchangeOptions, maxBackoffMs: 60_000 });
@@ -46,14 +44,11 @@ async function openExchange(spec: LinkSpec): Promise<Exchange> {
 }
 
 export function registerDeviceCommands(program: Command): void {
-  program
-    .command('julabo')
+  withDetectOptions(program.command('julabo'), 'julabo')
     .description('talk to a Julabo chiller directly over its link (no daemon)')
     .argument('<action>', ACTIONS.join(' | '))
     .argument('[value]', 'the setpoint for set-setpoint, the raw line for send')
     .option('--link <url>', 'serial:///dev/ttyUSB0 (4800 7E1 RTS/CTS by default), tcp://host:port, or "auto" to probe serial ports')
-    .option('--exclude <port>', 'with --link auto: never probe this port, repeatable', collect, [])
-    .option('--port-cache <path>', 'with --link auto: where the last good port is remembered (default ~/.cache/labwire/julabo-port)')
     .option('--model <model>', 'chiller model, for its setpoint limits', 'FL1703')
     .option('--crlf', 'end requests with CR LF instead of CR')
     .option('--interval <duration>', 'watch: time between readings', '5s')

@@ -6,27 +6,16 @@
  */
 import type { z } from 'zod';
 import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter } from '../links/types.js';
-import type { WireValue } from '../wire/types.js';
+import type { ValueDescription, ValueType, WireValue } from '../wire/types.js';
 
-export type ValueType = 'float' | 'int' | 'bool' | 'enum' | 'string';
 
 /** States after SECoP's status groups. */
 export const STATES = ['disabled', 'idle', 'busy', 'ramping', 'stabilizing', 'warn', 'error'] as const;
 export type DeviceState = (typeof STATES)[number];
 
-/** Type and limits of one value: a parameter or a command argument. */
-export interface ValueDecl {
-  type: ValueType;
-  description: string;
-  unit?: string;
-  /** Class limits of the hardware; site config may only tighten them. */
-  min?: number;
-  max?: number;
-  /** Members of an enum. */
-  values?: readonly string[];
-  /** Arguments only: may be left out. */
-  optional?: boolean;
-}
+/** A declared value is exactly what `describe` reports about it. */
+export type ValueDecl = ValueDescription;
+export type { ValueType };
 
 export interface TargetDecl {
   /** The readable parameter that should follow this one (setpoint → temperature). */

@@ -74,14 +74,22 @@ export interface Reply {
   binary?: Buffer;
 }
 
-/** One value's self-description inside `describe`. */
+export type ValueType = 'float' | 'int' | 'bool' | 'enum' | 'string';
+
+/**
+ * Type and limits of one value — a parameter or a command argument — as a device declares it and
+ * as `describe` reports it.
+ */
 export interface ValueDescription {
-  type: 'float' | 'int' | 'bool' | 'enum' | 'string';
+  type: ValueType;
   description: string;
   unit?: string;
+  /** Limits; a device declares its class limits, site config may only tighten them. */
   min?: number;
   max?: number;
+  /** Members of an enum. */
   values?: readonly string[];
+  /** Arguments only: may be left out. */
   optional?: boolean;
 }
 
