@@ -147,7 +147,7 @@ class Connection {
 
   private answer(reply: string | undefined): void {
     if (reply === undefined || this.closed) return;
-    const data = Buffer.from(`${reply}\r\n`, 'latin1');
+    const data = Buffer.from(`${this.sim.garble(reply)}\r\n`, 'latin1');
     if (!this.sim.byteTiming) {
       this.sink(data);
       return;
@@ -218,6 +218,7 @@ export class JulaboSimulator implements Simulator {
   private replyLatencyMs: number;
   /** A command error waiting to be reported by the next `status`. */
   private latched: number | undefined;
+  private garbleLeft = 0;
   private readonly servers = new Set<net.Server>();
   private readonly sockets = new Set<net.Socket>();
   private readonly connections = new Set<Connection>();
@@ -302,6 +303,18 @@ export class JulaboSimulator implements Simulator {
   }
 
   /** Whether the unit currently ignores the line. */
+  /** The next n replies arrive corrupted (line noise), to prove the driver resynchronises. */
+  garbleNextReplies(n = 1): void {
+    this.garbleLeft += n;
+  }
+
+  /** Applies a pending garble to one reply. */
+  garble(reply: string): string {
+    if (this.garbleLeft <= 0) return reply;
+    this.garbleLeft--;
+    return `#${[...reply].reverse().join('')}?\x7f`;
+  }
+
   isDeaf(): boolean {
     return this.faults.has('silent') || this.faults.has('linkDrop');
   }

@@ -1,0 +1,137 @@
+/**
+ * The device conformance suite (DESIGN.md §8): one set of tests that every device family's
+ * driver + simulator pair must pass through the real daemon over real TCP — connect, identify,
+ * read every parameter, set within and outside limits, survive a dropped link, resynchronise
+ * after a garbled reply. A family adds one small file that calls `deviceConformance(subject)`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import type { DeviceFamily, Simulator, SimulatorOptions } from '../../src/daemon/api.js';
+import type { DescribeDoc } from '../../src/wire/types.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { eventually, kv } from '../helpers/julabo-lab.js';
+
+export interface ConformanceSubject<S extends Simulator> {
+  family: DeviceFamily;
+  /** Fast settings: no byte timing, a sped-up clock, no noise where possible. */
+  simulatorOptions: SimulatorOptions;
+  createSimulator(options: SimulatorOptions): S;
+  /** Device options for the daemon. */
+  deviceOptions?: Record<string, unknown>;
+  /** A writable numeric parameter, a value inside its limits and one outside. */
+  write: { param: string; valid: number; outOfRange: number; limitMessage: RegExp };
+  /** Parameters that may legitimately read as missing (nan) on a healthy simulator. */
+  mayBeMissing?: string[];
+  /** Cut the device's link until restored (TCP closed / silence). */
+  dropLink(sim: S): void;
+  restoreLink(sim: S): void;
+  /** Corrupt the next few replies on the wire. */
+  garbleReplies(sim: S, n: number): void;
+  /** How long a full refresh of every parameter may take (poll periods plus pacing). */
+  refreshMs: number;
+}
+
+export function deviceConformance<S extends Simulator>(subject: ConformanceSubject<S>): void {
+  const type = subject.family.definition.type;
+
+  describe(`conformance: ${type}`, () => {
+    let sim: S;
+    let simPort: number;
+    let daemon: Daemon;
+    let c: RawClient;
+    const status = async (): Promise<Record<string, string>> => kv(await c.request('get_status'));
+
+    beforeAll(async () => {
+      sim = subject.createSimulator(subject.simulatorOptions);
+      simPort = await sim.listenTcp('127.0.0.1', 0);
+      daemon = await startDaemon({
+        definition: subject.family.definition,
+        options: subject.deviceOptions,
+        link: { kind: 'tcp', host: '127.0.0.1', port: simPort },
+        name: `conf-${type}`,
+        port: 0,
+        logger: silentLogger(),
+        version: 'conformance',
+      });
+      c = await RawClient.connect(daemon.port);
+    });
+
+    afterAll(async () => {
+      c.close();
+      await daemon.close();
+      await sim.close();
+    });
+
+    it('connects and identifies', async () => {
+      await eventually(async () => expect((await status()).hw_connected).toBe('1'), subject.refreshMs);
+      expect(await c.request('get_id')).toMatch(new RegExp(`^id name=conf-${type} type=${type} protocol=labwire/1 `));
+    });
+
+    it('describes every parameter with a type and a description', async () => {
+      const doc = JSON.parse((await c.request('describe')).slice('describe '.length)) as DescribeDoc;
+      expect(doc.type).toBe(type);
+      for (const [name, p] of Object.entries(doc.params)) {
+        expect(['float', 'int', 'bool', 'enum', 'string'], name).toContain(p.type);
+        expect(p.description.length, `${name} has a description`).toBeGreaterThan(3);
+      }
+      expect(doc.params[subject.write.param]?.readonly).toBe(false);
+    });
+
+    it('reads every parameter', async () => {
+      const declared = Object.keys(subject.family.definition.params);
+      await eventually(async () => {
+        const s = await status();
+        const missing = declared.filter((p) => !(subject.mayBeMissing ?? []).includes(p) && (s[p] === undefined || s[p] === 'nan'));
+        expect(missing, 'parameters without a reading').toEqual([]);
+        expect(s.state).not.toBe('busy');
+      }, subject.refreshMs);
+    });
+
+    it('sets a value within limits and refuses one outside, naming the limit', async () => {
+      const { param, valid, outOfRange, limitMessage } = subject.write;
+      expect(await c.request(`set ${param}=${valid}`, 15_000)).toBe(`ok set ${param}=${valid}`);
+      await eventually(async () => expect(Number((await status())[param])).toBeCloseTo(valid, 6), subject.refreshMs);
+      const refused = await c.request(`set ${param}=${outOfRange}`);
+      expect(refused).toMatch(new RegExp(`^error set code=RangeError message=`));
+      expect(refused).toMatch(limitMessage);
+      expect(Number((await status())[param])).toBeCloseTo(valid, 6);
+    });
+
+    it('resynchronises after garbled replies and keeps polling', async () => {
+      const before = (await status())[subject.write.param];
+      const watcher = await RawClient.connect(daemon.port);
+      expect(await watcher.request('subscribe hw_connected')).toBe('ok subscribe');
+      subject.garbleReplies(sim, 3);
+      // The garbage was seen (a poll failed) and the daemon recovered on its own.
+      await watcher.waitLine((l) => /^log t=\d+ level=warning message="polling \w+ failed/.test(l), subject.refreshMs * 2);
+      await watcher.waitLine((l) => /^log t=\d+ level=info message="polling \w+ recovered/.test(l), subject.refreshMs * 2);
+      watcher.close();
+      // Afterwards the daemon is connected, answers, and its values are fresh again.
+      await new Promise((r) => setTimeout(r, 500));
+      await eventually(async () => {
+        const s = await status();
+        expect(s.hw_connected).toBe('1');
+        expect(s[subject.write.param]).toBe(before);
+      }, subject.refreshMs * 2);
+      const t0 = Date.now();
+      await eventually(async () => {
+        const doc = JSON.parse((await c.request('get_status format=json')).slice(12)) as { ts: Record<string, number> };
+        expect(doc.ts[subject.write.param]).toBeGreaterThan(t0);
+      }, subject.refreshMs * 2);
+    });
+
+    it('survives a dropped link: hw_connected=0 and state=error while away, back by itself', async () => {
+      subject.dropLink(sim);
+      await eventually(async () => {
+        const s = await status();
+        expect(s.hw_connected).toBe('0');
+        expect(s.state).toBe('error');
+      }, 20_000);
+      expect(await c.request(`set ${subject.write.param}=${subject.write.valid}`)).toMatch(/^error set code=CommunicationFailed/);
+      subject.restoreLink(sim);
+      await eventually(async () => expect((await status()).hw_connected).toBe('1'), 30_000);
+      await eventually(async () => expect((await status()).state).not.toBe('busy'), subject.refreshMs);
+    }, 60_000);
+  });
+}
