@@ -141,6 +141,22 @@ describe('device-direct commands', () => {
     expect(fs.readFileSync(csv, 'utf8').trim().split('\n')).toHaveLength(3);
   }, 60_000);
 
+  it('sim --config starts several simulators from YAML and reports mistakes with file and line', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-sims-'));
+    const good = path.join(dir, 'sims.yaml');
+    fs.writeFileSync(good, 'simulators:\n  - name: one\n    listen: 127.0.0.1:0\n    options: { setpoint: 15 }\n  - name: two\n    listen: 127.0.0.1:0\n');
+    const fleet = start(['sim', 'julabo', '--config', good]);
+    const one = await fleet.waitFor(/^listening 127\.0\.0\.1:(\d+) one$/m);
+    await fleet.waitFor(/^listening 127\.0\.0\.1:(\d+) two$/m);
+    expect((await runCli(['julabo', '--link', `tcp://127.0.0.1:${one[1]}`, 'get-setpoint'])).stdout).toBe('15\n');
+    expect(await fleet.stop()).toBe(0);
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'simulators:\n  - name: one\n    listen: nowhere\n');
+    const r = await runCli(['sim', 'julabo', '--config', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`labwire: ${bad}: 3:13: simulators.0.listen: expected host:port, e.g. 127.0.0.1:5000\n`);
+  });
+
   it('every command has --help with examples', async () => {
     for (const cmd of ['daemon', 'sim', 'send', 'status', 'wait', 'watch', 'julabo', 'demo']) {
       const r = await runCli([cmd, '--help']);

@@ -12,7 +12,6 @@ import { parseLinkUrl } from '../links/url.js';
 import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { VERSION } from '../version.js';
-import { linkPtyPathName } from './pty-link.js';
 import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, withDetectOptions } from './common.js';
 
 /** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
@@ -101,47 +100,6 @@ Examples:
         void stop().then(() => process.exit(0));
       });
       onShutdown(stop);
-    });
-
-  program
-    .command('sim')
-    .description('run a simulator that speaks the device\'s own wire protocol, on TCP or on a pseudo-terminal')
-    .argument('<type>', 'device type, e.g. julabo')
-    .option('--listen <host:port>', 'serve on TCP')
-    .option('--pty', 'serve on a new pseudo-terminal and print its path')
-    .option('--pty-link <path>', 'with --pty: also create this symlink to the terminal (e.g. /tmp/ttyJULABO)')
-    .option('--time-scale <factor>', 'run the physics this many times faster than real time', '1')
-    .option('--seed <n>', 'seed for reproducible noise')
-    .option('--option <key=value>', 'simulator option, repeatable (see the device README: faults, initial values)', collect, [])
-    .addHelpText('after', `
-Examples:
-  labwire sim julabo --listen 127.0.0.1:5050 --time-scale 60
-  labwire sim julabo --pty --pty-link /tmp/ttyJULABO
-  labwire sim julabo --listen 127.0.0.1:5050 --option lowLevel=true`)
-    .action(async (type: string, o: Record<string, string | string[] | boolean | undefined>) => {
-      const family = getFamily(type);
-      if (!family.createSimulator) throw new CliError(`device type "${type}" has no simulator`);
-      if (!o.listen && !o.pty) throw new CliError('say where to serve: --listen host:port and/or --pty');
-      const timeScale = Number(o.timeScale);
-      if (!(timeScale > 0)) throw new CliError(`--time-scale "${String(o.timeScale)}" must be a positive number`);
-      const sim = family.createSimulator({
-        ...parseOptionPairs(o.option as string[]),
-        timeScale,
-        ...(o.seed !== undefined ? { seed: Number(o.seed) } : {}),
-      });
-      if (o.listen) {
-        const ep = parseEndpoint(String(o.listen), '--listen');
-        const port = await sim.listenTcp(ep.host, ep.port);
-        process.stdout.write(`listening ${ep.host}:${port}\n`);
-      }
-      if (o.pty) {
-        const path = await sim.listenPty();
-        if (o.ptyLink) {
-          linkPtyPathName(path, String(o.ptyLink));
-        }
-        process.stdout.write(`pty ${path}${o.ptyLink ? ` (link ${String(o.ptyLink)})` : ''}\n`);
-      }
-      onShutdown(() => sim.close());
     });
 }
 

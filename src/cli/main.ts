@@ -9,6 +9,7 @@ import { registerClientCommands } from './client-cmds.js';
 import { registerDaemonCommands } from './daemon-cmds.js';
 import { registerDeviceCommands } from './device-cmds.js';
 import { registerDemoCommand } from './demo.js';
+import { registerSimCommand } from './sim-cmd.js';
 import { EXIT } from './common.js';
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemoCommand(program);
   registerDaemonCommands(program);
+  registerSimCommand(program);
   registerClientCommands(program);
   registerDeviceCommands(program);
   program.addHelpText('after', `

@@ -1,0 +1,50 @@
+/**
+ * YAML files validated by a zod schema, with errors that name the file, the line and what is
+ * expected ("lab.yaml:12:5: simulators.0.listen: expected host:port"). Used by every config file
+ * labwire reads, so all of them report mistakes the same way.
+ */
+import fs from 'node:fs';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: string[]) {
+    super(`${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const at = (offset: number | undefined): string => {
+    if (offset === undefined) return '';
+    const { line, col } = lineCounter.linePos(offset);
+    return `${line}:${col}: `;
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => `${at(e.pos[0])}${e.message.split('\n')[0]}`));
+  }
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (result.success) return result.data as z.output<S>;
+  const problems = result.error.issues.map((issue) => {
+    // Point at the deepest node that exists on the issue's path.
+    let path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    let node: unknown;
+    while (path.length > 0 && !isNode((node = doc.getIn(path, true)))) path = path.slice(0, -1);
+    const offset = isNode(node) ? node.range?.[0] : undefined;
+    const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
+    return `${at(offset)}${where}${issue.message}`;
+  });
+  throw new ConfigError(file, problems);
+}
+
+export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S): z.output<S> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  return parseYamlConfig(text, file, schema);
+}
