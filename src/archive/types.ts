@@ -1,0 +1,146 @@
+/**
+ * The Archive: history of every parameter of every device, the message log and the audit trail
+ * (DESIGN.md §4). One interface, two back-ends: SQLite (embedded default) and PostgreSQL (next).
+ * Everything here is back-end neutral; SQL lives in the back-end files only.
+ */
+
+export type SampleValue = number | string | null;
+
+/** One reading as the monitor hands it over. `null` is a missing reading (kept: a gap is data). */
+export interface Sample {
+  device: string;
+  name: string;
+  /** Unix milliseconds (UTC). */
+  t: number;
+  value: SampleValue;
+}
+
+export interface SeriesInfo {
+  id: number;
+  device: string;
+  name: string;
+  unit: string;
+  /** number: samples table with rollups; text: text_samples stored on change. */
+  type: 'number' | 'text';
+  firstT?: number;
+  lastT?: number;
+}
+
+/** Per-series storage policy. */
+export interface SeriesPolicy {
+  unit?: string;
+  /** Skip a numeric sample whose change from the last stored one is smaller than this. */
+  deadband?: number;
+  /** Store at least this often even without change (ms). */
+  heartbeatMs?: number;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'success';
+
+export interface LogEntry {
+  t: number;
+  source: string;
+  level: LogLevel;
+  message: string;
+}
+
+export interface AuditEntry {
+  t: number;
+  who: string;
+  peer: string;
+  device: string;
+  command: string;
+  /** JSON objects of the values before and after. */
+  before: Record<string, unknown>;
+  after: Record<string, unknown>;
+  result: string;
+}
+
+/** One point of a history: raw (`v`) or a bin of a rollup (`min`/`max`/`mean`/`n`). */
+export interface HistoryPoint {
+  t: number;
+  v?: number | null;
+  min?: number;
+  max?: number;
+  mean?: number;
+  n?: number;
+}
+
+export interface HistoryResult {
+  device: string;
+  name: string;
+  unit: string;
+  from: number;
+  to: number;
+  /** Where the points came from: raw samples, or the 1-minute / 1-hour rollup (possibly re-binned). */
+  source: 'raw' | '1m' | '1h';
+  /** Bin width in ms (0 for raw). */
+  binMs: number;
+  points: HistoryPoint[];
+}
+
+export interface MessageQuery {
+  from?: number;
+  to?: number;
+  source?: string;
+  /** Only this level and more severe (debug < info < success < warning < error). */
+  minLevel?: LogLevel;
+  /** Newest first, at most this many (default 200, max 10000). */
+  limit?: number;
+}
+
+export interface RetentionPolicy {
+  /** How long each tier is kept (ms); undefined keeps it for ever. */
+  rawMs?: number;
+  minuteMs?: number;
+  hourMs?: number;
+  logMs?: number;
+}
+
+export interface ArchiveStats {
+  /** Samples accepted by write() and not yet committed. */
+  pending: number;
+  /** Samples committed since open. */
+  committed: number;
+  /** Samples skipped by deadband since open. */
+  skipped: number;
+  /** Last write failure, cleared by the next successful commit. */
+  lastError?: string;
+}
+
+export interface Archive {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Sets unit, deadband and heartbeat of a series (from `describe` and the lab config). */
+  configureSeries(device: string, name: string, policy: SeriesPolicy): void;
+  /**
+   * Queues samples for the next batch. The promise resolves once they are committed (durable),
+   * and rejects if the batch could not be written; nothing is acknowledged before commit.
+   */
+  write(samples: Sample[]): Promise<void>;
+  log(entry: LogEntry): Promise<void>;
+  audit(entry: AuditEntry): Promise<void>;
+  /** Commits everything queued now. */
+  flush(): Promise<void>;
+  listSeries(): Promise<SeriesInfo[]>;
+  /**
+   * At most maxPoints points covering [from, to]: raw samples when they fit, otherwise bins from
+   * the finest rollup that does, each bin with min/max/mean/count. Throws RangeError-like errors
+   * (ArchiveQueryError) for from > to or an unknown series.
+   */
+  history(device: string, name: string, from: number, to: number, maxPoints: number): Promise<HistoryResult>;
+  messages(query: MessageQuery): Promise<LogEntry[]>;
+  auditTrail(query: { from?: number; to?: number; device?: string; limit?: number }): Promise<AuditEntry[]>;
+  /** Raw samples of a range as CSV (`time_iso,t_ms,value`), streamed in chunks. */
+  exportCsv(device: string, name: string, from: number, to: number): AsyncIterable<string>;
+  applyRetention(policy: RetentionPolicy, now?: number): Promise<void>;
+  stats(): ArchiveStats;
+  /** Flushes and closes. */
+  close(): Promise<void>;
+}
+
+export class ArchiveQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveQueryError';
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * What the monitor offers to the layers above it (web, bridges, `labwire up`). The web knows the
+ * monitor only through MonitorView; it never reaches into peers or the archive's internals.
+ */
+import type { EventEmitter } from 'node:events';
+import type { DescribeDoc } from '../wire/types.js';
+import type { Archive, LogEntry, LogLevel } from '../archive/types.js';
+
+export type PeerValue = string | number | boolean | null;
+
+/** One configured peer: a labwire daemon (subscribed) or a CCDLab daemon (polled every second). */
+export interface PeerState {
+  /** The client name from the lab config; status keys are `<name>.<param>`. */
+  name: string;
+  protocol: 'labwire' | 'ccdlab';
+  host: string;
+  port: number;
+  description?: string;
+  /** Connected and answering. */
+  connected: boolean;
+  /** Unix ms of the last connect or disconnect. */
+  since: number;
+  lastError?: string;
+  /** labwire peers: their self-description (parameters, units, limits, commands). */
+  describe?: DescribeDoc;
+  /** Latest values (CCDLab peers: as sent, numbers parsed when they look like numbers). */
+  values: Record<string, PeerValue>;
+  /** Unix ms of each value's last update. */
+  ts: Record<string, number>;
+}
+
+/** CCDLab's plot definition: the first value is the abscissa (usually `time`). */
+export interface PlotConfig {
+  id: string;
+  name: string;
+  values: string[];
+  xlabel?: string;
+  ylabel?: string;
+  xscale?: 'linear' | 'log';
+  yscale?: 'linear' | 'log';
+  width?: number;
+  height?: number;
+}
+
+export interface MonitorUpdate {
+  client: string;
+  t: number;
+  values: Record<string, PeerValue>;
+}
+
+/** Who asked, for the message log and the audit trail. */
+export interface MonitorActor {
+  who: string;
+  peer: string;
+}
+
+/** The aggregated lab status (`get_status format=json` of the monitor, `/monitor/status`). */
+export interface LabStatus {
+  nconnected: number;
+  clients: Record<string, { connected: boolean; values: Record<string, PeerValue> }>;
+}
+
+/**
+ * Events: `update` (MonitorUpdate) for every change of any peer's values, `message` (LogEntry)
+ * for every new message-log entry, `peer` (PeerState) when a peer connects, disconnects or
+ * re-describes itself.
+ */
+export interface MonitorView extends EventEmitter {
+  readonly name: string;
+  readonly readOnly: boolean;
+  readonly archive: Archive | undefined;
+  peers(): PeerState[];
+  peer(name: string): PeerState | undefined;
+  plots(client: string): PlotConfig[];
+  status(): LabStatus;
+  /**
+   * Sends one labwire line to a peer and resolves with the peer's own reply line (an `error ...`
+   * reply resolves too: it is the device's answer). Rejects with LabwireError NoSuchParameter-free
+   * codes: `CommunicationFailed` when the peer is down, `ProtocolError` for an unknown client name,
+   * `ReadOnly` when the monitor is read-only and the line would change state.
+   */
+  send(client: string, line: string, actor: MonitorActor): Promise<string>;
+  /** Adds an entry to the message log (shown live and archived). */
+  message(source: string, level: LogLevel, text: string): void;
+  /** Newest last. */
+  recentMessages(limit?: number): LogEntry[];
+}
