@@ -114,6 +114,45 @@ describe('bad input', () => {
 });
 
 describe('device faults', () => {
+  it('a device that stops answering on an open link shows hw_connected=0 with the reason, and comes back', async () => {
+    const l = await ready();
+    const c = await l.client();
+    l.sim.setFault('silent', true);
+    await eventually(async () => {
+      const s = kv(await c.request('get_status'));
+      expect(s.hw_connected).toBe('0');
+      expect(s.state).toBe('error');
+      expect(s.state_text).toMatch(/does not answer/);
+    }, 30_000, 200);
+    expect(await c.request('start')).toMatch(/^error start code=CommunicationFailed message="no link to the device: the device does not answer/);
+    l.sim.setFault('silent', false);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'), 20_000, 200);
+  }, 60_000);
+
+  it('when the first connection fails, state_text says why', async () => {
+    const { startDaemon } = await import('../src/daemon/daemon.js');
+    const { julaboFamily } = await import('../src/devices/julabo/device.js');
+    const { silentLogger } = await import('../src/util/logger.js');
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const d = await startDaemon({ definition: julaboFamily.definition, link: { kind: 'tcp', host: '127.0.0.1', port }, name: 'x', port: 0, logger: silentLogger(), version: 't' });
+    try {
+      const c = await RawClient.connect(d.port);
+      await eventually(async () => expect(kv(await c.request('get_status')).state_text).toMatch(/ECONNREFUSED|refused/i));
+      c.close();
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('misspelt device options are refused with the name of the option', async () => {
+    await expect(startJulaboLab({}, { options: { tolrance: 0.1 } })).rejects.toThrow(/invalid options for julabo device "chiller": unknown option\(s\) tolrance/);
+    const { JulaboSimulator } = await import('../src/devices/julabo/simulator.js');
+    expect(() => new JulaboSimulator({ timeScael: 3 } as never)).toThrow(/invalid options for the julabo simulator: unknown option\(s\) timeScael/);
+  });
+
   it('the link dropping mid-command gives an error reply, hw_connected=0, and recovery by itself', async () => {
     const l = await ready();
     const c = await l.client();

@@ -90,6 +90,8 @@ describe('requests and replies', () => {
     const c = await lab.client();
     expect(await c.request('start')).toBe('ok start running=1');
     expect(lab.sim.running).toBe(true);
+    // The command's result is a fresh reading: status shows it at once, not after the next slow poll.
+    expect(kv(await c.request('get_status')).running).toBe('1');
     await eventually(async () => expect(kv(await c.request('get_status')).status_text).toBe('REMOTE START'));
     expect(await c.request('stop')).toBe('ok stop running=0');
     expect(lab.sim.running).toBe(false);
@@ -109,6 +111,15 @@ describe('requests and replies', () => {
     const from = c.lines.length;
     c.write('\n   \n\tget_id\r\nping\0');
     expect(await c.replies(2, from)).toEqual(['id name=chiller type=julabo protocol=labwire/1 version=test', 'pong']);
+  });
+
+  it('a request pipelined behind a set sees the set applied', async () => {
+    const c = await lab.client();
+    const from = c.lines.length;
+    c.write('set setpoint=11.5\nget_status\n');
+    const [ok, status] = await c.replies(2, from, 10_000);
+    expect(ok).toBe('ok set setpoint=11.5');
+    expect(kv(status!).setpoint).toBe('11.5');
   });
 
   it('answers pipelined requests in request order, slow ones included', async () => {

@@ -34,6 +34,7 @@ describe('tokens and roles', () => {
       { role: 'operator', token: 'operator-token-0123456789', name: 'bob' },
       { role: 'admin', token: 'admin-token-0123456789', name: 'admin-3' },
     ]);
+    expect(parseTokenFile('operator abc#def#0123456789 # carol', 't.txt')).toEqual([{ role: 'operator', token: 'abc#def#0123456789', name: 'operator-1' }]);
     expect(() => parseTokenFile('superuser abcdefabcdefabcdef', 't.txt')).toThrow('t.txt:1: expected "<role> <token> [name]"');
     expect(() => parseTokenFile('\nviewer short', 't.txt')).toThrow('t.txt:2: token is too short');
     expect(() => loadTokenFile(path.join(tmp, 'missing'))).toThrow(/cannot read token file/);
@@ -65,6 +66,13 @@ describe('tokens and roles', () => {
     const exited = new Promise<string>((resolve) => lab!.daemon.once('exit', resolve));
     expect(await admin.request('exit')).toBe('ok exit');
     expect(await exited).toMatch(/exit requested by admin-3/);
+  });
+
+  it('--anonymous-role none locks a daemon without tokens down to ping, help and get_id', async () => {
+    lab = await startJulaboLab({}, { anonymousRole: 'none' });
+    const c = await lab.client();
+    expect(await c.request('ping')).toBe('pong');
+    expect(await c.request('get_status')).toMatch(/^error get_status code=Unauthorized/);
   });
 
   it('an anonymous role can open read access for CCDLab monitors while writes still need a token', async () => {
@@ -134,8 +142,12 @@ describe('audit trail', () => {
     await eventually(async () => expect(kv(await c.request('get_status')).setpoint).toBe('20'));
     expect(await c.request('set setpoint=12.5')).toBe('ok set setpoint=12.5');
     expect(await c.request('set setpoint=99')).toMatch(/^error set code=RangeError/);
-    await eventually(() => expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(2));
-    const [ok, refused] = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const viewer = await lab.client();
+    await viewer.request('auth token=viewer-token-0123456789');
+    expect(await viewer.request('stop')).toMatch(/^error stop code=Unauthorized/);
+    await eventually(() => expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(3));
+    const [ok, refused, unauthorized] = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(unauthorized).toMatchObject({ who: 'alice', command: 'stop', result: expect.stringMatching(/^refused Unauthorized: stop needs the operator role/) });
     expect(ok).toMatchObject({ who: 'bob (script7)', device: 'chiller', command: 'set setpoint=12.5', before: { setpoint: 20 }, after: { setpoint: 12.5 }, result: 'ok' });
     expect(ok!.peer).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(typeof ok!.time).toBe('string');

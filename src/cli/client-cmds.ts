@@ -84,7 +84,7 @@ Examples:
       parseCondition(condition); // a malformed condition is a usage error before any connection
       const stableForMs = parseDuration(flags.stable, '--stable');
       const timeoutMs = parseDuration(flags.timeout, '--timeout');
-      const client = await connectOnce(address, flags, true);
+      const client = await connectOnce(address, flags, true, Math.min(10_000, timeoutMs));
       try {
         const values = await client.waitFor(condition, { timeoutMs, stableForMs });
         if (!flags.quiet) {

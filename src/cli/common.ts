@@ -103,7 +103,7 @@ export function tlsOption(flags: ConnectFlags): { ca?: Buffer; rejectUnauthorize
 }
 
 /** Connects once (no reconnect) for one-shot commands, authenticating when a token is available. */
-export async function connectOnce(address: string, flags: ConnectFlags, reconnect = false): Promise<LabwireClient> {
+export async function connectOnce(address: string, flags: ConnectFlags, reconnect = false, connectTimeoutMs = 10_000): Promise<LabwireClient> {
   const ep = parseEndpoint(address);
   const client = new LabwireClient({
     host: ep.host,
@@ -112,7 +112,7 @@ export async function connectOnce(address: string, flags: ConnectFlags, reconnec
     tls: tlsOption(flags),
     name: 'cli',
     reconnect,
-    connectTimeoutMs: 10_000,
+    connectTimeoutMs,
   });
   await client.connect();
   return client;

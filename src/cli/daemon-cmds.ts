@@ -51,7 +51,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--idle-timeout <duration>', 'close connections silent this long (subscribers exempt; 0: never)', '1h')
     .option('--max-line <bytes>', 'longest accepted request line', '65536')
     .option('--audit-log <path>', 'append a JSON line per state-changing command to this file')
-    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
     .addHelpText('after', `
 Examples:
   labwire daemon julabo --link serial:///dev/ttyUSB0 --name chiller
@@ -60,7 +60,7 @@ Examples:
     .action(async (type: string, o: Record<string, string | string[] | boolean | undefined>) => {
       const family = getFamily(type);
       const listen = parseEndpoint(String(o.listen), '--listen');
-      const logger = createLogger({ level: String(o.logLevel) });
+      const logger = createLogger({ level: o.logLevel === undefined ? undefined : String(o.logLevel) });
       const tokens: TokenEntry[] = [...(o.tokenFile ? loadTokenFile(String(o.tokenFile)) : []), ...tokensFromEnv()];
       let anonymousRole: Role | 'none' | undefined;
       if (o.anonymousRole !== undefined) {
@@ -84,7 +84,7 @@ Examples:
         rateLimit: { perSecond: positiveInt(String(o.rateLimit), '--rate-limit') },
         maxConnections: positiveInt(String(o.maxConnections), '--max-connections'),
         idleTimeoutMs: parseDuration(String(o.idleTimeout), '--idle-timeout'),
-        maxLineLength: positiveInt(String(o.maxLine), '--max-line'),
+        maxLineLength: atLeast(positiveInt(String(o.maxLine), '--max-line'), 256, '--max-line'),
         auditFile: o.auditLog ? String(o.auditLog) : undefined,
         logger,
         version: VERSION,
@@ -112,6 +112,11 @@ export async function resolveLink(type: string, link: string, exclude: string[],
   const port = await family.detectPort({ exclude, cacheFile });
   process.stderr.write(`found ${type} on ${port}\n`);
   return parseLinkUrl(port, family.definition.serialDefaults);
+}
+
+function atLeast(n: number, min: number, what: string): number {
+  if (n < min) throw new CliError(`${what} ${n} is too small: at least ${min}`);
+  return n;
 }
 
 function positiveInt(text: string, what: string): number {

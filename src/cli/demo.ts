@@ -64,7 +64,7 @@ Then, in another terminal:
   labwire send 127.0.0.1:7001 set setpoint=12.5
   labwire send 127.0.0.1:7001 start
   labwire wait 127.0.0.1:7001 'temperature<15' --stable 5s
-  (printf 'get_status\\n'; sleep 1) | nc 127.0.0.1 7001`)
+  printf 'get_status\\n' | nc -N 127.0.0.1 7001`)
     .action(async (o: { port: string; timeScale: string; logLevel: string }) => {
       const basePort = Number(o.port);
       const timeScale = Number(o.timeScale);

@@ -105,6 +105,21 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   stateOverride?: (values: Readonly<Record<string, WireValue>>) => StateOverride | undefined;
 }
 
+/**
+ * Validates options with a family's schema and turns the issues into one line a person can act on
+ * (`invalid options for the julabo simulator: tolrance: unknown option; ...`).
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data as z.output<S>;
+  const issues = parsed.error.issues.map((i) => {
+    const where = i.path.map(String).join('.');
+    const keys = i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.join(', ')}` : i.message;
+    return where ? `${where}: ${keys}` : keys;
+  });
+  throw new Error(`invalid options for ${what}: ${issues.join('; ')}`);
+}
+
 /** Identity helper that keeps the option and driver types inferred in device files. */
 export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D> {
   return def;

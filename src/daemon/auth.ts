@@ -28,7 +28,8 @@ export function isRole(s: string): s is Role {
 export function parseTokenFile(text: string, source: string): TokenEntry[] {
   const out: TokenEntry[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.replace(/#.*$/, '').trim();
+    // A comment starts at a `#` at the start of the line or after white space; a `#` inside a token is part of it.
+    const line = raw.replace(/(^|\s)#.*$/, '').trim();
     if (!line) return;
     const [role, token, name] = line.split(/\s+/);
     if (!role || !token || !isRole(role)) {

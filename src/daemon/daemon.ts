@@ -61,8 +61,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const host = opts.host ?? DAEMON_DEFAULTS.host;
   const tokens = new TokenStore(opts.tokens ?? []);
   const anonymous = opts.anonymousRole === 'none' ? null : (opts.anonymousRole ?? (tokens.enabled ? null : 'admin'));
-  if (!isLoopback(host) && !tokens.enabled) {
-    logger.warn(`daemon "${opts.name}" listens on ${host} WITHOUT any token: anyone who can reach this address can change the device. Configure --token-file or LABWIRE_TOKEN.`);
+  if (!isLoopback(host)) {
+    if (!tokens.enabled) {
+      logger.warn(`daemon "${opts.name}" listens on ${host} WITHOUT any token: anyone who can reach this address can change the device. Configure --token-file or LABWIRE_TOKEN.`);
+    } else if (anonymous === 'operator' || anonymous === 'admin') {
+      logger.warn(`daemon "${opts.name}" listens on ${host} and gives connections WITHOUT a token the ${anonymous} role: anyone who can reach it can change the device.`);
+    }
+    if (!opts.tls) logger.warn(`daemon "${opts.name}" listens on ${host} without TLS: tokens and commands cross the network in clear text.`);
   }
   const runner = new DeviceRunner({
     definition: opts.definition,

@@ -11,7 +11,7 @@ import { formatLinkSpec } from '../links/url.js';
 import { LinkError, type LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
 import type { Logger } from '../util/logger.js';
-import type { AnyDeviceDefinition, DeviceState, HandlerContext, Limits, ParamDecl, TargetDecl, ValueDecl } from './api.js';
+import { parseOptions, type AnyDeviceDefinition, type DeviceState, type HandlerContext, type Limits, type ParamDecl, type TargetDecl, type ValueDecl } from './api.js';
 import { checkRange, checkSiteLimits, coerce, combineLimits, type EffectiveLimits } from './values.js';
 
 export type LogLevel = 'info' | 'warning' | 'error' | 'success';
@@ -70,6 +70,12 @@ interface TargetState {
   withinSince?: number;
 }
 
+/**
+ * A serial adapter stays open when the instrument behind it is switched off; only timeouts tell.
+ * This many polls in a row without a reply mark the device as away (hw_connected=0).
+ */
+const SILENT_POLLS = 3;
+
 const STANDARD_PARAMS: Record<string, ParamDecl> = {
   hw_connected: { type: 'bool', description: 'the daemon has a working link to the device' },
   state: {
@@ -101,6 +107,8 @@ export class DeviceRunner extends EventEmitter {
   private settleTimer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly pollErrors = new Map<string, string>();
+  /** Polls in a row that timed out; at SILENT_POLLS the device counts as away although the link is open. */
+  private silentPolls = 0;
   /** Poll groups not yet read since the link came up: until then the cache holds no current values. */
   private readonly unreadGroups = new Set<string>();
 
@@ -113,12 +121,7 @@ export class DeviceRunner extends EventEmitter {
     this.logger = opts.logger;
     const def = opts.definition;
 
-    const parsed = def.options.safeParse(opts.options ?? {});
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
-      throw new Error(`invalid options for ${def.type} device "${opts.name}": ${issues}`);
-    }
-    const options = parsed.data;
+    const options = parseOptions(def.options, opts.options, `${def.type} device "${opts.name}"`);
 
     this.params = { ...STANDARD_PARAMS, ...def.params };
     const model = def.limits?.(options) ?? {};
@@ -158,6 +161,7 @@ export class DeviceRunner extends EventEmitter {
 
     this.exchange.on('up', () => {
       this.linkReason = '';
+      this.silentPolls = 0;
       for (const g of this.definition.poll) this.unreadGroups.add(g.name);
       this.set('hw_connected', true);
       this.log('success', `link to device up (${formatLinkSpec(spec)})`);
@@ -166,6 +170,8 @@ export class DeviceRunner extends EventEmitter {
     this.exchange.on('down', (reason: string) => {
       this.linkReason = reason;
       this.set('hw_connected', false);
+      // hw_connected may already be 0 (first connect failed): the reason in state_text still changes.
+      this.recomputeState();
       this.log('error', `link to device down: ${reason}`);
     });
     this.exchange.on('stray', (bytes: Buffer) => {
@@ -315,7 +321,12 @@ export class DeviceRunner extends EventEmitter {
       if (decl.write) this.auditRefusal(line, actor, err);
       throw err;
     }
-    const exec = async (ctx: HandlerContext): Promise<Record<string, WireValue>> => (await decl.run(this.driver, typed, ctx)) ?? {};
+    const exec = async (ctx: HandlerContext): Promise<Record<string, WireValue>> => {
+      const results = (await decl.run(this.driver, typed, ctx)) ?? {};
+      // Results that are parameters (start → running=1) are fresh readings: the cache and state follow at once.
+      for (const [k, v] of Object.entries(results)) if (k in this.definition.params) this.set(k, v);
+      return results;
+    };
     if (!decl.write) return this.wrapDeviceErrors(name, () => exec(this.context()));
     return this.serialized(line, actor, `running ${name}`, exec);
   }
@@ -357,7 +368,7 @@ export class DeviceRunner extends EventEmitter {
     if (!this.hwConnected) throw this.noLink(command);
   }
 
-  private auditRefusal(line: string, actor: Actor, err: unknown): void {
+  auditRefusal(line: string, actor: Actor, err: unknown): void {
     const e = toLabwireError(err, line.split(' ', 1)[0]!);
     this.emit('audit', { t: Date.now(), ...actor, device: this.name, command: line, before: {}, after: {}, result: `refused ${e.code}: ${e.message}` } satisfies AuditEvent);
   }
@@ -435,6 +446,12 @@ export class DeviceRunner extends EventEmitter {
       if (this.exchange.isUp) {
         try {
           this.merge(await read(this.driver as never));
+          if (this.silentPolls >= SILENT_POLLS) {
+            this.linkReason = '';
+            this.set('hw_connected', true);
+            this.log('success', 'the device answers again');
+          }
+          this.silentPolls = 0;
           if (this.unreadGroups.delete(name)) this.recomputeState();
           if (this.pollErrors.has(name)) {
             this.pollErrors.delete(name);
@@ -442,6 +459,13 @@ export class DeviceRunner extends EventEmitter {
           }
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
+          const timedOut = (err instanceof LinkError || err instanceof LabwireError) && err.code === 'Timeout';
+          this.silentPolls = timedOut ? this.silentPolls + 1 : 0;
+          if (timedOut && this.silentPolls === SILENT_POLLS && this.exchange.isUp) {
+            this.linkReason = `the device does not answer (${SILENT_POLLS} polls in a row timed out; is it switched on and in remote mode?)`;
+            this.set('hw_connected', false);
+            this.log('error', this.linkReason);
+          }
           // Log a failure once and its recovery once, not every tick.
           if (this.pollErrors.get(name) !== message && this.exchange.isUp) this.log('warning', `polling ${name} failed: ${message}`);
           this.pollErrors.set(name, message);

@@ -20,7 +20,7 @@ export interface ServerOptions {
   port: number;
   tls?: { cert: string | Buffer; key: string | Buffer };
   tokens: TokenStore;
-  /** Role of a connection that has not authenticated; null: none (only ping, help, get_id, auth). */
+  /** Role of a connection that has not authenticated (already resolved); null: none (only ping, help, get_id, auth). */
   anonymousRole: Role | null;
   rateLimit: RateLimitOptions;
   maxConnections: number;
@@ -34,15 +34,11 @@ export interface ServerOptions {
 const NOTICES = new Set(['id', 'status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
 /** Above this much unsent output, updates for a slow subscriber are merged instead of queued. */
 const PUSH_HIGH_WATER = 1 << 20;
-/** A connection may have this many requests waiting for replies; beyond that it is told to slow down. */
-const MAX_INFLIGHT = 4096;
+/** Lines a connection may queue behind a slow request before it is dropped. */
+const MAX_WAITING = 4096;
 
 const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit'];
 
-interface Slot {
-  done: boolean;
-  reply: string | undefined;
-}
 
 interface Session {
   id: number;
@@ -55,7 +51,9 @@ interface Session {
   tokenName: string | undefined;
   /** null: not subscribed; empty set: all parameters. */
   subscribed: Set<string> | null;
-  slots: Slot[];
+  /** A request is still working; later lines wait here so each sees the effects of the ones before. */
+  busy: boolean;
+  waiting: string[];
   lastActivity: number;
   lagging: Record<string, WireValue> | undefined;
   closed: boolean;
@@ -155,10 +153,11 @@ export class DaemonServer extends EventEmitter {
       address,
       name: `anonymous${id}`,
       type: '',
-      role: this.opts.tokens.enabled ? this.opts.anonymousRole : (this.opts.anonymousRole ?? 'admin'),
+      role: this.opts.anonymousRole,
       tokenName: undefined,
       subscribed: null,
-      slots: [],
+      busy: false,
+      waiting: [],
       lastActivity: Date.now(),
       lagging: undefined,
       closed: false,
@@ -170,12 +169,15 @@ export class DaemonServer extends EventEmitter {
     conn.on('line', (line: string) => this.onLine(session, line));
     conn.on('frameError', (e: { code: 'LineTooLong' | 'ProtocolError'; message: string }) => {
       session.lastActivity = Date.now();
-      this.reply(session, formatErrorReply(new LabwireError(e.code, e.message)));
+      const reply = formatErrorReply(new LabwireError(e.code, e.message));
+      // In order with the requests before it.
+      if (session.busy) session.waiting.push(`\0${reply}`);
+      else conn.send(reply);
     });
     socket.on('drain', () => this.flushLagging(session));
     conn.on('end', () => {
       session.ended = true;
-      if (session.slots.length === 0) void conn.close();
+      if (!session.busy) void conn.close();
     });
     conn.on('close', () => {
       session.closed = true;
@@ -187,38 +189,51 @@ export class DaemonServer extends EventEmitter {
 
   private onLine(s: Session, line: string): void {
     s.lastActivity = Date.now();
-    let result: Handled;
-    try {
-      result = this.dispatch(s, line);
-    } catch (err) {
-      result = this.errorReply(err, '-');
-    }
-    this.reply(s, result);
-  }
-
-  /** Replies go out in request order even when an earlier request is still working. */
-  private reply(s: Session, result: Handled): void {
-    if (!(result instanceof Promise)) {
-      if (s.slots.length === 0) {
-        if (result !== undefined) s.conn.send(result);
+    if (s.busy) {
+      if (s.waiting.length >= MAX_WAITING) {
+        // A client that floods a slow device gets told once and dropped, rather than eat memory.
+        s.conn.send(formatErrorReply(new LabwireError('RateLimited', `more than ${MAX_WAITING} requests waiting; closing the connection`)));
+        s.conn.destroy();
         return;
       }
-      s.slots.push({ done: true, reply: result });
+      s.waiting.push(line);
       return;
     }
-    const slot: Slot = { done: false, reply: undefined };
-    s.slots.push(slot);
-    result.then(
-      (r) => (slot.reply = r),
-      (err: unknown) => (slot.reply = this.errorReply(err, '-')),
-    ).finally(() => {
-      slot.done = true;
-      while (s.slots[0]?.done) {
-        const next = s.slots.shift()!;
-        if (next.reply !== undefined && !s.closed) s.conn.send(next.reply);
+    this.handle(s, line);
+  }
+
+  /**
+   * Requests of one connection run one after another: a reply that needs the device holds the
+   * lines behind it, so `set` followed by `get_status` reports the new value. Other connections
+   * are not held up.
+   */
+  private handle(s: Session, line: string): void {
+    for (;;) {
+      let result: Handled;
+      try {
+        result = this.dispatch(s, line);
+      } catch (err) {
+        result = this.errorReply(err, '-');
       }
-      if (s.ended && s.slots.length === 0) void s.conn.close();
-    });
+      if (result instanceof Promise) {
+        s.busy = true;
+        result
+          .catch((err: unknown) => this.errorReply(err, '-'))
+          .then((reply) => {
+            s.busy = false;
+            if (s.closed) return;
+            if (reply !== undefined) s.conn.send(reply);
+            const next = s.waiting.shift();
+            if (next !== undefined) this.handle(s, next);
+            else if (s.ended) void s.conn.close();
+          });
+        return;
+      }
+      if (result !== undefined) s.conn.send(result);
+      const next = s.waiting.shift();
+      if (next === undefined) return;
+      line = next;
+    }
   }
 
   private errorReply(err: unknown, command: string): string {
@@ -228,6 +243,8 @@ export class DaemonServer extends EventEmitter {
   }
 
   private dispatch(s: Session, line: string): Handled {
+    // A frame error queued behind a slow request: its reply was made when it arrived.
+    if (line.startsWith('\0')) return line.slice(1);
     let cmd: Command;
     try {
       cmd = parseLine(line);
@@ -246,9 +263,6 @@ export class DaemonServer extends EventEmitter {
       }
       return undefined;
     }
-    if (s.slots.length >= MAX_INFLIGHT) {
-      return formatErrorReply(new LabwireError('RateLimited', `more than ${MAX_INFLIGHT} requests waiting for replies; wait for replies before sending more`, name));
-    }
     if (!this.limiter.take(s.address)) {
       return formatErrorReply(new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${s.address} exceeded`, name));
     }
@@ -265,7 +279,9 @@ export class DaemonServer extends EventEmitter {
     const need: Role = name === 'exit' ? 'admin' : name === 'set' || this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
     if (!roleAtLeast(s.role, need)) {
       const why = s.role === null ? 'authenticate first with auth token=<token>' : `your role is ${s.role}`;
-      return formatErrorReply(new LabwireError('Unauthorized', `${name} needs the ${need} role; ${why}`, name));
+      const err = new LabwireError('Unauthorized', `${name} needs the ${need} role; ${why}`, name);
+      if (need !== 'viewer') this.runner.auditRefusal(line.trim(), this.actor(s), err);
+      return formatErrorReply(err);
     }
     switch (name) {
       case 'get_status':
@@ -279,6 +295,7 @@ export class DaemonServer extends EventEmitter {
         return formatOk('unsubscribe');
       case 'exit':
         this.opts.logger.warn({ peer: s.peer, who: s.tokenName ?? s.name }, 'exit requested by a client');
+        this.runner.emit('audit', { t: Date.now(), ...this.actor(s), device: this.runner.name, command: 'exit', before: {}, after: {}, result: 'ok: daemon stops' });
         setImmediate(() => this.emit('exit', `exit requested by ${s.tokenName ?? s.name} from ${s.peer}`));
         return formatOk('exit');
       case 'set':
@@ -386,7 +403,7 @@ export class DaemonServer extends EventEmitter {
   private sweepIdle(): void {
     const limit = Date.now() - this.opts.idleTimeoutMs;
     for (const s of this.sessions) {
-      if (s.subscribed || s.lastActivity > limit || s.slots.length > 0) continue;
+      if (s.subscribed || s.lastActivity > limit || s.busy) continue;
       this.opts.logger.info({ peer: s.peer, name: s.name }, 'closing idle connection');
       s.conn.send(formatErrorReply(new LabwireError('Timeout', `no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing the connection`)));
       void s.conn.close();

@@ -38,7 +38,7 @@ export const julaboOptionsSchema = z.object({
   settleSeconds: z.number().min(0).max(3600).default(30),
   /** End requests with CR LF instead of the manual's CR. */
   crlf: z.boolean().default(false),
-});
+}).strict();
 
 export type JulaboOptions = z.output<typeof julaboOptionsSchema>;
 

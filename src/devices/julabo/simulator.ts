@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { z } from 'zod';
-import type { Simulator, SimulatorOptions } from '../../daemon/api.js';
+import { parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
 import { openPtyPair, type PtyPair } from '../../links/pty.js';
 import { formatStatus, parseNumber, STATUS_CODES } from './codec.js';
 import { gaussian, seededRandom, ThermalModel } from './physics.js';
@@ -80,7 +80,7 @@ export const julaboSimulatorOptionsSchema = z.object({
   condenserWarning: boolish.default(false),
   linkDrop: boolish.default(false),
   silent: boolish.default(false),
-});
+}).strict();
 
 type ParsedOptions = z.output<typeof julaboSimulatorOptionsSchema>;
 /** Typed options; the schema also takes the strings a command line passes (`'60'`, `'off'`). */
@@ -228,7 +228,7 @@ export class JulaboSimulator implements Simulator {
   private readonly _stats: JulaboSimulatorStats = { requests: 0, replies: 0, minRequestGapMs: Infinity, gapViolations: 0 };
 
   constructor(options: JulaboSimulatorOptions | SimulatorOptions = {}, hooks: JulaboSimulatorHooks = {}) {
-    this.options = julaboSimulatorOptionsSchema.parse(options);
+    this.options = parseOptions(julaboSimulatorOptionsSchema, options, 'the julabo simulator');
     this.now = hooks.now ?? (() => performance.now());
     const o = this.options;
     this.model = new ThermalModel(o.initialTemperature ?? o.ambient);
