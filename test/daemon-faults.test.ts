@@ -73,13 +73,13 @@ describe('bad input', () => {
   });
 
   it('a client that connects and says nothing is closed after the idle timeout; others are not', async () => {
-    const l = await ready({ idleTimeoutMs: 300 });
+    const l = await ready({ idleTimeoutMs: 2000 });
     const silent = await l.client();
     const busy = await l.client();
-    const timer = setInterval(() => busy.write('ping\n'), 50);
+    const timer = setInterval(() => busy.write('ping\n'), 200);
     try {
-      await silent.waitClosed(5000);
-      expect(silent.lines.at(-1)).toMatch(/^error - code=Timeout message="no request for/);
+      await silent.waitClosed(10_000);
+      expect(silent.lines.at(-1)).toBe('error - code=Timeout message="no request for 2 s; closing the connection"');
       expect(busy.closed).toBe(false);
       expect(await busy.request('ping')).toBe('pong');
     } finally {
@@ -96,6 +96,55 @@ describe('bad input', () => {
     await eventually(async () => expect(kv(await other.request('get_status')).setpoint).toBe('7.5'));
     expect(l.sim.setpoint).toBe(7.5);
     await bystanderOk(l);
+  });
+
+  it('a client that half-closes after a slow request still gets every reply, then the connection closes', async () => {
+    const l = await ready();
+    const s = net.connect({ port: l.port, host: '127.0.0.1', allowHalfOpen: true });
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => s.once('connect', r));
+    s.end('set setpoint=12\nping\n');
+    await new Promise((r) => s.once('end', r));
+    expect(out).toBe('ok set setpoint=12\npong\n');
+    s.destroy();
+  });
+
+  it('a flood of requests or bad lines behind a slow one is capped: told once, then dropped', async () => {
+    const l = await ready();
+    const c = await l.client();
+    c.write(`set setpoint=13\n${'\xff\n'.repeat(6000)}`);
+    await c.waitClosed(15_000);
+    expect(c.lines.at(-1)).toBe('error - code=RateLimited message="more than 4096 requests waiting; closing the connection"');
+    await bystanderOk(l);
+  });
+
+  it('a client that never reads its replies stops being read; output stays bounded and nothing is lost', async () => {
+    const l = await ready({ rateLimit: { perSecond: 0 } });
+    const s = net.connect({ port: l.port, host: '127.0.0.1' });
+    await new Promise((r) => s.once('connect', r));
+    s.pause();
+    const n = 100_000;
+    s.write('get_id\n'.repeat(n));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(l.daemon.server.maxOutputBuffered).toBeLessThan(3 * 1024 * 1024);
+    let lines = 0;
+    s.on('data', (d: Buffer) => {
+      for (const b of d) if (b === 10) lines++;
+    });
+    s.resume();
+    await eventually(() => expect(lines).toBe(n), 30_000, 100);
+    s.destroy();
+    await bystanderOk(l);
+  }, 60_000);
+
+  it('names of Object.prototype are not parameters or arguments', async () => {
+    const l = await ready();
+    const c = await l.client();
+    expect(await c.request('set constructor=1')).toMatch(/^error set code=NoSuchParameter/);
+    expect(await c.request('set __proto__=1')).toMatch(/^error set code=NoSuchParameter/);
+    expect(await c.request('start constructor=1')).toMatch(/^error start code=ProtocolError message="start has no argument/);
+    expect(await c.request('toString')).toMatch(/^error toString code=NoSuchCommand/);
   });
 
   it('many clients that connect and close at once leave the daemon serving', async () => {

@@ -40,6 +40,7 @@ describe('tokens and roles', () => {
     expect(() => loadTokenFile(path.join(tmp, 'missing'))).toThrow(/cannot read token file/);
     expect(tokensFromEnv({ LABWIRE_TOKEN: 'x'.repeat(20) })).toEqual([{ role: 'admin', token: 'x'.repeat(20), name: 'LABWIRE_TOKEN' }]);
     expect(tokensFromEnv({})).toEqual([]);
+    expect(() => tokensFromEnv({ LABWIRE_TOKEN: 'abc' })).toThrow(/LABWIRE_TOKEN is too short/);
   });
 
   it('each role may do exactly what it should', async () => {
@@ -133,6 +134,10 @@ describe('limits and modes', () => {
 });
 
 describe('audit trail', () => {
+  it('a daemon whose audit log cannot be opened does not start', async () => {
+    await expect(startJulaboLab({}, { auditFile: path.join(tmp, 'no-such-dir', 'audit.jsonl') })).rejects.toThrow(/cannot open the audit log/);
+  });
+
   it('records who, from where, what, before and after, and the result — refusals too', async () => {
     const file = path.join(tmp, 'audit.jsonl');
     lab = await startJulaboLab({ setpoint: 20 }, { tokens: parseTokenFile(TOKENS, 'tokens'), auditFile: file });
@@ -160,8 +165,9 @@ describe('listeners', () => {
   it('warns loudly when listening beyond loopback without tokens', async () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(chunk.toString()), cb()) });
-    lab = await startJulaboLab({}, { host: '0.0.0.0', logger: pino({ level: 'warn' }, sink) });
+    lab = await startJulaboLab({}, { host: '0.0.0.0', anonymousRole: 'none', logger: pino({ level: 'warn' }, sink) });
     expect(lines.join('')).toMatch(/listens on 0\.0\.0\.0 WITHOUT any token/);
+    expect(lines.join('')).toMatch(/without TLS/);
   });
 
   it('serves TLS; the client verifies the certificate; a plain-text client cannot disturb it', async () => {

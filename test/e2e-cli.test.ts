@@ -30,7 +30,11 @@ async function simAndDaemon(simArgs: string[], linkFor: (simOut: RegExpMatchArra
   const m = await daemon.waitFor(/^listening 127\.0\.0\.1:(\d+)$/m);
   const addr = `127.0.0.1:${m[1]}`;
   // Wait for the first poll so the scenario starts from a known device state.
-  await eventually(async () => expect((await runCli(['status', addr, '--json'])).stdout).toContain('"hw_connected":true'), 15_000, 200);
+  await eventually(async () => {
+    const out = (await runCli(['status', addr, '--json'])).stdout;
+    expect(out).toContain('"hw_connected":true');
+    expect(out).not.toContain('"state":"busy"');
+  }, 15_000, 200);
   return { addr, sim, daemon };
 }
 
@@ -61,9 +65,9 @@ describe('labwire sim + daemon + wait over TCP', () => {
   }, 90_000);
 
   it('wait exits 1 when the condition is not met in time and 2 on a malformed condition', async () => {
-    const r = await runCli(['wait', addr, 'temperature<-99.9', '--timeout', '1s']);
+    const r = await runCli(['wait', addr, 'temperature<-99.9', '--timeout', '3s']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^not met: condition "temperature<-99\.9" not met within 1 s; last temperature=/);
+    expect(r.stderr).toMatch(/^not met: condition "temperature<-99\.9" not met within 3 s; last temperature=/);
     const bad = await runCli(['wait', addr, 'temperature<']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^labwire: .*temperature</);
@@ -80,6 +84,12 @@ describe('labwire sim + daemon + wait over TCP', () => {
     const dead = await runCli(['status', '127.0.0.1:1']);
     expect(dead.code).toBe(2);
     expect(dead.stderr).toMatch(/^labwire: .*127\.0\.0\.1:1/);
+  });
+
+  it('watch exits 2 with the reason when the subscription is refused', async () => {
+    const r = await runCli(['watch', addr, 'nosuch'], { timeoutMs: 15_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^labwire: NoSuchParameter: cannot subscribe to unknown parameter\(s\) nosuch/);
   });
 
   it('nc can drive the daemon by hand', async () => {
@@ -132,6 +142,10 @@ describe('device-direct commands', () => {
     expect((await j('status')).stdout).toBe('03 REMOTE START\n');
     expect((await j('send', 'in_mode_05')).stdout).toBe('1\n');
     expect((await j('stop')).stdout).toBe('stopped\n');
+    const empty = await j('set-setpoint', '');
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toBe('labwire: WrongType: setpoint "" is not a number\n');
+    expect((await j('get-setpoint')).stdout).toBe('12.5\n');
     const refused = await j('set-setpoint', '55');
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe('labwire: RangeError: setpoint 55 °C is above the FL1703 limit of 40 °C\n');

@@ -33,6 +33,12 @@ export interface SeriesPolicy {
   deadband?: number;
   /** Store at least this often even without change (ms). */
   heartbeatMs?: number;
+  /**
+   * The series' type when known in advance (from `describe`). Without it the first non-null sample
+   * decides, and missing readings that arrive before any value are not stored. Ignored once the
+   * series exists: the stored type never changes.
+   */
+  type?: 'number' | 'text';
 }
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'success';
@@ -64,6 +70,8 @@ export interface HistoryPoint {
   max?: number;
   mean?: number;
   n?: number;
+  /** Text series only: the stored value (null: missing reading); `v` is then absent. */
+  text?: string | null;
 }
 
 export interface HistoryResult {
@@ -77,6 +85,8 @@ export interface HistoryResult {
   /** Bin width in ms (0 for raw). */
   binMs: number;
   points: HistoryPoint[];
+  /** The series' type: text series give raw points with `text` instead of `v`. */
+  type?: 'number' | 'text';
 }
 
 export interface MessageQuery {
@@ -95,6 +105,10 @@ export interface RetentionPolicy {
   minuteMs?: number;
   hourMs?: number;
   logMs?: number;
+  /** Text samples (stored on change); undefined: they follow rawMs. */
+  textMs?: number;
+  /** Audit trail; undefined keeps it for ever (the default, and the usual choice). */
+  auditMs?: number;
 }
 
 export interface ArchiveStats {
@@ -106,6 +120,10 @@ export interface ArchiveStats {
   skipped: number;
   /** Last write failure, cleared by the next successful commit. */
   lastError?: string;
+  /** Samples whose write was rejected (failed batch, full queue) since open. */
+  failed?: number;
+  /** Transactions committed since open. */
+  batches?: number;
 }
 
 export interface Archive {

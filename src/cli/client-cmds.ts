@@ -120,10 +120,16 @@ Examples:
       client.on('log', (l: { t: number; level: string; message: string }) => {
         if (!flags.json) process.stdout.write(`${new Date(l.t).toISOString()}  [${l.level}] ${l.message}\n`);
       });
-      process.on('SIGINT', () => void client.close().then(() => process.exit(0)));
-      for await (const u of client.subscribe(params)) {
-        if (flags.json) process.stdout.write(`${JSON.stringify(u)}\n`);
-        else process.stdout.write(`${new Date(u.t).toISOString()}  ${Object.entries(u.values).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+      const stop = (): void => void client.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        for await (const u of client.subscribe(params)) {
+          if (flags.json) process.stdout.write(`${JSON.stringify(u)}\n`);
+          else process.stdout.write(`${new Date(u.t).toISOString()}  ${Object.entries(u.values).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+        }
+      } finally {
+        await client.close();
       }
     });
 }

@@ -23,8 +23,8 @@ export function onShutdown(stop: (signal: string) => Promise<void>): void {
     stop(signal).then(
       () => process.exit(0),
       (err: unknown) => {
-        process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
-        process.exit(1);
+        process.stderr.write(`labwire: error while stopping: ${(err as Error).message}\n`);
+        process.exit(2);
       },
     );
   };
@@ -82,7 +82,7 @@ Examples:
         readOnly: Boolean(o.readOnly),
         siteLimits: parseLimits(o.limit as string[]),
         rateLimit: { perSecond: positiveInt(String(o.rateLimit), '--rate-limit') },
-        maxConnections: positiveInt(String(o.maxConnections), '--max-connections'),
+        maxConnections: atLeast(positiveInt(String(o.maxConnections), '--max-connections'), 1, '--max-connections'),
         idleTimeoutMs: parseDuration(String(o.idleTimeout), '--idle-timeout'),
         maxLineLength: atLeast(positiveInt(String(o.maxLine), '--max-line'), 256, '--max-line'),
         auditFile: o.auditLog ? String(o.auditLog) : undefined,
@@ -97,7 +97,13 @@ Examples:
       };
       daemon.on('exit', (why: string) => {
         logger.warn(why);
-        void stop().then(() => process.exit(0));
+        stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`labwire: error while stopping: ${(err as Error).message}\n`);
+            process.exit(2);
+          },
+        );
       });
       onShutdown(stop);
     });

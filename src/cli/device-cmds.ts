@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { Exchange } from '../links/exchange.js';
 import { createLink } from '../links/index.js';
 import type { LinkSpec } from '../links/types.js';
-import { checkRange, combineLimits } from '../daemon/values.js';
+import { checkRange, coerce, combineLimits } from '../daemon/values.js';
 import { JulaboDriver, julaboExchangeOptions, julaboSplitter } from '../devices/julabo/driver.js';
 import { julaboDevice, julaboOptionsSchema } from '../devices/julabo/device.js';
 import { formatStatus } from '../devices/julabo/codec.js';
@@ -70,8 +70,9 @@ Examples:
       if (!parsed.success) throw new CliError(`--model "${flags.model}": ${parsed.error.issues[0]?.message ?? 'invalid'}`);
       let setpoint: number | undefined;
       if (action === 'set-setpoint') {
-        setpoint = Number(value);
-        if (value === undefined || !Number.isFinite(setpoint)) throw new CliError('set-setpoint needs a temperature in °C, e.g. set-setpoint 12.5');
+        if (value === undefined) throw new CliError('set-setpoint needs a temperature in °C, e.g. set-setpoint 12.5');
+        // Strict decimal parsing: an empty "$SP" must not become 0 °C.
+        setpoint = coerce('setpoint', { type: 'float', description: 'setpoint' }, value, 'set-setpoint') as number;
         const limits = julaboDevice.limits?.(parsed.data)?.setpoint;
         checkRange('setpoint', setpoint, combineLimits(limits ? [limits] : []), '°C', 'set-setpoint');
       }

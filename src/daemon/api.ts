@@ -149,10 +149,23 @@ export type AnyDeviceDefinition = DeviceDefinition<unknown, unknown>;
 /** Opt-in serial port detection: probes candidate ports (never excluded ones) and returns the device's path. */
 export type DetectPort = (options: { exclude: string[]; cacheFile?: string }) => Promise<string>;
 
+/** A plot the demo lab (and a new lab config) shows for a device: CCDLab's form, abscissa first. */
+export interface DefaultPlot {
+  id: string;
+  name: string;
+  values: string[];
+  ylabel?: string;
+}
+
+/** Settings the demo lab needs beyond defaults, e.g. credentials shared by simulator and daemon. */
+export type DemoSetup = (ctx: { dataDir: string }) => { simulatorOptions?: Record<string, unknown>; deviceOptions?: Record<string, unknown> };
+
 export interface DeviceFamily {
   definition: AnyDeviceDefinition;
   createSimulator?: (options: SimulatorOptions) => Simulator;
   detectPort?: DetectPort;
+  plots?: DefaultPlot[];
+  demo?: DemoSetup;
 }
 
 /**
@@ -161,7 +174,7 @@ export interface DeviceFamily {
  */
 export function deviceFamily<O, D>(
   definition: DeviceDefinition<O, D>,
-  extras: { createSimulator?: (options: SimulatorOptions) => Simulator; detectPort?: DetectPort } = {},
+  extras: Omit<DeviceFamily, 'definition'> = {},
 ): DeviceFamily {
   return { definition: definition as unknown as AnyDeviceDefinition, ...extras };
 }

@@ -10,7 +10,14 @@ export class AuditLog {
   private failed: Error | undefined;
 
   constructor(readonly path: string, onError: (err: Error) => void) {
-    this.stream = fs.createWriteStream(path, { flags: 'a' });
+    // Opened synchronously so that a daemon whose audit trail cannot be written does not start.
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'a');
+    } catch (err) {
+      throw new Error(`cannot open the audit log ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.stream = fs.createWriteStream(path, { fd });
     this.stream.on('error', (err) => {
       this.failed = err;
       onError(err);

@@ -16,6 +16,8 @@ export interface TokenEntry {
   name: string;
 }
 
+export const MIN_TOKEN_LENGTH = 12;
+
 export function roleAtLeast(have: Role | null, need: Role): boolean {
   if (have === null) return false;
   return ROLES.indexOf(have) >= ROLES.indexOf(need);
@@ -35,7 +37,7 @@ export function parseTokenFile(text: string, source: string): TokenEntry[] {
     if (!role || !token || !isRole(role)) {
       throw new Error(`${source}:${i + 1}: expected "<role> <token> [name]" with role viewer, operator or admin`);
     }
-    if (token.length < 12) throw new Error(`${source}:${i + 1}: token is too short (at least 12 characters, better 32 random ones)`);
+    if (token.length < MIN_TOKEN_LENGTH) throw new Error(`${source}:${i + 1}: token is too short (at least ${MIN_TOKEN_LENGTH} characters, better 32 random ones)`);
     out.push({ role, token, name: name ?? `${role}-${out.length + 1}` });
   });
   return out;
@@ -53,7 +55,11 @@ export function loadTokenFile(path: string): TokenEntry[] {
 
 export function tokensFromEnv(env: NodeJS.ProcessEnv = process.env): TokenEntry[] {
   const t = env.LABWIRE_TOKEN;
-  return t ? [{ role: 'admin', token: t, name: 'LABWIRE_TOKEN' }] : [];
+  if (!t) return [];
+  if (t.length < MIN_TOKEN_LENGTH) {
+    throw new Error(`LABWIRE_TOKEN is too short to be an admin token (at least ${MIN_TOKEN_LENGTH} characters, better 32 random ones)`);
+  }
+  return [{ role: 'admin', token: t, name: 'LABWIRE_TOKEN' }];
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -1,6 +1,8 @@
 /**
  * Per-peer token buckets: `perSecond` requests sustained, `burst` at once. Keyed by the peer's
- * address so that opening more connections does not buy more requests.
+ * address, and kept across reconnects, so that neither more connections nor reconnecting buys
+ * more requests (or more token guesses). Buckets that have refilled completely carry no
+ * information and are forgotten. A monotonic clock: a wall-clock step cannot lock peers out.
  */
 export interface RateLimitOptions {
   perSecond: number;
@@ -10,37 +12,44 @@ export interface RateLimitOptions {
 interface Bucket {
   tokens: number;
   last: number;
-  users: number;
 }
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
-  constructor(private readonly opts: RateLimitOptions) {}
+  private lastSweep = 0;
+
+  constructor(
+    private readonly opts: RateLimitOptions,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   get enabled(): boolean {
     return this.opts.perSecond > 0;
   }
 
-  attach(peer: string): void {
-    const b = this.buckets.get(peer);
-    if (b) b.users++;
-    else this.buckets.set(peer, { tokens: this.opts.burst, last: Date.now(), users: 1 });
-  }
-
-  detach(peer: string): void {
-    const b = this.buckets.get(peer);
-    if (b && --b.users <= 0) this.buckets.delete(peer);
+  /** Number of peers currently remembered (for tests and metrics). */
+  get size(): number {
+    return this.buckets.size;
   }
 
   /** True when the request may proceed. */
-  take(peer: string, now = Date.now()): boolean {
+  take(peer: string): boolean {
     if (!this.enabled) return true;
-    const b = this.buckets.get(peer);
-    if (!b) return true;
+    const now = this.now();
+    this.sweep(now);
+    const b = this.buckets.get(peer) ?? { tokens: this.opts.burst, last: now };
     b.tokens = Math.min(this.opts.burst, b.tokens + ((now - b.last) / 1000) * this.opts.perSecond);
     b.last = now;
+    this.buckets.set(peer, b);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 10_000) return;
+    this.lastSweep = now;
+    const full = (this.opts.burst / this.opts.perSecond) * 1000;
+    for (const [peer, b] of this.buckets) if (now - b.last >= full) this.buckets.delete(peer);
   }
 }

@@ -10,6 +10,7 @@ import { createLink } from '../links/index.js';
 import { formatLinkSpec } from '../links/url.js';
 import { LinkError, type LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
+import { formatCommand } from '../wire/format.js';
 import type { Logger } from '../util/logger.js';
 import { parseOptions, type AnyDeviceDefinition, type DeviceState, type HandlerContext, type Limits, type ParamDecl, type TargetDecl, type ValueDecl } from './api.js';
 import { checkRange, checkSiteLimits, coerce, combineLimits, type EffectiveLimits } from './values.js';
@@ -169,6 +170,7 @@ export class DeviceRunner extends EventEmitter {
     });
     this.exchange.on('down', (reason: string) => {
       this.linkReason = reason;
+      this.resetTargets();
       this.set('hw_connected', false);
       // hw_connected may already be 0 (first connect failed): the reason in state_text still changes.
       this.recomputeState();
@@ -263,7 +265,7 @@ export class DeviceRunner extends EventEmitter {
   }
 
   isWriteCommand(name: string): boolean {
-    return this.definition.commands[name]?.write ?? false;
+    return Object.hasOwn(this.definition.commands, name) && (this.definition.commands[name]?.write ?? false);
   }
 
   /**
@@ -272,7 +274,7 @@ export class DeviceRunner extends EventEmitter {
    */
   async setParams(raw: Record<string, string>, actor: Actor): Promise<Record<string, WireValue>> {
     const entries = Object.entries(raw);
-    const line = `set ${entries.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
+    const line = formatCommand({ name: 'set', args: [], kwargs: raw });
     let typed: Array<[string, WireValue, ParamDecl]>;
     try {
       typed = this.validateSet(entries);
@@ -298,7 +300,7 @@ export class DeviceRunner extends EventEmitter {
   private validateSet(entries: Array<[string, string]>): Array<[string, WireValue, ParamDecl]> {
     if (entries.length === 0) throw new LabwireError('ProtocolError', 'set needs at least one name=value pair, e.g. set setpoint=12.5', 'set');
     return entries.map(([name, text]) => {
-      const decl = this.params[name];
+      const decl = Object.hasOwn(this.params, name) ? this.params[name] : undefined;
       if (!decl) throw new LabwireError('NoSuchParameter', `no parameter "${name}"; parameters: ${Object.keys(this.params).join(', ')}`, 'set');
       if (decl.readonly !== false || !decl.write) throw new LabwireError('ReadOnly', `${name} is read-only`, 'set');
       const value = coerce(name, decl, text, 'set');
@@ -309,9 +311,9 @@ export class DeviceRunner extends EventEmitter {
 
   /** Runs a device command; positional arguments fill the declared arguments in order. */
   async runCommand(name: string, args: string[], kwargs: Record<string, string>, actor: Actor): Promise<Record<string, WireValue>> {
-    const decl = this.definition.commands[name];
+    const decl = Object.hasOwn(this.definition.commands, name) ? this.definition.commands[name] : undefined;
     if (!decl) throw new LabwireError('NoSuchCommand', `unknown command "${name}"; try help`, name);
-    const line = [name, ...args, ...Object.entries(kwargs).map(([k, v]) => `${k}=${v}`)].join(' ');
+    const line = formatCommand({ name, args, kwargs });
     let typed: Record<string, WireValue>;
     try {
       typed = this.validateArgs(name, decl.args ?? {}, args, kwargs);
@@ -324,7 +326,7 @@ export class DeviceRunner extends EventEmitter {
     const exec = async (ctx: HandlerContext): Promise<Record<string, WireValue>> => {
       const results = (await decl.run(this.driver, typed, ctx)) ?? {};
       // Results that are parameters (start → running=1) are fresh readings: the cache and state follow at once.
-      for (const [k, v] of Object.entries(results)) if (k in this.definition.params) this.set(k, v);
+      for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.definition.params, k)) this.set(k, v);
       return results;
     };
     if (!decl.write) return this.wrapDeviceErrors(name, () => exec(this.context()));
@@ -341,7 +343,7 @@ export class DeviceRunner extends EventEmitter {
     const raw: Record<string, string> = {};
     args.forEach((a, i) => (raw[argDecls[i]![0]] = a));
     for (const [k, v] of Object.entries(kwargs)) {
-      if (!decls[k]) throw new LabwireError('ProtocolError', `${name} has no argument "${k}"; arguments: ${names}`, name);
+      if (!Object.hasOwn(decls, k)) throw new LabwireError('ProtocolError', `${name} has no argument "${k}"; arguments: ${names}`, name);
       raw[k] = v;
     }
     const typed: Record<string, WireValue> = {};
@@ -447,15 +449,20 @@ export class DeviceRunner extends EventEmitter {
         try {
           this.merge(await read(this.driver as never));
           if (this.silentPolls >= SILENT_POLLS) {
+            // Everything read before the silence is stale: read every group again before idle.
             this.linkReason = '';
+            this.silentPolls = 0;
+            for (const g of this.definition.poll) if (g.name !== name) this.unreadGroups.add(g.name);
             this.set('hw_connected', true);
             this.log('success', 'the device answers again');
+            this.pollAllNow();
           }
           this.silentPolls = 0;
           if (this.unreadGroups.delete(name)) this.recomputeState();
           if (this.pollErrors.has(name)) {
             this.pollErrors.delete(name);
             this.log('info', `polling ${name} recovered`);
+            this.recomputeState();
           }
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
@@ -463,18 +470,27 @@ export class DeviceRunner extends EventEmitter {
           this.silentPolls = timedOut ? this.silentPolls + 1 : 0;
           if (timedOut && this.silentPolls === SILENT_POLLS && this.exchange.isUp) {
             this.linkReason = `the device does not answer (${SILENT_POLLS} polls in a row timed out; is it switched on and in remote mode?)`;
+            this.resetTargets();
             this.set('hw_connected', false);
             this.log('error', this.linkReason);
           }
+          // A group that fails is no longer awaited; the failure shows as warn (recomputeState).
+          this.unreadGroups.delete(name);
           // Log a failure once and its recovery once, not every tick.
           if (this.pollErrors.get(name) !== message && this.exchange.isUp) this.log('warning', `polling ${name} failed: ${message}`);
           this.pollErrors.set(name, message);
+          this.recomputeState();
         }
       }
       // A reconnect during the read has already scheduled an immediate poll of this group.
       if (this.running && !this.pollTimers.has(name)) this.schedulePoll(name, everyMs, read, Math.max(0, everyMs - (Date.now() - started)));
     }, delay);
     this.pollTimers.set(name, timer);
+  }
+
+  /** After losing the device, a target must be reached and held anew. */
+  private resetTargets(): void {
+    for (const t of this.targets) t.withinSince = undefined;
   }
 
   private merge(values: Record<string, WireValue>): void {
@@ -545,6 +561,11 @@ export class DeviceRunner extends EventEmitter {
         }
       }
       if (state === 'idle' && override) ({ state, text } = override);
+      if (state === 'idle' && this.pollErrors.size > 0) {
+        const [group, message] = [...this.pollErrors][0]!;
+        state = 'warn';
+        text = `polling ${group} failed: ${message}`;
+      }
     }
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = undefined;

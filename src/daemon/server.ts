@@ -11,6 +11,7 @@ import { formatErrorReply, formatLog, formatOk, formatUpdate, formatValue, quote
 import { parseLine } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
 import type { Logger } from '../util/logger.js';
+import { formatDuration } from '../util/duration.js';
 import { roleAtLeast, type Role, type TokenStore } from './auth.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { toLabwireError, type DeviceRunner, type LogEvent, type UpdateEvent } from './runner.js';
@@ -34,6 +35,8 @@ export interface ServerOptions {
 const NOTICES = new Set(['id', 'status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
 /** Above this much unsent output, updates for a slow subscriber are merged instead of queued. */
 const PUSH_HIGH_WATER = 1 << 20;
+/** Above this much unsent output the connection stops reading requests until the peer reads. */
+const OUTPUT_HIGH_WATER = 1 << 20;
 /** Lines a connection may queue behind a slow request before it is dropped. */
 const MAX_WAITING = 4096;
 
@@ -43,6 +46,7 @@ const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsub
 interface Session {
   id: number;
   conn: LineConnection;
+  socket: net.Socket;
   peer: string;
   address: string;
   name: string;
@@ -59,6 +63,12 @@ interface Session {
   closed: boolean;
   /** The peer half-closed: close once every reply is out. */
   ended: boolean;
+  /** Being closed (idle or flood); the sweep leaves it alone. */
+  closing: boolean;
+  /** Reading is paused because the peer does not read its replies. */
+  paused: boolean;
+  /** Log pushes skipped while the peer lagged; told once it catches up. */
+  droppedLogs: number;
 }
 
 type Handled = string | undefined | Promise<string | undefined>;
@@ -103,6 +113,13 @@ export class DaemonServer extends EventEmitter {
     return this.sessions.size;
   }
 
+  /** The largest amount of output waiting for any one peer (backpressure keeps it bounded). */
+  get maxOutputBuffered(): number {
+    let max = 0;
+    for (const s of this.sessions) max = Math.max(max, s.conn.bufferedAmount);
+    return max;
+  }
+
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -140,8 +157,10 @@ export class DaemonServer extends EventEmitter {
     const peer = `${address}:${socket.remotePort ?? '?'}`;
     if (this.sessions.size >= this.opts.maxConnections) {
       this.opts.logger.warn({ peer }, `connection limit of ${this.opts.maxConnections} reached; refusing`);
-      socket.end(`${formatErrorReply(new LabwireError('RateLimited', `connection limit of ${this.opts.maxConnections} reached; try again later`))}\n`);
       socket.on('error', () => undefined);
+      // Half-open sockets would linger until the peer closes: write the reason, then let go.
+      socket.write(`${formatErrorReply(new LabwireError('RateLimited', `connection limit of ${this.opts.maxConnections} reached; try again later`))}\n`, () => socket.destroy());
+      socket.setTimeout(2000, () => socket.destroy());
       return;
     }
     const conn = new LineConnection(socket, { maxLineLength: this.opts.maxLineLength });
@@ -149,6 +168,7 @@ export class DaemonServer extends EventEmitter {
     const session: Session = {
       id,
       conn,
+      socket,
       peer,
       address,
       name: `anonymous${id}`,
@@ -162,19 +182,24 @@ export class DaemonServer extends EventEmitter {
       lagging: undefined,
       closed: false,
       ended: false,
+      closing: false,
+      paused: false,
+      droppedLogs: 0,
     };
     this.sessions.add(session);
-    this.limiter.attach(address);
     this.opts.logger.debug({ peer, session: id }, 'client connected');
     conn.on('line', (line: string) => this.onLine(session, line));
     conn.on('frameError', (e: { code: 'LineTooLong' | 'ProtocolError'; message: string }) => {
-      session.lastActivity = Date.now();
-      const reply = formatErrorReply(new LabwireError(e.code, e.message));
-      // In order with the requests before it.
-      if (session.busy) session.waiting.push(`\0${reply}`);
-      else conn.send(reply);
+      // Its reply is made now and queued in order with the requests before it.
+      this.onLine(session, `\0${formatErrorReply(new LabwireError(e.code, e.message))}`);
     });
-    socket.on('drain', () => this.flushLagging(session));
+    socket.on('drain', () => {
+      if (session.paused) {
+        session.paused = false;
+        socket.resume();
+      }
+      this.flushLagging(session);
+    });
     conn.on('end', () => {
       session.ended = true;
       if (!session.busy) void conn.close();
@@ -182,24 +207,36 @@ export class DaemonServer extends EventEmitter {
     conn.on('close', () => {
       session.closed = true;
       this.sessions.delete(session);
-      this.limiter.detach(address);
       this.opts.logger.debug({ peer, session: id, name: session.name }, 'client disconnected');
     });
   }
 
   private onLine(s: Session, line: string): void {
     s.lastActivity = Date.now();
-    if (s.busy) {
-      if (s.waiting.length >= MAX_WAITING) {
-        // A client that floods a slow device gets told once and dropped, rather than eat memory.
-        s.conn.send(formatErrorReply(new LabwireError('RateLimited', `more than ${MAX_WAITING} requests waiting; closing the connection`)));
-        s.conn.destroy();
-        return;
-      }
-      s.waiting.push(line);
+    if (!s.busy) {
+      this.handle(s, line);
       return;
     }
-    this.handle(s, line);
+    if (s.waiting.length >= MAX_WAITING) {
+      if (s.closing) return;
+      // A client that floods a slow device gets told once and dropped, rather than eat memory.
+      s.closing = true;
+      this.runner.auditRefusal(`(${s.waiting.length} queued requests)`, this.actor(s), new LabwireError('RateLimited', 'connection dropped: too many requests waiting'));
+      this.send(s, formatErrorReply(new LabwireError('RateLimited', `more than ${MAX_WAITING} requests waiting; closing the connection`)));
+      s.socket.destroySoon();
+      return;
+    }
+    s.waiting.push(line);
+  }
+
+  /** Writes a reply or push; a peer that does not read makes us stop reading its requests. */
+  private send(s: Session, line: string): void {
+    if (s.closed) return;
+    s.conn.send(line);
+    if (!s.paused && s.conn.bufferedAmount > OUTPUT_HIGH_WATER) {
+      s.paused = true;
+      s.socket.pause();
+    }
   }
 
   /**
@@ -207,8 +244,9 @@ export class DaemonServer extends EventEmitter {
    * lines behind it, so `set` followed by `get_status` reports the new value. Other connections
    * are not held up.
    */
-  private handle(s: Session, line: string): void {
-    for (;;) {
+  private handle(s: Session, first: string): void {
+    let line: string | undefined = first;
+    while (line !== undefined) {
       let result: Handled;
       try {
         result = this.dispatch(s, line);
@@ -222,18 +260,17 @@ export class DaemonServer extends EventEmitter {
           .then((reply) => {
             s.busy = false;
             if (s.closed) return;
-            if (reply !== undefined) s.conn.send(reply);
+            if (reply !== undefined) this.send(s, reply);
             const next = s.waiting.shift();
             if (next !== undefined) this.handle(s, next);
             else if (s.ended) void s.conn.close();
           });
         return;
       }
-      if (result !== undefined) s.conn.send(result);
-      const next = s.waiting.shift();
-      if (next === undefined) return;
-      line = next;
+      if (result !== undefined) this.send(s, result);
+      line = s.waiting.shift();
     }
+    if (s.ended) void s.conn.close();
   }
 
   private errorReply(err: unknown, command: string): string {
@@ -264,7 +301,9 @@ export class DaemonServer extends EventEmitter {
       return undefined;
     }
     if (!this.limiter.take(s.address)) {
-      return formatErrorReply(new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${s.address} exceeded`, name));
+      const err = new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${s.address} exceeded`, name);
+      if (name === 'set' || name === 'exit' || this.runner.isWriteCommand(name)) this.runner.auditRefusal(line.trim(), this.actor(s), err);
+      return formatErrorReply(err);
     }
     switch (name) {
       case 'ping':
@@ -300,7 +339,9 @@ export class DaemonServer extends EventEmitter {
         return formatOk('exit');
       case 'set':
         if (cmd.args.length > 0) {
-          return formatErrorReply(new LabwireError('ProtocolError', `set takes name=value pairs, e.g. set setpoint=12.5; got "${cmd.args[0]}"`, 'set'));
+          const err = new LabwireError('ProtocolError', `set takes name=value pairs, e.g. set setpoint=12.5; got "${cmd.args[0]}"`, 'set');
+          this.runner.auditRefusal(line.trim(), this.actor(s), err);
+          return formatErrorReply(err);
         }
         return this.runner.setParams(cmd.kwargs, this.actor(s)).then(
           (applied) => formatOk('set', applied),
@@ -383,7 +424,12 @@ export class DaemonServer extends EventEmitter {
   }
 
   private flushLagging(s: Session): void {
-    if (!s.lagging || s.closed) return;
+    if (s.closed || s.conn.bufferedAmount > PUSH_HIGH_WATER) return;
+    if (s.droppedLogs > 0) {
+      s.conn.send(formatLog(Date.now(), 'warning', `${s.droppedLogs} log line(s) were not sent because this connection reads too slowly`));
+      s.droppedLogs = 0;
+    }
+    if (!s.lagging) return;
     const changes = s.lagging;
     s.lagging = undefined;
     s.conn.send(formatUpdate(Date.now(), changes));
@@ -391,10 +437,14 @@ export class DaemonServer extends EventEmitter {
 
   private onLog(l: LogEvent): void {
     for (const s of this.sessions) {
+      const lagging = s.conn.bufferedAmount > PUSH_HIGH_WATER;
       if (s.subscribed) {
-        s.conn.send(formatLog(l.t, l.level, l.message));
-      } else if (s.name === 'monitor') {
-        // A CCDLab MONITOR stores `<type> <text>` lines from connections it named itself on.
+        if (lagging) s.droppedLogs++;
+        else s.conn.send(formatLog(l.t, l.level, l.message));
+      } else if (s.name === 'monitor' && s.type === '' && !lagging) {
+        // A CCDLab MONITOR (it sends `id name=monitor` without a type) stores `<type> <text>`
+        // lines. labwire clients say their type, and never get this form, which an `error …`
+        // reply could not be told apart from.
         s.conn.send(`${l.level} ${l.message.replace(/[\r\n\0]+/g, ' ')}`);
       }
     }
@@ -403,9 +453,10 @@ export class DaemonServer extends EventEmitter {
   private sweepIdle(): void {
     const limit = Date.now() - this.opts.idleTimeoutMs;
     for (const s of this.sessions) {
-      if (s.subscribed || s.lastActivity > limit || s.busy) continue;
+      if (s.closing || s.subscribed || s.lastActivity > limit || s.busy) continue;
+      s.closing = true;
       this.opts.logger.info({ peer: s.peer, name: s.name }, 'closing idle connection');
-      s.conn.send(formatErrorReply(new LabwireError('Timeout', `no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing the connection`)));
+      s.conn.send(formatErrorReply(new LabwireError('Timeout', `no request for ${formatDuration(this.opts.idleTimeoutMs)}; closing the connection`)));
       void s.conn.close();
     }
   }

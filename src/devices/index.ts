@@ -3,10 +3,14 @@
  * under devices/ and one line here; the daemon, the CLI and the monitor find families by type.
  */
 import type { DeviceFamily } from '../daemon/api.js';
+import { cryoconFamily } from './cryocon/device.js';
 import { julaboFamily } from './julabo/device.js';
+import { arbinFamily } from './arbin/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
+  cryocon: cryoconFamily,
+  arbin: arbinFamily,
 };
 
 export function getFamily(type: string): DeviceFamily {

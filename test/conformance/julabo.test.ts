@@ -7,6 +7,8 @@ deviceConformance<JulaboSimulator>({
   simulatorOptions: { byteTiming: false, noise: 0, timeScale: 10, setpoint: 20 },
   createSimulator: (o) => createJulaboSimulator(o),
   write: { param: 'setpoint', valid: 12.5, outOfRange: 45, limitMessage: /setpoint 45 °C is above the FL1703 limit of 40 °C/ },
+  freshParam: 'setpoint',
+  whileDown: 'set setpoint=12.5',
   dropLink: (sim) => sim.setFault('linkDrop', true),
   restoreLink: (sim) => sim.setFault('linkDrop', false),
   garbleReplies: (sim, n) => sim.garbleNextReplies(n),

@@ -19,8 +19,15 @@ export interface ConformanceSubject<S extends Simulator> {
   createSimulator(options: SimulatorOptions): S;
   /** Device options for the daemon. */
   deviceOptions?: Record<string, unknown>;
-  /** A writable numeric parameter, a value inside its limits and one outside. */
-  write: { param: string; valid: number; outOfRange: number; limitMessage: RegExp };
+  /**
+   * A writable numeric parameter, a value inside its limits and one outside. Families without one
+   * (Arbin CTI: nothing numeric can be written and read back) leave it out.
+   */
+  write?: { param: string; valid: number; outOfRange: number; limitMessage: RegExp };
+  /** A polled parameter whose timestamp proves polling goes on. */
+  freshParam: string;
+  /** A state-changing request that must fail fast while the link is down. */
+  whileDown: string;
   /** Parameters that may legitimately read as missing (nan) on a healthy simulator. */
   mayBeMissing?: string[];
   /** Cut the device's link until restored (TCP closed / silence). */
@@ -75,21 +82,25 @@ export function deviceConformance<S extends Simulator>(subject: ConformanceSubje
         expect(['float', 'int', 'bool', 'enum', 'string'], name).toContain(p.type);
         expect(p.description.length, `${name} has a description`).toBeGreaterThan(3);
       }
-      expect(doc.params[subject.write.param]?.readonly).toBe(false);
+      if (subject.write) expect(doc.params[subject.write.param]?.readonly).toBe(false);
+      for (const [name, cmd] of Object.entries(doc.commands)) {
+        for (const [arg, d] of Object.entries(cmd.args)) expect(d.description.length, `${name} ${arg} has a description`).toBeGreaterThan(3);
+      }
     });
 
     it('reads every parameter', async () => {
       const declared = Object.keys(subject.family.definition.params);
       await eventually(async () => {
         const s = await status();
-        const missing = declared.filter((p) => !(subject.mayBeMissing ?? []).includes(p) && (s[p] === undefined || s[p] === 'nan'));
+        const doc = JSON.parse((await c.request('get_status format=json')).slice('status_json '.length)) as { values: Record<string, unknown> };
+        const missing = declared.filter((p) => !(subject.mayBeMissing ?? []).includes(p) && (doc.values[p] === undefined || doc.values[p] === null));
         expect(missing, 'parameters without a reading').toEqual([]);
         expect(s.state).not.toBe('busy');
       }, subject.refreshMs);
     });
 
-    it('sets a value within limits and refuses one outside, naming the limit', async () => {
-      const { param, valid, outOfRange, limitMessage } = subject.write;
+    it.skipIf(!subject.write)('sets a value within limits and refuses one outside, naming the limit', async () => {
+      const { param, valid, outOfRange, limitMessage } = subject.write!;
       expect(await c.request(`set ${param}=${valid}`, 15_000)).toBe(`ok set ${param}=${valid}`);
       await eventually(async () => expect(Number((await status())[param])).toBeCloseTo(valid, 6), subject.refreshMs);
       const refused = await c.request(`set ${param}=${outOfRange}`);
@@ -99,7 +110,7 @@ export function deviceConformance<S extends Simulator>(subject: ConformanceSubje
     });
 
     it('resynchronises after garbled replies and keeps polling', async () => {
-      const before = (await status())[subject.write.param];
+      const before = (await status())[subject.freshParam];
       const watcher = await RawClient.connect(daemon.port);
       expect(await watcher.request('subscribe hw_connected')).toBe('ok subscribe');
       subject.garbleReplies(sim, 3);
@@ -112,12 +123,12 @@ export function deviceConformance<S extends Simulator>(subject: ConformanceSubje
       await eventually(async () => {
         const s = await status();
         expect(s.hw_connected).toBe('1');
-        expect(s[subject.write.param]).toBe(before);
+        expect(s[subject.freshParam]).toBe(before);
       }, subject.refreshMs * 2);
       const t0 = Date.now();
       await eventually(async () => {
         const doc = JSON.parse((await c.request('get_status format=json')).slice(12)) as { ts: Record<string, number> };
-        expect(doc.ts[subject.write.param]).toBeGreaterThan(t0);
+        expect(doc.ts[subject.freshParam]).toBeGreaterThan(t0);
       }, subject.refreshMs * 2);
     });
 
@@ -128,7 +139,8 @@ export function deviceConformance<S extends Simulator>(subject: ConformanceSubje
         expect(s.hw_connected).toBe('0');
         expect(s.state).toBe('error');
       }, 20_000);
-      expect(await c.request(`set ${subject.write.param}=${subject.write.valid}`)).toMatch(/^error set code=CommunicationFailed/);
+      const command = subject.whileDown.split(' ', 1)[0]!;
+      expect(await c.request(subject.whileDown)).toMatch(new RegExp(`^error ${command} code=CommunicationFailed`));
       subject.restoreLink(sim);
       await eventually(async () => expect((await status()).hw_connected).toBe('1'), 30_000);
       await eventually(async () => expect((await status()).state).not.toBe('busy'), subject.refreshMs);

@@ -66,7 +66,7 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 500
 /** `status k=v ...` or `ok set k=v` → record (values unquoted by a simple rule good enough for tests). */
 export function kv(line: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of line.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+  for (const m of line.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
     out[m[1]!] = m[2]!.startsWith('"') ? m[2]!.slice(1, -1).replace(/\\(.)/g, '$1') : m[2]!;
   }
   return out;

@@ -158,4 +158,5 @@ export const julaboDevice = defineDevice<JulaboOptions, JulaboDriver>({
 export const julaboFamily = deviceFamily(julaboDevice, {
   createSimulator: createJulaboSimulator,
   detectPort: (options) => detectJulaboPort(options),
+  plots: [{ id: 'temperature', name: 'Bath temperature', values: ['time', 'temperature', 'setpoint'], ylabel: '°C' }],
 });

@@ -1,0 +1,114 @@
+/** Checks of what callers hand to the archive (back-end neutral). */
+import { MAX_TIME_MS } from './bins.js';
+import { ArchiveQueryError, type AuditEntry, type LogEntry, type LogLevel, type Sample, type SeriesPolicy } from './types.js';
+
+export const MAX_HISTORY_POINTS = 100_000;
+export const DEFAULT_LIST_LIMIT = 200;
+export const MAX_LIST_LIMIT = 10_000;
+
+/** Severity order of the message log: debug < info < success < warning < error. */
+export const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, success: 2, warning: 3, error: 4 };
+
+export function isLogLevel(x: unknown): x is LogLevel {
+  return typeof x === 'string' && Object.hasOwn(LEVEL_RANK, x);
+}
+
+/** The levels at least as severe as `min`. */
+export function levelsAtLeast(min: LogLevel): LogLevel[] {
+  return (Object.keys(LEVEL_RANK) as LogLevel[]).filter((l) => LEVEL_RANK[l] >= LEVEL_RANK[min]);
+}
+
+function validTime(t: unknown): t is number {
+  return typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= MAX_TIME_MS;
+}
+
+/** Describes what is wrong with a sample, or undefined when it is fine. */
+export function sampleProblem(s: Sample): string | undefined {
+  if (s === null || typeof s !== 'object') return 'not an object';
+  if (typeof s.device !== 'string' || s.device === '') return 'device must be a non-empty string';
+  if (typeof s.name !== 'string' || s.name === '') return 'name must be a non-empty string';
+  if (!validTime(s.t)) return `t must be Unix milliseconds >= 0 (got ${String(s.t)})`;
+  const v: unknown = s.value;
+  if (v !== null && typeof v !== 'number' && typeof v !== 'string') return `value must be a number, a string or null (got ${typeof v})`;
+  return undefined;
+}
+
+export function checkSamples(samples: readonly Sample[]): void {
+  if (!Array.isArray(samples)) throw new TypeError('write() takes an array of samples');
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    const problem = sampleProblem(s);
+    if (problem !== undefined) {
+      const label = s !== null && typeof s === 'object' ? `${String(s.device)}.${String(s.name)}` : `#${i}`;
+      throw new TypeError(`invalid sample ${label} (index ${i}): ${problem}`);
+    }
+  }
+}
+
+export function checkLogEntry(e: LogEntry): void {
+  if (e === null || typeof e !== 'object') throw new TypeError('invalid log entry: not an object');
+  if (!validTime(e.t)) throw new TypeError(`invalid log entry: t must be Unix milliseconds >= 0 (got ${String(e.t)})`);
+  if (typeof e.source !== 'string') throw new TypeError('invalid log entry: source must be a string');
+  if (!isLogLevel(e.level)) throw new TypeError(`invalid log entry: level must be one of ${Object.keys(LEVEL_RANK).join(', ')} (got ${String(e.level)})`);
+  if (typeof e.message !== 'string') throw new TypeError('invalid log entry: message must be a string');
+}
+
+export function checkAuditEntry(e: AuditEntry): void {
+  if (e === null || typeof e !== 'object') throw new TypeError('invalid audit entry: not an object');
+  if (!validTime(e.t)) throw new TypeError(`invalid audit entry: t must be Unix milliseconds >= 0 (got ${String(e.t)})`);
+  for (const k of ['who', 'peer', 'device', 'command', 'result'] as const) {
+    if (typeof e[k] !== 'string') throw new TypeError(`invalid audit entry: ${k} must be a string`);
+  }
+  for (const k of ['before', 'after'] as const) {
+    if (e[k] === null || typeof e[k] !== 'object') throw new TypeError(`invalid audit entry: ${k} must be an object`);
+  }
+}
+
+export function checkPolicy(device: string, name: string, p: SeriesPolicy): void {
+  const label = `${device}.${name}`;
+  if (p.deadband !== undefined && !(Number.isFinite(p.deadband) && p.deadband >= 0)) {
+    throw new RangeError(`series ${label}: deadband must be a finite number >= 0 (got ${p.deadband})`);
+  }
+  if (p.heartbeatMs !== undefined && !(p.heartbeatMs > 0)) {
+    throw new RangeError(`series ${label}: heartbeatMs must be > 0 (got ${p.heartbeatMs})`);
+  }
+  if (p.type !== undefined && p.type !== 'number' && p.type !== 'text') {
+    throw new RangeError(`series ${label}: type must be "number" or "text" (got ${String(p.type)})`);
+  }
+  if (p.unit !== undefined && typeof p.unit !== 'string') throw new RangeError(`series ${label}: unit must be a string`);
+}
+
+function queryTime(what: string, t: unknown): number {
+  if (typeof t !== 'number' || !Number.isFinite(t) || Math.abs(t) > MAX_TIME_MS) {
+    throw new ArchiveQueryError(`${what} must be Unix milliseconds (got ${String(t)})`);
+  }
+  return t;
+}
+
+/** Validates a time range; from and to are inclusive and rounded outward to whole milliseconds. */
+export function checkRange(from: unknown, to: unknown): { from: number; to: number } {
+  const f = Math.floor(queryTime('from', from));
+  const t = Math.ceil(queryTime('to', to));
+  if (f > t) throw new ArchiveQueryError(`from is after to (${new Date(f).toISOString()} > ${new Date(t).toISOString()})`);
+  return { from: f, to: t };
+}
+
+export function checkMaxPoints(maxPoints: unknown): number {
+  if (typeof maxPoints !== 'number' || !Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > MAX_HISTORY_POINTS) {
+    throw new ArchiveQueryError(`maxPoints must be an integer from 1 to ${MAX_HISTORY_POINTS} (got ${String(maxPoints)})`);
+  }
+  return maxPoints;
+}
+
+export function checkLimit(limit: unknown): number {
+  if (limit === undefined) return DEFAULT_LIST_LIMIT;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new ArchiveQueryError(`limit must be an integer from 1 to ${MAX_LIST_LIMIT} (got ${String(limit)})`);
+  }
+  return limit;
+}
+
+/** Optional query bounds: a missing from/to is unbounded. */
+export function checkOptionalRange(from: unknown, to: unknown): { from: number; to: number } {
+  return checkRange(from ?? -MAX_TIME_MS, to ?? MAX_TIME_MS);
+}

@@ -1,0 +1,91 @@
+/**
+ * The end-to-end suite shared by driver.tcp.test.ts and driver.pty.test.ts: the driver talks to the
+ * simulator through the real Exchange over a real TCP socket or a real pseudo-terminal. The
+ * simulator loses any request that arrives less than 100 ms after the previous one, so a driver
+ * that ever sent requests too close together would fail here with timeouts. Test-only.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { createLink, Exchange, type ExchangeOptions, type LinkSpec } from '../../links/index.js';
+import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter } from './driver.js';
+import { CryoconSimulator, type CryoconSimulatorOptions } from './simulator.js';
+
+export type Transport = 'tcp' | 'pty';
+
+function once(ex: Exchange, event: 'up' | 'down', timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${timeoutMs} ms`)), timeoutMs);
+    ex.once(event, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export function driverEndToEnd(transport: Transport): void {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  async function setup(simOptions: CryoconSimulatorOptions = {}, exchangeOptions: ExchangeOptions = {}) {
+    const sim = new CryoconSimulator({ noise: 0, earlyRequests: 'drop', ...simOptions });
+    cleanup.push(() => sim.close());
+    let spec: LinkSpec;
+    if (transport === 'tcp') {
+      spec = { kind: 'tcp', host: '127.0.0.1', port: await sim.listenTcp('127.0.0.1', 0) };
+    } else {
+      spec = { kind: 'serial', path: await sim.listenPty(), baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1, rtscts: false };
+    }
+    const exchange = new Exchange(() => createLink(spec), cryoconSplitter(), {
+      ...cryoconExchangeOptions,
+      initialBackoffMs: 50,
+      maxBackoffMs: 200,
+      ...exchangeOptions,
+    });
+    cleanup.push(() => exchange.stop());
+    await exchange.start();
+    expect(exchange.isUp).toBe(true);
+    return { sim, exchange, driver: new CryoconDriver(exchange) };
+  }
+
+  it('runs a session: identity, full read, polls, confirmed writes, never two requests within 100 ms', async () => {
+    const { sim, driver } = await setup({ timeScale: 60 });
+    expect((await driver.identify()).model).toBe('24C');
+    const all = await driver.readEverything();
+    expect(all.loops[1]).toMatchObject({ type: 'PID', setpoint: 300, source: 'A' });
+    const polls = await Promise.all([driver.pollCycle(), driver.pollCycle(), driver.pollCycle()]);
+    expect(polls.every((p) => p.channels.A?.sensor === 'ok')).toBe(true);
+    expect(await driver.setSetpoint(1, 250)).toBe(250);
+    expect(await driver.setGain(1, 'P', 12)).toBe(12);
+    await expect(driver.setGain(1, 'P', 1200)).rejects.toMatchObject({ code: 'HardwareError', message: expect.stringMatching(/refused P gain 1200/) });
+    expect(await driver.setControl(false)).toBe(false);
+    expect(sim.loop(1)).toMatchObject({ setpoint: 250, pgain: 12 });
+    expect(sim.control).toBe(false);
+    // Every request was taken: none arrived within 100 ms of the previous one.
+    expect(sim.stats.earlyRequests).toBe(0);
+    expect(sim.stats.dropped).toBe(0);
+    expect(sim.stats.minRequestGapMs).toBeGreaterThanOrEqual(100);
+    expect(sim.stats.longestRequest).toBeLessThan(255);
+  });
+
+  it('fails fast while the controller is away and recovers when it is back', async () => {
+    const { sim, exchange, driver } = await setup({}, { timeoutMs: 300, resyncQuietMs: 50 });
+    expect((await driver.pollCycle()).control).toBe(true);
+    const down = transport === 'tcp' ? once(exchange, 'down', 3000) : Promise.resolve();
+    sim.setFault('linkDrop', true);
+    await expect(driver.pollCycle()).rejects.toMatchObject({ name: 'LinkError' });
+    await down;
+    const up = transport === 'tcp' ? once(exchange, 'up', 3000) : Promise.resolve();
+    sim.setFault('linkDrop', false);
+    await up;
+    expect((await driver.pollCycle()).channels.A?.temperature).toBeCloseTo(300, 1);
+  });
+
+  it('resynchronises after line noise and takes the next reply for the next request', async () => {
+    const { sim, driver } = await setup({}, { resyncQuietMs: 50 });
+    sim.garbleNextReplies(1);
+    await expect(driver.pollCycle()).rejects.toMatchObject({ code: 'CommunicationFailed' });
+    expect(await driver.isControlOn()).toBe(true);
+    expect((await driver.temperature('A')).kelvin).toBeCloseTo(300, 1);
+  });
+}

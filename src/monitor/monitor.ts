@@ -1,0 +1,447 @@
+/**
+ * The monitor (DESIGN.md §1, reference/ccdlab.md §4): connects to every configured daemon —
+ * labwire daemons by subscription, CCDLab daemons by polling — keeps one lab-wide status, the
+ * message log and the audit trail, feeds the archive, forwards commands, and serves its own
+ * labwire port. The web and `labwire up` know it through MonitorView.
+ */
+import { EventEmitter } from 'node:events';
+import { TokenStore } from '../daemon/auth.js';
+import { VERSION } from '../version.js';
+import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
+import type { Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
+import type { Logger } from '../util/logger.js';
+import { ArchiveFeed } from './archive-feed.js';
+import { MessageLog } from './message-log.js';
+import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
+import { Peer, type PeerHooks } from './peer.js';
+import { MonitorServer, type MonitorBackend } from './server.js';
+import type { LabStatus, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
+import { NOT_FORWARDED, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
+
+export type { MonitorOptions, PeerConfig } from './options.js';
+export { MONITOR_DEFAULTS } from './options.js';
+
+const NUMERIC_TYPES = new Set(['float', 'int', 'bool']);
+/** The heartbeat re-offer runs at most this often, whatever heartbeat is configured. */
+const MIN_REFEED_MS = 250;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`monitor option ${what} must be a positive number of milliseconds, got ${String(value)}`);
+  return v;
+}
+
+/** Values of the named parameters as a plain object; a missing one is null. */
+function pick(values: Readonly<Record<string, PeerValue>>, names: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const n of names) {
+    Object.defineProperty(out, n, { value: Object.hasOwn(values, n) ? values[n] : null, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** A value as the archive takes it: booleans as 0/1, NaN as a missing reading. */
+function sampleValue(v: PeerValue): number | string | null {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') return Number.isNaN(v) ? null : v;
+  return v;
+}
+
+export interface MonitorEvents {
+  update: [update: MonitorUpdate];
+  message: [entry: LogEntry];
+  peer: [state: PeerState];
+  /** An admin sent `exit` to the monitor's port; whoever runs the monitor decides what to do. */
+  exit: [reason: string];
+}
+
+export class Monitor extends EventEmitter implements MonitorView {
+  readonly name: string;
+  readonly readOnly: boolean;
+  readonly archive: Archive | undefined;
+  readonly version: string;
+  /** The monitor's own labwire port; 0 when it does not listen. */
+  port = 0;
+  /** The address it listens on, when it does. */
+  host: string | undefined;
+
+  private readonly logger: Logger;
+  private readonly peerList: Peer[] = [];
+  private readonly peerMap = new Map<string, Peer>();
+  private readonly disabled = new Set<string>();
+  private readonly log: MessageLog;
+  private readonly feed: ArchiveFeed;
+  private readonly heartbeatMs: number;
+  private server: MonitorServer | undefined;
+  /** Series names per peer that hold numbers: these get a null sample when the peer goes down. */
+  private readonly numeric = new Map<string, Set<string>>();
+  /** Last policy handed to configureSeries per series, to skip repeats. */
+  private readonly configured = new Map<string, string>();
+  /** The describe each peer gave last, to tell a re-description from a repeat. */
+  private readonly describedAs = new Map<string, string>();
+  private closing: Promise<void> | undefined;
+  private refeedTimer: NodeJS.Timeout | undefined;
+  private readonly refeedMs: number;
+  /** Per series: its heartbeat, and when the monitor last handed the archive a sample of it. */
+  private readonly heartbeats = new Map<string, number>();
+  private readonly lastWritten = new Map<string, number>();
+
+  constructor(private readonly options: MonitorOptions) {
+    super();
+    this.name = options.name ?? MONITOR_DEFAULTS.name;
+    this.readOnly = options.readOnly ?? false;
+    this.archive = options.archive;
+    this.version = options.version ?? VERSION;
+    this.logger = options.logger.child({ component: 'monitor' });
+    this.heartbeatMs = positive(options.heartbeatMs, MONITOR_DEFAULTS.heartbeatMs, 'heartbeatMs');
+    this.log = new MessageLog(options.messageBuffer ?? MONITOR_DEFAULTS.messageBuffer);
+    this.feed = new ArchiveFeed(options.archive, (level, text) => this.message(this.name, level, text), this.logger);
+    const timing = {
+      pollMs: positive(options.ccdlabPollMs, MONITOR_DEFAULTS.ccdlabPollMs, 'ccdlabPollMs'),
+      timeoutMs: positive(options.peerTimeoutMs, MONITOR_DEFAULTS.peerTimeoutMs, 'peerTimeoutMs'),
+      sendTimeoutMs: positive(options.sendTimeoutMs, MONITOR_DEFAULTS.sendTimeoutMs, 'sendTimeoutMs'),
+    };
+    const hooks: PeerHooks = {
+      values: (peer, t, changes, full) => this.onValues(peer, t, changes, full),
+      link: (peer, up, t) => this.onLink(peer, up, t),
+      described: (peer) => this.onDescribed(peer),
+      log: (peer, level, text, t) => this.addEntry({ t, source: peer.name, level, message: text }),
+    };
+    const endpoints = new Map<string, string>();
+    for (const cfg of options.peers) {
+      const problem = clientNameProblem(cfg.name);
+      if (problem) throw new Error(`monitor peer config: ${problem}`);
+      if (this.peerMap.has(cfg.name) || this.disabled.has(cfg.name)) throw new Error(`monitor peer config: the client name "${cfg.name}" is used twice`);
+      if (cfg.protocol !== undefined && cfg.protocol !== 'labwire' && cfg.protocol !== 'ccdlab') {
+        throw new Error(`monitor peer config: client "${cfg.name}" has protocol "${String(cfg.protocol)}"; expected labwire or ccdlab`);
+      }
+      if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) {
+        throw new Error(`monitor peer config: client "${cfg.name}" has port ${String(cfg.port)}; expected 1..65535`);
+      }
+      for (const [param, p] of Object.entries(cfg.archive ?? {})) {
+        if (p.deadband !== undefined && !(Number.isFinite(p.deadband) && p.deadband >= 0)) {
+          throw new Error(`monitor peer config: ${cfg.name}.${param}: deadband must be a number >= 0, got ${String(p.deadband)}`);
+        }
+        if (p.heartbeatMs !== undefined && !(Number.isFinite(p.heartbeatMs) && p.heartbeatMs > 0)) {
+          throw new Error(`monitor peer config: ${cfg.name}.${param}: heartbeatMs must be a positive number, got ${String(p.heartbeatMs)}`);
+        }
+      }
+      if (cfg.enabled === false) {
+        this.disabled.add(cfg.name);
+        continue;
+      }
+      const endpoint = `${cfg.host}:${cfg.port}`;
+      const other = endpoints.get(endpoint);
+      if (other !== undefined) this.logger.warn(`clients "${other}" and "${cfg.name}" are both configured at ${endpoint}`);
+      endpoints.set(endpoint, cfg.name);
+      const peer = new Peer(cfg, this.name, timing, hooks, this.logger);
+      this.peerList.push(peer);
+      this.peerMap.set(cfg.name, peer);
+      this.numeric.set(cfg.name, new Set());
+    }
+    let shortest = this.heartbeatMs;
+    for (const peer of this.peerList) {
+      for (const p of Object.values(peer.config.archive ?? {})) if (p.heartbeatMs !== undefined) shortest = Math.min(shortest, p.heartbeatMs);
+    }
+    this.refeedMs = Math.max(MIN_REFEED_MS, shortest / 4);
+  }
+
+  /** Opens the port (failing loudly when it cannot), then connects to every peer. */
+  async start(): Promise<void> {
+    const listen = this.options.listen;
+    if (listen !== false) {
+      const host = listen?.host ?? MONITOR_DEFAULTS.host;
+      const port = listen?.port ?? MONITOR_DEFAULTS.port;
+      const tokens = new TokenStore(this.options.tokens ?? []);
+      const anon = this.options.anonymousRole;
+      if (!isLoopback(host) && !tokens.enabled) {
+        this.logger.warn(`monitor "${this.name}" listens on ${host} WITHOUT any token: anyone who can reach this address can send commands to every device. Configure tokens.`);
+      }
+      const rate = this.options.rateLimit ?? MONITOR_DEFAULTS.rateLimit;
+      const server = new MonitorServer(this.backend(), {
+        host,
+        port,
+        ...(this.options.tls ? { tls: this.options.tls } : {}),
+        tokens,
+        anonymousRole: anon === 'none' ? null : (anon ?? (tokens.enabled ? null : 'admin')),
+        rateLimit: { perSecond: rate.perSecond, burst: rate.burst ?? rate.perSecond * 2 },
+        maxConnections: this.options.maxConnections ?? MONITOR_DEFAULTS.maxConnections,
+        idleTimeoutMs: this.options.idleTimeoutMs ?? MONITOR_DEFAULTS.idleTimeoutMs,
+        maxLineLength: this.options.maxLineLength ?? MONITOR_DEFAULTS.maxLineLength,
+        logger: this.logger,
+      });
+      this.port = await server.listen();
+      this.host = host;
+      this.server = server;
+    }
+    const where = this.server ? `; labwire port ${this.host}:${this.port}` : '';
+    this.logger.info(`monitor "${this.name}" started with ${this.peerList.length} peer(s)${where}${this.readOnly ? ', read-only' : ''}`);
+    this.addEntry({ t: Date.now(), source: this.name, level: 'info', message: `monitor started: ${this.peerList.map((p) => p.name).join(', ') || 'no peers'}` });
+    for (const peer of this.peerList) peer.start();
+    if (this.archive && this.peerList.length > 0) {
+      this.refeedTimer = setInterval(() => this.refeed(), this.refeedMs);
+      this.refeedTimer.unref();
+    }
+  }
+
+  /**
+   * Stops the port and every peer connection, writes a null sample for every numeric series of a
+   * connected peer (the monitor's own downtime is a gap too), and flushes the archive. The archive
+   * stays open: its owner closes it.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.refeedTimer);
+      await this.server?.close();
+      const t = Date.now();
+      const up = this.peerList.filter((p) => p.connected);
+      await Promise.all(this.peerList.map((p) => p.close()));
+      for (const peer of up) this.writeGap(peer, t);
+      this.addEntry({ t, source: this.name, level: 'info', message: 'monitor stopped' });
+      await this.feed.flush();
+      this.logger.info(`monitor "${this.name}" stopped`);
+    })();
+    return this.closing;
+  }
+
+  // ---- MonitorView ----------------------------------------------------------------------------
+
+  peers(): PeerState[] {
+    return this.peerList.map((p) => p.state());
+  }
+
+  peer(name: string): PeerState | undefined {
+    return this.peerMap.get(name)?.state();
+  }
+
+  plots(client: string): PlotConfig[] {
+    return [...(this.peerMap.get(client)?.config.plots ?? [])];
+  }
+
+  status(): LabStatus {
+    const clients: LabStatus['clients'] = {};
+    for (const c of this.clientStatuses()) clients[c.name] = { connected: c.connected, values: c.values };
+    return { nconnected: this.server?.connectionCount ?? 0, clients };
+  }
+
+  async send(client: string, line: string, actor: MonitorActor): Promise<string> {
+    const { peer, body, cmd, kind } = this.prepare(client, line);
+    const command = cmd.name ?? '';
+    if (kind !== 'read' && this.readOnly) {
+      const err = new LabwireError('ReadOnly', `the monitor is read-only: "${command}" would change ${client}, and only reads are forwarded`, 'send');
+      this.auditRefusal(client, body, actor, err);
+      throw err;
+    }
+    if (kind === 'read') return peer.forward(body, command);
+    // State-changing: audited with the values of the parameters a `set` names, before and after.
+    const names = command === 'set' ? Object.keys(cmd.kwargs) : [];
+    const before = pick(peer.values, names);
+    let result: string;
+    let failure: unknown;
+    try {
+      result = await peer.forward(body, command);
+    } catch (err) {
+      failure = err;
+      result = formatErrorReply(err instanceof LabwireError ? err : new LabwireError('InternalError', String(err), 'send'));
+    }
+    const t = Date.now();
+    this.feed.audit({ t, who: actor.who, peer: actor.peer, device: client, command: body, before, after: pick(peer.values, names), result });
+    const failed = failure !== undefined || result.startsWith('error');
+    this.addEntry({ t, source: actor.who, level: failed ? 'warning' : 'info', message: `send ${client} ${body} → ${result}` });
+    this.logger.info({ who: actor.who, peer: actor.peer, device: client, command: body, result }, 'command sent through the monitor');
+    if (failure !== undefined) throw failure;
+    return result;
+  }
+
+  message(source: string, level: LogLevel, text: string): void {
+    this.addEntry({ t: Date.now(), source, level, message: text });
+  }
+
+  /** Audits a state-changing line refused before it reached the device (read-only, role, rate limit). */
+  auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): void {
+    this.feed.audit({ t: Date.now(), who: actor.who, peer: actor.peer, device: client, command: line.trim(), before: {}, after: {}, result: `refused ${err.code}: ${err.message}` });
+    this.logger.info({ who: actor.who, peer: actor.peer, device: client, command: line.trim(), code: err.code }, 'command refused by the monitor');
+  }
+
+  recentMessages(limit?: number): LogEntry[] {
+    return this.log.recent(limit);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /**
+   * Checks a line to forward: the client exists, the line parses, names a command and is one the
+   * monitor forwards. Throws LabwireError('ProtocolError') otherwise.
+   */
+  private prepare(client: string, line: string): { peer: Peer; body: string; cmd: Command; kind: LineKind } {
+    const peer = this.peerMap.get(client);
+    if (!peer) {
+      const known = this.peerList.map((p) => p.name).join(', ') || 'none';
+      const note = this.disabled.has(client) ? ` (client "${client}" is disabled in the config)` : '';
+      throw new LabwireError('ProtocolError', `unknown client "${client}"${note}; clients: ${known}`, 'send');
+    }
+    const body = line.trim();
+    if (body === '') throw new LabwireError('ProtocolError', `nothing to send to ${client}: send <client> <line ...>`, 'send');
+    if (/[\r\n\0]/.test(body)) throw new LabwireError('ProtocolError', `the line for ${client} holds a line break or NUL; send one line at a time`, 'send');
+    let cmd: Command;
+    try {
+      cmd = parseLine(body);
+    } catch (err) {
+      throw new LabwireError('ProtocolError', `cannot forward to ${client}: ${err instanceof Error ? err.message : String(err)}`, 'send');
+    }
+    if (cmd.name === null) throw new LabwireError('ProtocolError', `the line for ${client} has no command name`, 'send');
+    const why = NOT_FORWARDED.get(cmd.name);
+    if (why !== undefined) throw new LabwireError('ProtocolError', `the monitor does not forward "${cmd.name}": ${why}`, 'send');
+    return { peer, body, cmd, kind: lineKind(cmd.name) };
+  }
+
+  private backend(): MonitorBackend {
+    return {
+      name: this.name,
+      version: this.version,
+      readOnly: this.readOnly,
+      clientStatuses: () => this.clientStatuses(),
+      clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint })),
+      prepareSend: (client, line) => {
+        const { cmd, kind } = this.prepare(client, line);
+        return { kind, command: cmd.name ?? '' };
+      },
+      send: (client, line, actor) => this.send(client, line, actor),
+      auditRefusal: (client, line, actor, err) => this.auditRefusal(client, line, actor, err),
+      message: (source, level, text) => this.message(source, level, text),
+      requestExit: (reason, actor) => {
+        const t = Date.now();
+        this.feed.audit({ t, who: actor.who, peer: actor.peer, device: this.name, command: 'exit', before: {}, after: {}, result: 'ok exit' });
+        this.addEntry({ t, source: this.name, level: 'warning', message: reason });
+        this.emit('exit', reason);
+      },
+    };
+  }
+
+  private clientStatuses(): ClientStatus[] {
+    return this.peerList.map((p) => ({ name: p.name, connected: p.connected, values: p.connected ? { ...p.values } : {} }));
+  }
+
+  private addEntry(entry: LogEntry): void {
+    this.log.add(entry);
+    this.feed.log(entry);
+    this.server?.pushLog(entry);
+    this.emit('message', entry);
+  }
+
+  private seriesPolicy(peer: Peer, name: string, param?: DescribeDoc['params'][string]): SeriesPolicy {
+    const site = peer.config.archive && Object.hasOwn(peer.config.archive, name) ? peer.config.archive[name] : undefined;
+    const policy: SeriesPolicy = { heartbeatMs: site?.heartbeatMs ?? this.heartbeatMs };
+    if (param?.unit) policy.unit = param.unit;
+    if (param) policy.type = NUMERIC_TYPES.has(param.type) ? 'number' : 'text';
+    // `deadband` is the daemon's archive hint, when its describe carries one.
+    const hint = (param as { deadband?: unknown } | undefined)?.deadband;
+    const deadband = site?.deadband ?? (typeof hint === 'number' && Number.isFinite(hint) ? hint : undefined);
+    if (deadband !== undefined) policy.deadband = deadband;
+    return policy;
+  }
+
+  private configure(peer: Peer, name: string, policy: SeriesPolicy): void {
+    const key = `${peer.name}\u0000${name}`;
+    this.heartbeats.set(key, policy.heartbeatMs ?? this.heartbeatMs);
+    const text = JSON.stringify(policy);
+    if (this.configured.get(key) === text) return;
+    this.configured.set(key, text);
+    this.feed.configure(peer.name, name, policy);
+  }
+
+  private onDescribed(peer: Peer): void {
+    const doc = peer.describe;
+    const text = JSON.stringify(doc ?? null);
+    const changed = this.describedAs.get(peer.name) !== text;
+    this.describedAs.set(peer.name, text);
+    if (doc) {
+      const numeric = this.numeric.get(peer.name)!;
+      for (const [name, param] of Object.entries(doc.params)) {
+        if (NUMERIC_TYPES.has(param.type)) numeric.add(name);
+        this.configure(peer, name, this.seriesPolicy(peer, name, param));
+      }
+    }
+    if (changed) this.emit('peer', peer.state());
+  }
+
+  /** Archive samples of a peer's values; configures series seen for the first time. */
+  private samples(peer: Peer, t: number, values: Readonly<Record<string, PeerValue>>): Sample[] {
+    const numeric = this.numeric.get(peer.name)!;
+    const samples: Sample[] = [];
+    for (const [name, v] of Object.entries(values)) {
+      const key = `${peer.name}\u0000${name}`;
+      if (!this.configured.has(key)) this.configure(peer, name, this.seriesPolicy(peer, name));
+      const value = sampleValue(v);
+      if (typeof value === 'number') numeric.add(name);
+      // A null of a series never seen as a number would create a series of unknown type.
+      else if (value === null && !numeric.has(name)) continue;
+      samples.push({ device: peer.name, name, t, value });
+      this.lastWritten.set(key, t);
+    }
+    return samples;
+  }
+
+  /**
+   * The heartbeat: labwire daemons push changes only, so a value that does not change would
+   * reach the archive once and never again. Every value of a connected peer that the archive has
+   * not been handed for its series' heartbeat is handed over again, with the current time.
+   */
+  private refeed(): void {
+    const t = Date.now();
+    const samples: Sample[] = [];
+    for (const peer of this.peerList) {
+      if (!peer.connected) continue;
+      const due: Record<string, PeerValue> = {};
+      let any = false;
+      for (const [name, v] of Object.entries(peer.values)) {
+        const key = `${peer.name}\u0000${name}`;
+        if (t - (this.lastWritten.get(key) ?? 0) < (this.heartbeats.get(key) ?? this.heartbeatMs)) continue;
+        Object.defineProperty(due, name, { value: v, enumerable: true, writable: true, configurable: true });
+        any = true;
+      }
+      if (any) samples.push(...this.samples(peer, t, due));
+    }
+    this.feed.write(samples);
+  }
+
+  private onValues(peer: Peer, t: number, changes: Record<string, PeerValue>, full: boolean): void {
+    const samples = this.samples(peer, t, changes);
+    this.feed.write(samples);
+    const values = { ...changes };
+    this.emit('update', { client: peer.name, t, values } satisfies MonitorUpdate);
+    this.server?.pushValues(peer.name, t, values);
+    if (full) this.logger.debug({ peer: peer.name, n: samples.length }, 'peer snapshot');
+  }
+
+  private onLink(peer: Peer, up: boolean, t: number): void {
+    if (!up) this.writeGap(peer, t);
+    this.addEntry({ t, source: peer.name, level: up ? 'info' : 'warning', message: `${peer.name} ${up ? 'connected' : 'disconnected'}` });
+    this.logger.info({ peer: peer.name, endpoint: peer.endpoint, reason: peer.lastError }, up ? 'peer connected' : 'peer disconnected');
+    this.server?.pushLink(peer.name, up, t);
+    this.emit('peer', peer.state());
+  }
+
+  /** A null sample for every numeric series of the peer: the gap stays visible in the history. */
+  private writeGap(peer: Peer, t: number): void {
+    const names = this.numeric.get(peer.name);
+    if (!names || names.size === 0) return;
+    this.feed.write([...names].map((name) => ({ device: peer.name, name, t, value: null })));
+  }
+}
+
+/** Starts a monitor: its port first (an occupied port fails here), then the peer connections. */
+export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
+  const monitor = new Monitor(options);
+  try {
+    await monitor.start();
+  } catch (err) {
+    await monitor.close();
+    throw err;
+  }
+  return monitor;
+}

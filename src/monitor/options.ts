@@ -1,0 +1,83 @@
+/**
+ * Options of the monitor and of each configured peer (the lab config's `monitor:` section maps
+ * onto these).
+ */
+import type { Archive } from '../archive/types.js';
+import type { Role, TokenEntry } from '../daemon/auth.js';
+import type { Logger } from '../util/logger.js';
+import type { PlotConfig } from './types.js';
+
+export interface PeerConfig {
+  /** The client name: status keys are `<name>.<param>`. Matched by host:port, never by what the daemon calls itself. */
+  name: string;
+  /** labwire daemons are subscribed to; CCDLab daemons are polled with `get_status` (default labwire). */
+  protocol?: 'labwire' | 'ccdlab';
+  host: string;
+  port: number;
+  /** Sent as `auth token=...` after every connect (labwire peers). */
+  token?: string;
+  tls?: { ca?: string; rejectUnauthorized?: boolean };
+  description?: string;
+  plots?: PlotConfig[];
+  /** false: left out entirely, as CCDLab's `enabled = False` (default true). */
+  enabled?: boolean;
+  /** Per-parameter archive policy; overrides the daemon's `describe` hints and the monitor's default heartbeat. */
+  archive?: Record<string, { deadband?: number; heartbeatMs?: number }>;
+}
+
+export interface MonitorOptions {
+  /** Name in `get_id` and in the `id` line sent to labwire peers (default `monitor`). */
+  name?: string;
+  peers: PeerConfig[];
+  /** Where history, the message log and the audit trail go; the caller opens and closes it. */
+  archive?: Archive;
+  /** The monitor's own labwire port: default 127.0.0.1:7100; `false` for none. */
+  listen?: { host?: string; port?: number } | false;
+  /** TLS for the monitor's own port. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  tokens?: TokenEntry[];
+  /** Role of connections without a token: default admin without tokens, none with tokens (as daemons). */
+  anonymousRole?: Role | 'none';
+  /** Refuse every state-changing `send`. */
+  readOnly?: boolean;
+  logger: Logger;
+  /** Poll interval of CCDLab peers, and the liveness check interval of labwire peers (default 1000 ms). */
+  ccdlabPollMs?: number;
+  /** A peer that does not answer a poll or ping within this long counts as down (default 2000 ms). */
+  peerTimeoutMs?: number;
+  /** How long a `send` waits for the device's reply (default 10000 ms). */
+  sendTimeoutMs?: number;
+  /** Entries of the message log kept in memory (default 1000). */
+  messageBuffer?: number;
+  /**
+   * Default archive heartbeat of every series (default 60000 ms): a value is stored at least this
+   * often even without change. Daemons push changes only, so the monitor hands the archive a
+   * value again when it has handed over nothing of that series for its heartbeat.
+   */
+  heartbeatMs?: number;
+  /** Requests per second per peer address on the monitor's port; 0 disables (default 1000, burst 2000). */
+  rateLimit?: { perSecond: number; burst?: number };
+  /** Default 1024. */
+  maxConnections?: number;
+  /** Close connections to the monitor's port that send nothing for this long; subscribers exempt; 0 disables (default 1 h). */
+  idleTimeoutMs?: number;
+  /** Longest accepted line on the monitor's port (default 65536). */
+  maxLineLength?: number;
+  /** Version in `get_id` (default the package version). */
+  version?: string;
+}
+
+export const MONITOR_DEFAULTS = {
+  name: 'monitor',
+  host: '127.0.0.1',
+  port: 7100,
+  ccdlabPollMs: 1000,
+  peerTimeoutMs: 2000,
+  sendTimeoutMs: 10_000,
+  messageBuffer: 1000,
+  heartbeatMs: 60_000,
+  rateLimit: { perSecond: 1000, burst: 2000 },
+  maxConnections: 1024,
+  idleTimeoutMs: 3_600_000,
+  maxLineLength: 65_536,
+} as const;

@@ -1,0 +1,161 @@
+/**
+ * Pure helpers of the monitor: reading CCDLab status lines, checking names, and writing the
+ * aggregated lab status in CCDLab's `<client>.<param>` naming (reference/ccdlab.md §5).
+ */
+import { convertValue } from '../client/index.js';
+import { formatValue, quote } from '../wire/format.js';
+import type { Command, DescribeDoc } from '../wire/types.js';
+import type { PeerValue } from './types.js';
+
+/* eslint-disable no-control-regex */
+/** A key the formatter can write bare: no whitespace, quote, backslash, `=` or control character. */
+const KEY = /^[^\s"'\\=\x00-\x1f\x7f]+$/;
+/* eslint-enable no-control-regex */
+
+/** Top-level names of the monitor's JSON status that a client may not take. */
+export const RESERVED_CLIENT_NAMES = new Set(['nconnected', 'connected', 'values', 't']);
+
+export function isWritableKey(key: string): boolean {
+  return KEY.test(key);
+}
+
+/**
+ * Why a configured client name cannot be used, or undefined when it can. A client name is the
+ * first half of `<client>.<param>` status keys, so it may hold no dot and nothing a key may not.
+ */
+export function clientNameProblem(name: string): string | undefined {
+  if (name === '') return 'a client name must not be empty';
+  if (!KEY.test(name)) return `client name "${name}" may not hold whitespace, quotes, backslashes, "=" or control characters`;
+  if (name.includes('.')) return `client name "${name}" may not hold a dot: status keys are <client>.<param>`;
+  if (RESERVED_CLIENT_NAMES.has(name)) return `client name "${name}" is reserved (${[...RESERVED_CLIENT_NAMES].join(', ')})`;
+  return undefined;
+}
+
+const LEADING_ZERO = /^[+-]?0\d/;
+
+/**
+ * One value of a CCDLab status line: numbers when they look like numbers, `nan` as null, anything
+ * else as the string sent. A digit string with a leading zero (`0110`, cryo-con's channel mask)
+ * stays a string: as a number it would lose its digits.
+ */
+export function ccdlabValue(raw: string): PeerValue {
+  if (LEADING_ZERO.test(raw.trim())) return raw;
+  return convertValue(raw);
+}
+
+/** A labwire update value, typed by the peer's `describe` when it gave one. */
+export function labwireValue(raw: string, describe: DescribeDoc | undefined, name: string): PeerValue {
+  const type = describe && Object.hasOwn(describe.params, name) ? describe.params[name]?.type : undefined;
+  return convertValue(raw, type);
+}
+
+export type StatusParse = { ok: true; values: Record<string, PeerValue> } | { ok: false; reason: string };
+
+function clip(s: string, n = 120): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+/**
+ * A CCDLab peer's reply to `get_status`: `status k=v ...`. Anything else — another first word,
+ * stray tokens without `=`, no pairs at all — is malformed, and the caller keeps its last good
+ * values rather than taking half a line.
+ */
+export function parseCcdlabStatus(cmd: Command, line: string): StatusParse {
+  if (cmd.name !== 'status') return { ok: false, reason: `expected "status k=v ...", got "${clip(line)}"` };
+  if (cmd.args.length > 0) {
+    return { ok: false, reason: `token(s) without "=": ${clip(cmd.args.map((a) => JSON.stringify(a)).join(' '))} in "${clip(line)}"` };
+  }
+  const keys = Object.keys(cmd.kwargs);
+  if (keys.length === 0) return { ok: false, reason: 'a status line without any key=value pair' };
+  const values = Object.create(null) as Record<string, PeerValue>;
+  for (const k of keys) values[k] = ccdlabValue(cmd.kwargs[k] ?? '');
+  return { ok: true, values };
+}
+
+/** A JSON-safe value: non-finite numbers become null (JSON has no NaN or Infinity). */
+export function jsonValue(v: PeerValue): PeerValue {
+  return typeof v === 'number' && !Number.isFinite(v) ? null : v;
+}
+
+export interface ClientStatus {
+  name: string;
+  connected: boolean;
+  values: Record<string, PeerValue>;
+}
+
+/**
+ * `status nconnected=<n> <client>=1|0 <client>.<param>=<value> ...`. A disconnected client shows
+ * only `<client>=0`: its last values are not current and are not shown as if they were. Keys the
+ * line could not carry (a CCDLab peer may send odd ones) are left out.
+ */
+export function formatStatusLine(nconnected: number, clients: readonly ClientStatus[]): string {
+  const parts = [`status nconnected=${nconnected}`];
+  for (const c of clients) {
+    parts.push(`${c.name}=${c.connected ? 1 : 0}`);
+    if (!c.connected) continue;
+    for (const [k, v] of Object.entries(c.values)) {
+      const key = `${c.name}.${k}`;
+      if (!KEY.test(key)) continue;
+      const text = formatValue(v);
+      parts.push(`${key}=${text === '' ? '' : quote(text)}`);
+    }
+  }
+  return parts.join(' ');
+}
+
+/**
+ * The JSON of `get_status format=json`: CCDLab's nested shape (`{"nconnected":2,"chiller":{...}}`,
+ * `{}` for a client that is down) plus `t` and a `connected` map. A LabwireClient flattens it to
+ * the same `<client>.<param>` names as the text line, so `waitFor` works through the monitor.
+ */
+export function statusDocument(nconnected: number, clients: readonly ClientStatus[], t = Date.now()): Record<string, unknown> {
+  const doc: Record<string, unknown> = { nconnected, t };
+  const connected: Record<string, boolean> = {};
+  for (const c of clients) connected[c.name] = c.connected;
+  doc.connected = connected;
+  for (const c of clients) {
+    const values: Record<string, PeerValue> = {};
+    if (c.connected) {
+      for (const [k, v] of Object.entries(c.values)) {
+        Object.defineProperty(values, k, { value: jsonValue(v), enumerable: true, writable: true, configurable: true });
+      }
+    }
+    doc[c.name] = values;
+  }
+  return doc;
+}
+
+/** Kind of a line forwarded with `send`: what role it needs and whether read-only mode refuses it. */
+export type LineKind = 'read' | 'write' | 'admin';
+
+const READS = new Set(['describe', 'ping', 'help']);
+
+/**
+ * Reads are `get_*`, `describe`, `ping` and `help`; `exit` is an admin matter; anything else may
+ * change state (PROTOCOL.md roles; a CCDLab peer's raw commands included).
+ */
+export function lineKind(command: string): LineKind {
+  if (command.startsWith('get_') || READS.has(command)) return 'read';
+  if (command === 'exit') return 'admin';
+  return 'write';
+}
+
+/**
+ * Lines the monitor does not forward: they would change its own shared connection to the peer
+ * (`auth`, `subscribe`, `unsubscribe`, `id`) or get no reply from a labwire daemon, which would
+ * pair every later reply with the wrong request (the notices).
+ */
+export const NOT_FORWARDED = new Map<string, string>([
+  ['auth', 'the monitor authenticates to its peers with its own configured token'],
+  ['subscribe', 'the monitor holds the subscription of its connection; subscribe to the monitor itself instead'],
+  ['unsubscribe', 'the monitor holds the subscription of its connection'],
+  ['id', 'the monitor names its own connection'],
+  ['status', 'a status line is a notice and gets no reply'],
+  ['status_json', 'a status line is a notice and gets no reply'],
+  ['message', 'log lines are notices and get no reply; send them to the monitor itself'],
+  ['info', 'log lines are notices and get no reply; send them to the monitor itself'],
+  ['warning', 'log lines are notices and get no reply; send them to the monitor itself'],
+  ['error', 'log lines are notices and get no reply; send them to the monitor itself'],
+  ['success', 'log lines are notices and get no reply; send them to the monitor itself'],
+  ['debug', 'log lines are notices and get no reply; send them to the monitor itself'],
+]);

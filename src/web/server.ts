@@ -1,0 +1,175 @@
+/**
+ * The monitor's web server: JSON API, live streams, CCDLab's endpoints and the page, on fastify.
+ * One plugin per concern — auth (hooks on the root, so they cover everything), api, stream,
+ * ccdlab, static — all seeing the monitor only through MonitorView.
+ */
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import fastifyWebsocket from '@fastify/websocket';
+import { TokenStore, type Role, type TokenEntry } from '../daemon/auth.js';
+import type { LogEntry } from '../archive/types.js';
+import type { MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
+import type { Logger } from '../util/logger.js';
+import { LabwireError } from '../wire/types.js';
+import { VERSION } from '../version.js';
+import { apiRoutes } from './api.js';
+import { installAuth } from './auth.js';
+import { ccdlabRoutes } from './ccdlab.js';
+import { HttpError, fromLabwireError } from './errors.js';
+import { Hub, type HubLimits } from './hub.js';
+import { buildOpenApi, collectRoutes } from './openapi.js';
+import { PAGE_CSP, SECURITY_HEADERS, defaultUiDir, staticRoutes } from './static.js';
+import { streamRoutes } from './stream.js';
+import { deviceView } from './views.js';
+
+export interface WebOptions {
+  monitor: MonitorView;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8888; 0 picks a free port. */
+  port?: number;
+  tokens?: TokenEntry[];
+  /** Role of requests without a token: default admin without tokens, none with tokens. */
+  anonymousRole?: Role | 'none';
+  logger: Logger;
+  /** The bundled page; default: the build's dist/web/public. */
+  uiDir?: string;
+  /** Login sessions last this long (default 12 h). */
+  sessionTtlMs?: number;
+  /** Limits of the live streams (tests make them small). */
+  streamLimits?: Partial<HubLimits>;
+}
+
+export interface WebServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export const WEB_DEFAULTS = { host: '127.0.0.1', port: 8888, sessionTtlMs: 12 * 3_600_000 } as const;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export interface WebApp {
+  app: FastifyInstance;
+  hub: Hub;
+}
+
+/** Builds the fastify app without listening (tests use `app.inject`). Call `app.close()` to detach. */
+export async function createWebApp(options: WebOptions): Promise<WebApp> {
+  const { monitor } = options;
+  const logger = options.logger.child({ component: 'web' });
+  const tokens = new TokenStore(options.tokens ?? []);
+  const anonymousRole = options.anonymousRole === 'none' ? null : (options.anonymousRole ?? (tokens.enabled ? null : 'admin'));
+
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 128 * 1024,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  const routes = collectRoutes(app);
+  const hub = new Hub(options.streamLimits);
+
+  app.setErrorHandler((err: FastifyError | HttpError | LabwireError, req, reply) => {
+    let e: HttpError;
+    if (err instanceof HttpError) e = err;
+    else if (err instanceof LabwireError) e = fromLabwireError(err);
+    else if ('validation' in err && err.validation) e = new HttpError(400, 'BadRequest', err.message);
+    else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      e = new HttpError(err.statusCode, err.code ?? 'BadRequest', err.message);
+    } else {
+      req.log.error({ err, url: req.routeOptions.url }, 'web request failed');
+      e = new HttpError(500, 'InternalError', 'internal error; see the monitor log');
+    }
+    void reply.code(e.statusCode).type('application/json; charset=utf-8').send({ code: e.code, message: e.message, ...e.extra });
+  });
+
+  app.setNotFoundHandler((_req, reply) => {
+    // Never echo the path back (CCDLab answered unknown /monitor/ paths with the path as HTML).
+    void reply.code(404).type('application/json; charset=utf-8').send({ code: 'NotFound', message: 'no such route; the API is listed at /api/openapi.json' });
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v);
+    if (!reply.hasHeader('Content-Security-Policy')) reply.header('Content-Security-Policy', PAGE_CSP);
+    return payload;
+  });
+
+  // Before auth: its onRequest hook marks upgrade requests, so that a refused upgrade's socket is
+  // destroyed after the error reply (otherwise it would outlive the server's close).
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  installAuth(app, {
+    tokens,
+    anonymousRole,
+    sessionTtlMs: options.sessionTtlMs ?? WEB_DEFAULTS.sessionTtlMs,
+    readOnly: monitor.readOnly,
+    monitorName: monitor.name,
+    loopbackOnly: isLoopback(options.host ?? WEB_DEFAULTS.host),
+  });
+  const startedAt = Date.now();
+  await app.register(apiRoutes, { monitor, hub, startedAt });
+  await app.register(streamRoutes, { monitor, hub });
+  await app.register(ccdlabRoutes, { monitor });
+
+  let openapi: Record<string, unknown> | undefined;
+  app.get('/api/openapi.json', {
+    config: { role: 'none' },
+    schema: { summary: 'This document', tags: ['meta'], 'x-responses': { 200: { type: 'object' } } },
+  }, async () => {
+    openapi ??= buildOpenApi(routes, { title: `labwire monitor ${monitor.name}`, version: VERSION });
+    return openapi;
+  });
+
+  await app.register(staticRoutes, { uiDir: options.uiDir ?? defaultUiDir() });
+
+  // Live events from the monitor to every subscriber.
+  const onUpdate = (u: MonitorUpdate): void => hub.publishUpdate(u);
+  const onMessage = (m: LogEntry): void => hub.publishMessage(m);
+  const onPeer = (p: PeerState): void => hub.publish('peer', deviceView(monitor, p));
+  monitor.on('update', onUpdate);
+  monitor.on('message', onMessage);
+  monitor.on('peer', onPeer);
+  app.addHook('preClose', async () => {
+    monitor.off('update', onUpdate);
+    monitor.off('message', onMessage);
+    monitor.off('peer', onPeer);
+    hub.closeAll('server closing');
+  });
+
+  await app.ready();
+  return { app, hub };
+}
+
+export async function startWeb(options: WebOptions): Promise<WebServer> {
+  const host = options.host ?? WEB_DEFAULTS.host;
+  const port = options.port ?? WEB_DEFAULTS.port;
+  const { app } = await createWebApp(options);
+  const tokensEnabled = (options.tokens?.length ?? 0) > 0;
+  if (!isLoopback(host) && !tokensEnabled && options.anonymousRole !== 'none' && options.anonymousRole !== 'viewer') {
+    app.log.warn(`the web page listens on ${host} WITHOUT any token: anyone who can reach this address can change the devices. Configure monitor tokens.`);
+  }
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    throw new Error(`the web server cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+  }
+  const addr = app.server.address();
+  const actual = typeof addr === 'object' && addr ? addr.port : port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const url = `http://${urlHost}:${actual}/`;
+  app.log.info(`web page at ${url}${tokensEnabled ? ' (tokens required)' : ''}${options.monitor.readOnly ? ' (read-only)' : ''}`);
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: actual,
+    close() {
+      closing ??= app.close();
+      return closing;
+    },
+  };
+}

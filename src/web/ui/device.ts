@@ -1,0 +1,76 @@
+/// <reference lib="dom" />
+/** One device: connection, state, live values with units, its plots and its forms. */
+import { h, type ComponentChild } from 'preact';
+import { memo } from 'preact/compat';
+import type { DeviceView } from '../views.js';
+import { CommandForm, ParamForm } from './forms.js';
+import { fmtClock, fmtValue, slug } from './format.js';
+import { LivePlot } from './plot.js';
+
+const HEADER_PARAMS = new Set(['state', 'state_text']);
+
+export function stateClass(state: string | null): string {
+  switch (state) {
+    case 'idle':
+      return 'st-idle';
+    case 'busy':
+    case 'ramping':
+    case 'stabilizing':
+      return 'st-busy';
+    case 'warn':
+      return 'st-warn';
+    case 'error':
+      return 'st-error';
+    default:
+      return 'st-other';
+  }
+}
+
+/** Re-rendered only when its device changed: live updates replace just that device's object. */
+export const DeviceCard = memo(DeviceCardView);
+
+function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boolean }): ComponentChild {
+  const { d } = props;
+  const id = slug(d.name);
+  const params = d.describe ? Object.keys(d.describe.params) : [];
+  const names = [...params, ...Object.keys(d.values).filter((k) => !params.includes(k))].filter((k) => !HEADER_PARAMS.has(k));
+  const writable = d.describe ? Object.entries(d.describe.params).filter(([, p]) => !p.readonly) : [];
+  const commands = d.describe ? Object.entries(d.describe.commands) : [];
+  const showForms = props.canWrite && !props.readOnly && !d.describe?.readOnly;
+  const firstUnit = (plotValues: string[]): string | undefined => plotValues.slice(1).map((v) => d.units[v]).find((u) => u !== undefined);
+  return h('article', { class: `card${d.connected ? '' : ' down'}`, id: `dev-${id}`, 'aria-labelledby': `dev-${id}-title`, 'data-testid': `device-${id}` }, [
+    h('header', { class: 'card-head' }, [
+      h('h2', { id: `dev-${id}-title` }, d.name),
+      h('span', { class: `conn ${d.connected ? 'on' : 'off'}`, 'data-testid': `conn-${id}` }, d.connected ? 'connected' : 'disconnected'),
+      d.state ? h('span', { class: `state ${stateClass(d.state)}`, 'data-testid': `state-${id}` }, d.state) : null,
+    ]),
+    h('p', { class: 'sub' }, [
+      d.stateText ? h('span', { 'data-testid': `state-text-${id}` }, d.stateText) : null,
+      d.describe ? h('span', { class: 'muted' }, ` ${d.describe.title}`) : d.description ? h('span', { class: 'muted' }, ` ${d.description}`) : null,
+      !d.connected && d.lastError ? h('span', { class: 'err' }, ` ${d.lastError}`) : null,
+    ]),
+    h('table', { class: 'values', 'aria-label': `${d.name} values` }, [
+      h('tbody', null, names.map((k) =>
+        h('tr', { title: d.describe?.params[k]?.description }, [
+          h('th', { scope: 'row' }, k),
+          h('td', { class: 'v', 'data-testid': `value-${id}-${slug(k)}` }, fmtValue(d.values[k])),
+          h('td', { class: 'u' }, d.units[k] ?? ''),
+          h('td', { class: 't muted' }, d.ts[k] ? fmtClock(d.ts[k]) : ''),
+        ]),
+      )),
+    ]),
+    d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
+    showForms && writable.length
+      ? h('section', { class: 'forms', 'aria-label': `${d.name} settings` }, [
+          h('h3', null, 'Settings'),
+          ...writable.map(([name, p]) => h(ParamForm, { key: name, device: d.name, name, d: p, current: d.values[name] })),
+        ])
+      : null,
+    showForms && commands.length
+      ? h('section', { class: 'forms cmds', 'aria-label': `${d.name} commands` }, [
+          h('h3', null, 'Commands'),
+          h('div', { class: 'cmd-list' }, commands.map(([name, c]) => h(CommandForm, { key: name, device: d.name, name, cmd: c }))),
+        ])
+      : null,
+  ]);
+}

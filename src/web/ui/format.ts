@@ -1,0 +1,45 @@
+/// <reference lib="dom" />
+/** How values and times look on the page. */
+import type { PeerValue } from '../../monitor/types.js';
+
+export function fmtValue(v: PeerValue | undefined): string {
+  if (v === undefined || v === null) return '—';
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return String(v);
+    if (Number.isInteger(v)) return String(v);
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(4);
+    return String(Number(v.toPrecision(6)));
+  }
+  return v;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+export function fmtClock(t: number): string {
+  const d = new Date(t);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function fmtDateTime(t: number): string {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function fmtDuration(ms: number): string {
+  if (ms <= 0) return 'raw';
+  const units: Array<[number, string]> = [
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'min'],
+    [1000, 's'],
+  ];
+  for (const [u, name] of units) if (ms >= u && ms % u === 0) return `${ms / u} ${name}`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
+/** An id fragment safe for HTML ids and test ids. */
+export function slug(s: string): string {
+  return s.replace(/[^A-Za-z0-9_-]/g, '_');
+}

@@ -1,0 +1,161 @@
+/// <reference lib="dom" />
+/**
+ * Forms generated from a device's `describe`: one per writable parameter (`set p=v`) and one per
+ * command (buttons for commands without arguments). The daemon validates; its error is shown
+ * next to the field. min/max from describe are shown as hints and given to the browser's number
+ * field, but the form does not block a value the daemon would refuse: the daemon's own message
+ * is the one that counts.
+ */
+import { h, type ComponentChild } from 'preact';
+import { useState } from 'preact/hooks';
+import type { CommandResult } from '../replies.js';
+import type { ParamDescription, ValueDescription } from '../../wire/types.js';
+import { ApiError, api, quote } from './api.js';
+import { fmtValue, slug } from './format.js';
+
+export async function sendLine(device: string, line: string): Promise<CommandResult> {
+  return api<CommandResult>(`/api/devices/${encodeURIComponent(device)}/command`, { method: 'POST', body: { line } });
+}
+
+function hint(d: ValueDescription): string {
+  const unit = d.unit ? ` ${d.unit}` : '';
+  if (d.type === 'enum' && d.values) return d.values.join(' | ');
+  if (d.min !== undefined && d.max !== undefined) return `${d.min} … ${d.max}${unit}`;
+  if (d.min !== undefined) return `≥ ${d.min}${unit}`;
+  if (d.max !== undefined) return `≤ ${d.max}${unit}`;
+  return d.type === 'bool' ? 'on or off' : `${d.type}${unit}`;
+}
+
+/** The input for one value: number, select (bool, enum) or text. */
+function Field(props: { id: string; name: string; d: ValueDescription; value: string; invalid: boolean; hintId: string; onInput: (v: string) => void }): ComponentChild {
+  const { id, d } = props;
+  const common = { id, name: props.name, 'aria-describedby': props.hintId, 'aria-invalid': props.invalid ? 'true' : undefined };
+  if (d.type === 'bool') {
+    return h('select', { ...common, value: props.value, onChange: (e: Event) => props.onInput((e.target as HTMLSelectElement).value) }, [
+      h('option', { value: '1' }, 'on'),
+      h('option', { value: '0' }, 'off'),
+    ]);
+  }
+  if (d.type === 'enum' && d.values) {
+    return h('select', { ...common, value: props.value, onChange: (e: Event) => props.onInput((e.target as HTMLSelectElement).value) }, d.values.map((v) => h('option', { value: v }, v)));
+  }
+  const numeric = d.type === 'float' || d.type === 'int';
+  return h('input', {
+    ...common,
+    type: numeric ? 'number' : 'text',
+    inputMode: numeric ? 'decimal' : undefined,
+    step: d.type === 'int' ? 1 : numeric ? 'any' : undefined,
+    min: d.min,
+    max: d.max,
+    value: props.value,
+    autoComplete: 'off',
+    onInput: (e: Event) => props.onInput((e.target as HTMLInputElement).value),
+  });
+}
+
+function initialText(d: ValueDescription, current: unknown): string {
+  if (d.type === 'bool') return current === true || current === 1 || current === '1' ? '1' : '0';
+  if (d.type === 'enum' && d.values) return typeof current === 'string' && d.values.includes(current) ? current : (d.values[0] ?? '');
+  if (current === null || current === undefined) return '';
+  return String(current);
+}
+
+type Outcome = { ok: true; text: string } | { ok: false; text: string } | null;
+
+function OutcomeLine(props: { outcome: Outcome; id: string; testid: string }): ComponentChild {
+  const o = props.outcome;
+  if (!o) return null;
+  return o.ok
+    ? h('p', { class: 'ok', id: props.id, role: 'status', 'data-testid': `ok-${props.testid}` }, `✓ ${o.text}`)
+    : h('p', { class: 'err', id: props.id, role: 'alert', 'data-testid': `error-${props.testid}` }, o.text);
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof ApiError) return err.code && !err.code.startsWith('HTTP') ? `${err.message} (${err.code})` : err.message;
+  return (err as Error).message;
+}
+
+/** `set <name>=<value>` for one writable parameter. */
+export function ParamForm(props: { device: string; name: string; d: ParamDescription; current: unknown }): ComponentChild {
+  const { device, name, d } = props;
+  const base = `${slug(device)}-${slug(name)}`;
+  const [text, setText] = useState(() => initialText(d, props.current));
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome>(null);
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    if (text.trim() === '') {
+      setOutcome({ ok: false, text: `enter a value for ${name}` });
+      return;
+    }
+    setBusy(true);
+    try {
+      const r = await sendLine(device, `set ${name}=${quote(text.trim())}`);
+      const applied = r.results[name];
+      setOutcome({ ok: true, text: `${name} = ${fmtValue(applied === undefined ? text : applied)}${d.unit ? ` ${d.unit}` : ''}` });
+    } catch (err) {
+      setOutcome({ ok: false, text: errorText(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return h('form', { class: 'pform', noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `set ${name}` }, [
+    h('label', { for: `f-${base}`, title: d.description }, name),
+    h('div', { class: 'row' }, [
+      h(Field, { id: `f-${base}`, name, d, value: text, invalid: outcome?.ok === false, hintId: `h-${base} o-${base}`, onInput: (v: string) => setText(v) }),
+      d.unit ? h('span', { class: 'unit' }, d.unit) : null,
+      h('button', { type: 'submit', disabled: busy }, busy ? '…' : 'Set'),
+    ]),
+    h('small', { id: `h-${base}`, class: 'hint' }, hint(d)),
+    h(OutcomeLine, { outcome, id: `o-${base}`, testid: base }),
+  ]);
+}
+
+/** One device command: a button, or a small form for its arguments. */
+export function CommandForm(props: { device: string; name: string; cmd: { description: string; write: boolean; args: Record<string, ValueDescription> } }): ComponentChild {
+  const { device, name, cmd } = props;
+  const base = `${slug(device)}-cmd-${slug(name)}`;
+  const argNames = Object.keys(cmd.args);
+  const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(argNames.map((a) => [a, initialText(cmd.args[a]!, undefined)])));
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome>(null);
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    const parts = [name];
+    for (const a of argNames) {
+      const v = (values[a] ?? '').trim();
+      if (v === '') {
+        if (cmd.args[a]!.optional) continue;
+        setOutcome({ ok: false, text: `enter a value for ${a}` });
+        return;
+      }
+      parts.push(`${a}=${quote(v)}`);
+    }
+    setBusy(true);
+    try {
+      const r = await sendLine(device, parts.join(' '));
+      const res = Object.entries(r.results).map(([k, v]) => `${k}=${fmtValue(v)}`).join(' ');
+      setOutcome({ ok: true, text: res ? `${name}: ${res}` : `${name} done` });
+    } catch (err) {
+      setOutcome({ ok: false, text: errorText(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return h('form', { class: `cform${argNames.length ? ' with-args' : ''}`, noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `command ${name}` }, [
+    ...argNames.map((a) => {
+      const d = cmd.args[a]!;
+      const id = `f-${base}-${slug(a)}`;
+      return h('div', { class: 'arg' }, [
+        h('label', { for: id, title: d.description }, `${a}${d.optional ? ' (optional)' : ''}`),
+        h('div', { class: 'row' }, [
+          h(Field, { id, name: a, d, value: values[a] ?? '', invalid: outcome?.ok === false, hintId: `h-${id} o-${base}`, onInput: (v: string) => setValues({ ...values, [a]: v }) }),
+          d.unit ? h('span', { class: 'unit' }, d.unit) : null,
+        ]),
+        h('small', { id: `h-${id}`, class: 'hint' }, hint(d)),
+      ]);
+    }),
+    h('button', { type: 'submit', disabled: busy, title: cmd.description }, busy ? '…' : name),
+    h(OutcomeLine, { outcome, id: `o-${base}`, testid: base }),
+  ]);
+}

@@ -1,0 +1,69 @@
+/** The JSON shapes of devices and the live snapshot, shared by the API, the streams and the page. */
+import type { LogEntry } from '../archive/types.js';
+import type { LabStatus, MonitorView, PeerState, PeerValue, PlotConfig } from '../monitor/types.js';
+import type { DescribeDoc } from '../wire/types.js';
+
+export interface DeviceView {
+  name: string;
+  protocol: 'labwire' | 'ccdlab';
+  host: string;
+  port: number;
+  description?: string;
+  connected: boolean;
+  since: number;
+  lastError?: string;
+  /** `state` and `state_text` of the device, when it reports them. */
+  state: string | null;
+  stateText: string | null;
+  values: Record<string, PeerValue>;
+  ts: Record<string, number>;
+  /** Unit of each parameter that has one (from describe). */
+  units: Record<string, string>;
+  describe: DescribeDoc | null;
+  plots: PlotConfig[];
+}
+
+export function deviceView(monitor: MonitorView, p: PeerState): DeviceView {
+  const units: Record<string, string> = {};
+  if (p.describe) for (const [k, d] of Object.entries(p.describe.params)) if (d.unit) units[k] = d.unit;
+  const state = p.values.state;
+  const stateText = p.values.state_text;
+  const v: DeviceView = {
+    name: p.name,
+    protocol: p.protocol,
+    host: p.host,
+    port: p.port,
+    connected: p.connected,
+    since: p.since,
+    state: state === undefined || state === null ? null : String(state),
+    stateText: stateText === undefined || stateText === null ? null : String(stateText),
+    values: p.values,
+    ts: p.ts,
+    units,
+    describe: p.describe ?? null,
+    plots: monitor.plots(p.name),
+  };
+  if (p.description !== undefined) v.description = p.description;
+  if (p.lastError !== undefined) v.lastError = p.lastError;
+  return v;
+}
+
+export interface Snapshot {
+  t: number;
+  monitor: string;
+  readOnly: boolean;
+  devices: DeviceView[];
+  status: LabStatus;
+  messages: LogEntry[];
+}
+
+export function snapshot(monitor: MonitorView, messages = 200): Snapshot {
+  return {
+    t: Date.now(),
+    monitor: monitor.name,
+    readOnly: monitor.readOnly,
+    devices: monitor.peers().map((p) => deviceView(monitor, p)),
+    status: monitor.status(),
+    messages: monitor.recentMessages(messages),
+  };
+}
