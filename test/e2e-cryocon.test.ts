@@ -13,17 +13,8 @@ import { cryoconFamily } from '../src/devices/cryocon/device.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from '../src/devices/cryocon/simulator.js';
 import { silentLogger } from '../src/util/logger.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
-import { eventually } from './helpers/julabo-lab.js';
+import { eventually, kv } from './helpers/julabo-lab.js';
 import { RawClient } from './helpers/raw-client.js';
-
-/** `status k=v …` → record; keys may hold dots (`chA.temperature`). */
-function kv(line: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of line.matchAll(/([\w.]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-    out[m[1]!] = m[2]!.startsWith('"') ? m[2]!.slice(1, -1).replace(/\\(.)/g, '$1') : m[2]!;
-  }
-  return out;
-}
 
 const STATUS_LINE = /^:INP A:TEMP\?;UNIT\?;:INP B:TEMP\?;UNIT\?;:INP C:TEMP\?;UNIT\?;:INP D:TEMP\?;UNIT\?;:CONT\?;:LOOP 1:OUTP\?;HTRR\?;ERR\?/;
 

@@ -344,7 +344,6 @@ export class SqliteArchive implements Archive {
     let conn: Database.Database | undefined;
     try {
       conn = new Database(file, { readonly, fileMustExist: readonly, timeout: 2000 });
-      if (process.env.PS) conn.pragma('page_size = ' + process.env.PS);
       if (!readonly) {
         const mode = String(conn.pragma('journal_mode = WAL', { simple: true }));
         if (mode !== 'wal' && !memory) {
@@ -357,7 +356,7 @@ export class SqliteArchive implements Archive {
       if (!readonly) {
         // Checkpoint every ~40 MB of WAL instead of ~4 MB: a page written by many small
         // transactions is copied to the database once per checkpoint, not once per 1000 pages.
-        conn.pragma('wal_autocheckpoint = 10000');
+        conn.pragma('wal_autocheckpoint = ' + (process.env.CKPT ?? '10000'));
         conn.pragma('journal_size_limit = 67108864');
       }
       migrate(conn, file, readonly);

@@ -1,78 +1,71 @@
 /**
- * `labwire demo`: a simulated lab in one process — every device family's simulator with a daemon
- * in front of it, on loopback — so a newcomer sees labwire work before owning any hardware.
+ * `labwire demo`: the whole simulated lab in one command — a simulator and a daemon for every
+ * device family, the monitor with an embedded SQLite archive in a local data folder, and the web
+ * page — so a newcomer sees labwire work before owning any hardware.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
-import { startDaemon, type Daemon } from '../daemon/daemon.js';
-import type { Simulator } from '../daemon/api.js';
 import { deviceFamilies } from '../devices/index.js';
-import { createLogger } from '../util/logger.js';
-import { VERSION } from '../version.js';
+import { labConfigSchema, resolvePaths, type LabConfig } from '../config/lab.js';
 import { CliError } from './common.js';
-import { onShutdown } from './daemon-cmds.js';
+import { runLab } from './up.js';
 
-export interface DemoLab {
-  daemons: Array<{ type: string; name: string; port: number; daemon: Daemon }>;
-  close(): Promise<void>;
-}
-
-/** Starts one simulator + daemon per family; daemon ports count up from basePort (0: any free port). */
-export async function startDemoLab(opts: { host: string; basePort: number; timeScale: number; logLevel: string }): Promise<DemoLab> {
-  const logger = createLogger({ level: opts.logLevel });
-  const sims: Simulator[] = [];
-  const daemons: DemoLab['daemons'] = [];
-  const close = async (): Promise<void> => {
-    await Promise.all(daemons.map((d) => d.daemon.close()));
-    await Promise.all(sims.map((s) => s.close()));
-  };
-  try {
-    let i = 0;
-    for (const [type, family] of Object.entries(deviceFamilies)) {
-      if (!family.createSimulator) continue;
-      const sim = family.createSimulator({ timeScale: opts.timeScale });
-      sims.push(sim);
-      const simPort = await sim.listenTcp('127.0.0.1', 0);
-      const port = opts.basePort === 0 ? 0 : opts.basePort + i++;
-      const daemon = await startDaemon({
-        definition: family.definition,
-        link: { kind: 'tcp', host: '127.0.0.1', port: simPort },
-        name: type,
-        host: opts.host,
-        port,
-        logger,
-        version: VERSION,
-      });
-      daemons.push({ type, name: type, port: daemon.port, daemon });
-    }
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  return { daemons, close };
+/** The built-in demo lab: every family that has a simulator, daemons from basePort upwards. */
+export function demoLabConfig(opts: { basePort: number; timeScale: number; data: string; web: number; monitor: number }): LabConfig {
+  const families = Object.entries(deviceFamilies).filter(([, f]) => f.createSimulator);
+  const data = path.resolve(opts.data);
+  const extras = families.map(([, f]) => f.demo?.({ dataDir: data }) ?? {});
+  const config = labConfigSchema.parse({
+    name: 'labwire demo',
+    data,
+    simulators: families.map(([type], i) => ({ name: `${type}-sim`, type, timeScale: opts.timeScale, options: extras[i]!.simulatorOptions ?? {} })),
+    daemons: families.map(([type, f], i) => ({
+      name: type,
+      type,
+      link: `sim:${type}-sim`,
+      listen: `127.0.0.1:${opts.basePort === 0 ? 0 : opts.basePort + i}`,
+      description: `simulated ${f.definition.title}`,
+      options: extras[i]!.deviceOptions ?? {},
+      plots: f.plots ?? [],
+    })),
+    monitor: { listen: `127.0.0.1:${opts.monitor}`, web: `127.0.0.1:${opts.web}` },
+  });
+  return resolvePaths(config, process.cwd());
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('start a simulated lab: a simulator and a daemon for every device family, on this machine only')
+    .description('start a simulated lab on this machine: every device family simulated, daemons, the monitor, the archive and the web page')
     .option('--port <n>', 'first daemon port; the others count up', '7001')
+    .option('--web <port>', 'port of the web page', '8888')
+    .option('--monitor <port>', 'labwire port of the monitor', '7100')
+    .option('--data <dir>', 'where the archive is kept', 'labwire-data')
     .option('--time-scale <factor>', 'speed up the simulated physics', '10')
-    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
     .addHelpText('after', `
-Then, in another terminal:
+Then open the printed URL, or in another terminal:
   labwire status 127.0.0.1:7001
   labwire send 127.0.0.1:7001 set setpoint=12.5
   labwire send 127.0.0.1:7001 start
   labwire wait 127.0.0.1:7001 'temperature<15' --stable 5s
+  labwire send 127.0.0.1:7100 get_status
   printf 'get_status\\n' | nc -N 127.0.0.1 7001`)
-    .action(async (o: { port: string; timeScale: string; logLevel: string }) => {
-      const basePort = Number(o.port);
+    .action(async (o: { port: string; web: string; monitor: string; data: string; timeScale: string; logLevel?: string }) => {
+      const num = (v: string, what: string): number => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`${what} "${v}" is not a port number`);
+        return n;
+      };
       const timeScale = Number(o.timeScale);
-      if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65535) throw new CliError(`--port "${o.port}" is not a port number`);
       if (!(timeScale > 0)) throw new CliError(`--time-scale "${o.timeScale}" must be a positive number`);
-      const lab = await startDemoLab({ host: '127.0.0.1', basePort, timeScale, logLevel: o.logLevel });
-      const lines = lab.daemons.map((d) => `  ${d.name.padEnd(10)} 127.0.0.1:${d.port}   (simulated ${d.type}, physics ×${timeScale})`);
-      process.stdout.write(`labwire demo is running. Daemons:\n${lines.join('\n')}\n\nTry: labwire status 127.0.0.1:${lab.daemons[0]?.port ?? basePort}\nStop with Ctrl-C.\n`);
-      onShutdown(() => lab.close());
+      const config = demoLabConfig({
+        basePort: num(o.port, '--port'),
+        web: num(o.web, '--web'),
+        monitor: num(o.monitor, '--monitor'),
+        timeScale,
+        data: path.resolve(o.data),
+      });
+      await runLab(config, o.logLevel);
     });
 }

@@ -10,6 +10,7 @@ import { registerDaemonCommands } from './daemon-cmds.js';
 import { registerDeviceCommands } from './device-cmds.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim-cmd.js';
+import { registerUpCommands } from './up.js';
 import { EXIT } from './common.js';
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDemoCommand(program);
+  registerUpCommands(program);
   registerDaemonCommands(program);
   registerSimCommand(program);
   registerClientCommands(program);

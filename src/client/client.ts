@@ -314,6 +314,34 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
     return reply;
   }
 
+  /**
+   * Like request(), but an `error ...` reply resolves like any other: for relays (the monitor's
+   * `send`) that hand the peer's own line back.
+   */
+  async requestLine(line: string, options: RequestOptions = {}): Promise<Reply> {
+    const conn = this.conn;
+    if (!conn) {
+      const last = this.lastError ? ` (${this.lastError.message})` : '';
+      throw new LabwireError('CommunicationFailed', `not connected to ${this.endpoint}${last}`, commandName(line));
+    }
+    return conn.request(line, { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs });
+  }
+
+  /**
+   * Writes a line that gets no reply (a notice such as `id name=x type=y`, or a command to a
+   * CCDLab daemon, which never answers). False when not connected.
+   */
+  notify(line: string): boolean {
+    const conn = this.conn;
+    if (!conn || conn.closed) return false;
+    return conn.send(line);
+  }
+
+  /** Drops the current connection (e.g. a peer that hangs); with reconnect on, a new one follows. */
+  dropConnection(): void {
+    this.conn?.destroy();
+  }
+
   /** `get_id`: name, type, protocol and version (CCDLab daemons: name and an empty type). */
   async getId(): Promise<Record<string, string>> {
     const reply = await this.request('get_id');

@@ -33,7 +33,9 @@ export const plotSchema = z
     width: z.number().int().positive().optional(),
     height: z.number().int().positive().optional(),
   })
-  .strict();
+  .strict()
+  // The title defaults to the id, as CCDLab's did.
+  .transform((p) => ({ ...p, name: p.name ?? p.id }));
 
 const limitsSchema = z.record(z.string(), z.object({ min: z.number().optional(), max: z.number().optional() }).strict());
 

@@ -28,6 +28,6 @@ describe('parseYamlConfig', () => {
   });
 
   it('reports YAML syntax errors with their position', () => {
-    expect(() => parseYamlConfig('simulators: [\n  - a\n', 'bad.yaml', schema)).toThrow(/^bad\.yaml: (\d+ problems:\n  )?\d+:\d+: /);
+    expect(() => parseYamlConfig('simulators: [\n  - a\n', 'bad.yaml', schema)).toThrow(/^bad\.yaml: (\d+ problems:\n {2})?\d+:\d+: /);
   });
 });

@@ -15,7 +15,6 @@
  * The peer is known by its configured host:port; the name it reports is never used to match it.
  */
 import { LabwireClient, type LogEntry as ClientLogEntry, type Update } from '../client/index.js';
-import { liveConnection } from './client-access.js';
 import { Throttle } from './message-log.js';
 import { labwireValue, parseCcdlabStatus } from './values.js';
 import { LabwireError, formatCommand, formatOk, makeCommand, type Command, type DescribeDoc, type StatusDoc } from '../wire/index.js';
@@ -223,19 +222,18 @@ export class Peer {
    * waiting and resolve with an `ok send ... reply=none` line of the monitor's own.
    */
   async forward(line: string, command: string): Promise<string> {
-    const conn = this.connected ? liveConnection(this.client) : null;
-    if (!conn) {
+    if (!this.connected || !this.client.connected) {
       const why = this.lastError ? `: ${this.lastError}` : '';
       throw new LabwireError('CommunicationFailed', `client "${this.name}" (${this.endpoint}) is not connected${why}`, 'send');
     }
     if (this.protocol === 'ccdlab' && !CCDLAB_ANSWERS.has(command)) {
-      conn.send(line);
+      this.client.notify(line);
       return formatOk('send', { client: this.name, reply: 'none', note: 'CCDLab daemons do not answer commands; sent without waiting' });
     }
     const ms = this.timing.sendTimeoutMs;
     this.forwards++;
     try {
-      const reply = await conn.request(line, { timeoutMs: ms });
+      const reply = await this.client.requestLine(line, { timeoutMs: ms });
       this.heard();
       if (reply.binary) {
         throw new LabwireError('ProtocolError', `${this.name} answered with ${reply.binary.length} bytes of binary data, which send cannot pass on; connect to the daemon directly`, 'send');
@@ -272,7 +270,7 @@ export class Peer {
     this.clearInitTimer();
     // CCDLab daemons send their log only to connections called `monitor`.
     const name = this.protocol === 'ccdlab' ? 'monitor' : this.monitorName;
-    liveConnection(this.client)?.send(formatCommand(makeCommand('id', [], { name, type: 'monitor' })));
+    this.client.notify(formatCommand(makeCommand('id', [], { name, type: 'monitor' })));
     this.logger.debug({ peer: this.name, endpoint: this.endpoint }, 'peer connection open');
     if (this.protocol === 'labwire') void this.handshake(gen);
     else this.schedule(0, gen);
@@ -539,10 +537,9 @@ export class Peer {
 
   /** Closes the current connection; the client reconnects with its back-off. */
   private drop(reason: string): void {
-    const conn = liveConnection(this.client);
-    if (!conn) return;
+    if (!this.client.connected) return;
     this.dropReason = reason;
-    conn.destroy();
+    this.client.dropConnection();
   }
 
   /** Any line from the peer proves it alive; one after a hang brings it back. */

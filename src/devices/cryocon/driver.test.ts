@@ -164,6 +164,25 @@ describe('the status poll', () => {
     await expect(wrong.pollCycle()).rejects.toMatchObject({ message: expect.stringMatching(/field 1 "K" is no answer to INP A:TEMP\?/) });
   });
 
+  it('takes what units may send: unquoted or empty names, statistics without a value, percentages with %', async () => {
+    const channel = new CryoconDriver(scripted('-------;K;SF;;-------;.......;N/A;0;300'));
+    expect(await channel.readChannel('A')).toEqual({
+      temperature: null,
+      sensor: 'fault',
+      reading: null,
+      units: 'K',
+      alarm: 'sensor_fault',
+      name: '',
+      minimum: null,
+      maximum: null,
+      variance: null,
+      slope: 0,
+      offset: 300,
+    });
+    const loop = new CryoconDriver(scripted('K;K;K;K;45.5%;45%;--Htr-OK--;A;77K;PID;HI;1;10;60;0;0%', '77.000000'));
+    expect(await loop.readLoop(1)).toMatchObject({ output: 45.5, heater: 45, heaterStatus: '--Htr-OK--', pman: 0, setpoint: 77, temperature: 77 });
+  });
+
   it('lets link failures through', async () => {
     const dead = new CryoconDriver(scripted());
     await expect(dead.pollCycle()).rejects.toBeInstanceOf(LinkError);

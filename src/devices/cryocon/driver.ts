@@ -154,10 +154,13 @@ interface PollItem extends LineItem {
 }
 
 const anyNumber = (f: string): boolean => parseNumber(f) !== undefined;
-const numberOrNa = (f: string): boolean => parseNumber(f) !== undefined || f.trim().toUpperCase() === 'N/A';
+/** A percentage, with or without its `%`. */
+const percent = (f: string): boolean => parseNumber(f) !== undefined || parseHeaterPercent(f) !== undefined;
+/** Statistics: a number, or `N/A`, `-------`, `.......` when there is none. */
+const statistic = (f: string): boolean => parseReading(f) !== undefined;
 const anyText = (f: string): boolean => f.trim() !== '';
-/** Names come back quoted; an unquoted one (as the predecessor's simulator sent) is taken too. */
-const quoted = (f: string): boolean => /^\s*"[^"]*"\s*$/.test(f) || anyText(f);
+/** Names come back quoted; an unquoted one (as the predecessor's simulator sent), even empty, is taken too. */
+const nameField = (): boolean => true;
 type ChannelKey = 'temperature' | 'units' | 'alarm' | 'name' | 'minimum' | 'maximum' | 'variance' | 'slope' | 'offset';
 
 /** Printable ASCII only: anything else is line noise, never a Cryo-con reply. */
@@ -201,8 +204,8 @@ export class CryoconDriver {
       ]),
       item('control', '', 'CONT?', (f) => parseOnOff(f) !== undefined),
       ...this.loops.flatMap((n) => [
-        item(`${n}.output`, `LOOP ${n}`, 'OUTP?', anyNumber),
-        item(`${n}.heater`, `LOOP ${n}`, 'HTRR?', (f) => parseHeaterPercent(f) !== undefined || anyNumber(f)),
+        item(`${n}.output`, `LOOP ${n}`, 'OUTP?', percent),
+        item(`${n}.heater`, `LOOP ${n}`, 'HTRR?', percent),
         item(`${n}.heaterStatus`, `LOOP ${n}`, 'ERR?', anyText),
       ]),
     ];
@@ -216,18 +219,18 @@ export class CryoconDriver {
         item(`${n}.pgain`, `LOOP ${n}`, 'PGA?', anyNumber),
         item(`${n}.igain`, `LOOP ${n}`, 'IGA?', anyNumber),
         item(`${n}.dgain`, `LOOP ${n}`, 'DGA?', anyNumber),
-        item(`${n}.pman`, `LOOP ${n}`, 'PMAN?', anyNumber),
+        item(`${n}.pman`, `LOOP ${n}`, 'PMAN?', percent),
       ]),
       ...this.channels.flatMap((c) => [
         item(`${c}.alarm`, `INP ${c}`, 'ALAR?', (f) => parseAlarm(f) !== undefined),
-        item(`${c}.name`, `INP ${c}`, 'NAM?', quoted),
-        item(`${c}.minimum`, `INP ${c}`, 'MIN?', numberOrNa),
-        item(`${c}.maximum`, `INP ${c}`, 'MAX?', numberOrNa),
-        item(`${c}.variance`, `INP ${c}`, 'VARI?', numberOrNa),
-        item(`${c}.slope`, `INP ${c}`, 'SLOP?', numberOrNa),
-        item(`${c}.offset`, `INP ${c}`, 'OFFS?', numberOrNa),
+        item(`${c}.name`, `INP ${c}`, 'NAM?', nameField),
+        item(`${c}.minimum`, `INP ${c}`, 'MIN?', statistic),
+        item(`${c}.maximum`, `INP ${c}`, 'MAX?', statistic),
+        item(`${c}.variance`, `INP ${c}`, 'VARI?', statistic),
+        item(`${c}.slope`, `INP ${c}`, 'SLOP?', statistic),
+        item(`${c}.offset`, `INP ${c}`, 'OFFS?', statistic),
       ]),
-      item('sysname', 'SYST', 'NAM?', quoted),
+      item('sysname', 'SYST', 'NAM?', nameField),
     ];
     const fixedLength = joinCommands(this.fixed).length;
     const longest = Math.max(...this.rotating.map((i) => joinCommands([i]).length));
@@ -666,8 +669,8 @@ export class CryoconDriver {
         const v = this.field(`${n}.rate`, parseNumber);
         r.rate = v === null || srcUnits === null ? null : (deltaToKelvin(v, srcUnits) ?? null);
       }
-      for (const k of ['pgain', 'igain', 'dgain', 'pman', 'output'] as const) if (has(k)) r[k] = this.field(`${n}.${k}`, parseNumber);
-      if (has('heater')) r.heater = this.field(`${n}.heater`, (f) => parseHeaterPercent(f) ?? parseNumber(f));
+      for (const k of ['pgain', 'igain', 'dgain'] as const) if (has(k)) r[k] = this.field(`${n}.${k}`, parseNumber);
+      for (const k of ['pman', 'output', 'heater'] as const) if (has(k)) r[k] = this.field(`${n}.${k}`, (f) => parseNumber(f) ?? parseHeaterPercent(f));
       if (has('heaterStatus')) r.heaterStatus = this.field(`${n}.heaterStatus`, (f) => f.trim());
       if (source && fresh.has(`${source}.temperature`)) r.temperature = this.temperatureOf(source, srcUnits).temperature;
       else if (has('source')) r.temperature = null;

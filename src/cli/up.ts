@@ -1,0 +1,69 @@
+/**
+ * `labwire up lab.yaml`: everything a lab config describes, in one process tree, with a clean
+ * shutdown on SIGINT/SIGTERM; and `labwire config schema` for editor completion.
+ */
+import type { Command } from 'commander';
+import { labConfigJsonSchema, loadLabConfig, type LabConfig } from '../config/lab.js';
+import { startLab } from '../lab/run.js';
+import { createLogger } from '../util/logger.js';
+import { onShutdown } from './daemon-cmds.js';
+
+/** Starts the lab, prints where everything is, and stops it all on the first signal. */
+export async function runLab(config: LabConfig, logLevel: string | undefined): Promise<void> {
+  const logger = createLogger({ level: logLevel });
+  const lab = await startLab(config, logger);
+  const lines = [
+    `${config.name} is running.`,
+    `  web page      ${lab.web.url}`,
+    `  monitor       127.0.0.1:${lab.monitor.port} (labwire protocol)`,
+    ...lab.daemons.map((d) => `  ${d.name.padEnd(13)} ${d.daemon.host}:${d.daemon.port} (${d.type} daemon)`),
+    `  archive       ${config.monitor.archive.path}`,
+    'Stop with Ctrl-C.',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  onShutdown(async (signal) => {
+    logger.info(`${signal}: stopping the lab`);
+    await lab.close();
+  });
+}
+
+export function registerUpCommands(program: Command): void {
+  program
+    .command('up')
+    .description('start everything a lab config file describes: simulators, daemons, the monitor with its archive, and the web page')
+    .argument('<lab.yaml>', 'the lab config')
+    .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
+    .addHelpText('after', `
+Examples:
+  labwire up lab.yaml
+  labwire config schema > lab.schema.json    # editor completion for lab.yaml
+
+A minimal lab.yaml:
+  simulators:
+    - { name: chiller-sim, type: julabo, timeScale: 10 }
+  daemons:
+    - name: chiller
+      type: julabo
+      link: sim:chiller-sim          # or serial:///dev/ttyUSB0, tcp://host:port
+      listen: 127.0.0.1:7001
+      limits: { setpoint: { min: 5, max: 30 } }
+      plots: [{ id: temp, values: [time, temperature, setpoint] }]
+  monitor:
+    web: 127.0.0.1:8888
+See docs/monitor.md for every option.`)
+    .action(async (file: string, o: { logLevel?: string }) => {
+      await runLab(loadLabConfig(file), o.logLevel);
+    });
+
+  program
+    .command('config')
+    .description('lab config helpers')
+    .argument('<what>', '"schema": print the JSON Schema of lab.yaml')
+    .addHelpText('after', `
+Examples:
+  labwire config schema > lab.schema.json`)
+    .action((what: string) => {
+      if (what !== 'schema') throw new Error(`unknown config helper "${what}": expected schema`);
+      process.stdout.write(`${JSON.stringify(labConfigJsonSchema(), null, 2)}\n`);
+    });
+}

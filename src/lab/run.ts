@@ -1,0 +1,172 @@
+/**
+ * Starts everything a lab config describes in one process — simulators, daemons, the archive, the
+ * monitor and the web page — and stops it all in the reverse order, flushing the archive last so
+ * no acknowledged sample is lost.
+ */
+import fs from 'node:fs';
+import type { Simulator } from '../daemon/api.js';
+import { loadTokenFile, tokensFromEnv, type TokenEntry } from '../daemon/auth.js';
+import { startDaemon, type Daemon } from '../daemon/daemon.js';
+import { getFamily } from '../devices/index.js';
+import { parseLinkUrl } from '../links/url.js';
+import type { LinkSpec } from '../links/types.js';
+import { openArchive } from '../archive/index.js';
+import type { Archive } from '../archive/types.js';
+import { startMonitor, type Monitor, type PeerConfig } from '../monitor/monitor.js';
+import { startWeb, type WebServer } from '../web/server.js';
+import type { Logger } from '../util/logger.js';
+import { parseDuration } from '../util/duration.js';
+import { expandEnv, type LabConfig } from '../config/lab.js';
+import { VERSION } from '../version.js';
+
+export interface RunningLab {
+  config: LabConfig;
+  simulators: Array<{ name: string; type: string; simulator: Simulator; port?: number; pty?: string }>;
+  daemons: Array<{ name: string; type: string; daemon: Daemon }>;
+  archive: Archive;
+  monitor: Monitor;
+  web: WebServer;
+  close(): Promise<void>;
+}
+
+function hostPort(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  return { host: text.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(text.slice(i + 1)) };
+}
+
+/** A daemon listening on all interfaces is reached by the monitor over loopback. */
+function reachable(host: string): string {
+  return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
+}
+
+function tokensFor(tokenFile: string | undefined): TokenEntry[] {
+  return [...(tokenFile ? loadTokenFile(tokenFile) : []), ...tokensFromEnv()];
+}
+
+export async function startLab(config: LabConfig, logger: Logger): Promise<RunningLab> {
+  const stops: Array<() => Promise<void>> = [];
+  const close = async (): Promise<void> => {
+    // Reverse order: the page and the monitor first, the archive (flush) last.
+    for (const stop of stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.error({ err }, 'error while stopping part of the lab');
+      }
+    }
+  };
+  try {
+    fs.mkdirSync(config.data, { recursive: true });
+
+    const simulators: RunningLab['simulators'] = [];
+    for (const s of config.simulators) {
+      const family = getFamily(s.type);
+      if (!family.createSimulator) throw new Error(`simulators: "${s.name}": device type "${s.type}" has no simulator`);
+      const simulator = family.createSimulator({ ...s.options, ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) });
+      stops.push(() => simulator.close());
+      const entry: RunningLab['simulators'][number] = { name: s.name, type: s.type, simulator };
+      if (s.pty) entry.pty = await simulator.listenPty();
+      if (s.listen || !s.pty) {
+        const ep = hostPort(s.listen ?? '127.0.0.1:0');
+        entry.port = await simulator.listenTcp(ep.host, ep.port);
+      }
+      simulators.push(entry);
+    }
+
+    const daemons: RunningLab['daemons'] = [];
+    for (const d of config.daemons) {
+      const family = getFamily(d.type);
+      let link: LinkSpec;
+      if (d.link.startsWith('sim:')) {
+        const sim = simulators.find((s) => s.name === d.link.slice(4))!;
+        link = sim.port !== undefined
+          ? { kind: 'tcp', host: '127.0.0.1', port: sim.port }
+          // Pseudo-terminals stay 8N1: Linux ignores 7E1 on them and refuses re-opening with only that change.
+          : parseLinkUrl(`serial://${sim.pty}?baud=9600&bits=8&parity=none&stop=1&rtscts=0`);
+      } else {
+        link = parseLinkUrl(d.link, family.definition.serialDefaults);
+      }
+      const ep = hostPort(d.listen);
+      const daemon = await startDaemon({
+        definition: family.definition,
+        options: d.options,
+        link,
+        name: d.name,
+        host: ep.host,
+        port: ep.port,
+        tokens: tokensFor(d.tokenFile),
+        anonymousRole: d.anonymousRole,
+        readOnly: d.readOnly,
+        siteLimits: d.limits,
+        auditFile: d.auditFile,
+        logger,
+        version: VERSION,
+      });
+      stops.push(() => daemon.close());
+      daemons.push({ name: d.name, type: d.type, daemon });
+    }
+
+    const archivePath = config.monitor.archive.path!;
+    const archive = await openArchive({ kind: 'sqlite', path: archivePath });
+    stops.push(() => archive.close());
+
+    const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
+    const peers: PeerConfig[] = [
+      ...config.daemons.map((d, i): PeerConfig => ({
+        name: d.name,
+        protocol: 'labwire',
+        host: reachable(daemons[i]!.daemon.host),
+        port: daemons[i]!.daemon.port,
+        token: peerToken,
+        description: d.description,
+        plots: d.plots,
+      })),
+      ...config.peers.filter((p) => p.enabled).map((p): PeerConfig => ({
+        name: p.name,
+        protocol: p.protocol,
+        host: p.host,
+        port: p.port,
+        token: expandEnv(p.token, `peers.${p.name}.token`) ?? peerToken,
+        description: p.description,
+        plots: p.plots,
+      })),
+    ];
+    const monitorTokens = tokensFor(config.monitor.tokenFile);
+    const listen = hostPort(config.monitor.listen);
+    const monitor = await startMonitor({
+      name: config.monitor.name,
+      peers,
+      archive,
+      listen,
+      tokens: monitorTokens,
+      anonymousRole: config.monitor.anonymousRole,
+      readOnly: config.monitor.readOnly,
+      logger,
+    });
+    stops.push(() => monitor.close());
+
+    const retention = config.monitor.archive.retention;
+    const policy = {
+      rawMs: retention.raw ? parseDuration(retention.raw) : undefined,
+      minuteMs: retention.minute ? parseDuration(retention.minute) : undefined,
+      hourMs: retention.hour ? parseDuration(retention.hour) : undefined,
+      logMs: retention.log ? parseDuration(retention.log) : undefined,
+    };
+    if (Object.values(policy).some((v) => v !== undefined)) {
+      const apply = (): void => void archive.applyRetention(policy).catch((err: unknown) => logger.error({ err }, 'archive retention failed'));
+      apply();
+      const timer = setInterval(apply, 3_600_000);
+      timer.unref();
+      stops.push(async () => clearInterval(timer));
+    }
+
+    const webEp = hostPort(config.monitor.web);
+    const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, logger });
+    stops.push(() => web.close());
+
+    return { config, simulators, daemons, archive, monitor, web, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
