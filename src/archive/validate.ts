@@ -60,7 +60,12 @@ export function checkAuditEntry(e: AuditEntry): void {
     if (typeof e[k] !== 'string') throw new TypeError(`invalid audit entry: ${k} must be a string`);
   }
   for (const k of ['before', 'after'] as const) {
-    if (e[k] === null || typeof e[k] !== 'object') throw new TypeError(`invalid audit entry: ${k} must be an object`);
+    if (e[k] === null || typeof e[k] !== 'object' || Array.isArray(e[k])) throw new TypeError(`invalid audit entry: ${k} must be an object`);
+    try {
+      JSON.stringify(e[k]);
+    } catch (err) {
+      throw new TypeError(`invalid audit entry: ${k} is not JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
   }
 }
 

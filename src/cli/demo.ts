@@ -44,7 +44,8 @@ export function registerDemoCommand(program: Command): void {
     .option('--time-scale <factor>', 'speed up the simulated physics', '10')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
     .addHelpText('after', `
-Then open the printed URL, or in another terminal:
+Examples (open the printed URL, or in another terminal):
+  labwire demo --web 9000 --time-scale 60
   labwire status 127.0.0.1:7001
   labwire send 127.0.0.1:7001 set setpoint=12.5
   labwire send 127.0.0.1:7001 start

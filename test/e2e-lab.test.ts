@@ -1,0 +1,124 @@
+/**
+ * The whole lab in one command, as real processes: `labwire demo` and `labwire up lab.yaml`
+ * start simulators, daemons, the monitor, the archive and the web page; SIGTERM stops them
+ * cleanly with every buffered sample flushed to the archive.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deviceFamilies } from '../src/devices/index.js';
+import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
+import { eventually } from './helpers/julabo-lab.js';
+
+const procs: CliProcess[] = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-lab-'));
+
+beforeAll(() => assertBuilt());
+afterAll(async () => {
+  for (const p of procs) await p.stop();
+});
+
+interface Health {
+  peers: Array<{ name: string; connected: boolean }>;
+  archive: { pending: number; committed: number };
+}
+
+async function getJson<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+describe('labwire demo', () => {
+  it('starts every family with a simulator, serves the page, takes a setpoint, and flushes the archive on SIGTERM', async () => {
+    const data = path.join(tmp, 'demo');
+    const demo = new CliProcess(['demo', '--port', '0', '--web', '0', '--monitor', '0', '--data', data, '--time-scale', '60']);
+    procs.push(demo);
+    const web = (await demo.waitFor(/web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/, 30_000))[1]!;
+    const families = Object.entries(deviceFamilies).filter(([, f]) => f.createSimulator).map(([t]) => t);
+    await eventually(async () => {
+      const { body } = await getJson<Health>(`${web}api/health`);
+      expect(body.peers.map((p) => p.name).sort()).toEqual([...families].sort());
+      expect(body.peers.every((p) => p.connected)).toBe(true);
+    }, 30_000, 250);
+    const page = await fetch(web);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<script/);
+
+    const set = await getJson<Record<string, unknown>>(`${web}api/devices/julabo/command`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ line: 'set setpoint=12.5' }),
+    });
+    expect(set.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500)); // let samples flow in
+    const before = (await getJson<Health>(`${web}api/health`)).body.archive;
+    expect(await demo.stop()).toBe(0);
+
+    const db = new Database(path.join(data, 'archive.sqlite'), { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const rows = (db.prepare('SELECT (SELECT count(*) FROM samples) + (SELECT count(*) FROM text_samples) AS n').get() as { n: number }).n;
+      // Everything acknowledged and everything still queued at that moment is on disk.
+      expect(rows).toBeGreaterThanOrEqual(before.committed + before.pending);
+      const audit = db.prepare("SELECT command, result FROM audit WHERE device = 'julabo'").all() as Array<{ command: string; result: string }>;
+      expect(audit.some((a) => a.command.includes('set setpoint=12.5') && a.result.startsWith('ok'))).toBe(true);
+    } finally {
+      db.close();
+    }
+  }, 90_000);
+});
+
+describe('labwire up', () => {
+  it('starts what lab.yaml describes; the monitor forwards commands; stops cleanly', async () => {
+    const dir = path.join(tmp, 'up');
+    fs.mkdirSync(dir);
+    const file = path.join(dir, 'lab.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'name: test lab',
+        'simulators:',
+        '  - { name: bath-sim, type: julabo, timeScale: 60, options: { setpoint: 20 } }',
+        'daemons:',
+        '  - name: bath',
+        '    type: julabo',
+        '    link: sim:bath-sim',
+        '    limits: { setpoint: { min: 5, max: 30 } }',
+        '    plots: [{ id: temp, values: [time, temperature, setpoint] }]',
+        'monitor:',
+        '  listen: 127.0.0.1:0',
+        '  web: 127.0.0.1:0',
+        '',
+      ].join('\n'),
+    );
+    const up = new CliProcess(['up', file]);
+    procs.push(up);
+    const monitorPort = (await up.waitFor(/monitor\s+127\.0\.0\.1:(\d+)/, 30_000))[1]!;
+    const web = (await up.waitFor(/web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const monitor = `127.0.0.1:${monitorPort}`;
+    await eventually(async () => expect((await runCli(['send', monitor, 'get_status'])).stdout).toMatch(/ bath=1 bath\.hw_connected=1 /), 30_000, 250);
+    expect((await runCli(['send', monitor, 'send', 'bath', 'set', 'setpoint=11'])).stdout).toBe('ok set setpoint=11\n');
+    const refused = await runCli(['send', monitor, 'send', 'bath', 'set', 'setpoint=31']);
+    expect(refused.stderr).toBe('labwire: RangeError: setpoint 31 °C is above the site limit of 30 °C\n');
+    expect((await fetch(`${web}monitor/plot/bath/temp`)).headers.get('content-type')).toMatch(/svg/);
+    expect(fs.existsSync(path.join(dir, 'labwire-data', 'archive.sqlite'))).toBe(true);
+    expect(await up.stop()).toBe(0);
+  }, 90_000);
+
+  it('reports a mistake in lab.yaml with file, line and what is expected, and exits 2', async () => {
+    const file = path.join(tmp, 'bad.yaml');
+    fs.writeFileSync(file, 'daemons:\n  - name: bath\n    type: julabo\n    link: sim:nowhere\n');
+    const r = await runCli(['up', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`labwire: ${file}: 4:11: daemons.0.link: no simulator named "nowhere"; simulators: none\n`);
+  });
+
+  it('prints the JSON Schema of lab.yaml for editors', async () => {
+    const r = await runCli(['config', 'schema']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as { properties: Record<string, unknown> };
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['simulators', 'daemons', 'peers', 'monitor']));
+  });
+});
