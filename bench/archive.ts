@@ -176,13 +176,13 @@ function bulkLoad(file: string, t0: number, seconds: number): void {
     }
     for (let j = 0; j < filled; j++) insertOne.run(args[j * 3], args[j * 3 + 1], args[j * 3 + 2]);
     db.exec('COMMIT');
-    process.stderr.write(`\r  loading: ${fmt(end)} / ${fmt(seconds)} rows`);
+    if (process.stderr.isTTY) process.stderr.write(`\r  loading: ${fmt(end)} / ${fmt(seconds)} rows`);
   }
   m1.run(id, minuteStart, minute!.n, minute!.min, minute!.max, minute!.sum);
   h1.run(id, hourStart, hour!.n, hour!.min, hour!.max, hour!.sum);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  process.stderr.write('\n');
+  if (process.stderr.isTTY) process.stderr.write('\n');
 }
 
 async function historyBench(): Promise<void> {

@@ -240,7 +240,32 @@ describe('archive: write and read', () => {
     await expect(a.write([sample('x', T0, {} as unknown as number)])).rejects.toThrow(/value must be a number, a string or null/);
     await expect(a.log({ t: T0, source: 's', level: 'loud' as 'info', message: 'm' })).rejects.toThrow(/level must be one of/);
     await expect(a.audit({ t: T0, who: 'w', peer: 'p', device: 'd', command: 'c', before: null as unknown as Record<string, unknown>, after: {}, result: 'ok' })).rejects.toThrow(/before must be an object/);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(a.audit({ t: T0, who: 'w', peer: 'p', device: 'd', command: 'c', before: circular, after: {}, result: 'ok' })).rejects.toThrow(/before is not JSON/);
     expect(a.stats().pending).toBe(0);
+  });
+
+  it('keeps what was written even when the caller reuses its array', async () => {
+    const a = await fresh({ batchMs: 50 });
+    const batch = [sample('x', T0, 1)];
+    const p = a.write(batch);
+    batch[0] = sample('x', T0, 999);
+    batch.push(sample('x', T0 + 1, 2));
+    await p;
+    expect(rawRows(a, 'dev', 'x')).toEqual([[T0, 1]]);
+  });
+
+  it('stores a unit changed by configureSeries, and opens through the factory', async () => {
+    const file = dbPath();
+    const a = await openArchive({ kind: 'sqlite', path: file, batchMs: 5 });
+    a.configureSeries('dev', 'p', { unit: 'K' });
+    await a.write([sample('p', T0, 4.2)]);
+    a.configureSeries('dev', 'p', { unit: 'mK' });
+    await a.close();
+    const b = await fresh({}, file);
+    expect((await b.listSeries())[0]).toMatchObject({ name: 'p', unit: 'mK', type: 'number' });
+    expect((await b.history('dev', 'p', T0, T0, 1)).unit).toBe('mK');
   });
 });
 
@@ -550,6 +575,23 @@ describe('archive: faults', () => {
     expect(a.stats().lastError).toBeUndefined();
     expect((await a.history('dev', 'f', T0, T0 + 100_000, 100_000)).points).toHaveLength(6000);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
+  it('resynchronises with the database after a batch that another writer made stale', async () => {
+    const file = dbPath();
+    const a = await fresh({}, file);
+    await a.write([sample('o', T0, 1)]);
+    const other = new Database(file);
+    const id = other.prepare("SELECT id FROM series WHERE name = 'o'").pluck().get() as number;
+    other.prepare('INSERT INTO samples (series_id, t_ms, value) VALUES (?, ?, ?)').run(id, T0 + 10, 5);
+    other.close();
+    await expect(a.write([sample('o', T0 + 10, 2)])).rejects.toThrow(/UNIQUE constraint failed/);
+    await a.write([sample('o', T0 + 10, 2), sample('o', T0 + 20, 3)]); // the state now knows T0 + 10
+    expect(rawRows(a, 'dev', 'o')).toEqual([
+      [T0, 1],
+      [T0 + 10, 5],
+      [T0 + 20, 3],
+    ]);
   });
 
   it('bounds the write queue instead of eating memory', async () => {

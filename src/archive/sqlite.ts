@@ -18,6 +18,17 @@
  * the next checkpoint syncs the WAL, and the database is never corrupted either way. FULL adds
  * an fsync to every commit for power-loss durability (option `synchronous: 'full'`).
  *
+ * Write path: the WriteQueue (queue.ts) groups rows into transactions of at most batchRows rows.
+ * One transaction inserts the raw rows (in-order numbers with multi-row INSERTs), upserts one row
+ * per touched minute and hour bin, and adds the log and audit rows. The filter (filter.ts)
+ * decides per sample; its per-series state advances only when the transaction commits, so a
+ * failed batch leaves nothing behind, in the database or in memory.
+ *
+ * Read path: history() returns raw samples when at most maxPoints are in the range (a lower bound
+ * from the rollup counts rules out long dense ranges without reading them), else the minute or
+ * hour rollup, grouped in SQL into epoch-aligned bins of k tier bins so that at most maxPoints
+ * come back (bins.ts). A tier cut by retention gives way to one that still covers the range.
+ *
  * All SQL of the archive is in this file; the policy (what to store, how to bin, the write queue)
  * lives in back-end-neutral modules that a PostgreSQL back-end reuses.
  */
@@ -303,7 +314,9 @@ export class SqliteArchive implements Archive {
   private readonly dirtyUnits = new Set<SeriesRt>();
   private closing: Promise<void> | undefined;
   private failing = false;
+  private lastLogged: string | undefined;
   private readonly s: Statements;
+  private readonly stmtCache = new Map<string, Stmt>();
 
   /** Use openSqliteArchive(). */
   private constructor(path: string, conn: Database.Database, options: SqliteArchiveOptions) {
@@ -333,13 +346,15 @@ export class SqliteArchive implements Archive {
     });
   }
 
-  private lastLogged: string | undefined;
-
   /** Opens (creating if needed) an archive; throws ArchiveError with the path and a clear reason. */
   static open(path: string, options: SqliteArchiveOptions = {}): SqliteArchive {
     const memory = path === ':memory:';
     const file = memory ? path : nodePath.resolve(path);
     const readonly = options.readonly === true;
+    for (const [k, min] of [['batchMs', 0], ['batchRows', 1], ['maxPending', 1]] as const) {
+      const v = options[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new RangeError(`archive option ${k} must be an integer >= ${min} (got ${v})`);
+    }
     if (!memory) preflight(file, readonly);
     let conn: Database.Database | undefined;
     try {
@@ -806,8 +821,6 @@ export class SqliteArchive implements Archive {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
-
-  private readonly stmtCache = new Map<string, Stmt>();
 
   private cached(sql: string): Stmt {
     let st = this.stmtCache.get(sql);

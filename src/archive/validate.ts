@@ -64,7 +64,7 @@ export function checkAuditEntry(e: AuditEntry): void {
     try {
       JSON.stringify(e[k]);
     } catch (err) {
-      throw new TypeError(`invalid audit entry: ${k} is not JSON (${err instanceof Error ? err.message : String(err)})`);
+      throw new TypeError(`invalid audit entry: ${k} is not JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
   }
 }
