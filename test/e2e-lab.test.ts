@@ -107,6 +107,64 @@ describe('labwire up', () => {
     expect(await up.stop()).toBe(0);
   }, 90_000);
 
+  it('an unwritable archive path: a clear error, and the lab still serves live data', async () => {
+    const dir = path.join(tmp, 'noarchive');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'a-file'), 'not a directory');
+    const file = path.join(dir, 'lab.yaml');
+    fs.writeFileSync(file, [
+      'simulators: [{ name: s, type: julabo }]',
+      'daemons: [{ name: bath, type: julabo, link: "sim:s" }]',
+      'monitor: { listen: "127.0.0.1:0", web: "127.0.0.1:0", archive: { path: a-file/archive.sqlite } }',
+      '',
+    ].join('\n'));
+    const up = new CliProcess(['up', file]);
+    procs.push(up);
+    const archiveLine = (await up.waitFor(/archive\s+(NONE .*)$/m, 30_000))[1]!;
+    expect(archiveLine).toMatch(/cannot open archive .*a-file.*live data only/);
+    const web = (await up.waitFor(/web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    await eventually(async () => {
+      const { body } = await getJson<{ values?: unknown; connected: boolean }>(`${web}api/devices/bath`);
+      expect(body.connected).toBe(true);
+    }, 30_000, 250);
+    const history = await getJson<{ code: string }>(`${web}api/history?device=bath&name=temperature&from=0&to=${Date.now()}`);
+    expect(history.status).toBe(503);
+    expect(history.body.code).toBe('NoArchive');
+    const messages = await getJson<{ messages: Array<{ message: string }> } | Array<{ message: string }>>(`${web}api/messages`);
+    expect(JSON.stringify(messages.body)).toMatch(/no archive: cannot open archive/);
+    expect(await up.stop()).toBe(0);
+  }, 60_000);
+
+  it('killed with SIGKILL during ingest, the archive opens cleanly and holds everything acknowledged', async () => {
+    const dir = path.join(tmp, 'kill');
+    fs.mkdirSync(dir);
+    const file = path.join(dir, 'lab.yaml');
+    fs.writeFileSync(file, [
+      'simulators: [{ name: s, type: julabo, timeScale: 60, options: { noise: 0.05 } }]',
+      'daemons: [{ name: bath, type: julabo, link: "sim:s" }]',
+      'monitor: { listen: "127.0.0.1:0", web: "127.0.0.1:0" }',
+      '',
+    ].join('\n'));
+    const up = new CliProcess(['up', file]);
+    procs.push(up);
+    const web = (await up.waitFor(/web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/, 30_000))[1]!;
+    let committed = 0;
+    await eventually(async () => {
+      committed = (await getJson<Health>(`${web}api/health`)).body.archive.committed;
+      expect(committed).toBeGreaterThan(20);
+    }, 30_000, 250);
+    up.proc.kill('SIGKILL');
+    await new Promise((r) => up.proc.once('exit', r));
+    const db = new Database(path.join(dir, 'labwire-data', 'archive.sqlite'));
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const rows = (db.prepare('SELECT (SELECT count(*) FROM samples) + (SELECT count(*) FROM text_samples) AS n').get() as { n: number }).n;
+      expect(rows).toBeGreaterThanOrEqual(committed);
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+
   it('reports a mistake in lab.yaml with file, line and what is expected, and exits 2', async () => {
     const file = path.join(tmp, 'bad.yaml');
     fs.writeFileSync(file, 'daemons:\n  - name: bath\n    type: julabo\n    link: sim:nowhere\n');

@@ -17,7 +17,7 @@ export async function runLab(config: LabConfig, logLevel: string | undefined): P
     `  web page      ${lab.web.url}`,
     `  monitor       127.0.0.1:${lab.monitor.port} (labwire protocol)`,
     ...lab.daemons.map((d) => `  ${d.name.padEnd(13)} ${d.daemon.host}:${d.daemon.port} (${d.type} daemon)`),
-    `  archive       ${config.monitor.archive.path}`,
+    `  archive       ${lab.archive ? config.monitor.archive.path : `NONE — ${lab.archiveError}`}`,
     'Stop with Ctrl-C.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

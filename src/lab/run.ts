@@ -23,7 +23,10 @@ export interface RunningLab {
   config: LabConfig;
   simulators: Array<{ name: string; type: string; simulator: Simulator; port?: number; pty?: string }>;
   daemons: Array<{ name: string; type: string; daemon: Daemon }>;
-  archive: Archive;
+  /** Undefined when the archive could not be opened: the lab then runs with live data only. */
+  archive: Archive | undefined;
+  /** Why there is no archive, for people. */
+  archiveError?: string;
   monitor: Monitor;
   web: WebServer;
   close(): Promise<void>;
@@ -107,8 +110,17 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     }
 
     const archivePath = config.monitor.archive.path!;
-    const archive = await openArchive({ kind: 'sqlite', path: archivePath });
-    stops.push(() => archive.close());
+    let archive: Archive | undefined;
+    let archiveError: string | undefined;
+    try {
+      const opened = await openArchive({ kind: 'sqlite', path: archivePath }, { logger });
+      archive = opened;
+      stops.push(() => opened.close());
+    } catch (err) {
+      // Live data matters more than history: the lab runs, and says loudly that nothing is kept.
+      archiveError = `no archive: ${(err as Error).message}; live data only, no history is kept`;
+      logger.error(archiveError);
+    }
 
     const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
     const peers: PeerConfig[] = [
@@ -144,6 +156,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       logger,
     });
     stops.push(() => monitor.close());
+    if (archiveError) monitor.message(config.monitor.name, 'error', archiveError);
 
     const retention = config.monitor.archive.retention;
     const policy = {
@@ -152,8 +165,9 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       hourMs: retention.hour ? parseDuration(retention.hour) : undefined,
       logMs: retention.log ? parseDuration(retention.log) : undefined,
     };
-    if (Object.values(policy).some((v) => v !== undefined)) {
-      const apply = (): void => void archive.applyRetention(policy).catch((err: unknown) => logger.error({ err }, 'archive retention failed'));
+    if (archive && Object.values(policy).some((v) => v !== undefined)) {
+      const a = archive;
+      const apply = (): void => void a.applyRetention(policy).catch((err: unknown) => logger.error({ err }, 'archive retention failed'));
       apply();
       const timer = setInterval(apply, 3_600_000);
       timer.unref();
@@ -164,7 +178,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, logger });
     stops.push(() => web.close());
 
-    return { config, simulators, daemons, archive, monitor, web, close };
+    return { config, simulators, daemons, archive, archiveError, monitor, web, close };
   } catch (err) {
     await close();
     throw err;
