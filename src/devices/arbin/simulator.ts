@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
 import type { Simulator, SimulatorOptions } from '../../daemon/api.js';
+import { SimHost, type SimSession } from '../../links/sim-host.js';
 import { Cell, BUILTIN_SCHEDULES, exitConditionText, parseSchedule, parseScheduleLibrary, stepText, type RunState, type Schedule, type Step } from './battery.js';
 import {
   ALARM_STATUSES,
@@ -204,8 +205,7 @@ export class ArbinSimulator implements Simulator {
   private garbleLeft = 0;
   private closeMidReply = false;
   private linkDropped = false;
-  private readonly servers = new Set<net.Server>();
-  private readonly sockets = new Set<net.Socket>();
+  private readonly host = new SimHost({ open: (client) => this.openSession(client.socket!), refuse: () => this.linkDropped });
   private readonly log: ArbinTranscriptEntry[] = [];
   private readonly _stats: ArbinSimulatorStats = { requests: 0, logins: 0, failedLogins: 0, beforeLogin: 0, unanswered: 0, badFrames: 0, connections: 0 };
 
@@ -308,7 +308,7 @@ export class ArbinSimulator implements Simulator {
   /** Closes every connection and refuses new ones until restoreLink(). */
   dropLink(): void {
     this.linkDropped = true;
-    for (const socket of this.sockets) socket.destroy();
+    this.host.dropTcpClients();
   }
 
   restoreLink(): void {
@@ -587,19 +587,8 @@ export class ArbinSimulator implements Simulator {
 
   // ---- serving ----
 
-  async listenTcp(host: string, port: number): Promise<number> {
-    const server = net.createServer((socket) => this.acceptSocket(socket));
-    this.servers.add(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('simulator TCP server has no port');
-    return address.port;
+  listenTcp(host: string, port: number): Promise<number> {
+    return this.host.listenTcp(host, port);
   }
 
   /** CTI is TCP only: there is no serial form of it. */
@@ -607,28 +596,22 @@ export class ArbinSimulator implements Simulator {
     throw new Error('Arbin CTI runs over TCP only (MITS Pro port 9031); serve the simulator with --listen host:port');
   }
 
-  private acceptSocket(socket: net.Socket): void {
-    if (this.linkDropped) {
-      socket.destroy();
-      return;
-    }
+  private openSession(socket: net.Socket): SimSession {
     this._stats.connections++;
-    socket.setNoDelay(true);
-    this.sockets.add(socket);
     const session: ArbinSession = { loggedIn: false, localAddress: socket.localAddress?.replace(/^::ffff:/, '') };
     const decoder = new CtiStreamDecoder({ kind: 'request' });
     let out = Promise.resolve();
-    socket.on('data', (chunk: Buffer) => {
-      const { frames, errors } = decoder.push(chunk);
-      this._stats.badFrames += errors.length;
-      for (const bytes of frames) {
-        const replies = this.handleRequest(bytes, session);
-        for (const reply of replies) out = out.then(() => this.send(socket, reply));
-      }
-    });
-    // A client that vanishes mid-reply is normal for a simulator; nothing to report.
-    socket.on('error', () => {});
-    socket.on('close', () => this.sockets.delete(socket));
+    return {
+      receive: (chunk: Buffer) => {
+        const { frames, errors } = decoder.push(chunk);
+        this._stats.badFrames += errors.length;
+        for (const bytes of frames) {
+          const replies = this.handleRequest(bytes, session);
+          for (const reply of replies) out = out.then(() => this.send(socket, reply));
+        }
+      },
+      close: () => undefined,
+    };
   }
 
   private async send(socket: net.Socket, frame: Buffer): Promise<void> {
@@ -658,13 +641,10 @@ export class ArbinSimulator implements Simulator {
     }
   }
 
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    const servers = [...this.servers];
-    this.servers.clear();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  close(): Promise<void> {
+    return this.host.close();
   }
+
 }
 
 function readFileOrThrow(path: string): string {

@@ -6,10 +6,9 @@
  * driving heaters on the cryostat model of physics.ts, the one-request-per-100-ms pace of the
  * hardware, and injectable faults. Served on TCP and on a pseudo-terminal.
  */
-import net from 'node:net';
 import { z } from 'zod';
 import { parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
-import { openPtyPair, type PtyPair } from '../../links/pty.js';
+import { SimHost } from '../../links/sim-host.js';
 import {
   CHANNELS,
   CRYOCON_MODELS,
@@ -543,13 +542,13 @@ export class CryoconSimulator implements Simulator {
   private powerUpControl = false;
   private nackList: string[];
   private readonly faults = new Set<CryoconFault>();
+  private readonly host = new SimHost({
+    open: (client) => new Connection(this, client.write, client.kind === 'pty'),
+    refuse: () => this.faults.has('linkDrop'),
+  });
   private corruptions: ReplyCorruption[] = [];
   private readonly tree: TreeNode[];
 
-  private readonly servers = new Set<net.Server>();
-  private readonly sockets = new Set<net.Socket>();
-  private readonly connections = new Set<Connection>();
-  private readonly ptys = new Set<PtyPair>();
   private readonly queue: { conn: Connection; line: string | undefined }[] = [];
   private pumpTimer: NodeJS.Timeout | undefined;
   private lastArrival: number | undefined;
@@ -725,7 +724,7 @@ export class CryoconSimulator implements Simulator {
     if (fault !== 'linkDrop' && fault !== 'silent') throw new Error(`unknown Cryo-con simulator fault ${String(fault)}`);
     if (active) this.faults.add(fault);
     else this.faults.delete(fault);
-    if (active && fault === 'linkDrop') for (const socket of this.sockets) socket.destroy();
+    if (active && fault === 'linkDrop') this.host.dropTcpClients();
   }
 
   /** Puts an input's sensor into a fault (`-------`) or out of calibration (`.......`), or back to `ok`. */
@@ -1401,74 +1400,19 @@ export class CryoconSimulator implements Simulator {
 
   // ---- serving ----
 
-  async listenTcp(host: string, port: number): Promise<number> {
-    const server = net.createServer((socket) => this.acceptSocket(socket));
-    this.servers.add(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('simulator TCP server has no port');
-    return address.port;
+  listenTcp(host: string, port: number): Promise<number> {
+    return this.host.listenTcp(host, port);
   }
 
-  private acceptSocket(socket: net.Socket): void {
-    if (this.faults.has('linkDrop')) {
-      socket.destroy();
-      return;
-    }
-    socket.setNoDelay(true);
-    this.sockets.add(socket);
-    const conn = new Connection(
-      this,
-      (data) => {
-        if (!socket.destroyed) socket.write(data);
-      },
-      false,
-    );
-    this.connections.add(conn);
-    socket.on('data', (chunk: Buffer) => conn.receive(chunk));
-    // A client that vanishes mid-reply is normal for a simulator; nothing to report.
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      this.connections.delete(conn);
-      conn.close();
-    });
-  }
-
-  async listenPty(): Promise<string> {
-    const pty = openPtyPair();
-    this.ptys.add(pty);
-    const conn = new Connection(
-      this,
-      (data) => {
-        if (!pty.master.destroyed) pty.master.write(data);
-      },
-      true,
-    );
-    this.connections.add(conn);
-    pty.master.on('data', (chunk: Buffer) => conn.receive(chunk));
-    return pty.path;
+  listenPty(): Promise<string> {
+    return this.host.listenPty();
   }
 
   async close(): Promise<void> {
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     this.pumpTimer = undefined;
     this.queue.length = 0;
-    for (const conn of this.connections) conn.close();
-    this.connections.clear();
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    for (const pty of this.ptys) pty.close();
-    this.ptys.clear();
-    const servers = [...this.servers];
-    this.servers.clear();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await this.host.close();
   }
 }
 

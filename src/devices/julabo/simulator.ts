@@ -3,10 +3,9 @@
  * `out_` commands, `-NN TEXT` errors latched into `status`), the bath physics of physics.ts, the
  * byte timing of 4800 baud 7E1, and injectable faults. Served on TCP and on a pseudo-terminal.
  */
-import net from 'node:net';
 import { z } from 'zod';
 import { parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
-import { openPtyPair, type PtyPair } from '../../links/pty.js';
+import { SimHost } from '../../links/sim-host.js';
 import { formatStatus, parseNumber, STATUS_CODES } from './codec.js';
 import { gaussian, seededRandom, ThermalModel } from './physics.js';
 
@@ -218,11 +217,8 @@ export class JulaboSimulator implements Simulator {
   private replyLatencyMs: number;
   /** A command error waiting to be reported by the next `status`. */
   private latched: number | undefined;
+  private readonly host = new SimHost({ open: (client) => new Connection(this, client.write), refuse: () => this.faults.has('linkDrop') });
   private garbleLeft = 0;
-  private readonly servers = new Set<net.Server>();
-  private readonly sockets = new Set<net.Socket>();
-  private readonly connections = new Set<Connection>();
-  private readonly ptys = new Set<PtyPair>();
   private readonly log: TranscriptEntry[] = [];
   private lastRequestAt: number | undefined;
   private readonly _stats: JulaboSimulatorStats = { requests: 0, replies: 0, minRequestGapMs: Infinity, gapViolations: 0 };
@@ -326,7 +322,7 @@ export class JulaboSimulator implements Simulator {
     else this.faults.delete(fault);
     if (active && (fault === 'lowLevel' || fault === 'sensorAlarm')) this._running = false;
     if (active && fault === 'linkDrop') {
-      for (const socket of this.sockets) socket.destroy();
+      this.host.dropTcpClients();
     }
   }
 
@@ -493,66 +489,16 @@ export class JulaboSimulator implements Simulator {
 
   // ---- serving ----
 
-  async listenTcp(host: string, port: number): Promise<number> {
-    const server = net.createServer((socket) => this.acceptSocket(socket));
-    this.servers.add(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('simulator TCP server has no port');
-    return address.port;
+  listenTcp(host: string, port: number): Promise<number> {
+    return this.host.listenTcp(host, port);
   }
 
-  private acceptSocket(socket: net.Socket): void {
-    if (this.faults.has('linkDrop')) {
-      socket.destroy();
-      return;
-    }
-    socket.setNoDelay(true);
-    this.sockets.add(socket);
-    const conn = new Connection(
-      this,
-      (data) => {
-        if (!socket.destroyed) socket.write(data);
-      },
-      () => this.connections.delete(conn),
-    );
-    this.connections.add(conn);
-    socket.on('data', (chunk: Buffer) => conn.receive(chunk));
-    // A client that vanishes mid-reply is normal for a simulator; nothing to report.
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      conn.close();
-    });
+  listenPty(): Promise<string> {
+    return this.host.listenPty();
   }
 
-  async listenPty(): Promise<string> {
-    const pty = openPtyPair();
-    this.ptys.add(pty);
-    const conn = new Connection(this, (data) => {
-      if (!pty.master.destroyed) pty.master.write(data);
-    });
-    this.connections.add(conn);
-    pty.master.on('data', (chunk: Buffer) => conn.receive(chunk));
-    return pty.path;
-  }
-
-  async close(): Promise<void> {
-    for (const conn of this.connections) conn.close();
-    this.connections.clear();
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    for (const pty of this.ptys) pty.close();
-    this.ptys.clear();
-    const servers = [...this.servers];
-    this.servers.clear();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  close(): Promise<void> {
+    return this.host.close();
   }
 }
 
