@@ -11,6 +11,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import type { Simulator, SimulatorOptions } from '../../daemon/api.js';
 import { SimHost, type SimSession } from '../../links/sim-host.js';
+import { gaussian, seededRandom } from '../sim-kit.js';
 import { Cell, BUILTIN_SCHEDULES, exitConditionText, parseSchedule, parseScheduleLibrary, stepText, type RunState, type Schedule, type Step } from './battery.js';
 import {
   ALARM_STATUSES,
@@ -151,21 +152,6 @@ interface SimChannel {
 }
 
 const LOG_LIMIT = 2000;
-
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0 || 1;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(random: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
 
 function statusForStep(step: Step | undefined): number {
   switch (step?.kind) {

@@ -12,6 +12,7 @@
  * assumptions chosen to look like a small GM-cooled cryostat: 300 K → 77 K on the stage in the
  * order of an hour. Pure and deterministic; the simulator adds the clock, the loops and noise.
  */
+import { StepClock } from '../sim-kit.js';
 
 export const NODES = ['coldHead', 'stage', 'shield', 'sample'] as const;
 export type NodeName = (typeof NODES)[number];
@@ -97,7 +98,7 @@ export class CryostatModel {
   readonly temperatures: Record<NodeName, number>;
   /** Heater power that went into each node in the last step, W. */
   readonly lastHeaterW: Record<NodeName, number> = { coldHead: 0, stage: 0, shield: 0, sample: 0 };
-  private steps = 0;
+  private readonly stepClock = new StepClock(STEP_S, MAX_FINE_STEPS, MAX_COARSE_FACTOR);
   /** Simulated time of the step being integrated (advances within advanceTo). */
   private clock = 0;
 
@@ -108,24 +109,13 @@ export class CryostatModel {
 
   /** Simulated seconds integrated so far. */
   get time(): number {
-    return this.steps * STEP_S;
+    return this.stepClock.time;
   }
 
   /** Integrates up to `seconds` of simulated time since the start. */
   advanceTo(seconds: number, heaters: HeaterFn): void {
-    const target = Math.floor(seconds / STEP_S + 1e-9);
-    let due = target - this.steps;
-    if (!(due > 0)) return;
-    if (due > MAX_FINE_STEPS) {
-      // A jump of many hours: coarse steps; beyond that the cryostat has long settled.
-      const factor = Math.min(MAX_COARSE_FACTOR, Math.ceil(due / MAX_FINE_STEPS));
-      const coarse = Math.min(Math.floor(due / factor), MAX_FINE_STEPS);
-      for (let i = 0; i < coarse; i++) this.step(STEP_S * factor, heaters);
-      due = Math.min(due - coarse * factor, MAX_FINE_STEPS);
-    }
-    for (let i = 0; i < due; i++) this.step(STEP_S, heaters);
-    this.steps = target;
-    this.clock = target * STEP_S;
+    this.stepClock.advanceTo(seconds, (h) => this.step(h, heaters));
+    this.clock = this.stepClock.time;
   }
 
   private step(h: number, heaters: HeaterFn): void {
@@ -184,26 +174,6 @@ export class PidState {
   }
 }
 
-/** Small seeded PRNG (mulberry32): reproducible noise without a dependency. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples from a uniform source (Box–Muller). */
-export function gaussian(uniform: () => number): () => number {
-  return () => {
-    const u = Math.max(uniform(), 1e-12);
-    const v = uniform();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
-}
 
 /**
  * A silicon-diode-like sensor curve for display in sensor units (S): volts against kelvin, monotone

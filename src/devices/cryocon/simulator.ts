@@ -42,7 +42,8 @@ import {
   type LoopNumber,
   type LoopType,
 } from './codec.js';
-import { CryostatModel, DEFAULT_CRYOSTAT, NODES, PidState, diodeVolts, gaussian, seededRandom, type NodeName } from './physics.js';
+import { CryostatModel, DEFAULT_CRYOSTAT, NODES, PidState, diodeVolts, type NodeName } from './physics.js';
+import { gaussian, seededRandom } from '../sim-kit.js';
 
 /** The hardware takes one request per this many ms (the predecessor library's `io_period`). */
 export const HARDWARE_MIN_GAP_MS = 100;

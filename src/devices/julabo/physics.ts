@@ -3,6 +3,7 @@
  * controller whose output is limited by the refrigeration capacity (which falls with bath
  * temperature) and by a small heater. Pure and deterministic; the simulator adds time and noise.
  */
+import { StepClock } from '../sim-kit.js';
 
 /** About 15 l of water/glycol (the manual gives a 12–17 l filling volume): ~57 kJ/K. */
 export const BATH_HEAT_CAPACITY_J_PER_K = 57_000;
@@ -73,7 +74,7 @@ export class ThermalModel {
   /** Bath temperature, °C: the true value, never touched by measurement noise. */
   temperature: number;
   private integral = 0;
-  private steps = 0;
+  private readonly clock = new StepClock(STEP_S, MAX_FINE_STEPS, MAX_COARSE_FACTOR);
   /** Heat the unit put in (+) or took out (−) in the last step, W. */
   lastPowerW = 0;
 
@@ -83,23 +84,12 @@ export class ThermalModel {
 
   /** Simulated seconds integrated so far. */
   get time(): number {
-    return this.steps * STEP_S;
+    return this.clock.time;
   }
 
   /** Integrates up to `seconds` of simulated time since the start, on the fixed step grid. */
   advanceTo(seconds: number, inputs: ThermalInputs): void {
-    const target = Math.floor(seconds / STEP_S + 1e-9);
-    let due = target - this.steps;
-    if (!(due > 0)) return;
-    if (due > MAX_FINE_STEPS) {
-      // A jump of days: the bath has long settled, so coarse steps (and beyond them, nothing) suffice.
-      const factor = Math.min(MAX_COARSE_FACTOR, Math.ceil(due / MAX_FINE_STEPS));
-      const coarse = Math.min(Math.floor(due / factor), MAX_FINE_STEPS);
-      for (let i = 0; i < coarse; i++) this.step(STEP_S * factor, inputs);
-      due = Math.min(due - coarse * factor, MAX_FINE_STEPS);
-    }
-    for (let i = 0; i < due; i++) this.step(STEP_S, inputs);
-    this.steps = target;
+    this.clock.advanceTo(seconds, (h) => this.step(h, inputs));
   }
 
   /** Integrates `seconds` more of simulated time. */
@@ -125,25 +115,4 @@ export class ThermalModel {
     const loss = AMBIENT_LOSS_W_PER_K * (inputs.ambient - t);
     this.temperature = t + ((power + loss + inputs.heatLoadW) * h) / BATH_HEAT_CAPACITY_J_PER_K;
   }
-}
-
-/** Small seeded PRNG (mulberry32): reproducible noise without a dependency. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples from a uniform source (Box–Muller). */
-export function gaussian(uniform: () => number): () => number {
-  return () => {
-    const u = Math.max(uniform(), 1e-12);
-    const v = uniform();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
 }

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
 import { SimHost } from '../../links/sim-host.js';
 import { formatStatus, parseNumber, STATUS_CODES } from './codec.js';
-import { gaussian, seededRandom, ThermalModel } from './physics.js';
+import { ThermalModel } from './physics.js';
+import { gaussian, seededRandom } from '../sim-kit.js';
 
 /**
  * Assumed reply to `version`. The manual gives the form "V X.xx" and the unit shows `v 1.02` and
