@@ -4,7 +4,8 @@
  *    process, with its SQLite archive and web page); the monitor's CPU share and whether every
  *    sample reached the archive;
  *  - live: how long a value change takes to reach 50 browsers connected by SSE.
- * Environment: BENCH_DAEMONS (200), BENCH_PARAMS (20), BENCH_HZ (5), BENCH_INGEST_SECONDS (60), BENCH_SSE (50).
+ * Environment: BENCH_DAEMONS (200), BENCH_PARAMS (20), BENCH_HZ (5), BENCH_INGEST_SECONDS (60), BENCH_SSE (50),
+ * BENCH_PROFILE (a folder for a CPU profile of the monitor).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -110,7 +111,9 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'lab.yaml'), yaml);
-  const monitor = spawn(process.execPath, [path.join(ROOT, 'bin', 'labwire.js'), 'up', path.join(dir, 'lab.yaml'), '--log-level', 'warn'], {
+  // BENCH_PROFILE=<dir> writes a CPU profile of the monitor process there (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
+  const monitor = spawn(process.execPath, [...profile, path.join(ROOT, 'bin', 'labwire.js'), 'up', path.join(dir, 'lab.yaml'), '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, LABWIRE_LOG_FORMAT: 'json' },
   });

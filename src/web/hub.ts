@@ -52,6 +52,50 @@ export interface Sink {
   close(reason: string): void;
 }
 
+/**
+ * Joins the frames written within `delayMs` into one write: a thousand updates a second to fifty
+ * browsers would otherwise be fifty thousand socket writes a second. Backpressure passes through:
+ * once the underlying sink reports a full buffer, writes say so until it has drained.
+ */
+export function batchingSink(sink: Sink, delayMs: number, maxBytes = 64 * 1024): Sink {
+  let pending = '';
+  let timer: NodeJS.Timeout | undefined;
+  let full = false;
+  let waiters: Array<() => void> = [];
+  const flush = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (pending === '') return;
+    const data = pending;
+    pending = '';
+    if (!sink.write(data) && !full) {
+      full = true;
+      sink.onDrain(() => {
+        full = false;
+        const w = waiters;
+        waiters = [];
+        for (const cb of w) cb();
+      });
+    }
+  };
+  return {
+    write(frame) {
+      pending += frame;
+      if (pending.length >= maxBytes) flush();
+      else timer ??= setTimeout(flush, delayMs);
+      return !full;
+    },
+    onDrain(cb) {
+      if (full) waiters.push(cb);
+      else queueMicrotask(cb);
+    },
+    close(reason) {
+      flush();
+      sink.close(reason);
+    },
+  };
+}
+
 export interface HubLimits {
   /** Messages kept for a blocked subscriber (older ones are dropped and counted). */
   maxQueuedMessages: number;
