@@ -55,6 +55,7 @@ describe('requests and replies', () => {
     expect(doc.params.setpoint).toMatchObject({ type: 'float', unit: '°C', readonly: false, min: -20, max: 40 });
     expect(doc.params.setpoint!.target?.of).toBe('temperature');
     expect(doc.params.temperature!.readonly).toBe(true);
+    expect(doc.params.temperature!.deadband).toBe(0.01); // the archive's hint
     expect(Object.keys(doc.params).slice(0, 3)).toEqual(['hw_connected', 'state', 'state_text']);
     expect(doc.commands.start).toMatchObject({ write: true });
   });

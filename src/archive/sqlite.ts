@@ -43,6 +43,8 @@ import { DEFAULT_FILTER, coerce, decide, typeOf, type FilterPolicy, type SeriesT
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
 import {
   ArchiveQueryError,
+  type AlarmEntry,
+  type AlarmHistoryQuery,
   type Archive,
   type ArchiveStats,
   type AuditEntry,
@@ -146,6 +148,26 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_t ON audit (t_ms);
 CREATE INDEX IF NOT EXISTS audit_device_t ON audit (device, t_ms);
+`;
+
+/**
+ * The alarm history (monitor/alarms.ts): one row per alarm transition. Created idempotently when a
+ * writable archive opens, outside the numbered migrations, so archives of either age open.
+ */
+const ALARM_TABLE = `
+CREATE TABLE IF NOT EXISTS alarms (
+  id INTEGER PRIMARY KEY,
+  t_ms INTEGER NOT NULL,
+  alarm TEXT NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  message TEXT NOT NULL,
+  value REAL,
+  who TEXT
+);
+CREATE INDEX IF NOT EXISTS alarms_t ON alarms (t_ms);
+CREATE INDEX IF NOT EXISTS alarms_alarm_t ON alarms (alarm, t_ms);
 `;
 
 /** Ordered migrations; each runs once, in one transaction with its schema_version row. */
@@ -323,6 +345,7 @@ export class SqliteArchive implements Archive {
     this.path = path;
     this.conn = conn;
     this.logger = options.logger ?? silentLogger();
+    if (!conn.readonly) conn.exec(ALARM_TABLE);
     this.s = prepareStatements(conn);
     for (const row of conn.prepare('SELECT id, device, name, unit, type FROM series').all() as Array<{ id: number; device: string; name: string; unit: string; type: SeriesType }>) {
       this.remember({ ...row, filter: filterOf(undefined), last: undefined, loaded: false, warnedConflict: false });
@@ -553,6 +576,56 @@ export class SqliteArchive implements Archive {
       before: parseObject(r.before),
       after: parseObject(r.after),
       result: r.result,
+    }));
+  }
+
+  /**
+   * Stores one alarm transition at once, in its own transaction: transitions are rare, and each
+   * one should be durable before anyone is told about it.
+   */
+  async alarm(entry: AlarmEntry): Promise<void> {
+    if (typeof entry.id !== 'string' || entry.id === '' || !Number.isFinite(entry.t)) throw new ArchiveQueryError(`bad alarm entry: id ${String(entry.id)} t ${String(entry.t)}`);
+    this.assertOpen();
+    const value = entry.value !== null && Number.isFinite(entry.value) ? entry.value : null;
+    this.cached('INSERT INTO alarms (t_ms, alarm, from_state, to_state, severity, message, value, who) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      Math.round(entry.t),
+      entry.id,
+      entry.from,
+      entry.to,
+      entry.severity,
+      entry.message,
+      value,
+      entry.who ?? null,
+    );
+  }
+
+  async alarmHistory(query: AlarmHistoryQuery): Promise<AlarmEntry[]> {
+    const { from, to } = checkOptionalRange(query.from, query.to);
+    const limit = checkLimit(query.limit);
+    this.assertOpen();
+    if (this.conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarms'").get() === undefined) return [];
+    const byId = query.id !== undefined;
+    const sql = `SELECT t_ms, alarm, from_state, to_state, severity, message, value, who FROM alarms
+      WHERE ${byId ? 'alarm = ? AND ' : ''}t_ms >= ? AND t_ms <= ? ORDER BY t_ms DESC, id DESC LIMIT ?`;
+    const rows = this.cached(sql).all(...(byId ? [query.id, from, to, limit] : [from, to, limit])) as Array<{
+      t_ms: number;
+      alarm: string;
+      from_state: string;
+      to_state: string;
+      severity: string;
+      message: string;
+      value: number | null;
+      who: string | null;
+    }>;
+    return rows.map((r) => ({
+      t: r.t_ms,
+      id: r.alarm,
+      from: r.from_state,
+      to: r.to_state,
+      severity: r.severity,
+      message: r.message,
+      value: r.value,
+      ...(r.who !== null ? { who: r.who } : {}),
     }));
   }
 

@@ -89,6 +89,30 @@ export interface HistoryResult {
   type?: 'number' | 'text';
 }
 
+/** One alarm transition in the alarm history (monitor/alarms.ts). */
+export interface AlarmEntry {
+  t: number;
+  /** The alarm's id from the lab config. */
+  id: string;
+  from: string;
+  /** The state entered: pending, ok, raised, acknowledged, cleared. */
+  to: string;
+  severity: string;
+  message: string;
+  /** The value judged (deviation, rate, reading); null when unknown. */
+  value: number | null;
+  /** Acknowledgements: who. */
+  who?: string;
+}
+
+export interface AlarmHistoryQuery {
+  from?: number;
+  to?: number;
+  id?: string;
+  /** Newest first, at most this many (default 200, max 10000). */
+  limit?: number;
+}
+
 export interface MessageQuery {
   from?: number;
   to?: number;
@@ -148,6 +172,10 @@ export interface Archive {
   history(device: string, name: string, from: number, to: number, maxPoints: number): Promise<HistoryResult>;
   messages(query: MessageQuery): Promise<LogEntry[]>;
   auditTrail(query: { from?: number; to?: number; device?: string; limit?: number }): Promise<AuditEntry[]>;
+  /** Stores one alarm transition (optional: back-ends without it keep no alarm history). */
+  alarm?(entry: AlarmEntry): Promise<void>;
+  /** Alarm transitions, newest first. */
+  alarmHistory?(query: AlarmHistoryQuery): Promise<AlarmEntry[]>;
   /** Raw samples of a range as CSV (`time_iso,t_ms,value`), streamed in chunks. */
   exportCsv(device: string, name: string, from: number, to: number): AsyncIterable<string>;
   applyRetention(policy: RetentionPolicy, now?: number): Promise<void>;

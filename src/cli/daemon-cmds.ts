@@ -51,6 +51,8 @@ export function registerDaemonCommands(program: Command): void {
     .option('--idle-timeout <duration>', 'close connections silent this long (subscribers exempt; 0: never)', '1h')
     .option('--max-line <bytes>', 'longest accepted request line', '65536')
     .option('--audit-log <path>', 'append a JSON line per state-changing command to this file')
+    .option('--state-dir <dir>', 'keep a running setpoint programme here, so it survives a daemon restart')
+    .option('--programme-on-restart <policy>', 'after a restart, a saved programme: stop or resume', 'stop')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
     .addHelpText('after', `
 Examples:
@@ -86,6 +88,8 @@ Examples:
         idleTimeoutMs: parseDuration(String(o.idleTimeout), '--idle-timeout'),
         maxLineLength: atLeast(positiveInt(String(o.maxLine), '--max-line'), 256, '--max-line'),
         auditFile: o.auditLog ? String(o.auditLog) : undefined,
+        stateDir: o.stateDir ? String(o.stateDir) : undefined,
+        programme: { onRestart: restartPolicy(String(o.programmeOnRestart)) },
         logger,
         version: VERSION,
       });
@@ -118,6 +122,11 @@ export async function resolveLink(type: string, link: string, exclude: string[],
   const port = await family.detectPort({ exclude, cacheFile });
   process.stderr.write(`found ${type} on ${port}\n`);
   return parseLinkUrl(port, family.definition.serialDefaults);
+}
+
+function restartPolicy(text: string): 'stop' | 'resume' {
+  if (text !== 'stop' && text !== 'resume') throw new CliError(`--programme-on-restart "${text}": expected stop or resume`);
+  return text;
 }
 
 function atLeast(n: number, min: number, what: string): number {

@@ -8,6 +8,7 @@ import type { LinkSpec } from '../links/types.js';
 import type { Logger } from '../util/logger.js';
 import type { AnyDeviceDefinition } from './api.js';
 import { AuditLog } from './audit.js';
+import type { ProgrammeOptions } from './programme-runner.js';
 import { TokenStore, type Role, type TokenEntry } from './auth.js';
 import { DeviceRunner, type AuditEvent } from './runner.js';
 import { DaemonServer } from './server.js';
@@ -32,6 +33,10 @@ export interface DaemonOptions {
   idleTimeoutMs?: number;
   maxLineLength?: number;
   auditFile?: string;
+  /** Directory for persistent daemon state (the running programme); none = nothing persists. */
+  stateDir?: string;
+  /** Setpoint programmes: what a restart does with a running one (default stop), tick and minimum step. */
+  programme?: Omit<ProgrammeOptions, 'stateDir'>;
   logger: Logger;
   version: string;
 }
@@ -78,6 +83,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     version: opts.version,
     name: opts.name,
+    programme: { ...opts.programme, stateDir: opts.stateDir },
   });
   let tlsMaterial: { cert: Buffer; key: Buffer } | undefined;
   if (opts.tls) {

@@ -13,6 +13,7 @@ import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js
 import { formatCommand } from '../wire/format.js';
 import type { Logger } from '../util/logger.js';
 import { parseOptions, type AnyDeviceDefinition, type DeviceState, type HandlerContext, type Limits, type ParamDecl, type TargetDecl, type ValueDecl } from './api.js';
+import { ProgrammeRunner, type ProgrammeOptions } from './programme-runner.js';
 import { checkRange, checkSiteLimits, coerce, combineLimits, type EffectiveLimits } from './values.js';
 
 export type LogLevel = 'info' | 'warning' | 'error' | 'success';
@@ -30,6 +31,8 @@ export interface RunnerOptions {
   /** Software version reported in `id` and `describe`. */
   version: string;
   name: string;
+  /** Setpoint programmes: state directory, restart policy, tick and minimum step. */
+  programme?: ProgrammeOptions;
 }
 
 export interface UpdateEvent {
@@ -112,6 +115,8 @@ export class DeviceRunner extends EventEmitter {
   private silentPolls = 0;
   /** Poll groups not yet read since the link came up: until then the cache holds no current values. */
   private readonly unreadGroups = new Set<string>();
+  /** The setpoint programme of this daemon (one at a time); runs while the daemon runs. */
+  readonly programme: ProgrammeRunner;
 
   constructor(opts: RunnerOptions) {
     super();
@@ -181,6 +186,7 @@ export class DeviceRunner extends EventEmitter {
     });
     this.set('hw_connected', false);
     this.recomputeState();
+    this.programme = new ProgrammeRunner(this, opts.programme);
   }
 
   /** Opens the link and starts polling. */
@@ -189,6 +195,7 @@ export class DeviceRunner extends EventEmitter {
     this.running = true;
     this.exchange.start();
     this.pollAllNow();
+    this.programme.restore();
   }
 
   /** After a (re)connect every group reads at once, so status is complete without waiting a slow period. */
@@ -197,6 +204,7 @@ export class DeviceRunner extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.programme.close();
     this.running = false;
     for (const t of this.pollTimers.values()) clearTimeout(t);
     this.pollTimers.clear();
@@ -239,6 +247,7 @@ export class DeviceRunner extends EventEmitter {
         ...(lim?.min ? { min: lim.min.value } : {}),
         ...(lim?.max ? { max: lim.max.value } : {}),
         readonly: d.readonly !== false || !d.write,
+        ...(d.deadband !== undefined ? { deadband: d.deadband } : {}),
         ...(target ? { target: { of: target.decl.of, tolerance: target.tolerance, settleMs: target.settleMs } } : {}),
       };
     }
@@ -258,6 +267,31 @@ export class DeviceRunner extends EventEmitter {
       params,
       commands,
     };
+  }
+
+  /** A parameter's declaration, effective limits and whether it has a target, for programmes. */
+  paramInfo(name: string): { decl: ParamDecl; limits: EffectiveLimits; hasTarget: boolean } | undefined {
+    if (!Object.hasOwn(this.definition.params, name)) return undefined;
+    return { decl: this.definition.params[name]!, limits: this.limits.get(name) ?? {}, hasTarget: this.targets.some((t) => t.param === name) };
+  }
+
+  /** Names of the parameters a programme can drive: writable and numeric. */
+  programmableParams(): string[] {
+    return Object.entries(this.definition.params)
+      .filter(([, d]) => d.readonly === false && d.write && (d.type === 'float' || d.type === 'int'))
+      .map(([k]) => k);
+  }
+
+  /**
+   * The completion contract for one target parameter: the link is up, nothing is being written or
+   * awaited, and the actual value has stayed within tolerance for the settle time. A parameter
+   * without a target declaration falls back to the device state being idle.
+   */
+  targetSettled(name: string): boolean {
+    if (!this.hwConnected || this.busyCount > 0 || this.unreadGroups.size > 0) return false;
+    const t = this.targets.find((x) => x.param === name);
+    if (!t) return this.cache.get('state')?.value === 'idle';
+    return t.withinSince !== undefined && Date.now() >= t.withinSince + t.settleMs;
   }
 
   commandNames(): string[] {

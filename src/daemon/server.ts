@@ -4,17 +4,20 @@
  * which owns connections, ordering, roles and limits.
  */
 import { EventEmitter } from 'node:events';
-import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
-import { LabwireError, type Command, type StatusDoc } from '../wire/types.js';
+import { formatCommand, formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
+import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
 import type { Role } from './auth.js';
 import { LineServer, type Handled, type LineServerOptions, type LineService, type Session } from './line-server.js';
-import type { DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
+import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 
 export type ServerOptions = Omit<LineServerOptions, 'label'>;
 
 /** Lines a CCDLab peer sends as notices; accepted without a reply. (`id` is handled by the LineServer.) */
 const NOTICES = new Set(['status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
-const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit'];
+const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status'];
+const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', ...PROGRAMME_COMMANDS];
+/** Programme commands that change something: operator role, refused in read-only mode, audited. */
+const PROGRAMME_WRITES = new Set(PROGRAMME_COMMANDS.filter((c) => c !== 'programme_status'));
 
 export class DaemonServer extends EventEmitter implements LineService {
   private readonly lines: LineServer;
@@ -51,7 +54,7 @@ export class DaemonServer extends EventEmitter implements LineService {
 
   refused(s: Session, line: string, cmd: Command | undefined, err: LabwireError): void {
     const name = cmd?.name;
-    if (name === undefined || name === null || name === 'set' || name === 'exit' || this.runner.isWriteCommand(name)) {
+    if (name === undefined || name === null || name === 'set' || name === 'exit' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name)) {
       this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
     }
   }
@@ -67,7 +70,7 @@ export class DaemonServer extends EventEmitter implements LineService {
       case 'get_id':
         return `id name=${quote(this.runner.name)} type=${quote(this.runner.definition.type)} protocol=labwire/1 version=${quote(this.runner.version)}`;
     }
-    const need: Role = name === 'exit' ? 'admin' : name === 'set' || this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
+    const need: Role = name === 'exit' ? 'admin' : name === 'set' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
     const denied = this.lines.unauthorized(s, name, need, name);
     if (denied) {
       if (need !== 'viewer') this.runner.auditRefusal(line.trim(), this.lines.actor(s), denied);
@@ -99,7 +102,10 @@ export class DaemonServer extends EventEmitter implements LineService {
           (applied) => formatOk('set', applied),
           (err: unknown) => this.lines.errorReply(err, 'set'),
         );
+      case 'programme_status':
+        return formatOk(name, this.runner.programme.status());
     }
+    if (PROGRAMME_WRITES.has(name)) return this.programmeCommand(s, cmd, line);
     if (!this.runner.commandNames().includes(name)) {
       return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; known: ${[...BUILTINS, ...this.runner.commandNames()].join(', ')}`, name));
     }
@@ -107,6 +113,42 @@ export class DaemonServer extends EventEmitter implements LineService {
       (results) => formatOk(name, results),
       (err: unknown) => this.lines.errorReply(err, name),
     );
+  }
+
+  /** programme_load/start/pause/stop: operator, refused in read-only mode, audited like set. */
+  private programmeCommand(s: Session, cmd: Command & { name: string }, line: string): string {
+    const name = cmd.name;
+    const programme = this.runner.programme;
+    const actor = this.lines.actor(s);
+    // The data of a load can be long; the audit names the programme, not every point.
+    const audited = name === 'programme_load' ? formatCommand({ name, args: [], kwargs: { ...cmd.kwargs, data: `(${cmd.kwargs.data?.length ?? 0} characters)` } }) : line.trim();
+    try {
+      if (this.runner.readOnly) throw new LabwireError('ReadOnly', `daemon "${this.runner.name}" is in read-only mode; ${name} refused`, name);
+      let result: Record<string, WireValue> = {};
+      switch (name) {
+        case 'programme_load':
+          result = programme.load(loadRequest(cmd));
+          break;
+        case 'programme_start':
+          expectNoArgs(cmd);
+          programme.start();
+          break;
+        case 'programme_pause':
+          expectNoArgs(cmd);
+          programme.pause();
+          break;
+        case 'programme_stop':
+          expectNoArgs(cmd);
+          programme.stop();
+          break;
+      }
+      result = { ...result, state: programme.currentState };
+      this.runner.emit('audit', { t: Date.now(), ...actor, device: this.runner.name, command: audited, before: {}, after: {}, result: 'ok' } satisfies AuditEvent);
+      return formatOk(name, result);
+    } catch (err) {
+      this.runner.auditRefusal(audited, actor, err);
+      return this.lines.errorReply(err, name);
+    }
   }
 
   private getStatus(cmd: Command): string {
@@ -141,4 +183,33 @@ export class DaemonServer extends EventEmitter implements LineService {
     for (const [k, v] of Object.entries(u.changes)) pairs.set(k, `${k}=${quote(formatValue(v))}`);
     this.lines.pushUpdate(u.t, pairs, (s, key) => s.subscribed!.size === 0 || s.subscribed!.has(key));
   }
+}
+
+function expectNoArgs(cmd: Command & { name: string }): void {
+  const extra = [...cmd.args, ...Object.keys(cmd.kwargs)];
+  if (extra.length > 0) throw new LabwireError('ProtocolError', `${cmd.name} takes no arguments; got "${extra[0]}"`, cmd.name);
+}
+
+/** programme_load param=<name> format=csv|yaml data="<text>" [loop=N] [min_step=X] */
+function loadRequest(cmd: Command & { name: string }): { param: string; format: string; data: string; loops?: number; minStep?: number } {
+  const usage = 'usage: programme_load param=<name> format=csv|yaml data=<text> [loop=N] [min_step=X]';
+  if (cmd.args.length > 0) throw new LabwireError('ProtocolError', `programme_load takes name=value pairs; got "${cmd.args[0]}"; ${usage}`, cmd.name);
+  const known = new Set(['param', 'format', 'data', 'loop', 'min_step']);
+  for (const k of Object.keys(cmd.kwargs)) {
+    if (!known.has(k)) throw new LabwireError('ProtocolError', `programme_load has no argument "${k}"; ${usage}`, cmd.name);
+  }
+  const { param, format, data } = cmd.kwargs;
+  if (!param) throw new LabwireError('ProtocolError', `programme_load needs param; ${usage}`, cmd.name);
+  if (!format) throw new LabwireError('ProtocolError', `programme_load needs format (csv or yaml); ${usage}`, cmd.name);
+  if (data === undefined) throw new LabwireError('ProtocolError', `programme_load needs data; ${usage}`, cmd.name);
+  const num = (key: string, integer: boolean): number | undefined => {
+    const raw = cmd.kwargs[key];
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      throw new LabwireError('WrongType', `${key} "${raw}" is not ${integer ? 'a whole number' : 'a number'}`, cmd.name);
+    }
+    return v;
+  };
+  return { param, format, data, loops: num('loop', true), minStep: num('min_step', false) };
 }

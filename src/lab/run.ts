@@ -4,6 +4,7 @@
  * no acknowledged sample is lost.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
 import { loadTokenFile, tokensFromEnv, type TokenEntry } from '../daemon/auth.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
@@ -16,7 +17,7 @@ import { startMonitor, type Monitor, type PeerConfig } from '../monitor/monitor.
 import { startWeb, type WebServer } from '../web/server.js';
 import type { Logger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
-import { expandEnv, type LabConfig } from '../config/lab.js';
+import { alarmHookOptions, alarmOptions, expandEnv, type LabConfig } from '../config/lab.js';
 import { VERSION } from '../version.js';
 
 export interface RunningLab {
@@ -102,6 +103,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         readOnly: d.readOnly,
         siteLimits: d.limits,
         auditFile: d.auditFile,
+        stateDir: path.join(config.data, 'programmes'),
+        programme: { onRestart: d.programmeOnRestart },
         logger,
         version: VERSION,
       });
@@ -153,6 +156,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       tokens: monitorTokens,
       anonymousRole: config.monitor.anonymousRole,
       readOnly: config.monitor.readOnly,
+      alarms: alarmOptions(config),
+      alarmHooks: alarmHookOptions(config),
       logger,
     });
     stops.push(() => monitor.close());

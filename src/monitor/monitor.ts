@@ -10,7 +10,9 @@ import { VERSION } from '../version.js';
 import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
 import type { Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
+import { AlarmEngine, alarmConfigProblems, type AlarmState, type AlarmTransition } from './alarms.js';
 import { ArchiveFeed } from './archive-feed.js';
+import { AlarmHook, HOOKED } from './hooks.js';
 import { MessageLog } from './message-log.js';
 import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
 import { Peer, type PeerHooks } from './peer.js';
@@ -55,6 +57,8 @@ export interface MonitorEvents {
   update: [update: MonitorUpdate];
   message: [entry: LogEntry];
   peer: [state: PeerState];
+  /** An alarm changed state (docs/alarms.md). */
+  alarm: [state: AlarmState, transition: AlarmTransition];
   /** An admin sent `exit` to the monitor's port; whoever runs the monitor decides what to do. */
   exit: [reason: string];
 }
@@ -89,6 +93,11 @@ export class Monitor extends EventEmitter implements MonitorView {
   /** Per series: its heartbeat, and when the monitor last handed the archive a sample of it. */
   private readonly heartbeats = new Map<string, number>();
   private readonly lastWritten = new Map<string, number>();
+  private readonly alarmEngine: AlarmEngine;
+  private readonly alarmHooks: AlarmHook[];
+  private alarmTimer: NodeJS.Timeout | undefined;
+  /** When the armed alarm timer fires (the engine's next deadline). */
+  private alarmTimerAt: number | undefined;
 
   constructor(private readonly options: MonitorOptions) {
     super();
@@ -148,6 +157,11 @@ export class Monitor extends EventEmitter implements MonitorView {
       for (const p of Object.values(peer.config.archive ?? {})) if (p.heartbeatMs !== undefined) shortest = Math.min(shortest, p.heartbeatMs);
     }
     this.refeedMs = Math.max(MIN_REFEED_MS, shortest / 4);
+    const clients = new Set([...this.peerMap.keys(), ...this.disabled]);
+    const problems = alarmConfigProblems(options.alarms ?? [], clients);
+    if (problems.length > 0) throw new Error(`monitor alarm config: ${problems.join('; ')}`);
+    this.alarmEngine = new AlarmEngine(options.alarms ?? [], Date.now());
+    this.alarmHooks = (options.alarmHooks ?? []).map((h) => new AlarmHook(h, this.name, (level, text) => this.message(this.name, level, text)));
   }
 
   /** Opens the port (failing loudly when it cannot), then connects to every peer. */
@@ -182,6 +196,8 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.logger.info(`monitor "${this.name}" started with ${this.peerList.length} peer(s)${where}${this.readOnly ? ', read-only' : ''}`);
     this.addEntry({ t: Date.now(), source: this.name, level: 'info', message: `monitor started: ${this.peerList.map((p) => p.name).join(', ') || 'no peers'}` });
     for (const peer of this.peerList) peer.start();
+    // Disconnected alarms count from the start: a client that never connects raises after its delay.
+    this.armAlarmTimer();
     if (this.archive && this.peerList.length > 0) {
       this.refeedTimer = setInterval(() => this.refeed(), this.refeedMs);
       this.refeedTimer.unref();
@@ -196,6 +212,8 @@ export class Monitor extends EventEmitter implements MonitorView {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.refeedTimer);
+      clearTimeout(this.alarmTimer);
+      await Promise.all(this.alarmHooks.map((h) => h.close()));
       await this.server?.close();
       const t = Date.now();
       const up = this.peerList.filter((p) => p.connected);
@@ -271,6 +289,32 @@ export class Monitor extends EventEmitter implements MonitorView {
     return this.log.recent(limit);
   }
 
+  alarms(): AlarmState[] {
+    return this.alarmEngine.states();
+  }
+
+  acknowledge(id: string, actor: MonitorActor): AlarmState {
+    const current = this.alarmEngine.state(id);
+    if (!current) {
+      const known = this.alarmEngine.states().map((a) => a.id).join(', ') || 'none';
+      throw new LabwireError('NoSuchParameter', `no alarm "${id}"; alarms: ${known}`, 'ack');
+    }
+    let tr: AlarmTransition;
+    try {
+      tr = this.alarmEngine.acknowledge(id, actor.who, Date.now());
+    } catch (err) {
+      throw new LabwireError('ProtocolError', err instanceof Error ? err.message : String(err), 'ack');
+    }
+    this.logger.info({ alarm: id, who: actor.who, peer: actor.peer }, 'alarm acknowledged');
+    this.alarmNotify([tr]);
+    return tr.state;
+  }
+
+  /** The hooks' delivery queues, for tests and status pages. */
+  alarmHookStats(): Array<{ url: string; delivered: number; failed: number; dropped: number; queued: number }> {
+    return this.alarmHooks.map((h) => ({ url: h.url, ...h.stats }));
+  }
+
   // ---- internals ------------------------------------------------------------------------------
 
   /**
@@ -313,6 +357,8 @@ export class Monitor extends EventEmitter implements MonitorView {
       send: (client, line, actor) => this.send(client, line, actor),
       auditRefusal: (client, line, actor, err) => this.auditRefusal(client, line, actor, err),
       message: (source, level, text) => this.message(source, level, text),
+      alarms: () => this.alarms(),
+      acknowledge: (id, actor) => this.acknowledge(id, actor),
       requestExit: (reason, actor) => {
         const t = Date.now();
         this.feed.audit({ t, who: actor.who, peer: actor.peer, device: this.name, command: 'exit', before: {}, after: {}, result: 'ok exit' });
@@ -339,7 +385,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     if (param?.unit) policy.unit = param.unit;
     if (param) policy.type = NUMERIC_TYPES.has(param.type) ? 'number' : 'text';
     // `deadband` is the daemon's archive hint, when its describe carries one.
-    const hint = (param as { deadband?: unknown } | undefined)?.deadband;
+    const hint = param?.deadband;
     const deadband = site?.deadband ?? (typeof hint === 'number' && Number.isFinite(hint) ? hint : undefined);
     if (deadband !== undefined) policy.deadband = deadband;
     return policy;
@@ -415,6 +461,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     const values = { ...changes };
     this.emit('update', { client: peer.name, t, values } satisfies MonitorUpdate);
     this.server?.pushValues(peer.name, t, values);
+    if (this.alarmEngine.size > 0) this.alarmNotify(this.alarmEngine.update(peer.name, values, t));
     if (full) this.logger.debug({ peer: peer.name, n: samples.length }, 'peer snapshot');
   }
 
@@ -424,6 +471,46 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.logger.info({ peer: peer.name, endpoint: peer.endpoint, reason: peer.lastError }, up ? 'peer connected' : 'peer disconnected');
     this.server?.pushLink(peer.name, up, t);
     this.emit('peer', peer.state());
+    if (this.alarmEngine.size > 0) this.alarmNotify(this.alarmEngine.link(peer.name, up, t));
+  }
+
+  /**
+   * Tells everyone about alarm transitions — the event, the message log, the archive's alarm
+   * history, the hooks' queues — and re-arms the timer for the next delay. Nothing here waits for
+   * the archive or a hook.
+   */
+  private alarmNotify(transitions: AlarmTransition[]): void {
+    for (const tr of transitions) {
+      this.emit('alarm', tr.state, tr);
+      const level: LogLevel = !HOOKED.has(tr.to)
+        ? 'debug'
+        : tr.to === 'raised'
+          ? tr.severity === 'critical' ? 'error' : tr.severity === 'warning' ? 'warning' : 'info'
+          : tr.to === 'cleared' ? 'success' : 'info';
+      this.addEntry({ t: tr.t, source: 'alarms', level, message: `alarm ${tr.id} ${tr.to}: ${tr.message}` });
+      if (HOOKED.has(tr.to) && this.archive?.alarm) {
+        const entry = { t: tr.t, id: tr.id, from: tr.from, to: tr.to, severity: tr.severity, message: tr.message, value: tr.value, ...(tr.who !== undefined ? { who: tr.who } : {}) };
+        this.archive.alarm(entry).catch((err: unknown) => this.logger.error({ err, alarm: tr.id }, 'archive: cannot store an alarm transition'));
+      }
+      for (const hook of this.alarmHooks) hook.notify(tr);
+    }
+    this.armAlarmTimer();
+  }
+
+  private armAlarmTimer(): void {
+    const next = this.closing ? undefined : this.alarmEngine.nextDeadline();
+    // Most updates leave the next deadline where it was: keep the timer.
+    if (next === this.alarmTimerAt && (next === undefined || this.alarmTimer !== undefined)) return;
+    clearTimeout(this.alarmTimer);
+    this.alarmTimer = undefined;
+    this.alarmTimerAt = next;
+    if (next === undefined) return;
+    this.alarmTimer = setTimeout(() => {
+      this.alarmTimer = undefined;
+      this.alarmTimerAt = undefined;
+      this.alarmNotify(this.alarmEngine.tick(Date.now()));
+    }, Math.max(0, next - Date.now()) + 1);
+    this.alarmTimer.unref();
   }
 
   /** A null sample for every numeric series of the peer: the gap stays visible in the history. */

@@ -5,6 +5,8 @@
 import type { Archive } from '../archive/types.js';
 import type { Role, TokenEntry } from '../daemon/auth.js';
 import type { Logger } from '../util/logger.js';
+import type { AlarmConfig } from './alarms.js';
+import type { AlarmHookConfig } from './hooks.js';
 import type { PlotConfig } from './types.js';
 
 export interface PeerConfig {
@@ -65,6 +67,10 @@ export interface MonitorOptions {
   maxLineLength?: number;
   /** Version in `get_id` (default the package version). */
   version?: string;
+  /** Alarms evaluated on every update of the values they read (docs/alarms.md). */
+  alarms?: AlarmConfig[];
+  /** Where alarm transitions are sent besides the log and the archive: webhooks, Alertmanager. */
+  alarmHooks?: AlarmHookConfig[];
 }
 
 export const MONITOR_DEFAULTS = {

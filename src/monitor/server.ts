@@ -18,7 +18,7 @@ import { LabwireError, type Command } from '../wire/types.js';
 import type { Role } from '../daemon/auth.js';
 import { LineServer, type Handled, type LineServerOptions, type LineService, type Session } from '../daemon/line-server.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
-import type { MonitorActor, PeerValue } from './types.js';
+import type { AlarmState, MonitorActor, PeerValue } from './types.js';
 import { formatStatusLine, isWritableKey, statusDocument, type ClientStatus, type LineKind } from './values.js';
 
 /** What the server needs from the monitor. */
@@ -35,6 +35,10 @@ export interface MonitorBackend {
   auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): void;
   message(source: string, level: LogLevel, text: string): void;
   requestExit(reason: string, actor: MonitorActor): void;
+  /** Every configured alarm with its state. */
+  alarms(): AlarmState[];
+  /** Acknowledges a raised alarm; throws the LabwireError to answer with. */
+  acknowledge(id: string, actor: MonitorActor): AlarmState;
 }
 
 export type MonitorServerOptions = Omit<LineServerOptions, 'label'>;
@@ -44,6 +48,8 @@ const NOTICES = new Set(['status', 'status_json']);
 /** Log lines from scripts: stored with the sender's name as the source, answered `ok <level>`. */
 const LOG_COMMANDS = new Set(['message', 'info', 'warning', 'error', 'success', 'debug']);
 const COMMANDS = ['get_id', 'get_status', 'send', 'clients', 'connections', 'message', 'info', 'warning', 'error', 'success', 'debug', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit'];
+/** Listed by `help` when the monitor has alarms configured (answered either way). */
+const ALARM_COMMANDS = ['alarms', 'ack'];
 
 /** One pair for a push or status line; undefined when the key cannot be written bare. */
 function pair(key: string, v: PeerValue): string | undefined {
@@ -140,11 +146,11 @@ export class MonitorServer implements LineService {
       case 'ping':
         return 'pong';
       case 'help':
-        return formatOk('help', { commands: COMMANDS.join(' ') });
+        return formatOk('help', { commands: (this.backend.alarms().length > 0 ? [...COMMANDS, ...ALARM_COMMANDS] : COMMANDS).join(' ') });
       case 'get_id':
         return `id name=${quote(this.backend.name)} type=monitor protocol=labwire/1 version=${quote(this.backend.version)}`;
     }
-    const need: Role = name === 'exit' ? 'admin' : 'viewer';
+    const need: Role = name === 'exit' ? 'admin' : name === 'ack' ? 'operator' : 'viewer';
     const denied = this.lines.unauthorized(s, name, need, name);
     if (denied) return formatErrorReply(denied);
     if (LOG_COMMANDS.has(name)) return this.logLine(s, name, line);
@@ -171,6 +177,10 @@ export class MonitorServer implements LineService {
       }
       case 'subscribe':
         return this.subscribe(s, cmd);
+      case 'alarms':
+        return this.alarmList();
+      case 'ack':
+        return this.ack(s, cmd);
       case 'unsubscribe':
         this.lines.unsubscribe(s);
         return formatOk('unsubscribe');
@@ -225,6 +235,31 @@ export class MonitorServer implements LineService {
       (reply) => reply,
       (err: unknown) => this.lines.errorReply(err, 'send'),
     );
+  }
+
+  /** `ok alarms n=<active> ids=... states=... severities=... since=...`: raised and acknowledged alarms. */
+  private alarmList(): string {
+    const active = this.backend.alarms().filter((a) => a.state === 'raised' || a.state === 'acknowledged');
+    return formatOk('alarms', {
+      n: active.length,
+      ids: active.map((a) => a.id).join(' '),
+      states: active.map((a) => a.state).join(' '),
+      severities: active.map((a) => a.severity).join(' '),
+      since: active.map((a) => a.raisedAt ?? a.since).join(' '),
+      acknowledged_by: active.map((a) => (a.acknowledgedBy ?? '-').replace(/\s+/g, '_')).join(' '),
+    });
+  }
+
+  /** `ack <alarm id>` (operator): who and when go to the alarm's state, the log, the archive and the hooks. */
+  private ack(s: Session, cmd: Command): string {
+    const id = cmd.args[0];
+    if (id === undefined || cmd.args.length > 1) return formatErrorReply(new LabwireError('ProtocolError', 'ack needs one alarm id: ack <alarm id>; `alarms` lists the active ones', 'ack'));
+    try {
+      const st = this.backend.acknowledge(id, this.lines.actor(s));
+      return formatOk('ack', { id: st.id, by: st.acknowledgedBy ?? '', at: st.acknowledgedAt ?? 0 });
+    } catch (err) {
+      return this.lines.errorReply(err, 'ack');
+    }
   }
 
   private subscribe(s: Session, cmd: Command): string {

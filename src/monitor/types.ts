@@ -5,6 +5,9 @@
 import type { EventEmitter } from 'node:events';
 import type { DescribeDoc } from '../wire/types.js';
 import type { Archive, LogEntry, LogLevel } from '../archive/types.js';
+import type { AlarmState } from './alarms.js';
+
+export type { AlarmState, AlarmTransition, AlarmConfig, AlarmSeverity, AlarmStatus, AlarmType } from './alarms.js';
 
 export type PeerValue = string | number | boolean | null;
 
@@ -63,7 +66,7 @@ export interface LabStatus {
 /**
  * Events: `update` (MonitorUpdate) for every change of any peer's values, `message` (LogEntry)
  * for every new message-log entry, `peer` (PeerState) when a peer connects, disconnects or
- * re-describes itself.
+ * re-describes itself, `alarm` (AlarmState, AlarmTransition) for every alarm state change.
  */
 export interface MonitorView extends EventEmitter {
   readonly name: string;
@@ -84,4 +87,11 @@ export interface MonitorView extends EventEmitter {
   message(source: string, level: LogLevel, text: string): void;
   /** Newest last. */
   recentMessages(limit?: number): LogEntry[];
+  /** Every configured alarm with its state (optional: views without alarms leave it out). */
+  alarms?(): AlarmState[];
+  /**
+   * Acknowledges a raised alarm; returns its new state. Throws LabwireError
+   * `NoSuchParameter` for an unknown id, `ProtocolError` when the alarm is not raised.
+   */
+  acknowledge?(id: string, actor: MonitorActor): AlarmState;
 }

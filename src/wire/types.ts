@@ -95,6 +95,8 @@ export interface ValueDescription {
 
 export interface ParamDescription extends ValueDescription {
   readonly: boolean;
+  /** Changes smaller than this are noise: a hint for archives. */
+  deadband?: number;
   /** Present on targets: the parameter that follows this one and when it counts as reached. */
   target?: { of: string; tolerance: number; settleMs: number };
 }

@@ -4,6 +4,8 @@
  */
 import {
   ArchiveQueryError,
+  type AlarmEntry,
+  type AlarmHistoryQuery,
   type Archive,
   type ArchiveStats,
   type AuditEntry,
@@ -23,6 +25,7 @@ export class MemoryArchive implements Archive {
   readonly samples: Sample[] = [];
   readonly logs: LogEntry[] = [];
   readonly audits: AuditEntry[] = [];
+  readonly alarms: AlarmEntry[] = [];
   readonly policies = new Map<string, SeriesPolicy>();
   /** While set, write/log/audit/flush reject with this error. */
   failWith: Error | undefined;
@@ -48,6 +51,18 @@ export class MemoryArchive implements Archive {
   async audit(entry: AuditEntry): Promise<void> {
     if (this.failWith) throw this.failWith;
     this.audits.push(entry);
+  }
+
+  async alarm(entry: AlarmEntry): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.alarms.push({ ...entry });
+  }
+
+  async alarmHistory(query: AlarmHistoryQuery): Promise<AlarmEntry[]> {
+    return this.alarms
+      .filter((a) => (query.id === undefined || a.id === query.id) && (query.from === undefined || a.t >= query.from) && (query.to === undefined || a.t <= query.to))
+      .reverse()
+      .slice(0, query.limit ?? 200);
   }
 
   async flush(): Promise<void> {
