@@ -13,6 +13,7 @@
  * Defaults: deadband 0 (every number stored), no heartbeat (text stored on change only).
  */
 import type { SampleValue } from './types.js';
+import { parseDecimal } from '../wire/format.js';
 
 export type SeriesType = 'number' | 'text';
 
@@ -55,7 +56,6 @@ export interface Coerced {
   conflict: boolean;
 }
 
-const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
  * Fits a value to the series' type. Number series: non-finite numbers become null (missing), a
@@ -66,12 +66,8 @@ export function coerce(type: SeriesType, value: SampleValue): Coerced {
   if (value === null) return { value: null, conflict: false };
   if (type === 'number') {
     if (typeof value === 'number') return { value: Number.isFinite(value) ? value : null, conflict: false };
-    const s = value.trim();
-    if (NUMERIC.test(s)) {
-      const n = Number(s);
-      if (Number.isFinite(n)) return { value: n, conflict: false };
-    }
-    return { value: null, conflict: true };
+    const n = parseDecimal(value);
+    return n === undefined ? { value: null, conflict: true } : { value: n, conflict: false };
   }
   return { value: typeof value === 'number' ? String(value) : value, conflict: false };
 }

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { LabwireClient } from '../client/client.js';
+import { parseDecimal } from '../wire/format.js';
 
 export const EXIT = { ok: 0, notMet: 1, error: 2 } as const;
 
@@ -50,8 +51,7 @@ export function parseOptionPairs(pairs: string[], what = '--option'): Record<str
 function typedValue(v: string): unknown {
   if (v === 'true') return true;
   if (v === 'false') return false;
-  if (v !== '' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) return Number(v);
-  return v;
+  return parseDecimal(v) ?? v;
 }
 
 /** `--limit setpoint=5:30`, `--limit setpoint=:30` (max only), `--limit setpoint=5:` (min only). */

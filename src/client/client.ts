@@ -18,6 +18,7 @@ import {
   LineConnection,
   formatCommand,
   formatValue,
+  parseDecimal,
   lineBody,
   makeCommand,
   parseErrorReply,
@@ -127,7 +128,6 @@ interface Snapshot {
   labwire: boolean;
 }
 
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const CCDLAB_LOG_LEVELS = new Set(['message', 'info', 'warning', 'error', 'success', 'debug']);
 /** Updates kept for a subscriber that does not read; older ones are dropped. */
 const MAX_QUEUED_UPDATES = 10_000;
@@ -209,8 +209,7 @@ export function convertValue(raw: string, type?: DescribeDoc['params'][string]['
   if (lower === 'nan') return null;
   if (lower === 'inf' || lower === '+inf') return Infinity;
   if (lower === '-inf') return -Infinity;
-  if (NUMBER.test(s)) return Number(s);
-  return raw;
+  return parseDecimal(s) ?? raw;
 }
 
 export class LabwireClient extends EventEmitter<LabwireClientEvents> {

@@ -7,7 +7,7 @@
  * `<client>.<param>`, CCDLab's `cryo-con.temperatureA`). Terms are joined by `&&`, `and` or `,`.
  * A value may be quoted ('...' or "...") to hold spaces, commas or operators.
  */
-import { LabwireError } from '../wire/index.js';
+import { LabwireError, parseDecimal } from '../wire/index.js';
 
 export type ConditionValue = string | number | boolean | null;
 export type ConditionValues = Readonly<Record<string, ConditionValue | undefined>>;
@@ -30,7 +30,6 @@ export interface Condition {
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const OPERATORS: readonly Operator[] = ['<=', '>=', '==', '!=', '<', '>', '='];
 
 /**
@@ -42,7 +41,8 @@ function toNumber(v: ConditionValue): number | undefined {
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'string') {
     const s = v.trim();
-    if (NUMBER.test(s)) return Number(s);
+    const n = parseDecimal(s);
+    if (n !== undefined) return n;
     if (/^[+-]?inf(inity)?$/i.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
   }
   return undefined;

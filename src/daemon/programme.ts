@@ -9,6 +9,7 @@
  */
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
 import { LabwireError } from '../wire/types.js';
+import { parseDecimal } from '../wire/format.js';
 import type { EffectiveLimits } from './values.js';
 
 export type ProgrammeFormat = 'csv' | 'yaml';
@@ -53,13 +54,6 @@ function fail(code: 'ProtocolError' | 'WrongType' | 'RangeError', message: strin
   throw new LabwireError(code, message, CMD);
 }
 
-/** Decimal numbers only (as `set` reads them). */
-function parseNumber(raw: string): number | undefined {
-  const s = raw.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return undefined;
-  const v = Number(s);
-  return Number.isFinite(v) ? v : undefined;
-}
 
 export function parseProgramme(format: string, text: string, loopsOverride?: number): Programme {
   let p: Programme;
@@ -94,11 +88,11 @@ export function parseCsv(text: string): Programme {
     const cells = raw.split(/[,;\t]/).map((c) => c.trim());
     const first = !seenRow;
     seenRow = true;
-    if (first && cells.every((c) => parseNumber(c) === undefined)) continue; // header
+    if (first && cells.every((c) => parseDecimal(c) === undefined)) continue; // header
     if (cells.length !== 2) fail('ProtocolError', `line ${line}: expected 2 columns (elapsed_minutes,value), got ${cells.length}: "${raw}"`);
     const names = ['elapsed_minutes', 'value'];
     const nums = cells.map((c, col) => {
-      const v = parseNumber(c);
+      const v = parseDecimal(c);
       if (v === undefined) fail('WrongType', `line ${line}, column ${col + 1} (${names[col]}): "${c}" is not a number`);
       return v;
     });

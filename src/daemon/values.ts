@@ -3,6 +3,7 @@
  * person can act on. One implementation serves `set` parameters and command arguments.
  */
 import { LabwireError, type WireValue } from '../wire/types.js';
+import { parseDecimal } from '../wire/format.js';
 import type { Limits, ValueDecl } from './api.js';
 
 const TRUE = new Set(['1', 'true', 'on', 'yes']);
@@ -14,12 +15,12 @@ export function coerce(name: string, decl: ValueDecl, raw: string, command: stri
     new LabwireError('WrongType', `${name} "${raw}" is not ${expected}`, command);
   switch (decl.type) {
     case 'float': {
-      const v = parseNumber(raw);
+      const v = parseDecimal(raw);
       if (v === undefined) throw wrong('a number');
       return v;
     }
     case 'int': {
-      const v = parseNumber(raw);
+      const v = parseDecimal(raw);
       if (v === undefined || !Number.isInteger(v)) throw wrong('a whole number');
       return v;
     }
@@ -40,13 +41,6 @@ export function coerce(name: string, decl: ValueDecl, raw: string, command: stri
   }
 }
 
-/** Decimal numbers only: `Number()` would also take '', '0x10' and 'Infinity'. */
-function parseNumber(raw: string): number | undefined {
-  const s = raw.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return undefined;
-  const v = Number(s);
-  return Number.isFinite(v) ? v : undefined;
-}
 
 /**
  * Intersects limits; later entries may only tighten. Returns the effective bounds, each with the

@@ -11,6 +11,7 @@ import {
   makeCommand,
   parseErrorReply,
   quote,
+  parseDecimal,
 } from './format.js';
 import { parseLine } from './tokenize.js';
 import { LabwireError, type Command } from './types.js';
@@ -187,5 +188,19 @@ describe('pairs and replies', () => {
     );
     expect(formatLog(5, 'warning', 'pump "A" slow')).toBe('log t=5 level=warning message="pump \\"A\\" slow"');
     expect(plain(parseLine(formatLog(5, 'info', 'x')))).toEqual({ name: 'log', args: [], kwargs: { t: '5', level: 'info', message: 'x' } });
+  });
+});
+
+describe('parseDecimal', () => {
+  it.each([
+    ['12.5', 12.5],
+    [' -1e3 ', -1000],
+    ['.5', 0.5],
+    ['+7', 7],
+    ['3.', 3],
+  ])('%j → %d', (text, n) => expect(parseDecimal(text)).toBe(n));
+
+  it.each(['', ' ', '0x10', 'Infinity', 'nan', '1e999', '1,5', '12 °C', '--1'])('%j is not a number', (text) => {
+    expect(parseDecimal(text)).toBeUndefined();
   });
 });

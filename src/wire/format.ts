@@ -23,6 +23,19 @@ const KEY = /^[^\s"'\\=\x00-\x1f\x7f]+$/;
  * same double (String(n)); -0 is `0`; NaN and a missing reading (null) are `nan`, as CCDLab's
  * `%g` wrote them; infinities are `inf`/`-inf`. Booleans are `0`/`1`.
  */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * A finite decimal number as people and peers write it (`12.5`, `-1e3`, ` .5 `), else undefined.
+ * Stricter than Number(): '', '0x10', 'Infinity' and '1e999' are not numbers here.
+ */
+export function parseDecimal(text: string): number | undefined {
+  const s = text.trim();
+  if (!DECIMAL.test(s)) return undefined;
+  const v = Number(s);
+  return Number.isFinite(v) ? v : undefined;
+}
+
 export function formatValue(v: WireValue): string {
   if (v === null) return 'nan';
   if (typeof v === 'boolean') return v ? '1' : '0';

@@ -3,6 +3,7 @@ export * from './types.js';
 export { tokenize, parseLine, lineBody, type Token } from './tokenize.js';
 export {
   formatValue,
+  parseDecimal,
   quote,
   formatPairs,
   formatCommand,

@@ -855,8 +855,10 @@ export function decodeChannelRecord(b: Buffer, start: number, end: number): [Cha
   if (start + CHANNEL_RECORD_BYTES > end) throw new CtiDecodeError(`channel record at byte ${start} is cut short (${end - start} of ${CHANNEL_RECORD_BYTES} bytes)`);
   const at = (rel: number): number => start + rel;
   const index = b.readUInt32LE(at(o.index));
+  const channel = channelFromIndex(index);
+  // The float fields are filled from F32_FIELDS below; aux/BMS/SMB sections after that.
   const r: ChannelRecord = {
-    channel: channelFromIndex(index),
+    ...blankChannelRecord(channel),
     status: b.readInt16LE(at(o.status)),
     commFailure: b.readUInt8(at(o.commFailure)) !== 0,
     schedule: readWideText(b, at(o.schedule), 200),
@@ -869,21 +871,6 @@ export function decodeChannelRecord(b: Buffer, start: number, end: number): [Cha
     masterChannel: channelFromIndex(b.readUInt16LE(at(o.masterChannel))),
     testTime: b.readDoubleLE(at(o.testTime)),
     stepTime: b.readDoubleLE(at(o.stepTime)),
-    voltage: 0,
-    current: 0,
-    power: 0,
-    chargeCapacity: 0,
-    dischargeCapacity: 0,
-    chargeEnergy: 0,
-    dischargeEnergy: 0,
-    internalResistance: 0,
-    dvdt: 0,
-    acr: 0,
-    aci: 0,
-    aciPhase: 0,
-    aux: emptyAux(),
-    bms: [],
-    smb: [],
   };
   for (const f of F32_FIELDS) r[f] = tidyF32(b.readFloatLE(at(o[f])));
   const counts = AUX_TYPES.map((_, i) => b.readUInt16LE(at(o.counts + 2 * i)));

@@ -5,21 +5,10 @@
  * that ever sent requests too close together would fail here with timeouts. Test-only.
  */
 import { afterEach, expect, it } from 'vitest';
-import { createLink, Exchange, type ExchangeOptions, type LinkSpec } from '../../links/index.js';
+import type { ExchangeOptions } from '../../links/index.js';
+import { nextEvent, simExchange, type Transport } from '../../../test/helpers/sim-exchange.js';
 import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter } from './driver.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from './simulator.js';
-
-export type Transport = 'tcp' | 'pty';
-
-function once(ex: Exchange, event: 'up' | 'down', timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${timeoutMs} ms`)), timeoutMs);
-    ex.once(event, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 export function driverEndToEnd(transport: Transport): void {
   const cleanup: (() => Promise<void>)[] = [];
@@ -30,21 +19,8 @@ export function driverEndToEnd(transport: Transport): void {
   async function setup(simOptions: CryoconSimulatorOptions = {}, exchangeOptions: ExchangeOptions = {}) {
     const sim = new CryoconSimulator({ noise: 0, earlyRequests: 'drop', ...simOptions });
     cleanup.push(() => sim.close());
-    let spec: LinkSpec;
-    if (transport === 'tcp') {
-      spec = { kind: 'tcp', host: '127.0.0.1', port: await sim.listenTcp('127.0.0.1', 0) };
-    } else {
-      spec = { kind: 'serial', path: await sim.listenPty(), baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1, rtscts: false };
-    }
-    const exchange = new Exchange(() => createLink(spec), cryoconSplitter(), {
-      ...cryoconExchangeOptions,
-      initialBackoffMs: 50,
-      maxBackoffMs: 200,
-      ...exchangeOptions,
-    });
+    const exchange = await simExchange(sim, transport, cryoconSplitter(), { ...cryoconExchangeOptions, ...exchangeOptions });
     cleanup.push(() => exchange.stop());
-    await exchange.start();
-    expect(exchange.isUp).toBe(true);
     return { sim, exchange, driver: new CryoconDriver(exchange) };
   }
 
@@ -71,11 +47,11 @@ export function driverEndToEnd(transport: Transport): void {
   it('fails fast while the controller is away and recovers when it is back', async () => {
     const { sim, exchange, driver } = await setup({}, { timeoutMs: 300, resyncQuietMs: 50 });
     expect((await driver.pollCycle()).control).toBe(true);
-    const down = transport === 'tcp' ? once(exchange, 'down', 3000) : Promise.resolve();
+    const down = transport === 'tcp' ? nextEvent(exchange, 'down', 3000) : Promise.resolve();
     sim.setFault('linkDrop', true);
     await expect(driver.pollCycle()).rejects.toMatchObject({ name: 'LinkError' });
     await down;
-    const up = transport === 'tcp' ? once(exchange, 'up', 3000) : Promise.resolve();
+    const up = transport === 'tcp' ? nextEvent(exchange, 'up', 3000) : Promise.resolve();
     sim.setFault('linkDrop', false);
     await up;
     expect((await driver.pollCycle()).channels.A?.temperature).toBeCloseTo(300, 1);

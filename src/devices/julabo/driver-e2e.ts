@@ -4,23 +4,11 @@
  * the manual's pacing and the simulator's 4800-baud byte timing. Test-only.
  */
 import { afterEach, expect, it } from 'vitest';
-import { createLink, Exchange, LinkError, type ExchangeOptions, type LinkSpec } from '../../links/index.js';
+import { LinkError, type ExchangeOptions } from '../../links/index.js';
+import { nextEvent, simExchange, type Transport } from '../../../test/helpers/sim-exchange.js';
 import { LabwireError } from '../../wire/types.js';
 import { JulaboDriver, julaboExchangeOptions, julaboSplitter } from './driver.js';
 import { JulaboSimulator, SIMULATED_VERSION, type JulaboSimulatorOptions } from './simulator.js';
-
-export type Transport = 'tcp' | 'pty';
-
-/** Waits for an event with a bound, so a broken reconnect fails the test instead of hanging it. */
-function once(ex: Exchange, event: 'up' | 'down', timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${timeoutMs} ms`)), timeoutMs);
-    ex.once(event, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 export function driverEndToEnd(transport: Transport): void {
   const cleanup: (() => Promise<void>)[] = [];
@@ -31,22 +19,8 @@ export function driverEndToEnd(transport: Transport): void {
   async function setup(simOptions: JulaboSimulatorOptions = {}, exchangeOptions: ExchangeOptions = {}) {
     const sim = new JulaboSimulator({ byteTiming: true, seed: 5, ...simOptions });
     cleanup.push(() => sim.close());
-    let spec: LinkSpec;
-    if (transport === 'tcp') {
-      spec = { kind: 'tcp', host: '127.0.0.1', port: await sim.listenTcp('127.0.0.1', 0) };
-    } else {
-      // 8N1 on a PTY: Linux ignores the framing there, and 7E1 re-opens fail with EINVAL.
-      spec = { kind: 'serial', path: await sim.listenPty(), baudRate: 4800, dataBits: 8, parity: 'none', stopBits: 1, rtscts: false };
-    }
-    const exchange = new Exchange(() => createLink(spec), julaboSplitter(), {
-      ...julaboExchangeOptions,
-      initialBackoffMs: 50,
-      maxBackoffMs: 200,
-      ...exchangeOptions,
-    });
+    const exchange = await simExchange(sim, transport, julaboSplitter(), { ...julaboExchangeOptions, baudRate: 4800, ...exchangeOptions });
     cleanup.push(() => exchange.stop());
-    await exchange.start();
-    expect(exchange.isUp).toBe(true);
     return { sim, exchange, driver: new JulaboDriver(exchange) };
   }
 
@@ -110,7 +84,7 @@ export function driverEndToEnd(transport: Transport): void {
     expect(['CommunicationFailed', 'Timeout']).toContain((err as LinkError).code);
     if (transport === 'tcp') {
       // A dropped TCP connection takes the exchange down; it comes back by itself.
-      const up = once(exchange, 'up', 3000);
+      const up = nextEvent(exchange, 'up', 3000);
       sim.setFault('linkDrop', false);
       await up;
     } else {
