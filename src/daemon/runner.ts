@@ -553,7 +553,7 @@ export class DeviceRunner extends EventEmitter {
 
   /** Derives state and state_text; called whenever an input to it changes. */
   private recomputeState(): void {
-    const values = this.valueMapRaw();
+    const values = this.valueMap();
     let state: DeviceState = 'idle';
     let text = 'idle';
     const now = Date.now();
@@ -610,11 +610,6 @@ export class DeviceRunner extends EventEmitter {
     this.set('state_text', text);
   }
 
-  private valueMapRaw(): Record<string, WireValue> {
-    const out: Record<string, WireValue> = {};
-    for (const [k, e] of this.cache) out[k] = e.value;
-    return out;
-  }
 }
 
 function valueDescription(d: ValueDecl): DescribeDoc['commands'][string]['args'][string] {
