@@ -198,3 +198,96 @@ describe('alarm engine: flapping and details', () => {
     expect(() => new AlarmEngine([{ id: 'x', type: 'rate', param: 'a.b' } as AlarmConfig], 0)).toThrow(/maxRatePerMinute is required/);
   });
 });
+
+describe('alarm engine: restore after a monitor restart', () => {
+  const delayed: AlarmConfig = { ...hot, delayMs: 1000, clearDelayMs: 500 };
+  const acked = { state: 'acknowledged', raisedAt: -5000, acknowledgedBy: 'alice', acknowledgedAt: -4000 } as const;
+
+  it('a restored acknowledgement holds through the fault and past the delay: no transition, same who', () => {
+    const engine = new AlarmEngine([delayed], 0);
+    expect(engine.restore('hot', acked, 0)).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'alice', acknowledgedAt: -4000, raisedAt: -5000, since: -4000 });
+    const transitions = [
+      ...engine.link('chiller', true, 10),
+      ...engine.update('chiller', { temperature: 35 }, 20),
+      ...engine.tick(1020),
+      ...engine.tick(5000),
+      ...engine.update('chiller', { temperature: 36 }, 6000),
+    ];
+    expect(transitions).toEqual([]);
+    expect(engine.nextDeadline()).toBeUndefined();
+    expect(engine.state('hot')).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'alice', raisedAt: -5000, value: 36 });
+    expect(() => engine.acknowledge('hot', 'bob', 6100)).toThrow(/already acknowledged by alice/);
+  });
+
+  it('the same restart without restore raises again after the delay (the gap restore closes)', () => {
+    const engine = new AlarmEngine([delayed], 0);
+    engine.update('chiller', { temperature: 35 }, 20);
+    expect(engine.tick(1020).map((t) => t.to)).toEqual(['raised']);
+  });
+
+  it('a restored alarm clears through hysteresis and the clear delay, then a new fault is a new occurrence', () => {
+    const engine = new AlarmEngine([delayed], 0);
+    engine.restore('hot', acked, 0);
+    expect(engine.update('chiller', { temperature: 29.5 }, 100)).toEqual([]); // inside the hysteresis band
+    expect(engine.update('chiller', { temperature: 28 }, 200)).toEqual([]);
+    expect(engine.nextDeadline()).toBe(700);
+    expect(engine.tick(699)).toEqual([]);
+    const [cleared] = engine.tick(700);
+    expect(cleared).toMatchObject({ from: 'acknowledged', to: 'cleared', t: 700, state: { raisedAt: -5000, acknowledgedBy: 'alice', clearedAt: 700 } });
+    engine.update('chiller', { temperature: 31 }, 800);
+    expect(engine.tick(1800).map((t) => [t.from, t.to])).toEqual([['pending', 'raised']]);
+    expect(engine.state('hot')).toMatchObject({ state: 'raised', raisedAt: 1800 });
+    expect(engine.state('hot')!.acknowledgedBy).toBeUndefined();
+  });
+
+  it('unknown values right after the start keep the restored state: no updates, a link flap, other parameters', () => {
+    const engine = new AlarmEngine([hot], 0);
+    engine.restore('hot', { state: 'raised', raisedAt: -100 }, 0);
+    expect(engine.tick(60_000)).toEqual([]);
+    expect(engine.link('chiller', true, 60_001)).toEqual([]);
+    expect(engine.update('chiller', { setpoint: 20, temperature: 'nan' }, 60_002)).toEqual([]);
+    expect(engine.link('chiller', false, 60_003)).toEqual([]);
+    expect(engine.state('hot')).toMatchObject({ state: 'raised', raisedAt: -100, since: -100, value: null });
+    // A restored raised alarm is acknowledged as usual.
+    expect(engine.acknowledge('hot', 'bob', 60_004)).toMatchObject({ from: 'raised', to: 'acknowledged', who: 'bob', state: { raisedAt: -100 } });
+  });
+
+  it('disconnected: a restored alarm stays raised while the client is down, past its delay, and clears on connect', () => {
+    const engine = new AlarmEngine([{ id: 'down', type: 'disconnected', client: 'chiller', delayMs: 2000 }], 0);
+    expect(engine.restore('down', { state: 'raised', raisedAt: -9000 }, 0)).toMatchObject({ state: 'raised' });
+    expect(engine.nextDeadline()).toBeUndefined();
+    expect(engine.tick(2000)).toEqual([]);
+    expect(engine.tick(10_000)).toEqual([]);
+    expect(engine.link('chiller', true, 10_500).map((t) => [t.from, t.to])).toEqual([['raised', 'cleared']]);
+  });
+
+  it('activeWhen: a condition whose values have not arrived yet does not clear a restored alarm', () => {
+    const def: AlarmConfig = { ...hot, activeWhen: 'pump.running=1' };
+    const engine = new AlarmEngine([def], 0);
+    engine.restore('hot', acked, 0);
+    // The chiller's snapshot comes first; the pump's values are still unknown.
+    expect(engine.update('chiller', { temperature: 35 }, 10)).toEqual([]);
+    expect(engine.link('pump', true, 20)).toEqual([]);
+    expect(engine.state('hot')).toMatchObject({ state: 'acknowledged', value: 35 });
+    expect(engine.update('pump', { running: 1 }, 30)).toEqual([]);
+    // From here on the condition is known, and its rules apply as before the restart.
+    expect(engine.update('pump', { running: 0 }, 40).map((t) => [t.from, t.to])).toEqual([['acknowledged', 'cleared']]);
+  });
+
+  it('activeWhen known to be false at the first values clears the restored alarm', () => {
+    const engine = new AlarmEngine([{ ...hot, activeWhen: 'chiller.running=1' }], 0);
+    engine.restore('hot', { state: 'raised', raisedAt: -1 }, 0);
+    expect(engine.update('chiller', { running: 0, temperature: 35 }, 10).map((t) => [t.from, t.to])).toEqual([['raised', 'cleared']]);
+  });
+
+  it('unknown ids are ignored; restore after evaluation and malformed states are refused', () => {
+    const engine = new AlarmEngine([hot], 0);
+    expect(engine.restore('removed_from_config', { state: 'raised', raisedAt: 1 }, 0)).toBeUndefined();
+    expect(() => engine.restore('hot', { state: 'acknowledged', raisedAt: 1 }, 0)).toThrow(/needs acknowledgedBy and acknowledgedAt/);
+    expect(() => engine.restore('hot', { state: 'pending' as 'raised', raisedAt: 1 }, 0)).toThrow(/only raised or acknowledged/);
+    expect(() => engine.restore('hot', { state: 'raised', raisedAt: Number.NaN }, 0)).toThrow(/raisedAt/);
+    expect(engine.state('hot')!.state).toBe('ok');
+    engine.update('chiller', { temperature: 20 }, 1);
+    expect(() => engine.restore('hot', { state: 'raised', raisedAt: 1 }, 2)).toThrow(/only possible before/);
+  });
+});

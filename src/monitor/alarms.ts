@@ -70,6 +70,20 @@ export interface AlarmState {
   clearedAt?: number;
 }
 
+/**
+ * An alarm's state from before a monitor restart (the archive's alarm history), handed to
+ * `AlarmEngine.restore`. Only raised and acknowledged survive: pending carries a timer that did
+ * not, and ok/cleared is where every alarm starts anyway.
+ */
+export interface RestoredAlarm {
+  state: 'raised' | 'acknowledged';
+  /** Unix ms the alarm was raised. */
+  raisedAt: number;
+  /** acknowledged: who, and when (both required then). */
+  acknowledgedBy?: string;
+  acknowledgedAt?: number;
+}
+
 /** One state change, as it goes to the log, the archive, the event and the hooks. */
 export interface AlarmTransition {
   id: string;
@@ -212,6 +226,11 @@ interface Runtime {
   clearingSince: number | undefined;
   /** rate: recent (t, value) samples of `param`. */
   samples: Array<[number, number]>;
+  /**
+   * Restored after a restart and not yet judged with every `activeWhen` value known: until then a
+   * condition that fails may only be waiting for its values, so it must not clear the alarm.
+   */
+  restored: boolean;
 }
 
 export class AlarmEngine {
@@ -219,6 +238,8 @@ export class AlarmEngine {
   private readonly byId = new Map<string, Runtime>();
   private readonly values = new Map<string, PeerValue>();
   private readonly connected = new Set<string>();
+  /** Set by the first update, link, tick or acknowledgement: restoring after that would rewrite history the monitor has already reported. */
+  private running = false;
 
   /** `start` is the time the engine starts: every client counts as disconnected since then. */
   constructor(defs: readonly AlarmConfig[], start: number) {
@@ -240,6 +261,7 @@ export class AlarmEngine {
         pendingSince: undefined,
         clearingSince: undefined,
         samples: [],
+        restored: false,
       };
       this.alarms.push(rt);
       this.byId.set(def.id, rt);
@@ -271,8 +293,52 @@ export class AlarmEngine {
     return this.states().filter((s) => s.state === 'raised' || s.state === 'acknowledged');
   }
 
+  /**
+   * Seeds the state an alarm had before the monitor restarted, so a fault that outlived the
+   * restart is not raised (and notified) again and its acknowledgement is kept. Returns the new
+   * state, or undefined for an id that is not configured (any more). No transition is returned:
+   * nothing changed for the people told about it. From here on the alarm behaves as if the
+   * monitor had never stopped: it stays raised/acknowledged while the fault holds or its inputs
+   * are unknown, and clears through hysteresis and clear delay. Only before the first
+   * update/link/tick/acknowledge; throws an Error after that, or for a malformed state.
+   */
+  restore(id: string, saved: RestoredAlarm, now: number): AlarmState | undefined {
+    if (this.running) throw new Error(`alarm "${id}": restore is only possible before the engine evaluates anything`);
+    const rt = this.byId.get(id);
+    if (!rt) return undefined;
+    if (saved.state !== 'raised' && saved.state !== 'acknowledged') throw new Error(`alarm "${id}": cannot restore the state "${String(saved.state)}"; only raised or acknowledged`);
+    if (!Number.isFinite(saved.raisedAt)) throw new Error(`alarm "${id}": restore needs raisedAt as unix ms, got ${String(saved.raisedAt)}`);
+    const s = rt.state;
+    delete s.clearedAt;
+    delete s.acknowledgedBy;
+    delete s.acknowledgedAt;
+    s.raisedAt = saved.raisedAt;
+    s.since = saved.raisedAt;
+    if (saved.state === 'acknowledged') {
+      if (typeof saved.acknowledgedBy !== 'string' || saved.acknowledgedBy === '' || !Number.isFinite(saved.acknowledgedAt)) {
+        throw new Error(`alarm "${id}": restoring an acknowledgement needs acknowledgedBy and acknowledgedAt`);
+      }
+      s.acknowledgedBy = saved.acknowledgedBy;
+      s.acknowledgedAt = saved.acknowledgedAt!;
+      s.since = saved.acknowledgedAt!;
+    }
+    s.state = saved.state;
+    s.value = null;
+    // A disconnected alarm went pending in the constructor; that occurrence is this restored one.
+    rt.pendingSince = undefined;
+    rt.clearingSince = undefined;
+    rt.samples = [];
+    rt.restored = rt.condition !== undefined;
+    const out: AlarmTransition[] = [];
+    this.evaluate(rt, now, out);
+    // Nothing is known yet but links (all down): a restored alarm cannot move here.
+    if (out.length > 0) throw new Error(`alarm "${id}": restore caused ${out.map((tr) => tr.to).join(', ')}; this is a bug`);
+    return this.state(id);
+  }
+
   /** New values of one client (changes only, or a full snapshot). */
   update(client: string, changes: Readonly<Record<string, PeerValue>>, t: number): AlarmTransition[] {
+    this.running = true;
     for (const [k, v] of Object.entries(changes)) this.values.set(`${client}.${k}`, v);
     const out: AlarmTransition[] = [];
     for (const rt of this.alarms) {
@@ -288,6 +354,7 @@ export class AlarmEngine {
 
   /** A client connected or disconnected; its values are forgotten when it goes down. */
   link(client: string, up: boolean, t: number): AlarmTransition[] {
+    this.running = true;
     if (up) this.connected.add(client);
     else {
       this.connected.delete(client);
@@ -316,6 +383,7 @@ export class AlarmEngine {
 
   /** Time passes: delays that ended take effect. */
   tick(t: number): AlarmTransition[] {
+    this.running = true;
     const out: AlarmTransition[] = [];
     for (const rt of this.alarms) this.advance(rt, t, out);
     return out;
@@ -326,6 +394,7 @@ export class AlarmEngine {
    * or the alarm is not raised.
    */
   acknowledge(id: string, who: string, t: number): AlarmTransition {
+    this.running = true;
     const rt = this.byId.get(id);
     if (!rt) throw new Error(`no alarm "${id}"; alarms: ${[...this.byId.keys()].join(', ') || 'none'}`);
     const s = rt.state;
@@ -400,6 +469,18 @@ export class AlarmEngine {
   private evaluate(rt: Runtime, t: number, out: AlarmTransition[]): void {
     const s = rt.state;
     const live = s.state === 'raised' || s.state === 'acknowledged';
+    if (rt.restored && rt.condition) {
+      if (rt.condition.names.some((n) => isMissing(this.values.get(n)))) {
+        // After a restart the condition's values arrive one client at a time: a failing test
+        // may mean "not known yet" rather than "does not hold", so the restored state stands.
+        rt.verdict = 'unknown';
+        rt.clearingSince = undefined;
+        const { value } = this.judge(rt);
+        if (value !== null) s.value = value;
+        return;
+      }
+      rt.restored = false;
+    }
     if (rt.condition && !rt.condition.test(this.pick(rt.condition.names))) {
       // Not applicable now (e.g. the chiller stopped): nothing pends, a raised alarm clears.
       rt.verdict = 'unknown';
@@ -451,6 +532,7 @@ export class AlarmEngine {
 
   private move(rt: Runtime, to: AlarmStatus, t: number, message: string, who?: string): AlarmTransition {
     const from = rt.state.state;
+    rt.restored = false;
     rt.state.state = to;
     rt.state.since = t;
     const tr: AlarmTransition = { id: rt.def.id, t, from, to, severity: rt.severity, message, value: rt.state.value, state: { ...rt.state, clients: [...rt.clients] } };

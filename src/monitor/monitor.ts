@@ -8,9 +8,9 @@ import { EventEmitter } from 'node:events';
 import { TokenStore } from '../daemon/auth.js';
 import { VERSION } from '../version.js';
 import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
-import type { Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
+import type { AlarmEntry, Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
-import { AlarmEngine, alarmConfigProblems, type AlarmState, type AlarmTransition } from './alarms.js';
+import { AlarmEngine, alarmConfigProblems, type AlarmState, type AlarmTransition, type RestoredAlarm } from './alarms.js';
 import { ArchiveFeed } from './archive-feed.js';
 import { AlarmHook, HOOKED } from './hooks.js';
 import { MessageLog } from './message-log.js';
@@ -26,6 +26,22 @@ export { MONITOR_DEFAULTS } from './options.js';
 const NUMERIC_TYPES = new Set(['float', 'int', 'bool']);
 /** The heartbeat re-offer runs at most this often, whatever heartbeat is configured. */
 const MIN_REFEED_MS = 250;
+/**
+ * Alarm history rows read per alarm at start: the newest gives the state, and an acknowledgement
+ * is always right after its `raised` row (raised → acknowledged → cleared), which gives raisedAt.
+ */
+const RESTORE_ROWS = 2;
+
+/** What the newest archived transitions of one alarm leave it in; undefined when ok/cleared. */
+function restoredFromHistory(newestFirst: readonly AlarmEntry[]): RestoredAlarm | undefined {
+  const [last, before] = newestFirst;
+  if (!last) return undefined;
+  if (last.to === 'raised') return { state: 'raised', raisedAt: last.t };
+  if (last.to !== 'acknowledged') return undefined;
+  // A history without the raised row (trimmed by hand) still keeps the acknowledgement.
+  const raisedAt = before?.to === 'raised' ? before.t : last.t;
+  return { state: 'acknowledged', raisedAt, acknowledgedBy: last.who ?? 'unknown', acknowledgedAt: last.t };
+}
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -164,8 +180,13 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.alarmHooks = (options.alarmHooks ?? []).map((h) => new AlarmHook(h, this.name, (level, text) => this.message(this.name, level, text)));
   }
 
-  /** Opens the port (failing loudly when it cannot), then connects to every peer. */
+  /**
+   * Restores alarm states from the archive, opens the port (failing loudly when it cannot), then
+   * connects to every peer.
+   */
   async start(): Promise<void> {
+    // Before the port and the peers: an `ack` or a value must not reach the engine first.
+    const restored = await this.restoreAlarms();
     const listen = this.options.listen;
     if (listen !== false) {
       const host = listen?.host ?? MONITOR_DEFAULTS.host;
@@ -195,6 +216,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     const where = this.server ? `; labwire port ${this.host}:${this.port}` : '';
     this.logger.info(`monitor "${this.name}" started with ${this.peerList.length} peer(s)${where}${this.readOnly ? ', read-only' : ''}`);
     this.addEntry({ t: Date.now(), source: this.name, level: 'info', message: `monitor started: ${this.peerList.map((p) => p.name).join(', ') || 'no peers'}` });
+    for (const entry of restored) this.addEntry(entry);
     for (const peer of this.peerList) peer.start();
     // Disconnected alarms count from the start: a client that never connects raises after its delay.
     this.armAlarmTimer();
@@ -316,6 +338,48 @@ export class Monitor extends EventEmitter implements MonitorView {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /**
+   * Seeds the engine with the alarms that were raised or acknowledged when the monitor last
+   * stopped (their newest row in the archive's alarm history), so they are neither raised nor
+   * notified again and keep who acknowledged them. Nothing goes to the hooks or the archive: no
+   * state changed. A failing read is logged and the monitor starts with every alarm ok, as it
+   * did before the archive kept alarm states. Returns the message log entries to add.
+   */
+  private async restoreAlarms(): Promise<LogEntry[]> {
+    const archive = this.archive;
+    if (!archive?.alarmHistory || this.alarmEngine.size === 0) return [];
+    const ids = this.alarmEngine.states().map((a) => a.id);
+    const saved = new Map<string, RestoredAlarm>();
+    try {
+      for (const id of ids) {
+        const r = restoredFromHistory(await archive.alarmHistory({ id, limit: RESTORE_ROWS }));
+        if (r) saved.set(id, r);
+      }
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.logger.error({ err }, 'archive: cannot read the alarm history; alarm states are not restored');
+      return [{ t: Date.now(), source: this.name, level: 'warning', message: `alarm states not restored after the restart: cannot read the archive's alarm history: ${reason}` }];
+    }
+    const now = Date.now();
+    const entries: LogEntry[] = [];
+    for (const [id, r] of saved) {
+      let state: AlarmState | undefined;
+      try {
+        state = this.alarmEngine.restore(id, r, now);
+      } catch (err) {
+        this.logger.error({ err, alarm: id }, 'cannot restore an alarm state');
+        continue;
+      }
+      if (!state) continue;
+      const iso = (t: number): string => new Date(t).toISOString();
+      const detail = state.state === 'acknowledged' ? `by ${state.acknowledgedBy ?? '?'} at ${iso(state.acknowledgedAt ?? 0)}, raised at ${iso(r.raisedAt)}` : `raised at ${iso(r.raisedAt)}`;
+      const message = `alarm ${id} restored as ${state.state} (${detail}) after a monitor restart`;
+      this.logger.info({ alarm: id, state: state.state }, 'alarm state restored from the archive');
+      entries.push({ t: now, source: 'alarms', level: 'info', message });
+    }
+    return entries;
+  }
 
   /**
    * Checks a line to forward: the client exists, the line parses, names a command and is one the
