@@ -6,15 +6,7 @@ import type { Command } from 'commander';
 import { LabwireError, type StatusDoc } from '../wire/types.js';
 import { parseCondition } from '../client/condition.js';
 import { parseDuration, formatDuration } from '../util/duration.js';
-import { EXIT, connectOnce, type ConnectFlags } from './common.js';
-
-function connectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--token-file <path>', 'file holding the token (default: $LABWIRE_TOKEN)')
-    .option('--tls', 'connect with TLS')
-    .option('--ca <path>', 'trust this CA certificate (PEM) for TLS')
-    .option('--insecure', 'with --tls: do not verify the certificate (testing only)');
-}
+import { EXIT, connectOnce, connectionOptions, type ConnectFlags } from './common.js';
 
 export function formatStatusTable(doc: StatusDoc): string {
   const rows = Object.entries(doc.values).map(([k, v]) => [k, v === null ? 'nan' : typeof v === 'boolean' ? (v ? '1' : '0') : String(v), doc.units[k] ?? '']);

@@ -89,6 +89,15 @@ export interface ConnectFlags {
   timeout?: string;
 }
 
+/** The token and TLS flags of every command that connects to a daemon or monitor. */
+export function connectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--token-file <path>', 'file holding the token (default: $LABWIRE_TOKEN)')
+    .option('--tls', 'connect with TLS')
+    .option('--ca <path>', 'trust this CA certificate (PEM) for TLS')
+    .option('--insecure', 'with --tls: do not verify the certificate (testing only)');
+}
+
 export function tlsOption(flags: ConnectFlags): { ca?: Buffer; rejectUnauthorized?: boolean } | undefined {
   if (!flags.tls && !flags.ca) return undefined;
   let ca: Buffer | undefined;

@@ -73,6 +73,8 @@ export interface LogEntry {
   t: number;
   level: string;
   message: string;
+  /** Who logged it, when the peer says (a monitor: the client's name, `alarms`, a script's name). */
+  source?: string;
 }
 
 /** Current values as waitFor sees them: numbers, booleans and strings; null for a missing reading. */
@@ -634,6 +636,7 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
         t: cmd.kwargs.t !== undefined && Number.isFinite(t) ? t : Date.now(),
         level: cmd.kwargs.level ?? 'info',
         message: cmd.kwargs.message ?? cmd.args.join(' '),
+        ...(cmd.kwargs.source !== undefined ? { source: cmd.kwargs.source } : {}),
       });
     } else if (cmd.name !== null && CCDLAB_LOG_LEVELS.has(cmd.name)) {
       this.emit('log', { t: Date.now(), level: cmd.name, message: lineBody(line) });
