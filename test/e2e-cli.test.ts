@@ -172,8 +172,9 @@ describe('device-direct commands', () => {
   });
 
   it('every command has --help with examples', async () => {
-    for (const cmd of ['daemon', 'sim', 'send', 'status', 'wait', 'watch', 'julabo', 'demo', 'up', 'config']) {
-      const r = await runCli([cmd, '--help']);
+    const commands = ['daemon', 'sim', 'send', 'status', 'wait', 'watch', 'julabo', 'demo', 'up', 'config', 'programme', 'programme load', 'programme status', 'alarms', 'alarms ack'];
+    for (const cmd of commands) {
+      const r = await runCli([...cmd.split(' '), '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^Examples/m);
     }

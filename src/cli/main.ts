@@ -5,9 +5,11 @@
 import { Command, CommanderError } from 'commander';
 import { LabwireError } from '../wire/types.js';
 import { VERSION } from '../version.js';
+import { registerAlarmsCommand } from './alarms-cmd.js';
 import { registerClientCommands } from './client-cmds.js';
 import { registerDaemonCommands } from './daemon-cmds.js';
 import { registerDeviceCommands } from './device-cmds.js';
+import { registerProgrammeCommands } from './programme-cmds.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim-cmd.js';
 import { registerUpCommands } from './up.js';
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   registerDaemonCommands(program);
   registerSimCommand(program);
   registerClientCommands(program);
+  registerProgrammeCommands(program);
+  registerAlarmsCommand(program);
   registerDeviceCommands(program);
   program.addHelpText('after', `
 Examples:
@@ -31,7 +35,11 @@ Examples:
   labwire sim julabo --listen 127.0.0.1:5050          a simulated Julabo chiller on TCP
   labwire daemon julabo --link tcp://127.0.0.1:5050   a daemon for it on 127.0.0.1:7001
   labwire status 127.0.0.1:7001                       what the daemon knows
-  labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s`);
+  labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s
+  labwire programme load 127.0.0.1:7001 cycle.csv --param setpoint --loops 3
+  labwire programme start 127.0.0.1:7001              run it; \`programme status --watch\` follows it
+  labwire alarms 127.0.0.1:7100 --watch               the monitor's active alarms, then every transition
+  labwire alarms ack 127.0.0.1:7100 chiller_deviation acknowledge one`);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
