@@ -190,6 +190,14 @@ describe('bad programmes are refused whole, with the line', () => {
     expect(help.commands!.split(' ')).toEqual(expect.arrayContaining(['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status']));
     expect(await c.request('programme_status')).toBe('ok programme_status state=none');
     expect(await c.request('programme_start')).toBe('error programme_start code=ProtocolError message="no programme loaded; programme_load it first"');
+    expect(await c.request('programme_profile')).toBe('error programme_profile code=ProtocolError message="no programme loaded; programme_load one first"');
+  });
+
+  it('programme_profile gives one cycle of the loaded profile for a plot', async () => {
+    const { c } = await daemon();
+    const yaml = 'loop: 2\npoints:\n  - {minutes: 0, value: 15}\n  - {minutes: 0.5, value: 35}\n  - hold: {until: stable}\n  - {minutes: 1, value: 35}\n  - {minutes: 1, value: 20}\n';
+    expect(await c.request(load('setpoint', 'yaml', yaml))).toMatch(/^ok programme_load /);
+    expect(await c.request('programme_profile')).toBe('ok programme_profile param=setpoint loops=2 cycle_s=60 n=5 t_s="0 30 30 60 60" values="15 35 35 35 20" holds="0 0 1 0 0"');
   });
 
   it.each([

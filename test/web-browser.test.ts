@@ -3,31 +3,28 @@
  * against the real chain: Julabo simulator → daemon → monitor → SQLite archive → web.
  * Skipped, with a message, where Chromium is not installed (CI installs it).
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startWebLab, type WebLab } from '../src/web/test-helpers/web-lab.js';
 import { startWeb, type WebServer } from '../src/web/server.js';
 import { FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { parseTokenFile } from '../src/daemon/auth.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually } from './helpers/julabo-lab.js';
+import { haveChromium, openBrowser, warnIfNoChromium, type TestBrowser } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`web-browser tests skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+warnIfNoChromium('web-browser tests');
 
 const YEAR_MS = 365 * 86_400_000;
 const STEP_MS = 600_000;
 
 describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
   let lab: WebLab;
-  let ctx: BrowserContext;
+  let browser: TestBrowser;
   let page: Page;
-  let profile: string;
-  const errors: string[] = [];
+  let errors: string[];
 
   beforeAll(async () => {
     // Running towards 10 °C at 30× speed: the temperature moves every poll.
@@ -39,33 +36,15 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
       samples.push({ device: 'test', name: 'year_series', t, value: 20 + 5 * Math.sin((2 * Math.PI * t) / YEAR_MS) + Math.sin((2 * Math.PI * t) / 86_400_000) });
     }
     await lab.archive.write(samples);
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('requestfailed', (r) => {
-      // The live stream ends when the page goes; superseded history queries are aborted on purpose.
-      if (r.url().includes('/api/stream') || r.failure()?.errorText === 'net::ERR_ABORTED') return;
-      errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
-    });
     // No request may leave the server under test.
-    await ctx.route((url) => !url.href.startsWith(lab.web.url) && !url.href.startsWith('data:'), (route) => {
-      errors.push(`external request: ${route.request().url()}`);
-      return route.abort();
-    });
+    browser = await openBrowser({ allowOnly: lab.web.url });
+    ({ page, errors } = browser);
     await page.goto(lab.web.url);
   }, 60_000);
 
   afterAll(async () => {
-    await ctx?.close();
+    await browser?.close();
     await lab?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   it('loads with every device connected', async () => {
@@ -185,17 +164,11 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
 });
 
 describe.skipIf(!haveChromium)('login and read-only in headless Chromium', () => {
-  let ctx: BrowserContext;
+  let browser: TestBrowser;
   let web: WebServer;
-  let profile: string;
 
   beforeAll(async () => {
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await openBrowser();
     web = await startWeb({
       monitor: new FakeMonitor({ readOnly: true }),
       port: 0,
@@ -205,14 +178,12 @@ describe.skipIf(!haveChromium)('login and read-only in headless Chromium', () =>
   }, 60_000);
 
   afterAll(async () => {
-    await ctx?.close();
+    await browser?.close();
     await web?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   it('asks for a token, keeps an HttpOnly session cookie, and shows read-only without write forms', async () => {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.setDefaultTimeout(10_000);
+    const { page, ctx } = browser;
     await page.goto(web.url);
     await page.getByLabel('Token').fill('wrong-token-xxxxxxxx');
     await page.getByRole('button', { name: 'Log in' }).click();

@@ -192,9 +192,10 @@ describe('Hub bounds', () => {
       hub.publishUpdate({ client: `d${i % 3}`, t: i, values: { v: i, [`k${i % 7}`]: i } });
       if (i % 10 === 0) hub.publishMessage({ t: i, source: 's', level: 'info', message: `m${i}` });
       if (i % 100 === 0) hub.publish('peer', { name: 'd0', connected: i % 200 === 0 });
+      if (i % 100 === 50) hub.publish('alarm', { state: { id: `a${i % 200}`, state: i % 400 < 200 ? 'raised' : 'cleared', since: i }, transition: {} });
     }
-    expect(fast.length).toBe(10_000 + 1000 + 100);
-    expect(sub.queued).toBeLessThanOrEqual(3 + 1 + 5);
+    expect(fast.length).toBe(10_000 + 1000 + 100 + 100);
+    expect(sub.queued).toBeLessThanOrEqual(3 + 1 + 2 + 5);
     slow.drain();
     const events = slow.frames.slice(1).map((f) => ({ type: /^event: (\w+)/.exec(f)![1], data: JSON.parse(f.split('data: ')[1]!) }));
     const d0 = events.find((e) => e.type === 'update' && e.data.client === 'd0')!;
@@ -203,6 +204,10 @@ describe('Hub bounds', () => {
     expect(events.filter((e) => e.type === 'message').map((e) => e.data.message)).toEqual(['m9950', 'm9960', 'm9970', 'm9980', 'm9990']);
     expect(events.find((e) => e.type === 'dropped')!.data.count).toBe(995);
     expect(events.filter((e) => e.type === 'peer')).toHaveLength(1);
+    // One alarm event per alarm, each its newest state.
+    const alarms = events.filter((e) => e.type === 'alarm').map((e) => e.data.state);
+    expect(alarms.map((a) => [a.id, a.since]).sort()).toEqual([['a150', 9950], ['a50', 9850]]);
+    expect(alarms.find((a) => a.id === 'a150').state).toBe('cleared');
   });
 
   it('disconnects a subscriber that stays blocked too long', async () => {

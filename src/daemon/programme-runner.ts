@@ -16,6 +16,7 @@ import {
   elapsedAt,
   nextStep,
   parseProgramme,
+  profileVertices,
   planProgramme,
   progressAt,
   targetAt,
@@ -213,6 +214,25 @@ export class ProgrammeRunner {
       out.next_in_s = round(nx.inMs / 1000, 1);
     } else out.next = 'end';
     return out;
+  }
+
+  /**
+   * The loaded programme's shape for a plot: one cycle's vertices as parallel lists (clock seconds
+   * since the cycle's start, values, holds) and the number of loops. Holds stop the clock, so a
+   * running programme's vertex times are its own clock, not wall time.
+   */
+  profile(): Record<string, WireValue> {
+    if (!this.loaded) throw new LabwireError('ProtocolError', 'no programme loaded; programme_load one first', 'programme_profile');
+    const v = profileVertices(this.loaded.plan);
+    return {
+      param: this.loaded.param,
+      loops: this.loaded.plan.loops,
+      cycle_s: round(this.loaded.plan.cycleMs / 1000, 3),
+      n: v.length,
+      t_s: v.map((p) => round(p.ms / 1000, 3)).join(' '),
+      values: v.map((p) => this.value(p.value)).join(' '),
+      holds: v.map((p) => (p.hold ? 1 : 0)).join(' '),
+    };
   }
 
   /** At daemon start: restores a saved programme; a running one resumes or stops per policy. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LabwireError } from '../wire/types.js';
-import { advance, checkLimits, elapsedAt, nextStep, parseProgramme, planProgramme, progressAt, targetAt, type Plan, type Position } from './programme.js';
+import { advance, checkLimits, elapsedAt, nextStep, parseProgramme, planProgramme, profileVertices, progressAt, targetAt, type Plan, type Position } from './programme.js';
 
 const FL1703 = { min: { value: -20, source: 'FL1703' }, max: { value: 40, source: 'FL1703' } };
 
@@ -179,7 +179,8 @@ describe('planning and running', () => {
           const hi = Math.max(...values) + 1e-9;
           const seen = runAll(plan, dt);
           expect(seen.every((v) => v >= lo && v <= hi)).toBe(true);
-          expect(seen.at(-1)).toBe(values.at(-1));
+          // As the CSV carries it: -0 is written "0".
+          expect(seen.at(-1)).toBe(Number(String(values.at(-1))));
         },
       ),
       { numRuns: 200 },
@@ -203,6 +204,40 @@ describe('planning and running', () => {
           if (r.done) break;
         }
         expect(last).toBe(100);
+      }),
+    );
+  });
+});
+
+describe('profile vertices', () => {
+  it('gives the first point, the end of every ramp, both sides of a step and holds', () => {
+    const csv = parseProgramme('csv', '0,20\n10,20\n10,30\n20,30\n');
+    expect(profileVertices(planProgramme(csv))).toEqual([
+      { ms: 0, value: 20, hold: false },
+      { ms: 600_000, value: 20, hold: false },
+      { ms: 600_000, value: 30, hold: false },
+      { ms: 1_200_000, value: 30, hold: false },
+    ]);
+    const yaml = parseProgramme('yaml', 'points:\n  - {minutes: 0, value: 15}\n  - {minutes: 5, value: 35}\n  - hold: {until: stable}\n  - {minutes: 10, value: 15}\n');
+    expect(profileVertices(planProgramme(yaml))).toEqual([
+      { ms: 0, value: 15, hold: false },
+      { ms: 300_000, value: 35, hold: false },
+      { ms: 300_000, value: 35, hold: true },
+      { ms: 600_000, value: 15, hold: false },
+    ]);
+  });
+
+  it('property: the vertices reproduce targetAt at every vertex time outside steps', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: -50, max: 50 })), { minLength: 1, maxLength: 12 }), (rows) => {
+        let t = 0;
+        const lines = rows.map(([dt, v]) => `${(t += dt)},${v}`);
+        const plan = planProgramme(parseProgramme('csv', lines.join('\n')));
+        const v = profileVertices(plan);
+        expect(v[0]!.ms).toBe(0);
+        expect(v[v.length - 1]!.ms).toBe(plan.cycleMs);
+        expect(v[v.length - 1]!.value).toBe(rows[rows.length - 1]![1]);
+        for (let i = 1; i < v.length; i++) expect(v[i]!.ms).toBeGreaterThanOrEqual(v[i - 1]!.ms);
       }),
     );
   });

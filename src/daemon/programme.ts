@@ -220,6 +220,34 @@ export function planProgramme(p: Programme): Plan {
   return { phases, loops: p.loops, cycleMs, totalMs: cycleMs * p.loops };
 }
 
+/** One vertex of a profile: clock time since the cycle's start, value, and whether a hold waits there. */
+export interface ProfileVertex {
+  ms: number;
+  value: number;
+  hold: boolean;
+}
+
+/**
+ * The vertices of one cycle, for drawing the profile: the first point at 0, the end of every ramp
+ * (a step gives two vertices at one time) and every hold (at the time it starts; its length is
+ * not known in advance).
+ */
+export function profileVertices(plan: Plan): ProfileVertex[] {
+  const out: ProfileVertex[] = [];
+  let ms = 0;
+  for (const ph of plan.phases) {
+    if (ph.kind === 'hold') {
+      out.push({ ms, value: ph.value, hold: true });
+      continue;
+    }
+    if (out.length === 0) out.push({ ms: 0, value: ph.from, hold: false });
+    ms += ph.ms;
+    if (ph.ms === 0 && out[out.length - 1]!.value === ph.to && !out[out.length - 1]!.hold) continue;
+    out.push({ ms, value: ph.to, hold: false });
+  }
+  return out;
+}
+
 /** The target at a position: linear within a ramp, the held value in a hold. */
 export function targetAt(plan: Plan, pos: Position): number {
   const ph = plan.phases[Math.min(pos.phase, plan.phases.length - 1)]!;

@@ -14,10 +14,10 @@ export type ServerOptions = Omit<LineServerOptions, 'label'>;
 
 /** Lines a CCDLab peer sends as notices; accepted without a reply. (`id` is handled by the LineServer.) */
 const NOTICES = new Set(['status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
-const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status'];
+const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status', 'programme_profile'];
 const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', ...PROGRAMME_COMMANDS];
 /** Programme commands that change something: operator role, refused in read-only mode, audited. */
-const PROGRAMME_WRITES = new Set(PROGRAMME_COMMANDS.filter((c) => c !== 'programme_status'));
+const PROGRAMME_WRITES = new Set(PROGRAMME_COMMANDS.filter((c) => c !== 'programme_status' && c !== 'programme_profile'));
 
 export class DaemonServer extends EventEmitter implements LineService {
   private readonly lines: LineServer;
@@ -104,6 +104,12 @@ export class DaemonServer extends EventEmitter implements LineService {
         );
       case 'programme_status':
         return formatOk(name, this.runner.programme.status());
+      case 'programme_profile':
+        try {
+          return formatOk(name, this.runner.programme.profile());
+        } catch (err) {
+          return this.lines.errorReply(err, name);
+        }
     }
     if (PROGRAMME_WRITES.has(name)) return this.programmeCommand(s, cmd, line);
     if (!this.runner.commandNames().includes(name)) {

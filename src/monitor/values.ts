@@ -4,7 +4,7 @@
  */
 import { convertValue } from '../client/index.js';
 import { formatValue, quote } from '../wire/format.js';
-import type { Command, DescribeDoc } from '../wire/types.js';
+import { BUILTIN_READS, type Command, type DescribeDoc } from '../wire/types.js';
 import type { PeerValue } from './types.js';
 
 /* eslint-disable no-control-regex */
@@ -128,14 +128,13 @@ export function statusDocument(nconnected: number, clients: readonly ClientStatu
 /** Kind of a line forwarded with `send`: what role it needs and whether read-only mode refuses it. */
 export type LineKind = 'read' | 'write' | 'admin';
 
-const READS = new Set(['describe', 'ping', 'help']);
-
 /**
- * Reads are `get_*`, `describe`, `ping` and `help`; `exit` is an admin matter; anything else may
+ * Reads are `get_*` and the built-in reads (`describe`, `ping`, `help`, `programme_status`,
+ * `programme_profile`); `exit` is an admin matter; anything else may
  * change state (PROTOCOL.md roles; a CCDLab peer's raw commands included).
  */
 export function lineKind(command: string): LineKind {
-  if (command.startsWith('get_') || READS.has(command)) return 'read';
+  if (command.startsWith('get_') || BUILTIN_READS.has(command)) return 'read';
   if (command === 'exit') return 'admin';
   return 'write';
 }

@@ -14,6 +14,11 @@ export interface CommandRequest {
   line: string;
   role: Role | null;
   actor: MonitorActor;
+  /**
+   * The role a read line needs (default operator: the command line and the WebSocket are for
+   * operators). Routes that only read, such as a programme's status, let viewers through.
+   */
+  readRole?: Role;
 }
 
 export const MAX_LINE = 65_536;
@@ -27,7 +32,7 @@ export async function sendCommand(monitor: MonitorView, req: CommandRequest, tim
   if (line.length > MAX_LINE) throw new HttpError(400, 'LineTooLong', `the command line is longer than ${MAX_LINE} characters`);
   if (/[\r\n\0]/.test(line)) throw new HttpError(400, 'BadRequest', 'the command line must be a single line');
   const kind = classifyLine(line, peer.describe);
-  const need: Role = kind === 'admin' ? 'admin' : 'operator';
+  const need: Role = kind === 'admin' ? 'admin' : kind === 'read' ? (req.readRole ?? 'operator') : 'operator';
   if (!roleAtLeast(req.role, need)) {
     if (req.role === null) throw new HttpError(401, 'Unauthorized', 'a token is needed to send commands');
     throw new HttpError(403, 'Forbidden', `sending "${line.split(/\s/, 1)[0]}" needs the ${need} role; you have ${req.role}`);

@@ -5,14 +5,14 @@
  * Each event is serialised once. A subscriber whose socket keeps up gets every frame at once. A
  * subscriber whose socket buffer is above its high-water mark gets a queue instead, where
  * `update` events of one device merge into one (latest value per parameter wins), `peer` events of
- * one peer replace each other, and messages are capped (the oldest go first, and the client is
+ * one peer replace each other, as do `alarm` events of one alarm, and messages are capped (the oldest go first, and the client is
  * told how many it missed with a `dropped` event). A subscriber blocked for longer than
  * `stallMs` is disconnected; the browser's EventSource reconnects and receives a fresh snapshot.
  */
 import type { LogEntry } from '../archive/types.js';
 import type { MonitorUpdate } from '../monitor/types.js';
 
-export type EventType = 'snapshot' | 'update' | 'peer' | 'message' | 'reply' | 'dropped' | 'error';
+export type EventType = 'snapshot' | 'update' | 'peer' | 'alarm' | 'message' | 'reply' | 'dropped' | 'error';
 
 /** One event for all subscribers; its JSON and frames are computed once, on first use. */
 export class HubEvent {
@@ -120,7 +120,8 @@ interface Entry {
 export class Subscriber {
   private readonly queue: Entry[] = [];
   private readonly updates = new Map<string, Entry>();
-  private readonly peers = new Map<string, Entry>();
+  /** Queued `peer` and `alarm` events by `<type>:<name>`: the newest state replaces a queued one. */
+  private readonly latest = new Map<string, Entry>();
   private blockedSince = 0;
   private dropped = 0;
   private closed = false;
@@ -172,16 +173,17 @@ export class Subscriber {
       this.queue.push(entry);
       return;
     }
-    if (event.type === 'peer') {
-      const name = (event.data as { name: string }).name;
-      const pending = this.peers.get(name);
+    if (event.type === 'peer' || event.type === 'alarm') {
+      const data = event.data as { name?: string; state?: { id: string } };
+      const key = `${event.type}:${event.type === 'peer' ? data.name : data.state?.id}`;
+      const pending = this.latest.get(key);
       if (pending) {
         pending.event = event;
         this.counters.merged++;
         return;
       }
-      const entry: Entry = { type: 'peer', event, key: name };
-      this.peers.set(name, entry);
+      const entry: Entry = { type: event.type, event, key };
+      this.latest.set(key, entry);
       this.queue.push(entry);
       return;
     }
@@ -191,7 +193,7 @@ export class Subscriber {
     }
     const cap = event.type === 'message' ? this.limits.maxQueuedMessages : this.limits.maxQueuedOther;
     // Messages are capped among themselves, replies and notices among themselves; the snapshot,
-    // merged updates and peer states are never dropped (they are bounded by the number of peers).
+    // merged updates, peer and alarm states are never dropped (bounded by the number of peers and alarms).
     const same = (e: Entry): boolean => (event.type === 'message' ? e.type === 'message' : e.type === 'reply' || e.type === 'error' || e.type === 'dropped');
     let count = 0;
     for (const e of this.queue) if (same(e)) count++;
@@ -235,7 +237,7 @@ export class Subscriber {
       if (!entry) return;
       if (entry.key !== undefined) {
         if (entry.type === 'update') this.updates.delete(entry.key);
-        else if (entry.type === 'peer') this.peers.delete(entry.key);
+        else this.latest.delete(entry.key);
       }
       const frame = entry.event ? entry.event.frame(this.format) : this.format(entry.type, JSON.stringify(entry.data));
       this.write(frame);
@@ -247,7 +249,7 @@ export class Subscriber {
     this.closed = true;
     this.queue.length = 0;
     this.updates.clear();
-    this.peers.clear();
+    this.latest.clear();
     try {
       this.sink.close(reason);
     } catch {

@@ -4,16 +4,16 @@
  */
 import { lineBody, parseLine } from '../wire/tokenize.js';
 import { parseErrorReply } from '../wire/format.js';
-import { LabwireError, type DescribeDoc } from '../wire/types.js';
+import { BUILTIN_READS, LabwireError, type DescribeDoc } from '../wire/types.js';
 import type { PeerValue } from '../monitor/types.js';
 
 /** read: anyone who may read; write: operator (and not in read-only mode); admin: `exit`. */
 export type LineKind = 'read' | 'write' | 'admin';
 
-const READ_COMMANDS = new Set(['describe', 'ping', 'help']);
 
 /**
- * Classifies one labwire line sent to a device: `get_*`, `describe`, `ping`, `help` and the
+ * Classifies one labwire line sent to a device: `get_*`, `describe`, `ping`, `help`,
+ * `programme_status`, `programme_profile` and the
  * commands the device declares as not writing are reads; `set` and the device's write commands
  * are writes; a command the device does not describe counts as a write (the safe side); `exit`
  * needs admin.
@@ -28,7 +28,7 @@ export function classifyLine(line: string, describe: DescribeDoc | undefined): L
   if (name === null) return 'write';
   if (name === 'exit') return 'admin';
   if (name === 'set' || name === 'auth') return 'write';
-  if (name.startsWith('get_') || READ_COMMANDS.has(name)) return 'read';
+  if (name.startsWith('get_') || BUILTIN_READS.has(name)) return 'read';
   const cmd = describe?.commands[name];
   if (cmd) return cmd.write ? 'write' : 'read';
   return 'write';

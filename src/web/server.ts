@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import fastifyWebsocket from '@fastify/websocket';
 import { TokenStore, type Role, type TokenEntry } from '../daemon/auth.js';
 import type { LogEntry } from '../archive/types.js';
-import type { MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
+import type { AlarmState, AlarmTransition, MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
 import type { Logger } from '../util/logger.js';
 import { LabwireError } from '../wire/types.js';
 import { VERSION } from '../version.js';
@@ -19,7 +19,9 @@ import { Hub, type HubLimits } from './hub.js';
 import { buildOpenApi, collectRoutes } from './openapi.js';
 import { PAGE_CSP, SECURITY_HEADERS, defaultUiDir, staticRoutes } from './static.js';
 import { streamRoutes } from './stream.js';
-import { deviceView } from './views.js';
+import { alarmEvent, deviceView } from './views.js';
+import { alarmRoutes } from './alarms.js';
+import { programmeRoutes } from './programme.js';
 
 export interface WebOptions {
   monitor: MonitorView;
@@ -112,6 +114,8 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   });
   const startedAt = Date.now();
   await app.register(apiRoutes, { monitor, hub, startedAt });
+  await app.register(alarmRoutes, { monitor });
+  await app.register(programmeRoutes, { monitor });
   await app.register(streamRoutes, { monitor, hub });
   await app.register(ccdlabRoutes, { monitor });
 
@@ -130,13 +134,16 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   const onUpdate = (u: MonitorUpdate): void => hub.publishUpdate(u);
   const onMessage = (m: LogEntry): void => hub.publishMessage(m);
   const onPeer = (p: PeerState): void => hub.publish('peer', deviceView(monitor, p));
+  const onAlarm = (st: AlarmState, tr: AlarmTransition): void => hub.publish('alarm', alarmEvent(st, tr));
   monitor.on('update', onUpdate);
   monitor.on('message', onMessage);
   monitor.on('peer', onPeer);
+  monitor.on('alarm', onAlarm);
   app.addHook('preClose', async () => {
     monitor.off('update', onUpdate);
     monitor.off('message', onMessage);
     monitor.off('peer', onPeer);
+    monitor.off('alarm', onAlarm);
     hub.closeAll('server closing');
   });
 

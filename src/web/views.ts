@@ -1,6 +1,6 @@
 /** The JSON shapes of devices and the live snapshot, shared by the API, the streams and the page. */
 import type { LogEntry } from '../archive/types.js';
-import type { LabStatus, MonitorView, PeerState, PeerValue, PlotConfig } from '../monitor/types.js';
+import type { AlarmState, AlarmTransition, LabStatus, MonitorView, PeerState, PeerValue, PlotConfig } from '../monitor/types.js';
 import type { DescribeDoc } from '../wire/types.js';
 
 export interface DeviceView {
@@ -55,6 +55,20 @@ export interface Snapshot {
   devices: DeviceView[];
   status: LabStatus;
   messages: LogEntry[];
+  /** Every configured alarm with its state (empty when the monitor has none). */
+  alarms: AlarmState[];
+}
+
+/** The `alarm` live event: the alarm's new state and the change that led to it. */
+export interface AlarmEvent {
+  state: AlarmState;
+  transition: { t: number; from: string; to: string; message: string; who?: string };
+}
+
+export function alarmEvent(state: AlarmState, tr: AlarmTransition): AlarmEvent {
+  const transition: AlarmEvent['transition'] = { t: tr.t, from: tr.from, to: tr.to, message: tr.message };
+  if (tr.who !== undefined) transition.who = tr.who;
+  return { state, transition };
 }
 
 export function snapshot(monitor: MonitorView, messages = 200): Snapshot {
@@ -65,5 +79,6 @@ export function snapshot(monitor: MonitorView, messages = 200): Snapshot {
     devices: monitor.peers().map((p) => deviceView(monitor, p)),
     status: monitor.status(),
     messages: monitor.recentMessages(messages),
+    alarms: monitor.alarms?.() ?? [],
   };
 }

@@ -124,3 +124,9 @@ export interface StatusDoc {
   /** Unix ms of each parameter's last refresh. */
   ts: Record<string, number>;
 }
+
+/**
+ * Built-in requests that only read, besides `get_*`: any role may send them, and a read-only
+ * monitor forwards them. The monitor and the web classify lines with this one list.
+ */
+export const BUILTIN_READS: ReadonlySet<string> = new Set(['describe', 'ping', 'help', 'programme_status', 'programme_profile']);

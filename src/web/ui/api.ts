@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /**
  * The page's side of the JSON API: fetch with JSON errors turned into ApiError, and the labwire
- * quoting rule for values typed into forms.
+ * quoting rule for values typed into forms (the wire's own, so the page and the daemon agree).
  */
+export { quote } from '../../wire/format.js';
 
 export class ApiError extends Error {
   constructor(
@@ -54,12 +55,6 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     throw new ApiError(res.status, b.code ?? `HTTP${res.status}`, b.message ?? res.statusText, b.reply);
   }
   return body as T;
-}
-
-/** A value as one labwire token: bare when safe, otherwise in double quotes with escapes. */
-export function quote(s: string): string {
-  if (s !== '' && !/[\s"'\\=]/.test(s)) return s;
-  return '"' + s.replace(/["\\]/g, '\\$&') + '"';
 }
 
 export function query(params: Record<string, string | number | undefined>): string {

@@ -1,12 +1,13 @@
 /// <reference lib="dom" />
 /**
  * The page: a login form when a token is needed; otherwise the header with every device and
- * its connection state, a card per device, the command line, the message log and the history
- * explorer.
+ * its connection state (and a banner while an alarm is raised), the alarms panel, a card per
+ * device, the command line, the message log and the history explorer.
  */
 import { h, type ComponentChild } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { Role } from '../../daemon/auth.js';
+import { AlarmBanner, AlarmPanel } from './alarms.js';
 import { ApiError, api, onUnauthorized } from './api.js';
 import { CommandLine, MessageLog } from './console.js';
 import { DeviceCard, stateClass } from './device.js';
@@ -83,10 +84,12 @@ function Lab(props: { session: Session; onLogout: () => void }): ComponentChild 
             d.state ? h('span', { class: `state ${stateClass(d.state)}` }, d.state) : null,
           ]),
         )),
+      h(AlarmBanner, { alarms: s.alarms }),
     ]),
     h('main', null, [
       !s.ready ? h('p', { class: 'muted' }, 'connecting…') : null,
       s.ready && s.devices.length === 0 ? h('p', { class: 'muted' }, 'No devices are configured.') : null,
+      s.alarms.length > 0 ? h(AlarmPanel, { alarms: s.alarms, canAck: canWrite }) : null,
       h('section', { class: 'devices', 'aria-label': 'Devices' }, s.devices.map((d) => h(DeviceCard, { key: d.name, d, canWrite, readOnly }))),
       h('div', { class: 'duo' }, [
         canWrite ? h(CommandLine, { devices: s.devices, readOnly }) : null,

@@ -60,9 +60,9 @@ function initialText(d: ValueDescription, current: unknown): string {
   return String(current);
 }
 
-type Outcome = { ok: true; text: string } | { ok: false; text: string } | null;
+export type Outcome = { ok: true; text: string } | { ok: false; text: string } | null;
 
-function OutcomeLine(props: { outcome: Outcome; id: string; testid: string }): ComponentChild {
+export function OutcomeLine(props: { outcome: Outcome; id: string; testid: string }): ComponentChild {
   const o = props.outcome;
   if (!o) return null;
   return o.ok
@@ -70,7 +70,7 @@ function OutcomeLine(props: { outcome: Outcome; id: string; testid: string }): C
     : h('p', { class: 'err', id: props.id, role: 'alert', 'data-testid': `error-${props.testid}` }, o.text);
 }
 
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   if (err instanceof ApiError) return err.code && !err.code.startsWith('HTTP') ? `${err.message} (${err.code})` : err.message;
   return (err as Error).message;
 }

@@ -6,8 +6,8 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { LogEntry } from '../../archive/types.js';
-import type { MonitorUpdate } from '../../monitor/types.js';
-import type { DeviceView, Snapshot } from '../views.js';
+import type { AlarmState, MonitorUpdate } from '../../monitor/types.js';
+import type { AlarmEvent, DeviceView, Snapshot } from '../views.js';
 import { api, notifyUnauthorized } from './api.js';
 
 export const MAX_MESSAGES = 500;
@@ -24,14 +24,18 @@ export interface LiveState {
   messages: LogEntry[];
   /** Events the server dropped because this page read too slowly. */
   dropped: number;
+  /** Every configured alarm with its state. */
+  alarms: AlarmState[];
 }
 
 type UpdateListener = (u: MonitorUpdate) => void;
+type AlarmListener = (e: AlarmEvent) => void;
 
 export class Live {
-  state: LiveState = { online: false, ready: false, monitor: '', readOnly: false, devices: [], messages: [], dropped: 0 };
+  state: LiveState = { online: false, ready: false, monitor: '', readOnly: false, devices: [], messages: [], dropped: 0, alarms: [] };
   private readonly listeners = new Set<() => void>();
   private readonly updateListeners = new Set<UpdateListener>();
+  private readonly alarmListeners = new Set<AlarmListener>();
   private source: EventSource | undefined;
   private frame = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
@@ -58,7 +62,7 @@ export class Live {
     });
     es.addEventListener('snapshot', (e) => {
       const s = JSON.parse((e as MessageEvent<string>).data) as Snapshot;
-      this.set({ online: true, ready: true, monitor: s.monitor, readOnly: s.readOnly, devices: s.devices, messages: s.messages.slice(-MAX_MESSAGES) });
+      this.set({ online: true, ready: true, monitor: s.monitor, readOnly: s.readOnly, devices: s.devices, messages: s.messages.slice(-MAX_MESSAGES), alarms: s.alarms ?? [] });
     });
     es.addEventListener('update', (e) => {
       const u = JSON.parse((e as MessageEvent<string>).data) as MonitorUpdate;
@@ -72,6 +76,15 @@ export class Live {
       if (i >= 0) devices[i] = d;
       else devices.push(d);
       this.set({ devices });
+    });
+    es.addEventListener('alarm', (e) => {
+      const ev = JSON.parse((e as MessageEvent<string>).data) as AlarmEvent;
+      const alarms = [...this.state.alarms];
+      const i = alarms.findIndex((a) => a.id === ev.state.id);
+      if (i >= 0) alarms[i] = ev.state;
+      else alarms.push(ev.state);
+      this.set({ alarms });
+      for (const l of this.alarmListeners) l(ev);
     });
     es.addEventListener('message', (e) => {
       const m = JSON.parse((e as MessageEvent<string>).data) as LogEntry;
@@ -119,6 +132,12 @@ export class Live {
   subscribe(cb: () => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
+  }
+
+  /** Every alarm change as it arrives (browser notifications, the history table). */
+  onAlarm(cb: AlarmListener): () => void {
+    this.alarmListeners.add(cb);
+    return () => this.alarmListeners.delete(cb);
   }
 
   /** Every update as it arrives (plots append points). */
