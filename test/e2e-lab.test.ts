@@ -42,6 +42,9 @@ describe('labwire demo', () => {
       expect(body.peers.map((p) => p.name).sort()).toEqual([...families].sort());
       expect(body.peers.every((p) => p.connected)).toBe(true);
     }, 30_000, 250);
+    // The demo configures alarms a newcomer can see: every daemon's link, and the chiller's bath.
+    const alarms = await getJson<Array<{ id: string }>>(`${web}api/alarms`);
+    expect(alarms.body.map((a) => a.id).sort()).toEqual(['julabo_hot', ...families.map((f) => `${f}_link`)].sort());
     const page = await fetch(web);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<script/);

@@ -14,7 +14,7 @@ import { runLab } from './up.js';
 export function demoLabConfig(opts: { basePort: number; timeScale: number; data: string; web: number; monitor: number }): LabConfig {
   const families = Object.entries(deviceFamilies).filter(([, f]) => f.createSimulator);
   const data = path.resolve(opts.data);
-  const extras = families.map(([, f]) => f.demo?.({ dataDir: data }) ?? {});
+  const extras = families.map(([type, f]) => f.demo?.({ dataDir: data, name: type }) ?? {});
   const config = labConfigSchema.parse({
     name: 'labwire demo',
     data,
@@ -29,6 +29,11 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
       plots: f.plots ?? [],
     })),
     monitor: { listen: `127.0.0.1:${opts.monitor}`, web: `127.0.0.1:${opts.web}` },
+    // Every daemon's link, and what each family offers: the alarms panel has something to show.
+    alarms: [
+      ...families.map(([type]) => ({ id: `${type}_link`, type: 'disconnected', client: type, delay: '10s', severity: 'warning', description: `the ${type} daemon is not reachable` })),
+      ...extras.flatMap((e) => e.alarms ?? []),
+    ],
   });
   return resolvePaths(config, process.cwd());
 }

@@ -157,8 +157,16 @@ export interface DefaultPlot {
   ylabel?: string;
 }
 
-/** Settings the demo lab needs beyond defaults, e.g. credentials shared by simulator and daemon. */
-export type DemoSetup = (ctx: { dataDir: string }) => { simulatorOptions?: Record<string, unknown>; deviceOptions?: Record<string, unknown> };
+/**
+ * Settings the demo lab needs beyond defaults, e.g. credentials shared by simulator and daemon,
+ * and alarms worth showing a newcomer (lab-config entries, durations as text such as `10s`; `name`
+ * is the daemon's name for `<name>.<param>`).
+ */
+export type DemoSetup = (ctx: { dataDir: string; name: string }) => {
+  simulatorOptions?: Record<string, unknown>;
+  deviceOptions?: Record<string, unknown>;
+  alarms?: Array<Record<string, unknown>>;
+};
 
 export interface DeviceFamily {
   definition: AnyDeviceDefinition;

@@ -159,4 +159,8 @@ export const julaboFamily = deviceFamily(julaboDevice, {
   createSimulator: createJulaboSimulator,
   detectPort: (options) => detectJulaboPort(options),
   plots: [{ id: 'temperature', name: 'Bath temperature', values: ['time', 'temperature', 'setpoint'], ylabel: '°C' }],
+  // One alarm a newcomer can trip on purpose: `set setpoint=38`, and clear again with a lower one.
+  demo: ({ name }) => ({
+    alarms: [{ id: `${name}_hot`, type: 'threshold', param: `${name}.temperature`, above: 35, hysteresis: 1, delay: '10s', severity: 'critical', description: 'bath above 35 °C' }],
+  }),
 });
