@@ -157,6 +157,23 @@ describe('push lines', () => {
     expect(await c.request('unsubscribe')).toBe('ok unsubscribe');
   });
 
+  it('subscribe log_since=<ms> replays the log lines written after that time, after the reply', async () => {
+    const c = await lab.client();
+    const from = c.lines.length;
+    expect(await c.request('subscribe log_since=0')).toBe('ok subscribe');
+    const up = await c.waitLine((l) => l.startsWith('log ') && l.includes('link to device up'), 5000, from);
+    expect(c.lines.indexOf(up)).toBeGreaterThan(c.lines.indexOf('ok subscribe', from));
+    const t = Number(kv(up).t);
+    expect(t).toBeGreaterThan(0);
+    // Nothing newer than the newest line: no replay.
+    const c2 = await lab.client();
+    const from2 = c2.lines.length;
+    expect(await c2.request(`subscribe log_since=${Date.now()}`)).toBe('ok subscribe');
+    expect(await c2.request('ping')).toBe('pong');
+    expect(c2.lines.slice(from2).filter((l) => l.startsWith('log '))).toEqual([]);
+    expect(await c2.request('subscribe log_since=yesterday')).toBe('error subscribe code=WrongType message="log_since must be unix milliseconds, not \\"yesterday\\""');
+  });
+
   it('subscribe to a list sends only those parameters and rejects unknown names', async () => {
     const c = await lab.client();
     expect(await c.request('subscribe nosuch')).toMatch(/^error subscribe code=NoSuchParameter/);

@@ -97,6 +97,12 @@ describe.skipIf(!haveChromium)('programmes from the device card, through daemon 
       return values;
     }, 5000);
     expect(Math.max(...applied)).toBe(35);
+    // What the restarted daemon said before the monitor reconnected reaches the message log and
+    // the archive (replayed with `subscribe log_since=`), with the daemon's time.
+    await eventually(async () => {
+      const log = await lab.archive.messages({ source: 'chiller', limit: 1000 });
+      expect(log.filter((m) => m.message.includes('resuming the programme on setpoint after a daemon restart'))).toHaveLength(1);
+    }, 5000);
     expect(browser.errors).toEqual([]);
   }, 60_000);
 

@@ -213,6 +213,12 @@ export class LineServer {
     }
   }
 
+  /** One push line to one session (e.g. the log lines it asked to be replayed); dropped if it is gone. */
+  sendTo(s: Session, line: string): void {
+    const c = s as Conn;
+    if (!c.closed && this.conns.has(c)) c.conn.send(line);
+  }
+
   /**
    * A log push: `line` to subscribers; `ccdlabLine` (`<level> <text>`) to an unsubscribed
    * connection that called itself `monitor` without a type — a CCDLab MONITOR. labwire clients say

@@ -14,6 +14,8 @@ export type ServerOptions = Omit<LineServerOptions, 'label'>;
 
 /** Lines a CCDLab peer sends as notices; accepted without a reply. (`id` is handled by the LineServer.) */
 const NOTICES = new Set(['status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
+/** Log lines kept for replay to a subscriber that asks for them (`subscribe log_since=<ms>`). */
+const RECENT_LOGS = 200;
 const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status', 'programme_profile'];
 const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', ...PROGRAMME_COMMANDS];
 /** Programme commands that change something: operator role, refused in read-only mode, audited. */
@@ -22,13 +24,18 @@ const PROGRAMME_WRITES = new Set(PROGRAMME_COMMANDS.filter((c) => c !== 'program
 export class DaemonServer extends EventEmitter implements LineService {
   private readonly lines: LineServer;
   private statusLine: string | undefined;
+  /** The newest log lines, for `subscribe log_since=`: what a restarted daemon said before its monitor reconnected. */
+  private readonly recentLogs: Array<{ t: number; line: string }> = [];
 
   constructor(private readonly runner: DeviceRunner, opts: ServerOptions) {
     super();
     this.lines = new LineServer({ ...opts, label: `daemon "${runner.name}"` }, this);
     runner.on('update', (u: UpdateEvent) => this.onUpdate(u));
     runner.on('log', (l: LogEvent) => {
-      this.lines.pushLog(formatLog(l.t, l.level, l.message), `${l.level} ${l.message.replace(/[\r\n\0]+/g, ' ')}`);
+      const line = formatLog(l.t, l.level, l.message);
+      this.recentLogs.push({ t: l.t, line });
+      if (this.recentLogs.length > RECENT_LOGS) this.recentLogs.splice(0, this.recentLogs.length - RECENT_LOGS);
+      this.lines.pushLog(line, `${l.level} ${l.message.replace(/[\r\n\0]+/g, ' ')}`);
     });
   }
 
@@ -179,7 +186,18 @@ export class DaemonServer extends EventEmitter implements LineService {
     if (unknown.length > 0) {
       return formatErrorReply(new LabwireError('NoSuchParameter', `cannot subscribe to unknown parameter(s) ${unknown.join(', ')}; parameters: ${[...known].join(', ')}`, 'subscribe'));
     }
+    const sinceText = cmd.kwargs.log_since;
+    let since: number | undefined;
+    if (sinceText !== undefined) {
+      since = /^\d{1,15}$/.test(sinceText) ? Number(sinceText) : undefined;
+      if (since === undefined) return formatErrorReply(new LabwireError('WrongType', `log_since must be unix milliseconds, not "${sinceText}"`, 'subscribe'));
+    }
     s.subscribed = new Set(cmd.args);
+    if (since !== undefined) {
+      const replay = this.recentLogs.filter((l) => l.t > since);
+      // After the reply has been written: the lines follow `ok subscribe` like any push.
+      if (replay.length > 0) setImmediate(() => replay.forEach((l) => this.lines.sendTo(s, l.line)));
+    }
     return formatOk('subscribe');
   }
 

@@ -53,6 +53,8 @@ const CCDLAB_ANSWERS = new Set(['get_status', 'get_id']);
 const MAX_PROBE_MS = 5000;
 /** A labwire peer whose handshake was refused is tried again after this long. */
 const INIT_RETRY_MS = 10_000;
+/** A log line stamped further ahead of our clock than this gets our time instead. */
+const CLOCK_SLACK_MS = 60_000;
 /** A client that gave up (token refused, certificate not trusted) is started again after this long. */
 const GAVE_UP_RETRY_MS = 30_000;
 const MALFORMED_REPORT_MS = 30_000;
@@ -141,6 +143,8 @@ export class Peer {
   private lastHeard = 0;
   /** labwire: updates that arrived during the handshake, applied after the snapshot. */
   private early: Update[] | null = null;
+  /** Time of the newest log line heard from the daemon (its clock); replay after a reconnect starts there. */
+  private lastLogT = Date.now();
   private readonly malformed = new Throttle(MALFORMED_REPORT_MS);
   /** A failure to connect was reported (or a disconnect was): further failed attempts stay quiet. */
   private failureReported = false;
@@ -346,7 +350,8 @@ export class Peer {
   private async handshake(gen: number): Promise<void> {
     this.early = [];
     const [sub, desc, status] = await Promise.allSettled([
-      this.client.request('subscribe'),
+      // log_since: what the daemon logged while we were away (a restart, a resumed programme).
+      this.client.request(`subscribe log_since=${Math.round(this.lastLogT)}`),
       this.client.describe(),
       this.client.status(),
     ]);
@@ -447,7 +452,12 @@ export class Peer {
   }
 
   private onLog(e: ClientLogEntry): void {
-    this.hooks.log(this, toLogLevel(e.level === 'message' ? 'info' : e.level), e.message, Date.now());
+    const now = Date.now();
+    // The daemon's own time, so that lines replayed after a reconnect keep theirs; a clock far
+    // ahead of ours is not trusted.
+    const t = Number.isFinite(e.t) && e.t > 0 && e.t <= now + CLOCK_SLACK_MS ? e.t : now;
+    this.lastLogT = Math.max(this.lastLogT, e.t);
+    this.hooks.log(this, toLogLevel(e.level === 'message' ? 'info' : e.level), e.message, t);
   }
 
   private onUnsolicited(cmd: Command, line: string): void {
