@@ -6,8 +6,6 @@
  * transition is in the archive's alarm history, the message log and the webhook's inbox.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +16,7 @@ import type { AlarmState, AlarmTransition } from '../src/monitor/alarms.js';
 import { startMonitor } from '../src/monitor/monitor.js';
 import { silentLogger } from '../src/util/logger.js';
 import { parseLine } from '../src/wire/tokenize.js';
+import { startHookRecorder } from './helpers/hook-recorder.js';
 import { eventually, startJulaboLab } from './helpers/julabo-lab.js';
 import { RawClient } from './helpers/raw-client.js';
 
@@ -33,17 +32,9 @@ describe('alarms in a real lab', () => {
     const archive = await openSqliteArchive(path.join(dir, 'archive.sqlite'));
     cleanups.push(() => archive.close());
 
-    const hooked: string[] = [];
-    const srv = http.createServer((req, res) => {
-      let text = '';
-      req.on('data', (c: Buffer) => (text += c.toString()));
-      req.on('end', () => {
-        hooked.push((JSON.parse(text) as { transition: { to: string } }).transition.to);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
+    const hook = await startHookRecorder();
+    cleanups.push(() => hook.close());
+    const hooked = hook.transitions;
 
     // Sped up 100×: the bath heats by about 0.9 °C per real second.
     const julabo = await startJulaboLab({ initialTemperature: 20, setpoint: 20, running: true, timeScale: 100 });
@@ -65,7 +56,7 @@ describe('alarms in a real lab', () => {
           activeWhen: 'chiller.running=1',
         },
       ],
-      alarmHooks: [{ type: 'webhook', url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/alarms` }],
+      alarmHooks: [{ type: 'webhook', url: hook.url }],
       logger: silentLogger(),
     });
     cleanups.push(() => m.close());

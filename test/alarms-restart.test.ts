@@ -5,8 +5,6 @@
  * writing a new `raised` row or telling the webhook — and clears it the usual way.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +14,7 @@ import type { AlarmConfig, AlarmState, AlarmTransition } from '../src/monitor/al
 import { startMonitor, type Monitor, type MonitorOptions } from '../src/monitor/monitor.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { silentLogger } from '../src/util/logger.js';
+import { startHookRecorder } from './helpers/hook-recorder.js';
 import { eventually, startJulaboLab } from './helpers/julabo-lab.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -36,17 +35,9 @@ describe('alarm states survive a monitor restart', () => {
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'archive.sqlite');
 
-    const hooked: string[] = [];
-    const srv = http.createServer((req, res) => {
-      let text = '';
-      req.on('data', (c: Buffer) => (text += c.toString()));
-      req.on('end', () => {
-        hooked.push((JSON.parse(text) as { transition: { to: string } }).transition.to);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
+    const hook = await startHookRecorder();
+    cleanups.push(() => hook.close());
+    const hooked = hook.transitions;
 
     const julabo = await startJulaboLab({ initialTemperature: 20, setpoint: 20, running: true });
     cleanups.push(() => julabo.close());
@@ -55,7 +46,7 @@ describe('alarm states survive a monitor restart', () => {
       archive,
       listen: { host: '127.0.0.1', port: 0 },
       alarms: [setpointHigh],
-      alarmHooks: [{ type: 'webhook', url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/alarms` }],
+      alarmHooks: [{ type: 'webhook', url: hook.url }],
       logger: silentLogger(),
     });
 

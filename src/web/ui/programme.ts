@@ -19,9 +19,10 @@ import { fmtSpan, fmtValue, slug } from './format.js';
 import { live } from './live.js';
 import { COLORS, historyXY, num, type XY } from './plot.js';
 
-/** Status reads: every second while a programme runs, less often otherwise. */
+/** Status reads: every second while a programme runs, less often otherwise, rarely while folded. */
 const POLL_RUNNING_MS = 1000;
 const POLL_IDLE_MS = 3000;
+const POLL_FOLDED_MS = 15_000;
 /** Vertices drawn at most: a programme of many loops shows its first loops. */
 const MAX_VERTICES = 4000;
 const LIVE_ROWS = 5000;
@@ -39,7 +40,7 @@ function formatOf(file: string): 'csv' | 'yaml' {
 }
 
 /** The programme's status and profile, read every few seconds while the card is shown. */
-function useProgramme(device: string, connected: boolean): { view: ProgrammeView | null; error: string; refresh: () => void } {
+function useProgramme(device: string, connected: boolean, folded: boolean): { view: ProgrammeView | null; error: string; refresh: () => void } {
   const [view, setView] = useState<ProgrammeView | null>(null);
   const [error, setError] = useState('');
   const [tick, setTick] = useState(0);
@@ -59,7 +60,7 @@ function useProgramme(device: string, connected: boolean): { view: ProgrammeView
           if (err.name !== 'AbortError') setError(errorText(err));
         })
         .finally(() => {
-          if (!ctrl.signal.aborted) timer = setTimeout(load, running ? POLL_RUNNING_MS : POLL_IDLE_MS);
+          if (!ctrl.signal.aborted) timer = setTimeout(load, running ? POLL_RUNNING_MS : folded ? POLL_FOLDED_MS : POLL_IDLE_MS);
         });
     };
     load();
@@ -67,7 +68,7 @@ function useProgramme(device: string, connected: boolean): { view: ProgrammeView
       ctrl.abort();
       clearTimeout(timer);
     };
-  }, [device, connected, tick]);
+  }, [device, connected, folded, tick]);
   return { view, error, refresh: () => setTick((t) => t + 1) };
 }
 
@@ -278,12 +279,26 @@ function Controls(props: { device: string; state: string; onDone: () => void }):
 export function ProgrammePanel(props: { device: string; connected: boolean; describe: DescribeDoc; units: Record<string, string>; canWrite: boolean }): ComponentChild {
   const { device, describe } = props;
   const params = programmableParams(describe);
-  const { view, error, refresh } = useProgramme(device, props.connected);
+  // Folded until someone opens it or a programme is loaded.
+  const [opened, setOpened] = useState(false);
+  const { view, error, refresh } = useProgramme(device, props.connected, !opened);
   const state = String(view?.status.state ?? 'none');
   const param = view?.profile?.param ?? (params.includes('setpoint') ? 'setpoint' : params[0]);
   const actual = param ? describe.params[param]?.target?.of : undefined;
-  const open = state !== 'none';
-  return h('details', { class: 'programme', open: open || undefined, 'data-testid': `programme-${slug(device)}` }, [
+  const autoOpened = useRef(false);
+  useEffect(() => {
+    // Opens by itself once, when a programme is first seen; folding it afterwards is respected.
+    if (state !== 'none' && !autoOpened.current) {
+      autoOpened.current = true;
+      setOpened(true);
+    }
+  }, [state]);
+  return h('details', {
+    class: 'programme',
+    open: opened || undefined,
+    onToggle: (e: Event) => setOpened((e.currentTarget as HTMLDetailsElement).open),
+    'data-testid': `programme-${slug(device)}`,
+  }, [
     h('summary', null, ['Programme ', h('span', { class: 'muted' }, state === 'none' ? '(none loaded)' : `(${state})`)]),
     error ? h('p', { class: 'err', role: 'alert' }, error) : null,
     view && state !== 'none' ? h(Status, { device, view }) : null,
