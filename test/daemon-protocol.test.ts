@@ -165,6 +165,11 @@ describe('push lines', () => {
     expect(c.lines.indexOf(up)).toBeGreaterThan(c.lines.indexOf('ok subscribe', from));
     const t = Number(kv(up).t);
     expect(t).toBeGreaterThan(0);
+    // Once per connection: asking again replays nothing (a client cannot pile up copies).
+    const replayed = c.lines.filter((l) => l.startsWith('log ')).length;
+    expect(await c.request('subscribe log_since=0')).toBe('ok subscribe');
+    expect(await c.request('ping')).toBe('pong');
+    expect(c.lines.filter((l) => l.startsWith('log ')).length).toBe(replayed);
     // Nothing newer than the newest line: no replay.
     const c2 = await lab.client();
     const from2 = c2.lines.length;

@@ -242,3 +242,16 @@ describe('errors, 404 and OpenAPI', () => {
     expect(res.body).toContain('npm run build');
   });
 });
+
+describe('programmes', () => {
+  it('the programme route serves labwire daemons only: a CCDLab peer is a 404 that says why, and nothing is sent to it', async () => {
+    await app.close();
+    monitor = new FakeMonitor({ archive, peers: [{ name: 'oven', protocol: 'ccdlab', values: { temperature: 80 } }] });
+    ({ app } = await createWebApp({ monitor, logger: silentLogger(), uiDir: '/nonexistent' }));
+    const res = await app.inject({ url: '/api/devices/oven/programme' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ code: 'NoProgramme', message: 'oven is a ccdlab peer: setpoint programmes run in labwire daemons only' });
+    expect(monitor.sent).toEqual([]);
+    expect((await app.inject({ url: '/api/devices/nope/programme' })).json().code).toBe('NoSuchDevice');
+  });
+});

@@ -213,10 +213,18 @@ export class LineServer {
     }
   }
 
-  /** One push line to one session (e.g. the log lines it asked to be replayed); dropped if it is gone. */
-  sendTo(s: Session, line: string): void {
+  /**
+   * Log lines for one session (those it asked to be replayed), under the same limit as live
+   * pushes: a connection that does not read gets no more than its buffer allows, and is told how
+   * many lines it missed, as for live log lines.
+   */
+  pushLogTo(s: Session, lines: readonly string[]): void {
     const c = s as Conn;
-    if (!c.closed && this.conns.has(c)) c.conn.send(line);
+    if (c.closed || !this.conns.has(c)) return;
+    for (const line of lines) {
+      if (c.conn.bufferedAmount > PUSH_HIGH_WATER) c.droppedLogs++;
+      else c.conn.send(line);
+    }
   }
 
   /**

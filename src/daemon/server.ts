@@ -192,12 +192,12 @@ export class DaemonServer extends EventEmitter implements LineService {
       since = /^\d{1,15}$/.test(sinceText) ? Number(sinceText) : undefined;
       if (since === undefined) return formatErrorReply(new LabwireError('WrongType', `log_since must be unix milliseconds, not "${sinceText}"`, 'subscribe'));
     }
+    // Replayed once per connection (its first subscribe): asking again cannot pile up copies.
+    const replay = since !== undefined && s.subscribed === null ? this.recentLogs.filter((l) => l.t > since).map((l) => l.line) : [];
     s.subscribed = new Set(cmd.args);
-    if (since !== undefined) {
-      const replay = this.recentLogs.filter((l) => l.t > since);
-      // After the reply has been written: the lines follow `ok subscribe` like any push.
-      if (replay.length > 0) setImmediate(() => replay.forEach((l) => this.lines.sendTo(s, l.line)));
-    }
+    // Written right after the reply (which the line server sends when this returns), before any
+    // later push can come between them.
+    if (replay.length > 0) queueMicrotask(() => this.lines.pushLogTo(s, replay));
     return formatOk('subscribe');
   }
 

@@ -456,7 +456,7 @@ export class Peer {
     // The daemon's own time, so that lines replayed after a reconnect keep theirs; a clock far
     // ahead of ours is not trusted.
     const t = Number.isFinite(e.t) && e.t > 0 && e.t <= now + CLOCK_SLACK_MS ? e.t : now;
-    this.lastLogT = Math.max(this.lastLogT, e.t);
+    this.lastLogT = Math.max(this.lastLogT, t);
     this.hooks.log(this, toLogLevel(e.level === 'message' ? 'info' : e.level), e.message, t);
   }
 

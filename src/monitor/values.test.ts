@@ -130,8 +130,18 @@ describe('line kinds', () => {
     ['start', 'write'],
     ['LOOP', 'write'],
     ['exit', 'admin'],
+    ['programme_status', 'read'],
+    ['programme_profile', 'read'],
+    ['programme_start', 'write'],
   ])('%s is a %s', (cmd, kind) => {
     expect(lineKind(cmd)).toBe(kind);
+  });
+
+  it('programme reads are a labwire daemon’s own: to a CCDLab peer they are raw commands like any other', () => {
+    expect(lineKind('programme_status', 'ccdlab')).toBe('write');
+    expect(lineKind('programme_profile', 'ccdlab')).toBe('write');
+    expect(lineKind('get_status', 'ccdlab')).toBe('read');
+    expect(lineKind('describe', 'ccdlab')).toBe('read');
   });
 
   it('does not forward lines that would change the monitor’s own connection or get no reply', () => {

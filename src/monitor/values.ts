@@ -4,7 +4,7 @@
  */
 import { convertValue } from '../client/index.js';
 import { formatValue, quote } from '../wire/format.js';
-import { BUILTIN_READS, type Command, type DescribeDoc } from '../wire/types.js';
+import { isReadRequest, type Command, type DescribeDoc } from '../wire/types.js';
 import type { PeerValue } from './types.js';
 
 /* eslint-disable no-control-regex */
@@ -129,12 +129,12 @@ export function statusDocument(nconnected: number, clients: readonly ClientStatu
 export type LineKind = 'read' | 'write' | 'admin';
 
 /**
- * Reads are `get_*` and the built-in reads (`describe`, `ping`, `help`, `programme_status`,
- * `programme_profile`); `exit` is an admin matter; anything else may
- * change state (PROTOCOL.md roles; a CCDLab peer's raw commands included).
+ * Reads are `get_*`, `describe`, `ping`, `help` and, for labwire daemons, `programme_status` and
+ * `programme_profile`; `exit` is an admin matter; anything else may change state (PROTOCOL.md
+ * roles; a CCDLab peer's raw commands included).
  */
-export function lineKind(command: string): LineKind {
-  if (command.startsWith('get_') || BUILTIN_READS.has(command)) return 'read';
+export function lineKind(command: string, protocol: 'labwire' | 'ccdlab' = 'labwire'): LineKind {
+  if (isReadRequest(command, protocol)) return 'read';
   if (command === 'exit') return 'admin';
   return 'write';
 }

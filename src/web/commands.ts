@@ -31,7 +31,7 @@ export async function sendCommand(monitor: MonitorView, req: CommandRequest, tim
   if (line === '') throw new HttpError(400, 'BadRequest', 'the command line is empty');
   if (line.length > MAX_LINE) throw new HttpError(400, 'LineTooLong', `the command line is longer than ${MAX_LINE} characters`);
   if (/[\r\n\0]/.test(line)) throw new HttpError(400, 'BadRequest', 'the command line must be a single line');
-  const kind = classifyLine(line, peer.describe);
+  const kind = classifyLine(line, peer.describe, peer.protocol);
   const need: Role = kind === 'admin' ? 'admin' : kind === 'read' ? (req.readRole ?? 'operator') : 'operator';
   if (!roleAtLeast(req.role, need)) {
     if (req.role === null) throw new HttpError(401, 'Unauthorized', 'a token is needed to send commands');

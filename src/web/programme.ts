@@ -45,7 +45,8 @@ export function profileFromReply(r: Record<string, PeerValue>): ProfileView {
   const t = numbers(r.t_s);
   const values = numbers(r.values);
   const holds = numbers(r.holds);
-  if (t.length !== values.length || t.some((x) => !Number.isFinite(x)) || values.some((x) => !Number.isFinite(x))) {
+  const finite = (xs: number[]): boolean => xs.every((x) => Number.isFinite(x));
+  if (t.length !== values.length || holds.length !== t.length || !finite(t) || !finite(values)) {
     throw new HttpError(502, 'ProtocolError', 'the daemon sent a programme profile whose lists do not match');
   }
   return {
@@ -78,6 +79,10 @@ export async function programmeRoutes(app: FastifyInstance, ctx: { monitor: Moni
       },
     },
   }, async (req): Promise<ProgrammeView> => {
+    const peer = monitor.peer(req.params.name);
+    if (peer && peer.protocol !== 'labwire') {
+      throw new HttpError(404, 'NoProgramme', `${peer.name} is a ${peer.protocol} peer: setpoint programmes run in labwire daemons only`);
+    }
     const base = { client: req.params.name, role: req.auth.role, actor: actorOf(req), readRole: 'viewer' as const };
     const status = typedStatus((await sendCommand(monitor, { ...base, line: 'programme_status' })).results);
     if (status.state === undefined || status.state === 'none') return { status, profile: null };

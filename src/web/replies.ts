@@ -4,7 +4,7 @@
  */
 import { lineBody, parseLine } from '../wire/tokenize.js';
 import { parseErrorReply } from '../wire/format.js';
-import { BUILTIN_READS, LabwireError, type DescribeDoc } from '../wire/types.js';
+import { LabwireError, isReadRequest, type DescribeDoc } from '../wire/types.js';
 import type { PeerValue } from '../monitor/types.js';
 
 /** read: anyone who may read; write: operator (and not in read-only mode); admin: `exit`. */
@@ -12,13 +12,13 @@ export type LineKind = 'read' | 'write' | 'admin';
 
 
 /**
- * Classifies one labwire line sent to a device: `get_*`, `describe`, `ping`, `help`,
- * `programme_status`, `programme_profile` and the
- * commands the device declares as not writing are reads; `set` and the device's write commands
+ * Classifies one labwire line sent to a device: `get_*`, `describe`, `ping`, `help`, (labwire
+ * daemons) `programme_status` and `programme_profile`, and the commands the device declares as
+ * not writing are reads; `set` and the device's write commands
  * are writes; a command the device does not describe counts as a write (the safe side); `exit`
  * needs admin.
  */
-export function classifyLine(line: string, describe: DescribeDoc | undefined): LineKind {
+export function classifyLine(line: string, describe: DescribeDoc | undefined, protocol: 'labwire' | 'ccdlab' = 'labwire'): LineKind {
   let name: string | null;
   try {
     name = parseLine(line).name;
@@ -28,7 +28,7 @@ export function classifyLine(line: string, describe: DescribeDoc | undefined): L
   if (name === null) return 'write';
   if (name === 'exit') return 'admin';
   if (name === 'set' || name === 'auth') return 'write';
-  if (name.startsWith('get_') || BUILTIN_READS.has(name)) return 'read';
+  if (isReadRequest(name, protocol)) return 'read';
   const cmd = describe?.commands[name];
   if (cmd) return cmd.write ? 'write' : 'read';
   return 'write';

@@ -149,7 +149,17 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
         const old = running[name];
         if (!old) throw new Error(`this lab has no daemon ${name}`);
         await old.close();
-        const d = await startDaemon({ ...daemonOptions[name], port: old.port });
+        // The same port, as a restarted daemon process would take (the monitor's peer points
+        // there); another process may hold it for a moment, so a few tries.
+        let d: Daemon | undefined;
+        for (let attempt = 1; d === undefined; attempt++) {
+          try {
+            d = await startDaemon({ ...daemonOptions[name], port: old.port });
+          } catch (err) {
+            if (attempt >= 20 || !/already in use|EADDRINUSE/.test(String((err as Error).message))) throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
         running[name] = d;
         if (name === 'chiller') lab.daemon = d;
         else lab.cryoDaemon = d;

@@ -96,8 +96,11 @@ function useAlarmHistory(): { rows: AlarmEntry[]; note: string } {
   const [note, setNote] = useState('loading…');
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const ctrl = new AbortController();
+    let ctrl = new AbortController();
     const load = (): void => {
+      // A newer request replaces an older one still under way, so an old answer never lands last.
+      ctrl.abort();
+      ctrl = new AbortController();
       api<AlarmEntry[]>(`/api/alarms/history?limit=${HISTORY_LIMIT}`, { signal: ctrl.signal })
         .then((r) => {
           setRows(r);

@@ -104,13 +104,19 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
   const box = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | null>(null);
   const liveRef = useRef<{ param: XY; actual: XY }>({ param: [], actual: [] });
+  const anchorRef = useRef<number | undefined>(undefined);
   const param = view.profile!.param;
   const state = String(view.status.state ?? '');
   const elapsed = num(view.status.elapsed_s) ?? 0;
-  // Loaded: the preview starts now. Otherwise the programme clock's start (holds move it on).
-  const anchorS = Math.round(Date.now() / 1000 - (state === 'loaded' ? 0 : elapsed));
-  const profile = profileXY(view, anchorS);
-  const data = (): Array<Array<number | null>> => mergeXY([profile, liveRef.current.param, ...(actual ? [liveRef.current.actual] : [])]);
+  // Loaded: the preview starts now. Running: the programme clock's start (holds move it on).
+  // Paused, finished or stopped: the clock stands still, so the profile stays where it was.
+  if (state === 'loaded' || state === 'running' || anchorRef.current === undefined) {
+    anchorRef.current = Math.round(Date.now() / 1000 - (state === 'loaded' ? 0 : elapsed));
+  }
+  const profile = profileXY(view, anchorRef.current);
+  // Read through a ref: the history request answers after later renders and must draw their data.
+  const dataRef = useRef<() => Array<Array<number | null>>>(() => []);
+  dataRef.current = () => mergeXY([profile, liveRef.current.param, ...(actual ? [liveRef.current.actual] : [])]);
 
   useEffect(() => {
     const el = box.current!;
@@ -129,7 +135,7 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
         scales: { x: { time: true } },
         legend: { show: true },
       },
-      data() as uPlot.AlignedData,
+      dataRef.current() as uPlot.AlignedData,
       el,
     );
     plotRef.current = u;
@@ -156,7 +162,7 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
       const first = (xy: XY): number => (xy.length ? xy[0]![0] : Infinity);
       liveRef.current.param = [...p.filter(([t]) => t < first(liveRef.current.param)), ...liveRef.current.param];
       liveRef.current.actual = [...a.filter(([t]) => t < first(liveRef.current.actual)), ...liveRef.current.actual];
-      u.setData(data() as uPlot.AlignedData);
+      u.setData(dataRef.current() as uPlot.AlignedData);
     });
     return () => {
       ctrl.abort();
@@ -165,11 +171,11 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
       u.destroy();
       plotRef.current = null;
     };
-  }, [device, param, actual]);
+  }, [device, param, actual, props.unit]);
 
   // Every status poll (and so every anchor move) redraws with the live points gathered meanwhile.
   useEffect(() => {
-    plotRef.current?.setData(data() as uPlot.AlignedData);
+    plotRef.current?.setData(dataRef.current() as uPlot.AlignedData);
   });
 
   return h('div', { class: 'plot-area', 'data-testid': `programme-plot-${slug(device)}`, 'data-vertices': String(profile.length), ref: box });
