@@ -5,7 +5,9 @@
  *    sample reached the archive;
  *  - live: how long a value change takes to reach 50 browsers connected by SSE.
  * Environment: BENCH_DAEMONS (200), BENCH_PARAMS (20), BENCH_HZ (5), BENCH_INGEST_SECONDS (60), BENCH_SSE (50),
- * BENCH_PROFILE (a folder for a CPU profile of the monitor).
+ * BENCH_ALARMS (2: alarms per daemon — a threshold and a rate alarm that never trip, so the cost
+ * measured is their evaluation on every update; 0 for none), BENCH_PROFILE (a folder for a CPU
+ * profile of the monitor).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,6 +26,7 @@ const PARAMS = Number(process.env.BENCH_PARAMS ?? 20);
 const HZ = Number(process.env.BENCH_HZ ?? 5);
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 60);
 const SSE_CLIENTS = Number(process.env.BENCH_SSE ?? 50);
+const ALARMS_PER_DAEMON = Math.min(2, Number(process.env.BENCH_ALARMS ?? 2));
 const CLK_TCK = 100;
 
 /** A minimal labwire daemon: answers the monitor's handshake and pushes changing values. */
@@ -108,6 +111,13 @@ async function main(): Promise<void> {
     'monitor:',
     '  listen: 127.0.0.1:0',
     '  web: 127.0.0.1:0',
+    ...(ALARMS_PER_DAEMON > 0 ? ['alarms:'] : []),
+    ...ports.flatMap((_, i) =>
+      [
+        `  - { id: d${i}_high, type: threshold, param: d${i}.p0, above: 1e12 }`,
+        `  - { id: d${i}_fast, type: rate, param: d${i}.p1, maxRatePerMinute: 1e12 }`,
+      ].slice(0, ALARMS_PER_DAEMON),
+    ),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'lab.yaml'), yaml);
@@ -189,7 +199,7 @@ async function main(): Promise<void> {
   const sorted = latencies.sort((a, b) => a - b);
   const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
   process.stdout.write(
-    `ingest: ${Math.round(sent / elapsed)} samples/s offered for ${elapsed.toFixed(0)} s; monitor CPU ${((100 * cpu) / elapsed).toFixed(1)} % of one core (target < 50 %)\n` +
+    `ingest: ${Math.round(sent / elapsed)} samples/s offered for ${elapsed.toFixed(0)} s, ${DAEMONS * ALARMS_PER_DAEMON} alarms evaluated; monitor CPU ${((100 * cpu) / elapsed).toFixed(1)} % of one core (target < 50 %)\n` +
       `        samples in the archive: ${stored} (≥ ${sent} sent during the run plus handshake/shutdown rows; lost: ${Math.max(0, sent - stored)})\n` +
       `live:   value change → ${SSE_CLIENTS} SSE clients: ${sorted.length} deliveries, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms (target p99 < 100 ms)\n`,
   );
