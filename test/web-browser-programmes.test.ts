@@ -78,8 +78,18 @@ describe.skipIf(!haveChromium)('programmes from the device card, through daemon 
     await card.screenshot({ path: path.join(os.tmpdir(), 'labwire-web-programme-running.png') });
     expect(moving.length).toBeGreaterThanOrEqual(3);
 
+    // Pause holds the clock (and the progress); Resume goes on from there.
+    await card.getByTestId('programme-pause-chiller').click();
+    await expect.poll(() => card.getByTestId('programme-state-chiller').textContent(), { timeout: 5000 }).toBe('paused');
+    const held = await progress.textContent();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await progress.textContent()).toBe(held);
+    expect(await card.getByRole('button', { name: 'Resume' }).count()).toBe(1);
+    await card.getByTestId('programme-start-chiller').click();
+    await expect.poll(() => card.getByTestId('programme-state-chiller').textContent(), { timeout: 5000 }).toBe('running');
+
     // The daemon goes away mid-programme and comes back: the programme resumes where it was.
-    const before = moving.at(-1)!;
+    const before = Number.parseFloat((await progress.textContent()) ?? '');
     expect(before).toBeLessThan(100);
     await lab.restartDaemon('chiller');
     // A stopped programme (onRestart=stop) would never finish: finishing means it resumed.
@@ -128,4 +138,24 @@ describe.skipIf(!haveChromium)('programmes from the device card, through daemon 
     expect(lab.cryoSim!.loop(1).setpoint).toBe(275);
     expect(browser.errors).toEqual([]);
   }, 60_000);
+
+  it('Stop ends a running programme from the card and leaves the setpoint where it was', async () => {
+    const card = page.getByTestId('device-chiller');
+    const form = card.getByTestId('programme-form-chiller');
+    await form.getByLabel('File').setInputFiles({ name: 'slow.csv', mimeType: 'text/csv', buffer: Buffer.from('0,20\n10,30\n') });
+    await form.getByLabel('Loops').fill('1');
+    await form.getByRole('button', { name: 'Load' }).click();
+    await expect.poll(() => card.getByTestId('programme-state-chiller').textContent(), { timeout: 5000 }).toBe('loaded');
+    await card.getByTestId('programme-start-chiller').click();
+    await expect.poll(() => card.getByTestId('programme-state-chiller').textContent(), { timeout: 5000 }).toBe('running');
+    await card.getByTestId('programme-stop-chiller').click();
+    await expect.poll(() => card.getByTestId('programme-state-chiller').textContent(), { timeout: 5000 }).toBe('stopped');
+    const at = lab.sim.setpoint;
+    expect(at).toBeGreaterThanOrEqual(20);
+    expect(at).toBeLessThan(21);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(lab.sim.setpoint).toBe(at);
+    expect(await card.getByTestId('programme-stop-chiller').isDisabled()).toBe(true);
+    expect(browser.errors).toEqual([]);
+  }, 30_000);
 });
