@@ -125,6 +125,14 @@ describe('alarms on the web API', () => {
       return h.body;
     }, 5000);
     expect(history[1]).toMatchObject({ who: 'otto', severity: 'critical' });
+    // The same as CSV, oldest first, for a spreadsheet (the predecessor's alarm log).
+    const csv = await fetch(`${lab.web.url}api/alarms/history.csv?id=bath_hot`, { headers: { authorization: `Bearer ${VIEWER}` } });
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(csv.headers.get('content-disposition')).toBe('attachment; filename="alarms-bath_hot.csv"');
+    const rows = (await csv.text()).trimEnd().split('\n');
+    expect(rows[0]).toBe('time_iso,t_ms,alarm,from,to,severity,value,who,message');
+    expect(rows.slice(1).map((r) => r.split(',').slice(2, 6).join(' '))).toEqual(['bath_hot pending raised critical', 'bath_hot raised acknowledged critical', 'bath_hot acknowledged cleared critical']);
+    expect(rows[2]!.split(',')[7]).toBe('otto');
     const bad = await call('GET', '/api/alarms/history?from=2025-02-01T00:00:00Z&to=2025-01-01T00:00:00Z', VIEWER);
     expect(bad).toMatchObject({ status: 400, body: { code: 'BadRequest' } });
   }, 45_000);

@@ -1,4 +1,8 @@
-/** CSV of a series (back-end neutral): `time_iso,t_ms,value`, RFC 4180 quoting, LF line ends. */
+/**
+ * CSV (back-end neutral), RFC 4180 quoting, LF line ends: a series as `time_iso,t_ms,value`, and
+ * the alarm history with one row per transition.
+ */
+import type { AlarmEntry } from './types.js';
 
 export const CSV_HEADER = 'time_iso,t_ms,value\n';
 
@@ -13,4 +17,10 @@ export function csvField(value: number | string | null): string {
 
 export function csvRow(t: number, value: number | string | null): string {
   return `${new Date(t).toISOString()},${t},${csvField(value)}\n`;
+}
+
+export const ALARM_CSV_HEADER = 'time_iso,t_ms,alarm,from,to,severity,value,who,message\n';
+
+export function alarmCsvRow(e: AlarmEntry): string {
+  return `${new Date(e.t).toISOString()},${e.t},${[e.id, e.from, e.to, e.severity, e.value, e.who ?? '', e.message].map(csvField).join(',')}\n`;
 }

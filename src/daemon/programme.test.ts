@@ -243,9 +243,16 @@ describe('profile vertices', () => {
   });
 });
 
-describe('the examples in docs/programmes.md', () => {
+describe('the examples in docs/programmes.md and examples/programmes/', () => {
   const doc = fs.readFileSync(new URL('../../docs/programmes.md', import.meta.url), 'utf8');
-  const blocks = [...doc.matchAll(/```(csv|yaml)\n([\s\S]*?)```/g)].map((m) => ({ format: m[1]!, text: m[2]! }));
+  const dir = new URL('../../examples/programmes/', import.meta.url);
+  const files = fs.readdirSync(dir).map((name) => ({ format: name.endsWith('.csv') ? 'csv' : 'yaml', text: fs.readFileSync(new URL(name, dir), 'utf8') }));
+  const blocks = [...[...doc.matchAll(/```(csv|yaml)\n([\s\S]*?)```/g)].map((m) => ({ format: m[1]!, text: m[2]! })), ...files];
+
+  it('examples/programmes holds files of both formats', () => {
+    expect(files.filter((b) => b.format === 'csv').length).toBeGreaterThanOrEqual(3);
+    expect(files.filter((b) => b.format === 'yaml').length).toBeGreaterThanOrEqual(1);
+  });
 
   it('has examples of both formats', () => {
     expect(blocks.filter((b) => b.format === 'csv').length).toBeGreaterThanOrEqual(3);

@@ -156,7 +156,7 @@ export function AlarmPanel(props: { alarms: AlarmState[]; canAck: boolean }): Co
             ]),
           )),
         ]),
-    h('h3', null, 'History'),
+    h('h3', null, ['History ', h('a', { class: 'csv small', href: '/api/alarms/history.csv?limit=10000', download: 'alarms.csv', 'data-testid': 'alarm-history-csv' }, 'Download CSV')]),
     history.note ? h('p', { class: 'muted' }, history.note) : null,
     history.rows.length > 0
       ? h('table', { class: 'alarm-table history', 'aria-label': 'Alarm history', 'data-testid': 'alarm-history' }, [
