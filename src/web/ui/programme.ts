@@ -145,11 +145,17 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
       xy.push([t, num(v)]);
       if (xy.length > LIVE_ROWS) xy.splice(0, xy.length - LIVE_ROWS / 2);
     };
+    let frame = 0;
     const off = live.onUpdate((up) => {
-      if (up.client !== device) return;
+      if (up.client !== device || !(param in up.values || (actual !== undefined && actual in up.values))) return;
       const t = up.t / 1000;
       if (param in up.values) push(liveRef.current.param, t, up.values[param]);
       if (actual && actual in up.values) push(liveRef.current.actual, t, up.values[actual]);
+      // At most one redraw per animation frame, however many updates arrive.
+      frame ||= requestAnimationFrame(() => {
+        frame = 0;
+        u.setData(dataRef.current() as uPlot.AlignedData);
+      });
     });
     // The last two hours from the archive, so a page opened mid-programme shows what happened.
     const ctrl = new AbortController();
@@ -167,6 +173,7 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
     return () => {
       ctrl.abort();
       off();
+      if (frame) cancelAnimationFrame(frame);
       ro.disconnect();
       u.destroy();
       plotRef.current = null;
