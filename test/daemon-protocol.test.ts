@@ -179,6 +179,28 @@ describe('push lines', () => {
     expect(await c2.request('subscribe log_since=yesterday')).toBe('error subscribe code=WrongType message="log_since must be unix milliseconds, not \\"yesterday\\""');
   });
 
+  it('a poll that read the device before a set finished never brings the old value back', async () => {
+    // The slow poll group reads setpoint, then running and the status (about 0.75 s at 250 ms a
+    // command); sets landing inside that window used to be followed by the poll's older setpoint.
+    const c = await lab.client();
+    expect(await c.request('subscribe setpoint')).toBe('ok subscribe');
+    const from = c.lines.length;
+    const sets: number[] = [];
+    const until = Date.now() + 11_000; // spans at least two slow polls (every 5 s)
+    for (let i = 0; Date.now() < until; i++) {
+      const v = 11 + (i % 3);
+      expect(await c.request(`set setpoint=${v}`)).toBe(`ok set setpoint=${v}`);
+      sets.push(v);
+    }
+    await c.request('ping');
+    const seen = c.lines.slice(from).filter((l) => l.startsWith('update ')).map((l) => Number(kv(l).setpoint));
+    // Every update is the value of a set, in the order of the sets: no stale value in between.
+    const collapse = (xs: number[]): number[] => xs.filter((x, i) => x !== xs[i - 1]);
+    expect(collapse(seen)).toEqual(collapse(sets).slice(collapse(sets).length - collapse(seen).length));
+    expect(collapse(seen).length).toBeGreaterThanOrEqual(collapse(sets).length - 1);
+    expect(await c.request('unsubscribe')).toBe('ok unsubscribe');
+  }, 20_000);
+
   it('subscribe to a list sends only those parameters and rejects unknown names', async () => {
     const c = await lab.client();
     expect(await c.request('subscribe nosuch')).toMatch(/^error subscribe code=NoSuchParameter/);

@@ -60,6 +60,21 @@ function runner(opts: ProgrammeOptions = {}): ProgrammeRunner {
 }
 
 describe('ProgrammeRunner', () => {
+  it('applies a dwell exactly even when the ramp before it ended within minStep of it', async () => {
+    const r = runner({ minStep: 0.5, tickMs: 1000 });
+    // 14.6 → 35 over 51 s, 0.4 per tick: every second tick is applied, the last at 50 s (34.6),
+    // and the vertex 35 at 51 s is within minStep of it.
+    r.load({ param: 'setpoint', format: 'csv', data: '0,14.6\n0.85,35\n2,35\n3,15\n' });
+    r.start();
+    await step(50_500);
+    expect(host.sets.at(-1)).toBeCloseTo(34.6, 6);
+    await step(5000);
+    expect(host.sets.at(-1)).toBe(35);
+    expect(r.status()).toMatchObject({ applied: 35, target: 35 });
+    await step(200_000);
+    expect(r.status()).toMatchObject({ state: 'finished', applied: 15 });
+  });
+
   it('applies a ramp only in steps larger than minStep and ends exactly on the last point', async () => {
     const r = runner({ minStep: 0.5 });
     r.load({ param: 'setpoint', format: 'csv', data: '0,20\n1,30\n' });

@@ -330,10 +330,13 @@ export class ProgrammeRunner {
       });
       return;
     }
-    if (plan.phases[pos.phase]!.kind === 'hold') {
+    const ph = plan.phases[pos.phase]!;
+    if (ph.kind === 'hold') {
       if (!this.holdReady) this.apply(target, true, () => (this.holdReady = true));
     } else {
-      this.apply(target, false);
+      // A dwell's value is a vertex of the profile: applied exactly, even when the ramp before it
+      // ended within minStep of it (34.96 is not the 35 °C the file asks for).
+      this.apply(target, phaseChanged || ph.from === ph.to);
     }
     this.save(phaseChanged);
   }

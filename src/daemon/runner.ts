@@ -103,6 +103,13 @@ export class DeviceRunner extends EventEmitter {
   private readonly targets: TargetState[] = [];
   private readonly cache = new Map<string, CacheEntry>();
   private pending: Record<string, WireValue> | undefined;
+  /**
+   * Counts values stored by writes (set, command results); `writtenAt` holds the count at each
+   * parameter's last write. A poll remembers the count when it starts: a value it read may
+   * predate a write that finished meanwhile, and must not bring the old value back.
+   */
+  private writes = 0;
+  private readonly writtenAt = new Map<string, number>();
   private commandChain: Promise<unknown> = Promise.resolve();
   private busyCount = 0;
   private busyText = '';
@@ -323,7 +330,7 @@ export class DeviceRunner extends EventEmitter {
         const result = await decl.write!(this.driver, value, ctx);
         const v = result === undefined ? value : result;
         applied[name] = v;
-        this.set(name, v);
+        this.setWritten(name, v);
         const target = this.targets.find((t) => t.param === name);
         if (target) target.withinSince = undefined;
       }
@@ -360,7 +367,7 @@ export class DeviceRunner extends EventEmitter {
     const exec = async (ctx: HandlerContext): Promise<Record<string, WireValue>> => {
       const results = (await decl.run(this.driver, typed, ctx)) ?? {};
       // Results that are parameters (start → running=1) are fresh readings: the cache and state follow at once.
-      for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.definition.params, k)) this.set(k, v);
+      for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.definition.params, k)) this.setWritten(k, v);
       return results;
     };
     if (!decl.write) return this.wrapDeviceErrors(name, () => exec(this.context()));
@@ -479,9 +486,10 @@ export class DeviceRunner extends EventEmitter {
       this.pollTimers.delete(name);
       if (!this.running) return;
       const started = Date.now();
+      const writesBefore = this.writes;
       if (this.exchange.isUp) {
         try {
-          this.merge(await read(this.driver as never));
+          this.merge(await read(this.driver as never), writesBefore);
           if (this.silentPolls >= SILENT_POLLS) {
             // Everything read before the silence is stale: read every group again before idle.
             this.linkReason = '';
@@ -527,8 +535,18 @@ export class DeviceRunner extends EventEmitter {
     for (const t of this.targets) t.withinSince = undefined;
   }
 
-  private merge(values: Record<string, WireValue>): void {
-    for (const [k, v] of Object.entries(values)) this.set(k, v);
+  /** Stores read values; with `writesBefore`, those of parameters written since are older than the write and skipped. */
+  private merge(values: Record<string, WireValue>, writesBefore?: number): void {
+    for (const [k, v] of Object.entries(values)) {
+      if (writesBefore !== undefined && (this.writtenAt.get(k) ?? 0) > writesBefore) continue;
+      this.set(k, v);
+    }
+  }
+
+  /** A value the device has just accepted (or reported as the result of a command). */
+  private setWritten(name: string, value: WireValue): void {
+    this.writtenAt.set(name, ++this.writes);
+    this.set(name, value);
   }
 
   private set(name: string, value: WireValue): void {
