@@ -8,8 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openArchive, type Archive } from '../src/archive/index.js';
-import { startDaemon } from '../src/daemon/daemon.js';
-import { julaboFamily } from '../src/devices/julabo/device.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
 import { silentLogger } from '../src/util/logger.js';
@@ -66,14 +64,7 @@ describe('monitor + SQLite archive', () => {
     await julabo.daemon.close();
     await eventually(() => expect(m.peer('chiller')!.connected).toBe(false), 2000, 10);
     expect(Date.now() - killedAt).toBeLessThan(2000);
-    const again = await startDaemon({
-      definition: julaboFamily.definition,
-      link: { kind: 'tcp', host: '127.0.0.1', port: julabo.simPort },
-      name: 'chiller',
-      port: julabo.port,
-      logger: silentLogger(),
-      version: 'test',
-    });
+    const again = await julabo.startAgain();
     cleanups.push(() => again.close());
     await eventually(() => {
       expect(m.peer('chiller')!.connected).toBe(true);

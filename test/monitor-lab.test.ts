@@ -4,8 +4,7 @@
  * is what is tested (a killed daemon shows as down within 2 s).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
-import { julaboFamily } from '../src/devices/julabo/device.js';
+import type { Daemon } from '../src/daemon/daemon.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import type { PeerState } from '../src/monitor/types.js';
 import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
@@ -135,14 +134,7 @@ describe('monitor with a real Julabo daemon and a CCDLab peer', () => {
     expect(status['chiller.temperature']).toBeUndefined();
 
     // The daemon returns on the same port.
-    const again: Daemon = await startDaemon({
-      definition: julaboFamily.definition,
-      link: { kind: 'tcp', host: '127.0.0.1', port: julabo.simPort },
-      name: 'chiller',
-      port: julabo.port,
-      logger: silentLogger(),
-      version: 'test',
-    });
+    const again: Daemon = await julabo.startAgain();
     cleanups.push(() => again.close());
     await eventually(() => {
       expect(m.peer('chiller')!.connected).toBe(true);

@@ -4,9 +4,10 @@
  * Device folders import only this file (plus wire/ and links/); it has no runtime dependencies
  * beyond the `defineDevice` identity helper.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter } from '../links/types.js';
 import type { ValueDescription, ValueType, WireValue } from '../wire/types.js';
+import { parseBoolWord } from '../wire/format.js';
 
 
 /** States after SECoP's status groups. */
@@ -119,6 +120,9 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, wha
   });
   throw new Error(`invalid options for ${what}: ${issues.join('; ')}`);
 }
+
+/** A boolean option that also takes the words a command line or config passes (`1`, `on`, `yes`, …). */
+export const boolOption = z.preprocess((v) => (typeof v === 'string' ? (parseBoolWord(v) ?? v) : v), z.boolean());
 
 /** Identity helper that keeps the option and driver types inferred in device files. */
 export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D> {

@@ -3,11 +3,8 @@
  * person can act on. One implementation serves `set` parameters and command arguments.
  */
 import { LabwireError, type WireValue } from '../wire/types.js';
-import { parseDecimal } from '../wire/format.js';
+import { parseBoolWord, parseDecimal } from '../wire/format.js';
 import type { Limits, ValueDecl } from './api.js';
-
-const TRUE = new Set(['1', 'true', 'on', 'yes']);
-const FALSE = new Set(['0', 'false', 'off', 'no']);
 
 /** Converts one wire string by the declared type; WrongType with the expected form otherwise. */
 export function coerce(name: string, decl: ValueDecl, raw: string, command: string): WireValue {
@@ -25,10 +22,9 @@ export function coerce(name: string, decl: ValueDecl, raw: string, command: stri
       return v;
     }
     case 'bool': {
-      const s = raw.trim().toLowerCase();
-      if (TRUE.has(s)) return true;
-      if (FALSE.has(s)) return false;
-      throw wrong('a boolean (1/0, true/false, on/off)');
+      const b = parseBoolWord(raw);
+      if (b === undefined) throw wrong('a boolean (1/0, true/false, on/off)');
+      return b;
     }
     case 'enum': {
       const values = decl.values ?? [];

@@ -11,6 +11,7 @@
  * and cleared at the same threshold, at once, whether the chiller ran or not.
  */
 import { isMissing, parseCondition, type Condition } from '../client/condition.js';
+import { numberOf } from '../wire/format.js';
 import type { PeerValue } from './types.js';
 
 export type AlarmSeverity = 'info' | 'warning' | 'critical';
@@ -114,13 +115,6 @@ function clientOf(name: string): string {
   return name.slice(0, name.indexOf('.'));
 }
 
-function num(v: PeerValue | undefined): number | undefined {
-  if (isMissing(v)) return undefined;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  const n = Number(v);
-  return v.trim() !== '' && Number.isFinite(n) ? n : undefined;
-}
 
 const fmt = (v: number): string => String(Math.round(v * 1000) / 1000);
 
@@ -345,7 +339,7 @@ export class AlarmEngine {
       if (!rt.clients.includes(client)) continue;
       if (rt.def.type === 'rate' && rt.def.param !== undefined && clientOf(rt.def.param) === client) {
         const key = rt.def.param.slice(client.length + 1);
-        if (Object.hasOwn(changes, key)) this.addSample(rt, t, num(changes[key]));
+        if (Object.hasOwn(changes, key)) this.addSample(rt, t, numberOf(changes[key]));
       }
       this.evaluate(rt, t, out);
     }
@@ -428,7 +422,7 @@ export class AlarmEngine {
   private judge(rt: Runtime): { verdict: Verdict; value: number | null } {
     const d = rt.def;
     const h = rt.hysteresis;
-    const get = (name: string | undefined): number | undefined => (name === undefined ? undefined : num(this.values.get(name)));
+    const get = (name: string | undefined): number | undefined => (name === undefined ? undefined : numberOf(this.values.get(name)));
     switch (d.type) {
       case 'disconnected': {
         const up = this.connected.has(d.client!);

@@ -404,7 +404,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     if (cmd.name === null) throw new LabwireError('ProtocolError', `the line for ${client} has no command name`, 'send');
     const why = NOT_FORWARDED.get(cmd.name);
     if (why !== undefined) throw new LabwireError('ProtocolError', `the monitor does not forward "${cmd.name}": ${why}`, 'send');
-    return { peer, body, cmd, kind: lineKind(cmd.name, peer.protocol) };
+    return { peer, body, cmd, kind: lineKind(cmd.name, peer.protocol, peer.describe) };
   }
 
   private backend(): MonitorBackend {

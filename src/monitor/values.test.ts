@@ -137,6 +137,14 @@ describe('line kinds', () => {
     expect(lineKind(cmd)).toBe(kind);
   });
 
+  it('a device command its describe declares as not writing is a read; a written or unknown one a write', () => {
+    const describe = { commands: { identify: { description: 'id', write: false, args: {} }, start: { description: 'go', write: true, args: {} } } } as unknown as DescribeDoc;
+    expect(lineKind('identify', 'labwire', describe)).toBe('read');
+    expect(lineKind('start', 'labwire', describe)).toBe('write');
+    expect(lineKind('frobnicate', 'labwire', describe)).toBe('write');
+    expect(lineKind('identify', 'labwire')).toBe('write');
+  });
+
   it('programme reads are a labwire daemon’s own: to a CCDLab peer they are raw commands like any other', () => {
     expect(lineKind('programme_status', 'ccdlab')).toBe('write');
     expect(lineKind('programme_profile', 'ccdlab')).toBe('write');

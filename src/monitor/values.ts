@@ -129,14 +129,17 @@ export function statusDocument(nconnected: number, clients: readonly ClientStatu
 export type LineKind = 'read' | 'write' | 'admin';
 
 /**
- * Reads are `get_*`, `describe`, `ping`, `help` and, for labwire daemons, `programme_status` and
- * `programme_profile`; `exit` is an admin matter; anything else may change state (PROTOCOL.md
- * roles; a CCDLab peer's raw commands included).
+ * Reads are `get_*`, `describe`, `ping`, `help`, (labwire daemons) `programme_status` and
+ * `programme_profile`, and the commands the device's describe declares as not writing; `exit` is
+ * an admin matter; anything else may change state, a command the device does not describe
+ * included (the safe side; a CCDLab peer's raw commands too). One rule for the monitor's `send`,
+ * its port and the web.
  */
-export function lineKind(command: string, protocol: 'labwire' | 'ccdlab' = 'labwire'): LineKind {
+export function lineKind(command: string, protocol: 'labwire' | 'ccdlab' = 'labwire', describe?: DescribeDoc): LineKind {
   if (isReadRequest(command, protocol)) return 'read';
   if (command === 'exit') return 'admin';
-  return 'write';
+  const declared = describe?.commands[command];
+  return declared !== undefined && !declared.write ? 'read' : 'write';
 }
 
 /**

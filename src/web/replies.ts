@@ -4,20 +4,14 @@
  */
 import { lineBody, parseLine } from '../wire/tokenize.js';
 import { parseErrorReply } from '../wire/format.js';
-import { LabwireError, isReadRequest, type DescribeDoc } from '../wire/types.js';
+import { LabwireError, type DescribeDoc } from '../wire/types.js';
+import { lineKind, type LineKind } from '../monitor/index.js';
 import type { PeerValue } from '../monitor/types.js';
 
 /** read: anyone who may read; write: operator (and not in read-only mode); admin: `exit`. */
-export type LineKind = 'read' | 'write' | 'admin';
+export type { LineKind };
 
-
-/**
- * Classifies one labwire line sent to a device: `get_*`, `describe`, `ping`, `help`, (labwire
- * daemons) `programme_status` and `programme_profile`, and the commands the device declares as
- * not writing are reads; `set` and the device's write commands
- * are writes; a command the device does not describe counts as a write (the safe side); `exit`
- * needs admin.
- */
+/** Classifies one labwire line sent to a device by the monitor's rule (`lineKind`); a line that does not parse counts as a write. */
 export function classifyLine(line: string, describe: DescribeDoc | undefined, protocol: 'labwire' | 'ccdlab' = 'labwire'): LineKind {
   let name: string | null;
   try {
@@ -25,13 +19,7 @@ export function classifyLine(line: string, describe: DescribeDoc | undefined, pr
   } catch {
     return 'write';
   }
-  if (name === null) return 'write';
-  if (name === 'exit') return 'admin';
-  if (name === 'set' || name === 'auth') return 'write';
-  if (isReadRequest(name, protocol)) return 'read';
-  const cmd = describe?.commands[name];
-  if (cmd) return cmd.write ? 'write' : 'read';
-  return 'write';
+  return name === null ? 'write' : lineKind(name, protocol, describe);
 }
 
 /** A successful reply as JSON. */

@@ -1,22 +1,13 @@
 /** The JSON shapes of devices and the live snapshot, shared by the API, the streams and the page. */
 import type { LogEntry } from '../archive/types.js';
-import type { AlarmState, AlarmTransition, LabStatus, MonitorView, PeerState, PeerValue, PlotConfig } from '../monitor/types.js';
+import type { AlarmState, AlarmTransition, LabStatus, MonitorView, PeerState, PlotConfig } from '../monitor/types.js';
 import type { DescribeDoc } from '../wire/types.js';
 
-export interface DeviceView {
-  name: string;
-  protocol: 'labwire' | 'ccdlab';
-  host: string;
-  port: number;
-  description?: string;
-  connected: boolean;
-  since: number;
-  lastError?: string;
+/** A peer as the monitor knows it, plus what the page needs beside it. */
+export interface DeviceView extends Omit<PeerState, 'describe'> {
   /** `state` and `state_text` of the device, when it reports them. */
   state: string | null;
   stateText: string | null;
-  values: Record<string, PeerValue>;
-  ts: Record<string, number>;
   /** Unit of each parameter that has one (from describe). */
   units: Record<string, string>;
   describe: DescribeDoc | null;

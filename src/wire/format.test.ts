@@ -11,6 +11,8 @@ import {
   makeCommand,
   parseErrorReply,
   quote,
+  numberOf,
+  parseBoolWord,
   parseDecimal,
 } from './format.js';
 import { parseLine } from './tokenize.js';
@@ -203,4 +205,31 @@ describe('parseDecimal', () => {
   it.each(['', ' ', '0x10', 'Infinity', 'nan', '1e999', '1,5', '12 °C', '--1'])('%j is not a number', (text) => {
     expect(parseDecimal(text)).toBeUndefined();
   });
+});
+
+describe('parseBoolWord', () => {
+  it.each([
+    ['1', true],
+    ['ON', true],
+    [' yes ', true],
+    ['True', true],
+    ['0', false],
+    ['off', false],
+    ['No', false],
+    ['FALSE', false],
+  ])('%j → %s', (text, b) => expect(parseBoolWord(text)).toBe(b));
+
+  it.each(['', '2', 'enabled', 'y', 'o n'])('%j is not a boolean', (text) => expect(parseBoolWord(text)).toBeUndefined());
+});
+
+describe('numberOf', () => {
+  it.each([
+    [12.5, 12.5],
+    [true, 1],
+    [false, 0],
+    [' 3.5 ', 3.5],
+    ['1e3', 1000],
+  ] as const)('%j → %d', (v, n) => expect(numberOf(v)).toBe(n));
+
+  it.each([null, undefined, Number.NaN, Number.POSITIVE_INFINITY, '', 'warm', '0x10', 'nan'])('%j is no number', (v) => expect(numberOf(v)).toBeUndefined());
 });

@@ -36,6 +36,25 @@ export function parseDecimal(text: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/** A value as a number where it is one: finite numbers, booleans as 1/0, decimal text; else undefined. */
+export function numberOf(v: WireValue | undefined): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'string') return parseDecimal(v);
+  return undefined;
+}
+
+const TRUE_WORDS = new Set(['1', 'true', 'on', 'yes']);
+const FALSE_WORDS = new Set(['0', 'false', 'off', 'no']);
+
+/** A boolean as people and peers write it (`1`/`0`, `true`/`false`, `on`/`off`, `yes`/`no`, any case), else undefined. */
+export function parseBoolWord(text: string): boolean | undefined {
+  const s = text.trim().toLowerCase();
+  if (TRUE_WORDS.has(s)) return true;
+  if (FALSE_WORDS.has(s)) return false;
+  return undefined;
+}
+
 export function formatValue(v: WireValue): string {
   if (v === null) return 'nan';
   if (typeof v === 'boolean') return v ? '1' : '0';

@@ -2,6 +2,7 @@
  * A simulated Julabo with a daemon in front of it, in-process, on loopback ports chosen by the OS.
  */
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
+import { startDaemonOnPort } from '../../src/daemon/test-helpers/restart.js';
 import { JulaboSimulator, type JulaboSimulatorOptions } from '../../src/devices/julabo/simulator.js';
 import { julaboFamily } from '../../src/devices/julabo/device.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -10,9 +11,12 @@ import { RawClient } from './raw-client.js';
 export interface JulaboLab {
   sim: JulaboSimulator;
   simPort: number;
+  /** The daemon now running (replaced by startAgain). */
   daemon: Daemon;
   port: number;
   client(): Promise<RawClient>;
+  /** After `daemon.close()`: a new daemon on the same port, as a restarted process. */
+  startAgain(): Promise<Daemon>;
   close(): Promise<void>;
 }
 
@@ -22,7 +26,7 @@ export async function startJulaboLab(
 ): Promise<JulaboLab> {
   const sim = new JulaboSimulator({ byteTiming: false, noise: 0, timeScale: 1, seed: 7, ...simOptions });
   const simPort = await sim.listenTcp('127.0.0.1', 0);
-  const daemon = await startDaemon({
+  const options: DaemonOptions = {
     definition: julaboFamily.definition,
     link: { kind: 'tcp', host: '127.0.0.1', port: simPort },
     name: 'chiller',
@@ -30,38 +34,34 @@ export async function startJulaboLab(
     logger: silentLogger(),
     version: 'test',
     ...daemonOptions,
-  });
+  };
+  const daemon = await startDaemon(options);
   const clients: RawClient[] = [];
-  return {
+  const lab: JulaboLab = {
     sim,
     simPort,
     daemon,
     port: daemon.port,
     async client() {
-      const c = await RawClient.connect(daemon.port);
+      const c = await RawClient.connect(lab.port);
       clients.push(c);
       return c;
     },
+    async startAgain() {
+      lab.daemon = await startDaemonOnPort(options, lab.port);
+      return lab.daemon;
+    },
     async close() {
       for (const c of clients) c.close();
-      await daemon.close();
+      await lab.daemon.close();
       await sim.close();
     },
   };
+  return lab;
 }
 
-/** Polls until `check` passes or the time is up; the last failure is rethrown. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
-}
+// The one bounded wait of the tests; most test files import it from here.
+export { eventually } from '../../src/util/test-helpers/eventually.js';
 
 /** `status k=v ...` or `ok set k=v` → record (values unquoted by a simple rule good enough for tests). */
 export function kv(line: string): Record<string, string> {

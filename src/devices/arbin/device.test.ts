@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually as poll } from '../../util/test-helpers/eventually.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
 import { silentLogger } from '../../util/logger.js';
 import type { StatusDoc } from '../../wire/types.js';
@@ -19,17 +20,8 @@ function secretsFile(text = `ARBIN_CTI_USERNAME=${CREDS.username}\nARBIN_CTI_PAS
   return file;
 }
 
-async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 8000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
-}
+/** This file's waits allow 8 s, polled every 50 ms (the cycler simulator's refresh). */
+const eventually = <T>(check: () => T | Promise<T>, timeoutMs = 8000): Promise<T> => poll(check, timeoutMs, 50);
 
 describe('arbin device definition', () => {
   it('accepts {} and fills the defaults; options may be strings', () => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { defineDevice, deviceFamily, type CommandDecl, type ParamDecl, type StateOverride } from '../../daemon/api.js';
+import { boolOption, defineDevice, deviceFamily, type CommandDecl, type ParamDecl, type StateOverride } from '../../daemon/api.js';
 import type { WireValue } from '../../wire/types.js';
 import { AUX_TYPES, CHANNEL_STATUS, CHANNEL_STATUS_TEXT, META_VARIABLE_COUNT, STATUS, parseMetaVariable, statusName, type ChannelRecord } from './codec.js';
 import { ArbinDriver, arbinExchangeOptions, arbinSplitter } from './driver.js';
@@ -20,19 +20,11 @@ import { createArbinSimulator } from './simulator.js';
  */
 export const ARBIN_PARAM_CHANNELS = 16;
 
-/** Accepts booleans and the strings a CLI or config passes (`1`, `true`, `on`, …). */
-const boolish = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  if (/^(1|true|on|yes)$/i.test(v)) return true;
-  if (/^(0|false|off|no)$/i.test(v)) return false;
-  return v;
-}, z.boolean());
-
 export const arbinOptionsSchema = z.object({
   /** `.env`-style file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD (else the environment). */
   secretsFile: z.string().min(1).optional(),
   /** Channel readings only, like pycti's CyclerInterface: no control command is ever sent. */
-  readOnly: boolish.default(false),
+  readOnly: boolOption.default(false),
   /**
    * `all`: one GET_CHANNELS_INFO for every channel (OnlyChannel −1, one message with N records, as
    * MITS Pro 8 and the simulator answer). `each`: one request per channel, for servers that answer

@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fakeClock } from '../../links/test-helpers/fake-clock.js';
 import {
   ALL_CHANNELS,
   CMD,
@@ -31,13 +32,8 @@ import { ArbinSimulator, arbinSimulatorOptionsSchema, createArbinSimulator, type
 
 const CREDS = { username: 'lab', password: 'cell-42' };
 
-function fakeClock(start = 1000): { now: () => number; tick: (ms: number) => void } {
-  let t = start;
-  return { now: () => t, tick: (ms) => (t += ms) };
-}
-
 /** A simulator plus one logged-in session, answering frames directly. */
-function setup(options: ArbinSimulatorOptions = {}, clock = fakeClock()) {
+function setup(options: ArbinSimulatorOptions = {}, clock = fakeClock(1000)) {
   const sim = new ArbinSimulator({ ...CREDS, noise: 0, ...options }, { now: clock.now, env: {} });
   const session = sim.newSession();
   const ask = (req: Buffer): Buffer[] => sim.handleRequest(req, session);

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
-import type { Simulator, SimulatorOptions } from '../../daemon/api.js';
+import { boolOption, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
 import { SimHost, type SimSession } from '../../links/sim-host.js';
 import { gaussian, seededRandom } from '../sim-kit.js';
 import { Cell, BUILTIN_SCHEDULES, exitConditionText, parseSchedule, parseScheduleLibrary, stepText, type RunState, type Schedule, type Step } from './battery.js';
@@ -46,14 +46,6 @@ import {
 } from './codec.js';
 import { PASSWORD_VARIABLE, USERNAME_VARIABLE, parseDotEnv } from './credentials.js';
 
-/** Accepts booleans and the strings a CLI passes (`1`, `true`, `on`, …). */
-const boolish = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  if (/^(1|true|on|yes)$/i.test(v)) return true;
-  if (/^(0|false|off|no)$/i.test(v)) return false;
-  return v;
-}, z.boolean());
-
 /** Text options may arrive as numbers from the CLI (`--option password=1234`). */
 const text = (max: number) =>
   z
@@ -71,7 +63,7 @@ export const arbinSimulatorOptionsSchema = z.object({
   password: text(32).optional(),
   secretsFile: z.string().min(1).optional(),
   /** IsAllowToControl in the login reply; without it control commands are refused. */
-  allowControl: boolish.default(true),
+  allowControl: boolOption.default(true),
   serialNumber: text(16).default('LWSIM0001'),
   note: text(255).optional(),
   /** Cell of every channel. */
@@ -86,10 +78,10 @@ export const arbinSimulatorOptionsSchema = z.object({
   /** SET_MV on the same meta variable more often than this is refused (result 0x14). */
   mvMinIntervalMs: z.coerce.number().min(0).max(60_000).default(200),
   /** Answer aux requests (AuxDataOptions 0x400) with one temperature per channel. */
-  auxTemperature: boolish.default(true),
+  auxTemperature: boolOption.default(true),
   ambientC: z.coerce.number().min(-40).max(80).default(25),
   /** Emit feedback 2 bytes too long, as pycti's ArbinSpoofer does. */
-  pyctiFrames: boolish.default(false),
+  pyctiFrames: boolOption.default(false),
   /** Write replies in pieces of this many bytes (0: whole), to exercise reassembly. */
   chunkBytes: z.coerce.number().int().min(0).max(1 << 20).default(0),
 });

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../../daemon/api.js';
+import { fakeClock } from '../../links/test-helpers/fake-clock.js';
+import { serialStreamClient, tcpStreamClient, type StreamClient } from '../../links/test-helpers/stream-client.js';
 import { splitReply } from './codec.js';
 import { CryoconSimulator, HARDWARE_MIN_GAP_MS, createCryoconSimulator, expandDottedKeys, parseCommand, type CryoconSimulatorOptions } from './simulator.js';
-import { fakeClock, serialLineClient, tcpLineClient, type LineClient } from './test-helpers.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -17,7 +18,10 @@ function quietSim(options: CryoconSimulatorOptions = {}) {
   return { sim, clock, q: (line: string) => sim.handleLine(line) };
 }
 
-async function tcp(sim: CryoconSimulator): Promise<LineClient> {
+/** A raw client that sees the LF line ends the unit sends. */
+const tcpLineClient = (port: number) => tcpStreamClient(port, { lineEnd: '\n' });
+
+async function tcp(sim: CryoconSimulator): Promise<StreamClient> {
   const c = await tcpLineClient(await sim.listenTcp('127.0.0.1', 0));
   open.push(c);
   return c;
@@ -357,7 +361,7 @@ describe('on the wire (TCP)', () => {
     open.push(sim);
     const c = await tcp(sim);
     await c.write('*IDN?\n:CONT?\n:INP A:UNIT?\n');
-    expect(await c.quiet(300)).toEqual(['Cryo-con,24C,204683,1.01A']);
+    expect(await c.quietLines(300)).toEqual(['Cryo-con,24C,204683,1.01A']);
     expect(sim.stats).toMatchObject({ earlyRequests: 2, dropped: 2, replies: 1 });
     expect(sim.transcript.filter((e) => e.dropped).map((e) => e.request)).toEqual([':CONT?', ':INP A:UNIT?']);
     await new Promise((r) => setTimeout(r, HARDWARE_MIN_GAP_MS + 10));
@@ -404,7 +408,7 @@ describe('on the wire (TCP)', () => {
     open.push(sim);
     const c = await tcp(sim);
     await c.write('*IDN?\n');
-    expect(await c.quiet(150)).toEqual([]);
+    expect(await c.quietLines(150)).toEqual([]);
     sim.setFault('silent', false);
     await c.write('*IDN?\n');
     expect(await c.waitForLines(1)).toEqual(['Cryo-con,24C,204683,1.01A']);
@@ -415,7 +419,7 @@ describe('on a pseudo-terminal', () => {
   it('answers like over TCP, with the character time of 9600 baud', async () => {
     const sim = new CryoconSimulator({ noise: 0 });
     open.push(sim);
-    const c = await serialLineClient(await sim.listenPty());
+    const c = await serialStreamClient(await sim.listenPty(), { lineEnd: '\n', baudRate: 9600 });
     open.push(c);
     const t0 = performance.now();
     await c.write('*IDN?\n');

@@ -7,7 +7,7 @@
  * hardware, and injectable faults. Served on TCP and on a pseudo-terminal.
  */
 import { z } from 'zod';
-import { parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
+import { boolOption, parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
 import { SimHost } from '../../links/sim-host.js';
 import {
   CHANNELS,
@@ -51,13 +51,6 @@ const LOG_LIMIT = 1000;
 
 // ---------------------------------------------------------------- options
 
-/** Accepts booleans and the strings a command line passes (`1`, `true`, `on`, …). */
-const boolish = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  if (/^(1|true|on|yes)$/i.test(v)) return true;
-  if (/^(0|false|off|no)$/i.test(v)) return false;
-  return v;
-}, z.boolean());
 const num = z.coerce.number();
 /** Text that YAML or a command line may have turned into a number (`serial: 204683`). */
 const text = z.union([z.string(), z.number()]).transform(String);
@@ -86,10 +79,10 @@ const channelOptionsSchema = z
     alarmHigh: num,
     alarmLow: num,
     alarmDeadband: num.min(0),
-    alarmHighEnabled: boolish,
-    alarmLowEnabled: boolish,
-    alarmLatch: boolish,
-    alarmAudio: boolish,
+    alarmHighEnabled: boolOption,
+    alarmLowEnabled: boolOption,
+    alarmLatch: boolOption,
+    alarmAudio: boolOption,
   })
   .partial()
   .strict();
@@ -128,7 +121,7 @@ const cryostatOptionsSchema = z
     /** Per-node starting temperatures, K, over initialTemperature. */
     initial: z.partialRecord(z.enum(NODES), num.positive()),
     ambient: num.positive(),
-    cooler: boolish,
+    cooler: boolOption,
     coolerPowerW: num.min(0),
     baseTemperature: num.positive(),
     shieldCoolerPowerW: num.min(0),
@@ -154,27 +147,27 @@ const optionsObject = z
     /** System name (`SYSTem:NAMe`). */
     name: nameString.default('labwire sim'),
     /** Control loops engaged (`CONTrol` / `STOP`). */
-    control: boolish.default(true),
+    control: boolOption.default(true),
     /** Standard deviation of the reading noise, K; the loops see the true temperature. */
     noise: num.min(0).max(10).default(0.002),
     /** Requests closer than 100 ms to the previous one: processed 100 ms after it (`delay`), or lost (`drop`). */
     earlyRequests: z.enum(['delay', 'drop']).default('delay'),
     /** Emulate the serial line's character time on the pseudo-terminal. */
-    byteTiming: boolish.default(true),
+    byteTiming: boolOption.default(true),
     baud: num.positive().default(9600),
     /** Time from a request's LF to its reply, ms. */
     latencyMs: num.min(0).max(10_000).default(1),
     /** End reply lines with `;` like the manual's example. */
-    trailingSemicolon: boolish.default(false),
+    trailingSemicolon: boolOption.default(false),
     /** Commands answered `NACK` as if the firmware lacked them, e.g. `LOOP:HTRRead` (list or comma-separated). */
     nack: z
       .union([z.string(), z.array(z.string())])
       .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
       .default([]),
     /** TCP connections are closed and refused; on a PTY the unit goes deaf. */
-    linkDrop: boolish.default(false),
+    linkDrop: boolOption.default(false),
     /** The unit neither receives nor answers. */
-    silent: boolish.default(false),
+    silent: boolOption.default(false),
     cryostat: cryostatOptionsSchema.default({}),
     /** Per-input settings over the defaults (A stage, B cold head, C shield, D sample, all K). */
     channels: z.partialRecord(z.enum(CHANNELS), channelOptionsSchema).default({}),

@@ -1,6 +1,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../../daemon/api.js';
+import { fakeClock } from '../../links/test-helpers/fake-clock.js';
+import { serialStreamClient, tcpStreamClient, type StreamClient } from '../../links/test-helpers/stream-client.js';
 import {
   AMBIENT_LOSS_W_PER_K,
   BATH_HEAT_CAPACITY_J_PER_K,
@@ -9,7 +11,6 @@ import {
   ThermalModel,
 } from './physics.js';
 import { CHAR_TIME_MS, createJulaboSimulator, JulaboSimulator, SIMULATED_VERSION, type JulaboSimulatorOptions } from './simulator.js';
-import { fakeClock, rawSerialClient, rawTcpClient, type RawClient } from './test-helpers.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -365,7 +366,7 @@ const TRANSCRIPT: [request: string, reply: string][] = [
   ['\r\n\r', ''],
 ];
 
-async function runTranscript(client: RawClient): Promise<void> {
+async function runTranscript(client: StreamClient): Promise<void> {
   for (const [request, reply] of TRANSCRIPT) {
     client.clear();
     await client.write(request);
@@ -383,6 +384,10 @@ async function tcpSim(options: JulaboSimulatorOptions = {}) {
   const port = await sim.listenTcp('127.0.0.1', 0);
   return { sim, port };
 }
+
+/** Raw clients that see the CR LF line ends the unit sends. */
+const rawTcpClient = (port: number) => tcpStreamClient(port, { lineEnd: '\r\n' });
+const rawSerialClient = (path: string) => serialStreamClient(path, { lineEnd: '\r\n', baudRate: 4800 });
 
 async function tcpClient(port: number) {
   const c = await rawTcpClient(port);

@@ -4,7 +4,7 @@
  * byte timing of 4800 baud 7E1, and injectable faults. Served on TCP and on a pseudo-terminal.
  */
 import { z } from 'zod';
-import { parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
+import { boolOption, parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
 import { SimHost } from '../../links/sim-host.js';
 import { formatStatus, parseNumber, STATUS_CODES } from './codec.js';
 import { ThermalModel } from './physics.js';
@@ -45,14 +45,6 @@ export const JULABO_FAULTS = [
 ] as const;
 export type JulaboFault = (typeof JULABO_FAULTS)[number];
 
-/** Accepts booleans and the strings a CLI passes (`1`, `true`, `on`, …). */
-const boolish = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  if (/^(1|true|on|yes)$/i.test(v)) return true;
-  if (/^(0|false|off|no)$/i.test(v)) return false;
-  return v;
-}, z.boolean());
-
 export const julaboSimulatorOptionsSchema = z.object({
   /** Physics speed-up: 60 makes a simulated minute pass per second. */
   timeScale: z.coerce.number().positive().max(1e6).default(1),
@@ -62,24 +54,24 @@ export const julaboSimulatorOptionsSchema = z.object({
   initialTemperature: z.coerce.number().min(-50).max(120).optional(),
   /** Factory setpoint per the manual. */
   setpoint: z.coerce.number().min(SIM_SETPOINT_MIN).max(SIM_SETPOINT_MAX).default(25),
-  running: boolish.default(false),
+  running: boolOption.default(false),
   /** Remote control enabled on the unit (`rOFF` after the power-up key sequence). */
-  remote: boolish.default(true),
+  remote: boolOption.default(true),
   /** Standard deviation of the measurement noise, °C; added to reported values only. */
   noise: z.coerce.number().min(0).max(5).default(0.01),
   /** Emulate 4800 baud character timing and processing latency on replies. */
-  byteTiming: boolish.default(true),
+  byteTiming: boolOption.default(true),
   /** Time from the request's terminator to the first reply character, ms. Assumed. */
   latencyMs: z.coerce.number().min(0).max(1000).default(5),
   /** External heat into the bath, W. */
   heatLoadW: z.coerce.number().min(-5000).max(5000).default(0),
   version: z.string().min(1).max(80).default(SIMULATED_VERSION),
-  lowLevel: boolish.default(false),
-  sensorAlarm: boolish.default(false),
-  excessTemperatureWarning: boolish.default(false),
-  condenserWarning: boolish.default(false),
-  linkDrop: boolish.default(false),
-  silent: boolish.default(false),
+  lowLevel: boolOption.default(false),
+  sensorAlarm: boolOption.default(false),
+  excessTemperatureWarning: boolOption.default(false),
+  condenserWarning: boolOption.default(false),
+  linkDrop: boolOption.default(false),
+  silent: boolOption.default(false),
 }).strict();
 
 type ParsedOptions = z.output<typeof julaboSimulatorOptionsSchema>;

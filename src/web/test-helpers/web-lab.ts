@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
+import { startDaemonOnPort } from '../../daemon/test-helpers/restart.js';
 import { JulaboSimulator, type JulaboSimulatorOptions } from '../../devices/julabo/simulator.js';
 import { julaboFamily } from '../../devices/julabo/device.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from '../../devices/cryocon/simulator.js';
@@ -149,17 +150,7 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
         const old = running[name];
         if (!old) throw new Error(`this lab has no daemon ${name}`);
         await old.close();
-        // The same port, as a restarted daemon process would take (the monitor's peer points
-        // there); another process may hold it for a moment, so a few tries.
-        let d: Daemon | undefined;
-        for (let attempt = 1; d === undefined; attempt++) {
-          try {
-            d = await startDaemon({ ...daemonOptions[name], port: old.port });
-          } catch (err) {
-            if (attempt >= 20 || !/already in use|EADDRINUSE/.test(String((err as Error).message))) throw err;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
+        const d = await startDaemonOnPort(daemonOptions[name], old.port);
         running[name] = d;
         if (name === 'chiller') lab.daemon = d;
         else lab.cryoDaemon = d;

@@ -8,6 +8,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import type { HistoryResult } from '../../archive/types.js';
 import type { PeerValue, PlotConfig } from '../../monitor/types.js';
+import { numberOf } from '../../wire/format.js';
 import { api, query } from './api.js';
 import { live } from './live.js';
 
@@ -15,15 +16,8 @@ export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#
 
 export type XY = Array<[number, number | null]>;
 
-export function num(v: PeerValue | undefined): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string') {
-    const n = Number(v);
-    return v.trim() !== '' && Number.isFinite(n) ? n : null;
-  }
-  return null;
-}
+/** A value as a plot point: a number, or null for a gap. */
+export const num = (v: PeerValue | undefined): number | null => numberOf(v) ?? null;
 
 /** Points of a history as [unix s, value]; binned results use the mean, and missing bins become gaps. */
 export function historyXY(hr: HistoryResult): XY {

@@ -1,0 +1,5 @@
+/** A controllable clock for stepping simulator physics without waiting. Test-only. */
+export function fakeClock(start = 0): { now: () => number; tick: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, tick: (ms) => (t += ms) };
+}
