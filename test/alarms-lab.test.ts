@@ -86,7 +86,7 @@ describe('alarms in a real lab', () => {
     expect(listed).toMatchObject({ n: '1', ids: 'chiller_deviation', states: 'raised', severities: 'critical', acknowledged_by: '-' });
     const ack = parseLine(await c.request('ack chiller_deviation'));
     expect(ack.kwargs).toMatchObject({ id: 'chiller_deviation', by: 'alice' });
-    expect(Math.abs(Number(ack.kwargs.at) - Date.now())).toBeLessThan(2000);
+    expect(Math.abs(Number(ack.kwargs.at) - Date.now())).toBeLessThan(30_000);
     expect(m.alarms()[0]).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'alice' });
     expect(await c.request('ack chiller_deviation')).toMatch(/^error ack code=ProtocolError message="alarm \\"chiller_deviation\\" was already acknowledged by alice/);
     expect(await c.request('ack nope')).toBe('error ack code=NoSuchParameter message="no alarm \\"nope\\"; alarms: chiller_deviation"');

@@ -49,38 +49,40 @@ async function statusJson(): Promise<Record<string, unknown>> {
 
 describe('labwire programme', () => {
   it('loads a CSV file, starts it, shows it running, and --watch follows it until finished', async () => {
-    // 0.05 min = 3 s of ramp up and 3 s down: long enough to see it running from another process.
-    const csv = file('cycle.csv', 'elapsed_minutes,temperature_c\n0,20\n0.05,22\n0.1,20\n');
+    // 0.2 min = 12 s up and 12 s down: long enough that, even on a loaded machine where each CLI
+    // process takes seconds to start, `status` and `--watch` see it running from another process.
+    const csv = file('cycle.csv', 'elapsed_minutes,temperature_c\n0,20\n0.2,22\n0.4,20\n');
     const loaded = await runCli(['programme', 'load', addr, csv, '--param', 'setpoint', '--loops', '1']);
     expect(loaded.stderr).toBe('');
     expect(loaded.code).toBe(0);
-    expect(loaded.stdout).toBe('loaded cycle.csv for setpoint: 3 points, 0 holds, 1 loop, 6 s in all; state loaded\n');
-    expect(await statusJson()).toMatchObject({ state: 'loaded', param: 'setpoint', total_s: 6, loops: 1 });
+    expect(loaded.stdout).toBe('loaded cycle.csv for setpoint: 3 points, 0 holds, 1 loop, 24 s in all; state loaded\n');
+    expect(await statusJson()).toMatchObject({ state: 'loaded', param: 'setpoint', total_s: 24, loops: 1 });
 
     const started = await runCli(['programme', 'start', addr]);
     expect(started).toMatchObject({ code: 0, stdout: 'programme running\n', stderr: '' });
+    // The watcher starts at once, before the one-shot status, so it sees the programme run.
+    const watch = new CliProcess(['programme', 'status', addr, '--watch']);
+    procs.push(watch);
     const running = await runCli(['programme', 'status', addr]);
     expect(running.code).toBe(0);
     expect(running.stdout).toMatch(/^state {5}running$/m);
     expect(running.stdout).toMatch(/^param {5}setpoint$/m);
     expect(running.stdout).toMatch(/^progress {2}\d+(\.\d)? %$/m);
-    expect(running.stdout).toMatch(/^elapsed {3}[\d.]+ s of 6 s$/m);
+    expect(running.stdout).toMatch(/^elapsed {3}[\d.]+ s of 24 s$/m);
     expect(running.stdout).toMatch(/^cycle {5}1\/1$/m);
     expect(running.stdout).toMatch(/^target {4}2[0-2](\.\d+)? °C$/m);
 
-    const watch = new CliProcess(['programme', 'status', addr, '--watch']);
-    procs.push(watch);
-    await watch.waitFor(/^state {5}finished$/m, 20_000);
+    await watch.waitFor(/^state {5}running$/m, 30_000);
+    await watch.waitFor(/^state {5}finished$/m, 60_000);
     // It ends by itself once the programme is at rest.
-    await eventually(() => expect(watch.proc.exitCode).toBe(0), 5000);
-    // One block per second while running, then the finished one: at least two blocks.
+    await eventually(() => expect(watch.proc.exitCode).toBe(0), 10_000);
+    // Blocks while running, then the finished one: at least two blocks.
     expect(watch.stdout.match(/^state /gm)!.length).toBeGreaterThanOrEqual(2);
-    expect(watch.stdout).toMatch(/^state {5}running$/m);
     expect(watch.stdout).toMatch(/^progress {2}100 %$/m);
     expect(watch.stdout).toMatch(/^next {6}end$/m);
     expect(await statusJson()).toMatchObject({ state: 'finished', progress: 100, target: 20, next: 'end' });
     expect(lab.sim.setpoint).toBe(20);
-  }, 40_000);
+  }, 120_000);
 
   it('pauses, resumes and stops a running programme', async () => {
     const csv = file('long.csv', '0,20\n1,25\n');

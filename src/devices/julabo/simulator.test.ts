@@ -457,8 +457,8 @@ describe('TCP wire', () => {
     const elapsed = performance.now() - t0;
     const bytes = SIMULATED_VERSION.length + 2;
     expect(c.received).toBe(`${SIMULATED_VERSION}\r\n`);
+    // Never faster than the line allows; no upper bound, which a loaded machine could exceed.
     expect(elapsed).toBeGreaterThanOrEqual(bytes * CHAR_TIME_MS);
-    expect(elapsed).toBeLessThan(1000);
     // The reply trickles in rather than arriving in one piece.
     expect(new Set(chunks.filter((n) => n > 0 && n < bytes)).size).toBeGreaterThan(2);
   });

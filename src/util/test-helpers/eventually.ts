@@ -1,7 +1,10 @@
 /** Waiting in tests: for a condition that becomes true, bounded; and plain sleeping. */
 
-/** Polls until `check` passes (returns without throwing) or the time is up; the last failure is rethrown. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 10): Promise<T> {
+/**
+ * Polls until `check` passes (returns without throwing) or the time is up; the last failure is
+ * rethrown. The default bound is generous: on a loaded machine a condition may take seconds.
+ */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
