@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const simPort = await sim.listenTcp('127.0.0.1', 0);
   const daemon = spawn(
     process.execPath,
-    [bin, 'daemon', 'julabo', '--link', `tcp://127.0.0.1:${simPort}`, '--listen', '127.0.0.1:0', '--rate-limit', '0', '--max-connections', String(IDLE + 1000), '--idle-timeout', '0', '--log-level', 'warn'],
+    [bin, 'daemon', 'julabo', '--link', `tcp://127.0.0.1:${simPort}`, '--listen', '127.0.0.1:0', '--rate-limit', '0', '--max-connections', String(IDLE + 1000), '--max-connections-per-address', String(IDLE + 1000), '--idle-timeout', '0', '--log-level', 'warn'],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LABWIRE_LOG_FORMAT: 'json' } },
   );
   const port = await new Promise<number>((resolve, reject) => {

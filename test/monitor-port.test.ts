@@ -309,12 +309,13 @@ describe('roles and read-only mode', () => {
     expect(await c.request('send bath get_status')).toMatch(/^status hw_connected=1/);
     expect(await c.request('send bath set setpoint=12')).toBe('error send code=Unauthorized message="send bath set needs the operator role; your role is viewer"');
     expect(await c.request('send bath exit')).toBe('error send code=Unauthorized message="send bath exit needs the admin role; your role is viewer"');
-    expect(await c.request('info from vera')).toBe('ok info');
-    expect(m.recentMessages(1)[0]!.source).toBe('vera');
+    // Writing to the message log needs the operator role (test/monitor-port-flood.test.ts).
+    expect(await c.request('info from vera')).toBe('error info code=Unauthorized message="info needs the operator role; your role is viewer"');
     expect(bath.received).not.toContain('set setpoint=12');
+    // The first refusal of an address and reason per interval is audited in full, later ones are
+    // counted into a summary at the end of the interval (test/monitor-port-flood.test.ts).
     await eventually(() => expect(archive.audits.map((a) => [a.who, a.device, a.command, a.result])).toEqual([
       ['vera', 'bath', 'set setpoint=12', 'refused Unauthorized: send bath set needs the operator role; your role is viewer'],
-      ['vera', 'bath', 'exit', 'refused Unauthorized: send bath exit needs the admin role; your role is viewer'],
     ]));
     expect(await c.request(`auth token=${OPERATOR}`)).toBe('ok auth role=operator');
     expect(await c.request('send bath set setpoint=12')).toBe('ok set setpoint=12');

@@ -5,11 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { createWebApp, type WebOptions } from '../src/web/server.js';
+import { createWebApp, startWeb, type WebOptions, type WebServer } from '../src/web/server.js';
 import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { SessionStore } from '../src/web/auth.js';
 import { parseTokenFile } from '../src/daemon/auth.js';
 import { silentLogger } from '../src/util/logger.js';
+import { sleep } from '../src/util/test-helpers/eventually.js';
 
 const TOKENS = parseTokenFile(
   ['viewer view-token-0123456789 alice', 'operator oper-token-0123456789 bob', 'admin admin-token-0123456789 root'].join('\n'),
@@ -106,11 +107,16 @@ describe('with tokens', () => {
     expect((await a.inject({ url: '/api/devices', headers: { cookie: 'labwire_session=forged' } })).statusCode).toBe(401);
   });
 
-  it('throttles repeated failed logins', async () => {
-    const a = await make({ tokens: TOKENS });
-    let last = 0;
-    for (let i = 0; i < 12; i++) last = (await a.inject({ method: 'POST', url: '/api/login', payload: { token: `bad-${i}-xxxxxxxxxxxx` } })).statusCode;
-    expect(last).toBe(429);
+  it('backs off failed logins without locking out the right token', async () => {
+    const a = await make({ tokens: TOKENS, authThrottle: { freeFailures: 3, baseDelayMs: 5, maxDelayMs: 20 } });
+    for (let i = 0; i < 12; i++) {
+      const res = await a.inject({ method: 'POST', url: '/api/login', payload: { token: `bad-${i}-xxxxxxxxxxxx` } });
+      expect(res.statusCode).not.toBe(200);
+    }
+    // Twelve failures in a row: the right token is still accepted (CCDLab-style lockouts refused it).
+    const res = await a.inject({ method: 'POST', url: '/api/login', payload: { token: 'oper-token-0123456789' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ role: 'operator', name: 'bob' });
   });
 
   it('lets an anonymous viewer read but not write when anonymousRole says so', async () => {
@@ -118,6 +124,71 @@ describe('with tokens', () => {
     expect((await a.inject({ url: '/api/devices' })).statusCode).toBe(200);
     expect((await command(a)).statusCode).toBe(403);
     expect((await a.inject({ url: '/api/session' })).json()).toMatchObject({ authRequired: false, role: 'viewer' });
+  });
+});
+
+describe('guessing tokens over real HTTP', () => {
+  let web: WebServer | undefined;
+  afterEach(async () => {
+    await web?.close();
+    web = undefined;
+  });
+
+  /** Sends `n` requests with `concurrency` in flight at once; counts the answers by status. */
+  async function flood(url: string, n: number, concurrency: number, headers: (i: number) => Record<string, string>, init: RequestInit = {}): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < n) {
+        const i = next++;
+        const res = await fetch(url, { ...init, headers: { ...headers(i), ...(init.headers as Record<string, string> | undefined) } });
+        await res.arrayBuffer();
+        counts.set(res.status, (counts.get(res.status) ?? 0) + 1);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return counts;
+  }
+
+  /** The right token, honouring Retry-After while the address is still serving a back-off (bounded). */
+  async function rightToken(url: string, init: RequestInit): Promise<Response> {
+    for (let i = 0; ; i++) {
+      const res = await fetch(url, init);
+      if (res.status !== 429 || i >= 10) return res;
+      await res.arrayBuffer();
+      await sleep(Number(res.headers.get('retry-after') ?? '1') * 1000);
+    }
+  }
+
+  it('checks only a few of 500 wrong Bearer tokens, then accepts the right one', async () => {
+    monitor = new FakeMonitor({ archive: new FakeArchive() });
+    web = await startWeb({ monitor, port: 0, logger: silentLogger(), uiDir: '/nonexistent', tokens: TOKENS, authThrottle: { maxDelayMs: 2000 } });
+    const url = `${web.url}api/devices`;
+    const counts = await flood(url, 500, 25, (i) => bearer(`wrong-${i}-0123456789`));
+    const unauthorized = counts.get(401) ?? 0;
+    const limited = counts.get(429) ?? 0;
+    console.log(`500 wrong Bearer tokens, 25 at a time: ${unauthorized} checked (401), ${limited} refused unchecked (429)`);
+    expect(unauthorized + limited).toBe(500);
+    expect(unauthorized).toBeLessThan(50);
+    const res = await rightToken(url, { headers: bearer('view-token-0123456789') });
+    expect(res.status).toBe(200);
+    const health = await (await fetch(`${web.url}api/health`, { headers: bearer('view-token-0123456789') })).json();
+    expect(health.tokens.failed).toBe(unauthorized);
+    // The right token cleared the address: the next wrong one is answered at once again.
+    expect(health.tokens.addresses).toBe(0);
+  });
+
+  it('throttles logins and Bearer headers together', async () => {
+    monitor = new FakeMonitor({ archive: new FakeArchive() });
+    web = await startWeb({ monitor, port: 0, logger: silentLogger(), uiDir: '/nonexistent', tokens: TOKENS, authThrottle: { maxDelayMs: 1000 } });
+    const login = (token: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    const counts = await flood(`${web.url}api/login`, 200, 20, () => ({}), login('nope-nope-nope-nope'));
+    expect(counts.get(401) ?? 0).toBeLessThan(40);
+    const bearerNow = await fetch(`${web.url}api/devices`, { headers: bearer('wrong-again-0123456789') });
+    expect([401, 429]).toContain(bearerNow.status);
+    const res = await rightToken(`${web.url}api/login`, login('admin-token-0123456789'));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ role: 'admin', name: 'root' });
   });
 });
 

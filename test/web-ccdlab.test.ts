@@ -8,6 +8,7 @@ import { createWebApp } from '../src/web/server.js';
 import { CHILLER_DESCRIBE, FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { renderSvgPlot, niceTicks } from '../src/web/svg-plot.js';
 import { silentLogger } from '../src/util/logger.js';
+import { parseTokenFile } from '../src/daemon/auth.js';
 
 let monitor: FakeMonitor;
 let archive: FakeArchive;
@@ -90,7 +91,45 @@ describe('/monitor/plot', () => {
 });
 
 describe('/monitor/command', () => {
-  const cmd = (s: string) => app.inject({ url: `/monitor/command?string=${encodeURIComponent(s)}` });
+  const cmd = (s: string) => app.inject({ method: 'POST', url: `/monitor/command?string=${encodeURIComponent(s)}` });
+  const get = (s: string, headers: Record<string, string> = {}) => app.inject({ url: `/monitor/command?string=${encodeURIComponent(s)}`, headers });
+
+  it('GET only reads: a state change without a Bearer token is refused and never reaches the device', async () => {
+    // No Origin and no Sec-Fetch-Site: what an <img src> of an older browser sends.
+    const read = await get('send chiller get_status');
+    expect(read.statusCode).toBe(200);
+    expect(read.json()).toMatchObject({ ok: true, client: 'chiller', kind: 'status' });
+    for (const line of ['send chiller set setpoint=25', 'send chiller start', 'send chiller frobnicate', 'warning the cryostat is warm']) {
+      const res = await get(line);
+      expect(res.statusCode, line).toBe(405);
+      expect(res.json()).toMatchObject({ code: 'MethodNotAllowed', message: expect.stringContaining('POST') });
+    }
+    expect(monitor.sent.map((x) => x.line)).toEqual(['get_status']);
+    expect(monitor.messages).toEqual([]);
+    // A declared read-only command of the device is a read.
+    expect((await get('send chiller ping')).statusCode).toBe(200);
+  });
+
+  it('GET with a Bearer token may change state (no other site can attach one)', async () => {
+    await app.close();
+    ({ app } = await createWebApp({ monitor, logger: silentLogger(), uiDir: '/nonexistent', tokens: parseTokenFile('operator oper-token-0123456789 bob', 't') }));
+    const res = await get('send chiller set setpoint=25', { authorization: 'Bearer oper-token-0123456789' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ reply: 'ok set setpoint=25' });
+    // The same as a logged-in page (a cookie, which a browser attaches to another site's <img>) is refused.
+    const login = await app.inject({ method: 'POST', url: '/api/login', payload: { token: 'oper-token-0123456789' } });
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    expect((await get('send chiller set setpoint=26', { cookie })).statusCode).toBe(405);
+    expect((await get('send chiller get_status', { cookie })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: `/monitor/command?string=${encodeURIComponent('send chiller set setpoint=26')}`, headers: { cookie } })).statusCode).toBe(200);
+    expect(monitor.sent.map((x) => x.line)).toEqual(['set setpoint=25', 'get_status', 'set setpoint=26']);
+  });
+
+  it('takes the line of a POST from a JSON body too', async () => {
+    const res = await app.inject({ method: 'POST', url: '/monitor/command', payload: { string: 'send chiller set setpoint=24' } });
+    expect(res.statusCode).toBe(200);
+    expect(monitor.sent.at(-1)!.line).toBe('set setpoint=24');
+  });
 
   it('forwards send and answers the device reply', async () => {
     const res = await cmd('send chiller set setpoint=25');

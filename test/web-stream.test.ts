@@ -3,6 +3,8 @@
  * commands, auth on both, and the fan-out's bounds for slow clients.
  */
 import http from 'node:http';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startWeb, type WebOptions, type WebServer } from '../src/web/server.js';
 import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
@@ -10,6 +12,7 @@ import { openSse, openWs, type SseClient, type WsClient } from '../src/web/test-
 import { Hub, HubEvent, sseFrame, type Sink } from '../src/web/hub.js';
 import { parseTokenFile } from '../src/daemon/auth.js';
 import { silentLogger } from '../src/util/logger.js';
+import { eventually } from '../src/util/test-helpers/eventually.js';
 
 let web: WebServer | undefined;
 let monitor: FakeMonitor;
@@ -55,7 +58,8 @@ describe('SSE /api/stream', () => {
   });
 
   it('serves many clients at once', async () => {
-    const w = await start();
+    // One address stands for many browsers here: the per-user cap is lifted.
+    const w = await start({ streamLimits: { maxPerOwner: 100 } });
     const many = await Promise.all(Array.from({ length: 30 }, () => openSse(`${w.url}api/stream`)));
     clients.push(...many);
     await Promise.all(many.map((c) => c.next((e) => e.event === 'snapshot')));
@@ -64,7 +68,7 @@ describe('SSE /api/stream', () => {
   });
 
   it('brings a value change to 50 browsers quickly (p99 reported)', async () => {
-    const w = await start();
+    const w = await start({ streamLimits: { maxPerOwner: 100 } });
     const many = await Promise.all(Array.from({ length: 50 }, () => openSse(`${w.url}api/stream`)));
     clients.push(...many);
     await Promise.all(many.map((c) => c.next((e) => e.event === 'snapshot')));
@@ -220,6 +224,101 @@ describe('Hub bounds', () => {
     expect(sub.isClosed).toBe(true);
     expect(slow.closed).toMatch(/did not read/);
     expect(hub.size).toBe(0);
+  });
+});
+
+describe('stream slots per user', () => {
+  const TOKENS = parseTokenFile(['viewer view-token-0123456789 alice', 'viewer other-token-0123456789 bob'].join('\n'), 't');
+  const alice = { authorization: 'Bearer view-token-0123456789' };
+  const bob = { authorization: 'Bearer other-token-0123456789' };
+
+  it('caps the streams of one user with a clear 429, leaving slots for everyone else', async () => {
+    const w = await start({ tokens: TOKENS, streamLimits: { maxPerOwner: 3 } });
+    const mine = await Promise.all([0, 1, 2].map(() => openSse(`${w.url}api/stream`, alice)));
+    clients.push(...mine);
+    expect(mine.map((c) => c.status)).toEqual([200, 200, 200]);
+    const fourth = await fetch(`${w.url}api/stream`, { headers: alice });
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await fourth.json()).toMatchObject({ code: 'TooManyStreams', message: expect.stringContaining('3 live streams') });
+    // The WebSocket counts against the same slots.
+    await expect(openWs(`${w.url.replace('http', 'ws')}api/ws`, alice)).rejects.toMatchObject({ status: 429 });
+    const other = await openSse(`${w.url}api/stream`, bob);
+    clients.push(other);
+    expect(other.status).toBe(200);
+    // A closed stream frees its slot.
+    mine[0]!.close();
+    await eventually(async () => {
+      const again = await openSse(`${w.url}api/stream`, alice);
+      clients.push(again);
+      expect(again.status).toBe(200);
+    }, 10_000, 50);
+  });
+
+  it('counts anonymous clients per address', async () => {
+    const w = await start({ streamLimits: { maxPerOwner: 2 } });
+    const two = await Promise.all([0, 1].map(() => openSse(`${w.url}api/stream`)));
+    clients.push(...two);
+    expect(two.map((c) => c.status)).toEqual([200, 200]);
+    const third = await openSse(`${w.url}api/stream`);
+    clients.push(third);
+    expect(third.status).toBe(429);
+  });
+});
+
+describe('clients that never read', () => {
+  /** A raw socket that sends `request` and never reads a byte of the answer. */
+  function silentClient(port: number, request: string): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => {
+        s.pause();
+        s.write(request, () => resolve(s));
+      });
+      s.on('error', () => undefined);
+      s.once('error', reject);
+    });
+  }
+  const health = async (w: WebServer): Promise<{ streams: { subscribers: number; sse: number; ws: number; blocked: number } }> => (await fetch(`${w.url}api/health`)).json();
+  const sockets: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  it('drops an SSE reader whose buffers are full within the stall limit, even when nothing more is published', async () => {
+    const w = await start({ streamLimits: { stallMs: 1000 } });
+    const healthy = await openSse(`${w.url}api/stream`);
+    clients.push(healthy);
+    sockets.push(await silentClient(w.port, 'GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n'));
+    await eventually(async () => expect((await health(w)).streams.sse).toBe(2));
+    // Fill the kernel's buffers (a few MB on Linux) until the hub sees the reader blocked; bounded.
+    const big = 'x'.repeat(8000);
+    let published = 0;
+    for (let burst = 0; burst < 200 && (await health(w)).streams.blocked === 0; burst++) {
+      for (let i = 0; i < 100; i++) monitor.setValues('chiller', { temperature: published++, state_text: big });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect((await health(w)).streams.blocked).toBe(1);
+    // A quiet lab from now on: no event comes that could notice the stall.
+    await eventually(async () => expect((await health(w)).streams).toMatchObject({ sse: 1, blocked: 0 }), 15_000, 50);
+    console.log(`a non-reading SSE client was dropped after ${published} updates of 8 kB filled its buffers`);
+    // The reader that reads is untouched.
+    monitor.setValues('chiller', { temperature: -5 });
+    await healthy.next((e) => e.event === 'update' && (e.data as { values: { temperature: number } }).values.temperature === -5, 10_000);
+  });
+
+  it('drops a WebSocket that never answers pings, in a quiet lab', async () => {
+    const w = await start({ streamLimits: { stallMs: 600 } });
+    const healthy = await openWs(`${w.url.replace('http', 'ws')}api/ws`);
+    clients.push(healthy);
+    const key = randomBytes(16).toString('base64');
+    sockets.push(await silentClient(w.port, `GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`));
+    await eventually(async () => expect((await health(w)).streams.ws).toBe(2));
+    await eventually(async () => expect((await health(w)).streams.ws).toBe(1), 15_000, 50);
+    // The client that answers pings (the ws library does, as browsers do) stays connected.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await health(w)).streams.ws).toBe(1);
+    monitor.setValues('chiller', { temperature: 7 });
+    await healthy.next((m) => m.type === 'update' && (m.data as { values: { temperature: number } }).values.temperature === 7, 10_000);
   });
 });
 

@@ -11,6 +11,7 @@ import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/url.js';
 import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
+import { parseSize } from '../config/size.js';
 import { VERSION } from '../version.js';
 import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, withDetectOptions } from './common.js';
 
@@ -47,10 +48,17 @@ export function registerDaemonCommands(program: Command): void {
     .option('--tls-key <path>', 'private key for --tls-cert (PEM)')
     .option('--read-only', 'refuse every state-changing command')
     .option('--rate-limit <n>', 'requests per second per peer address (0: off)', '1000')
-    .option('--max-connections <n>', 'refuse connections beyond this many', '1024')
-    .option('--idle-timeout <duration>', 'close connections silent this long (subscribers exempt; 0: never)', '1h')
+    .option('--max-connections <n>', 'refuse connections beyond this many (TLS handshakes under way included)', '1024')
+    .option('--max-connections-per-address <n>', 'refuse connections beyond this many from one address', '64')
+    .option('--idle-timeout <duration>', 'close connections that send no request this long (id, notices and blank lines do not count; subscribers exempt; 0: never)', '1h')
+    .option('--auth-timeout <duration>', 'with tokens and no --anonymous-role: close connections that have not authenticated within this long (0: never)', '10s')
+    .option('--tls-handshake-timeout <duration>', 'drop TLS connections whose handshake has not finished within this long', '10s')
     .option('--max-line <bytes>', 'longest accepted request line', '65536')
     .option('--audit-log <path>', 'append a JSON line per state-changing command to this file')
+    .option('--audit-max-size <size>', 'rotate the audit log when it would grow beyond this size (e.g. 10MiB, 512KiB; 0: never)', '10MiB')
+    .option('--audit-keep <n>', 'rotated audit logs kept (audit.jsonl.1, .2, ...)', '5')
+    .option('--refusal-summary <duration>', 'write only the first refused request per client address and reason in full, and one summary of the others per this interval (0: every one in full)', '10s')
+    .option('--silent-link <duration>', 'a device that answers nothing for this long on an open link counts as disconnected: hw_connected=0, reconnect (default: the device type\'s, Julabo 10s)')
     .option('--state-dir <dir>', 'keep a running setpoint programme here, so it survives a daemon restart')
     .option('--programme-on-restart <policy>', 'after a restart, a saved programme: stop or resume', 'stop')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
@@ -85,9 +93,16 @@ Examples:
         siteLimits: parseLimits(o.limit as string[]),
         rateLimit: { perSecond: positiveInt(String(o.rateLimit), '--rate-limit') },
         maxConnections: atLeast(positiveInt(String(o.maxConnections), '--max-connections'), 1, '--max-connections'),
+        maxConnectionsPerAddress: atLeast(positiveInt(String(o.maxConnectionsPerAddress), '--max-connections-per-address'), 1, '--max-connections-per-address'),
         idleTimeoutMs: parseDuration(String(o.idleTimeout), '--idle-timeout'),
+        authTimeoutMs: parseDuration(String(o.authTimeout), '--auth-timeout'),
+        handshakeTimeoutMs: atLeast(parseDuration(String(o.tlsHandshakeTimeout), '--tls-handshake-timeout'), 1, '--tls-handshake-timeout'),
         maxLineLength: atLeast(positiveInt(String(o.maxLine), '--max-line'), 256, '--max-line'),
         auditFile: o.auditLog ? String(o.auditLog) : undefined,
+        auditMaxBytes: byteSize(String(o.auditMaxSize), '--audit-max-size'),
+        auditKeep: positiveInt(String(o.auditKeep), '--audit-keep'),
+        refusalSummaryMs: parseDuration(String(o.refusalSummary), '--refusal-summary'),
+        silentLinkMs: o.silentLink === undefined ? undefined : parseDuration(String(o.silentLink), '--silent-link'),
         stateDir: o.stateDir ? String(o.stateDir) : undefined,
         programme: { onRestart: restartPolicy(String(o.programmeOnRestart)) },
         logger,
@@ -131,6 +146,12 @@ function restartPolicy(text: string): 'stop' | 'resume' {
 
 function atLeast(n: number, min: number, what: string): number {
   if (n < min) throw new CliError(`${what} ${n} is too small: at least ${min}`);
+  return n;
+}
+
+function byteSize(text: string, what: string): number {
+  const n = parseSize(text);
+  if (n === undefined) throw new CliError(`${what} "${text}" is not a size: bytes, or with a unit such as 512KiB, 10MiB, 1GiB (MB and kB count in 1000s)`);
   return n;
 }
 

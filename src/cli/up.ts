@@ -12,11 +12,13 @@ import { onShutdown } from './daemon-cmds.js';
 export async function runLab(config: LabConfig, logLevel: string | undefined): Promise<void> {
   const logger = createLogger({ level: logLevel });
   const lab = await startLab(config, logger);
+  const tlsNote = (t: { ca?: string } | undefined): string => (t ? (t.ca ? ', TLS with client certificates' : ', TLS') : '');
+  const daemonTls = new Map(config.daemons.map((d) => [d.name, d.tls]));
   const lines = [
     `${config.name} is running.`,
-    `  web page      ${lab.web.url}`,
-    `  monitor       127.0.0.1:${lab.monitor.port} (labwire protocol)`,
-    ...lab.daemons.map((d) => `  ${d.name.padEnd(13)} ${d.daemon.host}:${d.daemon.port} (${d.type} daemon)`),
+    `  web page      ${lab.web.url}${config.monitor.webTls?.ca ? ' (client certificates required)' : ''}`,
+    `  monitor       127.0.0.1:${lab.monitor.port} (labwire protocol${tlsNote(config.monitor.tls)})`,
+    ...lab.daemons.map((d) => `  ${d.name.padEnd(13)} ${d.daemon.host}:${d.daemon.port} (${d.type} daemon${tlsNote(daemonTls.get(d.name))})`),
     `  archive       ${lab.archive ? config.monitor.archive.path : `NONE — ${lab.archiveError}`}`,
     'Stop with Ctrl-C.',
   ];
@@ -48,9 +50,11 @@ A minimal lab.yaml:
       listen: 127.0.0.1:7001
       limits: { setpoint: { min: 5, max: 30 } }
       plots: [{ id: temp, values: [time, temperature, setpoint] }]
+      # tls: { cert: pki/chiller.pem, key: pki/chiller.key }   # TLS on the daemon's port
   monitor:
     web: 127.0.0.1:8888
-See docs/monitor.md for every option.`)
+    # webTls: { cert: pki/monitor.pem, key: pki/monitor.key } # HTTPS for the page
+See docs/monitor.md for every option, docs/security.md for TLS.`)
     .action(async (file: string, o: { logLevel?: string }) => {
       await runLab(loadLabConfig(file), o.logLevel);
     });

@@ -24,6 +24,7 @@ import {
   parseErrorReply,
   type Command,
   type DescribeDoc,
+  type OversizeInfo,
   type Reply,
   type StatusDoc,
   type WireValue,
@@ -37,6 +38,10 @@ export interface TlsOptions {
   rejectUnauthorized?: boolean;
   /** Name to verify the certificate against; default the host when it is a name. */
   servername?: string;
+  /** A client certificate (PEM) for daemons that require one; goes with `key`. */
+  cert?: string | Buffer;
+  /** The private key of `cert` (PEM). */
+  key?: string | Buffer;
 }
 
 export interface LabwireClientOptions {
@@ -56,8 +61,14 @@ export interface LabwireClientOptions {
   connectTimeoutMs?: number;
   /** Delay between attempts: starts at initialMs (250) and doubles up to maxMs (5000). */
   backoff?: { initialMs?: number; maxMs?: number };
-  /** Longest accepted reply line in bytes (default 8 MiB: a describe document can be long). */
+  /**
+   * Longest accepted reply or push line in bytes (default 8 MiB: a describe document can be long).
+   * A longer line fails its request with LineTooLong and drops the connection (an `oversize`
+   * event says so); nothing beyond the limit is buffered. Reconnecting follows as after any loss.
+   */
   maxLineLength?: number;
+  /** Largest binary reply accepted (default 1 GiB); a larger one is refused like a too-long line. */
+  maxBinaryLength?: number;
   /** Which inbound lines are pushes (default: `update` and `log`). */
   isPush?: (cmd: Command, line: string) => boolean;
 }
@@ -109,6 +120,8 @@ export interface LabwireClientEvents {
   push: [cmd: Command, line: string];
   /** A line that is neither a push nor a reply. */
   unsolicited: [cmd: Command, line: string];
+  /** A reply or push over maxLineLength (or a binary reply over maxBinaryLength): the connection is dropped. */
+  oversize: [info: OversizeInfo];
   /** close() was called. */
   close: [];
 }
@@ -496,6 +509,8 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
           host: this.host,
           port: this.port,
           ca: o.ca,
+          ...(o.cert !== undefined ? { cert: o.cert } : {}),
+          ...(o.key !== undefined ? { key: o.key } : {}),
           rejectUnauthorized: o.rejectUnauthorized ?? true,
           ...(servername !== undefined ? { servername } : {}),
         });
@@ -544,11 +559,14 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
     const socket = await this.openSocket(attemptTimeout, signal);
     const conn = new LineConnection(socket, {
       maxLineLength: this.options.maxLineLength ?? 8 * 1024 * 1024,
+      ...(this.options.maxBinaryLength !== undefined ? { maxBinaryLength: this.options.maxBinaryLength } : {}),
+      closeOnOversize: true,
       requestTimeoutMs: this.requestTimeoutMs,
       ...(this.options.isPush ? { isPush: this.options.isPush } : {}),
     });
     conn.on('push', (cmd, line) => this.onPush(cmd, line));
     conn.on('unsolicited', (cmd, line) => this.emit('unsolicited', cmd, line));
+    conn.on('oversize', (info) => this.emit('oversize', info));
     let ready = false;
     conn.once('close', (err) => {
       if (ready) this.onDisconnect(conn, err);

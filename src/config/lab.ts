@@ -10,6 +10,8 @@ import { parseCondition } from '../client/condition.js';
 import type { AlarmConfig } from '../monitor/alarms.js';
 import type { AlarmHookConfig } from '../monitor/hooks.js';
 import { parseDuration } from '../util/duration.js';
+import { parseSize } from './size.js';
+import { checkLabTls } from './tls.js';
 import { loadYamlConfig, parseYamlConfig } from './yaml.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:7001');
@@ -22,6 +24,55 @@ const duration = z.string().refine((s) => {
     return false;
   }
 }, 'expected a duration such as 30d, 12h or 90m');
+
+const MIN_REPLY = 4096;
+const MAX_REPLY = 1024 ** 3;
+/** A size (`16MiB`, or bytes as a number) within what a peer's reply limit may sensibly be. */
+const replySize = z.union([z.string(), z.number()]).refine((v) => {
+  const n = parseSize(v);
+  return n !== undefined && n >= MIN_REPLY && n <= MAX_REPLY;
+}, 'expected a size from 4KiB to 1GiB, e.g. 16MiB, or a number of bytes');
+
+/** A PEM file; relative paths are relative to the lab file. */
+const pemFile = z.string().min(1, 'expected the path of a PEM file');
+
+/** A listener's TLS: its certificate and key; with `ca`, clients must present a certificate issued by it. */
+const listenerTlsSchema = z
+  .object({
+    cert: pemFile,
+    key: pemFile,
+    /** Require client certificates issued by this CA (mutual TLS). */
+    ca: pemFile.optional(),
+  })
+  .strict();
+
+/** How the monitor connects to a TLS peer: whom it trusts, its own client certificate, the name to verify. */
+const clientTlsFields = {
+  /** CA certificate(s) that issued the peer's certificate; for a self-signed daemon, that certificate. Default: the system's CAs. */
+  ca: pemFile.optional(),
+  /** The monitor's client certificate, for daemons that require one (with `key`). */
+  cert: pemFile.optional(),
+  key: pemFile.optional(),
+};
+const certWithKey = (t: { cert?: string | undefined; key?: string | undefined }): boolean => (t.cert === undefined) === (t.key === undefined);
+const certKeyMessage = { message: 'cert and key go together: the client certificate needs its private key', path: ['key'] };
+const peerTlsSchema = z
+  .object({
+    ...clientTlsFields,
+    /** The name the peer's certificate must be issued for (default: host). */
+    servername: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine(certWithKey, certKeyMessage);
+const daemonTlsSchema = z
+  .object({
+    cert: pemFile,
+    key: pemFile,
+    ca: pemFile.optional(),
+    /** The name the monitor checks the certificate for (default: the listen address). */
+    servername: z.string().min(1).optional(),
+  })
+  .strict();
 
 /** CCDLab's plot definition: the first value is the abscissa, usually `time`. */
 export const plotSchema = z
@@ -70,6 +121,12 @@ const daemonSchema = z
     auditFile: z.string().optional(),
     /** What a restarted daemon does with a setpoint programme that was running (kept in <data>/programmes). */
     programmeOnRestart: z.enum(['stop', 'resume']).default('stop'),
+    /** A device answering nothing for this long on an open link counts as disconnected (e.g. 10s; ms as a number). Default: the device type's. */
+    silentLink: z.union([duration, z.number().positive()]).optional(),
+    /** TLS on the daemon's port; the monitor then connects with TLS too (trusting monitor.peerTls.ca, or this certificate). */
+    tls: daemonTlsSchema.optional(),
+    /** Longest reply the monitor accepts from this daemon (default monitor.peerMaxReplySize). */
+    maxReplySize: replySize.optional(),
     description: z.string().optional(),
     plots: z.array(plotSchema).default([]),
   })
@@ -83,6 +140,10 @@ const peerSchema = z
     protocol: z.enum(['labwire', 'ccdlab']).default('labwire'),
     /** The token the monitor sends; `${VAR}` reads it from the environment. */
     token: z.string().optional(),
+    /** Connect with TLS: `true` (the system's CAs and monitor.peerTls), or ca/cert/key/servername. */
+    tls: z.union([z.literal(true), peerTlsSchema]).optional(),
+    /** Longest reply or push line accepted from this peer (default monitor.peerMaxReplySize). */
+    maxReplySize: replySize.optional(),
     description: z.string().optional(),
     enabled: z.boolean().default(true),
     plots: z.array(plotSchema).default([]),
@@ -164,6 +225,14 @@ export const labConfigSchema = z
         readOnly: z.boolean().default(false),
         /** Token the monitor sends to daemons that require one; `${VAR}` reads the environment. */
         peerToken: z.string().optional(),
+        /** TLS on the monitor's labwire port. */
+        tls: listenerTlsSchema.optional(),
+        /** HTTPS for the web page. */
+        webTls: listenerTlsSchema.optional(),
+        /** Defaults of every TLS connection to a daemon or peer: the CA to trust, the monitor's client certificate. */
+        peerTls: z.object(clientTlsFields).strict().refine(certWithKey, certKeyMessage).optional(),
+        /** Longest reply or push line accepted from any peer; a longer one drops the connection (default 16MiB). */
+        peerMaxReplySize: replySize.optional(),
         archive: z
           .object({
             kind: z.enum(['sqlite']).default('sqlite'),
@@ -193,6 +262,9 @@ export const labConfigSchema = z
     lab.peers.forEach((p, i) => unique(p.name, ['peers', i, 'name']));
     const sims = new Set(lab.simulators.map((s) => s.name));
     lab.daemons.forEach((d, i) => {
+      if (d.tls?.ca !== undefined && lab.monitor.peerTls?.cert === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['daemons', i, 'tls', 'ca'], message: `daemon "${d.name}" requires client certificates, so the monitor needs one: set monitor.peerTls.cert and monitor.peerTls.key (issued by this CA)` });
+      }
       if (d.link.startsWith('sim:') && !sims.has(d.link.slice(4))) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `no simulator named "${d.link.slice(4)}"; simulators: ${[...sims].join(', ') || 'none'}` });
       }
@@ -292,28 +364,44 @@ export function expandEnv(value: string | undefined, what: string, env: NodeJS.P
   });
 }
 
-/** Resolves relative paths of the config against its directory (data folder, token files, archive). */
+/** The same TLS block with its PEM paths resolved. */
+function absTls<T extends { cert?: string; key?: string; ca?: string }>(t: T, abs: (p: string | undefined) => string | undefined): T {
+  const out = { ...t };
+  for (const k of ['cert', 'key', 'ca'] as const) if (out[k] !== undefined) (out as Record<string, unknown>)[k] = abs(out[k]);
+  return out;
+}
+
+/** Resolves relative paths of the config against its directory (data folder, token and PEM files, archive). */
 export function resolvePaths(lab: LabConfig, baseDir: string): LabConfig {
   const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(baseDir, p));
   const data = abs(lab.data)!;
   return {
     ...lab,
     data,
-    daemons: lab.daemons.map((d) => ({ ...d, tokenFile: abs(d.tokenFile), auditFile: abs(d.auditFile) })),
+    daemons: lab.daemons.map((d) => ({ ...d, tokenFile: abs(d.tokenFile), auditFile: abs(d.auditFile), ...(d.tls ? { tls: absTls(d.tls, abs) } : {}) })),
+    peers: lab.peers.map((p) => (p.tls && p.tls !== true ? { ...p, tls: absTls(p.tls, abs) } : p)),
     monitor: {
       ...lab.monitor,
       tokenFile: abs(lab.monitor.tokenFile),
+      ...(lab.monitor.tls ? { tls: absTls(lab.monitor.tls, abs) } : {}),
+      ...(lab.monitor.webTls ? { webTls: absTls(lab.monitor.webTls, abs) } : {}),
+      ...(lab.monitor.peerTls ? { peerTls: absTls(lab.monitor.peerTls, abs) } : {}),
       archive: { ...lab.monitor.archive, path: lab.monitor.archive.path ? abs(lab.monitor.archive.path) : path.join(data, 'archive.sqlite') },
     },
   };
 }
 
+/**
+ * Reads and validates a lab file. Every certificate and key it names is read and checked too, so
+ * a missing or mismatched file is reported with the rest, by key and line, before anything starts.
+ */
 export function loadLabConfig(file: string): LabConfig {
-  return resolvePaths(loadYamlConfig(file, labConfigSchema), path.dirname(path.resolve(file)));
+  const baseDir = path.dirname(path.resolve(file));
+  return resolvePaths(loadYamlConfig(file, labConfigSchema, (lab) => checkLabTls(lab, baseDir)), baseDir);
 }
 
 export function parseLabConfig(text: string, file: string, baseDir: string): LabConfig {
-  return resolvePaths(parseYamlConfig(text, file, labConfigSchema), baseDir);
+  return resolvePaths(parseYamlConfig(text, file, labConfigSchema, (lab) => checkLabTls(lab, baseDir)), baseDir);
 }
 
 /** The JSON Schema of the lab config, for editors (`# yaml-language-server: $schema=...`). */

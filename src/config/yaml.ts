@@ -14,7 +14,18 @@ export class ConfigError extends Error {
   }
 }
 
-export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+/**
+ * A problem found after the schema passed (a file the config names cannot be read): `path` is where
+ * in the document (array indices as numbers, to find its line); `label`, if given, is how the key
+ * is shown instead (`daemons.chiller.tls.cert` rather than `daemons.0.tls.cert`).
+ */
+export interface ConfigProblem {
+  path: (string | number)[];
+  label?: string;
+  message: string;
+}
+
+export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S, check?: (value: z.output<S>) => ConfigProblem[]): z.output<S> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const at = (offset: number | undefined): string => {
@@ -25,26 +36,35 @@ export function parseYamlConfig<S extends z.ZodType>(text: string, file: string,
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => `${at(e.pos[0])}${e.message.split('\n')[0]}`));
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data as z.output<S>;
-  const problems = result.error.issues.map((issue) => {
-    // Point at the deepest node that exists on the issue's path.
-    let path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  // Points at the deepest node that exists on the path.
+  const locate = (issuePath: (string | number)[]): string => {
+    let path = issuePath;
     let node: unknown;
     while (path.length > 0 && !isNode((node = doc.getIn(path, true)))) path = path.slice(0, -1);
-    const offset = isNode(node) ? node.range?.[0] : undefined;
-    const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-    return `${at(offset)}${where}${issue.message}`;
-  });
-  throw new ConfigError(file, problems);
+    return at(isNode(node) ? node.range?.[0] : undefined);
+  };
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (!result.success) {
+    throw new ConfigError(file, result.error.issues.map((issue) => {
+      const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+      const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
+      return `${locate(path)}${where}${issue.message}`;
+    }));
+  }
+  const value = result.data as z.output<S>;
+  const problems = check?.(value) ?? [];
+  if (problems.length > 0) {
+    throw new ConfigError(file, problems.map((p) => `${locate(p.path)}${p.label ?? p.path.map(String).join('.')}: ${p.message}`));
+  }
+  return value;
 }
 
-export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S): z.output<S> {
+export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, check?: (value: z.output<S>) => ConfigProblem[]): z.output<S> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
   }
-  return parseYamlConfig(text, file, schema);
+  return parseYamlConfig(text, file, schema, check);
 }

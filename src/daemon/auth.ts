@@ -1,6 +1,7 @@
 /**
- * Tokens and roles. A token file holds one token per line: `<role> <token> [name]`, `#` starts a
- * comment. `LABWIRE_TOKEN` in the environment adds one admin token (the same variable the CLI
+ * Tokens and roles. A token file holds one token per line: `<role> <token> [name] [forward]`; a `#`
+ * at the start of a line or after white space starts a comment. `forward` marks a monitor's token: a connection holding it may name the end
+ * user a command is for (`as user=... role=...`, docs/protocol.md). `LABWIRE_TOKEN` in the environment adds one admin token (the same variable the CLI
  * sends as a client, so one export serves both sides on a workstation). Tokens never appear in
  * logs; the audit trail names the token's name.
  */
@@ -14,6 +15,8 @@ export interface TokenEntry {
   role: Role;
   token: string;
   name: string;
+  /** Trusted to forward commands on behalf of named end users (a monitor's token). */
+  forward?: boolean;
 }
 
 export const MIN_TOKEN_LENGTH = 12;
@@ -33,12 +36,15 @@ export function parseTokenFile(text: string, source: string): TokenEntry[] {
     // A comment starts at a `#` at the start of the line or after white space; a `#` inside a token is part of it.
     const line = raw.replace(/(^|\s)#.*$/, '').trim();
     if (!line) return;
-    const [role, token, name] = line.split(/\s+/);
+    const [role, token, name, flag, ...extra] = line.split(/\s+/);
     if (!role || !token || !isRole(role)) {
-      throw new Error(`${source}:${i + 1}: expected "<role> <token> [name]" with role viewer, operator or admin`);
+      throw new Error(`${source}:${i + 1}: expected "<role> <token> [name]" with role viewer, operator or admin (and optionally "forward" after the name)`);
     }
     if (token.length < MIN_TOKEN_LENGTH) throw new Error(`${source}:${i + 1}: token is too short (at least ${MIN_TOKEN_LENGTH} characters, better 32 random ones)`);
-    out.push({ role, token, name: name ?? `${role}-${out.length + 1}` });
+    if ((flag !== undefined && flag !== 'forward') || extra.length > 0) {
+      throw new Error(`${source}:${i + 1}: after the name only the word "forward" may follow (it lets a monitor holding this token name the end users it forwards for); got "${[flag, ...extra].join(' ')}"`);
+    }
+    out.push({ role, token, name: name ?? `${role}-${out.length + 1}`, ...(flag === 'forward' ? { forward: true } : {}) });
   });
   return out;
 }
@@ -71,6 +77,15 @@ export class TokenStore {
   }
   get enabled(): boolean {
     return this.entries.length > 0;
+  }
+  /**
+   * Whether a session authenticated as `name` may forward for named end users: every token of
+   * that name must be marked `forward` (a session knows its token only by name).
+   */
+  mayForward(name: string | undefined): boolean {
+    if (name === undefined) return false;
+    const named = this.entries.filter((e) => e.name === name);
+    return named.length > 0 && named.every((e) => e.forward === true);
   }
   /** Constant-time per entry, so a wrong guess takes as long as a right one. */
   check(token: string): TokenEntry | undefined {

@@ -1,10 +1,15 @@
 /**
  * The connection side of every labwire server — a device daemon's and the monitor's port alike:
  * TCP or TLS listening, one session per connection, requests of a connection answered one after
- * another and in order, notices accepted silently, `auth` and roles, a per-address rate limit, a
- * connection limit, an idle timeout, a line-length limit, reading paused while a peer does not
- * read its replies, a flooding connection dropped, replies before closing on a half-close, and
- * push lines that merge for slow readers. What the requests mean is the service's business.
+ * another and in order, notices accepted silently, `auth` and roles, rate limits, a connection
+ * limit and a per-address cap (TLS handshakes included, and timed out), an idle timeout and a
+ * deadline to authenticate, a line-length limit, reading paused while a peer does not read its
+ * replies, a flooding connection dropped, replies before closing on a half-close, and push lines
+ * that merge for slow readers. What the requests mean is the service's business.
+ *
+ * A stranger must not be able to exhaust it: everything a connection costs is bounded per
+ * address, and what it makes us log (refused connections, failed handshakes and `auth`s) is
+ * summarised per address and reason (RefusalSummary).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -16,23 +21,50 @@ import type { Logger } from '../util/logger.js';
 import { formatDuration } from '../util/duration.js';
 import { roleAtLeast, type Role, type TokenStore } from './auth.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { RefusalSummary } from './refusals.js';
+import { SecretThrottle, ThrottleBusy, type ThrottleOptions } from './secret-throttle.js';
 
 export interface LineServerOptions {
   /** Who serves, for logs and errors: `daemon "chiller"`, `monitor`. */
   label: string;
   host: string;
   port: number;
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** With `ca`, clients must present a certificate issued by it (mutual TLS). */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   tokens: TokenStore;
   /** Role of a connection that has not authenticated (already resolved); null: none. */
   anonymousRole: Role | null;
   rateLimit: RateLimitOptions;
+  /** Connections at once, TLS handshakes under way included. */
   maxConnections: number;
-  /** Close connections that send nothing for this long (subscribers exempt); 0 disables. */
+  /** Connections at once from one address, handshakes included (default 64). */
+  maxConnectionsPerAddress?: number;
+  /** Close connections that send no request for this long (subscribers exempt); 0 disables. */
   idleTimeoutMs: number;
+  /**
+   * With tokens and no role for unauthenticated connections: close a connection that has not
+   * authenticated within this long (default 10 s); 0 disables.
+   */
+  authTimeoutMs?: number;
+  /** TLS: drop a connection whose handshake has not finished within this long (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Refusals are logged in full once per address, reason and interval, the rest counted (default 10 s; 0: all in full). */
+  refusalSummaryMs?: number;
+  /** Back-off for wrong tokens given to `auth`, per address (the web server's rules; tests shorten it). */
+  authThrottle?: Partial<ThrottleOptions>;
   maxLineLength: number;
   logger: Logger;
 }
+
+export const LINE_SERVER_DEFAULTS = {
+  maxConnectionsPerAddress: 64,
+  authTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  refusalSummaryMs: 10_000,
+} as const;
+
+/** Longest name or type a connection may give itself with `id`; longer ones are cut. */
+export const MAX_ID_LENGTH = 100;
 
 /** One connection as the service sees it. */
 export interface Session {
@@ -54,8 +86,13 @@ export type Handled = string | undefined | Promise<string | undefined>;
 
 export interface LineService {
   /**
-   * Answers one request. Empty lines, unparseable lines, `id` notices, `auth` and the rate limit
-   * are dealt with before; `cmd.name` is never null here.
+   * First words of lines that get no reply (besides `id`): dropped before the rate limit, never
+   * counted as activity, never reach dispatch.
+   */
+  readonly notices: ReadonlySet<string>;
+  /**
+   * Answers one request. Empty lines, unparseable lines, notices, `auth` and the rate limit are
+   * dealt with before; `cmd.name` is never null here.
    */
   dispatch(s: Session, cmd: Command & { name: string }, line: string): Handled;
   /** A request refused before it reached dispatch (rate limit, flood): audit it if it would have changed state. */
@@ -68,7 +105,10 @@ interface Conn extends Session {
   /** A request is being answered; lines that arrive meanwhile wait. */
   busy: boolean;
   waiting: string[];
+  /** When the last request arrived (not `id`, notices or blank lines: they cannot keep a connection open). */
   lastActivity: number;
+  /** Closes the connection unless it authenticates in time. */
+  authTimer: NodeJS.Timeout | undefined;
   /** Push pairs held back from a slow reader, newest per key; sent when it drains. */
   lagging: Map<string, string> | undefined;
   /** Log pushes skipped while the peer lagged; told once it catches up. */
@@ -94,28 +134,54 @@ const READY = '\0';
 export class LineServer {
   private readonly server: net.Server;
   private readonly conns = new Set<Conn>();
-  /** Every accepted TCP socket, including TLS ones still in their handshake, so close() never waits on a stranger. */
+  /**
+   * Every admitted TCP socket, TLS ones still in their handshake included: what the connection
+   * limits count, and what close() destroys so that it never waits on a stranger.
+   */
   private readonly sockets = new Set<net.Socket>();
+  private readonly perAddress = new Map<string, number>();
   private readonly limiter: RateLimiter;
+  /** What one address makes us log about refused connections, handshakes and `auth`s. */
+  private readonly refusals: RefusalSummary;
+  private readonly maxPerAddress: number;
+  private readonly authTimeoutMs: number;
+  /** Wrong tokens cost a growing delay per address: guessing is a few tries a second at most. */
+  private readonly secrets: SecretThrottle;
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | undefined;
   private boundPort = 0;
 
   constructor(private readonly opts: LineServerOptions, private readonly service: LineService) {
     this.limiter = new RateLimiter(opts.rateLimit);
-    const onSocket = (socket: net.Socket): void => this.accept(socket);
+    this.maxPerAddress = opts.maxConnectionsPerAddress ?? LINE_SERVER_DEFAULTS.maxConnectionsPerAddress;
+    this.authTimeoutMs = opts.authTimeoutMs ?? LINE_SERVER_DEFAULTS.authTimeoutMs;
+    this.secrets = new SecretThrottle(opts.authThrottle);
+    this.refusals = new RefusalSummary({
+      intervalMs: opts.refusalSummaryMs ?? LINE_SERVER_DEFAULTS.refusalSummaryMs,
+      noun: ['time', 'times'],
+      onSummary: (t) => opts.logger.warn({ address: t.address, reason: t.reason, count: t.count }, `${opts.label}: ${t.text}`),
+    });
     // Half-open: a client that sends a request and then shuts down its side (`nc -N`) still gets
     // every reply before we close (CCDLab closed first and the reply was lost).
     this.server = opts.tls
-      ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, allowHalfOpen: true }, onSocket)
-      : net.createServer({ allowHalfOpen: true }, onSocket);
-    // TLS handshake failures (a plain-text client on a TLS port) must not reach the process.
-    this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
-      opts.logger.warn({ peer: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
-    });
+      ? tls.createServer({
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        ...(opts.tls.ca !== undefined ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+        allowHalfOpen: true,
+        handshakeTimeout: opts.handshakeTimeoutMs ?? LINE_SERVER_DEFAULTS.handshakeTimeoutMs,
+      }, (socket) => this.accept(socket))
+      : net.createServer({ allowHalfOpen: true });
+    // Raw TCP sockets, before any TLS handshake: the limits count them from here on.
     this.server.on('connection', (socket: net.Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      if (this.admit(socket) && !opts.tls) this.accept(socket);
+    });
+    // A failed or timed-out handshake (a plain-text client on a TLS port, a stranger who sends
+    // nothing) must not reach the process, nor keep its slot: Node leaves a timed-out one open.
+    this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
+      const address = socket.remoteAddress ?? '?';
+      this.note(address, 'TLS handshake failed', { peer: address, err: err.message }, `${opts.label}: TLS handshake with ${address} failed: ${err.message}`);
+      socket.destroy();
     });
   }
 
@@ -125,6 +191,11 @@ export class LineServer {
 
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** Sockets that hold a slot: connections, and TLS handshakes under way. */
+  get socketCount(): number {
+    return this.sockets.size;
   }
 
   /** The largest amount of output waiting for any one peer (backpressure keeps it bounded). */
@@ -162,6 +233,7 @@ export class LineServer {
 
   async close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.refusals.close();
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.conns) c.conn.destroy();
@@ -245,18 +317,46 @@ export class LineServer {
     }
   }
 
+  /** Logs a refusal in full when it is the first of its address and reason in this interval, else counts it. */
+  private note(address: string, reason: string, fields: Record<string, unknown>, message: string): void {
+    if (this.refusals.admit(address, reason, address)) this.opts.logger.warn(fields, message);
+  }
+
+  /** Takes a slot for a new TCP socket, or refuses it. */
+  private admit(socket: net.Socket): boolean {
+    const address = socket.remoteAddress ?? '?';
+    const fromThere = this.perAddress.get(address) ?? 0;
+    let why: string | undefined;
+    if (this.sockets.size >= this.opts.maxConnections) why = `connection limit of ${this.opts.maxConnections} reached; try again later`;
+    else if (fromThere >= this.maxPerAddress) why = `limit of ${this.maxPerAddress} connections from ${address} reached; close one or try again later`;
+    if (why !== undefined) {
+      this.note(address, 'connection refused', { peer: `${address}:${socket.remotePort ?? '?'}` }, `${this.opts.label}: ${why}; refusing`);
+      socket.on('error', () => undefined);
+      if (this.opts.tls) {
+        // Mid-handshake a plain-text line would only confuse the client.
+        socket.destroy();
+      } else {
+        // Half-open sockets would linger until the peer closes: write the reason, then let go.
+        socket.write(`${formatErrorReply(new LabwireError('RateLimited', why))}\n`, () => socket.destroy());
+        socket.setTimeout(2000, () => socket.destroy());
+      }
+      return false;
+    }
+    this.sockets.add(socket);
+    this.perAddress.set(address, fromThere + 1);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(address, n);
+      else this.perAddress.delete(address);
+    });
+    return true;
+  }
+
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     const address = socket.remoteAddress ?? '?';
     const peer = `${address}:${socket.remotePort ?? '?'}`;
-    if (this.conns.size >= this.opts.maxConnections) {
-      this.opts.logger.warn({ peer }, `${this.opts.label}: connection limit of ${this.opts.maxConnections} reached; refusing`);
-      socket.on('error', () => undefined);
-      // Half-open sockets would linger until the peer closes: write the reason, then let go.
-      socket.write(`${formatErrorReply(new LabwireError('RateLimited', `connection limit of ${this.opts.maxConnections} reached; try again later`))}\n`, () => socket.destroy());
-      socket.setTimeout(2000, () => socket.destroy());
-      return;
-    }
     const conn = new LineConnection(socket, { maxLineLength: this.opts.maxLineLength });
     const id = this.nextId++;
     const c: Conn = {
@@ -273,6 +373,7 @@ export class LineServer {
       busy: false,
       waiting: [],
       lastActivity: Date.now(),
+      authTimer: undefined,
       lagging: undefined,
       droppedLogs: 0,
       closed: false,
@@ -281,6 +382,11 @@ export class LineServer {
       paused: false,
     };
     this.conns.add(c);
+    if (this.opts.tokens.enabled && this.opts.anonymousRole === null && this.authTimeoutMs > 0) {
+      // Without a token such a connection can only ping: it must not hold a slot for long.
+      c.authTimer = setTimeout(() => this.authDeadline(c), this.authTimeoutMs);
+      c.authTimer.unref();
+    }
     this.opts.logger.debug({ peer, session: id }, `${this.opts.label}: client connected`);
     conn.on('line', (line: string) => this.onLine(c, line));
     conn.on('frameError', (e: { code: 'LineTooLong' | 'ProtocolError'; message: string }) => {
@@ -300,13 +406,13 @@ export class LineServer {
     });
     conn.on('close', () => {
       c.closed = true;
+      clearTimeout(c.authTimer);
       this.conns.delete(c);
       this.opts.logger.debug({ peer, session: id, name: c.name }, `${this.opts.label}: client disconnected`);
     });
   }
 
   private onLine(c: Conn, line: string): void {
-    c.lastActivity = Date.now();
     if (!c.busy) {
       this.handle(c, line);
       return;
@@ -316,7 +422,7 @@ export class LineServer {
       // A client that floods a slow device gets told once and dropped, rather than eat memory.
       c.closing = true;
       const err = new LabwireError('RateLimited', `more than ${MAX_WAITING} requests waiting; closing the connection`);
-      this.opts.logger.warn({ peer: c.peer, name: c.name }, `${this.opts.label}: dropping a connection that floods requests`);
+      this.note(c.address, 'flood', { peer: c.peer, name: c.name }, `${this.opts.label}: dropping a connection that floods requests`);
       this.service.refused(c, `(${c.waiting.length} queued requests)`, undefined, err);
       this.write(c, formatErrorReply(err));
       c.socket.destroySoon();
@@ -384,33 +490,70 @@ export class LineServer {
     }
     if (name === 'id') {
       // A peer names itself (CCDLab's MONITOR sends `id name=monitor` unsolicited): no reply.
-      if (cmd.kwargs.name) c.name = cmd.kwargs.name;
-      if (cmd.kwargs.type !== undefined) c.type = cmd.kwargs.type;
+      if (cmd.kwargs.name) c.name = cmd.kwargs.name.slice(0, MAX_ID_LENGTH);
+      if (cmd.kwargs.type !== undefined) c.type = cmd.kwargs.type.slice(0, MAX_ID_LENGTH);
       return undefined;
     }
-    if (!this.limiter.take(c.address)) {
-      const err = new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${c.address} exceeded`, name);
+    // Notices get no reply, so they must not use up requests: a refusal would be a reply out of turn.
+    if (this.service.notices.has(name)) return undefined;
+    if (!this.limiter.take(this.bucket(c, name))) {
+      const who = c.tokenName !== undefined && name !== 'auth' ? `token ${c.tokenName} from ${c.address}` : c.address;
+      const err = new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${who} exceeded`, name);
       this.service.refused(c, line, cmd, err);
       return formatErrorReply(err);
     }
+    c.lastActivity = Date.now();
     if (name === 'auth') return this.auth(c, cmd);
     return this.service.dispatch(c, cmd as Command & { name: string }, line);
   }
 
-  private auth(c: Conn, cmd: Command): string {
+  /** Wrong tokens are answered only after the address's back-off; while one waits, others are refused unchecked. */
+  private auth(c: Conn, cmd: Command): Handled {
     const token = cmd.kwargs.token ?? cmd.args[0];
     if (!token) return formatErrorReply(new LabwireError('ProtocolError', 'auth needs token=<token>', 'auth'));
     if (!this.opts.tokens.enabled) {
       return formatOk('auth', { role: c.role ?? 'none', note: `this ${this.opts.label} has no tokens configured` });
     }
-    const entry = this.opts.tokens.check(token);
-    if (!entry) {
-      this.opts.logger.warn({ peer: c.peer }, `${this.opts.label}: authentication failed`);
-      return formatErrorReply(new LabwireError('Unauthorized', 'unknown token', 'auth'));
-    }
-    c.role = entry.role;
-    c.tokenName = entry.name;
-    return formatOk('auth', { role: entry.role });
+    return this.secrets.attempt(c.address, () => this.opts.tokens.check(token)).then(
+      (entry) => {
+        if (!entry) {
+          this.note(c.address, 'authentication failed', { peer: c.peer }, `${this.opts.label}: authentication failed`);
+          return formatErrorReply(new LabwireError('Unauthorized', 'unknown token', 'auth'));
+        }
+        c.role = entry.role;
+        c.tokenName = entry.name;
+        clearTimeout(c.authTimer);
+        c.authTimer = undefined;
+        return formatOk('auth', { role: entry.role });
+      },
+      (err: unknown) => {
+        if (!(err instanceof ThrottleBusy)) throw err;
+        this.note(c.address, 'authentication throttled', { peer: c.peer }, `${this.opts.label}: authentication refused while this address backs off after wrong tokens`);
+        return formatErrorReply(new LabwireError('RateLimited', `${err.message} (token not checked)`, 'auth'));
+      },
+    );
+  }
+
+  /**
+   * The rate-limit bucket a request is counted in. A session authenticated with a token has its
+   * own (per token and address), so anonymous neighbours on its host cannot starve it; `auth`
+   * itself has its own per address, so a request flood cannot keep a token holder from
+   * authenticating, and guesses stay limited. Everything else shares the address's bucket.
+   */
+  private bucket(c: Conn, name: string): string {
+    if (name === 'auth') return `auth ${c.address}`;
+    if (c.tokenName !== undefined) return `token ${c.tokenName} ${c.address}`;
+    return c.address;
+  }
+
+  private authDeadline(c: Conn): void {
+    c.authTimer = undefined;
+    if (c.closed || c.closing || c.tokenName !== undefined) return;
+    c.closing = true;
+    this.note(c.address, 'no auth', { peer: c.peer, name: c.name }, `${this.opts.label}: closing a connection that did not authenticate in time`);
+    const err = new LabwireError('Unauthorized', `not authenticated within ${formatDuration(this.authTimeoutMs)}; ${this.opts.label} requires a token: send auth token=<token> first`);
+    c.conn.send(formatErrorReply(err));
+    void c.conn.close();
   }
 
   private flushLagging(c: Conn): void {

@@ -33,6 +33,8 @@ export interface RunnerOptions {
   name: string;
   /** Setpoint programmes: state directory, restart policy, tick and minimum step. */
   programme?: ProgrammeOptions;
+  /** How long the device may answer nothing in step before the link counts as down (ExchangeOptions.silentLinkMs). */
+  silentLinkMs?: number;
 }
 
 export interface UpdateEvent {
@@ -166,6 +168,7 @@ export class DeviceRunner extends EventEmitter {
     const spec = opts.link;
     this.exchange = new Exchange(() => createLink(spec), def.splitter(), {
       ...def.exchange,
+      ...(opts.silentLinkMs !== undefined ? { silentLinkMs: opts.silentLinkMs } : {}),
       onConnect: async () => {
         if (def.identify) this.merge(await def.identify(this.driver as never));
       },
@@ -327,6 +330,9 @@ export class DeviceRunner extends EventEmitter {
     return this.serialized(line, actor, `setting ${entries.map(([k]) => k).join(', ')}`, async (ctx) => {
       const applied: Record<string, WireValue> = {};
       for (const [name, value, decl] of typed) {
+        // A write that fails (its read-back timed out) may still have changed the device: a poll
+        // that read the parameter before it must not publish that reading afterwards.
+        this.writtenAt.set(name, ++this.writes);
         const result = await decl.write!(this.driver, value, ctx);
         const v = result === undefined ? value : result;
         applied[name] = v;
@@ -365,6 +371,12 @@ export class DeviceRunner extends EventEmitter {
       throw err;
     }
     const exec = async (ctx: HandlerContext): Promise<Record<string, WireValue>> => {
+      // A command that changes the device may change any parameter, even when it fails (its reply
+      // lost): readings of a poll that began before it are older than it and are not published.
+      if (decl.write) {
+        const seq = ++this.writes;
+        for (const k of Object.keys(this.definition.params)) this.writtenAt.set(k, seq);
+      }
       const results = (await decl.run(this.driver, typed, ctx)) ?? {};
       // Results that are parameters (start → running=1) are fresh readings: the cache and state follow at once.
       for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.definition.params, k)) this.setWritten(k, v);

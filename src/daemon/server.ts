@@ -5,30 +5,39 @@
  */
 import { EventEmitter } from 'node:events';
 import { formatCommand, formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
+import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
-import type { Role } from './auth.js';
+import { ROLES, isRole, type Role, type TokenStore } from './auth.js';
 import { LineServer, type Handled, type LineServerOptions, type LineService, type Session } from './line-server.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 
 export type ServerOptions = Omit<LineServerOptions, 'label'>;
 
-/** Lines a CCDLab peer sends as notices; accepted without a reply. (`id` is handled by the LineServer.) */
-const NOTICES = new Set(['status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
+/**
+ * Lines a CCDLab peer sends as notices; accepted without a reply, before the rate limit, by the
+ * LineServer (as `id`). On a daemon's port `info ...` is a CCDLab log notice, never a request.
+ */
+const NOTICES: ReadonlySet<string> = new Set(['status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
 /** Log lines kept for replay to a subscriber that asks for them (`subscribe log_since=<ms>`). */
 const RECENT_LOGS = 200;
 const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status', 'programme_profile'];
-const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', ...PROGRAMME_COMMANDS];
+const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', 'as', ...PROGRAMME_COMMANDS];
+/** Requests that belong to the connection itself (or get no reply): never run on behalf of someone else. */
+const NOT_FORWARDABLE = new Set(['as', 'auth', 'id', 'subscribe', 'unsubscribe', ...NOTICES]);
 /** Programme commands that change something: operator role, refused in read-only mode, audited. */
 const PROGRAMME_WRITES = new Set(PROGRAMME_COMMANDS.filter((c) => c !== 'programme_status' && c !== 'programme_profile'));
 
 export class DaemonServer extends EventEmitter implements LineService {
+  readonly notices = NOTICES;
   private readonly lines: LineServer;
   private statusLine: string | undefined;
   /** The newest log lines, for `subscribe log_since=`: what a restarted daemon said before its monitor reconnected. */
   private readonly recentLogs: Array<{ t: number; line: string }> = [];
+  private readonly tokens: TokenStore;
 
   constructor(private readonly runner: DeviceRunner, opts: ServerOptions) {
     super();
+    this.tokens = opts.tokens;
     this.lines = new LineServer({ ...opts, label: `daemon "${runner.name}"` }, this);
     runner.on('update', (u: UpdateEvent) => this.onUpdate(u));
     runner.on('log', (l: LogEvent) => {
@@ -61,14 +70,13 @@ export class DaemonServer extends EventEmitter implements LineService {
 
   refused(s: Session, line: string, cmd: Command | undefined, err: LabwireError): void {
     const name = cmd?.name;
-    if (name === undefined || name === null || name === 'set' || name === 'exit' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name)) {
+    if (name === undefined || name === null || name === 'set' || name === 'exit' || name === 'as' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name)) {
       this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
     }
   }
 
   dispatch(s: Session, cmd: Command & { name: string }, line: string): Handled {
     const name = cmd.name;
-    if (NOTICES.has(name)) return undefined;
     switch (name) {
       case 'ping':
         return 'pong';
@@ -76,6 +84,8 @@ export class DaemonServer extends EventEmitter implements LineService {
         return formatOk('help', { commands: [...BUILTINS, ...this.runner.commandNames()].join(' ') });
       case 'get_id':
         return `id name=${quote(this.runner.name)} type=${quote(this.runner.definition.type)} protocol=labwire/1 version=${quote(this.runner.version)}`;
+      case 'as':
+        return this.forwarded(s, line);
     }
     const need: Role = name === 'exit' ? 'admin' : name === 'set' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
     const denied = this.lines.unauthorized(s, name, need, name);
@@ -126,6 +136,47 @@ export class DaemonServer extends EventEmitter implements LineService {
       (results) => formatOk(name, results),
       (err: unknown) => this.lines.errorReply(err, name),
     );
+  }
+
+  /**
+   * `as user=<name> role=<role> <line ...>`: a monitor forwarding `<line>` for an end user. Only a
+   * session whose token is marked `forward` may say so; the line then runs as `<name> via
+   * <monitor>` (in the audit, the log, the programme's owner) with the lower of the claimed role
+   * and the session's own, and is answered with its own reply. From any other session it is
+   * refused and audited: an ordinary client cannot put somebody else's name in the audit.
+   */
+  private forwarded(s: Session, line: string): Handled {
+    const refuse = (err: LabwireError): string => {
+      this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
+      return formatErrorReply(err);
+    };
+    const usage = 'usage: as user=<name> role=viewer|operator|admin <line ...>';
+    if (!this.tokens.mayForward(s.tokenName)) {
+      const why = s.tokenName === undefined ? 'this connection has not authenticated with a token' : `the token "${s.tokenName}" is not marked forward in the daemon's token file`;
+      return refuse(new LabwireError('Unauthorized', `only a monitor's trusted connection may run lines for other users: ${why}`, 'as'));
+    }
+    const head: Record<string, string> = {};
+    for (const tok of tokenize(line, 3).slice(1)) {
+      if (tok.eq > 0) head[tok.text.slice(0, tok.eq)] = tok.text.slice(tok.eq + 1);
+    }
+    const { user, role } = head;
+    if (user === undefined || role === undefined) return refuse(new LabwireError('ProtocolError', usage, 'as'));
+    if (user === '' || user.length > 200 || [...user].some((c) => c < ' ' || c === '\x7f')) return refuse(new LabwireError('ProtocolError', 'as: user must be a name of 1 to 200 printable characters', 'as'));
+    if (!isRole(role)) return refuse(new LabwireError('WrongType', `as: role must be viewer, operator or admin, not "${role}"`, 'as'));
+    const inner = lineBody(line, 3);
+    let cmd: Command;
+    try {
+      cmd = parseLine(inner);
+    } catch (err) {
+      return refuse(new LabwireError('ProtocolError', `as: the line cannot be read: ${err instanceof Error ? err.message : String(err)}`, 'as'));
+    }
+    if (cmd.name === null) return refuse(new LabwireError('ProtocolError', `as needs a line to run; ${usage}`, 'as'));
+    if (NOT_FORWARDABLE.has(cmd.name)) return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection and cannot be run for another user`, 'as'));
+    const via = s.name.startsWith('anonymous') ? s.tokenName : s.name;
+    const lower = s.role === null ? null : ROLES[Math.min(ROLES.indexOf(role), ROLES.indexOf(s.role))]!;
+    // A view of the session for this one line: same connection, the end user's name and role.
+    const onBehalf: Session = { id: s.id, peer: s.peer, address: s.address, name: `${user} via ${via}`, type: s.type, role: lower, tokenName: undefined, subscribed: null };
+    return this.dispatch(onBehalf, cmd as Command & { name: string }, inner);
   }
 
   /** programme_load/start/pause/stop: operator, refused in read-only mode, audited like set. */

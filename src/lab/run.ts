@@ -18,6 +18,8 @@ import { startWeb, type WebServer } from '../web/server.js';
 import type { Logger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { alarmHookOptions, alarmOptions, expandEnv, type LabConfig } from '../config/lab.js';
+import { parseSize } from '../config/size.js';
+import { readLabTls } from '../config/tls.js';
 import { VERSION } from '../version.js';
 
 export interface RunningLab {
@@ -47,6 +49,11 @@ function tokensFor(tokenFile: string | undefined): TokenEntry[] {
   return [...(tokenFile ? loadTokenFile(tokenFile) : []), ...tokensFromEnv()];
 }
 
+/** Marks the lab monitor's own token `forward` (docs/protocol.md, `as`): the daemon records the web's users. */
+function trustMonitor(tokens: TokenEntry[], monitorToken: string | undefined): TokenEntry[] {
+  return monitorToken === undefined ? tokens : tokens.map((e) => (e.token === monitorToken ? { ...e, forward: true } : e));
+}
+
 export async function startLab(config: LabConfig, logger: Logger): Promise<RunningLab> {
   const stops: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
@@ -60,6 +67,10 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     }
   };
   try {
+    // Every certificate and key first: a missing one is reported with all the others, before anything starts.
+    const tls = readLabTls(config);
+    const peerMaxReply = parseSize(config.monitor.peerMaxReplySize ?? '16MiB');
+    const maxReplyBytes = (v: string | number | undefined): number | undefined => (v === undefined ? peerMaxReply : parseSize(v));
     fs.mkdirSync(config.data, { recursive: true });
 
     const simulators: RunningLab['simulators'] = [];
@@ -77,6 +88,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       simulators.push(entry);
     }
 
+    // The token this lab's monitor sends; the lab's daemons trust it to name end users.
+    const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
     const daemons: RunningLab['daemons'] = [];
     for (const d of config.daemons) {
       const family = getFamily(d.type);
@@ -98,13 +111,15 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         name: d.name,
         host: ep.host,
         port: ep.port,
-        tokens: tokensFor(d.tokenFile),
+        tls: tls.daemons.get(d.name)?.listen,
+        tokens: trustMonitor(tokensFor(d.tokenFile), peerToken),
         anonymousRole: d.anonymousRole,
         readOnly: d.readOnly,
         siteLimits: d.limits,
         auditFile: d.auditFile,
         stateDir: path.join(config.data, 'programmes'),
         programme: { onRestart: d.programmeOnRestart },
+        silentLinkMs: d.silentLink === undefined ? undefined : typeof d.silentLink === 'number' ? d.silentLink : parseDuration(d.silentLink),
         logger,
         version: VERSION,
       });
@@ -125,13 +140,14 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       logger.error(archiveError);
     }
 
-    const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
     const peers: PeerConfig[] = [
       ...config.daemons.map((d, i): PeerConfig => ({
         name: d.name,
         protocol: 'labwire',
         host: reachable(daemons[i]!.daemon.host),
         port: daemons[i]!.daemon.port,
+        tls: tls.daemons.get(d.name)?.client,
+        maxReplyBytes: maxReplyBytes(d.maxReplySize),
         token: peerToken,
         description: d.description,
         plots: d.plots,
@@ -141,6 +157,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         protocol: p.protocol,
         host: p.host,
         port: p.port,
+        tls: tls.peers.get(p.name),
+        maxReplyBytes: maxReplyBytes(p.maxReplySize),
         token: expandEnv(p.token, `peers.${p.name}.token`) ?? peerToken,
         description: p.description,
         plots: p.plots,
@@ -153,6 +171,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       peers,
       archive,
       listen,
+      ...(tls.monitor ? { tls: tls.monitor } : {}),
       tokens: monitorTokens,
       anonymousRole: config.monitor.anonymousRole,
       readOnly: config.monitor.readOnly,
@@ -180,7 +199,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     }
 
     const webEp = hostPort(config.monitor.web);
-    const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, logger });
+    const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, ...(tls.web ? { https: tls.web } : {}), tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, logger });
     stops.push(() => web.close());
 
     return { config, simulators, daemons, archive, archiveError, monitor, web, close };

@@ -3,27 +3,17 @@
  * rules are checked here exactly, against an in-memory link whose device answers through timers.
  */
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Exchange, describeBytes } from './exchange.js';
 import { lineSplitter } from './splitters.js';
-import { MemoryLink } from './test-helpers/fake-devices.js';
+import { MemoryLink, fakeTimerExchanges } from './test-helpers/fake-devices.js';
 import { LinkError, type ExchangeOptions } from './types.js';
 
-let exchanges: Exchange[] = [];
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(async () => {
-  for (const ex of exchanges) await ex.stop();
-  exchanges = [];
-  vi.useRealTimers();
-});
+const exchange = fakeTimerExchanges();
 
 function setup(device: (line: string, link: MemoryLink) => void, options: ExchangeOptions = {}): { ex: Exchange; link: MemoryLink } {
   const link = new MemoryLink(device);
-  const ex = new Exchange(() => link, lineSplitter(), options);
-  exchanges.push(ex);
-  return { ex, link };
+  return { ex: exchange(link, lineSplitter(), options), link };
 }
 
 /** Write times relative to the first write. */
@@ -77,14 +67,13 @@ describe('Exchange pacing (fake clock)', () => {
 
   it('paces handshake requests like any other and serves queued requests only after them', async () => {
     const link = new MemoryLink(julabo);
-    const ex = new Exchange(() => link, lineSplitter(), {
+    const ex = exchange(link, lineSplitter(), {
       minGapMs: 250,
       onConnect: async (x) => {
         await x.request('version\r');
         await x.request('out_mode_05 1\r', { expectReply: false });
       },
     });
-    exchanges.push(ex);
     const starting = ex.start();
     const early = ex.request('in_pv_00\r');
     await vi.advanceTimersByTimeAsync(1000);
@@ -102,7 +91,7 @@ describe('Exchange resync (fake clock)', () => {
         if (line === 'mute') [120, 160, 200].forEach((t) => l.replyAfter(t, 'noise\r\n'));
         else julabo(line, l);
       },
-      { timeoutMs: 100, resyncQuietMs: 50 },
+      { timeoutMs: 100, resyncQuietMs: 50, silentLinkMs: 1000 },
     );
     const strays: string[] = [];
     const timeouts: string[] = [];
@@ -120,25 +109,28 @@ describe('Exchange resync (fake clock)', () => {
     expect(timeouts).toEqual(['mute']);
   });
 
-  it('does not let a line that never falls silent stall the queue for ever', async () => {
+  it('does not let a line that never falls silent stall the queue for ever: the link fails after silentLinkMs', async () => {
     let chatter: ReturnType<typeof setInterval> | undefined;
     const { ex, link } = setup(
       (line, l) => {
         if (line === 'mute') chatter = setInterval(() => l.emit('data', Buffer.from('#')), 20);
       },
-      { timeoutMs: 100, resyncQuietMs: 50 },
+      { timeoutMs: 100, resyncQuietMs: 50, silentLinkMs: 500, initialBackoffMs: 10_000 },
     );
+    const downs: string[] = [];
+    ex.on('down', (r) => downs.push(r));
     await ex.start();
     const mute = ex.request('mute\r').catch((e: unknown) => e);
     const next = ex.request('next\r', { timeoutMs: 100 }).catch((e: unknown) => e);
-    await vi.advanceTimersByTimeAsync(1000);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(downs).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2);
     clearInterval(chatter);
-    await vi.advanceTimersByTimeAsync(500);
     expect(await mute).toMatchObject({ code: 'Timeout' });
-    await next;
-    // Resync gives up waiting for silence after max(10 × resyncQuietMs, timeoutMs) = 500 ms.
-    expect(lines(link).slice(0, 2)).toEqual(['mute', 'next']);
-    expect(times(link)[1]).toBe(600);
+    // Never sent: nothing is written while the line is out of step.
+    expect(await next).toMatchObject({ code: 'CommunicationFailed', message: expect.stringMatching(/the device does not answer in step: for 0\.5 s memory:\/\/device sent only bytes that answered nothing/) });
+    expect(lines(link)).toEqual(['mute']);
+    expect(downs).toHaveLength(1);
   });
 
   it('times out a write that never completes (e.g. held by RTS/CTS)', async () => {
@@ -232,8 +224,7 @@ describe('Exchange robustness (fake clock)', () => {
                 return void setTimeout(() => l.drop(), 5);
             }
           });
-          const ex = new Exchange(() => link, lineSplitter(), { timeoutMs: 100, resyncQuietMs: 100, minGapMs: 20, initialBackoffMs: 50, maxBackoffMs: 100 });
-          exchanges.push(ex);
+          const ex = exchange(link, lineSplitter(), { timeoutMs: 100, resyncQuietMs: 100, minGapMs: 20, initialBackoffMs: 50, maxBackoffMs: 100 });
           await ex.start();
           const outcomes: (string | LinkError | undefined | 'pending')[] = plan.map(() => 'pending');
           for (const [i, step] of plan.entries()) {

@@ -1,20 +1,36 @@
 /**
  * The Exchange: the only way a driver talks to its hardware. One serialized, paced request/reply
- * queue per link, with reply timeouts, flush-and-resync after a timeout or a garbled reply, and
- * reconnection with capped exponential back-off.
+ * queue per link, with reply timeouts, resynchronisation after anything that puts the link out of
+ * step, detection of a link that stays open but brings no answer, and reconnection with capped
+ * exponential back-off.
  *
- * Why so strict:
- * - Instruments on RS-232 answer one thing at a time and have no request ids: the only way to know
- *   which request a reply belongs to is to never have two outstanding (one in flight, FIFO).
- * - A reply that arrives after its timeout must never be taken as the answer to the next request
- *   (the classic pyvisa/StreamDevice failure), hence the quiet period after every timeout.
- * - A driver or daemon must never hang on a dead link: while down, requests fail at once.
+ * What it guarantees, and why:
+ * - One request in flight, FIFO. Instruments on RS-232 answer one thing at a time and carry no
+ *   request ids, so the only way to know which request a reply belongs to is its position.
+ * - Position alone is trusted only while the link is *in step*. A timeout, a reply the request's
+ *   `validate` refuses, a corrupt frame, or any bytes while nothing is in flight (unsolicited
+ *   output, a duplicated reply, a reply later than its timeout) put the link out of step. Then no
+ *   reply is returned to anyone until the link is proven in step again: the input is flushed, the
+ *   line must stay silent for `resyncQuietMs` (default: the reply timeout), and the family's
+ *   resync probe is sent; everything until the probe's own answer is discarded as 'stray'. As the
+ *   device answers in order, every reply to an earlier request has arrived before that answer, so
+ *   the next reply belongs to the next request. A probe that goes unanswered starts the cycle
+ *   again. Queued requests wait meanwhile; they are not sent, so their own timeouts do not run.
+ * - This rests on two assumptions a link without request ids cannot avoid: the device answers in
+ *   order, and each query at most once. A duplicate that arrives only after the next request was
+ *   written is indistinguishable by position; it is refused when its shape does not fit that
+ *   request, and the link resynchronises at the latest when the real reply then arrives unasked.
+ * - A link out of step for `silentLinkMs` (counted from the write of the first unanswered request)
+ *   has failed: it is closed and reconnected, and the daemon shows hw_connected=0. This is how a
+ *   half-open link (a serial adapter whose instrument is off, a TCP bridge that forwards nothing)
+ *   and a line that never falls silent are detected.
+ * - A driver or daemon never hangs on a dead link: while down, requests fail at once.
  *
  * Requests are UTF-8 encoded when given as strings (the instruments served here speak ASCII).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
-import type { ExchangeLike, ExchangeOptions, Link, ReplySplitter, RequestOptions } from './types.js';
+import type { ExchangeLike, ExchangeOptions, Link, ReplySplitter, RequestOptions, ResyncProbe } from './types.js';
 import { LinkError } from './types.js';
 
 export interface ExchangeEvents {
@@ -22,10 +38,14 @@ export interface ExchangeEvents {
   up: [];
   /** The exchange stopped serving (once per transition); requests fail fast until 'up'. */
   down: [reason: string];
-  /** Bytes nobody asked for: unsolicited output, a late reply, noise discarded during a resync. */
+  /** Bytes nobody asked for: unsolicited output, a late or duplicated reply, noise discarded during a resync. */
   stray: [bytes: Buffer];
-  /** A request got no reply in time (its printable form, e.g. `in_pv_00`). */
+  /** A request (or a resync probe) got no reply in time (its printable form, e.g. `in_pv_00`). */
   timeout: [request: string];
+  /** The link is out of step: no reply is taken until it is proven in step again. */
+  outOfStep: [reason: string];
+  /** The resync succeeded (the probe was answered, or the line fell silent where there is no probe). */
+  inStep: [];
   /** The next connection attempt is scheduled. */
   reconnecting: [info: { attempt: number; delayMs: number }];
 }
@@ -39,6 +59,8 @@ interface Pending {
   readonly expectReply: boolean;
   readonly timeoutMs: number;
   readonly validate: ((reply: Buffer) => boolean) | undefined;
+  /** The Exchange's own resync probe, not a caller's request. */
+  readonly probe: boolean;
   resolve(value: Buffer | undefined): void;
   reject(err: LinkError): void;
 }
@@ -47,6 +69,10 @@ interface InFlight {
   readonly request: Pending;
   timer: ReturnType<typeof setTimeout> | undefined;
   settled: boolean;
+  /** performance.now() of the write. */
+  writtenAt: number;
+  /** A probe that got something else: it now waits only for a pause as long as the resync silence. */
+  shortened: boolean;
   /** Lets the queue move on. */
   readonly finish: () => void;
 }
@@ -93,8 +119,9 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
   private readonly gapAfterReplyMs: number;
   private readonly timeoutMs: number;
   private readonly resyncQuietMs: number;
-  /** A line that never falls silent must not stall the queue for ever. */
-  private readonly maxResyncMs: number;
+  private readonly probe: ResyncProbe | undefined;
+  private readonly probeBytes: Buffer | undefined;
+  private readonly silentLinkMs: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly onConnect: ExchangeOptions['onConnect'];
@@ -118,9 +145,15 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
 
   private lastWriteAt = -Infinity;
   private lastReplyAt = -Infinity;
-  private resyncing = false;
-  private quietUntil = -Infinity;
-  private resyncDeadline = -Infinity;
+  /** False from anything that breaks the pairing of requests and replies until the resync succeeds. */
+  private inStep = true;
+  /** The line must be silent from here for resyncQuietMs before the probe goes out. */
+  private quietFrom = -Infinity;
+  /** When the last bytes arrived. */
+  private lastByteAt = -Infinity;
+  /** Bytes received while out of step, for the message when the link is given up. */
+  private strayWhileOut = 0;
+  private silentTimer: ReturnType<typeof setTimeout> | undefined;
   private flushing: Promise<void> | undefined;
 
   /** True from a 'down' until the next 'up': new requests fail at once. */
@@ -137,8 +170,19 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     this.minGapMs = options.minGapMs ?? DEFAULTS.minGapMs;
     this.gapAfterReplyMs = options.gapAfterReplyMs ?? DEFAULTS.gapAfterReplyMs;
     this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
-    this.resyncQuietMs = options.resyncQuietMs ?? Math.max(100, this.minGapMs);
-    this.maxResyncMs = Math.max(10 * this.resyncQuietMs, this.timeoutMs);
+    this.resyncQuietMs = options.resyncQuietMs ?? this.timeoutMs;
+    this.probe = options.resyncProbe;
+    const probe = this.probe?.request;
+    this.probeBytes = probe === undefined ? undefined : typeof probe === 'string' ? Buffer.from(probe, 'utf8') : probe;
+    const probeTimeout = this.probe ? (this.probe.timeoutMs ?? this.timeoutMs) : 0;
+    // One full cycle: the request's timeout, the silence, the probe's wait.
+    const cycle = this.timeoutMs + this.resyncQuietMs + probeTimeout;
+    this.silentLinkMs = options.silentLinkMs ?? this.timeoutMs + 2 * (this.resyncQuietMs + probeTimeout);
+    if (!(this.silentLinkMs >= cycle)) {
+      throw new Error(
+        `a silent-link time of ${options.silentLinkMs} ms is too short: one resync with this device takes up to ${cycle} ms (reply timeout ${this.timeoutMs} ms, silence ${this.resyncQuietMs} ms${probeTimeout > 0 ? `, probe ${probeTimeout} ms` : ''}); give at least ${cycle} ms`,
+      );
+    }
     this.initialBackoffMs = options.initialBackoffMs ?? DEFAULTS.initialBackoffMs;
     this.maxBackoffMs = Math.max(options.maxBackoffMs ?? DEFAULTS.maxBackoffMs, this.initialBackoffMs);
     this.onConnect = options.onConnect;
@@ -151,6 +195,11 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
   /** Requests waiting for their turn (the one in flight not counted). */
   get queueLength(): number {
     return this.queue.length + this.handshakeQueue.length;
+  }
+
+  /** Whether replies are currently taken by position; false while a resync is under way. */
+  get isInStep(): boolean {
+    return this.inStep;
   }
 
   /** The link's description, e.g. `tcp://127.0.0.1:5050`, once a link was created. */
@@ -176,6 +225,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     this.handshakeToken = undefined;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    this.clearSilentTimer();
     this.wake();
     const flight = this.inFlight;
     if (flight) {
@@ -206,6 +256,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
         expectReply: options.expectReply ?? true,
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         validate: options.validate,
+        probe: false,
         resolve,
         reject,
       };
@@ -244,7 +295,9 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     }
     this.attachLink(link);
     this.splitter.reset();
-    this.resyncing = false;
+    // A fresh connection carries nothing of the old one.
+    this.clearSilentTimer();
+    this.inStep = true;
 
     const onConnect = this.onConnect;
     if (onConnect) {
@@ -318,7 +371,9 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     if (this.state === 'stopped') return;
     this.downReason = reason;
     this.handshakeToken = undefined;
-    this.resyncing = false;
+    this.clearSilentTimer();
+    // A pump asleep in a resync must not hold the queue when the next connection comes up.
+    this.wake();
     const wasDown = this.down;
     this.down = true;
     this.state = 'waiting';
@@ -365,10 +420,22 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     this.pumping = true;
     try {
       for (;;) {
-        const lane = this.servableLane();
-        if (!lane || lane.length === 0) return;
+        if ((this.state !== 'up' && this.state !== 'handshake') || !this.link) return;
         if (this.flushing) {
           await this.flushing;
+          continue;
+        }
+        if (!this.inStep) {
+          await this.resyncStep();
+          continue;
+        }
+        const lane = this.servableLane();
+        if (!lane || lane.length === 0) return;
+        // Nothing is in flight, so an unfinished reply in the splitter belongs to no request.
+        const partial = this.takePartial();
+        if (partial.length > 0) {
+          this.safeEmit('stray', partial);
+          this.goOutOfStep(`unfinished bytes nobody asked for ("${describeBytes(partial)}")`, performance.now());
           continue;
         }
         const delay = this.pacingDelay();
@@ -387,10 +454,46 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     }
   }
 
+  /** One step towards being in step again: wait for silence, then probe (or, without a probe, trust the silence). */
+  private async resyncStep(): Promise<void> {
+    const quiet = this.quietFrom + this.resyncQuietMs - performance.now();
+    if (quiet > 0) {
+      await this.sleep(quiet);
+      return;
+    }
+    const partial = this.takePartial();
+    if (partial.length > 0) this.safeEmit('stray', partial);
+    if (!this.probe || !this.probeBytes) {
+      this.setInStep();
+      return;
+    }
+    const delay = this.pacingDelay();
+    if (delay > 0) {
+      await this.sleep(delay);
+      return;
+    }
+    // Outcomes are handled where the answer is recognised (onData) or the wait ends (onTimeout).
+    await this.execute({
+      data: this.probeBytes,
+      text: describeBytes(this.probeBytes),
+      expectReply: true,
+      timeoutMs: this.probe.timeoutMs ?? this.timeoutMs,
+      validate: undefined,
+      probe: true,
+      resolve: () => undefined,
+      reject: () => undefined,
+    });
+  }
+
+  private takePartial(): Buffer {
+    if (this.splitter.takePartial) return this.splitter.takePartial();
+    this.splitter.reset();
+    return Buffer.alloc(0);
+  }
+
   private pacingDelay(): number {
     const now = performance.now();
-    let earliest = Math.max(this.lastWriteAt + this.minGapMs, this.lastReplyAt + this.gapAfterReplyMs);
-    if (this.resyncing) earliest = Math.max(earliest, Math.min(this.quietUntil, this.resyncDeadline));
+    const earliest = Math.max(this.lastWriteAt + this.minGapMs, this.lastReplyAt + this.gapAfterReplyMs);
     return earliest - now;
   }
 
@@ -420,18 +523,11 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       request.reject(this.noLinkError());
       return Promise.resolve();
     }
-    // Nothing is in flight, so an unfinished reply in the splitter belongs to no request.
-    if (this.splitter.takePartial) {
-      const partial = this.splitter.takePartial();
-      if (partial.length > 0) this.safeEmit('stray', partial);
-    } else {
-      this.splitter.reset();
-    }
-    this.resyncing = false;
     return new Promise<void>((finish) => {
-      const flight: InFlight = { request, timer: undefined, settled: false, finish };
+      const now = performance.now();
+      const flight: InFlight = { request, timer: undefined, settled: false, writtenAt: now, shortened: false, finish };
       this.inFlight = flight;
-      this.lastWriteAt = performance.now();
+      this.lastWriteAt = now;
       // The timer runs from the write on: a write stuck behind RTS/CTS must time out too.
       flight.timer = setTimeout(() => this.onTimeout(flight), request.timeoutMs);
       link.write(request.data).then(
@@ -461,7 +557,10 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     const message = request.expectReply
       ? `no reply to "${request.text}" within ${request.timeoutMs} ms from ${this.endpointName}`
       : `could not send "${request.text}" to ${this.endpointName} within ${request.timeoutMs} ms`;
-    this.startResync();
+    // A reply may still come: from now on it would be late, and must not answer anything.
+    this.goOutOfStep(message, flight.writtenAt);
+    // A probe that got only other bytes, then that long a pause: the line is quiet enough to probe again at once.
+    if (request.probe && flight.shortened) this.quietFrom = this.lastByteAt;
     this.settle(flight, () => request.reject(new LinkError('Timeout', message)));
     this.safeEmit('timeout', request.text);
   }
@@ -469,67 +568,148 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
   // ---------------------------------------------------------------- incoming bytes
 
   private onData(chunk: Buffer): void {
-    if (this.resyncing) {
-      // Everything until the line is quiet is a late reply or noise: never a reply to what comes next.
-      this.quietUntil = performance.now() + this.resyncQuietMs;
-      this.safeEmit('stray', chunk);
-      return;
+    this.lastByteAt = performance.now();
+    const flight = this.inFlight;
+    const probing = flight !== undefined && flight.request.probe && !flight.settled;
+    if (!this.inStep) {
+      // Every byte while out of step restarts the required silence.
+      this.quietFrom = this.lastByteAt;
+      this.strayWhileOut += chunk.length;
+      if (!probing) {
+        this.safeEmit('stray', chunk);
+        return;
+      }
     }
     let replies: Buffer[];
     try {
       replies = this.splitter.push(chunk);
     } catch (err) {
-      const flight = this.inFlight;
-      this.startResync();
+      if (probing) {
+        // Noise while probing, perhaps the probe's own answer garbled.
+        this.safeEmit('stray', chunk);
+        this.shortenProbe(flight);
+        return;
+      }
+      const reason = `bad reply${flight?.request.expectReply ? ` to "${flight.request.text}"` : ''} from ${this.endpointName}: ${errorText(err)}`;
+      this.goOutOfStep(reason, performance.now());
       if (flight?.request.expectReply) {
         const { request } = flight;
-        this.settle(flight, () =>
-          request.reject(new LinkError('CommunicationFailed', `bad reply to "${request.text}" from ${this.endpointName}: ${errorText(err)}`)),
-        );
+        this.settle(flight, () => request.reject(new LinkError('CommunicationFailed', reason)));
       }
       return;
     }
-    for (let i = 0; i < replies.length; i += 1) {
-      const reply = replies[i] as Buffer;
-      const flight = this.inFlight;
-      if (!flight || !flight.request.expectReply || flight.settled) {
+    for (const reply of replies) this.onReply(reply);
+  }
+
+  private onReply(reply: Buffer): void {
+    const flight = this.inFlight;
+    if (!flight || !flight.request.expectReply || flight.settled) {
+      // Unsolicited output, a duplicate, or a reply later than its timeout: whatever it is, the
+      // positions of the replies that follow can no longer be trusted.
+      this.safeEmit('stray', reply);
+      if (this.inStep) this.goOutOfStep(`a reply nobody asked for ("${describeBytes(reply)}")`, performance.now());
+      return;
+    }
+    const { request } = flight;
+    if (request.probe) {
+      if (!this.isProbeAnswer(reply)) {
+        // A late reply to something before the probe, or the probe's answer garbled: discarded.
         this.safeEmit('stray', reply);
-        continue;
+        this.shortenProbe(flight);
+        return;
       }
       this.lastReplyAt = performance.now();
-      const { request } = flight;
-      let accepted = true;
-      let why = '';
-      if (request.validate) {
-        try {
-          accepted = request.validate(reply);
-        } catch (err) {
-          accepted = false;
-          why = `: ${errorText(err)}`;
-        }
-      }
-      if (accepted) {
-        this.settle(flight, () => request.resolve(reply));
-        continue;
-      }
-      this.startResync();
-      this.settle(flight, () =>
-        request.reject(
-          new LinkError('CommunicationFailed', `unexpected reply "${describeBytes(reply)}" to "${request.text}" from ${this.endpointName}${why}`),
-        ),
-      );
-      for (const rest of replies.slice(i + 1)) this.safeEmit('stray', rest);
+      this.settle(flight, () => request.resolve(reply));
+      this.setInStep();
       return;
+    }
+    this.lastReplyAt = performance.now();
+    let accepted = true;
+    let why = '';
+    if (request.validate) {
+      try {
+        accepted = request.validate(reply);
+      } catch (err) {
+        accepted = false;
+        why = `: ${errorText(err)}`;
+      }
+    }
+    if (accepted) {
+      this.settle(flight, () => request.resolve(reply));
+      return;
+    }
+    const message = `unexpected reply "${describeBytes(reply)}" to "${request.text}" from ${this.endpointName}${why}`;
+    this.goOutOfStep(message, performance.now());
+    this.settle(flight, () => request.reject(new LinkError('CommunicationFailed', message)));
+  }
+
+  /**
+   * Something other than the answer came while probing. The device answers in order, so the
+   * probe's answer follows the late bytes closely; if the line then pauses as long as the resync
+   * silence, the answer was lost or garbled, and waiting the probe's full timeout would only delay
+   * the next probe.
+   */
+  private shortenProbe(flight: InFlight): void {
+    flight.shortened = true;
+    if (flight.timer) clearTimeout(flight.timer);
+    const left = Math.max(0, Math.min(flight.writtenAt + flight.request.timeoutMs, this.lastByteAt + this.resyncQuietMs) - performance.now());
+    flight.timer = setTimeout(() => this.onTimeout(flight), left);
+  }
+
+  private isProbeAnswer(reply: Buffer): boolean {
+    try {
+      return this.probe?.isAnswer(reply) === true;
+    } catch {
+      return false;
     }
   }
 
-  /** After a timeout or a reply that cannot be right: forget, flush, and wait for silence. */
-  private startResync(): void {
-    const now = performance.now();
-    this.splitter.reset();
-    this.resyncing = true;
-    this.quietUntil = now + this.resyncQuietMs;
-    this.resyncDeadline = now + this.maxResyncMs;
+  /**
+   * From now on no reply is taken by position: forget any partial reply, flush the input, and let
+   * the pump drain and probe. `since` is when the device was last asked without answering, the
+   * start of the silentLinkMs count; a second cause while already out of step only restarts the
+   * silence.
+   */
+  private goOutOfStep(reason: string, since: number): void {
+    const partial = this.takePartial();
+    if (partial.length > 0) this.safeEmit('stray', partial);
+    this.quietFrom = performance.now();
+    this.startFlush();
+    if (this.inStep) {
+      this.inStep = false;
+      this.strayWhileOut = 0;
+      this.clearSilentTimer();
+      const link = this.link;
+      this.silentTimer = setTimeout(() => {
+        this.silentTimer = undefined;
+        if (link && !this.inStep) this.linkFailed(link, this.silentLinkReason());
+      }, Math.max(0, since + this.silentLinkMs - performance.now()));
+      this.safeEmit('outOfStep', reason);
+    }
+    this.kick();
+  }
+
+  private silentLinkReason(): string {
+    const seconds = `${Math.round(this.silentLinkMs / 100) / 10} s`;
+    return this.strayWhileOut > 0
+      ? `the device does not answer in step: for ${seconds} ${this.endpointName} sent only bytes that answered nothing (${this.strayWhileOut}; replies later than the ${this.timeoutMs} ms reply timeout, or a noisy line)`
+      : `the device does not answer: nothing came from ${this.endpointName} for ${seconds} (is it switched on, cabled, and in remote mode?)`;
+  }
+
+  private setInStep(): void {
+    this.clearSilentTimer();
+    if (this.inStep) return;
+    this.inStep = true;
+    this.safeEmit('inStep');
+  }
+
+  private clearSilentTimer(): void {
+    if (this.silentTimer) clearTimeout(this.silentTimer);
+    this.silentTimer = undefined;
+  }
+
+  /** Drops what the OS holds for reading; bounded, so a stuck flush cannot stall the queue. */
+  private startFlush(): void {
     const link = this.link;
     if (!link) return;
     let limit: ReturnType<typeof setTimeout> | undefined;

@@ -30,6 +30,7 @@ export type {
   Parity,
   ReplySplitter,
   RequestOptions,
+  ResyncProbe,
 } from './types.js';
 export { LinkError } from './types.js';
 export type { SerialLinkSpec, SerialSettings, TcpLinkSpec } from './url.js';

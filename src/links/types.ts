@@ -52,6 +52,21 @@ export interface ReplySplitter {
   takePartial?(): Buffer;
 }
 
+/**
+ * A query whose answer can come from that query only: what the Exchange sends to prove a link is
+ * in step again after a timeout or a reply that cannot be right (Julabo `version`, Cryo-con
+ * `*IDN?`, Arbin CTI `CONNECT`). Its answer must have a shape no other request accepts, so that
+ * even a misplaced probe answer can never pass for another request's reply.
+ */
+export interface ResyncProbe {
+  /** The request bytes with their terminator (strings are UTF-8 encoded). */
+  request: Buffer | string;
+  /** True only for the probe's own answer; anything else is discarded as stray. */
+  isAnswer(reply: Buffer): boolean;
+  /** How long to wait for the answer; default the exchange's timeoutMs. */
+  timeoutMs?: number;
+}
+
 export interface ExchangeOptions {
   /** Minimum time between the starts of two consecutive requests (Julabo: 250 ms). */
   minGapMs?: number;
@@ -59,8 +74,22 @@ export interface ExchangeOptions {
   gapAfterReplyMs?: number;
   /** Default reply timeout. */
   timeoutMs?: number;
-  /** After a timeout, the line must be silent this long before the next request is sent. */
+  /**
+   * Out of step (after a timeout, a reply that cannot be right, or bytes nobody asked for), the
+   * line must be silent this long before the probe (or, without one, the next request) is sent.
+   * Default: timeoutMs, so a reply up to one timeout late is drained, not paired.
+   */
   resyncQuietMs?: number;
+  /** The query that proves the link in step again; without one, silence alone has to do. */
+  resyncProbe?: ResyncProbe;
+  /**
+   * How long the link may stay out of step (no reply taken since the first unanswered request was
+   * written) before it counts as failed: the link is closed, 'down' is emitted, queued requests
+   * fail, and the exchange reconnects. Detects the half-open link (socket or port open, nothing
+   * answered) and a line that never falls silent. Default: timeoutMs + 2 × (resyncQuietMs + the
+   * probe's timeout); at least timeoutMs + resyncQuietMs + the probe's timeout (one full resync).
+   */
+  silentLinkMs?: number;
   /** Reconnect back-off: first delay, factor 2, capped at maxBackoffMs. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -72,7 +101,10 @@ export interface RequestOptions {
   /** false: a set-only command that the device never answers (Julabo `out_…`). Default true. */
   expectReply?: boolean;
   timeoutMs?: number;
-  /** Rejects a reply that cannot belong to this request; treated like a timeout (flush + resync). */
+  /**
+   * Rejects a reply that cannot belong to this request (returns false or throws): the request fails
+   * with CommunicationFailed, the reply is never returned, and the link resynchronises.
+   */
   validate?: (reply: Buffer) => boolean;
 }
 

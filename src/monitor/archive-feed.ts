@@ -4,9 +4,20 @@
  * failing archive is reported once per streak of failures (not once per sample), and its recovery
  * once. A streak lasts until a kind of call that failed in it (write, log, audit, configure,
  * flush) works again.
+ *
+ * Rows somebody is told about (an `ok info` to a script, the reply to a web `set` whose audit row
+ * it is) are `confirmed`: committed at once instead of with the next batch, and the returned
+ * receipt settles after the COMMIT, so that nothing acknowledged can be lost to a crash. The wait
+ * is bounded: an archive that does not answer delays no reply longer than CONFIRM_MS.
  */
 import type { Archive, AuditEntry, LogEntry, Sample, SeriesPolicy } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
+import type { LogReceipt } from './types.js';
+
+/** The longest a confirmed row waits for its commit before the receipt says it is not confirmed. */
+export const CONFIRM_MS = 10_000;
+const NO_ARCHIVE: LogReceipt = { stored: false };
+const STORED: LogReceipt = { stored: true };
 
 export interface ArchiveFeedReport {
   (level: 'error' | 'info', text: string): void;
@@ -22,7 +33,7 @@ export class ArchiveFeed {
   /** Kinds of archive call (write, log, audit, ...) whose last attempt failed: the current streak. */
   private readonly failing = new Set<string>();
   /** Writes handed to the archive and not yet settled, so that flush() can wait for them. */
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   /**
    * @param report  adds an entry to the message log (source: the monitor). It may call log()
@@ -56,14 +67,16 @@ export class ArchiveFeed {
     this.scheduled ??= setImmediate(() => this.handOver());
   }
 
-  log(entry: LogEntry): void {
-    if (!this.archive) return;
-    this.track(this.call(() => this.archive!.log(entry)), 'log');
+  /** Queues a log entry; with `confirmed`, commits it now. The receipt never rejects. */
+  log(entry: LogEntry, confirmed = false): Promise<LogReceipt> {
+    if (!this.archive) return Promise.resolve(NO_ARCHIVE);
+    return this.receipt(this.call(() => this.archive!.log(entry)), 'log', confirmed);
   }
 
-  audit(entry: AuditEntry): void {
-    if (!this.archive) return;
-    this.track(this.call(() => this.archive!.audit(entry)), 'audit');
+  /** Queues an audit row; with `confirmed`, commits it now. The receipt never rejects. */
+  audit(entry: AuditEntry, confirmed = false): Promise<LogReceipt> {
+    if (!this.archive) return Promise.resolve(NO_ARCHIVE);
+    return this.receipt(this.call(() => this.archive!.audit(entry)), 'audit', confirmed);
   }
 
   /** Hands over queued samples, waits for every write in flight, then asks the archive to commit. Never rejects. */
@@ -97,13 +110,33 @@ export class ArchiveFeed {
     }
   }
 
-  private track(p: Promise<void>, what: string): void {
+  private track(p: Promise<void>, what: string): Promise<LogReceipt> {
     const settled = p.then(
-      () => this.succeeded(what),
-      (err: unknown) => this.failed(err, what),
+      (): LogReceipt => {
+        this.succeeded(what);
+        return STORED;
+      },
+      (err: unknown): LogReceipt => {
+        this.failed(err, what);
+        return { stored: false, reason: `the archive did not store it: ${describeError(err)}` };
+      },
     );
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));
+    return settled;
+  }
+
+  private receipt(p: Promise<void>, what: string, confirmed: boolean): Promise<LogReceipt> {
+    const settled = this.track(p, what);
+    if (!confirmed) return settled;
+    // The archive's flush commits everything queued now (this row with it) and never rejects.
+    this.call(() => this.archive!.flush()).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<LogReceipt>((resolve) => {
+      timer = setTimeout(() => resolve({ stored: false, reason: `the archive has not confirmed it within ${CONFIRM_MS / 1000} s; it may still be stored` }), CONFIRM_MS);
+      timer.unref();
+    });
+    return Promise.race([settled, late]).finally(() => clearTimeout(timer));
   }
 
   /**

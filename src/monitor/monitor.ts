@@ -17,7 +17,7 @@ import { MessageLog } from './message-log.js';
 import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
 import { Peer, type PeerHooks } from './peer.js';
 import { MonitorServer, type MonitorBackend } from './server.js';
-import type { LabStatus, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
+import type { LabStatus, LogReceipt, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
 import { NOT_FORWARDED, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
 
 export type { MonitorOptions, PeerConfig } from './options.js';
@@ -124,7 +124,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.logger = options.logger.child({ component: 'monitor' });
     this.heartbeatMs = positive(options.heartbeatMs, MONITOR_DEFAULTS.heartbeatMs, 'heartbeatMs');
     this.log = new MessageLog(options.messageBuffer ?? MONITOR_DEFAULTS.messageBuffer);
-    this.feed = new ArchiveFeed(options.archive, (level, text) => this.message(this.name, level, text), this.logger);
+    this.feed = new ArchiveFeed(options.archive, (level, text) => void this.addEntry({ t: Date.now(), source: this.name, level, message: text }), this.logger);
     const timing = {
       pollMs: positive(options.ccdlabPollMs, MONITOR_DEFAULTS.ccdlabPollMs, 'ccdlabPollMs'),
       timeoutMs: positive(options.peerTimeoutMs, MONITOR_DEFAULTS.peerTimeoutMs, 'peerTimeoutMs'),
@@ -177,7 +177,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     const problems = alarmConfigProblems(options.alarms ?? [], clients);
     if (problems.length > 0) throw new Error(`monitor alarm config: ${problems.join('; ')}`);
     this.alarmEngine = new AlarmEngine(options.alarms ?? [], Date.now());
-    this.alarmHooks = (options.alarmHooks ?? []).map((h) => new AlarmHook(h, this.name, (level, text) => this.message(this.name, level, text)));
+    this.alarmHooks = (options.alarmHooks ?? []).map((h) => new AlarmHook(h, this.name, (level, text) => void this.addEntry({ t: Date.now(), source: this.name, level, message: text })));
   }
 
   /**
@@ -273,38 +273,53 @@ export class Monitor extends EventEmitter implements MonitorView {
     const command = cmd.name ?? '';
     if (kind !== 'read' && this.readOnly) {
       const err = new LabwireError('ReadOnly', `the monitor is read-only: "${command}" would change ${client}, and only reads are forwarded`, 'send');
-      this.auditRefusal(client, body, actor, err);
+      await this.auditRefusal(client, body, actor, err);
       throw err;
     }
-    if (kind === 'read') return peer.forward(body, command);
+    if (kind === 'read') return peer.forward(body, command, actor);
     // State-changing: audited with the values of the parameters a `set` names, before and after.
     const names = command === 'set' ? Object.keys(cmd.kwargs) : [];
     const before = pick(peer.values, names);
     let result: string;
     let failure: unknown;
     try {
-      result = await peer.forward(body, command);
+      result = await peer.forward(body, command, actor);
     } catch (err) {
       failure = err;
       result = formatErrorReply(err instanceof LabwireError ? err : new LabwireError('InternalError', String(err), 'send'));
     }
     const t = Date.now();
-    this.feed.audit({ t, who: actor.who, peer: actor.peer, device: client, command: body, before, after: pick(peer.values, names), result });
+    // Confirmed: whoever gets the reply may rely on the audit row being committed.
+    const audited = this.feed.audit({ t, who: actor.who, peer: actor.peer, device: client, command: body, before, after: pick(peer.values, names), result }, true);
     const failed = failure !== undefined || result.startsWith('error');
-    this.addEntry({ t, source: actor.who, level: failed ? 'warning' : 'info', message: `send ${client} ${body} → ${result}` });
+    void this.addEntry({ t, source: actor.who, level: failed ? 'warning' : 'info', message: `send ${client} ${body} → ${result}` });
     this.logger.info({ who: actor.who, peer: actor.peer, device: client, command: body, result }, 'command sent through the monitor');
+    await this.confirmAudit(audited, client, body);
     if (failure !== undefined) throw failure;
     return result;
   }
 
-  message(source: string, level: LogLevel, text: string): void {
-    this.addEntry({ t: Date.now(), source, level, message: text });
+  /**
+   * Adds an entry to the message log and settles after the archive has committed it (at once,
+   * not with the next batch), so that the `ok info` a script receives means the line is kept.
+   */
+  message(source: string, level: LogLevel, text: string): Promise<LogReceipt> {
+    return this.addEntry({ t: Date.now(), source, level, message: text }, true);
   }
 
-  /** Audits a state-changing line refused before it reached the device (read-only, role, rate limit). */
-  auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): void {
-    this.feed.audit({ t: Date.now(), who: actor.who, peer: actor.peer, device: client, command: line.trim(), before: {}, after: {}, result: `refused ${err.code}: ${err.message}` });
+  /** Audits a state-changing line refused before it reached the device (read-only, role, rate limit); settles after the commit. */
+  auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): Promise<void> {
+    const audited = this.feed.audit({ t: Date.now(), who: actor.who, peer: actor.peer, device: client, command: line.trim(), before: {}, after: {}, result: `refused ${err.code}: ${err.message}` }, true);
     this.logger.info({ who: actor.who, peer: actor.peer, device: client, command: line.trim(), code: err.code }, 'command refused by the monitor');
+    return this.confirmAudit(audited, client, line.trim());
+  }
+
+  /** Waits for an audit row's commit; one that failed is said in the log (the archive feed reports the failure itself). */
+  private async confirmAudit(audited: Promise<LogReceipt>, client: string, command: string): Promise<void> {
+    const receipt = await audited;
+    if (!receipt.stored && receipt.reason !== undefined) {
+      this.logger.warn({ device: client, command, reason: receipt.reason }, 'the audit row of a command is not confirmed in the archive; the command was answered anyway');
+    }
   }
 
   recentMessages(limit?: number): LogEntry[] {
@@ -436,11 +451,13 @@ export class Monitor extends EventEmitter implements MonitorView {
     return this.peerList.map((p) => ({ name: p.name, connected: p.connected, values: p.connected ? { ...p.values } : {} }));
   }
 
-  private addEntry(entry: LogEntry): void {
+  /** `confirmed`: commit it now and settle after the commit (see ArchiveFeed). */
+  private addEntry(entry: LogEntry, confirmed = false): Promise<LogReceipt> {
     this.log.add(entry);
-    this.feed.log(entry);
+    const receipt = this.feed.log(entry, confirmed);
     this.server?.pushLog(entry);
     this.emit('message', entry);
+    return receipt;
   }
 
   private seriesPolicy(peer: Peer, name: string, param?: DescribeDoc['params'][string]): SeriesPolicy {

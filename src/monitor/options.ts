@@ -18,13 +18,40 @@ export interface PeerConfig {
   port: number;
   /** Sent as `auth token=...` after every connect (labwire peers). */
   token?: string;
-  tls?: { ca?: string; rejectUnauthorized?: boolean };
+  /**
+   * TLS to the peer. The daemon's certificate is verified (against `ca`, default the system's CAs,
+   * and against `servername`, default the host); `cert`/`key` are the monitor's client certificate
+   * for daemons that require one.
+   */
+  tls?: PeerTlsConfig;
+  /**
+   * Longest reply or push line accepted from this peer, and largest binary reply (default 16 MiB):
+   * a longer one drops the connection with a log line naming the peer and the limit; it is then
+   * retried as after any lost connection.
+   */
+  maxReplyBytes?: number;
   description?: string;
   plots?: PlotConfig[];
   /** false: left out entirely, as CCDLab's `enabled = False` (default true). */
   enabled?: boolean;
   /** Per-parameter archive policy; overrides the daemon's `describe` hints and the monitor's default heartbeat. */
   archive?: Record<string, { deadband?: number; heartbeatMs?: number }>;
+}
+
+export interface PeerTlsConfig {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  servername?: string;
+  /** Default true. false skips verification: for tests only, it lets an impostor in. */
+  rejectUnauthorized?: boolean;
+}
+
+/** TLS of a listener: its certificate and key; with `ca`, clients must present a certificate issued by it. */
+export interface ListenerTlsConfig {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: string | Buffer;
 }
 
 export interface MonitorOptions {
@@ -35,8 +62,8 @@ export interface MonitorOptions {
   archive?: Archive;
   /** The monitor's own labwire port: default 127.0.0.1:7100; `false` for none. */
   listen?: { host?: string; port?: number } | false;
-  /** TLS for the monitor's own port. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** TLS for the monitor's own port; with `ca`, clients must present a certificate issued by it. */
+  tls?: ListenerTlsConfig;
   tokens?: TokenEntry[];
   /** Role of connections without a token: default admin without tokens, none with tokens (as daemons). */
   anonymousRole?: Role | 'none';
@@ -86,4 +113,6 @@ export const MONITOR_DEFAULTS = {
   maxConnections: 1024,
   idleTimeoutMs: 3_600_000,
   maxLineLength: 65_536,
+  /** Longest reply from a peer: a big device's describe fits many times over. */
+  peerMaxReplyBytes: 16 * 1024 * 1024,
 } as const;

@@ -17,11 +17,12 @@
 import { LabwireClient, type LogEntry as ClientLogEntry, type Update } from '../client/index.js';
 import { Throttle } from './message-log.js';
 import { labwireValue, parseCcdlabStatus } from './values.js';
-import { LabwireError, formatCommand, formatOk, makeCommand, type Command, type DescribeDoc, type StatusDoc } from '../wire/index.js';
+import { LabwireError, formatCommand, formatOk, makeCommand, quote, type Command, type DescribeDoc, type OversizeInfo, type StatusDoc } from '../wire/index.js';
+import type { Role } from '../daemon/auth.js';
 import type { LogLevel } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
-import type { PeerConfig } from './options.js';
-import type { PeerState, PeerValue } from './types.js';
+import { MONITOR_DEFAULTS, type PeerConfig } from './options.js';
+import type { MonitorActor, PeerState, PeerValue } from './types.js';
 
 export interface PeerHooks {
   /**
@@ -89,6 +90,13 @@ function labwireIsPush(cmd: Command): boolean {
   return LOG_LEVELS.has(name);
 }
 
+/** The OpenSSL/Node code when a connection failed because the peer's certificate did not verify. */
+function certificateProblem(err: Error): string | undefined {
+  const cause = err.cause instanceof Error ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException).code ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME/.test(code) ? code : undefined;
+}
+
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -146,12 +154,16 @@ export class Peer {
   /** Time of the newest log line heard from the daemon (its clock); replay after a reconnect starts there. */
   private lastLogT = Date.now();
   private readonly malformed = new Throttle(MALFORMED_REPORT_MS);
+  private readonly oversized = new Throttle(MALFORMED_REPORT_MS);
   /** A failure to connect was reported (or a disconnect was): further failed attempts stay quiet. */
   private failureReported = false;
   private initFailureReported = false;
   private gaveUpReported = false;
   /** Why the monitor itself dropped the connection, kept as lastError over the plain "closed". */
   private dropReason: string | undefined;
+  /** The daemon refused `as` on this connection: forward plain lines until the next connect. */
+  private identityRefused = false;
+  private identityRefusalReported = false;
 
   constructor(
     readonly config: PeerConfig,
@@ -168,7 +180,10 @@ export class Peer {
     this.client = new LabwireClient({
       host: config.host,
       port: config.port,
-      ...(config.tls ? { tls: { ...(config.tls.ca !== undefined ? { ca: config.tls.ca } : {}), rejectUnauthorized: config.tls.rejectUnauthorized ?? true } } : {}),
+      ...(config.tls ? { tls: { ...config.tls, rejectUnauthorized: config.tls.rejectUnauthorized ?? true } } : {}),
+      // A rogue or broken peer costs at most this much memory per reply (issue: 1.45 GB for one describe).
+      maxLineLength: this.maxReplyBytes,
+      maxBinaryLength: this.maxReplyBytes,
       ...(config.token !== undefined && this.protocol === 'labwire' ? { token: config.token } : {}),
       reconnect: true,
       requestTimeoutMs: timing.sendTimeoutMs,
@@ -183,6 +198,22 @@ export class Peer {
     this.client.on('update', (u) => this.onUpdate(u));
     this.client.on('log', (e) => this.onLog(e));
     this.client.on('unsolicited', (cmd, line) => this.onUnsolicited(cmd, line));
+    this.client.on('oversize', (info) => this.onOversize(info));
+  }
+
+  private get maxReplyBytes(): number {
+    return this.config.maxReplyBytes ?? MONITOR_DEFAULTS.peerMaxReplyBytes;
+  }
+
+  /** The client dropped the connection (it reconnects as after any loss); said once per report interval. */
+  private onOversize(info: OversizeInfo): void {
+    // Before 'connected' the client reports the failed attempt itself; a reason kept then would stick to a later loss.
+    if (this.linkUp) this.dropReason = info.message;
+    const held = this.oversized.take();
+    if (held < 0) return;
+    const more = held > 0 ? ` (${held} more since the last report)` : '';
+    this.logger.warn({ peer: this.name, endpoint: this.endpoint, limit: info.limit, ...(info.size !== undefined ? { size: info.size } : {}) }, `peer ${this.name} (${this.endpoint}) sent ${info.message}; reconnecting${more}`);
+    this.hooks.log(this, 'error', `${this.name} (${this.endpoint}) sent ${info.message} ; reconnecting${more}. The limit is maxReplySize in the lab file.`, Date.now());
   }
 
   get endpoint(): string {
@@ -221,11 +252,37 @@ export class Peer {
   }
 
   /**
+   * Whether a line forwarded for `actor` goes as `as user=<who> role=<role> <line>`: to a labwire/1
+   * daemon (never a CCDLab one, nor a monitor, which give no labwire describe), that the monitor
+   * authenticates to, for an actor with a role, unless the daemon refused it on this connection.
+   */
+  private namesUser(actor: MonitorActor | undefined): actor is MonitorActor & { role: Role } {
+    return actor?.role != null && this.protocol === 'labwire' && this.describe?.protocol === 'labwire/1' && this.config.token !== undefined && !this.identityRefused;
+  }
+
+  /**
    * Forwards one line and resolves with the peer's reply line as sent (an `error ...` reply
    * included). A CCDLab peer answers only get_id and get_status; other lines are written without
-   * waiting and resolve with an `ok send ... reply=none` line of the monitor's own.
+   * waiting and resolve with an `ok send ... reply=none` line of the monitor's own. With an actor,
+   * a labwire daemon is told who the end user is (see namesUser); one that does not take that
+   * (an older daemon, or one that does not trust the monitor's token) gets the plain line from
+   * then on, and its audit names the monitor.
    */
-  async forward(line: string, command: string): Promise<string> {
+  async forward(line: string, command: string, actor?: MonitorActor): Promise<string> {
+    if (this.namesUser(actor)) {
+      const reply = await this.forwardLine(`as user=${quote(actor.who)} role=${actor.role} ${line}`, command);
+      if (!/^error as /.test(reply) || !/ code=(Unauthorized|NoSuchCommand)(\s|$)/.test(reply)) return reply;
+      this.identityRefused = true;
+      this.logger.warn({ peer: this.name, reply: clip(reply) }, 'the daemon does not take forwarded identities from the monitor');
+      if (!this.identityRefusalReported) {
+        this.identityRefusalReported = true;
+        this.hooks.log(this, 'warning', `${this.name} does not take the names of end users from this monitor (${clip(reply, 160)}); commands go as the monitor's own and its audit names the monitor. Mark the monitor's token "forward" in the daemon's token file.`, Date.now());
+      }
+    }
+    return this.forwardLine(line, command);
+  }
+
+  private async forwardLine(line: string, command: string): Promise<string> {
     if (!this.connected || !this.client.connected) {
       const why = this.lastError ? `: ${this.lastError}` : '';
       throw new LabwireError('CommunicationFailed', `client "${this.name}" (${this.endpoint}) is not connected${why}`, 'send');
@@ -271,6 +328,7 @@ export class Peer {
     this.lastHeard = Date.now();
     this.failureReported = false;
     this.gaveUpReported = false;
+    this.identityRefused = false;
     this.clearInitTimer();
     // CCDLab daemons send their log only to connections called `monitor`.
     const name = this.protocol === 'ccdlab' ? 'monitor' : this.monitorName;
@@ -314,8 +372,15 @@ export class Peer {
     if (!this.gaveUpReported) {
       this.gaveUpReported = true;
       this.failureReported = true;
-      this.logger.error({ peer: this.name, err: err.message }, 'peer refused the connection; trying again later');
-      this.hooks.log(this, 'error', `${this.name}: ${err.message}; trying again every ${GAVE_UP_RETRY_MS / 1000} s`, Date.now());
+      const tlsCode = certificateProblem(err);
+      if (tlsCode !== undefined) {
+        const hint = `the monitor does not trust the TLS certificate of ${this.endpoint} (${tlsCode}): check this peer's tls.ca (the CA that issued the certificate, or a self-signed certificate itself) and servername`;
+        this.logger.error({ peer: this.name, err: err.message, code: tlsCode }, `peer ${this.name}: ${hint}; trying again later`);
+        this.hooks.log(this, 'error', `${this.name}: ${err.message}; ${hint}; trying again every ${GAVE_UP_RETRY_MS / 1000} s`, Date.now());
+      } else {
+        this.logger.error({ peer: this.name, err: err.message }, 'peer refused the connection; trying again later');
+        this.hooks.log(this, 'error', `${this.name}: ${err.message}; trying again every ${GAVE_UP_RETRY_MS / 1000} s`, Date.now());
+      }
     }
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

@@ -10,15 +10,22 @@
  * roleAtLeast), a per-address rate limit (RateLimiter), a connection limit, an idle timeout, a
  * line-length limit, reading paused while a client does not read its replies, a flooding
  * connection dropped, notices (`id`, `status`) accepted without a reply, a reply before closing
- * on a client's half-close, and refused state-changing sends audited.
+ * on a client's half-close, and refused state-changing sends audited (the first per address,
+ * reason and client of an interval in full, cut at 1 KiB, the rest as one summary).
+ *
+ * Unlike on a daemon's port, `info|warning|error|success|message|debug <text>` here are requests:
+ * log writes, answered `ok <level>`, rate-limited, for the operator role, and stored under the
+ * writer's token name (a connection's own `id name=` cannot pass for somebody else).
  */
 import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, tokenize } from '../wire/tokenize.js';
-import { LabwireError, type Command } from '../wire/types.js';
+import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
 import type { Role } from '../daemon/auth.js';
-import { LineServer, type Handled, type LineServerOptions, type LineService, type Session } from '../daemon/line-server.js';
+import { capText } from '../daemon/audit.js';
+import { RefusalSummary } from '../daemon/refusals.js';
+import { LINE_SERVER_DEFAULTS, LineServer, type Handled, type LineServerOptions, type LineService, type Session } from '../daemon/line-server.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
-import type { AlarmState, MonitorActor, PeerValue } from './types.js';
+import type { AlarmState, LogReceipt, MonitorActor, PeerValue } from './types.js';
 import { formatStatusLine, isWritableKey, statusDocument, type ClientStatus, type LineKind } from './values.js';
 
 /** What the server needs from the monitor. */
@@ -33,7 +40,8 @@ export interface MonitorBackend {
   send(client: string, line: string, actor: MonitorActor): Promise<string>;
   /** Audits a state-changing send refused before it reached the device (role, rate limit). */
   auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): void;
-  message(source: string, level: LogLevel, text: string): void;
+  /** Adds to the message log; settles after the archive's commit (see Monitor.message). */
+  message(source: string, level: LogLevel, text: string): Promise<LogReceipt>;
   requestExit(reason: string, actor: MonitorActor): void;
   /** Every configured alarm with its state. */
   alarms(): AlarmState[];
@@ -43,8 +51,10 @@ export interface MonitorBackend {
 
 export type MonitorServerOptions = Omit<LineServerOptions, 'label'>;
 
-/** Notices: accepted without a reply. (`id` is handled by the LineServer.) */
-const NOTICES = new Set(['status', 'status_json']);
+/** Notices: accepted without a reply, before the rate limit, by the LineServer (as `id`). */
+const NOTICES: ReadonlySet<string> = new Set(['status', 'status_json']);
+/** Longest log text kept from a script, as over HTTP; longer ones are cut and marked with `…`. */
+const MAX_LOG_TEXT = 4000;
 /** Log lines from scripts: stored with the sender's name as the source, answered `ok <level>`. */
 const LOG_COMMANDS = new Set(['message', 'info', 'warning', 'error', 'success', 'debug']);
 const COMMANDS = ['get_id', 'get_status', 'send', 'clients', 'connections', 'message', 'info', 'warning', 'error', 'success', 'debug', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit'];
@@ -59,10 +69,21 @@ function pair(key: string, v: PeerValue): string | undefined {
 }
 
 export class MonitorServer implements LineService {
+  readonly notices = NOTICES;
   private readonly lines: LineServer;
+  private readonly refusals: RefusalSummary<ErrorCode>;
+  private readonly anyTokens: boolean;
 
   constructor(private readonly backend: MonitorBackend, opts: MonitorServerOptions) {
     this.lines = new LineServer({ ...opts, label: 'monitor' }, this);
+    this.anyTokens = opts.tokens.enabled;
+    this.refusals = new RefusalSummary({
+      intervalMs: opts.refusalSummaryMs ?? LINE_SERVER_DEFAULTS.refusalSummaryMs,
+      onSummary: (t) => {
+        const err = new LabwireError(t.reason, t.text, 'send');
+        this.backend.auditRefusal(t.scope, `(${t.count} refused requests)`, { who: capText(t.who.join(', ')), peer: t.address }, err);
+      },
+    });
   }
 
   get port(): number {
@@ -78,8 +99,9 @@ export class MonitorServer implements LineService {
     return this.lines.listen();
   }
 
-  close(): Promise<void> {
-    return this.lines.close();
+  async close(): Promise<void> {
+    await this.lines.close();
+    this.refusals.close();
   }
 
   /** One line per connection: name, address, role. */
@@ -133,7 +155,7 @@ export class MonitorServer implements LineService {
       const client = tokenize(line, 2)[1]?.text;
       if (client === undefined) return;
       const body = lineBody(line, 2);
-      if (this.backend.prepareSend(client, body).kind !== 'read') this.backend.auditRefusal(client, body, this.lines.actor(s), err);
+      if (this.backend.prepareSend(client, body).kind !== 'read') this.auditRefusal(s, client, body, err);
     } catch {
       // Not a valid send: nothing reached a device, nothing to audit.
     }
@@ -150,7 +172,7 @@ export class MonitorServer implements LineService {
       case 'get_id':
         return `id name=${quote(this.backend.name)} type=monitor protocol=labwire/1 version=${quote(this.backend.version)}`;
     }
-    const need: Role = name === 'exit' ? 'admin' : name === 'ack' ? 'operator' : 'viewer';
+    const need: Role = name === 'exit' ? 'admin' : name === 'ack' || LOG_COMMANDS.has(name) ? 'operator' : 'viewer';
     const denied = this.lines.unauthorized(s, name, need, name);
     if (denied) return formatErrorReply(denied);
     if (LOG_COMMANDS.has(name)) return this.logLine(s, name, line);
@@ -193,12 +215,33 @@ export class MonitorServer implements LineService {
     return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; the monitor knows: ${COMMANDS.join(', ')}`, name));
   }
 
-  private logLine(s: Session, name: string, line: string): string {
+  private logLine(s: Session, name: string, line: string): Handled {
     const text = lineBody(line, 1);
     if (text === '') return formatErrorReply(new LabwireError('ProtocolError', `${name} needs a text: ${name} <text>`, name));
     const level: LogLevel = name === 'message' ? 'info' : (name as LogLevel);
-    this.backend.message(s.tokenName && s.name.startsWith('anonymous') ? s.tokenName : s.name, level, text);
-    return formatOk(name);
+    const kept = text.length > MAX_LOG_TEXT ? `${text.slice(0, MAX_LOG_TEXT)}…` : text;
+    // Answered once the archive has committed the line: an acknowledged line survives a crash.
+    return this.backend.message(this.logSource(s), level, kept).then((r) =>
+      r.stored || r.reason === undefined ? formatOk(name) : formatOk(name, { stored: 0, note: r.reason }),
+    );
+  }
+
+  /**
+   * Whom a log entry is from: the token's name (with the connection's own name in brackets, as in
+   * the audit trail), so that nobody writes under a name of their choosing. A connection without
+   * a token is marked `anonymous` — except on a monitor without tokens, where every connection is
+   * admin and the name it gives itself (`id name=`) is all there is, as with CCDLab.
+   */
+  private logSource(s: Session): string {
+    if (s.tokenName !== undefined || !this.anyTokens) return this.lines.actor(s).who;
+    return s.name.startsWith('anonymous') ? 'anonymous' : `anonymous (${s.name})`;
+  }
+
+  /** A state-changing send refused before it reached the device, through the refusal summary. */
+  private auditRefusal(s: Session, client: string, body: string, err: LabwireError): void {
+    const actor = this.lines.actor(s);
+    if (!this.refusals.admit(s.address, err.code, actor.who, client)) return;
+    this.backend.auditRefusal(client, capText(body.trim()), { who: capText(actor.who), peer: actor.peer }, err);
   }
 
   private getStatus(cmd: Command): string {
@@ -228,10 +271,10 @@ export class MonitorServer implements LineService {
     const need: Role = kind === 'read' ? 'viewer' : kind === 'admin' ? 'admin' : 'operator';
     const denied = this.lines.unauthorized(s, `send ${client} ${command}`, need, 'send');
     if (denied) {
-      this.backend.auditRefusal(client, body, this.lines.actor(s), denied);
+      this.auditRefusal(s, client, body, denied);
       return formatErrorReply(denied);
     }
-    return this.backend.send(client, body, this.lines.actor(s)).then(
+    return this.backend.send(client, body, { ...this.lines.actor(s), role: s.role }).then(
       (reply) => reply,
       (err: unknown) => this.lines.errorReply(err, 'send'),
     );

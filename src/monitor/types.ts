@@ -6,6 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { DescribeDoc } from '../wire/types.js';
 import type { Archive, LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState } from './alarms.js';
+import type { Role } from '../daemon/auth.js';
 
 export type { AlarmState, AlarmTransition, AlarmConfig, AlarmSeverity, AlarmStatus, AlarmType } from './alarms.js';
 
@@ -55,7 +56,18 @@ export interface MonitorUpdate {
 export interface MonitorActor {
   who: string;
   peer: string;
+  /**
+   * The end user's role where the monitor forwards for a person (web, monitor port): a labwire
+   * daemon that trusts the monitor records `who` and applies the lower of this and its own role.
+   */
+  role?: Role | null;
 }
+
+/**
+ * What became of a message-log entry or audit row: committed to the archive, or not — with the
+ * reason when an archive is configured and failed; without one when the monitor has no archive.
+ */
+export type LogReceipt = { stored: true } | { stored: false; reason?: string };
 
 /** The aggregated lab status (`get_status format=json` of the monitor, `/monitor/status`). */
 export interface LabStatus {
@@ -83,8 +95,11 @@ export interface MonitorView extends EventEmitter {
    * `ReadOnly` when the monitor is read-only and the line would change state.
    */
   send(client: string, line: string, actor: MonitorActor): Promise<string>;
-  /** Adds an entry to the message log (shown live and archived). */
-  message(source: string, level: LogLevel, text: string): void;
+  /**
+   * Adds an entry to the message log (shown live and archived). Settles once the archive has
+   * committed it, or with the reason it is not stored; never rejects.
+   */
+  message(source: string, level: LogLevel, text: string): Promise<LogReceipt>;
   /** Newest last. */
   recentMessages(limit?: number): LogEntry[];
   /** Every configured alarm with its state (optional: views without alarms leave it out). */

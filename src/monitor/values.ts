@@ -152,6 +152,7 @@ export const NOT_FORWARDED = new Map<string, string>([
   ['subscribe', 'the monitor holds the subscription of its connection; subscribe to the monitor itself instead'],
   ['unsubscribe', 'the monitor holds the subscription of its connection'],
   ['id', 'the monitor names its own connection'],
+  ['as', 'the monitor names the end user of a forwarded line itself; nobody may claim another name through it'],
   ['status', 'a status line is a notice and gets no reply'],
   ['status_json', 'a status line is a notice and gets no reply'],
   ['message', 'log lines are notices and get no reply; send them to the monitor itself'],

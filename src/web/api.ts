@@ -12,6 +12,7 @@ import { actorOf } from './auth.js';
 import { sendCommand } from './commands.js';
 import { HttpError, badRequest, notFound } from './errors.js';
 import type { Hub } from './hub.js';
+import type { SecretThrottle } from '../daemon/secret-throttle.js';
 import { commandBody, csvQuery, errorRef, historyQuery, messagesQuery, nameParams, ref } from './schemas.js';
 import { deviceView } from './views.js';
 
@@ -19,6 +20,8 @@ export interface ApiContext {
   monitor: MonitorView;
   hub: Hub;
   startedAt: number;
+  /** The wrong-token throttle, whose counters the health report shows. */
+  throttle?: SecretThrottle;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'success', 'warning', 'error'];
@@ -219,6 +222,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       peers,
       archive: monitor.archive ? { kind: monitor.archive.kind, ...(archive ?? {}), ...(archiveError ? { lastError: archiveError } : {}) } : null,
       streams: { ...ctx.hub.stats(), published: ctx.hub.published },
+      ...(ctx.throttle ? { tokens: { ...ctx.throttle.counters, addresses: ctx.throttle.size } } : {}),
     };
   });
 }

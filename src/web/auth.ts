@@ -5,13 +5,15 @@
  *
  * Routes declare the role they need in `config.role`; without one, `/api/...` and `/monitor/...`
  * need `viewer` and everything else (the page itself) is public. A request without credentials
- * that needs a role gets 401, one whose role is too low 403.
+ * that needs a role gets 401, one whose role is too low 403. Every presented token (Bearer header,
+ * login) goes through one per-address back-off (throttle.ts); there is no lockout.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TokenStore, roleAtLeast, type Role } from '../daemon/auth.js';
+import { TokenStore, roleAtLeast, type Role, type TokenEntry } from '../daemon/auth.js';
 import type { MonitorActor } from '../monitor/types.js';
 import { HttpError } from './errors.js';
+import { SecretThrottle, ThrottleBusy, type ThrottleOptions } from '../daemon/secret-throttle.js';
 
 export interface AuthInfo {
   /** null: no role at all (tokens required and none given). */
@@ -85,30 +87,6 @@ export class SessionStore {
   }
 }
 
-/** Counts failed logins per address; more than `limit` a minute answer 429 until the minute is over. */
-class LoginThrottle {
-  private readonly failures = new Map<string, { n: number; until: number }>();
-  constructor(private readonly limit = 10, private readonly windowMs = 60_000) {}
-  blocked(ip: string): boolean {
-    const f = this.failures.get(ip);
-    if (!f) return false;
-    if (f.until <= Date.now()) {
-      this.failures.delete(ip);
-      return false;
-    }
-    return f.n >= this.limit;
-  }
-  fail(ip: string): void {
-    if (this.failures.size > 10_000) this.failures.clear();
-    const f = this.failures.get(ip);
-    if (!f || f.until <= Date.now()) this.failures.set(ip, { n: 1, until: Date.now() + this.windowMs });
-    else f.n++;
-  }
-  succeed(ip: string): void {
-    this.failures.delete(ip);
-  }
-}
-
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
@@ -139,6 +117,8 @@ export interface AuthOptions {
    * site whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot use the page.
    */
   loopbackOnly: boolean;
+  /** Back-off for wrong tokens (tests make it short). */
+  throttle?: Partial<ThrottleOptions>;
 }
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
@@ -166,8 +146,13 @@ export interface Auth {
   readonly tokens: TokenStore;
   readonly sessions: SessionStore;
   readonly anonymousRole: Role | null;
-  /** Who sent the request; throws HttpError 401 for a bad bearer token. */
-  authenticate(req: FastifyRequest): AuthInfo;
+  /** Every presented token goes through it: Bearer headers and logins. */
+  readonly throttle: SecretThrottle;
+  /**
+   * Who sent the request; throws HttpError 401 for a bad bearer token (after its back-off) and
+   * 429 while the address's previous wrong token is serving its back-off.
+   */
+  authenticate(req: FastifyRequest, reply: FastifyReply): Promise<AuthInfo>;
   /** Throws 401/403 unless the request's role reaches `need`. */
   require(req: FastifyRequest, need: Role): void;
 }
@@ -180,8 +165,9 @@ function defaultNeed(url: string): Role | 'none' {
   return 'none';
 }
 
+/** Who asked, with the role the daemon applies when the monitor forwards for this person. */
 export function actorOf(req: FastifyRequest): MonitorActor {
-  return { who: req.auth.via === 'anonymous' ? 'web' : req.auth.name, peer: req.ip };
+  return { who: req.auth.via === 'anonymous' ? 'web' : req.auth.name, peer: req.ip, role: req.auth.role };
 }
 
 function cookieHeader(req: FastifyRequest, value: string, maxAgeS: number): string {
@@ -192,19 +178,30 @@ function cookieHeader(req: FastifyRequest, value: string, maxAgeS: number): stri
 /** Installs authentication on the root instance (hooks apply to every plugin) and the login routes. */
 export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   const sessions = new SessionStore(options.sessionTtlMs);
-  const throttle = new LoginThrottle();
+  const throttle = new SecretThrottle(options.throttle);
+  /** A token checked through the throttle; 429 (with Retry-After) while the address is held. */
+  const checkToken = async (req: FastifyRequest, reply: FastifyReply, token: string): Promise<TokenEntry | undefined> => {
+    try {
+      return await throttle.attempt(req.ip, () => options.tokens.check(token));
+    } catch (err) {
+      if (!(err instanceof ThrottleBusy)) throw err;
+      reply.header('Retry-After', String(err.retryAfterS));
+      throw new HttpError(429, 'RateLimited', err.message);
+    }
+  };
   const anonymous: AuthInfo = { role: options.anonymousRole, name: 'anonymous', via: 'anonymous' };
 
   const auth: Auth = {
     tokens: options.tokens,
     sessions,
     anonymousRole: options.anonymousRole,
-    authenticate(req) {
+    throttle,
+    async authenticate(req, reply) {
       const header = req.headers.authorization;
       if (header !== undefined) {
         const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
         if (!m) throw new HttpError(401, 'Unauthorized', 'the Authorization header must be "Bearer <token>"');
-        const entry = options.tokens.check(m[1]!);
+        const entry = await checkToken(req, reply, m[1]!);
         if (!entry) throw new HttpError(401, 'Unauthorized', 'unknown token');
         return { role: entry.role, name: entry.name, via: 'bearer' };
       }
@@ -232,7 +229,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
       throw new HttpError(421, 'MisdirectedRequest', 'this server answers only to a loopback address such as 127.0.0.1 or localhost');
     }
     try {
-      req.auth = auth.authenticate(req);
+      req.auth = await auth.authenticate(req, reply);
     } catch (err) {
       req.auth = { role: null, name: 'anonymous', via: 'anonymous' };
       if (err instanceof HttpError && err.statusCode === 401) reply.header('WWW-Authenticate', 'Bearer realm="labwire"');
@@ -294,13 +291,8 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
     },
   }, async (req, reply) => {
     if (!options.tokens.enabled) throw new HttpError(400, 'NoTokens', 'this server has no tokens configured: no login is needed');
-    if (throttle.blocked(req.ip)) throw new HttpError(429, 'RateLimited', 'too many failed logins from this address; wait a minute');
-    const entry = options.tokens.check(req.body.token);
-    if (!entry) {
-      throttle.fail(req.ip);
-      throw new HttpError(401, 'Unauthorized', 'unknown token');
-    }
-    throttle.succeed(req.ip);
+    const entry = await checkToken(req, reply, req.body.token);
+    if (!entry) throw new HttpError(401, 'Unauthorized', 'unknown token');
     const old = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     if (old) sessions.delete(old);
     const s = sessions.create(entry.role, entry.name);

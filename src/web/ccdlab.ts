@@ -2,16 +2,18 @@
  * CCDLab's HTTP endpoints, kept for its users and scripts, without its bugs: `/monitor/status`
  * (JSON), `/monitor/plot/<client>/<plot>` (an SVG image drawn from the archive; an unknown plot is
  * 404, not 500) and `/monitor/command?string=<line>` (real status codes and results, not always
- * `{}`; `exit` is refused over HTTP).
+ * `{}`; `exit` is refused over HTTP; GET only reads, state changes need POST or a Bearer token).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HistoryResult, LogLevel } from '../archive/types.js';
 import { ArchiveQueryError } from '../archive/types.js';
 import type { MonitorView, PlotConfig } from '../monitor/types.js';
 import { lineBody, parseLine } from '../wire/tokenize.js';
+import type { Command } from '../wire/types.js';
 import { actorOf } from './auth.js';
 import { sendCommand } from './commands.js';
 import { HttpError, badRequest } from './errors.js';
+import { classifyLine } from './replies.js';
 import { errorRef } from './schemas.js';
 import { renderSvgPlot, type SvgPlotSpec, type SvgSeries } from './svg-plot.js';
 
@@ -145,42 +147,72 @@ export async function ccdlabRoutes(app: FastifyInstance, ctx: { monitor: Monitor
       .send(renderSvgPlot(spec));
   });
 
-  app.get<{ Querystring: { string?: string } }>('/monitor/command', {
-    config: { role: 'operator' },
-    schema: {
-      summary: 'CCDLab command: "send <client> <line>" (answers the device reply) or "info|warning|error|success|debug|message <text>" (adds to the log)',
-      tags: ['ccdlab'],
-      querystring: { type: 'object', properties: { string: { type: 'string', maxLength: 65536, description: 'the command line' } } },
-      'x-responses': { 200: { type: 'object' }, 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 502: errorRef, 503: errorRef },
-    },
-  }, async (req) => {
-    const line = (req.query.string ?? '').trim();
+  /**
+   * GET is what CCDLab's scripts and links use, and what a browser sends for an <img> or a link
+   * without Origin or Sec-Fetch-Site (older browsers, some privacy settings): so GET only reads.
+   * A line that changes something needs POST (whose cross-site use browsers mark with Origin), or a
+   * Bearer token, which no other site's page can attach.
+   */
+  const run = async (req: FastifyRequest, text: string | undefined): Promise<Record<string, unknown>> => {
+    const line = (text ?? '').trim();
     if (line === '') throw badRequest('give the command as ?string=<line>, e.g. ?string=send chiller get_status');
-    let name: string | null;
+    let cmd: Command;
     try {
-      name = parseLine(line).name;
+      cmd = parseLine(line);
     } catch (err) {
       throw badRequest(`the line cannot be read: ${(err as Error).message}`);
     }
+    const name = cmd.name;
+    const viaGet = req.method === 'GET' && req.auth.via !== 'bearer';
+    const getRefused = (what: string): HttpError =>
+      new HttpError(405, 'MethodNotAllowed', `GET /monitor/command only reads; ${what} changes state: send the same ?string= with POST, or GET with "Authorization: Bearer <token>"`);
     if (name === 'send') {
-      const cmd = parseLine(line);
       const client = cmd.args[0];
       const rest = client === undefined ? '' : lineBody(line, 2);
       if (client === undefined || rest === '') throw badRequest('usage: send <client> <line>');
+      const peer = monitor.peer(client);
+      // A read-only monitor refuses writes whatever the method (403 ReadOnly from sendCommand).
+      if (viaGet && peer && !monitor.readOnly && classifyLine(rest, peer.describe, peer.protocol) !== 'read') {
+        throw getRefused(`"${rest.split(/\s/, 1)[0]}" on ${client}`);
+      }
       const result = await sendCommand(monitor, { client, line: rest, role: req.auth.role, actor: actorOf(req) });
       return { ok: true, client, ...result };
     }
     const level = name === null ? undefined : MESSAGE_LEVELS[name];
     if (level !== undefined) {
-      const text = lineBody(line);
-      if (text === '') throw badRequest(`usage: ${name} <text>`);
-      monitor.message(req.auth.via === 'anonymous' ? 'web' : `web:${req.auth.name}`, level, text.slice(0, 4000));
-      return { ok: true, level };
+      const body = lineBody(line);
+      if (body === '') throw badRequest(`usage: ${name} <text>`);
+      if (viaGet) throw getRefused('adding to the message log');
+      const receipt = await monitor.message(req.auth.via === 'anonymous' ? 'web' : `web:${req.auth.name}`, level, body.slice(0, 4000));
+      return { ok: true, level, ...(!receipt.stored && receipt.reason !== undefined ? { stored: false, note: receipt.reason } : {}) };
     }
     if (name === 'exit') throw new HttpError(403, 'Forbidden', 'exit is not accepted over HTTP: stop the monitor where it runs (SIGINT/SIGTERM)');
     if (name === 'broadcast' || name === 'send_all' || name === 'reset_plots' || name === 'set') {
       throw new HttpError(400, 'NotSupported', `"${name}" is a CCDLab monitor command that labwire does not offer over HTTP`);
     }
     throw new HttpError(400, 'NoSuchCommand', 'unknown command; use "send <client> <line>" or "info <text>"');
+  };
+
+  const summary = 'CCDLab command: "send <client> <line>" (answers the device reply) or "info|warning|error|success|debug|message <text>" (adds to the log)';
+  const querystring = { type: 'object', properties: { string: { type: 'string', maxLength: 65536, description: 'the command line' } } };
+  const responses = { 200: { type: 'object' }, 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 405: errorRef, 502: errorRef, 503: errorRef };
+
+  app.get<{ Querystring: { string?: string } }>('/monitor/command', {
+    config: { role: 'operator' },
+    schema: { summary: `${summary}. GET only reads unless it carries a Bearer token (405 otherwise)`, tags: ['ccdlab'], querystring, 'x-responses': responses },
+  }, async (req) => run(req, req.query.string));
+
+  app.post<{ Querystring: { string?: string }; Body: { string?: string } | string | undefined }>('/monitor/command', {
+    config: { role: 'operator' },
+    schema: {
+      summary: `${summary}; the line in ?string= or in a JSON body {"string": "..."}`,
+      tags: ['ccdlab'],
+      querystring,
+      'x-responses': responses,
+    },
+  }, async (req) => {
+    const body = req.body;
+    const fromBody = typeof body === 'object' && body !== null && typeof body.string === 'string' ? body.string : undefined;
+    return run(req, req.query.string ?? fromBody);
   });
 }

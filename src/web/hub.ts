@@ -7,7 +7,11 @@
  * `update` events of one device merge into one (latest value per parameter wins), `peer` events of
  * one peer replace each other, as do `alarm` events of one alarm, and messages are capped (the oldest go first, and the client is
  * told how many it missed with a `dropped` event). A subscriber blocked for longer than
- * `stallMs` is disconnected; the browser's EventSource reconnects and receives a fresh snapshot.
+ * `stallMs` is disconnected by a timer of its own (a quiet lab publishes nothing that could notice
+ * it); the browser's EventSource reconnects and receives a fresh snapshot.
+ *
+ * Slots are bounded in total and per owner (a token's name, or an address for anonymous clients),
+ * so that one viewer cannot take the slots of everybody else.
  */
 import type { LogEntry } from '../archive/types.js';
 import type { MonitorUpdate } from '../monitor/types.js';
@@ -48,8 +52,11 @@ export interface Sink {
   write(frame: string): boolean;
   /** Calls `cb` once the buffer has drained. */
   onDrain(cb: () => void): void;
-  /** Ends the stream (the client may reconnect). */
-  close(reason: string): void;
+  /**
+   * Ends the stream (the client may reconnect). `abort`: the client does not read, so nothing
+   * queued will ever reach it; drop the connection instead of waiting for the queue to drain.
+   */
+  close(reason: string, abort?: boolean): void;
 }
 
 /**
@@ -89,9 +96,12 @@ export function batchingSink(sink: Sink, delayMs: number, maxBytes = 64 * 1024):
       if (full) waiters.push(cb);
       else queueMicrotask(cb);
     },
-    close(reason) {
-      flush();
-      sink.close(reason);
+    close(reason, abort) {
+      if (abort) {
+        clearTimeout(timer);
+        pending = '';
+      } else flush();
+      sink.close(reason, abort);
     },
   };
 }
@@ -105,9 +115,19 @@ export interface HubLimits {
   stallMs: number;
   /** Subscribers at once; more are refused. */
   maxSubscribers: number;
+  /** Subscribers of one owner (token name, or address when anonymous) at once. */
+  maxPerOwner: number;
 }
 
-export const DEFAULT_HUB_LIMITS: HubLimits = { maxQueuedMessages: 200, maxQueuedOther: 100, stallMs: 60_000, maxSubscribers: 1000 };
+export const DEFAULT_HUB_LIMITS: HubLimits = { maxQueuedMessages: 200, maxQueuedOther: 100, stallMs: 60_000, maxSubscribers: 1000, maxPerOwner: 20 };
+
+/** Why a new subscriber is refused: the HTTP status and body to answer with. */
+export interface HubRefusal {
+  status: 429 | 503;
+  code: 'TooManyStreams' | 'TooManyClients';
+  message: string;
+  retryAfterS: number;
+}
 
 interface Entry {
   type: EventType;
@@ -123,6 +143,7 @@ export class Subscriber {
   /** Queued `peer` and `alarm` events by `<type>:<name>`: the newest state replaces a queued one. */
   private readonly latest = new Map<string, Entry>();
   private blockedSince = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
   private dropped = 0;
   private closed = false;
   /** Frames written and events merged or dropped, for tests and health. */
@@ -131,6 +152,8 @@ export class Subscriber {
   constructor(
     readonly id: number,
     readonly kind: 'sse' | 'ws',
+    /** Whose slot this is: `user:<token name>` or `addr:<address>`. */
+    readonly owner: string,
     private readonly sink: Sink,
     private readonly format: FrameFormat,
     private readonly limits: HubLimits,
@@ -149,10 +172,6 @@ export class Subscriber {
     if (this.closed) return;
     if (!this.blocked && this.queue.length === 0) {
       this.write(event.frame(this.format));
-      return;
-    }
-    if (this.blocked && this.limits.stallMs > 0 && Date.now() - this.blockedSince > this.limits.stallMs) {
-      this.close(`client did not read for ${Math.round(this.limits.stallMs / 1000)} s`);
       return;
     }
     this.enqueue(event);
@@ -217,8 +236,14 @@ export class Subscriber {
     }
     if (!ok && !this.blocked) {
       this.blockedSince = Date.now();
+      if (this.limits.stallMs > 0) {
+        this.stallTimer = setTimeout(() => this.close(`client did not read for ${Math.round(this.limits.stallMs / 1000)} s`, true), this.limits.stallMs);
+        this.stallTimer.unref();
+      }
       this.sink.onDrain(() => {
         this.blockedSince = 0;
+        clearTimeout(this.stallTimer);
+        this.stallTimer = undefined;
         this.flush();
       });
     }
@@ -244,14 +269,16 @@ export class Subscriber {
     }
   }
 
-  close(reason: string): void {
+  /** Ends the stream; `abort` for a client that does not read (see Sink.close). */
+  close(reason: string, abort = false): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.stallTimer);
     this.queue.length = 0;
     this.updates.clear();
     this.latest.clear();
     try {
-      this.sink.close(reason);
+      this.sink.close(reason, abort);
     } catch {
       // already gone
     }
@@ -266,6 +293,7 @@ export class Subscriber {
 /** All live subscribers. */
 export class Hub {
   private readonly subs = new Set<Subscriber>();
+  private readonly perOwner = new Map<string, number>();
   private nextId = 1;
   readonly limits: HubLimits;
   /** Events published since start, per type. */
@@ -283,10 +311,35 @@ export class Hub {
     return this.subs.size >= this.limits.maxSubscribers;
   }
 
-  /** Adds a subscriber; the caller sends its snapshot with `send` before events flow. */
-  add(kind: 'sse' | 'ws', sink: Sink, format: FrameFormat): Subscriber {
-    const s = new Subscriber(this.nextId++, kind, sink, format, this.limits, (x) => this.subs.delete(x));
+  /** Subscribers `owner` holds now. */
+  held(owner: string): number {
+    return this.perOwner.get(owner) ?? 0;
+  }
+
+  /** Why `owner` may not open another stream now; undefined when it may. */
+  refusal(owner: string): HubRefusal | undefined {
+    if (this.held(owner) >= this.limits.maxPerOwner) {
+      return {
+        status: 429,
+        code: 'TooManyStreams',
+        message: `you already have ${this.limits.maxPerOwner} live streams open (the limit per user); close one (a tab of the page) and try again`,
+        retryAfterS: 5,
+      };
+    }
+    if (this.full) return { status: 503, code: 'TooManyClients', message: 'too many live clients; try again later', retryAfterS: 10 };
+    return undefined;
+  }
+
+  /** Adds a subscriber of `owner`; the caller checks `refusal` first and sends the snapshot with `push`. */
+  add(kind: 'sse' | 'ws', sink: Sink, format: FrameFormat, owner = 'anonymous'): Subscriber {
+    const s = new Subscriber(this.nextId++, kind, owner, sink, format, this.limits, (x) => {
+      if (!this.subs.delete(x)) return;
+      const n = this.held(x.owner) - 1;
+      if (n > 0) this.perOwner.set(x.owner, n);
+      else this.perOwner.delete(x.owner);
+    });
     this.subs.add(s);
+    this.perOwner.set(owner, this.held(owner) + 1);
     return s;
   }
 
@@ -305,7 +358,7 @@ export class Hub {
     this.publish('message', m);
   }
 
-  stats(): { subscribers: number; sse: number; ws: number; blocked: number; dropped: number; merged: number } {
+  stats(): { subscribers: number; owners: number; sse: number; ws: number; blocked: number; dropped: number; merged: number } {
     let sse = 0;
     let ws = 0;
     let blocked = 0;
@@ -318,7 +371,7 @@ export class Hub {
       dropped += s.counters.dropped;
       merged += s.counters.merged;
     }
-    return { subscribers: this.subs.size, sse, ws, blocked, dropped, merged };
+    return { subscribers: this.subs.size, owners: this.perOwner.size, sse, ws, blocked, dropped, merged };
   }
 
   closeAll(reason: string): void {

@@ -19,6 +19,7 @@ import { Hub, type HubLimits } from './hub.js';
 import { buildOpenApi, collectRoutes } from './openapi.js';
 import { PAGE_CSP, SECURITY_HEADERS, defaultUiDir, staticRoutes } from './static.js';
 import { streamRoutes } from './stream.js';
+import type { ThrottleOptions } from '../daemon/secret-throttle.js';
 import { alarmEvent, deviceView } from './views.js';
 import { alarmRoutes } from './alarms.js';
 import { programmeRoutes } from './programme.js';
@@ -39,6 +40,10 @@ export interface WebOptions {
   sessionTtlMs?: number;
   /** Limits of the live streams (tests make them small). */
   streamLimits?: Partial<HubLimits>;
+  /** Back-off for wrong tokens (tests make it short); see throttle.ts. */
+  authThrottle?: Partial<ThrottleOptions>;
+  /** Serve HTTPS with this certificate and key (PEM); with `ca`, browsers must present a client certificate issued by it. */
+  https?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
 }
 
 export interface WebServer {
@@ -71,7 +76,10 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
     bodyLimit: 128 * 1024,
     forceCloseConnections: true,
     return503OnClosing: true,
-  }) as unknown as FastifyInstance;
+    ...(options.https
+      ? { https: { cert: options.https.cert, key: options.https.key, ...(options.https.ca !== undefined ? { ca: options.https.ca, requestCert: true, rejectUnauthorized: true } : {}) } }
+      : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   const routes = collectRoutes(app);
   const hub = new Hub(options.streamLimits);
@@ -104,16 +112,17 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   // Before auth: its onRequest hook marks upgrade requests, so that a refused upgrade's socket is
   // destroyed after the error reply (otherwise it would outlive the server's close).
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
-  installAuth(app, {
+  const auth = installAuth(app, {
     tokens,
     anonymousRole,
     sessionTtlMs: options.sessionTtlMs ?? WEB_DEFAULTS.sessionTtlMs,
     readOnly: monitor.readOnly,
     monitorName: monitor.name,
     loopbackOnly: isLoopback(options.host ?? WEB_DEFAULTS.host),
+    ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
   });
   const startedAt = Date.now();
-  await app.register(apiRoutes, { monitor, hub, startedAt });
+  await app.register(apiRoutes, { monitor, hub, startedAt, throttle: auth.throttle });
   await app.register(alarmRoutes, { monitor });
   await app.register(programmeRoutes, { monitor });
   await app.register(streamRoutes, { monitor, hub });
@@ -168,7 +177,8 @@ export async function startWeb(options: WebOptions): Promise<WebServer> {
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  const url = `http://${urlHost}:${actual}/`;
+  const url = `${options.https ? 'https' : 'http'}://${urlHost}:${actual}/`;
+  if (!isLoopback(host) && !options.https) app.log.warn(`the web page listens on ${host} without HTTPS: tokens and session cookies cross the network in clear text. Configure HTTPS (monitor.webTls in the lab file).`);
   app.log.info(`web page at ${url}${tokensEnabled ? ' (tokens required)' : ''}${options.monitor.readOnly ? ' (read-only)' : ''}`);
   let closing: Promise<void> | undefined;
   return {

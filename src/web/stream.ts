@@ -4,18 +4,24 @@
  * and `peer` events as they happen. The WebSocket also takes commands from operators:
  * `{"type":"command","id":1,"client":"chiller","line":"set setpoint=20"}` is answered with
  * `{"type":"reply","data":{"id":1,"ok":true,"status":200,"result":{...}}}`.
+ *
+ * Each owner (a token's name; an address for anonymous clients) holds at most the hub's
+ * `maxPerOwner` streams: more are refused with 429 before the stream starts. A WebSocket must
+ * answer the server's pings: one that has not for the stall limit does not read and is dropped,
+ * however much of its traffic the kernel's buffers still absorb.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MonitorView } from '../monitor/types.js';
 import { actorOf, sameHost } from './auth.js';
 import { sendCommand } from './commands.js';
 import { HttpError } from './errors.js';
 import { HubEvent, batchingSink, sseFrame, wsFrame, type Hub, type Sink } from './hub.js';
+import { SECURITY_HEADERS } from './static.js';
+import { addressKey } from '../daemon/secret-throttle.js';
+import { snapshot } from './views.js';
 
 /** SSE frames of this long are sent together: far fewer writes, at most this much added latency. */
 const SSE_BATCH_MS = 20;
-import { SECURITY_HEADERS } from './static.js';
-import { snapshot } from './views.js';
 
 export interface StreamContext {
   monitor: MonitorView;
@@ -26,14 +32,21 @@ export interface StreamContext {
   wsHighWaterMark?: number;
 }
 
+/** Whose stream slot a request takes: the token's name, or the address when anonymous. */
+export function streamOwner(req: FastifyRequest): string {
+  return req.auth.via === 'anonymous' ? `addr:${addressKey(req.ip)}` : `user:${req.auth.name}`;
+}
+
 const WS_MAX_INFLIGHT_COMMANDS = 16;
 
 /** What this module uses of a `ws` WebSocket (the package ships no types here). */
 interface WsSocket {
   send(data: string, cb: (err?: Error) => void): void;
+  ping(): void;
   close(code: number, reason: string): void;
+  terminate(): void;
   on(event: 'message', cb: (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): void;
-  on(event: 'close' | 'error', cb: () => void): void;
+  on(event: 'close' | 'error' | 'pong', cb: () => void): void;
 }
 
 /** WebSocket Origin must be this server (a cross-site page must not drive it with the user's cookie). */
@@ -47,18 +60,26 @@ export async function streamRoutes(app: FastifyInstance, ctx: StreamContext): Pr
   const { monitor, hub } = ctx;
   const heartbeatMs = ctx.heartbeatMs ?? 15_000;
   const wsHwm = ctx.wsHighWaterMark ?? 256 * 1024;
+  const stallMs = hub.limits.stallMs;
+  // Often enough that a missing pong is noticed within the stall limit.
+  const pingMs = Math.max(50, Math.min(heartbeatMs, stallMs > 0 ? stallMs / 2 : heartbeatMs));
+
+  /** Refuses, before the stream starts, an owner at its limit or a full hub. */
+  const admit = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const no = hub.refusal(streamOwner(req));
+    if (!no) return;
+    reply.header('Retry-After', String(no.retryAfterS));
+    throw new HttpError(no.status, no.code, no.message);
+  };
 
   app.get('/api/stream', {
+    preHandler: admit,
     schema: {
       summary: 'Server-Sent Events: snapshot, then update, message and peer events (JSON data)',
       tags: ['live'],
-      'x-responses': { 200: { description: 'text/event-stream', content: 'text/event-stream' }, 401: { $ref: '#/components/schemas/Error' }, 503: { $ref: '#/components/schemas/Error' } },
+      'x-responses': { 200: { description: 'text/event-stream', content: 'text/event-stream' }, 401: { $ref: '#/components/schemas/Error' }, 429: { $ref: '#/components/schemas/Error' }, 503: { $ref: '#/components/schemas/Error' } },
     },
   }, (req, reply) => {
-    if (hub.full) {
-      void reply.code(503).send({ code: 'TooManyClients', message: 'too many live clients; try again later' });
-      return;
-    }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -74,11 +95,11 @@ export async function streamRoutes(app: FastifyInstance, ctx: StreamContext): Pr
       {
         write: (frame) => res.write(frame),
         onDrain: (cb) => res.once('drain', cb),
-        close: () => res.end(),
+        close: (_reason, abort) => (abort ? res.destroy() : res.end()),
       },
       SSE_BATCH_MS,
     );
-    const sub = hub.add('sse', sink, sseFrame);
+    const sub = hub.add('sse', sink, sseFrame, streamOwner(req));
     sub.push(new HubEvent('snapshot', { ...snapshot(monitor), role: req.auth.role }));
     const beat = setInterval(() => {
       if (!sub.blocked && !sub.isClosed) res.write(': ping\n\n');
@@ -93,14 +114,17 @@ export async function streamRoutes(app: FastifyInstance, ctx: StreamContext): Pr
   app.get('/api/ws', {
     websocket: true,
     onRequest: async (req) => checkOrigin(req),
+    preHandler: admit,
     schema: {
       summary: 'WebSocket: the same events as /api/stream as {type, data} messages; operators may send {type:"command", id, client, line}',
       tags: ['live'],
-      'x-responses': { 101: { description: 'switching protocols' }, 401: { $ref: '#/components/schemas/Error' }, 403: { $ref: '#/components/schemas/Error' } },
+      'x-responses': { 101: { description: 'switching protocols' }, 401: { $ref: '#/components/schemas/Error' }, 403: { $ref: '#/components/schemas/Error' }, 429: { $ref: '#/components/schemas/Error' }, 503: { $ref: '#/components/schemas/Error' } },
     },
   }, (socket: WsSocket, req) => {
-    if (hub.full) {
-      socket.close(1013, 'too many live clients');
+    // Checked again: streams opened while this one's upgrade was under way count too.
+    const no = hub.refusal(streamOwner(req));
+    if (no) {
+      socket.close(1013, no.message.slice(0, 100));
       return;
     }
     let inflightBytes = 0;
@@ -122,13 +146,32 @@ export async function streamRoutes(app: FastifyInstance, ctx: StreamContext): Pr
       onDrain(cb) {
         drain = cb;
       },
-      close(reason) {
-        socket.close(1001, reason.slice(0, 100));
+      close(reason, abort) {
+        // A client that does not read would never complete the closing handshake.
+        if (abort) socket.terminate();
+        else socket.close(1001, reason.slice(0, 100));
       },
     };
-    const sub = hub.add('ws', sink, wsFrame);
+    const sub = hub.add('ws', sink, wsFrame, streamOwner(req));
     sub.push(new HubEvent('snapshot', { ...snapshot(monitor), role: req.auth.role }));
-    socket.on('close', () => sub.close('client gone'));
+    let lastPong = Date.now();
+    socket.on('pong', () => (lastPong = Date.now()));
+    const pinger = setInterval(() => {
+      if (stallMs > 0 && Date.now() - lastPong > stallMs) {
+        sub.close(`client did not answer pings for ${Math.round(stallMs / 1000)} s`, true);
+        return;
+      }
+      try {
+        socket.ping();
+      } catch {
+        // not open (yet or any more): the close handler cleans up
+      }
+    }, pingMs);
+    pinger.unref();
+    socket.on('close', () => {
+      clearInterval(pinger);
+      sub.close('client gone');
+    });
     socket.on('error', () => sub.close('socket error'));
 
     let inflightCommands = 0;

@@ -281,6 +281,31 @@ describe('LineConnection', () => {
     expect((await b).line).toBe('pong');
   });
 
+  it('with closeOnOversize, closes at the first reply over the limit without reading the rest', async () => {
+    const { client, serverSocket } = await pair(() => {}, {}, { maxLineLength: 1024, closeOnOversize: true });
+    const oversize: string[] = [];
+    client.on('oversize', (info) => oversize.push(`${info.kind} ${info.command} ${info.limit}`));
+    const a = client.request('describe');
+    const b = client.request('ping');
+    // No terminator: the client must give up at the limit, not wait for the end.
+    serverSocket.write('describe ' + 'x'.repeat(4096));
+    await expect(a).rejects.toMatchObject({ code: 'LineTooLong', command: 'describe', message: 'a reply to describe longer than the limit of 1 KiB (1024 bytes); connection closed' });
+    await expect(b).rejects.toMatchObject({ code: 'CommunicationFailed' });
+    expect(oversize).toEqual(['line describe 1024']);
+    expect(client.closed).toBe(true);
+  });
+
+  it('closes on a binary reply announced over maxBinaryLength, naming size and limit', async () => {
+    const { client, server } = await pair(() => {}, {}, { maxBinaryLength: 1000 });
+    const oversize: number[] = [];
+    client.on('oversize', (info) => oversize.push(info.size ?? -1));
+    const p = client.request('describe');
+    server.send('binary describe size=734003200');
+    await expect(p).rejects.toMatchObject({ code: 'LineTooLong', message: expect.stringMatching(/of 700 MiB \(734003200 bytes\) is over the limit of 1000 bytes/) as unknown });
+    await once(client, 'close');
+    expect(oversize).toEqual([734003200]);
+  });
+
   it('refuses requests that would break pairing', async () => {
     const { client } = await pair(echo);
     await expect(client.request('a\nb')).rejects.toMatchObject({ code: 'ProtocolError' });

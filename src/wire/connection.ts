@@ -20,6 +20,25 @@ export interface LineConnectionOptions {
   requestTimeoutMs?: number;
   /** Largest binary block a `binary ... size=<n>` reply may announce (default 1 GiB). */
   maxBinaryLength?: number;
+  /**
+   * Close the connection at the first inbound line over maxLineLength instead of discarding it
+   * and reading on (default false). For clients: a peer that floods one reply must cost no more
+   * than the limit, not the whole flood read and thrown away.
+   */
+  closeOnOversize?: boolean;
+}
+
+/** An inbound line or binary block over the limit, reported just before the connection closes. */
+export interface OversizeInfo {
+  kind: 'line' | 'binary';
+  /** The request it answered; undefined for a line with no request waiting (a push). */
+  command: string | undefined;
+  /** The limit in bytes (maxLineLength or maxBinaryLength). */
+  limit: number;
+  /** The announced size of a binary block. */
+  size?: number;
+  /** For people: what came, what the limit is, that the connection was closed. */
+  message: string;
 }
 
 export interface RequestOptions {
@@ -43,6 +62,8 @@ export interface LineConnectionEvents {
   unsolicited: [cmd: Command, line: string];
   /** The peer finished sending (half-close); the connection may still write. */
   end: [];
+  /** An inbound line or binary block over its limit (closeOnOversize, or any binary block): the connection is being closed. */
+  oversize: [info: OversizeInfo];
   /** The stream closed; all pending requests have been rejected. */
   close: [hadError?: Error];
 }
@@ -73,12 +94,20 @@ function describeDuration(ms: number): string {
   return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
+/** Bytes for people: `16 MiB`, `700.5 MiB`, `512 bytes`. */
+export function formatBytes(n: number): string {
+  const units: [number, string][] = [[1 << 30, 'GiB'], [1 << 20, 'MiB'], [1 << 10, 'KiB']];
+  for (const [size, unit] of units) if (n >= size) return `${Number((n / size).toFixed(1))} ${unit}`;
+  return `${n} bytes`;
+}
+
 export class LineConnection extends EventEmitter<LineConnectionEvents> {
   private readonly socket: Duplex;
   private readonly framer: LineFramer;
   private readonly isPush: (cmd: Command, line: string) => boolean;
   private readonly requestTimeoutMs: number;
   private readonly maxBinaryLength: number;
+  private readonly closeOnOversize: boolean;
   /** Requests awaiting their reply, oldest first; `head` avoids O(n) shifts. */
   private slots: (Slot | undefined)[] = [];
   private head = 0;
@@ -94,6 +123,7 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
     this.isPush = options.isPush ?? defaultIsPush;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.maxBinaryLength = options.maxBinaryLength ?? 1 << 30;
+    this.closeOnOversize = options.closeOnOversize ?? false;
 
     socket.on('data', (chunk: Buffer | string) => {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
@@ -249,6 +279,17 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
       this.emit('frameError', { code: frame.code, message: frame.message });
       // Only replies reach a client in quantity; a bad line while requests wait is taken as the next reply.
       const slot = this.nextSlot();
+      if (frame.code === 'LineTooLong' && this.closeOnOversize) {
+        const limit = this.framer.maxLineLength;
+        const what = slot ? `a reply to ${slot.name}` : 'a line';
+        const message = `${what} longer than the limit of ${formatBytes(limit)} (${limit} bytes); connection closed`;
+        const err = new LabwireError('LineTooLong', message, slot?.name);
+        if (slot) this.fail(slot, err);
+        this.emit('oversize', { kind: 'line', command: slot?.name, limit, message });
+        // Nothing more is read: the rest of the flood stays in the peer's socket, not in memory.
+        this.socket.destroy(err);
+        return;
+      }
       if (slot) this.fail(slot, new LabwireError(frame.code, `reply to ${slot.name}: ${frame.message}`, slot.name));
       return;
     }
@@ -281,10 +322,19 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
     if (cmd.name === 'binary') {
       const sizeText = cmd.kwargs.size ?? '';
       const size = /^\d+$/.test(sizeText) ? Number(sizeText) : NaN;
-      if (!Number.isSafeInteger(size) || size > this.maxBinaryLength) {
+      if (!Number.isSafeInteger(size)) {
         // The bytes that follow cannot be told from lines: the stream is lost.
         const err = new LabwireError('ProtocolError', `binary reply with unusable size '${sizeText}'`, slot.name);
         this.fail(slot, err);
+        this.socket.destroy(err);
+        return;
+      }
+      if (size > this.maxBinaryLength) {
+        const limit = this.maxBinaryLength;
+        const message = `a binary reply to ${slot.name} of ${formatBytes(size)} (${size} bytes) is over the limit of ${formatBytes(limit)} (${limit} bytes); connection closed`;
+        const err = new LabwireError('LineTooLong', message, slot.name);
+        this.fail(slot, err);
+        this.emit('oversize', { kind: 'binary', command: slot.name, limit, size, message });
         this.socket.destroy(err);
         return;
       }

@@ -19,7 +19,9 @@ export { LineFramer, DEFAULT_MAX_LINE_LENGTH, type LineFramerOptions } from './f
 export {
   LineConnection,
   defaultIsPush,
+  formatBytes,
   type LineConnectionOptions,
+  type OversizeInfo,
   type LineConnectionEvents,
   type RequestOptions,
   type FrameErrorInfo,

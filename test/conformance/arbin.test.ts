@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/util/logger.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { eventually } from '../helpers/julabo-lab.js';
 import { deviceConformance, type ConformanceSubject } from './suite.js';
+import { arbinLateReplies } from './late-reply-subjects.js';
 
 const CREDS = { username: 'conformance', password: 'not-a-real-password' };
 
@@ -27,17 +28,20 @@ function secretsFile(): string {
 }
 
 
+const secrets = secretsFile();
+
 const subject: ConformanceSubject<ArbinSimulator> = {
   family: arbinFamily,
   simulatorOptions: { ...CREDS, noise: 0, timeScale: 10 },
   createSimulator: (o) => createArbinSimulator(o),
-  deviceOptions: { secretsFile: secretsFile() },
+  deviceOptions: { secretsFile: secrets },
   freshParam: 'channel_count',
   whileDown: 'stop channel=1',
   dropLink: (sim) => sim.dropLink(),
   restoreLink: (sim) => sim.restoreLink(),
   garbleReplies: (sim, n) => sim.garbleNextReplies(n),
   refreshMs: 8000,
+  lateReplies: (seed) => arbinLateReplies(seed, secrets, CREDS),
 };
 
 deviceConformance<ArbinSimulator>(subject);

@@ -1,6 +1,7 @@
 import { createCryoconSimulator, type CryoconSimulator } from '../../src/devices/cryocon/simulator.js';
 import { cryoconFamily } from '../../src/devices/cryocon/device.js';
 import { deviceConformance } from './suite.js';
+import { cryoconLateReplies } from './late-reply-subjects.js';
 
 deviceConformance<CryoconSimulator>({
   family: cryoconFamily,
@@ -16,4 +17,5 @@ deviceConformance<CryoconSimulator>({
   garbleReplies: (sim, n) => sim.garbleNextReplies(n),
   // A full rotation of the settings takes 7 one-second cycles.
   refreshMs: 12_000,
+  lateReplies: cryoconLateReplies,
 });

@@ -1,6 +1,7 @@
 import { createJulaboSimulator, type JulaboSimulator } from '../../src/devices/julabo/simulator.js';
 import { julaboFamily } from '../../src/devices/julabo/device.js';
 import { deviceConformance } from './suite.js';
+import { julaboLateReplies } from './late-reply-subjects.js';
 
 deviceConformance<JulaboSimulator>({
   family: julaboFamily,
@@ -13,4 +14,5 @@ deviceConformance<JulaboSimulator>({
   restoreLink: (sim) => sim.setFault('linkDrop', false),
   garbleReplies: (sim, n) => sim.garbleNextReplies(n),
   refreshMs: 8000,
+  lateReplies: julaboLateReplies,
 });

@@ -2,7 +2,9 @@
  * The device conformance suite (DESIGN.md §8): one set of tests that every device family's
  * driver + simulator pair must pass through the real daemon over real TCP — connect, identify,
  * read every parameter, set within and outside limits, survive a dropped link, resynchronise
- * after a garbled reply. A family adds one small file that calls `deviceConformance(subject)`.
+ * after a garbled reply, and never take a late reply for the answer to a later request (the
+ * delaying-proxy scenario with a fixed seed). A family adds one small file that calls
+ * `deviceConformance(subject)`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
@@ -11,6 +13,7 @@ import type { DescribeDoc } from '../../src/wire/types.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { eventually, kv } from '../helpers/julabo-lab.js';
+import { delaysAround, runLateReplyScenario, type LateReplySubject } from './late-replies.js';
 
 export interface ConformanceSubject<S extends Simulator> {
   family: DeviceFamily;
@@ -37,7 +40,15 @@ export interface ConformanceSubject<S extends Simulator> {
   garbleReplies(sim: S, n: number): void;
   /** How long a full refresh of every parameter may take (poll periods plus pacing). */
   refreshMs: number;
+  /**
+   * The family on the wire for the delaying-proxy scenario: how its requests are cut, which are
+   * answered, which published values a reply carries, fast pacing. Every family must pass it.
+   */
+  lateReplies: (seed: number) => LateReplySubject;
 }
+
+/** The fixed seed of the conformance run of the delaying-proxy scenario. */
+const LATE_REPLY_SEED = 20_260_101;
 
 export function deviceConformance<S extends Simulator>(subject: ConformanceSubject<S>): void {
   const type = subject.family.definition.type;
@@ -131,6 +142,23 @@ export function deviceConformance<S extends Simulator>(subject: ConformanceSubje
         expect(doc.ts[subject.freshParam]).toBeGreaterThan(t0);
       }, subject.refreshMs * 2);
     });
+
+    it('never publishes a late reply as a later answer: delaying proxy, fixed seed', async () => {
+      const late = subject.lateReplies(LATE_REPLY_SEED);
+      const report = await runLateReplyScenario(late, {
+        seed: LATE_REPLY_SEED,
+        requests: 200,
+        delay: delaysAround(late.exchange.timeoutMs ?? 100, 0.15),
+        setEveryMs: 150,
+        deadlineMs: 60_000,
+      });
+      expect(report.requests).toBeGreaterThanOrEqual(200);
+      expect(report.lateReplies, 'replies held back beyond the timeout').toBeGreaterThan(0);
+      expect(report.wrongPairs.slice(0, 5)).toEqual([]);
+      expect(report.wrongValues.slice(0, 5)).toEqual([]);
+      expect(report.wrongSets.slice(0, 5)).toEqual([]);
+      if (late.set) expect(report.sets.ok, 'sets confirmed').toBeGreaterThan(0);
+    }, 90_000);
 
     it('survives a dropped link: hw_connected=0 and state=error while away, back by itself', async () => {
       subject.dropLink(sim);

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Exchange, createLink, type ExchangeOptions } from '../../links/index.js';
-import { CtiStreamDecoder, FEEDBACK, STATUS, encodeCommonFeedback, encodeFrame, encodeLoginFeedback, parseFrame } from './codec.js';
+import { CMD, CtiStreamDecoder, FEEDBACK, STATUS, encodeCommonFeedback, encodeConnectFeedback, encodeFrame, encodeLoginFeedback, parseFrame } from './codec.js';
 import { ArbinDriver, arbinExchangeOptions, arbinSplitter } from './driver.js';
 import { ArbinSimulator, type ArbinSimulatorOptions } from './simulator.js';
 
@@ -55,7 +55,10 @@ async function simAndDriver(simOptions: ArbinSimulatorOptions = {}, exchangeOpti
   return { sim, exchange, driver };
 }
 
-/** A CTI server that answers each request frame with whatever `answer` writes. */
+/**
+ * A CTI server that answers each request frame with whatever `answer` writes; `n` counts the
+ * requests it is given. CONNECT, the Exchange's resync probe, it answers itself, as MITS Pro does.
+ */
 async function handMadeServer(answer: (req: Buffer, socket: net.Socket, n: number) => void): Promise<number> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -65,7 +68,10 @@ async function handMadeServer(answer: (req: Buffer, socket: net.Socket, n: numbe
     const decoder = new CtiStreamDecoder({ kind: 'request' });
     let n = 0;
     socket.on('data', (chunk: Buffer) => {
-      for (const f of decoder.push(chunk).frames) answer(f, socket, n++);
+      for (const f of decoder.push(chunk).frames) {
+        if (parseFrame(f, 'request').cmd === CMD.CONNECT) socket.write(encodeConnectFeedback({ kickOutProtection: false, result: 0 }));
+        else answer(f, socket, n++);
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

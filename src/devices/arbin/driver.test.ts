@@ -4,8 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LinkError, type ExchangeLike, type RequestOptions } from '../../links/types.js';
 import { LabwireError } from '../../wire/types.js';
-import { CMD, FEEDBACK, STATUS, commandName, encodeCommonFeedback, encodeFrame, parseFrame } from './codec.js';
-import { ArbinDriver, arbinSplitter, type ArbinDriverOptions } from './driver.js';
+import { CMD, FEEDBACK, STATUS, blankChannelRecord, commandName, encodeChannelsInfoFeedback, encodeCommonFeedback, encodeConnectFeedback, encodeFrame, parseFrame } from './codec.js';
+import { ArbinDriver, arbinExchangeOptions, arbinSplitter, type ArbinDriverOptions } from './driver.js';
 import { ArbinSimulator, toPyctiFrame, type ArbinSimulatorOptions } from './simulator.js';
 
 const CREDS = { username: 'lab', password: 'cell-42' };
@@ -152,6 +152,20 @@ describe('ArbinDriver readings', () => {
     );
     const unknown = new ArbinDriver(fakeExchange(() => [encodeFrame('feedback', 0x12345678, Buffer.alloc(8))]), { credentials: CREDS });
     await expect(unknown.login()).rejects.toThrow(/unknown command 0x12345678 does not answer LOGIN/);
+  });
+
+  it('a record of another channel does not answer a one-channel request: refused, so the Exchange resyncs', async () => {
+    const other = new ArbinDriver(fakeExchange(() => [encodeChannelsInfoFeedback([blankChannelRecord(2)])]), { credentials: CREDS });
+    await expect(other.channelInfo(3)).rejects.toMatchObject({ code: 'CommunicationFailed', message: 'unexpected reply: the feedback holds channel 2, not 3' });
+  });
+
+  it('the resync probe is CONNECT, and only a CONNECT feedback answers it', () => {
+    const probe = arbinExchangeOptions.resyncProbe!;
+    expect(parseFrame(Buffer.from(probe.request), 'request').cmd).toBe(CMD.CONNECT);
+    expect(probe.isAnswer(encodeConnectFeedback({ kickOutProtection: false, result: 0 }))).toBe(true);
+    expect(probe.isAnswer(encodeChannelsInfoFeedback([blankChannelRecord(1)]))).toBe(false);
+    expect(probe.isAnswer(encodeCommonFeedback(FEEDBACK.STOP_SCHEDULE, { channelIndex: 0, result: 0 }))).toBe(false);
+    expect(probe.isAnswer(Buffer.alloc(4))).toBe(false);
   });
 
   it('a malformed feedback is CommunicationFailed with the reason', async () => {

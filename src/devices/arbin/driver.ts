@@ -50,10 +50,24 @@ export const ARBIN_REPLY_TIMEOUT_MS = 10_000;
 
 export const arbinExchangeOptions: ExchangeOptions = {
   timeoutMs: ARBIN_REPLY_TIMEOUT_MS,
-  resyncQuietMs: 100,
+  // A feedback sent twice comes back to back: it arrives unasked within these 10 ms and is caught.
+  gapAfterReplyMs: 10,
+  // Feedback carries its command code and the probe's code is unique (the driver never sends
+  // CONNECT otherwise), so a second of silence is drain enough; 10 s would stall polling.
+  resyncQuietMs: 1000,
+  // CONNECT, the vendor's "kick-out flag / ping", with the flag the driver always leaves at 0.
+  resyncProbe: {
+    request: encodeConnectRequest(false),
+    isAnswer: (reply) => feedbackCodeOf(reply) === FEEDBACK.CONNECT >>> 0,
+  },
   initialBackoffMs: 1000,
   maxBackoffMs: 30_000,
 };
+
+/** The command code of a feedback frame, or -1 for a frame too short to have one. */
+function feedbackCodeOf(frame: Buffer): number {
+  return frame.length >= 16 ? frame.readUInt32LE(12) >>> 0 : -1;
+}
 
 /** MITS Pro accepts one update per 200 ms per meta variable (result 0x14 otherwise). */
 export const MV_MIN_INTERVAL_MS = 200;
@@ -156,13 +170,18 @@ export class ArbinDriver {
 
   // ---- transport ----
 
-  /** Sends one request and returns its decoded feedback frame; a feedback of another command is refused. */
-  private async transact(request: Buffer, feedback: number, what: string): Promise<CtiFrame> {
+  /**
+   * Sends one request and returns its decoded feedback frame. A feedback of another command, or one
+   * that `belongs` says answers another request (another channel), is refused: the Exchange then
+   * fails the request and resynchronises, so it never answers a later request either.
+   */
+  private async transact(request: Buffer, feedback: number, what: string, belongs?: (frame: CtiFrame) => void): Promise<CtiFrame> {
     const reply = await this.exchange.request(request, {
       timeoutMs: this.timeoutMs,
       validate: (r) => {
-        const code = r.length >= 16 ? r.readUInt32LE(12) : -1;
-        if (code >>> 0 !== feedback >>> 0) throw new Error(`${commandName(code)} does not answer ${what}; expected ${commandName(feedback)}`);
+        const code = feedbackCodeOf(r);
+        if (code !== feedback >>> 0) throw new Error(`${commandName(code)} does not answer ${what}; expected ${commandName(feedback)}`);
+        if (belongs) belongs(parseFrame(r, 'feedback'));
         return true;
       },
     });
@@ -240,7 +259,10 @@ export class ArbinDriver {
   async channelInfo(channel: number, options: { aux?: AuxRequest } = {}): Promise<ChannelRecord> {
     this.checkChannel(channel, 'channel_info');
     const what = `GET_CHANNELS_INFO for channel ${channel}`;
-    const frame = await this.transact(encodeChannelsInfoRequest({ channel, aux: options.aux }), FEEDBACK.GET_CHANNELS_INFO, what);
+    const frame = await this.transact(encodeChannelsInfoRequest({ channel, aux: options.aux }), FEEDBACK.GET_CHANNELS_INFO, what, (f) => {
+      const sent = decodeChannelsInfoFeedback(f).map((r) => r.channel);
+      if (sent.length > 0 && !sent.includes(channel)) throw new Error(`the feedback holds channel ${sent.join(', ')}, not ${channel}`);
+    });
     const records = this.decode(what, () => decodeChannelsInfoFeedback(frame));
     const record = records.find((r) => r.channel === channel);
     if (!record) {

@@ -4,7 +4,7 @@ import { lineSplitter } from '../../links/splitters.js';
 import { MemoryLink } from '../../links/test-helpers/fake-devices.js';
 import { LinkError, type ExchangeLike } from '../../links/types.js';
 import { MAX_LINE_CHARS } from './codec.js';
-import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter, CRYOCON_SERIAL_DEFAULTS } from './driver.js';
+import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter, CRYOCON_SERIAL_DEFAULTS, isIdentityReply } from './driver.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from './simulator.js';
 import { simExchange } from './test-helpers.js';
 
@@ -247,6 +247,25 @@ describe('writes', () => {
     });
     const d2 = new CryoconDriver(scripted('25.000000'));
     await expect(d2.setGain(1, 'P', 30)).rejects.toMatchObject({ message: 'loop 1 holds P gain 25.000000 instead of 30' });
+  });
+
+  it('refuses a read-back of the wrong shape: a set is confirmed only by the answer to its own query', async () => {
+    // `ON` answers CONT?, not PGA?: a reply to something else, however it got there.
+    const d = new CryoconDriver(scripted('ON'));
+    await expect(d.setGain(1, 'P', 30)).rejects.toMatchObject({ code: 'CommunicationFailed', message: expect.stringMatching(/"ON" is no answer to LOOP 1:PGA\?/) });
+    const d2 = new CryoconDriver(scripted('300.000000'));
+    await expect(d2.setUnits('A', 'K')).rejects.toMatchObject({ code: 'CommunicationFailed', message: expect.stringMatching(/is no answer to INP A:UNIT\?/) });
+    const d3 = new CryoconDriver(scripted('K'));
+    await expect(d3.setControl(true)).rejects.toMatchObject({ code: 'CommunicationFailed', message: expect.stringMatching(/"K" is no answer to CONT\?/) });
+  });
+
+  it('takes only a Cryo-con identity as the answer to the resync probe', () => {
+    expect(cryoconExchangeOptions.resyncProbe?.request).toEqual(Buffer.from('*IDN?\n'));
+    expect(isIdentityReply('Cryo-con,24C,204683,1.01A')).toBe(true);
+    expect(isIdentityReply('CRYOCON,32B,1,2')).toBe(true);
+    for (const other of ['300.010718;K;104.3;K', 'ON', '10.000000', 'NACK', 'Cryo-con,24C;ON', '#A10.1,402402,C42,noc-oyrC\x7f?', '']) {
+      expect(isIdentityReply(other), JSON.stringify(other)).toBe(false);
+    }
   });
 
   it('checks names, types and ranges before sending', async () => {

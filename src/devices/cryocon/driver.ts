@@ -58,10 +58,27 @@ import {
  */
 export const cryoconExchangeOptions: ExchangeOptions = {
   minGapMs: 120,
+  // A reply sent twice comes back to back: it arrives unasked within these 10 ms and is caught.
+  gapAfterReplyMs: 10,
   timeoutMs: 2000,
+  // After a timeout: 2 s of silence, then `*IDN?`, whose `Cryo-con,…` answer no other query shares.
+  resyncProbe: {
+    request: encodeRequest('*IDN?'),
+    isAnswer: (reply) => isIdentityReply(reply.toString('latin1')),
+  },
+  // 2 s timeout + 2 × (2 s silence + 2 s probe): a unit that stops answering is reported after 10 s.
+  silentLinkMs: 10_000,
   initialBackoffMs: 500,
   maxBackoffMs: 10_000,
 };
+
+/**
+ * Whether a reply is an `*IDN?` answer (`Cryo-con,24C,204683,1.01A`): one field, the maker first.
+ * No other query is answered like that, so `*IDN?` serves as the Exchange's resync probe.
+ */
+export function isIdentityReply(reply: string): boolean {
+  return printable(reply) && splitReply(reply).length === 1 && /^\s*cryo-?con\s*,/i.test(reply);
+}
 
 /** RS-232 factory default: 9600 baud, 8N1, no handshake (null-modem cable). */
 export const CRYOCON_SERIAL_DEFAULTS = {
@@ -162,6 +179,9 @@ const anyText = (f: string): boolean => f.trim() !== '';
 /** Names come back quoted; an unquoted one (as the predecessor's simulator sent), even empty, is taken too. */
 const nameField = (): boolean => true;
 type ChannelKey = 'temperature' | 'units' | 'alarm' | 'name' | 'minimum' | 'maximum' | 'variance' | 'slope' | 'offset';
+
+/** Poll keys of the loop settings that setLoopNumber reads back. */
+const READ_BACK_KEYS: Readonly<Record<string, string>> = { PGA: 'pgain', IGA: 'igain', DGA: 'dgain', PMAN: 'pman' };
 
 /** Printable ASCII only: anything else is line noise, never a Cryo-con reply. */
 function printable(text: string): boolean {
@@ -291,12 +311,17 @@ export class CryoconDriver {
   }
 
   /**
-   * Sends set commands with read-back queries on one line. Set commands are silent unless the unit
-   * refuses one (`NACK`); returns the fields of the queries and whether a set was refused.
+   * Sends set commands with their read-back query on one line. Set commands are silent unless the
+   * unit refuses one (`NACK`); returns the read-back field. The read-back is checked like the poll
+   * checks that setting (`readBack` names its poll key, e.g. `1.pgain`): a field that cannot be
+   * its answer fails the request and makes the Exchange resynchronise, so a set is never
+   * confirmed by a reply to something else.
    */
-  private async setAndRead(items: LineItem[], queries: number, what: string): Promise<string[]> {
+  private async setAndRead(items: LineItem[], readBack: string, what: string): Promise<string[]> {
     const line = joinCommands(items);
+    const queries = 1;
     const sets = items.length - queries;
+    const valid = this.validFor(readBack);
     const reply = await this.exchange.request(encodeRequest(line), {
       validate: (buf) => {
         const text = buf.toString('latin1');
@@ -306,6 +331,8 @@ export class CryoconDriver {
         if (extra < 0 || extra > sets || fields.slice(0, extra).some((f) => !isNack(f))) {
           throw new Error(`${fields.length} field(s) for ${queries} quer${queries === 1 ? 'y' : 'ies'}`);
         }
+        const answer = fields[fields.length - 1]!;
+        if (!isNack(answer) && !valid(answer)) throw new Error(`"${answer}" is no answer to ${this.labels.get(readBack) ?? readBack}`);
         return true;
       },
     });
@@ -318,6 +345,11 @@ export class CryoconDriver {
     }
     if (answers.some(isNack)) throw new LabwireError('HardwareError', `the controller answered NACK when reading back ${what} ("${line}")`);
     return answers;
+  }
+
+  /** The shape check of a poll key's answer (`A.units`, `1.pgain`, `control`). */
+  private validFor(key: string): (field: string) => boolean {
+    return [...this.fixed, ...this.rotating].find((i) => i.key === key)?.valid ?? anyText;
   }
 
   // ---------------------------------------------------------------- reads
@@ -438,7 +470,7 @@ export class CryoconDriver {
         { group: '', command: on ? 'CONT' : 'STOP' },
         { group: '', command: 'CONT?' },
       ],
-      1,
+      'control',
       on ? 'CONTROL' : 'STOP',
     );
     const state = parseOnOff(f);
@@ -450,7 +482,7 @@ export class CryoconDriver {
   async setUnits(channel: Channel, units: DisplayUnit): Promise<DisplayUnit> {
     this.checkChannel(channel);
     const g = `INP ${channel}`;
-    const [f = ''] = await this.setAndRead([{ group: g, command: `UNIT ${units}` }, { group: g, command: 'UNIT?' }], 1, `units ${units} on input ${channel}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `UNIT ${units}` }, { group: g, command: 'UNIT?' }], `${channel}.units`, `units ${units} on input ${channel}`);
     const back = parsePadded(f, DISPLAY_UNITS);
     this.raw.set(`${channel}.units`, f);
     if (back !== units) throw new LabwireError('HardwareError', `input ${channel} kept units ${f.trim()} instead of ${units}`);
@@ -460,13 +492,13 @@ export class CryoconDriver {
   async setChannelName(channel: Channel, name: string): Promise<string> {
     this.checkChannel(channel);
     const g = `INP ${channel}`;
-    const [f = ''] = await this.setAndRead([{ group: g, command: `NAM ${quoteName(name, `input ${channel} name`)}` }, { group: g, command: 'NAM?' }], 1, `the name of input ${channel}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `NAM ${quoteName(name, `input ${channel} name`)}` }, { group: g, command: 'NAM?' }], `${channel}.name`, `the name of input ${channel}`);
     this.raw.set(`${channel}.name`, f);
     return this.checkText(parseQuoted(f), name, `input ${channel} name`);
   }
 
   async setSystemName(name: string): Promise<string> {
-    const [f = ''] = await this.setAndRead([{ group: 'SYST', command: `NAM ${quoteName(name, 'system name')}` }, { group: 'SYST', command: 'NAM?' }], 1, 'the system name');
+    const [f = ''] = await this.setAndRead([{ group: 'SYST', command: `NAM ${quoteName(name, 'system name')}` }, { group: 'SYST', command: 'NAM?' }], 'sysname', 'the system name');
     this.raw.set('sysname', f);
     return this.checkText(parseQuoted(f), name, 'system name');
   }
@@ -475,7 +507,7 @@ export class CryoconDriver {
     this.checkLoop(loop);
     this.checkChannel(channel);
     const g = `LOOP ${loop}`;
-    const [f = ''] = await this.setAndRead([{ group: g, command: `SOUR ${channel}` }, { group: g, command: 'SOUR?' }], 1, `source ${channel} for loop ${loop}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `SOUR ${channel}` }, { group: g, command: 'SOUR?' }], `${loop}.source`, `source ${channel} for loop ${loop}`);
     this.raw.set(`${loop}.source`, f);
     const back = parseSource(f);
     if (back !== channel) throw new LabwireError('HardwareError', `loop ${loop} kept source ${f.trim()} instead of ${channel}`);
@@ -486,7 +518,7 @@ export class CryoconDriver {
     this.checkLoop(loop);
     if (!loopTypesFor(loop).includes(type)) throw new LabwireError('RangeError', `loop ${loop} has no type ${type}; types: ${loopTypesFor(loop).join(', ')}`);
     const g = `LOOP ${loop}`;
-    const [f = ''] = await this.setAndRead([{ group: g, command: `TYPE ${type}` }, { group: g, command: 'TYPE?' }], 1, `type ${type} for loop ${loop}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `TYPE ${type}` }, { group: g, command: 'TYPE?' }], `${loop}.type`, `type ${type} for loop ${loop}`);
     this.raw.set(`${loop}.type`, f);
     const back = parsePadded(f, loopTypesFor(loop));
     if (back !== type) throw new LabwireError('HardwareError', `loop ${loop} kept type ${f.trim()} instead of ${type}`);
@@ -499,7 +531,7 @@ export class CryoconDriver {
     const wanted = range.toUpperCase();
     if (!ranges.includes(wanted)) throw new LabwireError('RangeError', `loop ${loop} has no range ${range}; ranges: ${ranges.join(', ')}`);
     const g = `LOOP ${loop}`;
-    const [f = ''] = await this.setAndRead([{ group: g, command: `RANG ${wanted}` }, { group: g, command: 'RANG?' }], 1, `range ${wanted} for loop ${loop}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `RANG ${wanted}` }, { group: g, command: 'RANG?' }], `${loop}.range`, `range ${wanted} for loop ${loop}`);
     this.raw.set(`${loop}.range`, f);
     const back = parsePadded(f, ranges);
     if (back !== wanted) throw new LabwireError('HardwareError', `loop ${loop} kept range ${f.trim()} instead of ${wanted}`);
@@ -516,7 +548,7 @@ export class CryoconDriver {
     const value = fromKelvin(kelvin, units)!;
     const g = `LOOP ${loop}`;
     const sent = formatValue(value, 3);
-    const [f = ''] = await this.setAndRead([{ group: g, command: `SETP ${sent}` }, { group: g, command: 'SETP?' }], 1, `setpoint ${sent} ${units} for loop ${loop}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `SETP ${sent}` }, { group: g, command: 'SETP?' }], `${loop}.setpoint`, `setpoint ${sent} ${units} for loop ${loop}`);
     this.raw.set(`${loop}.setpoint`, f);
     const back = this.setpointKelvin(f, units);
     // One digit in the third decimal of the unit, plus the unit's conversion.
@@ -533,7 +565,7 @@ export class CryoconDriver {
     const value = deltaFromKelvin(kelvinPerMinute, units)!;
     const g = `LOOP ${loop}`;
     const sent = formatValue(value, 3);
-    const [f = ''] = await this.setAndRead([{ group: g, command: `RATE ${sent}` }, { group: g, command: 'RATE?' }], 1, `rate ${sent} ${units}/min for loop ${loop}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `RATE ${sent}` }, { group: g, command: 'RATE?' }], `${loop}.rate`, `rate ${sent} ${units}/min for loop ${loop}`);
     this.raw.set(`${loop}.rate`, f);
     const back = parseNumber(f);
     const k = back === undefined ? undefined : deltaToKelvin(back, units);
@@ -567,7 +599,7 @@ export class CryoconDriver {
     this.checkLoop(loop);
     const g = `LOOP ${loop}`;
     const sent = formatValue(value, 3);
-    const [f = ''] = await this.setAndRead([{ group: g, command: `${set} ${sent}` }, { group: g, command: `${get}?` }], 1, `${what} ${sent} for loop ${loop}`);
+    const [f = ''] = await this.setAndRead([{ group: g, command: `${set} ${sent}` }, { group: g, command: `${get}?` }], `${loop}.${READ_BACK_KEYS[get] ?? get.toLowerCase()}`, `${what} ${sent} for loop ${loop}`);
     const back = parseNumber(f);
     if (back === undefined || Math.abs(back - Number(sent)) > 0.0011) throw new LabwireError('HardwareError', `loop ${loop} holds ${what} ${f.trim()} instead of ${sent}`);
     return round6(back);

@@ -152,6 +152,8 @@ const optionsObject = z
     noise: num.min(0).max(10).default(0.002),
     /** Requests closer than 100 ms to the previous one: processed 100 ms after it (`delay`), or lost (`drop`). */
     earlyRequests: z.enum(['delay', 'drop']).default('delay'),
+    /** The hardware's pace (100 ms); tests that need thousands of requests in seconds lower it. */
+    minGapMs: num.min(0).max(10_000).default(HARDWARE_MIN_GAP_MS),
     /** Emulate the serial line's character time on the pseudo-terminal. */
     byteTiming: boolOption.default(true),
     baud: num.positive().default(9600),
@@ -800,7 +802,7 @@ export class CryoconSimulator implements Simulator {
     if (this.lastArrival !== undefined) {
       const gap = now - this.lastArrival;
       this._stats.minRequestGapMs = Math.min(this._stats.minRequestGapMs, gap);
-      early = gap < HARDWARE_MIN_GAP_MS;
+      early = gap < this.options.minGapMs;
     }
     if (early) this._stats.earlyRequests++;
     if (early && this.options.earlyRequests === 'drop') {
@@ -819,7 +821,7 @@ export class CryoconSimulator implements Simulator {
     if (this.pumpTimer) return;
     while (this.queue.length > 0) {
       const now = performance.now();
-      const due = this.lastStart + HARDWARE_MIN_GAP_MS;
+      const due = this.lastStart + this.options.minGapMs;
       if (now < due) {
         this.pumpTimer = setTimeout(() => {
           this.pumpTimer = undefined;

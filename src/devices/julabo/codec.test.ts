@@ -10,6 +10,7 @@ import {
   expectsReply,
   formatSetpoint,
   formatStatus,
+  isVersionText,
   looksLikeJulaboVersion,
   parseDeviceError,
   parseMode,
@@ -262,5 +263,13 @@ describe('version and validators', () => {
     expect(validators.version(b('03 REMOTE START'))).toBe(false);
     expect(validators.version(b('-08 INVALID COMMAND'))).toBe(true);
     expect(validators.version(b(''))).toBe(false);
+  });
+
+  it('takes only a version text as the answer to the resync probe: never another query\'s reply, never an error', () => {
+    for (const other of ['21.50', ' 037.77', '-5.25', '0', '1', '03 REMOTE START', '-03 EXCESS TEMPERATURE WARNING', '-08 INVALID COMMAND', '', '#20.1 V\x7f']) {
+      expect(isVersionText(other), JSON.stringify(other)).toBe(false);
+    }
+    expect(isVersionText('JULABO FL1703 V 1.02')).toBe(true);
+    expect(isVersionText('V 1.02')).toBe(true);
   });
 });

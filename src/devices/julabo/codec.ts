@@ -246,7 +246,16 @@ export const validators = {
   version: (reply: Buffer): boolean => {
     const text = reply.toString('latin1').trim();
     if (parseDeviceError(text)) return true;
-    // A number, a mode digit or a status line is a late reply to an earlier query, not a version.
-    return text.length > 0 && parseNumber(text) === undefined && parseStatus(text) === undefined;
+    return isVersionText(text);
   },
 };
+
+/**
+ * Whether a reply can only be the answer to `version`: text that is no number (temperature,
+ * setpoint, mode) and no status or error line. No other query's reply passes, so `version` serves
+ * as the Exchange's resync probe.
+ */
+export function isVersionText(reply: string): boolean {
+  const text = reply.trim();
+  return text.length > 0 && /^[\x20-\x7e]+$/.test(text) && parseNumber(text) === undefined && parseStatus(text) === undefined;
+}

@@ -15,6 +15,7 @@ import {
   expectsReply,
   formatSetpoint,
   formatStatus,
+  isVersionText,
   parseDeviceError,
   parseMode,
   parseNumber,
@@ -31,6 +32,13 @@ export const julaboExchangeOptions: ExchangeOptions = {
   minGapMs: 250,
   gapAfterReplyMs: 10,
   timeoutMs: 2000,
+  // After a timeout: 2 s of silence, then `version`, whose text answer no other query shares.
+  resyncProbe: {
+    request: encodeRequest(commands.version()),
+    isAnswer: (reply) => isVersionText(reply.toString('latin1')),
+  },
+  // 2 s timeout + 2 × (2 s silence + 2 s probe): a unit that stops answering is reported after 10 s.
+  silentLinkMs: 10_000,
 };
 
 /** Manual §11.1: 4800 baud, 7 data bits, even parity, 1 stop bit, hardware handshake. */

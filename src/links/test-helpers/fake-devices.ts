@@ -9,7 +9,10 @@ import net from 'node:net';
 // eslint-disable-next-line no-restricted-imports
 import { openPtyPair, type PtyPair } from '../pty.js';
 // eslint-disable-next-line no-restricted-imports
-import type { Link, LinkSpec } from '../types.js';
+import type { ExchangeOptions, Link, LinkSpec, ReplySplitter } from '../types.js';
+// eslint-disable-next-line no-restricted-imports
+import { Exchange } from '../exchange.js';
+import { afterEach, beforeEach, vi } from 'vitest';
 
 /** What the device does with one request line (terminator stripped): reply bytes, or nothing. */
 export type DeviceHandler = (line: string, device: DeviceIo) => string | Buffer | undefined | void;
@@ -233,3 +236,25 @@ export function nextEvent<T extends unknown[] = unknown[]>(emitter: EventEmitter
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * For Exchange tests under vitest's fake timers: installs them around every test of the file and
+ * stops the exchanges made in a test after it. Returns the function that makes one over a
+ * MemoryLink.
+ */
+export function fakeTimerExchanges(): (link: MemoryLink, splitter: ReplySplitter, options: ExchangeOptions) => Exchange {
+  let made: Exchange[] = [];
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(async () => {
+    for (const ex of made) await ex.stop();
+    made = [];
+    vi.useRealTimers();
+  });
+  return (link, splitter, options) => {
+    const ex = new Exchange(() => link, splitter, options);
+    made.push(ex);
+    return ex;
+  };
+}

@@ -18,7 +18,7 @@ import type {
   SeriesPolicy,
 } from '../../archive/types.js';
 import { ArchiveQueryError } from '../../archive/types.js';
-import type { LabStatus, MonitorActor, MonitorView, PeerState, PeerValue, PlotConfig } from '../../monitor/types.js';
+import type { LabStatus, LogReceipt, MonitorActor, MonitorView, PeerState, PeerValue, PlotConfig } from '../../monitor/types.js';
 import { formatErrorReply, formatOk, formatPairs } from '../../wire/format.js';
 import { parseLine } from '../../wire/tokenize.js';
 import { LabwireError, type DescribeDoc } from '../../wire/types.js';
@@ -164,10 +164,11 @@ export class FakeMonitor extends EventEmitter implements MonitorView {
     }
   }
 
-  message(source: string, level: LogLevel, text: string): void {
+  async message(source: string, level: LogLevel, text: string): Promise<LogReceipt> {
     const e: LogEntry = { t: Date.now(), source, level, message: text };
     this.messages.push(e);
     this.emit('message', e);
+    return this.archive ? { stored: true } : { stored: false };
   }
 
   recentMessages(limit = 1000): LogEntry[] {
