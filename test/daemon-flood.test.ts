@@ -341,7 +341,8 @@ describe('rate buckets', () => {
     const neighbour = (async () => {
       let n = 0;
       while (!stop && n < 100) {
-        await flood('ping', 500, { port: lab!.port });
+        // A connect refused under load (ECONNRESET while the server is busy) just means: try again.
+        await flood('ping', 500, { port: lab!.port }).catch(() => undefined);
         n++;
       }
     })();

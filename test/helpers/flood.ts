@@ -41,8 +41,18 @@ export async function flood(line: string, count: number, o: FloodOptions): Promi
   const result: FloodResult = { sent: 0, replies: 0, connections: 0, sample: [] };
   let left = count;
   const worker = async (): Promise<void> => {
+    let refusedInARow = 0;
     while (left > 0) {
-      const s = await connect(o);
+      let s: net.Socket;
+      try {
+        s = await connect(o);
+        refusedInARow = 0;
+      } catch (err) {
+        // A busy server may reset a connect (backlog full): try again, within reason.
+        if (++refusedInARow > 50) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
       result.connections++;
       let closed = false;
       const done = new Promise<void>((resolve) => s.once('close', () => {
