@@ -172,9 +172,29 @@ export type DemoSetup = (ctx: { dataDir: string; name: string }) => {
   alarms?: Array<Record<string, unknown>>;
 };
 
+/**
+ * The simulated instrument behind a bus adapter (GPIB behind a Prologix simulator): message-based,
+ * not a byte server. The adapter simulator delivers each data line and asks for output when the
+ * host reads; it knows no instrument family, it finds models through the registry.
+ */
+export interface BusInstrumentModel {
+  /** One message from the controller: escapes removed, the adapter's end-of-string bytes appended. */
+  receive(data: Buffer): void;
+  /** Addressed to talk: the pending output, or undefined when there is none (the read stays silent). */
+  talk(): Buffer | undefined;
+  /** Selected Device Clear (`++clr`): drop pending output and unfinished input. */
+  clear(): void;
+  /** Serial poll status byte (`++spoll`). */
+  statusByte?(): number;
+  /** Stops timers of the model, if any. */
+  close?(): void;
+}
+
 export interface DeviceFamily {
   definition: AnyDeviceDefinition;
   createSimulator?: (options: SimulatorOptions) => Simulator;
+  /** For instruments that sit behind a bus adapter: their simulated model for the adapter simulator. */
+  createBusInstrument?: (options: SimulatorOptions) => BusInstrumentModel;
   detectPort?: DetectPort;
   plots?: DefaultPlot[];
   demo?: DemoSetup;

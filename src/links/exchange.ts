@@ -530,7 +530,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       this.lastWriteAt = now;
       // The timer runs from the write on: a write stuck behind RTS/CTS must time out too.
       flight.timer = setTimeout(() => this.onTimeout(flight), request.timeoutMs);
-      link.write(request.data).then(
+      link.write(request.data, { expectReply: request.expectReply, timeoutMs: request.timeoutMs }).then(
         () => {
           if (!request.expectReply) this.settle(flight, () => request.resolve(undefined));
         },

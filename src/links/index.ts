@@ -31,6 +31,7 @@ export type {
   ReplySplitter,
   RequestOptions,
   ResyncProbe,
+  WriteHint,
 } from './types.js';
 export { LinkError } from './types.js';
 export type { SerialLinkSpec, SerialSettings, TcpLinkSpec } from './url.js';

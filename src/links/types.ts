@@ -20,6 +20,12 @@ export type LinkSpec =
       rtscts: boolean;
     };
 
+/** What the Exchange knows about a write: whether a reply is awaited, and how long it waits for one. */
+export interface WriteHint {
+  expectReply: boolean;
+  timeoutMs: number;
+}
+
 /**
  * A byte transport. Events: `data` (Buffer), `close` (Error | undefined: why it closed).
  * `open` rejects with an Error whose message names the endpoint when the device cannot be reached.
@@ -29,7 +35,11 @@ export interface Link extends EventEmitter {
   /** Human-readable endpoint, e.g. `tcp://127.0.0.1:5050` or `/dev/ttyUSB0 4800 7E1`. */
   readonly description: string;
   open(): Promise<void>;
-  write(data: Buffer): Promise<void>;
+  /**
+   * Sends bytes. Byte-stream links ignore `hint`; a message link (an instrument behind a GPIB bus)
+   * needs it to know whether to address the instrument to talk after the write.
+   */
+  write(data: Buffer, hint?: WriteHint): Promise<void>;
   /** Drop bytes the OS holds for reading (serial: tcflush; tcp: nothing beyond our buffers). */
   flushInput(): Promise<void>;
   close(): Promise<void>;
