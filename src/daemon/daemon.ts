@@ -12,11 +12,8 @@ import type { LinkSpec } from '../links/types.js';
 import type { Logger } from '../util/logger.js';
 import type { AnyDeviceDefinition } from './api.js';
 import { AUDIT_DEFAULTS, AuditLog, capAudit, capText, type AuditSummary } from './audit.js';
-import { LINE_SERVER_DEFAULTS } from './line-server.js';
-import type { ThrottleOptions } from './secret-throttle.js';
-import { RefusalSummary, addressOf } from './refusals.js';
+import { LINE_SERVER_DEFAULTS, RefusalSummary, addressOf, TokenStore, type ThrottleOptions, type Role, type TokenEntry } from '../server/index.js';
 import type { ProgrammeOptions } from './programme-runner.js';
-import { TokenStore, type Role, type TokenEntry } from './auth.js';
 import { DeviceRunner, type AuditEvent } from './runner.js';
 import { DaemonServer } from './server.js';
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
-import { loadTokenFile, tokensFromEnv, type TokenEntry } from '../daemon/auth.js';
+import { loadTokenFile, tokensFromEnv, type TokenEntry } from '../server/index.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/url.js';

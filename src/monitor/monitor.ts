@@ -5,7 +5,7 @@
  * labwire port. The web and `labwire up` know it through MonitorView.
  */
 import { EventEmitter } from 'node:events';
-import { TokenStore } from '../daemon/auth.js';
+import { TokenStore } from '../server/index.js';
 import { VERSION } from '../version.js';
 import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
 import type { AlarmEntry, Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';

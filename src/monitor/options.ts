@@ -3,7 +3,7 @@
  * onto these).
  */
 import type { Archive } from '../archive/types.js';
-import type { Role, TokenEntry } from '../daemon/auth.js';
+import type { Role, TokenEntry } from '../server/index.js';
 import type { Logger } from '../util/logger.js';
 import type { AlarmConfig } from './alarms.js';
 import type { AlarmHookConfig } from './hooks.js';

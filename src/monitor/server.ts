@@ -20,10 +20,8 @@
 import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
-import type { Role } from '../daemon/auth.js';
+import { RefusalSummary, LINE_SERVER_DEFAULTS, LineServer, type Role, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import { capText } from '../daemon/audit.js';
-import { RefusalSummary } from '../daemon/refusals.js';
-import { LINE_SERVER_DEFAULTS, LineServer, type Handled, type LineServerOptions, type LineService, type Session } from '../daemon/line-server.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState, LogReceipt, MonitorActor, PeerValue } from './types.js';
 import { formatStatusLine, isWritableKey, statusDocument, type ClientStatus, type LineKind } from './values.js';

@@ -1,19 +1,18 @@
 /**
  * Who is asking: a bearer token, a session cookie from `/api/login`, or the anonymous role. The
- * tokens and roles are the daemons' own (daemon/auth.ts); sessions live in server memory only, so
+ * tokens and roles are every listener's (server/tokens.ts, server/roles.ts); sessions live in server memory only, so
  * a restart logs everybody out and a stolen cookie dies with its expiry or a logout.
  *
  * Routes declare the role they need in `config.role`; without one, `/api/...` and `/monitor/...`
  * need `viewer` and everything else (the page itself) is public. A request without credentials
  * that needs a role gets 401, one whose role is too low 403. Every presented token (Bearer header,
- * login) goes through one per-address back-off (throttle.ts); there is no lockout.
+ * login) goes through one per-address back-off (server/secret-throttle.ts); there is no lockout.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TokenStore, roleAtLeast, type Role, type TokenEntry } from '../daemon/auth.js';
+import { TokenStore, roleAtLeast, SecretThrottle, ThrottleBusy, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { MonitorActor } from '../monitor/types.js';
 import { HttpError } from './errors.js';
-import { SecretThrottle, ThrottleBusy, type ThrottleOptions } from '../daemon/secret-throttle.js';
 
 export interface AuthInfo {
   /** null: no role at all (tokens required and none given). */

@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
-import { TokenStore, type Role, type TokenEntry } from '../daemon/auth.js';
+import { TokenStore, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { LogEntry } from '../archive/types.js';
 import type { AlarmState, AlarmTransition, MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
 import type { Logger } from '../util/logger.js';
@@ -19,7 +19,6 @@ import { Hub, type HubLimits } from './hub.js';
 import { buildOpenApi, collectRoutes } from './openapi.js';
 import { PAGE_CSP, SECURITY_HEADERS, defaultUiDir, staticRoutes } from './static.js';
 import { streamRoutes } from './stream.js';
-import type { ThrottleOptions } from '../daemon/secret-throttle.js';
 import { alarmEvent, deviceView } from './views.js';
 import { alarmRoutes } from './alarms.js';
 import { programmeRoutes } from './programme.js';
@@ -40,7 +39,7 @@ export interface WebOptions {
   sessionTtlMs?: number;
   /** Limits of the live streams (tests make them small). */
   streamLimits?: Partial<HubLimits>;
-  /** Back-off for wrong tokens (tests make it short); see throttle.ts. */
+  /** Back-off for wrong tokens (tests make it short); see server/secret-throttle.ts. */
   authThrottle?: Partial<ThrottleOptions>;
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, browsers must present a client certificate issued by it. */
   https?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };

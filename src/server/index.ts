@@ -1,0 +1,7 @@
+/** What every listener shares (DESIGN.md §2): daemon, monitor and web import it from here. */
+export * from './roles.js';
+export * from './tokens.js';
+export * from './rate-limit.js';
+export * from './secret-throttle.js';
+export * from './refusals.js';
+export * from './line-server.js';
