@@ -12,7 +12,7 @@ import type { LinkSpec } from '../links/types.js';
 import type { Logger } from '../util/logger.js';
 import type { AnyDeviceDefinition } from './api.js';
 import { AUDIT_DEFAULTS, AuditLog, capAudit, capText, type AuditSummary } from './audit.js';
-import { LINE_SERVER_DEFAULTS, RefusalSummary, addressOf, TokenStore, type ThrottleOptions, type Role, type TokenEntry } from '../server/index.js';
+import { LINE_SERVER_DEFAULTS, RefusalSummary, exposureWarnings, resolveAnonymousRole, addressOf, TokenStore, type ThrottleOptions, type Role, type TokenEntry } from '../server/index.js';
 import type { ProgrammeOptions } from './programme-runner.js';
 import { DeviceRunner, type AuditEvent } from './runner.js';
 import { DaemonServer } from './server.js';
@@ -87,23 +87,23 @@ export interface Daemon extends EventEmitter {
   close(): Promise<void>;
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const logger = opts.logger.child({ daemon: opts.name });
   const host = opts.host ?? DAEMON_DEFAULTS.host;
   const tokens = new TokenStore(opts.tokens ?? []);
-  const anonymous = opts.anonymousRole === 'none' ? null : (opts.anonymousRole ?? (tokens.enabled ? null : 'admin'));
-  if (!isLoopback(host)) {
-    if (!tokens.enabled) {
-      logger.warn(`daemon "${opts.name}" listens on ${host} WITHOUT any token: anyone who can reach this address can change the device. Configure --token-file or LABWIRE_TOKEN.`);
-    } else if (anonymous === 'operator' || anonymous === 'admin') {
-      logger.warn(`daemon "${opts.name}" listens on ${host} and gives connections WITHOUT a token the ${anonymous} role: anyone who can reach it can change the device.`);
-    }
-    if (!opts.tls) logger.warn(`daemon "${opts.name}" listens on ${host} without TLS: tokens and commands cross the network in clear text.`);
-  }
+  const anonymous = resolveAnonymousRole(opts.anonymousRole, tokens.enabled);
+  for (const warning of exposureWarnings({
+    label: `daemon "${opts.name}"`,
+    host,
+    tokensEnabled: tokens.enabled,
+    anonymousRole: anonymous,
+    encrypted: opts.tls !== undefined,
+    power: 'change the device',
+    readPower: 'read the device',
+    tokenHint: 'Configure --token-file or LABWIRE_TOKEN.',
+    encryption: 'TLS',
+    clearText: 'tokens and commands',
+  })) logger.warn(warning);
   const runner = new DeviceRunner({
     definition: opts.definition,
     options: opts.options,

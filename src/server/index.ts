@@ -5,3 +5,4 @@ export * from './rate-limit.js';
 export * from './secret-throttle.js';
 export * from './refusals.js';
 export * from './line-server.js';
+export * from './listener-policy.js';

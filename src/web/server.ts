@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
-import { TokenStore, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
+import { TokenStore, exposureWarnings, isLoopbackHost, resolveAnonymousRole, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { LogEntry } from '../archive/types.js';
 import type { AlarmState, AlarmTransition, MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
 import type { Logger } from '../util/logger.js';
@@ -53,10 +53,6 @@ export interface WebServer {
 
 export const WEB_DEFAULTS = { host: '127.0.0.1', port: 8888, sessionTtlMs: 12 * 3_600_000 } as const;
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 export interface WebApp {
   app: FastifyInstance;
   hub: Hub;
@@ -67,7 +63,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   const { monitor } = options;
   const logger = options.logger.child({ component: 'web' });
   const tokens = new TokenStore(options.tokens ?? []);
-  const anonymousRole = options.anonymousRole === 'none' ? null : (options.anonymousRole ?? (tokens.enabled ? null : 'admin'));
+  const anonymousRole = resolveAnonymousRole(options.anonymousRole, tokens.enabled);
 
   const app = Fastify({
     loggerInstance: logger,
@@ -117,7 +113,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
     sessionTtlMs: options.sessionTtlMs ?? WEB_DEFAULTS.sessionTtlMs,
     readOnly: monitor.readOnly,
     monitorName: monitor.name,
-    loopbackOnly: isLoopback(options.host ?? WEB_DEFAULTS.host),
+    loopbackOnly: isLoopbackHost(options.host ?? WEB_DEFAULTS.host),
     ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
   });
   const startedAt = Date.now();
@@ -164,9 +160,20 @@ export async function startWeb(options: WebOptions): Promise<WebServer> {
   const port = options.port ?? WEB_DEFAULTS.port;
   const { app } = await createWebApp(options);
   const tokensEnabled = (options.tokens?.length ?? 0) > 0;
-  if (!isLoopback(host) && !tokensEnabled && options.anonymousRole !== 'none' && options.anonymousRole !== 'viewer') {
-    app.log.warn(`the web page listens on ${host} WITHOUT any token: anyone who can reach this address can change the devices. Configure monitor tokens.`);
-  }
+  const warnings = exposureWarnings({
+    label: 'the web page',
+    host,
+    tokensEnabled,
+    anonymousRole: resolveAnonymousRole(options.anonymousRole, tokensEnabled),
+    encrypted: options.https !== undefined,
+    power: 'change the devices',
+    readPower: 'read every device',
+    tokenHint: 'Configure monitor tokens.',
+    encryption: 'HTTPS',
+    clearText: 'tokens and session cookies',
+    encryptionHint: 'Configure HTTPS (monitor.webTls in the lab file).',
+  });
+  for (const warning of warnings) app.log.warn(warning);
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -177,7 +184,6 @@ export async function startWeb(options: WebOptions): Promise<WebServer> {
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `${options.https ? 'https' : 'http'}://${urlHost}:${actual}/`;
-  if (!isLoopback(host) && !options.https) app.log.warn(`the web page listens on ${host} without HTTPS: tokens and session cookies cross the network in clear text. Configure HTTPS (monitor.webTls in the lab file).`);
   app.log.info(`web page at ${url}${tokensEnabled ? ' (tokens required)' : ''}${options.monitor.readOnly ? ' (read-only)' : ''}`);
   let closing: Promise<void> | undefined;
   return {

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { exposureWarnings, isLoopbackHost, resolveAnonymousRole, type ExposureFacts } from './listener-policy.js';
+
+describe('isLoopbackHost', () => {
+  it.each(['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'])('%s is loopback', (h) => {
+    expect(isLoopbackHost(h)).toBe(true);
+  });
+  it.each(['0.0.0.0', '::', '192.0.2.1', '127.example.org', '127.0.0.1.nip.io', '::2', '::ffff:10.0.0.1', 'localhost.example.org', ''])('%s is not loopback', (h) => {
+    expect(isLoopbackHost(h)).toBe(false);
+  });
+});
+
+describe('resolveAnonymousRole', () => {
+  it('defaults to admin without tokens and to none with tokens', () => {
+    expect(resolveAnonymousRole(undefined, false)).toBe('admin');
+    expect(resolveAnonymousRole(undefined, true)).toBeNull();
+  });
+  it('takes what is configured, none included', () => {
+    expect(resolveAnonymousRole('none', false)).toBeNull();
+    expect(resolveAnonymousRole('viewer', true)).toBe('viewer');
+    expect(resolveAnonymousRole('operator', false)).toBe('operator');
+  });
+});
+
+describe('exposureWarnings', () => {
+  const facts = (over: Partial<ExposureFacts>): ExposureFacts => ({
+    label: 'daemon "x"',
+    host: '0.0.0.0',
+    tokensEnabled: false,
+    anonymousRole: 'admin',
+    encrypted: false,
+    power: 'change the device',
+    readPower: 'read the device',
+    tokenHint: 'Configure tokens.',
+    encryption: 'TLS',
+    clearText: 'tokens and commands',
+    ...over,
+  });
+
+  it('says nothing on loopback, whatever the setup', () => {
+    expect(exposureWarnings(facts({ host: '127.0.0.1' }))).toEqual([]);
+    expect(exposureWarnings(facts({ host: '::1', tokensEnabled: true, anonymousRole: 'admin' }))).toEqual([]);
+  });
+
+  it('warns about a stranger who may write without any token, and about clear text', () => {
+    const w = exposureWarnings(facts({}));
+    expect(w).toHaveLength(2);
+    expect(w[0]).toMatch(/^daemon "x" listens on 0\.0\.0\.0 WITHOUT any token: anyone who can reach this address can change the device\. Configure tokens\.$/);
+    expect(w[1]).toBe('daemon "x" listens on 0.0.0.0 without TLS: tokens and commands cross the network in clear text.');
+  });
+
+  it('warns about an anonymous operator or admin role even with tokens', () => {
+    for (const role of ['operator', 'admin'] as const) {
+      const w = exposureWarnings(facts({ tokensEnabled: true, anonymousRole: role, encrypted: true }));
+      expect(w).toEqual([`daemon "x" listens on 0.0.0.0 and gives connections WITHOUT a token the ${role} role: anyone who can reach it can change the device.`]);
+    }
+  });
+
+  it('says that anyone may read when there are no tokens and the anonymous role is viewer', () => {
+    const w = exposureWarnings(facts({ anonymousRole: 'viewer', encrypted: true }));
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/WITHOUT any token: anyone who can reach this address can read the device; nobody can authenticate for more/);
+  });
+
+  it('is quiet about roles when tokens are required and strangers get viewer or nothing', () => {
+    expect(exposureWarnings(facts({ tokensEnabled: true, anonymousRole: null, encrypted: true }))).toEqual([]);
+    expect(exposureWarnings(facts({ tokensEnabled: true, anonymousRole: 'viewer', encrypted: true }))).toEqual([]);
+    expect(exposureWarnings(facts({ tokensEnabled: false, anonymousRole: null, encrypted: true }))).toEqual([]);
+  });
+
+  it('appends the hint on how to switch encryption on', () => {
+    const w = exposureWarnings(facts({ tokensEnabled: true, anonymousRole: null, encryption: 'HTTPS', clearText: 'tokens and session cookies', encryptionHint: 'Configure HTTPS.' }));
+    expect(w).toEqual(['daemon "x" listens on 0.0.0.0 without HTTPS: tokens and session cookies cross the network in clear text. Configure HTTPS.']);
+  });
+});
