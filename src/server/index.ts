@@ -6,3 +6,4 @@ export * from './secret-throttle.js';
 export * from './refusals.js';
 export * from './line-server.js';
 export * from './listener-policy.js';
+export * from './builtins.js';
