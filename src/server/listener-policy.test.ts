@@ -56,16 +56,18 @@ describe('exposureWarnings', () => {
     }
   });
 
-  it('says that anyone may read when there are no tokens and the anonymous role is viewer', () => {
-    const w = exposureWarnings(facts({ anonymousRole: 'viewer', encrypted: true }));
-    expect(w).toHaveLength(1);
-    expect(w[0]).toMatch(/WITHOUT any token: anyone who can reach this address can read the device; nobody can authenticate for more/);
+  it('warns without tokens whatever the anonymous role, and says what that role means', () => {
+    const viewer = exposureWarnings(facts({ anonymousRole: 'viewer', encrypted: true }));
+    expect(viewer).toHaveLength(1);
+    expect(viewer[0]).toMatch(/WITHOUT any token: anyone who can reach this address can read the device, and nobody can authenticate for more\. Configure tokens\.$/);
+    const none = exposureWarnings(facts({ anonymousRole: null, encrypted: true }));
+    expect(none).toHaveLength(1);
+    expect(none[0]).toMatch(/WITHOUT any token: nobody can authenticate, and connections without a token may only ping\./);
   });
 
   it('is quiet about roles when tokens are required and strangers get viewer or nothing', () => {
     expect(exposureWarnings(facts({ tokensEnabled: true, anonymousRole: null, encrypted: true }))).toEqual([]);
     expect(exposureWarnings(facts({ tokensEnabled: true, anonymousRole: 'viewer', encrypted: true }))).toEqual([]);
-    expect(exposureWarnings(facts({ tokensEnabled: false, anonymousRole: null, encrypted: true }))).toEqual([]);
   });
 
   it('appends the hint on how to switch encryption on', () => {

@@ -63,18 +63,21 @@ export interface ExposureFacts {
 }
 
 /**
- * Warnings to log at start, empty on loopback. Beyond loopback: a stranger who may write (no
- * tokens and the default role, or an anonymous operator/admin role), a stranger who may read
- * without any token at all, and a listener without encryption.
+ * Warnings to log at start, empty on loopback. Beyond loopback: no tokens at all (with what that
+ * means for the anonymous role), an anonymous operator or admin role besides tokens, and a
+ * listener without encryption.
  */
 export function exposureWarnings(f: ExposureFacts): string[] {
   if (isLoopbackHost(f.host)) return [];
   const out: string[] = [];
   const where = `${f.label} listens on ${f.host}`;
-  if (!f.tokensEnabled && roleAtLeast(f.anonymousRole, 'operator')) {
-    out.push(`${where} WITHOUT any token: anyone who can reach this address can ${f.power}. ${f.tokenHint}`);
-  } else if (!f.tokensEnabled && f.anonymousRole === 'viewer') {
-    out.push(`${where} WITHOUT any token: anyone who can reach this address can ${f.readPower}; nobody can authenticate for more. ${f.tokenHint}`);
+  if (!f.tokensEnabled) {
+    const consequence = roleAtLeast(f.anonymousRole, 'operator')
+      ? `anyone who can reach this address can ${f.power}`
+      : f.anonymousRole === 'viewer'
+        ? `anyone who can reach this address can ${f.readPower}, and nobody can authenticate for more`
+        : 'nobody can authenticate, so no connection gets any role';
+    out.push(`${where} WITHOUT any token: ${consequence}. ${f.tokenHint}`);
   } else if (roleAtLeast(f.anonymousRole, 'operator')) {
     out.push(`${where} and gives connections WITHOUT a token the ${f.anonymousRole} role: anyone who can reach it can ${f.power}.`);
   }
