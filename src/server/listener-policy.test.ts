@@ -62,7 +62,7 @@ describe('exposureWarnings', () => {
     expect(viewer[0]).toMatch(/WITHOUT any token: anyone who can reach this address can read the device, and nobody can authenticate for more\. Configure tokens\.$/);
     const none = exposureWarnings(facts({ anonymousRole: null, encrypted: true }));
     expect(none).toHaveLength(1);
-    expect(none[0]).toMatch(/WITHOUT any token: nobody can authenticate, and connections without a token may only ping\./);
+    expect(none[0]).toMatch(/WITHOUT any token: nobody can authenticate, so no connection gets any role\./);
   });
 
   it('is quiet about roles when tokens are required and strangers get viewer or nothing', () => {
