@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { formatCommand, formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
-import { NOT_FORWARDED, builtinRule, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 
 export type ServerOptions = Omit<LineServerOptions, 'label'>;
@@ -168,7 +168,7 @@ export class DaemonServer extends EventEmitter implements LineService {
     }
     if (cmd.name === null) return refuse(new LabwireError('ProtocolError', `as needs a line to run; ${usage}`, 'as'));
     if (NOT_FORWARDED.has(cmd.name)) return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection and cannot be run for another user`, 'as'));
-    const via = s.name.startsWith('anonymous') ? s.tokenName : s.name;
+    const via = hasChosenName(s) ? s.name : s.tokenName;
     const lower = lowerRole(role, s.role);
     // A view of the session for this one line: same connection, the end user's name and role.
     const onBehalf: Session = { id: s.id, peer: s.peer, address: s.address, name: `${user} via ${via}`, type: s.type, role: lower, tokenName: undefined, subscribed: null };

@@ -20,7 +20,7 @@
 import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
-import { RefusalSummary, LINE_SERVER_DEFAULTS, builtinRule, listedBuiltins, noticesOf, LineServer, type Role, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { RefusalSummary, LINE_SERVER_DEFAULTS, builtinRule, hasChosenName, listedBuiltins, noticesOf, LineServer, type Role, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import { capText } from '../daemon/audit.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState, LogReceipt, MonitorActor, PeerValue } from './types.js';
@@ -245,7 +245,7 @@ export class MonitorServer implements LineService {
    */
   private logSource(s: Session): string {
     if (s.tokenName !== undefined || !this.anyTokens) return this.lines.actor(s).who;
-    return s.name.startsWith('anonymous') ? 'anonymous' : `anonymous (${s.name})`;
+    return hasChosenName(s) ? `anonymous (${s.name})` : 'anonymous';
   }
 
   /** A state-changing send refused before it reached the device, through the refusal summary. */

@@ -82,6 +82,11 @@ export interface Session {
   subscribed: Set<string> | null;
 }
 
+/** Whether the peer named itself with `id name=`; until then its name is the default `anonymousN`. */
+export function hasChosenName(s: Session): boolean {
+  return !s.name.startsWith('anonymous');
+}
+
 /** A reply line, no reply (a notice), or one that needs waiting for. */
 export type Handled = string | undefined | Promise<string | undefined>;
 
@@ -244,7 +249,7 @@ export class LineServer {
 
   /** Who asked, for logs and the audit trail. */
   actor(s: Session): { who: string; peer: string } {
-    const who = s.tokenName ? (s.name.startsWith('anonymous') ? s.tokenName : `${s.tokenName} (${s.name})`) : s.name;
+    const who = s.tokenName ? (hasChosenName(s) ? `${s.tokenName} (${s.name})` : s.tokenName) : s.name;
     return { who, peer: s.peer };
   }
 

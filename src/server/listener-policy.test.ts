@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exposureWarnings, isLoopbackHost, resolveAnonymousRole, type ExposureFacts } from './listener-policy.js';
+import { exposureWarnings, isLoopbackHost, isLoopbackHostHeader, resolveAnonymousRole, type ExposureFacts } from './listener-policy.js';
 
 describe('isLoopbackHost', () => {
   it.each(['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'])('%s is loopback', (h) => {
@@ -73,5 +73,14 @@ describe('exposureWarnings', () => {
   it('appends the hint on how to switch encryption on', () => {
     const w = exposureWarnings(facts({ tokensEnabled: true, anonymousRole: null, encryption: 'HTTPS', clearText: 'tokens and session cookies', encryptionHint: 'Configure HTTPS.' }));
     expect(w).toEqual(['daemon "x" listens on 0.0.0.0 without HTTPS: tokens and session cookies cross the network in clear text. Configure HTTPS.']);
+  });
+});
+
+describe('isLoopbackHostHeader', () => {
+  it.each(['127.0.0.1:8888', '127.0.0.1', 'localhost:80', '[::1]:8888', '[::1]', 'LOCALHOST'])('%s names loopback', (h) => {
+    expect(isLoopbackHostHeader(h)).toBe(true);
+  });
+  it.each(['evil.example:8888', '127.0.0.1.evil.example', '127.evil.example:80', '[::2]:8888', '', '::1', '127.0.0.1:80:80'])('%s does not', (h) => {
+    expect(isLoopbackHostHeader(h)).toBe(false);
   });
 });

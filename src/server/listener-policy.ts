@@ -31,6 +31,16 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
+ * Whether an HTTP Host header (`host[:port]`) names a loopback address: a page bound to loopback
+ * answers only those, so a web site whose name an attacker re-points at 127.0.0.1 (DNS
+ * rebinding) cannot use it.
+ */
+export function isLoopbackHostHeader(header: string): boolean {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(header.trim());
+  return m !== null && isLoopbackHost(m[1]!);
+}
+
+/**
  * The role of a connection that has not authenticated: as configured, else admin without tokens
  * (CCDLab behaviour, a loopback demo needs no setup) and none with tokens (decision 0004).
  */

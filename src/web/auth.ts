@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TokenStore, roleAtLeast, SecretThrottle, ThrottleBusy, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
+import { TokenStore, isLoopbackHostHeader, roleAtLeast, SecretThrottle, ThrottleBusy, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { MonitorActor } from '../monitor/types.js';
 import { HttpError } from './errors.js';
 
@@ -120,8 +120,6 @@ export interface AuthOptions {
   throttle?: Partial<ThrottleOptions>;
 }
 
-const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
-
 /** True when a browser says the request comes from another site (scripts send no such header). */
 function crossSite(req: FastifyRequest): boolean {
   const site = req.headers['sec-fetch-site'];
@@ -223,7 +221,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
 
   app.decorateRequest('auth', null as unknown as AuthInfo);
   app.addHook('onRequest', async (req, reply: FastifyReply) => {
-    if (options.loopbackOnly && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+    if (options.loopbackOnly && !isLoopbackHostHeader(req.headers.host ?? '')) {
       req.auth = anonymous;
       throw new HttpError(421, 'MisdirectedRequest', 'this server answers only to a loopback address such as 127.0.0.1 or localhost');
     }
