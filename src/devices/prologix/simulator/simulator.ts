@@ -63,9 +63,10 @@ export class PrologixSimulator implements Simulator {
 
   private open(client: SimClient): SimSession {
     // One client only: the newest takes the adapter, the previous socket is closed.
-    if (this.current) {
-      this.current.session.close();
-      this.current.client.socket?.destroy();
+    const previous = this.current;
+    if (previous) {
+      previous.session.close();
+      previous.client.socket?.destroy();
     }
     this.clientsAccepted += 1;
     const session = new AdapterSession(this.adapter, client, () => {
