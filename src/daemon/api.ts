@@ -104,6 +104,28 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   identify?: (driver: D) => Promise<Record<string, WireValue>>;
   /** Device alarms and warnings from the cached values; undefined when the device reports nothing. */
   stateOverride?: (values: Readonly<Record<string, WireValue>>) => StateOverride | undefined;
+  /**
+   * Another line protocol served on the daemon's own port, for peers that predate labwire
+   * (CCDLab's GPIB multiplexor on the prologix bus daemon). It sees only lines whose first word is
+   * no labwire request; they need the operator role and count against the rate limit.
+   */
+  foreign?: ForeignProtocol<D>;
+}
+
+/** A second protocol on a daemon's port: one session per connection, opened on its first line. */
+export interface ForeignProtocol<D = unknown> {
+  /** For messages: `CCDLab GPIB multiplexor`. */
+  title: string;
+  open(peer: string, log: HandlerContext['log']): ForeignSession<D>;
+}
+
+export interface ForeignSession<D = unknown> {
+  /** Whether this line is the protocol's (it may depend on what the connection said before). */
+  claims(line: string): boolean;
+  /** Answers a claimed line: reply lines (none for a line that gets no reply). */
+  handle(driver: D, line: string): string[] | Promise<string[]>;
+  /** The connection closed: drop what it still waits for. */
+  close(): void;
 }
 
 /**

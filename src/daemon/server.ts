@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { formatCommand, formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
-import { NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { BUILTIN_COMMANDS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 
 export type ServerOptions = Omit<LineServerOptions, 'label'>;
@@ -22,6 +22,8 @@ const RECENT_LOGS = 200;
 const BUILTINS = listedBuiltins('daemon');
 /** The programme commands that change something (the others are answered above). */
 const PROGRAMME_WRITES: ReadonlySet<string> = new Set(BUILTINS.filter((n) => n.startsWith('programme_') && builtinRule('daemon', n)?.effect === 'write'));
+/** First words that are always labwire's, never a foreign protocol's line: every built-in of a daemon's port, `id`, `auth` and the notices included. */
+const LABWIRE_WORDS: ReadonlySet<string> = new Set(BUILTIN_COMMANDS.filter((c) => c.daemon !== undefined).map((c) => c.name));
 
 export class DaemonServer extends EventEmitter implements LineService {
   readonly notices = NOTICES;
@@ -68,6 +70,28 @@ export class DaemonServer extends EventEmitter implements LineService {
     const name = cmd?.name;
     // A line that cannot be read might have been anything: audited as if it wrote.
     if (name === undefined || name === null || this.audited(name)) this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
+  }
+
+  claimsLine(s: Session, line: string): boolean {
+    if (!this.runner.definition.foreign) return false;
+    const word = /^\s*(\S*)/.exec(line)![1]!;
+    if (word === '' || LABWIRE_WORDS.has(word) || this.runner.commandNames().includes(word)) return false;
+    return this.runner.foreignSession(s.id, s.peer)?.claims(line) ?? false;
+  }
+
+  /** A line of the definition's second protocol: the operator role, as for any device command. */
+  foreignLine(s: Session, line: string): Handled {
+    const title = this.runner.definition.foreign?.title ?? 'foreign';
+    const denied = this.lines.unauthorized(s, `a line of the ${title} protocol`, 'operator', '-');
+    if (denied) return formatErrorReply(denied);
+    return this.runner.foreignLine(s.id, line).then(
+      (lines) => (lines.length > 0 ? lines.join('\n') : undefined),
+      (err: unknown) => this.lines.errorReply(err, '-'),
+    );
+  }
+
+  sessionClosed(s: Session): void {
+    this.runner.closeForeign(s.id);
   }
 
   dispatch(s: Session, cmd: Command & { name: string }, line: string): Handled {

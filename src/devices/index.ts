@@ -6,11 +6,13 @@ import type { DeviceFamily } from '../daemon/api.js';
 import { cryoconFamily } from './cryocon/device.js';
 import { julaboFamily } from './julabo/device.js';
 import { arbinFamily } from './arbin/device.js';
+import { prologixFamily } from './prologix/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
   cryocon: cryoconFamily,
   arbin: arbinFamily,
+  prologix: prologixFamily,
 };
 
 export function getFamily(type: string): DeviceFamily {
