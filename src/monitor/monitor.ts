@@ -5,7 +5,7 @@
  * labwire port. The web and `labwire up` know it through MonitorView.
  */
 import { EventEmitter } from 'node:events';
-import { TokenStore, exposureWarnings, resolveAnonymousRole } from '../server/index.js';
+import { TokenStore, exposureWarnings, listenerLimits, resolveAnonymousRole } from '../server/index.js';
 import { VERSION } from '../version.js';
 import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
 import type { AlarmEntry, Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
@@ -202,17 +202,13 @@ export class Monitor extends EventEmitter implements MonitorView {
         clearText: 'tokens and commands',
         encryptionHint: 'Configure monitor.tls in the lab file.',
       })) this.logger.warn(warning);
-      const rate = this.options.rateLimit ?? MONITOR_DEFAULTS.rateLimit;
       const server = new MonitorServer(this.backend(), {
         host,
         port,
         ...(this.options.tls ? { tls: this.options.tls } : {}),
         tokens,
         anonymousRole,
-        rateLimit: { perSecond: rate.perSecond, burst: rate.burst ?? rate.perSecond * 2 },
-        maxConnections: this.options.maxConnections ?? MONITOR_DEFAULTS.maxConnections,
-        idleTimeoutMs: this.options.idleTimeoutMs ?? MONITOR_DEFAULTS.idleTimeoutMs,
-        maxLineLength: this.options.maxLineLength ?? MONITOR_DEFAULTS.maxLineLength,
+        ...listenerLimits(this.options),
         logger: this.logger,
       });
       this.port = await server.listen();

@@ -7,3 +7,4 @@ export * from './refusals.js';
 export * from './line-server.js';
 export * from './listener-policy.js';
 export * from './builtins.js';
+export * from './listener-limits.js';

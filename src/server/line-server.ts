@@ -51,8 +51,8 @@ export interface LineServerOptions {
   handshakeTimeoutMs?: number;
   /** Refusals are logged in full once per address, reason and interval, the rest counted (default 10 s; 0: all in full). */
   refusalSummaryMs?: number;
-  /** Back-off for wrong tokens given to `auth`, per address (the web server's rules; tests shorten it). */
-  authThrottle?: Partial<ThrottleOptions>;
+  /** Back-off for wrong tokens given to `auth`, per address (the web server's rules; tests shorten it), or a throttle shared with another listener of the same tokens. */
+  authThrottle?: Partial<ThrottleOptions> | SecretThrottle;
   maxLineLength: number;
   logger: Logger;
 }
@@ -170,7 +170,7 @@ export class LineServer {
     this.limiter = new RateLimiter(opts.rateLimit);
     this.maxPerAddress = opts.maxConnectionsPerAddress ?? LINE_SERVER_DEFAULTS.maxConnectionsPerAddress;
     this.authTimeoutMs = opts.authTimeoutMs ?? LINE_SERVER_DEFAULTS.authTimeoutMs;
-    this.secrets = new SecretThrottle(opts.authThrottle);
+    this.secrets = opts.authThrottle instanceof SecretThrottle ? opts.authThrottle : new SecretThrottle(opts.authThrottle);
     this.refusals = new RefusalSummary({
       intervalMs: opts.refusalSummaryMs ?? LINE_SERVER_DEFAULTS.refusalSummaryMs,
       noun: ['time', 'times'],

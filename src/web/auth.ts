@@ -116,8 +116,8 @@ export interface AuthOptions {
    * site whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot use the page.
    */
   loopbackOnly: boolean;
-  /** Back-off for wrong tokens (tests make it short). */
-  throttle?: Partial<ThrottleOptions>;
+  /** Back-off for wrong tokens (tests make it short), or a throttle shared with the monitor's port. */
+  throttle?: Partial<ThrottleOptions> | SecretThrottle;
 }
 
 /** True when a browser says the request comes from another site (scripts send no such header). */
@@ -175,7 +175,7 @@ function cookieHeader(req: FastifyRequest, value: string, maxAgeS: number): stri
 /** Installs authentication on the root instance (hooks apply to every plugin) and the login routes. */
 export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   const sessions = new SessionStore(options.sessionTtlMs);
-  const throttle = new SecretThrottle(options.throttle);
+  const throttle = options.throttle instanceof SecretThrottle ? options.throttle : new SecretThrottle(options.throttle);
   /** A token checked through the throttle; 429 (with Retry-After) while the address is held. */
   const checkToken = async (req: FastifyRequest, reply: FastifyReply, token: string): Promise<TokenEntry | undefined> => {
     try {

@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
-import { TokenStore, exposureWarnings, isLoopbackHost, resolveAnonymousRole, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
+import { SecretThrottle, TokenStore, exposureWarnings, isLoopbackHost, resolveAnonymousRole, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { LogEntry } from '../archive/types.js';
 import type { AlarmState, AlarmTransition, MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
 import type { Logger } from '../util/logger.js';
@@ -39,8 +39,11 @@ export interface WebOptions {
   sessionTtlMs?: number;
   /** Limits of the live streams (tests make them small). */
   streamLimits?: Partial<HubLimits>;
-  /** Back-off for wrong tokens (tests make it short); see server/secret-throttle.ts. */
-  authThrottle?: Partial<ThrottleOptions>;
+  /**
+   * Back-off for wrong tokens (tests make it short; see server/secret-throttle.ts), or the throttle
+   * of the monitor's port when the page checks the same tokens, so guesses on both count together.
+   */
+  authThrottle?: Partial<ThrottleOptions> | SecretThrottle;
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, browsers must present a client certificate issued by it. */
   https?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
 }
