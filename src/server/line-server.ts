@@ -143,6 +143,14 @@ const PUSH_HIGH_WATER = 1 << 20;
 const OUTPUT_HIGH_WATER = 1 << 20;
 /** Lines a connection may queue behind a slow request before it is dropped. */
 export const MAX_WAITING = 4096;
+/**
+ * A refused socket is closed gracefully (the reason, then FIN) and its input read and dropped for
+ * at most this long: a reset that overtook the reason (the peer wrote again before reading) would
+ * make the peer's kernel discard it unread — HTTP servers' "lingering close".
+ */
+export const REFUSED_LINGER_MS = 2000;
+/** Refused sockets lingering at once; beyond this they are reset right after the reason, as a flood costs nothing more. */
+export const MAX_LINGERING = 256;
 /** A frame error queued behind a slow request carries its ready-made reply behind this mark. */
 const READY = '\0';
 
@@ -162,6 +170,8 @@ export class LineServer {
   private readonly authTimeoutMs: number;
   /** Wrong tokens cost a growing delay per address: guessing is a few tries a second at most. */
   private readonly secrets: SecretThrottle;
+  /** Refused sockets closing gracefully (bounded by MAX_LINGERING); close() destroys them too. */
+  private readonly lingering = new Set<net.Socket>();
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | undefined;
   private boundPort = 0;
@@ -206,6 +216,11 @@ export class LineServer {
 
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** Refused sockets still closing gracefully (for tests). */
+  get lingeringCount(): number {
+    return this.lingering.size;
   }
 
   /** Sockets that hold a slot: connections, and TLS handshakes under way. */
@@ -253,6 +268,7 @@ export class LineServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.conns) c.conn.destroy();
     for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.lingering) socket.destroy();
     await closed;
   }
 
@@ -351,9 +367,7 @@ export class LineServer {
         // Mid-handshake a plain-text line would only confuse the client.
         socket.destroy();
       } else {
-        // Half-open sockets would linger until the peer closes: write the reason, then let go.
-        socket.write(`${formatErrorReply(new LabwireError('RateLimited', why))}\n`, () => socket.destroy());
-        socket.setTimeout(2000, () => socket.destroy());
+        this.refuseWithReason(socket, `${formatErrorReply(new LabwireError('RateLimited', why))}\n`);
       }
       return false;
     }
@@ -366,6 +380,28 @@ export class LineServer {
       else this.perAddress.delete(address);
     });
     return true;
+  }
+
+  /** Writes the reason and closes: gracefully while few refused sockets linger, else at once. */
+  private refuseWithReason(socket: net.Socket, line: string): void {
+    if (this.lingering.size >= MAX_LINGERING) {
+      socket.write(line, () => socket.destroy());
+      socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+      return;
+    }
+    this.lingering.add(socket);
+    const finish = (): void => {
+      if (!this.lingering.delete(socket)) return;
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    // A fixed deadline, not the socket's idle timer, which a peer that keeps writing would reset.
+    const timer = setTimeout(finish, REFUSED_LINGER_MS);
+    timer.unref();
+    socket.on('data', () => undefined);
+    socket.once('end', finish);
+    socket.once('close', finish);
+    socket.end(line);
   }
 
   private accept(socket: net.Socket): void {
