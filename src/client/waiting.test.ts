@@ -103,7 +103,7 @@ describe('ConditionWait', () => {
     await expect(p).rejects.toThrow(new LabwireError('CommunicationFailed', 'connection to 127.0.0.1:7001 lost while waiting for temperature<15', 'wait'));
   });
 
-  it('re-reads after a reconnect and does not end on values from before it', async () => {
+  it('reads the values again after a reconnect and ends on the new reading', async () => {
     let value = 20;
     const host = new ScriptedHost(() => labwire({ temperature: value }));
     let done = false;
