@@ -7,7 +7,7 @@
 import type { AnyDeviceDefinition } from '../daemon/api.js';
 import { DeviceRunner, toLabwireError, type Actor, type UpdateEvent } from '../daemon/runner.js';
 import type { LinkSpec } from '../links/types.js';
-import { formatLinkSpec } from '../links/url.js';
+import { formatLinkSpec } from '../links/index.js';
 import type { Logger } from '../util/logger.js';
 import { formatErrorReply, formatOk, formatValue, quote } from '../wire/format.js';
 import { parseLine } from '../wire/tokenize.js';
