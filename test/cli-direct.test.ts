@@ -131,15 +131,14 @@ describe('labwire direct cryocon', () => {
     expect(bad.stderr).toMatch(/^labwire: WrongType: .*channel/);
   });
 
-  it('sends a labwire line and prints the reply a daemon would give; an error reply exits 2', async () => {
+  it('sends a labwire line and prints the reply a daemon would give; a refusal goes to stderr with exit 2', async () => {
     expect((await direct('send', 'get_id')).stdout).toMatch(/^id name=cryocon type=cryocon protocol=labwire\/1 version=\S+\n$/);
     expect((await direct('send', 'set', 'loop1.setpoint=210')).stdout).toBe('ok set loop1.setpoint=210\n');
     const refused = await direct('send', 'set loop1.setpoint=nope');
-    expect(refused.code).toBe(2);
-    expect(refused.stdout).toBe('error set code=WrongType message="loop1.setpoint \\"nope\\" is not a number"\n');
+    expect(refused).toEqual({ code: 2, stdout: '', stderr: 'labwire: WrongType: loop1.setpoint "nope" is not a number\n' });
     const daemonOnly = await direct('send', 'subscribe');
     expect(daemonOnly.code).toBe(2);
-    expect(daemonOnly.stdout).toMatch(/^error subscribe code=NoSuchCommand message="subscribe needs a daemon; /);
+    expect(daemonOnly.stderr).toMatch(/^labwire: NoSuchCommand: subscribe needs a daemon; /);
   });
 
   it('watches values: the current reading first, then every change, until --count', async () => {

@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import { deviceFamilies, getFamily } from '../devices/index.js';
 import { createLogger, silentLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
-import { formatOk, formatValue } from '../wire/format.js';
+import { formatOk, formatValue, parseErrorReply } from '../wire/format.js';
+import { parseLine } from '../wire/tokenize.js';
 import type { StatusDoc, WireValue } from '../wire/types.js';
 import { VERSION } from '../version.js';
 import { formatStatusTable } from './client-cmds.js';
@@ -86,7 +87,7 @@ export async function runDirect(type: string, action: string, args: string[], fl
     return;
   }
   if (!(DIRECT_ACTIONS as readonly string[]).includes(action)) {
-    const extra = type === 'julabo' ? `, ${JULABO_TOOL_ACTIONS.join(', ')}` : '';
+    const extra = type === 'julabo' ? `, ${JULABO_TOOL_ACTIONS.filter((a) => !(DIRECT_ACTIONS as readonly string[]).includes(a)).join(', ')}` : '';
     throw new CliError(`unknown action "${action}": expected one of ${DIRECT_ACTIONS.join(', ')}${extra}`);
   }
   const pairs = action === 'set' ? parsePairs(args, 'set') : {};
@@ -123,9 +124,10 @@ export async function runDirect(type: string, action: string, args: string[], fl
       }
       case 'send': {
         const reply = await device.answer(args.join(' '));
+        // A refused request goes to stderr with exit code 2, as with `labwire send`.
+        const refused = parseErrorReply(parseLine(reply));
+        if (refused) throw refused;
         out(reply);
-        // A refused request is an error for the shell, as with `labwire send`.
-        if (reply.startsWith('error ')) process.exitCode = 2;
         break;
       }
       case 'watch':
