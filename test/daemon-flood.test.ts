@@ -90,13 +90,14 @@ describe('audit and log amplification', () => {
     cleanups.push(() => op.close());
     expect(await op.request(`auth token=${OPERATOR}`)).toBe('ok auth role=operator');
     await eventually(async () => expect(kv(await op.request('get_status')).hw_connected).toBe('1'));
-    await flood(`set setpoint=${'9'.repeat(1000)}`, 200, { port });
+    const refusal = /^error set code=(Unauthorized|RateLimited) /;
+    const warm = await flood(`set setpoint=${'9'.repeat(1000)}`, 200, { port, counting: refusal });
     await sleep(1000);
     const before = { audit: totalSize(audit), log: fileSize(log), rss: rssMb(child.pid!) };
 
     const body = `set setpoint=${'9'.repeat(60_000)}`;
     const LINES = 3000;
-    const result = await flood(body, LINES, { port, parallel: 4 });
+    const result = await flood(body, LINES, { port, parallel: 4, counting: refusal });
     // Every refused line has been dealt with once a request behind them is answered; then the log settles.
     expect(await op.request('ping')).toBe('pong');
     let last = -1;
@@ -117,10 +118,14 @@ describe('audit and log amplification', () => {
     expect(rssGrowth).toBeLessThan(50);
 
     // The refusals are not lost: the first of each reason in full (cut at 1 KiB), the rest counted.
+    // Every refusal a client was told of is in the audit; a few lines in flight when the daemon
+    // dropped a flooding connection may never have been read (more of them on a loaded machine).
     const records = (): Array<Record<string, unknown>> => fs.readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(warm.counted + result.counted).toBeGreaterThan(LINES / 2);
     await eventually(() => {
       const counted = records().reduce((n, r) => n + (typeof r.count === 'number' ? r.count : 1), 0);
-      expect(counted).toBe(200 + LINES);
+      expect(counted).toBeGreaterThanOrEqual(warm.counted + result.counted);
+      expect(counted).toBeLessThanOrEqual(200 + LINES);
     }, 30_000, 200);
     const full = records().filter((r) => r.count === undefined);
     for (const r of full) expect(Buffer.byteLength(String(r.command))).toBeLessThan(1200);
@@ -205,26 +210,36 @@ describe('notices', () => {
 });
 
 describe('connection slots', () => {
-  it('one address cannot take every slot: a per-address cap, and `id` lines alone do not keep a connection alive', async () => {
-    lab = await startJulaboLab({}, { maxConnections: 300, idleTimeoutMs: 3000 });
+  it('one address cannot take every slot: a per-address cap of 64, while other addresses still get in', async () => {
+    // An idle timeout no test run reaches: the cap alone decides who is held.
+    lab = await startJulaboLab({}, { maxConnections: 300, idleTimeoutMs: 600_000 });
     // The stranger: 250 connections from 127.0.0.1, each sending `id` (and notices, blank lines) every 200 ms.
     const attackers = await Promise.all(Array.from({ length: 250 }, () => client(lab!.port)));
     const timer = setInterval(() => {
       for (const a of attackers) if (!a.closed) a.write(`id name=x${Math.random()}\ninfo still here\n\n`);
     }, 200);
     cleanups.push(() => clearInterval(timer));
-    await eventually(() => expect(attackers.filter((a) => a.closed).length).toBeGreaterThanOrEqual(250 - 64));
+    await eventually(() => expect(attackers.filter((a) => a.closed).length).toBe(250 - 64));
     const capped = attackers.filter((a) => a.lines.some((l) => l === 'error - code=RateLimited message="limit of 64 connections from 127.0.0.1 reached; close one or try again later"'));
     expect(capped.length).toBe(250 - 64);
+    expect(capped.every((a) => a.closed)).toBe(true);
     // 45 new clients from another address all get in while the stranger holds its 64.
     const newcomers = await Promise.all(Array.from({ length: 45 }, () => client(lab!.port, '127.0.0.2')));
     const answered = await Promise.all(newcomers.map(async (n) => (await n.request('ping').catch(() => 'closed')) === 'pong'));
     report(`connection slots: 250 connections from 127.0.0.1 held ${250 - capped.length}; ${answered.filter(Boolean).length} of 45 new clients from 127.0.0.2 served`);
     expect(answered.every(Boolean)).toBe(true);
-    for (const n of newcomers) n.close();
-    // `id`, notices and blank lines are no activity: the idle timeout closes the stranger's connections.
-    await eventually(() => expect(attackers.every((a) => a.closed)).toBe(true), 20_000);
-    expect(attackers.filter((a) => a.lines.some((l) => l.startsWith('error - code=Timeout message="no request for 3 s'))).length).toBe(64);
+    expect(attackers.filter((a) => !a.closed)).toHaveLength(64);
+  }, 120_000);
+
+  it('`id` lines, notices and blank lines alone do not keep a connection alive: the idle timeout closes it', async () => {
+    lab = await startJulaboLab({}, { idleTimeoutMs: 2000 });
+    const talkers = await Promise.all(Array.from({ length: 10 }, () => client(lab!.port)));
+    const timer = setInterval(() => {
+      for (const a of talkers) if (!a.closed) a.write(`id name=x${Math.random()}\ninfo still here\n\n`);
+    }, 200);
+    cleanups.push(() => clearInterval(timer));
+    await eventually(() => expect(talkers.every((a) => a.closed)).toBe(true), 30_000);
+    expect(talkers.filter((a) => a.lines.some((l) => l.startsWith('error - code=Timeout message="no request for 2 s'))).length).toBe(10);
   }, 60_000);
 
   it('a CCDLab MONITOR that names itself once and polls get_status stays connected; one that only sends id is closed', async () => {

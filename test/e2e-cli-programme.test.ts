@@ -99,7 +99,7 @@ describe('labwire programme', () => {
     const watched = await runCli(['programme', 'status', addr, '--watch', '--json'], { timeoutMs: 10_000 });
     expect(watched.code).toBe(0);
     expect(watched.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { state: string }).state)).toEqual(['stopped']);
-  }, 30_000);
+  }, 120_000);
 
   it('reads YAML by its extension and sends loops; --format overrides the extension', async () => {
     const yaml = file('hold.yml', 'loop: 2\npoints:\n  - {minutes: 0, value: 20}\n  - hold: {until: stable}\n  - {minutes: 0.5, value: 21}\n');

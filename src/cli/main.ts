@@ -9,6 +9,7 @@ import { registerAlarmsCommand } from './alarms-cmd.js';
 import { registerClientCommands } from './client-cmds.js';
 import { registerDaemonCommands } from './daemon-cmds.js';
 import { registerDeviceCommands } from './device-cmds.js';
+import { registerDirectCommand } from './direct-cmd.js';
 import { registerProgrammeCommands } from './programme-cmds.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim-cmd.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerClientCommands(program);
   registerProgrammeCommands(program);
   registerAlarmsCommand(program);
+  registerDirectCommand(program);
   registerDeviceCommands(program);
   program.addHelpText('after', `
 Examples:
@@ -36,6 +38,7 @@ Examples:
   labwire daemon julabo --link tcp://127.0.0.1:5050   a daemon for it on 127.0.0.1:7001
   labwire status 127.0.0.1:7001                       what the daemon knows
   labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s
+  labwire direct cryocon --link tcp://127.0.0.1:5000 get   one instrument without a daemon
   labwire programme load 127.0.0.1:7001 cycle.csv --param setpoint --loops 3
   labwire programme start 127.0.0.1:7001              run it; \`programme status --watch\` follows it
   labwire alarms 127.0.0.1:7100 --watch               the monitor's active alarms, then every transition

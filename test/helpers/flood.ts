@@ -11,6 +11,8 @@ export interface FloodResult {
   sent: number;
   /** Reply lines received. */
   replies: number;
+  /** Reply lines matching `FloodOptions.counting` (e.g. the refusals of the flood's own lines). */
+  counted: number;
   /** Connections opened in all. */
   connections: number;
   /** A few reply lines, for messages. */
@@ -26,6 +28,8 @@ export interface FloodOptions {
   parallel?: number;
   /** Written once on every new connection before the flood lines (e.g. an auth line). */
   preamble?: string;
+  /** Reply lines to count in `FloodResult.counted`. */
+  counting?: RegExp;
 }
 
 function connect(o: FloodOptions): Promise<net.Socket> {
@@ -38,7 +42,7 @@ function connect(o: FloodOptions): Promise<net.Socket> {
 /** Writes `line` `count` times, then half-closes every connection and waits until the server has closed them. */
 export async function flood(line: string, count: number, o: FloodOptions): Promise<FloodResult> {
   const data = Buffer.from(line.endsWith('\n') ? line : `${line}\n`);
-  const result: FloodResult = { sent: 0, replies: 0, connections: 0, sample: [] };
+  const result: FloodResult = { sent: 0, replies: 0, counted: 0, connections: 0, sample: [] };
   let left = count;
   const worker = async (): Promise<void> => {
     let refusedInARow = 0;
@@ -66,7 +70,10 @@ export async function flood(line: string, count: number, o: FloodOptions): Promi
         const parts = text.split('\n');
         tail = parts.pop()!;
         result.replies += parts.length;
-        for (const p of parts) if (result.sample.length < 5) result.sample.push(p);
+        for (const p of parts) {
+          if (result.sample.length < 5) result.sample.push(p);
+          if (o.counting?.test(p)) result.counted++;
+        }
       });
       if (o.preamble) s.write(o.preamble);
       while (left > 0 && !closed) {

@@ -459,8 +459,9 @@ describe('TCP wire', () => {
     expect(c.received).toBe(`${SIMULATED_VERSION}\r\n`);
     // Never faster than the line allows; no upper bound, which a loaded machine could exceed.
     expect(elapsed).toBeGreaterThanOrEqual(bytes * CHAR_TIME_MS);
-    // The reply trickles in rather than arriving in one piece.
-    expect(new Set(chunks.filter((n) => n > 0 && n < bytes)).size).toBeGreaterThan(2);
+    // The reply trickles in rather than arriving in one piece (a loaded machine may merge chunks,
+    // so only one partial read is required).
+    expect(chunks.some((n) => n > 0 && n < bytes)).toBe(true);
   });
 
   it('counts requests that come closer than the manual allows', async () => {
