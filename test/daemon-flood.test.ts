@@ -63,10 +63,12 @@ describe('audit and log amplification', () => {
     const simPort = await sim.listenTcp('127.0.0.1', 0);
     cleanups.push(() => sim.close());
     const stderr = fs.openSync(log, 'w');
-    // The real CLI with its real logger (JSON to stderr, here a file), as in production.
+    // The real CLI with its real logger (JSON to stderr, here a file), as in production. A rate
+    // limit of 5/s: even a daemon slowed by a loaded machine reads more than that, so the flood
+    // meets both refusals (Unauthorized within the bucket, RateLimited beyond it).
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/run.ts'), 'daemon', 'julabo',
       '--link', `tcp://127.0.0.1:${simPort}`, '--listen', '127.0.0.1:0', '--name', 'chiller',
-      '--token-file', tokenFile, '--audit-log', audit, '--rate-limit', '200'], {
+      '--token-file', tokenFile, '--audit-log', audit, '--rate-limit', '5'], {
       cwd: ROOT,
       env: { ...process.env, LABWIRE_LOG_FORMAT: 'json', LABWIRE_LOG_LEVEL: 'info', LABWIRE_TOKEN: '' },
       stdio: ['ignore', 'pipe', stderr],

@@ -451,7 +451,8 @@ describe('options', () => {
     expect(sim.handleLine(':CONT?;:LOOP 1:TYPE?;SETP?;:LOOP 2:SOUR?;:INP B:NAM?;:LOOP 1:HTRR?;:INP A:SLOP?;:*IDN?')).toBe(
       'OFF;RAMPP;-193.150C;CHD;"Head";NACK;NACK;Cryo-con,24C,123,1.01A',
     );
-    expect(sim.temperature('A')).toBe(290);
+    // Time runs 60 times faster from construction on: a loaded machine may let a moment pass.
+    expect(sim.temperature('A')).toBeCloseTo(290, 0);
   });
 
   it('merges nested channel and loop settings with the defaults', () => {
