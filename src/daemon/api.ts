@@ -110,6 +110,11 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
    * no labwire request; they need the operator role and count against the rate limit.
    */
   foreign?: ForeignProtocol<D>;
+  /**
+   * The daemon listens at this endpoint: a family may offer its driver to other code of the same
+   * process (the prologix bus to in-process gpib:// links). Returns what undoes it at close.
+   */
+  serving?: (driver: D, endpoint: { host: string; port: number }) => (() => void) | void;
 }
 
 /** A second protocol on a daemon's port: one session per connection, opened on its first line. */

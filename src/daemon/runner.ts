@@ -377,6 +377,11 @@ export class DeviceRunner extends EventEmitter {
     return session.handle(this.driver, line);
   }
 
+  /** Tells the definition where its daemon listens (see DeviceDefinition.serving). */
+  serving(endpoint: { host: string; port: number }): () => void {
+    return this.definition.serving?.(this.driver, endpoint) ?? (() => undefined);
+  }
+
   closeForeign(connection: number): void {
     this.foreignSessions.get(connection)?.close();
     this.foreignSessions.delete(connection);

@@ -10,6 +10,7 @@ import type { WireValue } from '../../wire/types.js';
 import { LabwireError } from '../../wire/types.js';
 import { GpibBus, GPIB_BUS_DEFAULTS } from '../kits/gpib/bus.js';
 import { MAX_READ_TMO_MS, command, splitTransaction } from '../kits/gpib/codec.js';
+import { shareBus } from '../kits/gpib/local.js';
 import { transactionSplitter } from '../kits/gpib/splitter.js';
 import { ccdlabMultiplexor } from './ccdlab.js';
 import { createPrologixSimulator } from './simulator/simulator.js';
@@ -130,6 +131,7 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
   createDriver: (exchange, options) => new GpibBus(exchange, { eos: options.eos, readTimeoutMs: options.readTimeoutMs }),
   identify: async (bus) => bus.init(),
   foreign: ccdlabMultiplexor,
+  serving: (bus, endpoint) => shareBus(endpoint.host, endpoint.port, bus),
 });
 
 export const prologixFamily = deviceFamily(prologixDevice, {

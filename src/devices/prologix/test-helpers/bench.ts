@@ -74,6 +74,12 @@ export async function startGpibBench(opts: { addresses?: number[]; logger?: Logg
     logger: opts.logger ?? silentLogger(),
     version: 'test',
   });
+  // Ready means the bus has set the adapter up.
+  const deadline = Date.now() + 15_000;
+  while (!daemon.runner.hwConnected) {
+    if (Date.now() > deadline) throw new Error('the bus daemon did not connect to the simulated adapter within 15 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const clients: RawClient[] = [];
   return {
     sim,
