@@ -5,7 +5,7 @@
  * beyond the `defineDevice` identity helper.
  */
 import { z } from 'zod';
-import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter } from '../links/types.js';
+import type { ExchangeLike, ExchangeOptions, ReplySplitter, SerialSettings } from '../links/types.js';
 import type { ValueDescription, ValueType, WireValue } from '../wire/types.js';
 import { parseBoolWord } from '../wire/format.js';
 
@@ -88,7 +88,7 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   /** Device options from the config file or CLI (model, …). Must accept `{}`. */
   options: z.ZodType<O>;
   /** Serial settings used when a `serial://` URL does not give them. */
-  serialDefaults?: Partial<Extract<LinkSpec, { kind: 'serial' }>>;
+  serialDefaults?: Partial<SerialSettings>;
   exchange: ExchangeOptions;
   splitter: () => ReplySplitter;
   /** Parameters in status order (hw_connected, state and state_text come first and are added by the daemon). */

@@ -9,7 +9,7 @@ import type { Simulator } from '../daemon/api.js';
 import { loadTokenFile, tokensFromEnv, type TokenEntry } from '../daemon/auth.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
-import { parseLinkUrl } from '../links/url.js';
+import { parseLinkUrl } from '../links/registry.js';
 import type { LinkSpec } from '../links/types.js';
 import { openArchive } from '../archive/index.js';
 import type { Archive } from '../archive/types.js';
