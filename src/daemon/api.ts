@@ -190,11 +190,21 @@ export interface BusInstrumentModel {
   close?(): void;
 }
 
+/** Makes a simulator from options the family validates (throws with a message naming the bad option). */
+export type SimulatorFactory = (options: SimulatorOptions) => Simulator;
+/** Makes the simulated model of an instrument behind a bus adapter. */
+export type BusInstrumentFactory = (options: SimulatorOptions) => BusInstrumentModel;
+
 export interface DeviceFamily {
   definition: AnyDeviceDefinition;
-  createSimulator?: (options: SimulatorOptions) => Simulator;
-  /** For instruments that sit behind a bus adapter: their simulated model for the adapter simulator. */
-  createBusInstrument?: (options: SimulatorOptions) => BusInstrumentModel;
+  /**
+   * Loads the simulator code on demand (`async () => (await import('./simulator.js')).create…`):
+   * a daemon for real hardware never evaluates simulator modules (physics, fault switches, servers).
+   * A family's device.ts must not import its simulator statically; a test checks that.
+   */
+  loadSimulator?: () => Promise<SimulatorFactory>;
+  /** For instruments that sit behind a bus adapter: their simulated model for the adapter simulator, loaded on demand too. */
+  loadBusInstrument?: () => Promise<BusInstrumentFactory>;
   detectPort?: DetectPort;
   plots?: DefaultPlot[];
   demo?: DemoSetup;

@@ -76,8 +76,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const simulators: RunningLab['simulators'] = [];
     for (const s of config.simulators) {
       const family = getFamily(s.type);
-      if (!family.createSimulator) throw new Error(`simulators: "${s.name}": device type "${s.type}" has no simulator`);
-      const simulator = family.createSimulator({ ...s.options, ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) });
+      if (!family.loadSimulator) throw new Error(`simulators: "${s.name}": device type "${s.type}" has no simulator`);
+      const simulator = (await family.loadSimulator())({ ...s.options, ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) });
       stops.push(() => simulator.close());
       const entry: RunningLab['simulators'][number] = { name: s.name, type: s.type, simulator };
       if (s.pty) entry.pty = await simulator.listenPty();
