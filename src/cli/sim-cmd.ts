@@ -46,11 +46,12 @@ interface Serve {
 
 async function serve(spec: Serve, sims: Simulator[]): Promise<void> {
   const family = getFamily(spec.type);
-  if (!family.createSimulator) throw new CliError(`device type "${spec.type}" has no simulator`);
+  if (!family.loadSimulator) throw new CliError(`device type "${spec.type}" has no simulator`);
   const label = spec.name ? ` ${spec.name}` : '';
+  const createSimulator = await family.loadSimulator();
   let sim: Simulator;
   try {
-    sim = family.createSimulator(spec.options);
+    sim = createSimulator(spec.options);
   } catch (err) {
     throw new CliError(`simulator${label} (${spec.type}): ${(err as Error).message}`, { cause: err });
   }

@@ -6,8 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Exchange } from '../links/exchange.js';
-import { createLink } from '../links/index.js';
-import { formatLinkSpec } from '../links/url.js';
+import { createLink, formatLinkSpec } from '../links/registry.js';
 import { LinkError, type LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
 import { formatCommand } from '../wire/format.js';
