@@ -13,7 +13,7 @@ import { MAX_READ_TMO_MS, command, splitTransaction } from '../kits/gpib/codec.j
 import { shareBus } from '../kits/gpib/local.js';
 import { transactionSplitter } from '../kits/gpib/splitter.js';
 import { ccdlabMultiplexor } from './ccdlab.js';
-import { createPrologixSimulator } from './simulator/simulator.js';
+import './gpib-link.js';
 
 export const prologixOptionsSchema = z.object({
   /** `++eos`: 0 CR LF, 1 CR, 2 LF (default), 3 nothing. */
@@ -135,5 +135,5 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
 });
 
 export const prologixFamily = deviceFamily(prologixDevice, {
-  createSimulator: createPrologixSimulator,
+  loadSimulator: async () => (await import('./simulator/simulator.js')).createPrologixSimulator,
 });

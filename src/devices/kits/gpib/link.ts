@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import type { LinkKind } from '../../../links/registry.js';
 import type { Link, LinkSpec, WriteHint } from '../../../links/types.js';
 import { LineConnection } from '../../../wire/connection.js';
 import { formatCommand, parseErrorReply } from '../../../wire/format.js';
@@ -16,7 +17,7 @@ import type { GpibBusLike } from './bus.js';
 import { MAX_READ_TMO_MS, isAddress } from './codec.js';
 import { localBus } from './local.js';
 
-export interface GpibLinkSpec {
+export interface GpibLinkSpec extends LinkSpec {
   kind: 'gpib';
   /** The bus daemon. */
   host: string;
@@ -36,7 +37,7 @@ export interface GpibLinkOptions {
 const URL_FORM = 'expected gpib://host:port/ADDR, e.g. gpib://127.0.0.1:7020/14 (the bus daemon and the instrument\'s GPIB address 1–30)';
 
 export function parseGpibUrl(url: string): GpibLinkSpec {
-  const m = /^gpib:\/\/(\[[^\]]+\]|[^:/\s]+):(\d{1,5})\/(\d{1,2})\/?$/.exec(url.trim());
+  const m = /^gpib:\/\/(\[[^\]]+\]|[^:/\s]+):(\d{1,5})\/(\d{1,2})\/?$/i.exec(url.trim());
   if (!m) throw new Error(`"${url}" is not a GPIB link URL; ${URL_FORM}`);
   const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
   const port = Number(m[2]);
@@ -57,8 +58,8 @@ function busTimeout(hint: WriteHint): number {
 }
 
 export class GpibLink extends EventEmitter implements Link {
-  /** The bus daemon's endpoint as a link spec (the closed LinkSpec has no gpib kind yet). */
-  readonly spec: LinkSpec;
+  readonly spec: GpibLinkSpec;
+  /** Same as spec, typed. */
   readonly gpib: GpibLinkSpec;
   readonly description: string;
   private conn: LineConnection | undefined;
@@ -68,7 +69,7 @@ export class GpibLink extends EventEmitter implements Link {
   constructor(spec: GpibLinkSpec, private readonly options: GpibLinkOptions = {}) {
     super();
     this.gpib = spec;
-    this.spec = { kind: 'tcp', host: spec.host, port: spec.port };
+    this.spec = spec;
     this.description = formatGpibUrl(spec);
   }
 
@@ -184,3 +185,12 @@ function connect(host: string, port: number, timeoutMs: number, what: string): P
     });
   });
 }
+
+/** The `gpib://` kind for the link registry (registered by the kit's index.ts). */
+export const gpibLinkKind: LinkKind<GpibLinkSpec> = {
+  scheme: 'gpib',
+  example: 'gpib://host:port/ADDR',
+  parse: (url) => parseGpibUrl(url),
+  create: (spec, options) => new GpibLink(spec, options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+  format: formatGpibUrl,
+};
