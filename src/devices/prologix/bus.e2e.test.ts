@@ -6,6 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../util/test-helpers/eventually.js';
 import { kv } from '../../../test/helpers/julabo-lab.js';
+import { parseLine } from '../../wire/tokenize.js';
 import { recordingLogger } from '../../../test/helpers/log-sink.js';
 import { startGpibBench, type GpibBench } from './test-helpers/bench.js';
 
@@ -132,5 +133,29 @@ describe('the adapter link', () => {
     expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
     expect(rec.text()).toMatch(/link to device up/);
     intruder.destroy();
+  });
+
+  it('an adapter link drop: askers get CommunicationFailed at once, hw_connected=0, and the bus recovers when it returns', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 14\n');
+    b.sim.setFault('linkDrop', true);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('0'));
+    expect(await c.request('?$*IDN?')).toMatch(/^error \*IDN\? code=CommunicationFailed/);
+    b.sim.setFault('linkDrop', false);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'));
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  });
+
+  it('a garbled reply is delivered as received to its asker only; the bus stays in step', async () => {
+    const b = await ready();
+    b.sim.setFault('garble', true, 15);
+    const c = await b.client();
+    const garbled = parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs;
+    expect(garbled.reply).not.toBe('abc\n');
+    expect(garbled.reply).toHaveLength(4);
+    b.sim.setFault('garble', false, 15);
+    expect(parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs.reply).toBe('abc\n');
+    expect(parseLine(await c.request('query addr=14 data=*IDN?')).kwargs.reply).toBe('TEST INSTRUMENTS,MODEL14,0,1.0\n');
   });
 });
