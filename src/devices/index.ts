@@ -6,11 +6,13 @@ import type { DeviceFamily } from '../daemon/api.js';
 import { cryoconFamily } from './cryocon/device.js';
 import { julaboFamily } from './julabo/device.js';
 import { arbinFamily } from './arbin/device.js';
+import { keithley487Family } from './keithley487/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
   cryocon: cryoconFamily,
   arbin: arbinFamily,
+  keithley487: keithley487Family,
 };
 
 export function getFamily(type: string): DeviceFamily {
