@@ -7,12 +7,14 @@ import { cryoconFamily } from './cryocon/device.js';
 import { julaboFamily } from './julabo/device.js';
 import { arbinFamily } from './arbin/device.js';
 import { keithley487Family } from './keithley487/device.js';
+import { keithley6485Family } from './keithley6485/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
   cryocon: cryoconFamily,
   arbin: arbinFamily,
   keithley487: keithley487Family,
+  keithley6485: keithley6485Family,
 };
 
 export function getFamily(type: string): DeviceFamily {

@@ -1,7 +1,7 @@
 /**
  * An in-process stand-in for the path driver → Exchange → GPIB adapter → instrument, for testing a
  * bus family's driver and device definition against its model without sockets: each request is
- * one message to the model (with the adapter's LF end-of-string appended), and a request that
+ * one message to the model (its own trailing terminator replaced by the adapter's LF end-of-string), and a request that
  * expects a reply takes the model's pending output, cut by the family's own splitter. A model that
  * has nothing to say makes the request time out, as a silent `++read eoi` does.
  */
@@ -19,7 +19,8 @@ export function modelExchange(model: BusInstrumentModel, splitter: ReplySplitter
     isUp: true,
     sent,
     async request(data, options) {
-      const text = typeof data === 'string' ? data : data.toString('latin1');
+      // As the GPIB link does: one trailing terminator is the host's, the adapter ends the message itself.
+      const text = (typeof data === 'string' ? data : data.toString('latin1')).replace(/(\r\n|\n|\r)$/, '');
       sent.push(text);
       model.receive(Buffer.from(text + eos, 'latin1'));
       if (options?.expectReply === false) return undefined;

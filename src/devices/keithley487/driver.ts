@@ -34,11 +34,21 @@ export const keithley487ExchangeOptions: ExchangeOptions = {
   minGapMs: 20,
   gapAfterReplyMs: 10,
   timeoutMs: 2000,
-  resyncProbe: { request: ddc.model, isAnswer: (reply) => parseModel(reply.toString('latin1')) !== undefined },
+  // The bus pairs every reply with its request, so a late reply never arrives: a short silence will do.
+  resyncQuietMs: 100,
+  resyncProbe: { request: encodeRequest(ddc.model), isAnswer: (reply) => parseModel(reply.toString('latin1')) !== undefined },
   silentLinkMs: 10_000,
   initialBackoffMs: 500,
   maxBackoffMs: 10_000,
 };
+
+/**
+ * A message with its LF: a GPIB link strips it (the adapter ends the message with EOI and its
+ * end-of-string), a byte link would need it.
+ */
+export function encodeRequest(command: string): string {
+  return `${command}\n`;
+}
 
 /** Replies end with CR LF (Y0); the CR is dropped. */
 export function keithley487Splitter(): ReplySplitter {
@@ -66,11 +76,11 @@ export class Keithley487Driver {
   constructor(private readonly exchange: ExchangeLike) {}
 
   private async query<T>(command: string, c: ReturnType<typeof checked<T>>): Promise<T> {
-    return c.parse(await this.exchange.request(command, { validate: c.validate }));
+    return c.parse(await this.exchange.request(encodeRequest(command), { validate: c.validate }));
   }
 
   private async write(command: string): Promise<void> {
-    await this.exchange.request(command, { expectReply: false });
+    await this.exchange.request(encodeRequest(command), { expectReply: false });
   }
 
   /** Model and firmware (U2X); also sets EOI and CR LF so replies end where the adapter reads. */
