@@ -8,6 +8,7 @@ import { julaboFamily } from './julabo/device.js';
 import { arbinFamily } from './arbin/device.js';
 import { keithley487Family } from './keithley487/device.js';
 import { keithley6485Family } from './keithley6485/device.js';
+import { hp33120aFamily } from './hp33120a/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
@@ -15,6 +16,7 @@ export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   arbin: arbinFamily,
   keithley487: keithley487Family,
   keithley6485: keithley6485Family,
+  hp33120a: hp33120aFamily,
 };
 
 export function getFamily(type: string): DeviceFamily {
