@@ -8,6 +8,7 @@
  * that into high impedance; |offset| + Vpp/2 within 5 V (50 Ω) or 10 V (high-Z). The crest factors for Vrms are the waveforms' own (sine 2√2, square 2,
  * triangle and ramp 2√3); noise and arbitrary waveforms are set in Vpp only here.
  */
+import { parseErrorReply } from '../kits/scpi/index.js';
 
 export const SHAPES = ['SIN', 'SQU', 'TRI', 'RAMP', 'NOIS', 'DC', 'USER'] as const;
 export type Shape = (typeof SHAPES)[number];
@@ -190,8 +191,8 @@ export function parseIdentity(reply: string): { model: string; serial: string; r
   return m ? { model: m[1]!, serial: m[2]!, revision: m[3]! } : undefined;
 }
 
-/** `+0,"No error"` / `-222,"Data out of range"`. */
+/** A `SYST:ERR?` answer: code and text; code 0 when the queue is empty. */
 export function parseError(reply: string): { code: number; text: string } | undefined {
-  const m = /^([+-]?\d+),"([^"]*)"$/.exec(reply.trim());
-  return m ? { code: Number(m[1]), text: m[2]! } : undefined;
+  const e = parseErrorReply(reply);
+  return e ? { code: e.code, text: e.message } : undefined;
 }

@@ -74,7 +74,7 @@ describe('hp33120a device definition', () => {
     await expect(set('load', 'INF')).rejects.toThrow('units DBM need the 50 Ω load setting');
     await expect(set('function', 'NOIS')).rejects.toThrow('units DBM are not defined for the NOIS shape on the 33120A; use VPP');
     expect(changes(exchange.sent).slice(before)).toEqual(['VOLT 8;:APPL?;:VOLT:UNIT?;:OUTP:LOAD?;:FUNC:USER?', 'VOLT:UNIT DBM;:APPL?;:VOLT:UNIT?;:OUTP:LOAD?;:FUNC:USER?']);
-    expect(model.errors.count).toBe(0);
+    expect(model.status.errors.count).toBe(0);
   });
 
   it('applies shape, frequency, amplitude and offset at once; high-Z doubles the reach', async () => {

@@ -28,7 +28,7 @@ import {
   type Units,
   type UserWaveform,
 } from './codec.js';
-import { ErrorQueue, SCPI_ERRORS, compileHeader, headerMatches, parseMessage, parseNrf, type ParsedCommand, type ScpiError } from './scpi.js';
+import { SCPI, ScpiError, ScpiStatus, ScpiTree, commonCommands, errorQueueCommands, parseEnumParam, parseNumericParam, splitParams, type ScpiCommandSpec } from '../kits/scpi/index.js';
 
 export const hp33120aModelOptionsSchema = z.object({
   seed: z.number().int().optional(),
@@ -39,13 +39,7 @@ export const hp33120aModelOptionsSchema = z.object({
 
 export type Hp33120aModelOptions = z.input<typeof hp33120aModelOptionsSchema>;
 
-type Outcome = string | undefined | ScpiError;
-
-interface Entry {
-  segments: ReturnType<typeof compileHeader>;
-  set?: (args: string[]) => ScpiError | void;
-  query?: (args: string[]) => Outcome;
-}
+const err = (code: number): ScpiError => new ScpiError(code);
 
 /** The state as the instrument keeps it: amplitude in Vpp at the load setting. */
 interface State {
@@ -66,8 +60,9 @@ const RESET: State = { shape: 'SIN', frequency: 1000, vpp: 0.1, offset: 0, units
 
 export class Hp33120aModel implements BusInstrumentModel {
   private readonly opts: z.output<typeof hp33120aModelOptionsSchema>;
-  private readonly table: Entry[];
-  readonly errors = new ErrorQueue(20);
+  private readonly tree: ScpiTree;
+  /** HP prints signed error numbers (`+0,"No error"`) and keeps up to 20. */
+  readonly status = new ScpiStatus({ signedErrors: true, queueCapacity: 20 });
   state: State = { ...RESET };
   private output: string | undefined;
   private silent = false;
@@ -75,7 +70,7 @@ export class Hp33120aModel implements BusInstrumentModel {
 
   constructor(options: Hp33120aModelOptions = {}) {
     this.opts = parseOptions(hp33120aModelOptionsSchema, options, 'the hp33120a model');
-    this.table = this.commands();
+    this.tree = new ScpiTree(this.commands(), { onError: this.status.error });
   }
 
   setSilent(on: boolean): void {
@@ -90,23 +85,9 @@ export class Hp33120aModel implements BusInstrumentModel {
     if (this.silent) return;
     if (this.output !== undefined) {
       this.output = undefined;
-      this.errors.push(SCPI_ERRORS.interrupted);
+      this.status.error(err(SCPI.queryInterrupted));
     }
-    const answers: string[] = [];
-    for (const cmd of parseMessage(data.toString('latin1'))) {
-      if (!cmd) {
-        this.errors.push(SCPI_ERRORS.syntax);
-        break;
-      }
-      const result = this.run(cmd);
-      if (typeof result === 'string') answers.push(result);
-      else if (result) {
-        this.errors.push(result);
-        // A command error ends the message (IEEE 488.2); an execution error only its own command.
-        if (result.code <= -100 && result.code > -200) break;
-      }
-    }
-    if (answers.length > 0) this.output = answers.join(';');
+    this.output = this.tree.execute(data.toString('latin1').replace(/[\r\n]+$/, ''));
   }
 
   talk(): Buffer | undefined {
@@ -114,7 +95,7 @@ export class Hp33120aModel implements BusInstrumentModel {
     let out = this.output;
     this.output = undefined;
     if (out === undefined) {
-      this.errors.push(SCPI_ERRORS.unterminated);
+      this.status.error(err(SCPI.queryUnterminated));
       return undefined;
     }
     if (this.garble > 0) {
@@ -129,14 +110,7 @@ export class Hp33120aModel implements BusInstrumentModel {
   }
 
   statusByte(): number {
-    return (this.output !== undefined ? 0x10 : 0) | (this.errors.count > 0 ? 0x04 : 0);
-  }
-
-  private run(cmd: ParsedCommand): Outcome {
-    const entry = this.table.find((e) => headerMatches(cmd.words, e.segments) && (cmd.query ? e.query : e.set));
-    if (!entry) return SCPI_ERRORS.undefinedHeader;
-    if (cmd.query) return entry.query!(cmd.args);
-    return entry.set!(cmd.args) ?? undefined;
+    return this.status.statusByte(this.output !== undefined);
   }
 
   private displayed(s: State = this.state): Output {
@@ -147,129 +121,136 @@ export class Hp33120aModel implements BusInstrumentModel {
   /** Takes a new state if the output can produce it. */
   private adopt(next: State): ScpiError | void {
     const out = this.displayed(next);
-    if (unitsProblem(next.units, next.shape, next.load)) return SCPI_ERRORS.settingsConflict;
-    if (outputProblem(out)) return SCPI_ERRORS.outOfRange;
+    if (unitsProblem(next.units, next.shape, next.load)) return err(SCPI.settingsConflict);
+    if (outputProblem(out)) return err(SCPI.dataOutOfRange);
     this.state = next;
-  }
-
-  /** A number, MIN, MAX or DEF for a parameter; undefined for anything else. */
-  private value(arg: string | undefined, min: number, max: number, def: number): number | undefined {
-    const a = arg?.toUpperCase();
-    if (a === undefined || a === 'DEF') return def;
-    if (a === 'MIN') return min;
-    if (a === 'MAX') return max;
-    return parseNrf(a);
   }
 
   private amplitudeToVpp(amplitude: number, s: State): number | undefined {
     return toVpp(amplitude, s.units, s.shape);
   }
 
-  private commands(): Entry[] {
-    const e = (pattern: string, handlers: Omit<Entry, 'segments'>): Entry => ({ segments: compileHeader(pattern), ...handlers });
+  private commands(): ScpiCommandSpec[] {
     const range = (): { minVpp: number; maxVpp: number; maxPeak: number } => OUTPUT_RANGE[this.state.load];
-    const apply = (shape: Shape) => (args: string[]): ScpiError | void => {
-      if (args.length > 3) return SCPI_ERRORS.syntax;
-      const s = this.state;
-      const next: State = { ...s, shape };
-      const f = this.value(args[0], FREQUENCY_MIN, FREQUENCY_MAX[shape], 1000);
-      const a = args[1] === undefined ? undefined : this.value(args[1], range().minVpp, range().maxVpp, 0.1);
-      const o = this.value(args[2], -range().maxPeak, range().maxPeak, 0);
-      if (f === undefined || (args[1] !== undefined && a === undefined) || o === undefined) return SCPI_ERRORS.illegalValue;
+    // Numbers here are checked against the whole output by adopt(); the parameter parser only reads them.
+    const number = (text: string, min: number, max: number, def: number): number | ScpiError =>
+      parseNumericParam(text, { min, max, default: def, clip: true, units: { HZ: 1, KHZ: 1e3, MHZ: 1e6, V: 1, MV: 1e-3 } }) ;
+    const raw = (text: string): number | ScpiError => parseNumericParam(text, { min: -Infinity, max: Infinity, units: { HZ: 1, KHZ: 1e3, MHZ: 1e6, V: 1, MV: 1e-3 } });
+    const isKeyword = (text: string): boolean => /^(MIN|MINIMUM|MAX|MAXIMUM|DEF|DEFAULT)$/i.test(text.trim());
+    const apply = (shape: Shape) => (ctx: { args: string }): ScpiError | void => {
+      const p = ctx.args.trim() === '' ? [] : splitParams(ctx.args);
+      if (p.length > 3) return err(SCPI.parameterNotAllowed);
+      const next: State = { ...this.state, shape };
+      const f = p[0] === undefined ? 1000 : isKeyword(p[0]) ? number(p[0], FREQUENCY_MIN, FREQUENCY_MAX[shape], 1000) : raw(p[0]);
+      if (f instanceof ScpiError) return f;
       if (shape !== 'NOIS' && shape !== 'DC') next.frequency = f;
-      if (shape !== 'DC' && a !== undefined) {
-        const units = args[1]!.toUpperCase();
-        const vpp = units === 'MIN' || units === 'MAX' || units === 'DEF' ? a : this.amplitudeToVpp(a, next);
-        if (vpp === undefined) return SCPI_ERRORS.settingsConflict;
-        next.vpp = vpp;
+      if (p[1] !== undefined && shape !== 'DC') {
+        if (isKeyword(p[1])) {
+          const a = number(p[1], range().minVpp, range().maxVpp, 0.1);
+          if (a instanceof ScpiError) return a;
+          next.vpp = a;
+        } else {
+          const a = raw(p[1]);
+          if (a instanceof ScpiError) return a;
+          const vpp = this.amplitudeToVpp(a, next);
+          if (vpp === undefined) return err(SCPI.settingsConflict);
+          next.vpp = vpp;
+        }
       }
+      const o = p[2] === undefined ? 0 : isKeyword(p[2]) ? number(p[2], -range().maxPeak, range().maxPeak, 0) : raw(p[2]);
+      if (o instanceof ScpiError) return o;
       next.offset = o;
       return this.adopt(next);
     };
+    const shapeWords = SHAPES.map((shape) => APPLY_NODES[shape]);
     return [
-      e('*IDN', { query: () => `HEWLETT-PACKARD,33120A,${this.opts.serial},${this.opts.revision}` }),
-      e('*RST', { set: () => { this.state = { ...RESET }; } }),
-      e('*CLS', { set: () => this.errors.clear() }),
-      e('*OPC', { set: () => {}, query: () => '1' }),
-      ...SHAPES.map((shape) => e(`APPLy:${APPLY_NODES[shape]}`, { set: apply(shape) })),
-      e('APPLy', {
+      ...commonCommands({
+        status: this.status,
+        idn: () => `HEWLETT-PACKARD,33120A,${this.opts.serial},${this.opts.revision}`,
+        reset: () => void (this.state = { ...RESET }),
+        messageAvailable: () => this.output !== undefined,
+      }),
+      ...errorQueueCommands(this.status),
+      ...SHAPES.map((shape) => ({ header: `APPLy:${APPLY_NODES[shape]}`, set: apply(shape) })),
+      {
+        header: 'APPLy',
         query: () => {
           const d = this.displayed();
           return `"${d.shape} ${formatNumber33120(d.frequency)},${formatNumber33120(d.amplitude)},${formatNumber33120(d.offset)}"`;
         },
-      }),
-      e('[SOURce:]FREQuency', {
-        set: (args) => {
-          const f = this.value(args[0], FREQUENCY_MIN, FREQUENCY_MAX[this.state.shape], 1000);
-          if (args.length !== 1 || f === undefined) return args.length === 0 ? SCPI_ERRORS.missingParameter : SCPI_ERRORS.illegalValue;
-          return this.adopt({ ...this.state, frequency: f });
+      },
+      {
+        header: '[SOURce:]FREQuency',
+        set: (ctx) => {
+          const f = isKeyword(ctx.args) ? number(ctx.args, FREQUENCY_MIN, FREQUENCY_MAX[this.state.shape], 1000) : raw(ctx.args);
+          return f instanceof ScpiError ? f : this.adopt({ ...this.state, frequency: f });
         },
         query: () => formatNumber33120(this.state.frequency),
-      }),
-      e('[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]', {
-        set: (args) => {
-          if (args.length !== 1) return args.length === 0 ? SCPI_ERRORS.missingParameter : SCPI_ERRORS.illegalValue;
-          const a = args[0]!.toUpperCase();
-          const limits = range();
-          const vpp = a === 'MIN' ? limits.minVpp : a === 'MAX' ? limits.maxVpp - 2 * Math.abs(this.state.offset) : (() => {
-            const n = parseNrf(a);
-            return n === undefined ? undefined : this.amplitudeToVpp(n, this.state);
-          })();
-          if (vpp === undefined) return parseNrf(a) === undefined ? SCPI_ERRORS.illegalValue : SCPI_ERRORS.settingsConflict;
-          return this.adopt({ ...this.state, vpp });
+      },
+      {
+        header: '[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]',
+        set: (ctx) => {
+          if (isKeyword(ctx.args)) {
+            const max = range().maxVpp - 2 * Math.abs(this.state.offset);
+            const a = number(ctx.args, range().minVpp, max, 0.1);
+            return a instanceof ScpiError ? a : this.adopt({ ...this.state, vpp: a });
+          }
+          const a = raw(ctx.args);
+          if (a instanceof ScpiError) return a;
+          const vpp = this.amplitudeToVpp(a, this.state);
+          return vpp === undefined ? err(SCPI.settingsConflict) : this.adopt({ ...this.state, vpp });
         },
         query: () => formatNumber33120(this.displayed().amplitude),
-      }),
-      e('[SOURce:]VOLTage:OFFSet', {
-        set: (args) => {
-          const o = this.value(args[0], -range().maxPeak + this.state.vpp / 2, range().maxPeak - this.state.vpp / 2, 0);
-          if (args.length !== 1 || o === undefined) return args.length === 0 ? SCPI_ERRORS.missingParameter : SCPI_ERRORS.illegalValue;
-          return this.adopt({ ...this.state, offset: o });
+      },
+      {
+        header: '[SOURce:]VOLTage:OFFSet',
+        set: (ctx) => {
+          const peak = range().maxPeak - this.state.vpp / 2;
+          const o = isKeyword(ctx.args) ? number(ctx.args, -peak, peak, 0) : raw(ctx.args);
+          return o instanceof ScpiError ? o : this.adopt({ ...this.state, offset: o });
         },
         query: () => formatNumber33120(this.state.offset),
-      }),
-      e('[SOURce:]VOLTage:UNIT', {
-        set: (args) => {
-          const u = args[0]?.toUpperCase() === 'DEF' ? 'VPP' : UNITS.find((n) => n === args[0]?.toUpperCase());
-          if (args.length !== 1 || !u) return SCPI_ERRORS.illegalValue;
-          return this.adopt({ ...this.state, units: u });
+      },
+      {
+        header: '[SOURce:]VOLTage:UNIT',
+        set: (ctx) => {
+          const u = parseEnumParam(ctx.args, [...UNITS, 'DEFault'] as const);
+          if (u instanceof ScpiError) return u;
+          return this.adopt({ ...this.state, units: u === 'DEFault' ? 'VPP' : u });
         },
         query: () => this.state.units,
-      }),
-      e('[SOURce:]FUNCtion[:SHAPe]', {
-        set: (args) => {
-          const s = SHAPES.find((shape) => headerMatches([args[0] ?? ''], compileHeader(APPLY_NODES[shape])));
-          if (args.length !== 1 || !s) return SCPI_ERRORS.illegalValue;
-          return this.adopt({ ...this.state, shape: s });
+      },
+      {
+        header: '[SOURce:]FUNCtion[:SHAPe]',
+        set: (ctx) => {
+          const word = parseEnumParam(ctx.args, shapeWords);
+          if (word instanceof ScpiError) return word;
+          return this.adopt({ ...this.state, shape: SHAPES[shapeWords.indexOf(word)]! });
         },
         query: () => this.state.shape,
-      }),
-      e('[SOURce:]FUNCtion:USER', {
-        set: (args) => {
-          const w = USER_WAVEFORMS.find((n) => n === args[0]?.toUpperCase());
-          if (args.length !== 1 || !w) return SCPI_ERRORS.illegalValue;
+      },
+      {
+        header: '[SOURce:]FUNCtion:USER',
+        set: (ctx) => {
+          const w = parseEnumParam(ctx.args, USER_WAVEFORMS);
+          if (w instanceof ScpiError) return w;
           this.state = { ...this.state, user: w };
         },
         query: () => this.state.user,
-      }),
-      e('OUTPut:LOAD', {
-        set: (args) => {
-          const a = args[0]?.toUpperCase();
+      },
+      {
+        header: 'OUTPut:LOAD',
+        set: (ctx) => {
+          const a = ctx.args.trim().toUpperCase();
           const load: Load | undefined = a === '50' || a === 'MIN' ? '50' : a === 'INF' || a === 'INFINITY' || a === 'MAX' ? 'INF' : undefined;
-          if (args.length !== 1 || !load) return SCPI_ERRORS.illegalValue;
+          if (!load) return err(SCPI.illegalParameterValue);
           const s = this.state;
+          if (load === 'INF' && s.units === 'DBM') return err(SCPI.settingsConflict);
           // The output itself does not change; what it shows refers to the new load.
-          if (load === 'INF' && s.units === 'DBM') return SCPI_ERRORS.settingsConflict;
           this.state = { ...s, load, vpp: rescaleForLoad(s.vpp, 'VPP', s.load, load), offset: rescaleForLoad(s.offset, 'VPP', s.load, load) };
         },
         query: () => formatLoad(this.state.load),
-      }),
-      e('SYSTem:ERRor', {
-        query: () => {
-          const err = this.errors.pop();
-          return `${err.code === 0 ? '+0' : err.code},"${err.text}"`;
-        },
-      }),
+      },
     ];
   }
 }

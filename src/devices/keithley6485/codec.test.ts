@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { formatReading, formatSigned, parseError, parseIdentity, parseRangeReadback, parseReading, parseSettings, rangeAmpsOf, rangeNameOf, scpi } from './codec.js';
-import { compileHeader, ErrorQueue, formatNr3, headerMatches, parseMessage, SCPI_ERRORS } from './scpi.js';
 
 describe('keithley6485 codec', () => {
   it('reads the manual example reading, overflow as no value', () => {
@@ -24,27 +23,5 @@ describe('keithley6485 codec', () => {
     expect(rangeNameOf(2e-6)).toBe('2uA');
     expect(rangeAmpsOf('20mA')).toBe(2e-2);
     expect(scpi.range(2e-9)).toBe(':CURR:RANG 2E-9;:CURR:RANG?;:CURR:RANG:AUTO?');
-  });
-
-  it('matches SCPI headers in long or exact short form, optional nodes left out', () => {
-    const segs = compileHeader('[:SENSe[1]]:CURRent[:DC]:RANGe:AUTO:ULIMit');
-    const words = (s: string) => parseMessage(s)[0]!.words;
-    expect(headerMatches(words(':CURR:RANG:AUTO:ULIM?'), segs)).toBe(true);
-    expect(headerMatches(words('sense:current:dc:range:auto:ulimit 2e-3'), segs)).toBe(true);
-    expect(headerMatches(words('CURR:RANGE:AUTO:ULIM?'), segs)).toBe(true);
-    expect(headerMatches(words('CURRe:RANG:AUTO:ULIM?'), segs)).toBe(false);
-    expect(headerMatches(words('CURR:RANG:AUTO?'), segs)).toBe(false);
-    expect(parseMessage(':SYST:ZCH ON;:SYST:ZCH?')).toEqual([{ words: ['SYST', 'ZCH'], query: false, args: ['ON'] }, { words: ['SYST', 'ZCH'], query: true, args: [] }]);
-    expect(parseMessage('::X')).toEqual([undefined]);
-    expect(formatNr3(2e-9)).toBe('2.000000E-09');
-  });
-
-  it('keeps ten errors, the last place saying the queue overflowed', () => {
-    const q = new ErrorQueue();
-    for (let i = 0; i < 20; i++) q.push(SCPI_ERRORS.syntax);
-    expect(q.count).toBe(10);
-    for (let i = 0; i < 9; i++) expect(q.pop().code).toBe(-102);
-    expect(q.pop().code).toBe(-350);
-    expect(q.pop()).toEqual({ code: 0, text: 'No error' });
   });
 });

@@ -3,6 +3,7 @@
  * Several queries of one message are answered in one line joined by `;`, so the driver reads all
  * settings in one bus transaction and confirms every write with a read-back in the same message.
  */
+import { parseErrorReply } from '../kits/scpi/index.js';
 
 /** Current ranges, full scale in amperes (2 nA … 20 mA). */
 export const CURRENT_RANGES = [2e-9, 2e-8, 2e-7, 2e-6, 2e-5, 2e-4, 2e-3, 2e-2] as const;
@@ -143,8 +144,8 @@ export function parseNumber(reply: string): number | undefined {
   return num(reply);
 }
 
-/** `-113,"Undefined header"` → code and text; `0,"No error"` when the queue is empty. */
+/** A `SYST:ERR?` answer: code and text; code 0 when the queue is empty. */
 export function parseError(reply: string): { code: number; text: string } | undefined {
-  const m = /^([+-]?\d+),"([^"]*)"$/.exec(reply.trim());
-  return m ? { code: Number(m[1]), text: m[2]! } : undefined;
+  const e = parseErrorReply(reply);
+  return e ? { code: e.code, text: e.message } : undefined;
 }

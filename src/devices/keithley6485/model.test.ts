@@ -17,6 +17,14 @@ describe('keithley6485 model', () => {
     expect(ask(m, ':CURR:RANG?;:CURR:RANG:AUTO?;:SYST:ZCH?;*OPC?')).toBe('2.000000E-09;1;1;1\n');
   });
 
+  it('takes headers in long or exact short form only, optional nodes left out', () => {
+    const m = new Keithley6485Model({ seed: 1 });
+    ask(m, 'sense:current:dc:range:auto:ulimit 2e-3');
+    expect(ask(m, ':CURR:RANGE:AUTO:ULIM?')).toBe('2.000000E-03\n');
+    expect(ask(m, 'SYSTe:ZCH?')).toBeUndefined();
+    expect(ask(m, 'SYST:ERR?')).toBe('-113,"Undefined header"\n');
+  });
+
   it('runs the CCDLab connect sequence and logs its typo as an undefined header', () => {
     const m = new Keithley6485Model({ seed: 1 });
     for (const c of ['*rst', '*cls', ':SYST:ZCH ON', ':CURR:RANG 2E-9', ':INIT', ':SYST:ZCOR:ACQ', ':SYST:ZCH OFF', ':SYSR:ZCOR ON', ':CURR:RANG:AUTO ON']) {
@@ -88,7 +96,7 @@ describe('keithley6485 model', () => {
     expect(m.talk()).toBeUndefined();
     const errors = Array.from({ length: 6 }, () => ask(m, 'SYST:ERR?'));
     expect(errors).toEqual([
-      '-222,"Data out of range"\n', '-222,"Data out of range"\n', '-224,"Illegal parameter value"\n',
+      '-222,"Data out of range"\n', '-222,"Data out of range"\n', '-104,"Data type error"\n',
       '-410,"Query INTERRUPTED"\n', '-420,"Query UNTERMINATED"\n', '0,"No error"\n',
     ]);
   });

@@ -10,7 +10,7 @@ import type { BusInstrumentModel, SimulatorOptions } from '../../daemon/api.js';
 import { parseOptions } from '../../daemon/api.js';
 import { gaussian, seededRandom } from '../sim-kit.js';
 import { CURRENT_RANGES, NPLC_MIN, OVERFLOW, formatReading, nplcMax } from './codec.js';
-import { ErrorQueue, SCPI_ERRORS, compileHeader, formatNr3, headerMatches, parseBool, parseMessage, parseNrf, type ParsedCommand, type ScpiError } from './scpi.js';
+import { SCPI, ScpiError, ScpiStatus, ScpiTree, commonCommands, errorQueueCommands, formatNR3, parseBoolean, parseNumericParam, type ScpiCommandSpec } from '../kits/scpi/index.js';
 
 export const keithley6485ModelOptionsSchema = z.object({
   seed: z.number().int().optional(),
@@ -31,20 +31,17 @@ export type Keithley6485ModelOptions = z.input<typeof keithley6485ModelOptionsSc
 const OVERRANGE = 1.05;
 const TIMESTAMP_WRAP = 100_000;
 
-type Outcome = string | undefined | ScpiError;
+const err = (code: number): ScpiError => new ScpiError(code);
 
-interface Entry {
-  segments: ReturnType<typeof compileHeader>;
-  set?: (args: string[]) => ScpiError | void;
-  query?: (args: string[]) => Outcome;
-}
+/** Keithley prints NR3 unsigned for settings: `2.000000E-09`. */
+const nr3 = (v: number): string => formatNR3(v).replace(/^\+/, '');
 
 export class Keithley6485Model implements BusInstrumentModel {
   private readonly opts: z.output<typeof keithley6485ModelOptionsSchema>;
   private readonly normal: () => number;
   private readonly started = Date.now();
-  private readonly table: Entry[];
-  readonly errors = new ErrorQueue();
+  private readonly tree: ScpiTree;
+  readonly status = new ScpiStatus();
   rangeIndex = 0;
   autorange = true;
   ulim: number = CURRENT_RANGES[CURRENT_RANGES.length - 1]!;
@@ -61,7 +58,7 @@ export class Keithley6485Model implements BusInstrumentModel {
   constructor(options: Keithley6485ModelOptions = {}) {
     this.opts = parseOptions(keithley6485ModelOptionsSchema, options, 'the keithley6485 model');
     this.normal = gaussian(seededRandom(this.opts.seed ?? 6485));
-    this.table = this.commands();
+    this.tree = new ScpiTree(this.commands(), { onError: this.status.error });
   }
 
   setSilent(on: boolean): void {
@@ -80,23 +77,9 @@ export class Keithley6485Model implements BusInstrumentModel {
     if (this.silent) return;
     if (this.output !== undefined) {
       this.output = undefined;
-      this.errors.push(SCPI_ERRORS.interrupted);
+      this.status.error(err(SCPI.queryInterrupted));
     }
-    const answers: string[] = [];
-    for (const cmd of parseMessage(data.toString('latin1'))) {
-      if (!cmd) {
-        this.errors.push(SCPI_ERRORS.syntax);
-        break;
-      }
-      const result = this.run(cmd);
-      if (typeof result === 'string') answers.push(result);
-      else if (result) {
-        this.errors.push(result);
-        // A command error ends the message (IEEE 488.2); an execution error only its own command.
-        if (result.code <= -100 && result.code > -200) break;
-      }
-    }
-    if (answers.length > 0) this.output = answers.join(';');
+    this.output = this.tree.execute(data.toString('latin1').replace(/[\r\n]+$/, ''));
   }
 
   talk(): Buffer | undefined {
@@ -104,7 +87,7 @@ export class Keithley6485Model implements BusInstrumentModel {
     let out = this.output;
     this.output = undefined;
     if (out === undefined) {
-      this.errors.push(SCPI_ERRORS.unterminated);
+      this.status.error(err(SCPI.queryUnterminated));
       return undefined;
     }
     if (this.garble > 0) {
@@ -119,14 +102,7 @@ export class Keithley6485Model implements BusInstrumentModel {
   }
 
   statusByte(): number {
-    return (this.output !== undefined ? 0x10 : 0) | (this.errors.count > 0 ? 0x04 : 0);
-  }
-
-  private run(cmd: ParsedCommand): Outcome {
-    const entry = this.table.find((e) => headerMatches(cmd.words, e.segments) && (cmd.query ? e.query : e.set));
-    if (!entry) return SCPI_ERRORS.undefinedHeader;
-    if (cmd.query) return entry.query!(cmd.args);
-    return entry.set!(cmd.args) ?? undefined;
+    return this.status.statusByte(this.output !== undefined);
   }
 
   private rangeFor(amps: number): number {
@@ -168,114 +144,95 @@ export class Keithley6485Model implements BusInstrumentModel {
     this.buffered = undefined;
   }
 
-  private commands(): Entry[] {
-    const e = (pattern: string, handlers: Omit<Entry, 'segments'>): Entry => ({ segments: compileHeader(pattern), ...handlers });
-    const bool = (apply: (on: boolean) => ScpiError | void) => (args: string[]): ScpiError | void => {
-      const b = parseBool(args[0]);
-      if (args.length === 0) return SCPI_ERRORS.missingParameter;
-      if (b === undefined || args.length > 1) return SCPI_ERRORS.illegalValue;
-      return apply(b);
+  private commands(): ScpiCommandSpec[] {
+    const bool = (apply: (on: boolean) => void) => (ctx: { args: string }): ScpiError | void => {
+      const b = parseBoolean(ctx.args);
+      if (b instanceof ScpiError) return b;
+      apply(b);
     };
-    const amps = (args: string[]): number | ScpiError => {
-      if (args.length === 0) return SCPI_ERRORS.missingParameter;
-      const a = args[0]!.toUpperCase();
-      if (a === 'MIN') return CURRENT_RANGES[0]!;
-      if (a === 'MAX' || a === 'DEF') return CURRENT_RANGES[CURRENT_RANGES.length - 1]!;
-      const v = parseNrf(a);
-      if (v === undefined) return SCPI_ERRORS.illegalValue;
-      if (Math.abs(v) > 0.021) return SCPI_ERRORS.outOfRange;
-      return Math.abs(v);
+    const top = CURRENT_RANGES[CURRENT_RANGES.length - 1]!;
+    // Any current up to 21 mA names the range that holds it; MIN/MAX/DEF the ends.
+    const amps = (ctx: { args: string }): number | ScpiError => {
+      const v = parseNumericParam(ctx.args, { min: -0.021, max: 0.021, default: top });
+      return v instanceof ScpiError ? v : Math.abs(v) < CURRENT_RANGES[0]! ? CURRENT_RANGES[0]! : Math.abs(v);
     };
     const rangeIndexFor = (v: number): number => Math.max(0, this.rangeFor(v));
-    const read = (): Outcome => {
+    const read = (): string => {
       this.buffered = this.measure();
       return this.readingText(this.buffered);
     };
     return [
-      e('*IDN', { query: () => `KEITHLEY INSTRUMENTS INC.,MODEL 6485,${this.opts.serial},${this.opts.firmware}` }),
-      e('*RST', { set: () => this.reset() }),
-      e('*CLS', { set: () => this.errors.clear() }),
-      e('*OPC', { set: () => {}, query: () => '1' }),
-      e('*STB', { query: () => String(this.statusByte()) }),
-      e('INITiate[:IMMediate]', { set: () => { this.buffered = this.measure(); } }),
-      e('FETCh', {
-        query: () => (this.buffered === undefined ? SCPI_ERRORS.dataStale : this.readingText(this.buffered)),
+      ...commonCommands({
+        status: this.status,
+        idn: () => `KEITHLEY INSTRUMENTS INC.,MODEL 6485,${this.opts.serial},${this.opts.firmware}`,
+        reset: () => this.reset(),
+        messageAvailable: () => this.output !== undefined,
       }),
-      e('READ', { query: read }),
-      e('MEASure[:CURRent[:DC]]', {
+      ...errorQueueCommands(this.status),
+      { header: 'INITiate[:IMMediate]', set: () => void (this.buffered = this.measure()) },
+      { header: 'FETCh', query: () => (this.buffered === undefined ? err(SCPI.dataCorruptOrStale) : this.readingText(this.buffered)) },
+      { header: 'READ', query: read },
+      {
+        header: 'MEASure[:CURRent][:DC]',
         query: () => {
           this.autorange = true;
           return read();
         },
-      }),
-      e('[:SENSe[1]]:CURRent[:DC]:RANGe[:UPPer]', {
-        set: (args) => {
-          const v = amps(args);
-          if (typeof v !== 'number') return v;
+      },
+      {
+        header: '[SENSe:]CURRent[:DC]:RANGe[:UPPer]',
+        set: (ctx) => {
+          const v = amps(ctx);
+          if (v instanceof ScpiError) return v;
           this.rangeIndex = rangeIndexFor(v);
           this.autorange = false;
         },
-        query: () => formatNr3(CURRENT_RANGES[this.rangeIndex]!),
-      }),
-      e('[:SENSe[1]]:CURRent[:DC]:RANGe:AUTO', {
-        set: bool((on) => { this.autorange = on; }),
-        query: () => (this.autorange ? '1' : '0'),
-      }),
-      e('[:SENSe[1]]:CURRent[:DC]:RANGe:AUTO:ULIMit', {
-        set: (args) => {
-          const v = amps(args);
-          if (typeof v !== 'number') return v;
+        query: () => nr3(CURRENT_RANGES[this.rangeIndex]!),
+      },
+      { header: '[SENSe:]CURRent[:DC]:RANGe:AUTO', set: bool((on) => (this.autorange = on)), query: () => (this.autorange ? '1' : '0') },
+      {
+        header: '[SENSe:]CURRent[:DC]:RANGe:AUTO:ULIMit',
+        set: (ctx) => {
+          const v = amps(ctx);
+          if (v instanceof ScpiError) return v;
           this.ulim = CURRENT_RANGES[rangeIndexFor(v)]!;
           if (this.llim > this.ulim) this.llim = this.ulim;
         },
-        query: () => formatNr3(this.ulim),
-      }),
-      e('[:SENSe[1]]:CURRent[:DC]:RANGe:AUTO:LLIMit', {
-        set: (args) => {
-          const v = amps(args);
-          if (typeof v !== 'number') return v;
+        query: () => nr3(this.ulim),
+      },
+      {
+        header: '[SENSe:]CURRent[:DC]:RANGe:AUTO:LLIMit',
+        set: (ctx) => {
+          const v = amps(ctx);
+          if (v instanceof ScpiError) return v;
           this.llim = CURRENT_RANGES[rangeIndexFor(v)]!;
           if (this.ulim < this.llim) this.ulim = this.llim;
         },
-        query: () => formatNr3(this.llim),
-      }),
-      e('[:SENSe[1]]:CURRent[:DC]:NPLCycles', {
-        set: (args) => {
-          if (args.length === 0) return SCPI_ERRORS.missingParameter;
-          const v = parseNrf(args[0]);
-          if (v === undefined) return SCPI_ERRORS.illegalValue;
-          if (v < NPLC_MIN || v > nplcMax(this.opts.lineHz)) return SCPI_ERRORS.outOfRange;
+        query: () => nr3(this.llim),
+      },
+      {
+        header: '[SENSe:]CURRent[:DC]:NPLCycles',
+        set: (ctx) => {
+          const v = parseNumericParam(ctx.args, { min: NPLC_MIN, max: nplcMax(this.opts.lineHz), default: 1 });
+          if (v instanceof ScpiError) return v;
           this.nplc = v;
         },
-        query: () => formatNr3(this.nplc),
-      }),
-      e('SYSTem:ZCHeck[:STATe]', {
-        set: bool((on) => { this.zeroCheck = on; }),
-        query: () => (this.zeroCheck ? '1' : '0'),
-      }),
-      e('SYSTem:ZCORrect[:STATe]', {
-        set: bool((on) => { this.zeroCorrect = on; }),
-        query: () => (this.zeroCorrect ? '1' : '0'),
-      }),
-      e('SYSTem:ZCORrect:ACQuire', {
+        query: () => nr3(this.nplc),
+      },
+      { header: 'SYSTem:ZCHeck[:STATe]', set: bool((on) => (this.zeroCheck = on)), query: () => (this.zeroCheck ? '1' : '0') },
+      { header: 'SYSTem:ZCORrect[:STATe]', set: bool((on) => (this.zeroCorrect = on)), query: () => (this.zeroCorrect ? '1' : '0') },
+      {
+        header: 'SYSTem:ZCORrect:ACQuire',
         // The offset is what the meter reads with the input shorted.
         set: () => {
-          if (!this.zeroCheck) return SCPI_ERRORS.settingsConflict;
+          if (!this.zeroCheck) return err(SCPI.settingsConflict);
           const saved = this.zeroCorrect;
           this.zeroCorrect = false;
           const r = this.measure();
           this.zeroCorrect = saved;
           this.acquiredOffset = r >= OVERFLOW ? 0 : r;
         },
-      }),
-      e('SYSTem:ERRor[:NEXT]', {
-        query: () => {
-          const err = this.errors.pop();
-          return `${err.code},"${err.text}"`;
-        },
-      }),
-      e('SYSTem:ERRor:COUNt', { query: () => String(this.errors.count) }),
-      e('SYSTem:ERRor:CLEar', { set: () => this.errors.clear() }),
+      },
     ];
   }
 }
