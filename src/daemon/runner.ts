@@ -6,13 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { Exchange } from '../links/exchange.js';
-import { createLink } from '../links/index.js';
-import { formatLinkSpec } from '../links/url.js';
+import { createLink, formatLinkSpec } from '../links/registry.js';
 import { LinkError, type LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
 import { formatCommand } from '../wire/format.js';
 import type { Logger } from '../util/logger.js';
-import { parseOptions, type AnyDeviceDefinition, type DeviceState, type HandlerContext, type Limits, type ParamDecl, type TargetDecl, type ValueDecl } from './api.js';
+import { parseOptions, type AnyDeviceDefinition, type DeviceState, type ForeignSession, type HandlerContext, type Limits, type ParamDecl, type TargetDecl, type ValueDecl } from './api.js';
 import { ProgrammeRunner, type ProgrammeOptions } from './programme-runner.js';
 import { checkRange, checkSiteLimits, coerce, combineLimits, type EffectiveLimits } from './values.js';
 
@@ -124,6 +123,8 @@ export class DeviceRunner extends EventEmitter {
   private silentPolls = 0;
   /** Poll groups not yet read since the link came up: until then the cache holds no current values. */
   private readonly unreadGroups = new Set<string>();
+  /** Sessions of the definition's second protocol, by labwire connection id. */
+  private readonly foreignSessions = new Map<number, ForeignSession>();
   /** The setpoint programme of this daemon (one at a time); runs while the daemon runs. */
   readonly programme: ProgrammeRunner;
 
@@ -354,6 +355,35 @@ export class DeviceRunner extends EventEmitter {
       checkRange(name, value, this.limits.get(name) ?? {}, decl.unit, 'set');
       return [name, value, decl];
     });
+  }
+
+  /** The connection's session of the definition's second protocol (opened on first use), if it has one. */
+  foreignSession(connection: number, peer: string): ForeignSession | undefined {
+    const protocol = this.definition.foreign;
+    if (!protocol) return undefined;
+    let session = this.foreignSessions.get(connection);
+    if (!session) {
+      session = protocol.open(peer, (level, message) => this.log(level, message));
+      this.foreignSessions.set(connection, session);
+    }
+    return session;
+  }
+
+  /** Answers a line the connection's foreign session claimed; the driver is the device's own. */
+  async foreignLine(connection: number, line: string): Promise<string[]> {
+    const session = this.foreignSessions.get(connection);
+    if (!session) throw new LabwireError('InternalError', 'no foreign session for this connection');
+    return session.handle(this.driver, line);
+  }
+
+  /** Tells the definition where its daemon listens (see DeviceDefinition.serving). */
+  serving(endpoint: { host: string; port: number }): () => void {
+    return this.definition.serving?.(this.driver, endpoint) ?? (() => undefined);
+  }
+
+  closeForeign(connection: number): void {
+    this.foreignSessions.get(connection)?.close();
+    this.foreignSessions.delete(connection);
   }
 
   /** Runs a device command; positional arguments fill the declared arguments in order. */

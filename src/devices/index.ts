@@ -9,6 +9,7 @@ import { arbinFamily } from './arbin/device.js';
 import { keithley487Family } from './keithley487/device.js';
 import { keithley6485Family } from './keithley6485/device.js';
 import { hp33120aFamily } from './hp33120a/device.js';
+import { prologixFamily } from './prologix/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
@@ -17,6 +18,7 @@ export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   keithley487: keithley487Family,
   keithley6485: keithley6485Family,
   hp33120a: hp33120aFamily,
+  prologix: prologixFamily,
 };
 
 export function getFamily(type: string): DeviceFamily {

@@ -31,9 +31,9 @@ function setup() {
 const changes = (sent: string[]): string[] => sent.filter((s) => !/^(APPL\?|SYST:ERR\?|\*IDN\?)/.test(s));
 
 describe('hp33120a device definition', () => {
-  it('is registered and offers a bus instrument model', () => {
+  it('is registered and offers a bus instrument model, loaded on demand', async () => {
     expect(deviceFamilies.hp33120a).toBe(hp33120aFamily);
-    const m = hp33120aFamily.createBusInstrument!({});
+    const m = (await hp33120aFamily.loadBusInstrument!())({});
     m.receive(Buffer.from('*IDN?\n'));
     expect(m.talk()?.toString()).toBe('HEWLETT-PACKARD,33120A,0,7.0-5.0-1.0\n');
   });

@@ -8,7 +8,6 @@ import { defineDevice, deviceFamily } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
 import { FREQUENCY_MIN, LOADS, SHAPES, UNITS, USER_WAVEFORMS, type GeneratorState, type Load, type Shape, type Units, type UserWaveform } from './codec.js';
 import { Hp33120aDriver, hp33120aExchangeOptions, hp33120aSplitter } from './driver.js';
-import { createHp33120aModel } from './model.js';
 
 export const hp33120aOptionsSchema = z.object({}).strict();
 export type Hp33120aOptions = z.output<typeof hp33120aOptionsSchema>;
@@ -136,6 +135,6 @@ export const hp33120aDevice = defineDevice<Hp33120aOptions, Hp33120aDriver>({
 });
 
 export const hp33120aFamily = deviceFamily(hp33120aDevice, {
-  createBusInstrument: createHp33120aModel,
+  loadBusInstrument: async () => (await import('./model.js')).createHp33120aModel,
   plots: [{ id: 'output', name: 'Output', values: ['time', 'frequency'], ylabel: 'Hz' }],
 });

@@ -26,9 +26,9 @@ function setup(options: ConstructorParameters<typeof Keithley487Model>[0] = {}) 
 }
 
 describe('keithley487 device definition', () => {
-  it('is registered and offers a bus instrument model', () => {
+  it('is registered and offers a bus instrument model, loaded on demand', async () => {
     expect(deviceFamilies.keithley487).toBe(keithley487Family);
-    const m = keithley487Family.createBusInstrument!({ seed: 1 });
+    const m = (await keithley487Family.loadBusInstrument!())({ seed: 1 });
     m.receive(Buffer.from('U2X\n'));
     expect(m.talk()?.toString()).toBe('487A05\r\n');
   });

@@ -18,7 +18,6 @@ import {
   type StatusWord,
 } from './codec.js';
 import { Keithley487Driver, keithley487ExchangeOptions, keithley487Splitter, rangeAmps, rangeName } from './driver.js';
-import { createKeithley487Model } from './model.js';
 
 export const keithley487OptionsSchema = z.object({}).strict();
 export type Keithley487Options = z.output<typeof keithley487OptionsSchema>;
@@ -189,6 +188,6 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
 });
 
 export const keithley487Family = deviceFamily(keithley487Device, {
-  createBusInstrument: createKeithley487Model,
+  loadBusInstrument: async () => (await import('./model.js')).createKeithley487Model,
   plots: [{ id: 'current', name: 'Current', values: ['time', 'current'], ylabel: 'A' }],
 });

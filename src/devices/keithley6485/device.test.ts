@@ -26,9 +26,9 @@ function setup(options: Keithley6485ModelOptions = {}) {
 }
 
 describe('keithley6485 device definition', () => {
-  it('is registered and offers a bus instrument model', () => {
+  it('is registered and offers a bus instrument model, loaded on demand', async () => {
     expect(deviceFamilies.keithley6485).toBe(keithley6485Family);
-    const m = keithley6485Family.createBusInstrument!({ seed: 1 });
+    const m = (await keithley6485Family.loadBusInstrument!())({ seed: 1 });
     m.receive(Buffer.from('*IDN?\n'));
     expect(m.talk()?.toString()).toMatch(/^KEITHLEY INSTRUMENTS INC\.,MODEL 6485,/);
   });

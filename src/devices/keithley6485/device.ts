@@ -7,7 +7,6 @@ import { defineDevice, deviceFamily, type Limits } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
 import { NPLC_MIN, RANGE_NAMES, nplcMax, rangeNameOf, type RangeName } from './codec.js';
 import { Keithley6485Driver, keithley6485ExchangeOptions, keithley6485Splitter } from './driver.js';
-import { createKeithley6485Model } from './model.js';
 
 export const keithley6485OptionsSchema = z.object({
   /** Mains frequency: NPLC goes to 6 at 60 Hz, to 5 at 50 Hz. */
@@ -125,6 +124,6 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
 });
 
 export const keithley6485Family = deviceFamily(keithley6485Device, {
-  createBusInstrument: createKeithley6485Model,
+  loadBusInstrument: async () => (await import('./model.js')).createKeithley6485Model,
   plots: [{ id: 'current', name: 'Current', values: ['time', 'current'], ylabel: 'A' }],
 });
