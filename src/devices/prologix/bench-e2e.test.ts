@@ -13,6 +13,7 @@ import { recordingLogger } from '../../../test/helpers/log-sink.js';
 import { RawClient } from '../../../test/helpers/raw-client.js';
 import { getFamily } from '../index.js';
 import { parseGpibUrl } from '../kits/gpib/link.js';
+import { setInProcessSharing } from '../kits/gpib/local.js';
 import { startGpibBench, type GpibBench } from './test-helpers/bench.js';
 
 const BENCH: Array<[number, string]> = [[14, 'keithley6485'], [15, 'keithley487'], [22, 'hp33120a']];
@@ -21,6 +22,7 @@ let bench: GpibBench | undefined;
 const daemons: Daemon[] = [];
 const clients: RawClient[] = [];
 afterEach(async () => {
+  setInProcessSharing(true);
   for (const c of clients.splice(0)) c.close();
   await Promise.all(daemons.splice(0).map((d) => d.close()));
   await bench?.close();
@@ -77,8 +79,14 @@ describe('the GPIB bench with the real instrument families', () => {
     expect(await k487.request('set source_voltage=600')).toMatch(/^error set code=RangeError message=".*505/);
   });
 
-  it('1,000 transactions from the three instrument daemons and two CCDLab clients interleaved: every reply to its own asker', async () => {
+  it.each([
+    ['in-process (one labwire up)', true],
+    ['over TCP (separate processes)', false],
+  ])('1,000 transactions from the three instrument daemons (%s) and two CCDLab clients interleaved: every reply to its own asker', async (_how, inProcess) => {
+    setInProcessSharing(inProcess);
     const { bench: b, logs, ports } = await startBench();
+    // In-process the daemons use the bus directly; otherwise each holds a labwire connection to it.
+    expect(b.daemon.server.connectionCount).toBe(inProcess ? 0 : 3);
     const busStatus = await client(b.port);
     const before = Number(kv(await busStatus.request('get_status')).transactions);
     const ccdlab = await Promise.all([14, 22].map(async (address) => {

@@ -6,6 +6,12 @@
 import type { GpibBusLike } from './bus.js';
 
 const buses = new Map<string, GpibBusLike>();
+let sharing = true;
+
+/** Off: every gpib:// link goes through TCP even to a bus of this process (tests of the TCP path, debugging). */
+export function setInProcessSharing(on: boolean): void {
+  sharing = on;
+}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const ANY = new Set(['0.0.0.0', '::', '[::]', '']);
@@ -26,5 +32,6 @@ export function shareBus(host: string, port: number, bus: GpibBusLike): () => vo
 
 /** The bus a daemon of this process serves at host:port, if any (one listening on every address counts). */
 export function localBus(host: string, port: number): GpibBusLike | undefined {
+  if (!sharing) return undefined;
   return buses.get(key(host, port)) ?? buses.get(`*:${port}`);
 }
