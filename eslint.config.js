@@ -26,6 +26,12 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/server/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../wire', '!../wire/*', '!../util', '!../util/*'], message: 'server/ is shared by every listener: it imports only wire/ and util/' }] }],
+    },
+  },
+  {
     files: ['src/devices/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/monitor/**', '**/web/**', '**/archive/**', '**/cli/**', '**/client/**'], message: 'devices import only wire/, links/ and the device API of daemon/' }] }],

@@ -1,11 +1,11 @@
 /**
  * Guessing tokens over the line protocol: `auth` with a wrong token is answered only after the
  * address's back-off, and while one waits the others from that address are refused unchecked —
- * the web server's rules (src/daemon/secret-throttle.ts), on every labwire listener. A correct
+ * the web server's rules (src/server/secret-throttle.ts), on every labwire listener. A correct
  * token is still accepted once the back-off has run, and clears the count.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 import type { RawClient } from './helpers/raw-client.js';
 

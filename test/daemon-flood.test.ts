@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { sleep } from '../src/util/test-helpers/eventually.js';
 import { ROOT } from './helpers/cli.js';

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadTokenFile, parseTokenFile, tokensFromEnv } from '../src/daemon/auth.js';
+import { loadTokenFile, parseTokenFile, tokensFromEnv } from '../src/server/index.js';
 import { LabwireClient } from '../src/client/client.js';
 import { testPki } from './helpers/tls.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';

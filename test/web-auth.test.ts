@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { createWebApp, startWeb, type WebOptions, type WebServer } from '../src/web/server.js';
 import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { SessionStore } from '../src/web/auth.js';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { silentLogger } from '../src/util/logger.js';
 import { sleep } from '../src/util/test-helpers/eventually.js';
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { startWebLab, type WebLab } from '../src/web/test-helpers/web-lab.js';
 import { haveChromium, openBrowser, warnIfNoChromium, type TestBrowser } from './helpers/browser.js';
 import { eventually } from './helpers/julabo-lab.js';

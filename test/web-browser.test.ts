@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { startWebLab, type WebLab } from '../src/web/test-helpers/web-lab.js';
 import { startWeb, type WebServer } from '../src/web/server.js';
 import { FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually } from './helpers/julabo-lab.js';
 import { haveChromium, openBrowser, warnIfNoChromium, type TestBrowser } from './helpers/browser.js';

@@ -8,7 +8,7 @@ import { createWebApp } from '../src/web/server.js';
 import { CHILLER_DESCRIBE, FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { renderSvgPlot, niceTicks } from '../src/web/svg-plot.js';
 import { silentLogger } from '../src/util/logger.js';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 
 let monitor: FakeMonitor;
 let archive: FakeArchive;

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { julaboFamily } from '../src/devices/julabo/device.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';

@@ -5,7 +5,7 @@
  * history.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { startWebLab, type WebLab } from '../src/web/test-helpers/web-lab.js';
 import { openSse, type SseClient } from '../src/web/test-helpers/clients.js';
 import { quote } from '../src/wire/format.js';

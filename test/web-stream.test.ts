@@ -10,7 +10,7 @@ import { startWeb, type WebOptions, type WebServer } from '../src/web/server.js'
 import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { openSse, openWs, type SseClient, type WsClient } from '../src/web/test-helpers/clients.js';
 import { Hub, HubEvent, sseFrame, type Sink } from '../src/web/hub.js';
-import { parseTokenFile } from '../src/daemon/auth.js';
+import { parseTokenFile } from '../src/server/index.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually } from '../src/util/test-helpers/eventually.js';
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { LinkSpec } from '../links/types.js';
-import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../daemon/auth.js';
+import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../server/index.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';

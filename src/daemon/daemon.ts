@@ -12,15 +12,12 @@ import type { LinkSpec } from '../links/types.js';
 import type { Logger } from '../util/logger.js';
 import type { AnyDeviceDefinition } from './api.js';
 import { AUDIT_DEFAULTS, AuditLog, capAudit, capText, type AuditSummary } from './audit.js';
-import { LINE_SERVER_DEFAULTS } from './line-server.js';
-import type { ThrottleOptions } from './secret-throttle.js';
-import { RefusalSummary, addressOf } from './refusals.js';
+import { LISTENER_DEFAULTS, RefusalSummary, listenerLimits, type ListenerLimitOptions, exposureWarnings, resolveAnonymousRole, addressOf, TokenStore, type Role, type TokenEntry } from '../server/index.js';
 import type { ProgrammeOptions } from './programme-runner.js';
-import { TokenStore, type Role, type TokenEntry } from './auth.js';
 import { DeviceRunner, type AuditEvent } from './runner.js';
 import { DaemonServer } from './server.js';
 
-export interface DaemonOptions {
+export interface DaemonOptions extends ListenerLimitOptions {
   definition: AnyDeviceDefinition;
   /** Device options (model, tuning), validated by the definition. */
   options?: unknown;
@@ -35,26 +32,11 @@ export interface DaemonOptions {
   anonymousRole?: Role | 'none';
   readOnly?: boolean;
   siteLimits?: Record<string, { min?: number; max?: number }>;
-  /** Requests per second per peer address; 0 disables. */
-  rateLimit?: { perSecond: number; burst?: number };
-  maxConnections?: number;
-  /** Connections at once from one address, TLS handshakes included (default 64). */
-  maxConnectionsPerAddress?: number;
-  idleTimeoutMs?: number;
-  /** With tokens and no anonymous role: unauthenticated connections are closed after this long (default 10 s; 0: never). */
-  authTimeoutMs?: number;
-  /** TLS handshakes not finished within this long are dropped (default 10 s). */
-  handshakeTimeoutMs?: number;
-  /** Back-off for wrong tokens given to `auth`, per address (defaults as on the web server). */
-  authThrottle?: Partial<ThrottleOptions>;
-  maxLineLength?: number;
   auditFile?: string;
   /** Rotate the audit file when it would grow beyond this many bytes (default 10 MiB; 0: never). */
   auditMaxBytes?: number;
   /** Rotated audit files kept (default 5). */
   auditKeep?: number;
-  /** Refusals beyond the first per address and reason are counted and summarised once per this interval (default 10 s; 0: every one in full). */
-  refusalSummaryMs?: number;
   /** Directory for persistent daemon state (the running programme); none = nothing persists. */
   stateDir?: string;
   /** Setpoint programmes: what a restart does with a running one (default stop), tick and minimum step. */
@@ -70,16 +52,9 @@ export interface DaemonOptions {
 
 export const DAEMON_DEFAULTS = {
   host: '127.0.0.1',
-  rateLimit: { perSecond: 1000, burst: 2000 },
-  maxConnections: 1024,
-  maxConnectionsPerAddress: LINE_SERVER_DEFAULTS.maxConnectionsPerAddress,
-  idleTimeoutMs: 3_600_000,
-  authTimeoutMs: LINE_SERVER_DEFAULTS.authTimeoutMs,
-  handshakeTimeoutMs: LINE_SERVER_DEFAULTS.handshakeTimeoutMs,
-  maxLineLength: 65_536,
+  ...LISTENER_DEFAULTS,
   auditMaxBytes: AUDIT_DEFAULTS.maxBytes,
   auditKeep: AUDIT_DEFAULTS.keep,
-  refusalSummaryMs: LINE_SERVER_DEFAULTS.refusalSummaryMs,
 } as const;
 
 export interface Daemon extends EventEmitter {
@@ -90,23 +65,23 @@ export interface Daemon extends EventEmitter {
   close(): Promise<void>;
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const logger = opts.logger.child({ daemon: opts.name });
   const host = opts.host ?? DAEMON_DEFAULTS.host;
   const tokens = new TokenStore(opts.tokens ?? []);
-  const anonymous = opts.anonymousRole === 'none' ? null : (opts.anonymousRole ?? (tokens.enabled ? null : 'admin'));
-  if (!isLoopback(host)) {
-    if (!tokens.enabled) {
-      logger.warn(`daemon "${opts.name}" listens on ${host} WITHOUT any token: anyone who can reach this address can change the device. Configure --token-file or LABWIRE_TOKEN.`);
-    } else if (anonymous === 'operator' || anonymous === 'admin') {
-      logger.warn(`daemon "${opts.name}" listens on ${host} and gives connections WITHOUT a token the ${anonymous} role: anyone who can reach it can change the device.`);
-    }
-    if (!opts.tls) logger.warn(`daemon "${opts.name}" listens on ${host} without TLS: tokens and commands cross the network in clear text.`);
-  }
+  const anonymous = resolveAnonymousRole(opts.anonymousRole, tokens.enabled);
+  for (const warning of exposureWarnings({
+    label: `daemon "${opts.name}"`,
+    host,
+    tokensEnabled: tokens.enabled,
+    anonymousRole: anonymous,
+    encrypted: opts.tls !== undefined,
+    power: 'change the device',
+    readPower: 'read the device',
+    tokenHint: 'Configure --token-file or LABWIRE_TOKEN.',
+    encryption: 'TLS',
+    clearText: 'tokens and commands',
+  })) logger.warn(warning);
   const runner = new DeviceRunner({
     definition: opts.definition,
     options: opts.options,
@@ -128,22 +103,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw new Error(`cannot read TLS certificate or key: ${(err as Error).message}`, { cause: err });
     }
   }
-  const rate = opts.rateLimit ?? DAEMON_DEFAULTS.rateLimit;
   const server = new DaemonServer(runner, {
     host,
     port: opts.port ?? 0,
     tls: tlsMaterial,
     tokens,
     anonymousRole: anonymous,
-    rateLimit: { perSecond: rate.perSecond, burst: rate.burst ?? rate.perSecond * 2 },
-    maxConnections: opts.maxConnections ?? DAEMON_DEFAULTS.maxConnections,
-    maxConnectionsPerAddress: opts.maxConnectionsPerAddress ?? DAEMON_DEFAULTS.maxConnectionsPerAddress,
-    idleTimeoutMs: opts.idleTimeoutMs ?? DAEMON_DEFAULTS.idleTimeoutMs,
-    authTimeoutMs: opts.authTimeoutMs ?? DAEMON_DEFAULTS.authTimeoutMs,
-    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? DAEMON_DEFAULTS.handshakeTimeoutMs,
-    refusalSummaryMs: opts.refusalSummaryMs ?? DAEMON_DEFAULTS.refusalSummaryMs,
-    ...(opts.authThrottle ? { authThrottle: opts.authThrottle } : {}),
-    maxLineLength: opts.maxLineLength ?? DAEMON_DEFAULTS.maxLineLength,
+    ...listenerLimits(opts),
     logger,
   });
   const audit = opts.auditFile

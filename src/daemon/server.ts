@@ -7,8 +7,7 @@ import { EventEmitter } from 'node:events';
 import { formatCommand, formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
-import { ROLES, isRole, type Role, type TokenStore } from './auth.js';
-import { LineServer, type Handled, type LineServerOptions, type LineService, type Session } from './line-server.js';
+import { BUILTIN_COMMANDS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 
 export type ServerOptions = Omit<LineServerOptions, 'label'>;
@@ -17,17 +16,14 @@ export type ServerOptions = Omit<LineServerOptions, 'label'>;
  * Lines a CCDLab peer sends as notices; accepted without a reply, before the rate limit, by the
  * LineServer (as `id`). On a daemon's port `info ...` is a CCDLab log notice, never a request.
  */
-const NOTICES: ReadonlySet<string> = new Set(['status', 'status_json', 'message', 'info', 'warning', 'error', 'success', 'debug']);
+const NOTICES = noticesOf('daemon');
 /** Log lines kept for replay to a subscriber that asks for them (`subscribe log_since=<ms>`). */
 const RECENT_LOGS = 200;
-const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status', 'programme_profile'];
-const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', 'as', ...PROGRAMME_COMMANDS];
-/** First words that are always labwire's, never a foreign protocol's line. */
-const LABWIRE_WORDS: ReadonlySet<string> = new Set([...BUILTINS, ...NOTICES, 'id', 'auth']);
-/** Requests that belong to the connection itself (or get no reply): never run on behalf of someone else. */
-const NOT_FORWARDABLE = new Set(['as', 'auth', 'id', 'subscribe', 'unsubscribe', ...NOTICES]);
-/** Programme commands that change something: operator role, refused in read-only mode, audited. */
-const PROGRAMME_WRITES = new Set(PROGRAMME_COMMANDS.filter((c) => c !== 'programme_status' && c !== 'programme_profile'));
+const BUILTINS = listedBuiltins('daemon');
+/** The programme commands that change something (the others are answered above). */
+const PROGRAMME_WRITES: ReadonlySet<string> = new Set(BUILTINS.filter((n) => n.startsWith('programme_') && builtinRule('daemon', n)?.effect === 'write'));
+/** First words that are always labwire's, never a foreign protocol's line: every built-in of a daemon's port, `id`, `auth` and the notices included. */
+const LABWIRE_WORDS: ReadonlySet<string> = new Set(BUILTIN_COMMANDS.filter((c) => c.daemon !== undefined).map((c) => c.name));
 
 export class DaemonServer extends EventEmitter implements LineService {
   readonly notices = NOTICES;
@@ -72,9 +68,8 @@ export class DaemonServer extends EventEmitter implements LineService {
 
   refused(s: Session, line: string, cmd: Command | undefined, err: LabwireError): void {
     const name = cmd?.name;
-    if (name === undefined || name === null || name === 'set' || name === 'exit' || name === 'as' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name)) {
-      this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
-    }
+    // A line that cannot be read might have been anything: audited as if it wrote.
+    if (name === undefined || name === null || this.audited(name)) this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
   }
 
   claimsLine(s: Session, line: string): boolean {
@@ -111,10 +106,11 @@ export class DaemonServer extends EventEmitter implements LineService {
       case 'as':
         return this.forwarded(s, line);
     }
-    const need: Role = name === 'exit' ? 'admin' : name === 'set' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
-    const denied = this.lines.unauthorized(s, name, need, name);
+    const rule = builtinRule('daemon', name);
+    const need: Role | null = rule !== undefined ? rule.role : this.runner.isWriteCommand(name) ? 'operator' : 'viewer';
+    const denied = need === null ? undefined : this.lines.unauthorized(s, name, need, name);
     if (denied) {
-      if (need !== 'viewer') this.runner.auditRefusal(line.trim(), this.lines.actor(s), denied);
+      if (this.audited(name)) this.runner.auditRefusal(line.trim(), this.lines.actor(s), denied);
       return formatErrorReply(denied);
     }
     switch (name) {
@@ -195,12 +191,17 @@ export class DaemonServer extends EventEmitter implements LineService {
       return refuse(new LabwireError('ProtocolError', `as: the line cannot be read: ${err instanceof Error ? err.message : String(err)}`, 'as'));
     }
     if (cmd.name === null) return refuse(new LabwireError('ProtocolError', `as needs a line to run; ${usage}`, 'as'));
-    if (NOT_FORWARDABLE.has(cmd.name)) return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection and cannot be run for another user`, 'as'));
-    const via = s.name.startsWith('anonymous') ? s.tokenName : s.name;
-    const lower = s.role === null ? null : ROLES[Math.min(ROLES.indexOf(role), ROLES.indexOf(s.role))]!;
+    if (NOT_FORWARDED.has(cmd.name)) return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection and cannot be run for another user`, 'as'));
+    const via = hasChosenName(s) ? s.name : s.tokenName;
+    const lower = lowerRole(role, s.role);
     // A view of the session for this one line: same connection, the end user's name and role.
     const onBehalf: Session = { id: s.id, peer: s.peer, address: s.address, name: `${user} via ${via}`, type: s.type, role: lower, tokenName: undefined, subscribed: null };
     return this.dispatch(onBehalf, cmd as Command & { name: string }, inner);
+  }
+
+  /** Whether a request of this name is audited, refusals included: the table's built-ins, a device's writing commands. */
+  private audited(name: string): boolean {
+    return builtinRule('daemon', name)?.audited ?? this.runner.isWriteCommand(name);
   }
 
   /** programme_load/start/pause/stop: operator, refused in read-only mode, audited like set. */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
-import { loadTokenFile, tokensFromEnv, type TokenEntry } from '../daemon/auth.js';
+import { SecretThrottle, loadTokenFile, tokensFromEnv, type TokenEntry } from '../server/index.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';
@@ -165,6 +165,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       })),
     ];
     const monitorTokens = tokensFor(config.monitor.tokenFile);
+    // The monitor's port and its page check the same tokens: wrong guesses on either count together.
+    const monitorSecrets = new SecretThrottle();
     const listen = hostPort(config.monitor.listen);
     const monitor = await startMonitor({
       name: config.monitor.name,
@@ -174,6 +176,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       ...(tls.monitor ? { tls: tls.monitor } : {}),
       tokens: monitorTokens,
       anonymousRole: config.monitor.anonymousRole,
+      authThrottle: monitorSecrets,
       readOnly: config.monitor.readOnly,
       alarms: alarmOptions(config),
       alarmHooks: alarmHookOptions(config),
@@ -199,7 +202,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     }
 
     const webEp = hostPort(config.monitor.web);
-    const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, ...(tls.web ? { https: tls.web } : {}), tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, logger });
+    const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, ...(tls.web ? { https: tls.web } : {}), tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, authThrottle: monitorSecrets, logger });
     stops.push(() => web.close());
 
     return { config, simulators, daemons, archive, archiveError, monitor, web, close };

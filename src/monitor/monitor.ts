@@ -5,7 +5,7 @@
  * labwire port. The web and `labwire up` know it through MonitorView.
  */
 import { EventEmitter } from 'node:events';
-import { TokenStore } from '../daemon/auth.js';
+import { TokenStore, exposureWarnings, listenerLimits, resolveAnonymousRole } from '../server/index.js';
 import { VERSION } from '../version.js';
 import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
 import type { AlarmEntry, Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
@@ -41,10 +41,6 @@ function restoredFromHistory(newestFirst: readonly AlarmEntry[]): RestoredAlarm 
   // A history without the raised row (trimmed by hand) still keeps the acknowledgement.
   const raisedAt = before?.to === 'raised' ? before.t : last.t;
   return { state: 'acknowledged', raisedAt, acknowledgedBy: last.who ?? 'unknown', acknowledgedAt: last.t };
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function positive(value: number | undefined, fallback: number, what: string): number {
@@ -192,21 +188,27 @@ export class Monitor extends EventEmitter implements MonitorView {
       const host = listen?.host ?? MONITOR_DEFAULTS.host;
       const port = listen?.port ?? MONITOR_DEFAULTS.port;
       const tokens = new TokenStore(this.options.tokens ?? []);
-      const anon = this.options.anonymousRole;
-      if (!isLoopback(host) && !tokens.enabled) {
-        this.logger.warn(`monitor "${this.name}" listens on ${host} WITHOUT any token: anyone who can reach this address can send commands to every device. Configure tokens.`);
-      }
-      const rate = this.options.rateLimit ?? MONITOR_DEFAULTS.rateLimit;
+      const anonymousRole = resolveAnonymousRole(this.options.anonymousRole, tokens.enabled);
+      for (const warning of exposureWarnings({
+        label: `monitor "${this.name}"`,
+        host,
+        tokensEnabled: tokens.enabled,
+        anonymousRole,
+        encrypted: this.options.tls !== undefined,
+        power: 'send commands to every device',
+        readPower: 'read every device',
+        tokenHint: 'Configure tokens (monitor.tokenFile in the lab file).',
+        encryption: 'TLS',
+        clearText: 'tokens and commands',
+        encryptionHint: 'Configure monitor.tls in the lab file.',
+      })) this.logger.warn(warning);
       const server = new MonitorServer(this.backend(), {
         host,
         port,
         ...(this.options.tls ? { tls: this.options.tls } : {}),
         tokens,
-        anonymousRole: anon === 'none' ? null : (anon ?? (tokens.enabled ? null : 'admin')),
-        rateLimit: { perSecond: rate.perSecond, burst: rate.burst ?? rate.perSecond * 2 },
-        maxConnections: this.options.maxConnections ?? MONITOR_DEFAULTS.maxConnections,
-        idleTimeoutMs: this.options.idleTimeoutMs ?? MONITOR_DEFAULTS.idleTimeoutMs,
-        maxLineLength: this.options.maxLineLength ?? MONITOR_DEFAULTS.maxLineLength,
+        anonymousRole,
+        ...listenerLimits(this.options),
         logger: this.logger,
       });
       this.port = await server.listen();

@@ -3,7 +3,7 @@
  * onto these).
  */
 import type { Archive } from '../archive/types.js';
-import type { Role, TokenEntry } from '../daemon/auth.js';
+import { LISTENER_DEFAULTS, type ListenerLimitOptions, type Role, type TokenEntry } from '../server/index.js';
 import type { Logger } from '../util/logger.js';
 import type { AlarmConfig } from './alarms.js';
 import type { AlarmHookConfig } from './hooks.js';
@@ -54,7 +54,8 @@ export interface ListenerTlsConfig {
   ca?: string | Buffer;
 }
 
-export interface MonitorOptions {
+/** The limits of the monitor's own port are every listener's (ListenerLimitOptions), with the same defaults. */
+export interface MonitorOptions extends ListenerLimitOptions {
   /** Name in `get_id` and in the `id` line sent to labwire peers (default `monitor`). */
   name?: string;
   peers: PeerConfig[];
@@ -84,14 +85,6 @@ export interface MonitorOptions {
    * value again when it has handed over nothing of that series for its heartbeat.
    */
   heartbeatMs?: number;
-  /** Requests per second per peer address on the monitor's port; 0 disables (default 1000, burst 2000). */
-  rateLimit?: { perSecond: number; burst?: number };
-  /** Default 1024. */
-  maxConnections?: number;
-  /** Close connections to the monitor's port that send nothing for this long; subscribers exempt; 0 disables (default 1 h). */
-  idleTimeoutMs?: number;
-  /** Longest accepted line on the monitor's port (default 65536). */
-  maxLineLength?: number;
   /** Version in `get_id` (default the package version). */
   version?: string;
   /** Alarms evaluated on every update of the values they read (docs/alarms.md). */
@@ -109,10 +102,7 @@ export const MONITOR_DEFAULTS = {
   sendTimeoutMs: 10_000,
   messageBuffer: 1000,
   heartbeatMs: 60_000,
-  rateLimit: { perSecond: 1000, burst: 2000 },
-  maxConnections: 1024,
-  idleTimeoutMs: 3_600_000,
-  maxLineLength: 65_536,
+  ...LISTENER_DEFAULTS,
   /** Longest reply from a peer: a big device's describe fits many times over. */
   peerMaxReplyBytes: 16 * 1024 * 1024,
 } as const;

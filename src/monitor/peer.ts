@@ -18,7 +18,7 @@ import { LabwireClient, type LogEntry as ClientLogEntry, type Update } from '../
 import { Throttle } from './message-log.js';
 import { labwireValue, parseCcdlabStatus } from './values.js';
 import { LabwireError, formatCommand, formatOk, makeCommand, quote, type Command, type DescribeDoc, type OversizeInfo, type StatusDoc } from '../wire/index.js';
-import type { Role } from '../daemon/auth.js';
+import type { Role } from '../server/index.js';
 import type { LogLevel } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
 import { MONITOR_DEFAULTS, type PeerConfig } from './options.js';

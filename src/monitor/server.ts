@@ -20,10 +20,8 @@
 import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
-import type { Role } from '../daemon/auth.js';
+import { RefusalSummary, LINE_SERVER_DEFAULTS, builtinRule, hasChosenName, listedBuiltins, noticesOf, LineServer, type Role, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import { capText } from '../daemon/audit.js';
-import { RefusalSummary } from '../daemon/refusals.js';
-import { LINE_SERVER_DEFAULTS, LineServer, type Handled, type LineServerOptions, type LineService, type Session } from '../daemon/line-server.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState, LogReceipt, MonitorActor, PeerValue } from './types.js';
 import { formatStatusLine, isWritableKey, statusDocument, type ClientStatus, type LineKind } from './values.js';
@@ -52,14 +50,14 @@ export interface MonitorBackend {
 export type MonitorServerOptions = Omit<LineServerOptions, 'label'>;
 
 /** Notices: accepted without a reply, before the rate limit, by the LineServer (as `id`). */
-const NOTICES: ReadonlySet<string> = new Set(['status', 'status_json']);
+const NOTICES = noticesOf('monitor');
 /** Longest log text kept from a script, as over HTTP; longer ones are cut and marked with `…`. */
 const MAX_LOG_TEXT = 4000;
 /** Log lines from scripts: stored with the sender's name as the source, answered `ok <level>`. */
-const LOG_COMMANDS = new Set(['message', 'info', 'warning', 'error', 'success', 'debug']);
-const COMMANDS = ['get_id', 'get_status', 'send', 'clients', 'connections', 'message', 'info', 'warning', 'error', 'success', 'debug', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit'];
-/** Listed by `help` when the monitor has alarms configured (answered either way). */
-const ALARM_COMMANDS = ['alarms', 'ack'];
+const LOG_COMMANDS: ReadonlySet<string> = new Set(['message', 'info', 'warning', 'error', 'success', 'debug']);
+const COMMANDS = listedBuiltins('monitor');
+/** `help` lists the alarm commands only when alarms are configured (they are answered either way). */
+const COMMANDS_WITH_ALARMS = listedBuiltins('monitor', new Set(['alarms']));
 
 /** One pair for a push or status line; undefined when the key cannot be written bare. */
 function pair(key: string, v: PeerValue): string | undefined {
@@ -149,8 +147,16 @@ export class MonitorServer implements LineService {
   // ---- requests -------------------------------------------------------------------------------
 
   refused(s: Session, line: string, cmd: Command | undefined, err: LabwireError): void {
-    // A rate-limited `send` of a state-changing line is audited like the daemon audits its refusals.
-    if (cmd?.name !== 'send') return;
+    // A rate-limited `send` of a state-changing line is audited like the daemon audits its
+    // refusals; so is a rate-limited `exit` (the table's audited built-ins).
+    const name = cmd?.name;
+    if (name === undefined || name === null) return;
+    const rule = builtinRule('monitor', name);
+    if (rule?.audited === true && rule.effect !== 'forward') {
+      this.auditRefusal(s, this.backend.name, line, err);
+      return;
+    }
+    if (name !== 'send') return;
     try {
       const client = tokenize(line, 2)[1]?.text;
       if (client === undefined) return;
@@ -168,13 +174,18 @@ export class MonitorServer implements LineService {
       case 'ping':
         return 'pong';
       case 'help':
-        return formatOk('help', { commands: (this.backend.alarms().length > 0 ? [...COMMANDS, ...ALARM_COMMANDS] : COMMANDS).join(' ') });
+        return formatOk('help', { commands: (this.backend.alarms().length > 0 ? COMMANDS_WITH_ALARMS : COMMANDS).join(' ') });
       case 'get_id':
         return `id name=${quote(this.backend.name)} type=monitor protocol=labwire/1 version=${quote(this.backend.version)}`;
     }
-    const need: Role = name === 'exit' ? 'admin' : name === 'ack' || LOG_COMMANDS.has(name) ? 'operator' : 'viewer';
-    const denied = this.lines.unauthorized(s, name, need, name);
-    if (denied) return formatErrorReply(denied);
+    const rule = builtinRule('monitor', name);
+    // Unknown commands need the viewer role to be told so, as on a daemon's port.
+    const need: Role | null = rule !== undefined ? rule.role : 'viewer';
+    const denied = need === null ? undefined : this.lines.unauthorized(s, name, need, name);
+    if (denied) {
+      if (rule?.audited === true && rule.effect !== 'forward') this.auditRefusal(s, this.backend.name, line, denied);
+      return formatErrorReply(denied);
+    }
     if (LOG_COMMANDS.has(name)) return this.logLine(s, name, line);
     switch (name) {
       case 'get_status':
@@ -234,7 +245,7 @@ export class MonitorServer implements LineService {
    */
   private logSource(s: Session): string {
     if (s.tokenName !== undefined || !this.anyTokens) return this.lines.actor(s).who;
-    return s.name.startsWith('anonymous') ? 'anonymous' : `anonymous (${s.name})`;
+    return hasChosenName(s) ? `anonymous (${s.name})` : 'anonymous';
   }
 
   /** A state-changing send refused before it reached the device, through the refusal summary. */

@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { DescribeDoc } from '../wire/types.js';
 import type { Archive, LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState } from './alarms.js';
-import type { Role } from '../daemon/auth.js';
+import type { Role } from '../server/index.js';
 
 export type { AlarmState, AlarmTransition, AlarmConfig, AlarmSeverity, AlarmStatus, AlarmType } from './alarms.js';
 

@@ -4,7 +4,7 @@
  */
 import { convertValue } from '../client/index.js';
 import { formatValue, quote } from '../wire/format.js';
-import { isReadRequest, type Command, type DescribeDoc } from '../wire/types.js';
+import type { Command, DescribeDoc } from '../wire/types.js';
 import type { PeerValue } from './types.js';
 
 /* eslint-disable no-control-regex */
@@ -125,40 +125,6 @@ export function statusDocument(nconnected: number, clients: readonly ClientStatu
   return doc;
 }
 
-/** Kind of a line forwarded with `send`: what role it needs and whether read-only mode refuses it. */
-export type LineKind = 'read' | 'write' | 'admin';
-
-/**
- * Reads are `get_*`, `describe`, `ping`, `help`, (labwire daemons) `programme_status` and
- * `programme_profile`, and the commands the device's describe declares as not writing; `exit` is
- * an admin matter; anything else may change state, a command the device does not describe
- * included (the safe side; a CCDLab peer's raw commands too). One rule for the monitor's `send`,
- * its port and the web.
- */
-export function lineKind(command: string, protocol: 'labwire' | 'ccdlab' = 'labwire', describe?: DescribeDoc): LineKind {
-  if (isReadRequest(command, protocol)) return 'read';
-  if (command === 'exit') return 'admin';
-  const declared = describe?.commands[command];
-  return declared !== undefined && !declared.write ? 'read' : 'write';
-}
-
-/**
- * Lines the monitor does not forward: they would change its own shared connection to the peer
- * (`auth`, `subscribe`, `unsubscribe`, `id`) or get no reply from a labwire daemon, which would
- * pair every later reply with the wrong request (the notices).
- */
-export const NOT_FORWARDED = new Map<string, string>([
-  ['auth', 'the monitor authenticates to its peers with its own configured token'],
-  ['subscribe', 'the monitor holds the subscription of its connection; subscribe to the monitor itself instead'],
-  ['unsubscribe', 'the monitor holds the subscription of its connection'],
-  ['id', 'the monitor names its own connection'],
-  ['as', 'the monitor names the end user of a forwarded line itself; nobody may claim another name through it'],
-  ['status', 'a status line is a notice and gets no reply'],
-  ['status_json', 'a status line is a notice and gets no reply'],
-  ['message', 'log lines are notices and get no reply; send them to the monitor itself'],
-  ['info', 'log lines are notices and get no reply; send them to the monitor itself'],
-  ['warning', 'log lines are notices and get no reply; send them to the monitor itself'],
-  ['error', 'log lines are notices and get no reply; send them to the monitor itself'],
-  ['success', 'log lines are notices and get no reply; send them to the monitor itself'],
-  ['debug', 'log lines are notices and get no reply; send them to the monitor itself'],
-]);
+// The kind of a line sent to a device, and the lines the monitor does not forward, are the
+// built-in command table's (server/builtins.ts), shared with the daemon and the web.
+export { NOT_FORWARDED, lineKind, type LineKind } from '../server/index.js';

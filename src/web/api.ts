@@ -12,7 +12,7 @@ import { actorOf } from './auth.js';
 import { sendCommand } from './commands.js';
 import { HttpError, badRequest, notFound } from './errors.js';
 import type { Hub } from './hub.js';
-import type { SecretThrottle } from '../daemon/secret-throttle.js';
+import type { SecretThrottle } from '../server/index.js';
 import { commandBody, csvQuery, errorRef, historyQuery, messagesQuery, nameParams, ref } from './schemas.js';
 import { deviceView } from './views.js';
 

@@ -1,19 +1,18 @@
 /**
  * Who is asking: a bearer token, a session cookie from `/api/login`, or the anonymous role. The
- * tokens and roles are the daemons' own (daemon/auth.ts); sessions live in server memory only, so
+ * tokens and roles are every listener's (server/tokens.ts, server/roles.ts); sessions live in server memory only, so
  * a restart logs everybody out and a stolen cookie dies with its expiry or a logout.
  *
  * Routes declare the role they need in `config.role`; without one, `/api/...` and `/monitor/...`
  * need `viewer` and everything else (the page itself) is public. A request without credentials
  * that needs a role gets 401, one whose role is too low 403. Every presented token (Bearer header,
- * login) goes through one per-address back-off (throttle.ts); there is no lockout.
+ * login) goes through one per-address back-off (server/secret-throttle.ts); there is no lockout.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TokenStore, roleAtLeast, type Role, type TokenEntry } from '../daemon/auth.js';
+import { TokenStore, isLoopbackHostHeader, roleAtLeast, SecretThrottle, ThrottleBusy, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { MonitorActor } from '../monitor/types.js';
 import { HttpError } from './errors.js';
-import { SecretThrottle, ThrottleBusy, type ThrottleOptions } from '../daemon/secret-throttle.js';
 
 export interface AuthInfo {
   /** null: no role at all (tokens required and none given). */
@@ -117,11 +116,9 @@ export interface AuthOptions {
    * site whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot use the page.
    */
   loopbackOnly: boolean;
-  /** Back-off for wrong tokens (tests make it short). */
-  throttle?: Partial<ThrottleOptions>;
+  /** Back-off for wrong tokens (tests make it short), or a throttle shared with the monitor's port. */
+  throttle?: Partial<ThrottleOptions> | SecretThrottle;
 }
-
-const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
 
 /** True when a browser says the request comes from another site (scripts send no such header). */
 function crossSite(req: FastifyRequest): boolean {
@@ -178,7 +175,7 @@ function cookieHeader(req: FastifyRequest, value: string, maxAgeS: number): stri
 /** Installs authentication on the root instance (hooks apply to every plugin) and the login routes. */
 export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   const sessions = new SessionStore(options.sessionTtlMs);
-  const throttle = new SecretThrottle(options.throttle);
+  const throttle = options.throttle instanceof SecretThrottle ? options.throttle : new SecretThrottle(options.throttle);
   /** A token checked through the throttle; 429 (with Retry-After) while the address is held. */
   const checkToken = async (req: FastifyRequest, reply: FastifyReply, token: string): Promise<TokenEntry | undefined> => {
     try {
@@ -224,7 +221,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
 
   app.decorateRequest('auth', null as unknown as AuthInfo);
   app.addHook('onRequest', async (req, reply: FastifyReply) => {
-    if (options.loopbackOnly && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+    if (options.loopbackOnly && !isLoopbackHostHeader(req.headers.host ?? '')) {
       req.auth = anonymous;
       throw new HttpError(421, 'MisdirectedRequest', 'this server answers only to a loopback address such as 127.0.0.1 or localhost');
     }

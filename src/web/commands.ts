@@ -3,7 +3,7 @@
  * WebSocket and CCDLab's `/monitor/command` — so roles, read-only mode and error mapping are the
  * same everywhere (CCDLab had three command paths that differed).
  */
-import { roleAtLeast, type Role } from '../daemon/auth.js';
+import { roleAtLeast, type Role } from '../server/index.js';
 import type { MonitorActor, MonitorView } from '../monitor/types.js';
 import { LabwireError } from '../wire/types.js';
 import { HttpError, fromLabwireError } from './errors.js';

@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
-import { TokenStore, type Role, type TokenEntry } from '../daemon/auth.js';
+import { SecretThrottle, TokenStore, exposureWarnings, isLoopbackHost, resolveAnonymousRole, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
 import type { LogEntry } from '../archive/types.js';
 import type { AlarmState, AlarmTransition, MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
 import type { Logger } from '../util/logger.js';
@@ -19,7 +19,6 @@ import { Hub, type HubLimits } from './hub.js';
 import { buildOpenApi, collectRoutes } from './openapi.js';
 import { PAGE_CSP, SECURITY_HEADERS, defaultUiDir, staticRoutes } from './static.js';
 import { streamRoutes } from './stream.js';
-import type { ThrottleOptions } from '../daemon/secret-throttle.js';
 import { alarmEvent, deviceView } from './views.js';
 import { alarmRoutes } from './alarms.js';
 import { programmeRoutes } from './programme.js';
@@ -40,8 +39,11 @@ export interface WebOptions {
   sessionTtlMs?: number;
   /** Limits of the live streams (tests make them small). */
   streamLimits?: Partial<HubLimits>;
-  /** Back-off for wrong tokens (tests make it short); see throttle.ts. */
-  authThrottle?: Partial<ThrottleOptions>;
+  /**
+   * Back-off for wrong tokens (tests make it short; see server/secret-throttle.ts), or the throttle
+   * of the monitor's port when the page checks the same tokens, so guesses on both count together.
+   */
+  authThrottle?: Partial<ThrottleOptions> | SecretThrottle;
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, browsers must present a client certificate issued by it. */
   https?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
 }
@@ -54,10 +56,6 @@ export interface WebServer {
 
 export const WEB_DEFAULTS = { host: '127.0.0.1', port: 8888, sessionTtlMs: 12 * 3_600_000 } as const;
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 export interface WebApp {
   app: FastifyInstance;
   hub: Hub;
@@ -68,7 +66,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   const { monitor } = options;
   const logger = options.logger.child({ component: 'web' });
   const tokens = new TokenStore(options.tokens ?? []);
-  const anonymousRole = options.anonymousRole === 'none' ? null : (options.anonymousRole ?? (tokens.enabled ? null : 'admin'));
+  const anonymousRole = resolveAnonymousRole(options.anonymousRole, tokens.enabled);
 
   const app = Fastify({
     loggerInstance: logger,
@@ -118,7 +116,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
     sessionTtlMs: options.sessionTtlMs ?? WEB_DEFAULTS.sessionTtlMs,
     readOnly: monitor.readOnly,
     monitorName: monitor.name,
-    loopbackOnly: isLoopback(options.host ?? WEB_DEFAULTS.host),
+    loopbackOnly: isLoopbackHost(options.host ?? WEB_DEFAULTS.host),
     ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
   });
   const startedAt = Date.now();
@@ -165,9 +163,20 @@ export async function startWeb(options: WebOptions): Promise<WebServer> {
   const port = options.port ?? WEB_DEFAULTS.port;
   const { app } = await createWebApp(options);
   const tokensEnabled = (options.tokens?.length ?? 0) > 0;
-  if (!isLoopback(host) && !tokensEnabled && options.anonymousRole !== 'none' && options.anonymousRole !== 'viewer') {
-    app.log.warn(`the web page listens on ${host} WITHOUT any token: anyone who can reach this address can change the devices. Configure monitor tokens.`);
-  }
+  const warnings = exposureWarnings({
+    label: 'the web page',
+    host,
+    tokensEnabled,
+    anonymousRole: resolveAnonymousRole(options.anonymousRole, tokensEnabled),
+    encrypted: options.https !== undefined,
+    power: 'change the devices',
+    readPower: 'read every device',
+    tokenHint: 'Configure monitor tokens.',
+    encryption: 'HTTPS',
+    clearText: 'tokens and session cookies',
+    encryptionHint: 'Configure HTTPS (monitor.webTls in the lab file).',
+  });
+  for (const warning of warnings) app.log.warn(warning);
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -178,7 +187,6 @@ export async function startWeb(options: WebOptions): Promise<WebServer> {
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `${options.https ? 'https' : 'http'}://${urlHost}:${actual}/`;
-  if (!isLoopback(host) && !options.https) app.log.warn(`the web page listens on ${host} without HTTPS: tokens and session cookies cross the network in clear text. Configure HTTPS (monitor.webTls in the lab file).`);
   app.log.info(`web page at ${url}${tokensEnabled ? ' (tokens required)' : ''}${options.monitor.readOnly ? ' (read-only)' : ''}`);
   let closing: Promise<void> | undefined;
   return {

@@ -17,7 +17,7 @@ import { sendCommand } from './commands.js';
 import { HttpError } from './errors.js';
 import { HubEvent, batchingSink, sseFrame, wsFrame, type Hub, type Sink } from './hub.js';
 import { SECURITY_HEADERS } from './static.js';
-import { addressKey } from '../daemon/secret-throttle.js';
+import { addressKey } from '../server/index.js';
 import { snapshot } from './views.js';
 
 /** SSE frames of this long are sent together: far fewer writes, at most this much added latency. */

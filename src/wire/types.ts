@@ -125,16 +125,3 @@ export interface StatusDoc {
   ts: Record<string, number>;
 }
 
-/**
- * Requests that only read, besides `get_*`: any role may send them, and a read-only monitor
- * forwards them. The monitor and the web classify lines with these lists. `PROTOCOL_READS` hold
- * for every peer; `DAEMON_READS` are labwire daemons' own and mean nothing to a CCDLab peer,
- * where they count as writes like any other raw command.
- */
-export const PROTOCOL_READS: ReadonlySet<string> = new Set(['describe', 'ping', 'help']);
-export const DAEMON_READS: ReadonlySet<string> = new Set(['programme_status', 'programme_profile']);
-
-/** Whether a request (by name) only reads, for a labwire daemon or a CCDLab peer. */
-export function isReadRequest(name: string, protocol: 'labwire' | 'ccdlab'): boolean {
-  return name.startsWith('get_') || PROTOCOL_READS.has(name) || (protocol === 'labwire' && DAEMON_READS.has(name));
-}

@@ -6,7 +6,7 @@
  */
 import { h, type ComponentChild } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { Role } from '../../daemon/auth.js';
+import type { Role } from '../../server/roles.js';
 import { AlarmBanner, AlarmPanel } from './alarms.js';
 import { ApiError, api, onUnauthorized } from './api.js';
 import { CommandLine, MessageLog } from './console.js';

@@ -1,5 +1,5 @@
 /**
- * Tokens and roles. A token file holds one token per line: `<role> <token> [name] [forward]`; a `#`
+ * Tokens, for every listener (daemon port, monitor port, web). A token file holds one token per line: `<role> <token> [name] [forward]`; a `#`
  * at the start of a line or after white space starts a comment. `forward` marks a monitor's token: a connection holding it may name the end
  * user a command is for (`as user=... role=...`, docs/protocol.md). `LABWIRE_TOKEN` in the environment adds one admin token (the same variable the CLI
  * sends as a client, so one export serves both sides on a workstation). Tokens never appear in
@@ -7,9 +7,7 @@
  */
 import fs from 'node:fs';
 import { timingSafeEqual, createHash } from 'node:crypto';
-
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { isRole, type Role } from './roles.js';
 
 export interface TokenEntry {
   role: Role;
@@ -20,15 +18,6 @@ export interface TokenEntry {
 }
 
 export const MIN_TOKEN_LENGTH = 12;
-
-export function roleAtLeast(have: Role | null, need: Role): boolean {
-  if (have === null) return false;
-  return ROLES.indexOf(have) >= ROLES.indexOf(need);
-}
-
-export function isRole(s: string): s is Role {
-  return (ROLES as readonly string[]).includes(s);
-}
 
 export function parseTokenFile(text: string, source: string): TokenEntry[] {
   const out: TokenEntry[] = [];

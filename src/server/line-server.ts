@@ -19,7 +19,8 @@ import { parseLine } from '../wire/tokenize.js';
 import { LabwireError, type Command } from '../wire/types.js';
 import type { Logger } from '../util/logger.js';
 import { formatDuration } from '../util/duration.js';
-import { roleAtLeast, type Role, type TokenStore } from './auth.js';
+import { roleAtLeast, type Role } from './roles.js';
+import type { TokenStore } from './tokens.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { RefusalSummary } from './refusals.js';
 import { SecretThrottle, ThrottleBusy, type ThrottleOptions } from './secret-throttle.js';
@@ -50,8 +51,8 @@ export interface LineServerOptions {
   handshakeTimeoutMs?: number;
   /** Refusals are logged in full once per address, reason and interval, the rest counted (default 10 s; 0: all in full). */
   refusalSummaryMs?: number;
-  /** Back-off for wrong tokens given to `auth`, per address (the web server's rules; tests shorten it). */
-  authThrottle?: Partial<ThrottleOptions>;
+  /** Back-off for wrong tokens given to `auth`, per address (the web server's rules; tests shorten it), or a throttle shared with another listener of the same tokens. */
+  authThrottle?: Partial<ThrottleOptions> | SecretThrottle;
   maxLineLength: number;
   logger: Logger;
 }
@@ -79,6 +80,11 @@ export interface Session {
   tokenName: string | undefined;
   /** null: not subscribed; empty: everything; else the keys (service-defined) it wants. */
   subscribed: Set<string> | null;
+}
+
+/** Whether the peer named itself with `id name=`; until then its name is the default `anonymousN`. */
+export function hasChosenName(s: Session): boolean {
+  return !s.name.startsWith('anonymous');
 }
 
 /** A reply line, no reply (a notice), or one that needs waiting for. */
@@ -137,6 +143,14 @@ const PUSH_HIGH_WATER = 1 << 20;
 const OUTPUT_HIGH_WATER = 1 << 20;
 /** Lines a connection may queue behind a slow request before it is dropped. */
 export const MAX_WAITING = 4096;
+/**
+ * A refused socket is closed gracefully (the reason, then FIN) and its input read and dropped for
+ * at most this long: a reset that overtook the reason (the peer wrote again before reading) would
+ * make the peer's kernel discard it unread — HTTP servers' "lingering close".
+ */
+export const REFUSED_LINGER_MS = 2000;
+/** Refused sockets lingering at once; beyond this they are reset right after the reason, as a flood costs nothing more. */
+export const MAX_LINGERING = 256;
 /** A frame error queued behind a slow request carries its ready-made reply behind this mark. */
 const READY = '\0';
 
@@ -156,6 +170,8 @@ export class LineServer {
   private readonly authTimeoutMs: number;
   /** Wrong tokens cost a growing delay per address: guessing is a few tries a second at most. */
   private readonly secrets: SecretThrottle;
+  /** Refused sockets closing gracefully (bounded by MAX_LINGERING); close() destroys them too. */
+  private readonly lingering = new Set<net.Socket>();
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | undefined;
   private boundPort = 0;
@@ -164,7 +180,7 @@ export class LineServer {
     this.limiter = new RateLimiter(opts.rateLimit);
     this.maxPerAddress = opts.maxConnectionsPerAddress ?? LINE_SERVER_DEFAULTS.maxConnectionsPerAddress;
     this.authTimeoutMs = opts.authTimeoutMs ?? LINE_SERVER_DEFAULTS.authTimeoutMs;
-    this.secrets = new SecretThrottle(opts.authThrottle);
+    this.secrets = opts.authThrottle instanceof SecretThrottle ? opts.authThrottle : new SecretThrottle(opts.authThrottle);
     this.refusals = new RefusalSummary({
       intervalMs: opts.refusalSummaryMs ?? LINE_SERVER_DEFAULTS.refusalSummaryMs,
       noun: ['time', 'times'],
@@ -200,6 +216,11 @@ export class LineServer {
 
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** Refused sockets still closing gracefully (for tests). */
+  get lingeringCount(): number {
+    return this.lingering.size;
   }
 
   /** Sockets that hold a slot: connections, and TLS handshakes under way. */
@@ -247,12 +268,13 @@ export class LineServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.conns) c.conn.destroy();
     for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.lingering) socket.destroy();
     await closed;
   }
 
   /** Who asked, for logs and the audit trail. */
   actor(s: Session): { who: string; peer: string } {
-    const who = s.tokenName ? (s.name.startsWith('anonymous') ? s.tokenName : `${s.tokenName} (${s.name})`) : s.name;
+    const who = s.tokenName ? (hasChosenName(s) ? `${s.tokenName} (${s.name})` : s.tokenName) : s.name;
     return { who, peer: s.peer };
   }
 
@@ -345,9 +367,7 @@ export class LineServer {
         // Mid-handshake a plain-text line would only confuse the client.
         socket.destroy();
       } else {
-        // Half-open sockets would linger until the peer closes: write the reason, then let go.
-        socket.write(`${formatErrorReply(new LabwireError('RateLimited', why))}\n`, () => socket.destroy());
-        socket.setTimeout(2000, () => socket.destroy());
+        this.refuseWithReason(socket, `${formatErrorReply(new LabwireError('RateLimited', why))}\n`);
       }
       return false;
     }
@@ -360,6 +380,28 @@ export class LineServer {
       else this.perAddress.delete(address);
     });
     return true;
+  }
+
+  /** Writes the reason and closes: gracefully while few refused sockets linger, else at once. */
+  private refuseWithReason(socket: net.Socket, line: string): void {
+    if (this.lingering.size >= MAX_LINGERING) {
+      socket.write(line, () => socket.destroy());
+      socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+      return;
+    }
+    this.lingering.add(socket);
+    const finish = (): void => {
+      if (!this.lingering.delete(socket)) return;
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    // A fixed deadline, not the socket's idle timer, which a peer that keeps writing would reset.
+    const timer = setTimeout(finish, REFUSED_LINGER_MS);
+    timer.unref();
+    socket.on('data', () => undefined);
+    socket.once('end', finish);
+    socket.once('close', finish);
+    socket.end(line);
   }
 
   private accept(socket: net.Socket): void {
