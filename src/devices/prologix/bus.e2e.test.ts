@@ -106,6 +106,29 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     expect(ry).toEqual(Array.from({ length: n }, (_, i) => `y${i}`));
   });
 
+  it('CCDLab lines need the operator role: a viewer is refused, an operator is served', async () => {
+    const b = await ready({
+      daemon: {
+        tokens: [
+          { name: 'watcher', token: 'viewer-token-0123', role: 'viewer' },
+          { name: 'k6485', token: 'operator-token-0123', role: 'operator' },
+        ],
+        anonymousRole: 'viewer',
+      },
+    });
+    const viewer = await b.client();
+    expect(await viewer.request('auth token=viewer-token-0123')).toMatch(/^ok auth role=viewer/);
+    expect(await viewer.request('set_addr 14')).toMatch(/^error - code=Unauthorized message=".*CCDLab GPIB multiplexor.*operator/);
+    expect(await viewer.request('send ?$*IDN?')).toMatch(/^error - code=Unauthorized/);
+    // Without an address the line is not the multiplexor's: labwire does not know it.
+    expect(await viewer.request('?$*IDN?')).toMatch(/^error .* code=NoSuchCommand/);
+    expect(b.instruments.get(14)!.received).toEqual([]);
+    const op = await b.client();
+    expect(await op.request('auth token=operator-token-0123')).toMatch(/^ok auth role=operator/);
+    op.write('set_addr 14\n');
+    expect(await op.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  });
+
   it('lines without an address, bad set_addr and two $ get error replies, not silence', async () => {
     const b = await ready();
     const c = await b.client();
