@@ -92,4 +92,17 @@ describe('the simulated Prologix adapter', () => {
     c.socket.write('++rst\n');
     await eventually(() => expect(c.closed()).toBe(true));
   });
+
+  it('++auto 1 reads after every data line; ++eot_enable appends eot_char; ++read <char> stops after that byte', async () => {
+    const { port } = await start();
+    const c = await connect(port);
+    c.socket.write('++addr 14\n++auto 1\nECHO? a,b\n');
+    await eventually(() => expect(c.received()).toBe('a,b\n'));
+    c.socket.write('++auto 0\n++eot_enable 1\n++eot_char 42\nECHO? x\n++read eoi\n');
+    await eventually(() => expect(c.received()).toBe('a,b\nx\n*'));
+    c.socket.write('++eot_enable 0\nECHO? 1,2\n++read 44\n');
+    await eventually(() => expect(c.received()).toBe('a,b\nx\n*1,'));
+    c.socket.write('++read eoi\n');
+    await eventually(() => expect(c.received()).toBe('a,b\nx\n*1,2\n'));
+  });
 });
