@@ -181,4 +181,15 @@ describe('the adapter link', () => {
     expect(parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs.reply).toBe('abc\n');
     expect(parseLine(await c.request('query addr=14 data=*IDN?')).kwargs.reply).toBe('TEST INSTRUMENTS,MODEL14,0,1.0\n');
   });
+
+  it('a hung adapter (socket open, nothing answered) is found by the keepalive: hw_connected=0, then it recovers', async () => {
+    const b = await ready();
+    const c = await b.client();
+    b.sim.setFault('hang', true);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('0'), 40_000, 100);
+    b.sim.setFault('hang', false);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'), 40_000, 100);
+    c.write('set_addr 14\n');
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  }, 90_000);
 });
