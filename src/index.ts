@@ -15,6 +15,6 @@ export {
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon/daemon.js';
 export * from './daemon/api.js';
 export { deviceFamilies, getFamily } from './devices/index.js';
-export { parseLinkUrl, formatLinkSpec } from './links/url.js';
+export { parseLinkUrl, formatLinkSpec, registerLinkKind, knownLinkSchemes, type LinkKind } from './links/registry.js';
 export type { LinkSpec } from './links/types.js';
 export { VERSION } from './version.js';

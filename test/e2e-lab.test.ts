@@ -36,7 +36,7 @@ describe('labwire demo', () => {
     const demo = new CliProcess(['demo', '--port', '0', '--web', '0', '--monitor', '0', '--data', data, '--time-scale', '60']);
     procs.push(demo);
     const web = (await demo.waitFor(/web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/, 30_000))[1]!;
-    const families = Object.entries(deviceFamilies).filter(([, f]) => f.createSimulator).map(([t]) => t);
+    const families = Object.entries(deviceFamilies).filter(([, f]) => f.loadSimulator).map(([t]) => t);
     await eventually(async () => {
       const { body } = await getJson<Health>(`${web}api/health`);
       expect(body.peers.map((p) => p.name).sort()).toEqual([...families].sort());

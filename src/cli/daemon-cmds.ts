@@ -8,7 +8,7 @@ import type { LinkSpec } from '../links/types.js';
 import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../server/index.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
-import { parseLinkUrl } from '../links/url.js';
+import { parseLinkUrl } from '../links/registry.js';
 import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from '../config/size.js';

@@ -12,7 +12,7 @@ import { runLab } from './up.js';
 
 /** The built-in demo lab: every family that has a simulator, daemons from basePort upwards. */
 export function demoLabConfig(opts: { basePort: number; timeScale: number; data: string; web: number; monitor: number }): LabConfig {
-  const families = Object.entries(deviceFamilies).filter(([, f]) => f.createSimulator);
+  const families = Object.entries(deviceFamilies).filter(([, f]) => f.loadSimulator);
   const data = path.resolve(opts.data);
   const extras = families.map(([type, f]) => f.demo?.({ dataDir: data, name: type }) ?? {});
   const config = labConfigSchema.parse({

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseCondition } from '../client/condition.js';
 import type { AlarmConfig } from '../monitor/alarms.js';
 import type { AlarmHookConfig } from '../monitor/hooks.js';
+import { parseLinkUrl } from '../links/registry.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from './size.js';
 import { checkLabTls } from './tls.js';
@@ -267,6 +268,13 @@ export const labConfigSchema = z
       }
       if (d.link.startsWith('sim:') && !sims.has(d.link.slice(4))) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `no simulator named "${d.link.slice(4)}"; simulators: ${[...sims].join(', ') || 'none'}` });
+      } else if (!d.link.startsWith('sim:') && d.link !== 'auto') {
+        // Kinds that families add (gpib://…) are registered once devices/index.ts has loaded.
+        try {
+          parseLinkUrl(d.link);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: (err as Error).message });
+        }
       }
     });
     const clients = [...lab.daemons.map((d) => d.name), ...lab.peers.map((p) => p.name)];

@@ -5,7 +5,7 @@
  * beyond the `defineDevice` identity helper.
  */
 import { z } from 'zod';
-import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter } from '../links/types.js';
+import type { ExchangeLike, ExchangeOptions, ReplySplitter, SerialSettings } from '../links/types.js';
 import type { ValueDescription, ValueType, WireValue } from '../wire/types.js';
 import { parseBoolWord } from '../wire/format.js';
 
@@ -88,7 +88,7 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   /** Device options from the config file or CLI (model, …). Must accept `{}`. */
   options: z.ZodType<O>;
   /** Serial settings used when a `serial://` URL does not give them. */
-  serialDefaults?: Partial<Extract<LinkSpec, { kind: 'serial' }>>;
+  serialDefaults?: Partial<SerialSettings>;
   exchange: ExchangeOptions;
   splitter: () => ReplySplitter;
   /** Parameters in status order (hw_connected, state and state_text come first and are added by the daemon). */
@@ -110,6 +110,11 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
    * no labwire request; they need the operator role and count against the rate limit.
    */
   foreign?: ForeignProtocol<D>;
+  /**
+   * The daemon listens at this endpoint: a family may offer its driver to other code of the same
+   * process (the prologix bus to in-process gpib:// links). Returns what undoes it at close.
+   */
+  serving?: (driver: D, endpoint: { host: string; port: number }) => (() => void) | void;
 }
 
 /** A second protocol on a daemon's port: one session per connection, opened on its first line. */
@@ -212,11 +217,21 @@ export interface BusInstrumentModel {
   close?(): void;
 }
 
+/** Makes a simulator from options the family validates (throws with a message naming the bad option). */
+export type SimulatorFactory = (options: SimulatorOptions) => Simulator;
+/** Makes the simulated model of an instrument behind a bus adapter. */
+export type BusInstrumentFactory = (options: SimulatorOptions) => BusInstrumentModel;
+
 export interface DeviceFamily {
   definition: AnyDeviceDefinition;
-  createSimulator?: (options: SimulatorOptions) => Simulator;
-  /** For instruments that sit behind a bus adapter: their simulated model for the adapter simulator. */
-  createBusInstrument?: (options: SimulatorOptions) => BusInstrumentModel;
+  /**
+   * Loads the simulator code on demand (`async () => (await import('./simulator.js')).create…`):
+   * a daemon for real hardware never evaluates simulator modules (physics, fault switches, servers).
+   * A family's device.ts must not import its simulator statically; a test checks that.
+   */
+  loadSimulator?: () => Promise<SimulatorFactory>;
+  /** For instruments that sit behind a bus adapter: their simulated model for the adapter simulator, loaded on demand too. */
+  loadBusInstrument?: () => Promise<BusInstrumentFactory>;
   detectPort?: DetectPort;
   plots?: DefaultPlot[];
   demo?: DemoSetup;

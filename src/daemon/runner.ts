@@ -6,8 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Exchange } from '../links/exchange.js';
-import { createLink } from '../links/index.js';
-import { formatLinkSpec } from '../links/url.js';
+import { createLink, formatLinkSpec } from '../links/registry.js';
 import { LinkError, type LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
 import { formatCommand } from '../wire/format.js';
@@ -375,6 +374,11 @@ export class DeviceRunner extends EventEmitter {
     const session = this.foreignSessions.get(connection);
     if (!session) throw new LabwireError('InternalError', 'no foreign session for this connection');
     return session.handle(this.driver, line);
+  }
+
+  /** Tells the definition where its daemon listens (see DeviceDefinition.serving). */
+  serving(endpoint: { host: string; port: number }): () => void {
+    return this.definition.serving?.(this.driver, endpoint) ?? (() => undefined);
   }
 
   closeForeign(connection: number): void {

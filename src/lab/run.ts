@@ -9,7 +9,7 @@ import type { Simulator } from '../daemon/api.js';
 import { SecretThrottle, loadTokenFile, tokensFromEnv, type TokenEntry } from '../server/index.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
-import { parseLinkUrl } from '../links/url.js';
+import { parseLinkUrl } from '../links/registry.js';
 import type { LinkSpec } from '../links/types.js';
 import { openArchive } from '../archive/index.js';
 import type { Archive } from '../archive/types.js';
@@ -76,8 +76,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const simulators: RunningLab['simulators'] = [];
     for (const s of config.simulators) {
       const family = getFamily(s.type);
-      if (!family.createSimulator) throw new Error(`simulators: "${s.name}": device type "${s.type}" has no simulator`);
-      const simulator = family.createSimulator({ ...s.options, ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) });
+      if (!family.loadSimulator) throw new Error(`simulators: "${s.name}": device type "${s.type}" has no simulator`);
+      const simulator = (await family.loadSimulator())({ ...s.options, ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) });
       stops.push(() => simulator.close());
       const entry: RunningLab['simulators'][number] = { name: s.name, type: s.type, simulator };
       if (s.pty) entry.pty = await simulator.listenPty();

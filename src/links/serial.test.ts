@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLink } from './index.js';
 import { SerialLink, explainSerialOpenError } from './serial.js';
 import { FakePtyDevice, nextEvent, sleep, waitFor } from './test-helpers/fake-devices.js';
-import type { LinkSpec } from './types.js';
+import type { SerialLinkSpec } from './types.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 // PTYs stay 8N1 whatever is asked, and re-opening one with only 7E changed fails: test at 8N1.
-const at8N1 = (p: string): Extract<LinkSpec, { kind: 'serial' }> => ({
+const at8N1 = (p: string): SerialLinkSpec => ({
   kind: 'serial',
   path: p,
   baudRate: 9600,

@@ -6,9 +6,9 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { SerialPort } from 'serialport';
-import type { Link } from './types.js';
-import type { SerialLinkSpec } from './url.js';
-import { describeSerialSettings } from './url.js';
+import type { LinkKind } from './registry.js';
+import type { Link, SerialLinkSpec } from './types.js';
+import { DEFAULT_SERIAL_SETTINGS, describeSerialSettings, formatSerialUrl, parseSerialPath, parseSerialUrl } from './url.js';
 
 /** Turns the binding's errno text into a sentence that tells the user what to do. */
 export function explainSerialOpenError(path: string, err: Error): string {
@@ -101,7 +101,7 @@ export class SerialLink extends EventEmitter implements Link {
   constructor(spec: SerialLinkSpec) {
     super();
     this.spec = spec;
-    this.description = `${spec.path} ${describeSerialSettings(spec)}`;
+    this.description = describeSerialLink(spec);
   }
 
   get isOpen(): boolean {
@@ -201,3 +201,19 @@ export class SerialLink extends EventEmitter implements Link {
     });
   }
 }
+
+function describeSerialLink(spec: SerialLinkSpec): string {
+  return `${spec.path} ${describeSerialSettings(spec)}`;
+}
+
+/** serial:///dev/ttyUSB0?baud=… and bare device paths, registered by links/registry.ts. */
+export const serialLinkKind: LinkKind<SerialLinkSpec> = {
+  scheme: 'serial',
+  example: `serial:///dev/ttyUSB0?baud=${DEFAULT_SERIAL_SETTINGS.baudRate}`,
+  parse: (url, context) => parseSerialUrl(url, context.serialDefaults),
+  parseBare: (text, context) => parseSerialPath(text, context.serialDefaults),
+  bareExample: 'a device path such as /dev/ttyUSB0 or COM3',
+  create: (spec) => new SerialLink(spec),
+  format: formatSerialUrl,
+  describe: describeSerialLink,
+};

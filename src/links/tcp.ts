@@ -4,9 +4,9 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import type { Link } from './types.js';
-import type { TcpLinkSpec } from './url.js';
-import { formatLinkSpec } from './url.js';
+import type { LinkKind } from './registry.js';
+import type { Link, TcpLinkSpec } from './types.js';
+import { formatTcpUrl, parseTcpUrl } from './url.js';
 
 export interface TcpLinkOptions {
   /** Give up connecting after this long. Default 5000 ms. */
@@ -46,7 +46,7 @@ export class TcpLink extends EventEmitter implements Link {
   constructor(spec: TcpLinkSpec, options: TcpLinkOptions = {}) {
     super();
     this.spec = spec;
-    this.description = formatLinkSpec(spec);
+    this.description = formatTcpUrl(spec);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.keepAliveDelayMs = options.keepAliveDelayMs ?? 1000;
   }
@@ -132,3 +132,12 @@ export class TcpLink extends EventEmitter implements Link {
     });
   }
 }
+
+/** tcp://host:port, registered by links/registry.ts. */
+export const tcpLinkKind: LinkKind<TcpLinkSpec> = {
+  scheme: 'tcp',
+  example: 'tcp://host:port',
+  parse: (url) => parseTcpUrl(url),
+  create: (spec, options) => new TcpLink(spec, options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+  format: formatTcpUrl,
+};

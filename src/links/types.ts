@@ -8,17 +8,34 @@ import type { EventEmitter } from 'node:events';
 
 export type Parity = 'none' | 'even' | 'odd' | 'mark' | 'space';
 
-export type LinkSpec =
-  | { kind: 'tcp'; host: string; port: number }
-  | {
-      kind: 'serial';
-      path: string;
-      baudRate: number;
-      dataBits: 5 | 6 | 7 | 8;
-      parity: Parity;
-      stopBits: 1 | 1.5 | 2;
-      rtscts: boolean;
-    };
+/**
+ * Names one link to hardware. `kind` is the URL scheme of the link kind that parsed it (tcp,
+ * serial, or one a family or kit registered, such as gpib); the other fields belong to that kind.
+ * Open on purpose: links/ cannot list kinds that device kits add.
+ */
+export interface LinkSpec {
+  kind: string;
+  [field: string]: unknown;
+}
+
+export interface TcpLinkSpec extends LinkSpec {
+  kind: 'tcp';
+  host: string;
+  port: number;
+}
+
+export interface SerialLinkSpec extends LinkSpec {
+  kind: 'serial';
+  path: string;
+  baudRate: number;
+  dataBits: 5 | 6 | 7 | 8;
+  parity: Parity;
+  stopBits: 1 | 1.5 | 2;
+  rtscts: boolean;
+}
+
+/** The line settings of a serial link: everything of its spec but the device path. */
+export type SerialSettings = Pick<SerialLinkSpec, 'baudRate' | 'dataBits' | 'parity' | 'stopBits' | 'rtscts'>;
 
 /** What the Exchange knows about a write: whether a reply is awaited, and how long it waits for one. */
 export interface WriteHint {

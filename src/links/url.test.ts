@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { LinkSpec } from './types.js';
-import { describeSerialSettings, formatLinkSpec, parseLinkUrl } from './url.js';
+import type { LinkSpec, SerialLinkSpec } from './types.js';
+import { formatLinkSpec, parseLinkUrl } from './registry.js';
+import { describeSerialSettings } from './url.js';
 
-const serial = (path: string, over: Partial<Extract<LinkSpec, { kind: 'serial' }>> = {}): LinkSpec => ({
+const serial = (path: string, over: Partial<SerialLinkSpec> = {}): LinkSpec => ({
   kind: 'serial',
   path,
   baudRate: 9600,

@@ -1,5 +1,6 @@
 /**
- * Link URLs: the one-line way a config file or the command line names a link to hardware.
+ * The URL grammars of the two built-in link kinds (the registry in registry.ts dispatches on the
+ * scheme and knows kinds that families add):
  *
  *   tcp://192.168.1.20:5000            tcp://[fe80::1]:5000
  *   serial:///dev/ttyUSB0?baud=4800&bits=7&parity=even&stop=1&rtscts=1
@@ -8,12 +9,9 @@
  * Every rejection says what is wrong and what was expected, because the person reading it is
  * usually editing a config file with an instrument manual open, not reading this code.
  */
-import type { LinkSpec, Parity } from './types.js';
+import type { Parity, SerialLinkSpec, SerialSettings, TcpLinkSpec } from './types.js';
 
-export type SerialLinkSpec = Extract<LinkSpec, { kind: 'serial' }>;
-export type TcpLinkSpec = Extract<LinkSpec, { kind: 'tcp' }>;
-/** The line settings of a serial link: everything of its spec but the device path. */
-export type SerialSettings = Omit<SerialLinkSpec, 'kind' | 'path'>;
+export type { SerialLinkSpec, SerialSettings, TcpLinkSpec };
 
 export const DEFAULT_SERIAL_SETTINGS: Readonly<SerialSettings> = Object.freeze({
   baudRate: 9600,
@@ -23,7 +21,6 @@ export const DEFAULT_SERIAL_SETTINGS: Readonly<SerialSettings> = Object.freeze({
   rtscts: false,
 });
 
-const EXPECTED_FORMS = 'expected tcp://host:port, serial:///dev/ttyUSB0?baud=9600 or a device path such as /dev/ttyUSB0 or COM3';
 const SERIAL_KEYS = 'baud, bits, parity, stop, rtscts (or baudRate, dataBits, stopBits)';
 
 type SerialKey = 'baudRate' | 'dataBits' | 'parity' | 'stopBits' | 'rtscts';
@@ -51,35 +48,8 @@ const BOOLEANS: Readonly<Record<string, boolean>> = { '1': true, true: true, '0'
 
 const WINDOWS_PORT = /^(?:\\\\\.\\)?COM\d+$/i;
 
-/**
- * Parses a link URL or a bare device path. Serial settings missing from the URL come from
- * `serialDefaults` (typically the device family's manual settings), else 9600 8N1 without flow
- * control.
- */
-export function parseLinkUrl(url: string, serialDefaults: Partial<SerialSettings> = {}): LinkSpec {
-  const text = url.trim();
-  if (text === '') throw new Error(`link URL is empty: ${EXPECTED_FORMS}`);
-
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text);
-  // "C:" would look like a scheme; Windows ports are COMn, so a one-letter scheme is not one.
-  if (scheme && scheme[1] !== undefined && scheme[1].length > 1) {
-    const name = scheme[1].toLowerCase();
-    if (name === 'tcp') return parseTcp(text);
-    if (name === 'serial') return parseSerial(text, serialDefaults);
-    if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text) || !/^[^:]*:\d+$/.test(text)) {
-      throw new Error(`unknown scheme "${scheme[1]}" in link URL "${text}": ${EXPECTED_FORMS}`);
-    }
-  }
-  if (isDevicePath(text)) {
-    return { kind: 'serial', path: text, ...settingsWith(serialDefaults) };
-  }
-  if (/^[^/:]+:\d+$/.test(text)) {
-    throw new Error(`link URL "${text}" has no scheme: expected tcp://${text} for a TCP link`);
-  }
-  throw new Error(`link URL "${text}" is neither a URL nor a device path: ${EXPECTED_FORMS}`);
-}
-
-function parseTcp(url: string): TcpLinkSpec {
+/** Parses `tcp://host:port` (IPv6 in brackets). */
+export function parseTcpUrl(url: string): TcpLinkSpec {
   if (!/^tcp:\/\//i.test(url)) throw new Error(`link URL "${url}" is malformed: expected tcp://host:port`);
   const rest = url.slice('tcp://'.length);
   const m = /^(\[[^\]]*\]|[^:/?#[\]@]*)(?::([^/?#]*))?(.*)$/.exec(rest);
@@ -102,7 +72,8 @@ function parseTcp(url: string): TcpLinkSpec {
   return { kind: 'tcp', host, port };
 }
 
-function parseSerial(url: string, defaults: Partial<SerialSettings>): SerialLinkSpec {
+/** Parses `serial:///dev/ttyUSB0?baud=…`; settings the URL leaves out come from `defaults`, else 9600 8N1. */
+export function parseSerialUrl(url: string, defaults: Partial<SerialSettings>): SerialLinkSpec {
   if (!/^serial:\/\//i.test(url)) {
     throw new Error(`link URL "${url}" is malformed: expected serial:///dev/ttyUSB0?baud=9600 (three slashes before an absolute path)`);
   }
@@ -190,6 +161,11 @@ function applySetting(settings: SerialSettings, key: SerialKey, value: string, u
   }
 }
 
+/** A bare serial device path (`/dev/ttyUSB0`, `./pty`, `COM3`) with the defaults' settings, or undefined. */
+export function parseSerialPath(text: string, defaults: Partial<SerialSettings>): SerialLinkSpec | undefined {
+  return isDevicePath(text) ? { kind: 'serial', path: text, ...settingsWith(defaults) } : undefined;
+}
+
 function isDevicePath(path: string): boolean {
   return path.startsWith('/') || path.startsWith('./') || path.startsWith('../') || WINDOWS_PORT.test(path);
 }
@@ -205,12 +181,12 @@ function settingsWith(defaults: Partial<SerialSettings>): SerialSettings {
   return s;
 }
 
-/** The canonical URL of a spec; `parseLinkUrl(formatLinkSpec(s))` gives `s` back. */
-export function formatLinkSpec(spec: LinkSpec): string {
-  if (spec.kind === 'tcp') {
-    const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
-    return `tcp://${host}:${spec.port}`;
-  }
+export function formatTcpUrl(spec: TcpLinkSpec): string {
+  const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  return `tcp://${host}:${spec.port}`;
+}
+
+export function formatSerialUrl(spec: SerialLinkSpec): string {
   const path = spec.path.replace(/[%?#&\s]/g, (c) => encodeURIComponent(c));
   const query = `baud=${spec.baudRate}&bits=${spec.dataBits}&parity=${spec.parity}&stop=${spec.stopBits}&rtscts=${spec.rtscts ? 1 : 0}`;
   return `serial://${path}?${query}`;

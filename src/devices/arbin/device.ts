@@ -11,7 +11,6 @@ import { boolOption, defineDevice, deviceFamily, type CommandDecl, type ParamDec
 import type { WireValue } from '../../wire/types.js';
 import { AUX_TYPES, CHANNEL_STATUS, CHANNEL_STATUS_TEXT, META_VARIABLE_COUNT, STATUS, parseMetaVariable, statusName, type ChannelRecord } from './codec.js';
 import { ArbinDriver, arbinExchangeOptions, arbinSplitter } from './driver.js';
-import { createArbinSimulator } from './simulator.js';
 
 /**
  * Channels that get parameters. The device API declares parameters statically, so a daemon shows
@@ -284,7 +283,7 @@ function demoCredentials(ctx: { dataDir: string }): { simulatorOptions: Record<s
 }
 
 export const arbinFamily = deviceFamily(arbinDevice, {
-  createSimulator: createArbinSimulator,
+  loadSimulator: async () => (await import('./simulator.js')).createArbinSimulator,
   demo: demoCredentials,
   plots: [{ id: 'ch1', name: 'Channel 1', values: ['time', 'ch1.voltage', 'ch1.current'], ylabel: 'V, A' }],
 });

@@ -203,8 +203,8 @@ describe('cryocon device definition', () => {
 
   it('registers its simulator with the family', async () => {
     expect(cryoconFamily.definition.type).toBe('cryocon');
-    const sim = cryoconFamily.createSimulator?.({ timeScale: 10, seed: 1 });
+    const sim = (await cryoconFamily.loadSimulator!())({ timeScale: 10, seed: 1 });
     expect(sim).toBeInstanceOf(CryoconSimulator);
-    await sim?.close();
+    await sim.close();
   });
 });

@@ -32,7 +32,6 @@ import {
   type CryoconReadout,
   type SensorState,
 } from './driver.js';
-import { createCryoconSimulator } from './simulator.js';
 
 const inputList = z.preprocess(
   (v) => (typeof v === 'string' ? v.toUpperCase().split(/[\s,]*/).filter((s) => s !== '') : v),
@@ -372,7 +371,7 @@ export const cryoconDevice = defineDevice<CryoconOptions, CryoconDriver>({
 });
 
 export const cryoconFamily = deviceFamily(cryoconDevice, {
-  createSimulator: createCryoconSimulator,
+  loadSimulator: async () => (await import('./simulator.js')).createCryoconSimulator,
   plots: [
     {
       id: 'temperatures',

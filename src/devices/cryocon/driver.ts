@@ -13,7 +13,7 @@
  * settings (setpoints, sources, types, gains, alarms, names, statistics…) as fit in the
  * 255-character line, in rotation. `readEverything()` reads all of it at once, in as few lines as fit.
  */
-import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter } from '../../links/types.js';
+import type { ExchangeLike, ExchangeOptions, ReplySplitter, SerialSettings } from '../../links/types.js';
 import { lineSplitter } from '../../links/splitters.js';
 import { LabwireError } from '../../wire/types.js';
 import {
@@ -87,7 +87,7 @@ export const CRYOCON_SERIAL_DEFAULTS = {
   parity: 'none',
   stopBits: 1,
   rtscts: false,
-} as const satisfies Partial<Extract<LinkSpec, { kind: 'serial' }>>;
+} as const satisfies Partial<SerialSettings>;
 
 /** Replies end with LF (CR LF accepted); blank lines carry nothing. */
 export function cryoconSplitter(): ReplySplitter {

@@ -148,8 +148,8 @@ describe('julabo device definition', () => {
 
   it('registers its simulator with the family', async () => {
     expect(julaboFamily.definition.type).toBe('julabo');
-    const sim = julaboFamily.createSimulator?.({ timeScale: 10, seed: 1 });
+    const sim = (await julaboFamily.loadSimulator!())({ timeScale: 10, seed: 1 });
     expect(sim).toBeInstanceOf(JulaboSimulator);
-    await sim?.close();
+    await sim.close();
   });
 });

@@ -8,7 +8,6 @@ import type { WireValue } from '../../wire/types.js';
 import { LabwireError } from '../../wire/types.js';
 import { stateForStatus } from './codec.js';
 import { JULABO_SERIAL_DEFAULTS, JulaboDriver, julaboExchangeOptions, julaboSplitter } from './driver.js';
-import { createJulaboSimulator } from './simulator.js';
 import { detectJulaboPort } from './detect.js';
 
 export interface JulaboModel {
@@ -156,7 +155,7 @@ export const julaboDevice = defineDevice<JulaboOptions, JulaboDriver>({
 });
 
 export const julaboFamily = deviceFamily(julaboDevice, {
-  createSimulator: createJulaboSimulator,
+  loadSimulator: async () => (await import('./simulator.js')).createJulaboSimulator,
   detectPort: (options) => detectJulaboPort(options),
   plots: [{ id: 'temperature', name: 'Bath temperature', values: ['time', 'temperature', 'setpoint'], ylabel: '°C' }],
   // One alarm a newcomer can trip on purpose: `set setpoint=38`, and clear again with a lower one.

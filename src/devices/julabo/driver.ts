@@ -3,7 +3,7 @@
  * resynchronises after a timeout or an invalid reply). Writes are never answered by the unit,
  * so every write is confirmed by reading the value back.
  */
-import type { ExchangeLike, ExchangeOptions, LinkSpec, ReplySplitter, RequestOptions } from '../../links/types.js';
+import type { ExchangeLike, ExchangeOptions, ReplySplitter, RequestOptions, SerialSettings } from '../../links/types.js';
 import { lineSplitter } from '../../links/splitters.js';
 import { LabwireError } from '../../wire/types.js';
 import {
@@ -48,7 +48,7 @@ export const JULABO_SERIAL_DEFAULTS = {
   parity: 'even',
   stopBits: 1,
   rtscts: true,
-} as const satisfies Partial<Extract<LinkSpec, { kind: 'serial' }>>;
+} as const satisfies Partial<SerialSettings>;
 
 /** Replies end with LF (CR LF on some units); blank lines carry nothing. */
 export function julaboSplitter(): ReplySplitter {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../util/test-helpers/eventually.js';
 import { kv } from '../../../test/helpers/julabo-lab.js';
+import { parseLine } from '../../wire/tokenize.js';
 import { recordingLogger } from '../../../test/helpers/log-sink.js';
 import { startGpibBench, type GpibBench } from './test-helpers/bench.js';
 
@@ -105,6 +106,29 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     expect(ry).toEqual(Array.from({ length: n }, (_, i) => `y${i}`));
   });
 
+  it('CCDLab lines need the operator role: a viewer is refused, an operator is served', async () => {
+    const b = await ready({
+      daemon: {
+        tokens: [
+          { name: 'watcher', token: 'viewer-token-0123', role: 'viewer' },
+          { name: 'k6485', token: 'operator-token-0123', role: 'operator' },
+        ],
+        anonymousRole: 'viewer',
+      },
+    });
+    const viewer = await b.client();
+    expect(await viewer.request('auth token=viewer-token-0123')).toMatch(/^ok auth role=viewer/);
+    expect(await viewer.request('set_addr 14')).toMatch(/^error - code=Unauthorized message=".*CCDLab GPIB multiplexor.*operator/);
+    expect(await viewer.request('send ?$*IDN?')).toMatch(/^error - code=Unauthorized/);
+    // Without an address the line is not the multiplexor's: labwire does not know it.
+    expect(await viewer.request('?$*IDN?')).toMatch(/^error .* code=NoSuchCommand/);
+    expect(b.instruments.get(14)!.received).toEqual([]);
+    const op = await b.client();
+    expect(await op.request('auth token=operator-token-0123')).toMatch(/^ok auth role=operator/);
+    op.write('set_addr 14\n');
+    expect(await op.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  });
+
   it('lines without an address, bad set_addr and two $ get error replies, not silence', async () => {
     const b = await ready();
     const c = await b.client();
@@ -133,4 +157,39 @@ describe('the adapter link', () => {
     expect(rec.text()).toMatch(/link to device up/);
     intruder.destroy();
   });
+
+  it('an adapter link drop: askers get CommunicationFailed at once, hw_connected=0, and the bus recovers when it returns', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 14\n');
+    b.sim.setFault('linkDrop', true);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('0'));
+    expect(await c.request('?$*IDN?')).toMatch(/^error \*IDN\? code=CommunicationFailed/);
+    b.sim.setFault('linkDrop', false);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'));
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  });
+
+  it('a garbled reply is delivered as received to its asker only; the bus stays in step', async () => {
+    const b = await ready();
+    b.sim.setFault('garble', true, 15);
+    const c = await b.client();
+    const garbled = parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs;
+    expect(garbled.reply).not.toBe('abc\n');
+    expect(garbled.reply).toHaveLength(4);
+    b.sim.setFault('garble', false, 15);
+    expect(parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs.reply).toBe('abc\n');
+    expect(parseLine(await c.request('query addr=14 data=*IDN?')).kwargs.reply).toBe('TEST INSTRUMENTS,MODEL14,0,1.0\n');
+  });
+
+  it('a hung adapter (socket open, nothing answered) is found by the keepalive: hw_connected=0, then it recovers', async () => {
+    const b = await ready();
+    const c = await b.client();
+    b.sim.setFault('hang', true);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('0'), 40_000, 100);
+    b.sim.setFault('hang', false);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'), 40_000, 100);
+    c.write('set_addr 14\n');
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  }, 90_000);
 });

@@ -10,9 +10,10 @@ import type { WireValue } from '../../wire/types.js';
 import { LabwireError } from '../../wire/types.js';
 import { GpibBus, GPIB_BUS_DEFAULTS } from '../kits/gpib/bus.js';
 import { MAX_READ_TMO_MS, command, splitTransaction } from '../kits/gpib/codec.js';
+import { shareBus } from '../kits/gpib/local.js';
 import { transactionSplitter } from '../kits/gpib/splitter.js';
 import { ccdlabMultiplexor } from './ccdlab.js';
-import { createPrologixSimulator } from './simulator/simulator.js';
+import './gpib-link.js';
 
 export const prologixOptionsSchema = z.object({
   /** `++eos`: 0 CR LF, 1 CR, 2 LF (default), 3 nothing. */
@@ -130,8 +131,9 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
   createDriver: (exchange, options) => new GpibBus(exchange, { eos: options.eos, readTimeoutMs: options.readTimeoutMs }),
   identify: async (bus) => bus.init(),
   foreign: ccdlabMultiplexor,
+  serving: (bus, endpoint) => shareBus(endpoint.host, endpoint.port, bus),
 });
 
 export const prologixFamily = deviceFamily(prologixDevice, {
-  createSimulator: createPrologixSimulator,
+  loadSimulator: async () => (await import('./simulator/simulator.js')).createPrologixSimulator,
 });

@@ -70,6 +70,8 @@ export class PrologixAdapter {
   private readonly leftover = new Map<number, Buffer>();
   /** Every data message delivered, for tests: address and bytes. */
   readonly delivered: Array<{ address: number; data: Buffer }> = [];
+  /** A hung adapter: the connection stays open, every byte from the host is ignored. */
+  hung = false;
   /** Adapter commands executed, for tests. */
   readonly executed: string[] = [];
 

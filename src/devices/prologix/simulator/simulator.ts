@@ -42,10 +42,15 @@ export class PrologixSimulator implements Simulator {
   }
 
   /**
-   * Faults: `linkDrop` closes the client and refuses new ones until cleared; `off` makes the
+   * Faults: `linkDrop` closes the client and refuses new ones until cleared; `hang` keeps the
+   * connection open but ignores everything (a half-open link); `off` makes the
    * instrument at `address` answer nothing; `garble` corrupts its replies.
    */
-  setFault(fault: 'linkDrop' | InstrumentFault, on: boolean, address?: number): void {
+  setFault(fault: 'linkDrop' | 'hang' | InstrumentFault, on: boolean, address?: number): void {
+    if (fault === 'hang') {
+      this.adapter.hung = on;
+      return;
+    }
     if (fault === 'linkDrop') {
       this.refusing = on;
       if (on) this.host.dropTcpClients();
@@ -87,7 +92,7 @@ class AdapterSession implements SimSession {
   constructor(private readonly adapter: PrologixAdapter, private readonly client: SimClient, private readonly onClose: () => void) {}
 
   receive(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.adapter.hung) return;
     this.queue.push(...this.assembler.push(chunk));
     if (!this.running) void this.run();
   }

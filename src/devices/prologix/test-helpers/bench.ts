@@ -3,7 +3,7 @@
  * the prologix bus daemon in front, in-process on loopback ports chosen by the OS.
  */
 import type { BusInstrumentModel } from '../../../daemon/api.js';
-import { startDaemon, type Daemon } from '../../../daemon/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../../daemon/daemon.js';
 import { silentLogger, type Logger } from '../../../util/logger.js';
 import { RawClient } from '../../../../test/helpers/raw-client.js';
 import { prologixFamily } from '../device.js';
@@ -59,7 +59,7 @@ export interface GpibBench {
   close(): Promise<void>;
 }
 
-export async function startGpibBench(opts: { addresses?: number[]; logger?: Logger; readTimeoutMs?: number; models?: Map<number, BusInstrumentModel> } = {}): Promise<GpibBench> {
+export async function startGpibBench(opts: { addresses?: number[]; logger?: Logger; readTimeoutMs?: number; models?: Map<number, BusInstrumentModel>; daemon?: Partial<DaemonOptions> } = {}): Promise<GpibBench> {
   const instruments = new Map<number, TestInstrument>();
   for (const a of opts.addresses ?? [14, 15, 22]) instruments.set(a, new TestInstrument(`MODEL${a}`));
   const models = new Map<number, BusInstrumentModel>([...instruments, ...(opts.models ?? [])]);
@@ -73,7 +73,14 @@ export async function startGpibBench(opts: { addresses?: number[]; logger?: Logg
     port: 0,
     logger: opts.logger ?? silentLogger(),
     version: 'test',
+    ...opts.daemon,
   });
+  // Ready means the bus has set the adapter up.
+  const deadline = Date.now() + 15_000;
+  while (!daemon.runner.hwConnected) {
+    if (Date.now() > deadline) throw new Error('the bus daemon did not connect to the simulated adapter within 15 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const clients: RawClient[] = [];
   return {
     sim,
