@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventually as poll } from '../../util/test-helpers/eventually.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
 import { silentLogger } from '../../util/logger.js';
-import type { StatusDoc } from '../../wire/types.js';
+import type { DescribeDoc, StatusDoc } from '../../wire/types.js';
 import { RawClient } from '../../../test/helpers/raw-client.js';
 import { CMD, blankChannelRecord } from './codec.js';
 import { resolveDevice } from '../../daemon/resolved-device.js';
@@ -209,6 +209,26 @@ describe('arbin daemon against the simulator', () => {
     await eventually(async () => expect((await values()).state).toBe('idle'), 15_000);
     expect(sim.stats.logins).toBe(2);
   }, 30_000);
+
+  it('channels=4 declares, shows, reads and commands four channels of a 16-channel cycler', async () => {
+    const { sim, c, status } = await lab({}, { channels: 4, pollMode: 'each' });
+    const s = await eventually(async () => {
+      const s = await status();
+      expect(s.values.state).toBe('idle');
+      return s;
+    });
+    expect(s.values.channel_count).toBe(16);
+    expect(s.values['ch4.status']).toBe('idle');
+    expect(Object.keys(s.values).filter((k) => /^ch([5-9]|1\d)\./.test(k))).toEqual([]);
+    const doc = JSON.parse((await c.request('describe')).slice('describe '.length)) as DescribeDoc;
+    expect(Object.keys(doc.params)).toHaveLength(3 + 3 + 4 * 16);
+    expect(Object.keys(doc.params)).not.toContain('ch5.voltage');
+    // One request per declared channel, none for the twelve it does not show.
+    expect(sim.transcript.filter((e) => e.cmd === CMD.GET_CHANNELS_INFO).every((e) => e.channelIndex! >= 0 && e.channelIndex! < 4)).toBe(true);
+    expect(await c.request('stop channel=5')).toBe('error stop code=RangeError message="channel 5 is not declared: this daemon shows channels 1 … 4 (device option channels=4)"');
+    expect(await c.request('stop channel=17')).toBe('error stop code=RangeError message="channel 17 does not exist: this cycler has 16 channels (1 … 16)"');
+    expect(sim.transcript.filter((e) => e.cmd !== CMD.LOGIN && e.cmd !== CMD.GET_CHANNELS_INFO)).toEqual([]);
+  });
 
   it('pollMode=each asks channel by channel; channels the cycler lacks read as missing', async () => {
     const { sim, values } = await lab({ channels: 4 }, { pollMode: 'each' });
