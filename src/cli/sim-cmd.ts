@@ -44,8 +44,33 @@ interface Serve {
   ptyLink?: string;
 }
 
+/**
+ * `--instrument 14=keithley6485` (or `instruments: { 14: keithley6485 }` in a YAML entry): the
+ * models behind a bus adapter simulator, made by each family's bus-instrument factory, so the
+ * adapter's family never imports the instrument families.
+ */
+async function busInstruments(given: unknown, options: SimulatorOptions): Promise<Record<string, unknown> | undefined> {
+  if (given === undefined) return undefined;
+  const pairs: Array<[string, string]> = Array.isArray(given)
+    ? given.map((g) => {
+      const m = /^(\d{1,2})=([\w-]+)$/.exec(String(g));
+      if (!m) throw new CliError(`--instrument "${String(g)}" must be ADDRESS=TYPE, e.g. 14=keithley6485`);
+      return [m[1]!, m[2]!];
+    })
+    : Object.entries(given as Record<string, unknown>).map(([a, t]) => [a, String(t)]);
+  const out: Record<string, unknown> = {};
+  for (const [address, type] of pairs) {
+    const family = getFamily(type);
+    if (!family.loadBusInstrument) throw new CliError(`device type "${type}" has no simulated instrument for a bus adapter`);
+    out[address] = (await family.loadBusInstrument())({ timeScale: options.timeScale, seed: options.seed });
+  }
+  return out;
+}
+
 async function serve(spec: Serve, sims: Simulator[]): Promise<void> {
   const family = getFamily(spec.type);
+  const instruments = await busInstruments(spec.options.instruments, spec.options);
+  if (instruments) spec = { ...spec, options: { ...spec.options, instruments } };
   if (!family.loadSimulator) throw new CliError(`device type "${spec.type}" has no simulator`);
   const label = spec.name ? ` ${spec.name}` : '';
   const createSimulator = await family.loadSimulator();
@@ -79,6 +104,7 @@ export function registerSimCommand(program: Command): void {
     .option('--time-scale <factor>', 'run the physics this many times faster than real time', '1')
     .option('--seed <n>', 'seed for reproducible noise')
     .option('--option <key=value>', 'simulator option, repeatable (see the device docs: faults, initial values)', collect, [])
+    .option('--instrument <addr=type>', 'bus adapters (prologix): an instrument at a GPIB address, repeatable, e.g. 14=keithley6485', collect, [])
     .option('--config <file>', 'start several simulators described in a YAML file (see below)')
     .addHelpText('after', `
 Examples:
@@ -86,6 +112,7 @@ Examples:
   labwire sim julabo --pty --pty-link /tmp/ttyJULABO
   labwire sim julabo --listen 127.0.0.1:5050 --option lowLevel=true
   labwire sim julabo --config sims.yaml
+  labwire sim prologix --listen 127.0.0.1:1234 --instrument 14=keithley6485 --instrument 22=hp33120a
 
 sims.yaml:
   simulators:
@@ -118,7 +145,7 @@ sims.yaml:
         if (!o.listen && !o.pty) throw new CliError('say where to serve: --listen host:port and/or --pty (or --config file.yaml)');
         specs.push({
           type,
-          options: { ...parseOptionPairs(o.option as string[]), timeScale, ...seed },
+          options: { ...parseOptionPairs(o.option as string[]), timeScale, ...seed, ...((o.instrument as string[]).length > 0 ? { instruments: o.instrument } : {}) },
           listen: o.listen ? String(o.listen) : undefined,
           pty: Boolean(o.pty),
           ptyLink: o.ptyLink ? String(o.ptyLink) : undefined,

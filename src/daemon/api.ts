@@ -130,7 +130,35 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   /** Runs after every (re)connect before polling: check identity, return values such as `version`. */
   identify?: (driver: D) => Promise<Record<string, WireValue>>;
   /** Device alarms and warnings from the cached values; undefined when the device reports nothing. */
-  stateOverride?: (values: Readonly<Record<string, WireValue>>, options: O) => StateOverride | undefined;
+  /** `options` is what the schema parsed (the daemon always passes it; callers testing a static definition may not). */
+  stateOverride?: (values: Readonly<Record<string, WireValue>>, options?: O) => StateOverride | undefined;
+  /**
+   * Another line protocol served on the daemon's own port, for peers that predate labwire
+   * (CCDLab's GPIB multiplexor on the prologix bus daemon). It sees only lines whose first word is
+   * no labwire request; they need the operator role and count against the rate limit.
+   */
+  foreign?: ForeignProtocol<D>;
+  /**
+   * The daemon listens at this endpoint: a family may offer its driver to other code of the same
+   * process (the prologix bus to in-process gpib:// links). Returns what undoes it at close.
+   */
+  serving?: (driver: D, endpoint: { host: string; port: number }) => (() => void) | void;
+}
+
+/** A second protocol on a daemon's port: one session per connection, opened on its first line. */
+export interface ForeignProtocol<D = unknown> {
+  /** For messages: `CCDLab GPIB multiplexor`. */
+  title: string;
+  open(peer: string, log: HandlerContext['log']): ForeignSession<D>;
+}
+
+export interface ForeignSession<D = unknown> {
+  /** Whether this line is the protocol's (it may depend on what the connection said before). */
+  claims(line: string): boolean;
+  /** Answers a claimed line: reply lines (none for a line that gets no reply). */
+  handle(driver: D, line: string): string[] | Promise<string[]>;
+  /** The connection closed: drop what it still waits for. */
+  close(): void;
 }
 
 /**
@@ -151,11 +179,20 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, wha
 /** A boolean option that also takes the words a command line or config passes (`1`, `on`, `yes`, …). */
 export const boolOption = z.preprocess((v) => (typeof v === 'string' ? (parseBoolWord(v) ?? v) : v), z.boolean());
 
+/** A definition whose parameters, commands and poll plan do not depend on options: readable as they are. */
+export type StaticDeviceDefinition<O = unknown, D = unknown> = Omit<DeviceDefinition<O, D>, 'params' | 'commands' | 'poll'> & {
+  params: Record<string, ParamDecl<D>>;
+  commands: Record<string, CommandDecl<D>>;
+  poll: PollGroup<D>[];
+};
+
 /**
  * Keeps the option and driver types inferred in device files, and rejects declarations that
  * contradict themselves (see checkDeclarations) when the module loads rather than when a client
  * first tries a `set`. Declarations computed from options are checked when they are resolved.
  */
+export function defineDevice<O, D>(def: StaticDeviceDefinition<O, D>): StaticDeviceDefinition<O, D>;
+export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D>;
 export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D> {
   if (typeof def.params !== 'function') checkDeclarations(def.type, def.params);
   return def;

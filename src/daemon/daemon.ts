@@ -180,6 +180,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   const port = await server.listen();
+  const unshare = runner.serving({ host, port });
   runner.start();
   logger.info(`daemon "${opts.name}" (${opts.definition.type}) listening on ${host}:${port}${tlsMaterial ? (tlsMaterial.ca ? ' (TLS, client certificates required)' : ' (TLS)') : ''}${opts.readOnly ? ', read-only' : ''}${tokens.enabled ? ', tokens required' : ''}`);
 
@@ -193,6 +194,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     port,
     close(): Promise<void> {
       closing ??= (async () => {
+        unshare();
         await server.close();
         await runner.stop();
         refusals.close();

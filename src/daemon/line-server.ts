@@ -97,6 +97,15 @@ export interface LineService {
   dispatch(s: Session, cmd: Command & { name: string }, line: string): Handled;
   /** A request refused before it reached dispatch (rate limit, flood): audit it if it would have changed state. */
   refused(s: Session, line: string, cmd: Command | undefined, err: LabwireError): void;
+  /**
+   * Optional second protocol on the same port (CCDLab's GPIB multiplexor): a line it claims skips
+   * the labwire parser and goes to foreignLine, after the rate limit. A reply may hold several
+   * lines separated by LF.
+   */
+  claimsLine?(s: Session, line: string): boolean;
+  foreignLine?(s: Session, line: string): Handled;
+  /** The connection closed (for services that keep per-connection state). */
+  sessionClosed?(s: Session): void;
 }
 
 interface Conn extends Session {
@@ -408,6 +417,7 @@ export class LineServer {
       c.closed = true;
       clearTimeout(c.authTimer);
       this.conns.delete(c);
+      this.service.sessionClosed?.(c);
       this.opts.logger.debug({ peer, session: id, name: c.name }, `${this.opts.label}: client disconnected`);
     });
   }
@@ -434,7 +444,8 @@ export class LineServer {
   /** Writes a reply; a peer that does not read makes us stop reading its requests. */
   private write(c: Conn, line: string): void {
     if (c.closed) return;
-    c.conn.send(line);
+    // Only a foreign protocol's reply holds LF (one per line); a labwire reply never does.
+    for (const part of line.split('\n')) c.conn.send(part);
     if (!c.paused && c.conn.bufferedAmount > OUTPUT_HIGH_WATER) {
       c.paused = true;
       c.socket.pause();
@@ -477,6 +488,7 @@ export class LineServer {
 
   private request(c: Conn, line: string): Handled {
     if (line.startsWith(READY)) return line.slice(READY.length);
+    if (this.service.claimsLine?.(c, line)) return this.foreign(c, line);
     let cmd: Command;
     try {
       cmd = parseLine(line);
@@ -505,6 +517,16 @@ export class LineServer {
     c.lastActivity = Date.now();
     if (name === 'auth') return this.auth(c, cmd);
     return this.service.dispatch(c, cmd as Command & { name: string }, line);
+  }
+
+  private foreign(c: Conn, line: string): Handled {
+    if (!this.limiter.take(this.bucket(c, ''))) {
+      const err = new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${c.address} exceeded`);
+      this.service.refused(c, line, undefined, err);
+      return formatErrorReply(err);
+    }
+    c.lastActivity = Date.now();
+    return this.service.foreignLine!(c, line);
   }
 
   /** Wrong tokens are answered only after the address's back-off; while one waits, others are refused unchecked. */

@@ -12,7 +12,7 @@ import type { LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
 import { formatCommand } from '../wire/format.js';
 import type { Logger } from '../util/logger.js';
-import { isWritable, type AnyDeviceDefinition, type HandlerContext, type ParamDecl } from './api.js';
+import { isWritable, type AnyDeviceDefinition, type ForeignSession, type HandlerContext, type ParamDecl } from './api.js';
 import { CommandQueue, withProtocolErrors } from './command-queue.js';
 import { describeDevice } from './describe.js';
 import { toLabwireError } from './errors.js';
@@ -80,6 +80,8 @@ export class DeviceRunner extends EventEmitter {
   private linkReason = 'not connected yet';
   private settleTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Sessions of the definition's second protocol, by labwire connection id. */
+  private readonly foreignSessions = new Map<number, ForeignSession>();
   /** The setpoint programme of this daemon (one at a time); runs while the daemon runs. */
   readonly programme: ProgrammeRunner;
 
@@ -279,6 +281,35 @@ export class DeviceRunner extends EventEmitter {
       }
       return applied;
     });
+  }
+
+  /** The connection's session of the definition's second protocol (opened on first use), if it has one. */
+  foreignSession(connection: number, peer: string): ForeignSession | undefined {
+    const protocol = this.definition.foreign;
+    if (!protocol) return undefined;
+    let session = this.foreignSessions.get(connection);
+    if (!session) {
+      session = protocol.open(peer, (level, message) => this.log(level, message));
+      this.foreignSessions.set(connection, session);
+    }
+    return session;
+  }
+
+  /** Answers a line the connection's foreign session claimed; the driver is the device's own. */
+  async foreignLine(connection: number, line: string): Promise<string[]> {
+    const session = this.foreignSessions.get(connection);
+    if (!session) throw new LabwireError('InternalError', 'no foreign session for this connection');
+    return session.handle(this.driver, line);
+  }
+
+  /** Tells the definition where its daemon listens (see DeviceDefinition.serving). */
+  serving(endpoint: { host: string; port: number }): () => void {
+    return this.definition.serving?.(this.driver, endpoint) ?? (() => undefined);
+  }
+
+  closeForeign(connection: number): void {
+    this.foreignSessions.get(connection)?.close();
+    this.foreignSessions.delete(connection);
   }
 
   /** Runs a device command; positional arguments fill the declared arguments in order. */

@@ -22,6 +22,8 @@ const NOTICES: ReadonlySet<string> = new Set(['status', 'status_json', 'message'
 const RECENT_LOGS = 200;
 const PROGRAMME_COMMANDS = ['programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status', 'programme_profile'];
 const BUILTINS = ['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', 'as', ...PROGRAMME_COMMANDS];
+/** First words that are always labwire's, never a foreign protocol's line. */
+const LABWIRE_WORDS: ReadonlySet<string> = new Set([...BUILTINS, ...NOTICES, 'id', 'auth']);
 /** Requests that belong to the connection itself (or get no reply): never run on behalf of someone else. */
 const NOT_FORWARDABLE = new Set(['as', 'auth', 'id', 'subscribe', 'unsubscribe', ...NOTICES]);
 /** Programme commands that change something: operator role, refused in read-only mode, audited. */
@@ -73,6 +75,28 @@ export class DaemonServer extends EventEmitter implements LineService {
     if (name === undefined || name === null || name === 'set' || name === 'exit' || name === 'as' || PROGRAMME_WRITES.has(name) || this.runner.isWriteCommand(name)) {
       this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
     }
+  }
+
+  claimsLine(s: Session, line: string): boolean {
+    if (!this.runner.definition.foreign) return false;
+    const word = /^\s*(\S*)/.exec(line)![1]!;
+    if (word === '' || LABWIRE_WORDS.has(word) || this.runner.commandNames().includes(word)) return false;
+    return this.runner.foreignSession(s.id, s.peer)?.claims(line) ?? false;
+  }
+
+  /** A line of the definition's second protocol: the operator role, as for any device command. */
+  foreignLine(s: Session, line: string): Handled {
+    const title = this.runner.definition.foreign?.title ?? 'foreign';
+    const denied = this.lines.unauthorized(s, `a line of the ${title} protocol`, 'operator', '-');
+    if (denied) return formatErrorReply(denied);
+    return this.runner.foreignLine(s.id, line).then(
+      (lines) => (lines.length > 0 ? lines.join('\n') : undefined),
+      (err: unknown) => this.lines.errorReply(err, '-'),
+    );
+  }
+
+  sessionClosed(s: Session): void {
+    this.runner.closeForeign(s.id);
   }
 
   dispatch(s: Session, cmd: Command & { name: string }, line: string): Handled {

@@ -288,7 +288,7 @@ export const arbinDevice = defineDevice<ArbinOptions, ArbinDriver>({
     const s = await driver.login();
     return { serial_number: s.serialNumber, channel_count: s.channelCount, allow_control: s.allowControl };
   },
-  stateOverride: (values, options) => arbinStateOverride(values, options.channels),
+  stateOverride: (values, options) => arbinStateOverride(values, options?.channels),
 });
 
 /**

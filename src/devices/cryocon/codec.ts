@@ -13,6 +13,11 @@
  * most 255 characters.
  */
 import { LabwireError } from '../../wire/types.js';
+import { keywordMatches as scpiKeywordMatches } from '../kits/scpi/keywords.js';
+import { parseNumber } from '../kits/scpi/codec.js';
+
+export { formatFloat, parseNumber, parseOnOff, parseQuoted, splitOutsideQuotes, splitReply } from '../kits/scpi/codec.js';
+export { shortForm } from '../kits/scpi/keywords.js';
 
 export const CHANNELS = ['A', 'B', 'C', 'D'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -103,72 +108,21 @@ export const OUT_OF_CALIBRATION = '.......';
 /** A sensor fault: open, shorted or disconnected. */
 export const SENSOR_FAULT = '-------';
 
-// ---------------------------------------------------------------- keywords
+// ---------------------------------------------------------------- keywords and splitting (the SCPI kit)
 
 /**
  * Whether `word` names the keyword `pattern`, written the manual's way (`INPut`, `SETPt`, `*IDN`,
- * `FWREV`): case-insensitive, at least the short form (the capitals) and at most the long form.
- * The controller also takes forms in between, as the manual's own `TEMPer?` shows.
+ * `FWREV`): case-insensitive, at least the short form and at most the long form. The controller
+ * also takes forms in between, as the manual's own `TEMPer?` shows (the kit's `prefix` mode).
  */
 export function keywordMatches(pattern: string, word: string): boolean {
-  const short = shortForm(pattern).toUpperCase();
-  const long = pattern.toUpperCase();
-  const w = word.toUpperCase();
-  return w.length >= short.length && long.startsWith(w);
-}
-
-/** `INPut` → `INP`: the leading capitals, digits and `*`. */
-export function shortForm(pattern: string): string {
-  const m = /^[A-Z0-9*]+/.exec(pattern);
-  return m ? m[0] : pattern;
-}
-
-// ---------------------------------------------------------------- splitting
-
-/** Splits at `sep` outside double quotes (names may hold any character but `"`). */
-export function splitOutsideQuotes(text: string, sep = ';'): string[] {
-  const parts: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (const ch of text) {
-    if (ch === '"') quoted = !quoted;
-    if (ch === sep && !quoted) {
-      parts.push(current);
-      current = '';
-    } else {
-      current += ch;
-    }
-  }
-  parts.push(current);
-  return parts;
-}
-
-/**
- * The fields of one reply line. A trailing `;` (the manual's example `123.45;20.0;60;12.5;`) ends
- * the list rather than adding an empty field; padding inside fields is kept for the parsers.
- */
-export function splitReply(line: string): string[] {
-  const text = line.replace(/\r$/, '');
-  if (text.trim() === '') return [];
-  const fields = splitOutsideQuotes(text);
-  if (fields.length > 1 && fields[fields.length - 1]!.trim() === '') fields.pop();
-  return fields;
+  return scpiKeywordMatches(pattern, word, 'prefix');
 }
 
 // ---------------------------------------------------------------- reply fields
 
 export function isNack(field: string): boolean {
   return field.trim().toUpperCase() === NACK;
-}
-
-const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-/** A plain decimal number; undefined for anything else (no `Infinity`, no hex, no empty field). */
-export function parseNumber(field: string): number | undefined {
-  const text = field.trim();
-  if (!NUMBER_RE.test(text)) return undefined;
-  const value = Number(text);
-  return Number.isFinite(value) ? value : undefined;
 }
 
 /** An input reading: a number in display units, or why there is none. */
@@ -214,24 +168,10 @@ export function parsePadded<T extends string>(field: string, allowed: readonly T
   return allowed.find((a) => a === text);
 }
 
-export function parseOnOff(field: string): boolean | undefined {
-  const text = field.trim().toUpperCase();
-  if (text === 'ON') return true;
-  if (text === 'OFF') return false;
-  return undefined;
-}
-
 /** A loop source: `A` or, as the hardware may answer, `CHA`. */
 export function parseSource(field: string): Channel | undefined {
   const m = /^\s*(?:CH)?([A-D])\s*$/i.exec(field);
   return m ? (m[1]!.toUpperCase() as Channel) : undefined;
-}
-
-/** A quoted string reply (`"Cold stage"`); an unquoted one is taken as it is, trimmed. */
-export function parseQuoted(field: string): string {
-  const text = field.trim();
-  if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) return text.slice(1, -1);
-  return text;
 }
 
 export function parseAlarm(field: string): AlarmState | undefined {
@@ -240,12 +180,6 @@ export function parseAlarm(field: string): AlarmState | undefined {
 }
 
 // ---------------------------------------------------------------- reply formatting (the simulator's side)
-
-/** Floats as the unit prints them (`20.806670`, `0.000000`). */
-export function formatFloat(value: number, decimals = 6): string {
-  const text = value.toFixed(decimals);
-  return /^-0\.?0*$/.test(text) ? text.slice(1) : text;
-}
 
 /** `HI ` / `MAN  `: ranges are padded to 3 characters, loop types to 5. */
 export function formatPadded(value: string, width: number): string {

@@ -27,7 +27,6 @@ import {
   formatPadded,
   fromKelvin,
   heaterStatusText,
-  keywordMatches,
   loopTypesFor,
   parseNumber,
   parseOnOff,
@@ -44,10 +43,23 @@ import {
 } from './codec.js';
 import { CryostatModel, DEFAULT_CRYOSTAT, NODES, PidState, diodeVolts, type NodeName } from './physics.js';
 import { gaussian, seededRandom } from '../sim-kit.js';
+import {
+  ScpiStatus,
+  ScpiTree,
+  commonCommands,
+  flattenNodes,
+  parseScpiCommand,
+  type ParsedScpiCommand,
+  type ScpiCommand,
+  type ScpiContext,
+  type ScpiNodeSpec,
+} from '../kits/scpi/index.js';
 
 /** The hardware takes one request per this many ms (the predecessor library's `io_period`). */
 export const HARDWARE_MIN_GAP_MS = 100;
 const LOG_LIMIT = 1000;
+/** Common commands the kit supplies; `*IDN` and `*RST` are the Cryo-con's own. */
+const CRYOCON_COMMON = ['*OPC', '*CLS', '*ESE', '*ESR', '*SRE', '*STB'];
 
 // ---------------------------------------------------------------- options
 
@@ -367,14 +379,15 @@ export interface CryoconSimulatorHooks {
 
 // ---------------------------------------------------------------- the command tree
 
+/** What a Cryo-con command handler sees: the selected input or loop and the parameter text. */
 interface Ctx {
   channel: Channel | undefined;
   loop: LoopNumber | undefined;
   args: string;
 }
 
+/** A node of the manual's command tree; capitals of `name` are the short form (`INPut`). */
 interface TreeNode {
-  /** The manual's spelling: capitals are the short form (`INPut`). */
   name: string;
   selector?: 'channel' | 'loop';
   /** Answers a query; undefined means NACK. */
@@ -384,53 +397,29 @@ interface TreeNode {
   children?: TreeNode[];
 }
 
-interface ParsedCommand {
-  absolute: boolean;
-  nodes: { word: string; selector?: string }[];
-  query: boolean;
-  args: string;
+function toCtx(ctx: ScpiContext): Ctx {
+  return { channel: ctx.selected.channel as Channel | undefined, loop: ctx.selected.loop as LoopNumber | undefined, args: ctx.args };
+}
+
+/** The Cryo-con table in the kit's terms: `INPut<channel>`, `LOOP<loop>`. */
+function toScpiNodes(nodes: readonly TreeNode[]): ScpiNodeSpec[] {
+  return nodes.map((n) => {
+    const { query, set } = n;
+    return {
+      keyword: n.selector ? `${n.name}<${n.selector}>` : n.name,
+      ...(query ? { query: (ctx: ScpiContext) => query(toCtx(ctx)) } : {}),
+      ...(set ? { set: (ctx: ScpiContext) => set(toCtx(ctx)) } : {}),
+      ...(n.children ? { children: toScpiNodes(n.children) } : {}),
+    };
+  });
 }
 
 /**
  * Parses one command of a line: `:INP A:TEMP?`, `LOOP 1:SETPT 123.45`, `INPUT? A,B,C,D`,
  * `SYST:NAM "x"`, `*IDN?`. A token after a space that runs into `:` selects a channel or loop.
  */
-export function parseCommand(text: string): ParsedCommand | undefined {
-  let s = text.trim();
-  const absolute = s.startsWith(':');
-  if (absolute) s = s.slice(1);
-  const nodes: ParsedCommand['nodes'] = [];
-  let pos = 0;
-  for (;;) {
-    const m = /^\*?[A-Za-z][A-Za-z0-9]*/.exec(s.slice(pos));
-    if (!m) return undefined;
-    const word = m[0];
-    pos += word.length;
-    const c = s[pos];
-    if (c === '?') {
-      nodes.push({ word });
-      return { absolute, nodes, query: true, args: s.slice(pos + 1).trim() };
-    }
-    if (c === ':') {
-      nodes.push({ word });
-      pos += 1;
-      continue;
-    }
-    if (c === undefined) {
-      nodes.push({ word });
-      return { absolute, nodes, query: false, args: '' };
-    }
-    if (!/\s/.test(c)) return undefined;
-    const rest = s.slice(pos).replace(/^\s+/, '');
-    const sel = /^([^\s":?;]+):/.exec(rest);
-    if (sel) {
-      nodes.push({ word, selector: sel[1]! });
-      pos = s.length - rest.length + sel[0].length;
-      continue;
-    }
-    nodes.push({ word });
-    return { absolute, nodes, query: false, args: rest.trim() };
-  }
+export function parseCommand(text: string): ParsedScpiCommand | undefined {
+  return parseScpiCommand(text, { selectors: true });
 }
 
 function onOff(v: boolean): string {
@@ -543,7 +532,8 @@ export class CryoconSimulator implements Simulator {
     refuse: () => this.faults.has('linkDrop'),
   });
   private corruptions: ReplyCorruption[] = [];
-  private readonly tree: TreeNode[];
+  private readonly tree: ScpiTree;
+  private readonly status = new ScpiStatus();
 
   private readonly queue: { conn: Connection; line: string | undefined }[] = [];
   private pumpTimer: NodeJS.Timeout | undefined;
@@ -647,7 +637,15 @@ export class CryoconSimulator implements Simulator {
         output: 0,
       });
     }
-    this.tree = this.buildTree();
+    // The 24C answers the register commands but keeps no error queue: failures answer NACK instead.
+    const common = commonCommands({ status: this.status, idn: () => '' }).filter((c) => CRYOCON_COMMON.includes(c.header));
+    this.tree = new ScpiTree([...common, ...flattenNodes(toScpiNodes(this.buildTree()))], {
+      keywords: 'prefix',
+      selectors: { channel: (t) => this.parseSelector('channel', t), loop: (t) => this.parseSelector('loop', t) },
+      failureReply: NACK,
+      retryFromRoot: true,
+      disabled: (command) => this.isNacked(command),
+    });
     for (const ch of this.channels.values()) this.evaluateAlarm(ch);
   }
 
@@ -857,76 +855,13 @@ export class CryoconSimulator implements Simulator {
 
   private execute(line: string): string | undefined {
     if (line.length >= MAX_LINE_CHARS) return NACK;
-    const replies: string[] = [];
-    let path: ParsedCommand['nodes'] = [];
-    for (const part of splitOutsideQuotes(line)) {
-      if (part.trim() === '') continue;
-      const cmd = parseCommand(part);
-      if (!cmd) {
-        replies.push(NACK);
-        continue;
-      }
-      const common = cmd.nodes[0]!.word.startsWith('*');
-      let nodes = common || cmd.absolute ? cmd.nodes : [...path, ...cmd.nodes];
-      let result = this.run(nodes, cmd);
-      if (result.unknown && nodes !== cmd.nodes) {
-        // Lenient like many SCPI parsers: a relative header that names no command is tried from the root.
-        nodes = cmd.nodes;
-        result = this.run(nodes, cmd);
-      }
-      // Common commands and headers that name nothing leave the current path alone.
-      if (!common && !result.unknown) path = nodes.slice(0, -1);
-      replies.push(...result.replies);
-    }
-    if (replies.length === 0) return undefined;
-    return replies.join(';') + (this.options.trailingSemicolon ? ';' : '');
+    const reply = this.tree.execute(line);
+    if (reply === undefined) return undefined;
+    return reply + (this.options.trailingSemicolon ? ';' : '');
   }
 
-  /** Resolves a header in the tree and runs it for every selected channel or loop. */
-  private run(nodes: ParsedCommand['nodes'], cmd: ParsedCommand): { replies: string[]; unknown: boolean } {
-    let level = this.tree;
-    const chain: TreeNode[] = [];
-    let selectors: { kind: 'channel' | 'loop'; values: (Channel | LoopNumber)[] } | undefined;
-    for (const { word, selector } of nodes) {
-      const node = level.find((n) => keywordMatches(n.name, word));
-      if (!node) return { replies: [NACK], unknown: true };
-      chain.push(node);
-      if (selector !== undefined) {
-        if (!node.selector) return { replies: [NACK], unknown: false };
-        const values = this.parseSelector(node.selector, selector);
-        if (!values) return { replies: [NACK], unknown: false };
-        selectors = { kind: node.selector, values };
-      }
-      level = node.children ?? [];
-    }
-    const leaf = chain[chain.length - 1]!;
-    if (this.isNacked(chain)) return { replies: [NACK], unknown: false };
-    const needsSelector = chain.some((n) => n.selector) && !(chain.length === 1 && cmd.query);
-    if (needsSelector && !selectors) return { replies: [NACK], unknown: false };
-    const targets = selectors?.values ?? [undefined];
-    const replies: string[] = [];
-    for (const target of targets) {
-      const ctx: Ctx = {
-        channel: selectors?.kind === 'channel' ? (target as Channel) : undefined,
-        loop: selectors?.kind === 'loop' ? (target as LoopNumber) : undefined,
-        args: cmd.args,
-      };
-      if (cmd.query) {
-        const answer = leaf.query?.(ctx);
-        replies.push(answer ?? NACK);
-      } else {
-        const ok = leaf.set?.(ctx) ?? false;
-        if (!ok) replies.push(NACK);
-      }
-    }
-    return { replies, unknown: false };
-  }
-
-  private isNacked(chain: TreeNode[]): boolean {
-    return this.nackList.some((spec) => {
-      const words = spec.split(':').filter((w) => w !== '');
-      return words.length === chain.length && words.every((w, i) => keywordMatches(chain[i]!.name, w));
-    });
+  private isNacked(command: ScpiCommand): boolean {
+    return this.nackList.some((spec) => this.tree.find(spec) === command);
   }
 
   /** `A`, `CHA`, `0` (inputs are also numbered from zero), lists `A,B,C,D`; loops `1`…`4`. */
@@ -1135,12 +1070,6 @@ export class CryoconSimulator implements Simulator {
     };
     return [
       { name: '*IDN', query: () => `Cryo-con,${idnModel},${o.serial},${o.firmware}` },
-      { name: '*OPC', query: () => '1', set: () => true },
-      { name: '*CLS', set: () => true },
-      { name: '*ESE', query: () => '0', set: (ctx) => parseNumber(ctx.args) !== undefined },
-      { name: '*ESR', query: () => '0' },
-      { name: '*SRE', query: () => '0', set: (ctx) => parseNumber(ctx.args) !== undefined },
-      { name: '*STB', query: () => '0' },
       {
         name: '*RST',
         set: () => {

@@ -1,0 +1,161 @@
+/**
+ * The bus daemon end to end over real sockets: a raw (nc-style) client speaking CCDLab's
+ * multiplexor protocol and labwire requests, the simulated adapter behind it.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../util/test-helpers/eventually.js';
+import { kv } from '../../../test/helpers/julabo-lab.js';
+import { parseLine } from '../../wire/tokenize.js';
+import { recordingLogger } from '../../../test/helpers/log-sink.js';
+import { startGpibBench, type GpibBench } from './test-helpers/bench.js';
+
+let bench: GpibBench | undefined;
+afterEach(async () => {
+  await bench?.close();
+  bench = undefined;
+});
+
+async function ready(opts: Parameters<typeof startGpibBench>[0] = {}): Promise<GpibBench> {
+  bench = await startGpibBench(opts);
+  const c = await bench.client();
+  await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'));
+  return bench;
+}
+
+describe('CCDLab multiplexor protocol on the bus daemon', () => {
+  it('set_addr 14 then ?$*IDN? answers the instrument identity; get_status has current_addr', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 14\n');
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+    const status = kv(await c.request('get_status'));
+    expect(status.hw_connected).toBe('1');
+    await eventually(async () => expect(kv(await c.request('get_status')).current_addr).toBe('14'));
+    expect(status.version).toBe('Prologix GPIB-ETHERNET Controller version 01.06.06.00');
+  });
+
+  it('plain writes and send reach the instrument exactly as typed, quotes included', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 15\n:SYST:ZCH ON\nsend :DISP:TEXT "HELLO WORLD"\n');
+    expect(await c.request('send ?$ECHO? done')).toBe('done');
+    expect(b.instruments.get(15)!.texts()).toEqual([':SYST:ZCH ON', ':DISP:TEXT "HELLO WORLD"', 'ECHO? done']);
+  });
+
+  it('data that starts with ++ is escaped: the instrument gets it, the adapter never executes it', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 14\n++rst\nsend ++addr 3\n');
+    expect(await c.request('?$ECHO? still here')).toBe('still here');
+    expect(b.instruments.get(14)!.texts()).toEqual(['++rst', '++addr 3', 'ECHO? still here']);
+    expect(b.sim.adapter.executed).not.toContain('rst');
+    expect(b.sim.adapter.executed.some((l) => l.startsWith('addr 3'))).toBe(false);
+    expect(b.sim.clientsAccepted).toBe(1);
+  });
+
+  it('a reply with embedded CR and LF reaches its asker whole: lines for CCDLab, exact bytes for labwire', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 22\n');
+    const from = c.lines.length;
+    c.write('?$MULTI?\n');
+    expect(await c.replies(3, from)).toEqual(['LINE1', 'LINE2', 'LINE3']);
+    const line = await c.request('query addr=22 data=4d554c54493f hex=1');
+    const q = kv(line);
+    expect(line).toMatch(/^ok query reply=/);
+    expect(Buffer.from(q.reply!, 'hex').toString('latin1')).toBe('LINE1\rLINE2\nLINE3\n');
+  });
+
+  it('an instrument that never answers costs its asker a Timeout; other addresses keep working', async () => {
+    const b = await ready();
+    b.sim.setFault('off', true, 14);
+    const silent = await b.client();
+    const other = await b.client();
+    silent.write('set_addr 14\n');
+    other.write('set_addr 15\n');
+    const pending = silent.request('?$*IDN?', 10_000);
+    const from = other.lines.length;
+    other.write('?$ECHO? 1\n?$ECHO? 2\n?$ECHO? 3\n');
+    expect(await other.replies(3, from)).toEqual(['1', '2', '3']);
+    expect(await pending).toMatch(/^error \*IDN\? code=Timeout message=".*GPIB address 14 did not answer/);
+    // The bus stays in step: the next query of the same asker is answered once the instrument is back.
+    b.sim.setFault('off', false, 14);
+    expect(await silent.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+    const bus = kv(await other.request('bus_status'));
+    expect(bus.a14_timeouts).toBe('1');
+    expect(bus.a15_timeouts).toBe('0');
+  });
+
+  it('two CCDLab clients on the same address each get only their own replies', async () => {
+    const b = await ready();
+    const x = await b.client();
+    const y = await b.client();
+    x.write('set_addr 14\n');
+    y.write('set_addr 14\n');
+    const n = 50;
+    const fromX = x.lines.length;
+    const fromY = y.lines.length;
+    for (let i = 0; i < n; i++) {
+      x.write(`?$ECHO? x${i}\n`);
+      y.write(`?$ECHO? y${i}\n`);
+    }
+    const rx = await x.replies(n, fromX, 20_000);
+    const ry = await y.replies(n, fromY, 20_000);
+    expect(rx).toEqual(Array.from({ length: n }, (_, i) => `x${i}`));
+    expect(ry).toEqual(Array.from({ length: n }, (_, i) => `y${i}`));
+  });
+
+  it('lines without an address, bad set_addr and two $ get error replies, not silence', async () => {
+    const b = await ready();
+    const c = await b.client();
+    expect(await c.request('send ?$*IDN?')).toMatch(/^error \*IDN\? code=ProtocolError message="no GPIB address on this connection/);
+    expect(await c.request('set_addr 31')).toMatch(/^error set_addr code=RangeError/);
+    c.write('set_addr 14\n');
+    expect(await c.request('?$A$B')).toMatch(/code=ProtocolError message="more than one/);
+    expect(await c.request('ping')).toBe('pong');
+  });
+});
+
+describe('the adapter link', () => {
+  it('a takeover by another client is detected, logged, and the bus reconnects and serves again', async () => {
+    const rec = recordingLogger();
+    const b = await ready({ logger: rec.logger });
+    const c = await b.client();
+    c.write('set_addr 14\n');
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+    // Another program connects to the adapter: the adapter closes the bus's socket.
+    const intruder = net.connect({ host: '127.0.0.1', port: b.simPort });
+    intruder.on('error', () => undefined);
+    await eventually(() => expect(rec.text()).toMatch(/link to device down/));
+    await eventually(async () => expect(kv(await c.request('get_status')).reconnects).toBe('1'));
+    expect(intruder.destroyed || intruder.readableEnded || (await new Promise((r) => intruder.once('close', () => r(true))))).toBeTruthy();
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+    expect(rec.text()).toMatch(/link to device up/);
+    intruder.destroy();
+  });
+
+  it('an adapter link drop: askers get CommunicationFailed at once, hw_connected=0, and the bus recovers when it returns', async () => {
+    const b = await ready();
+    const c = await b.client();
+    c.write('set_addr 14\n');
+    b.sim.setFault('linkDrop', true);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('0'));
+    expect(await c.request('?$*IDN?')).toMatch(/^error \*IDN\? code=CommunicationFailed/);
+    b.sim.setFault('linkDrop', false);
+    await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'));
+    expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
+  });
+
+  it('a garbled reply is delivered as received to its asker only; the bus stays in step', async () => {
+    const b = await ready();
+    b.sim.setFault('garble', true, 15);
+    const c = await b.client();
+    const garbled = parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs;
+    expect(garbled.reply).not.toBe('abc\n');
+    expect(garbled.reply).toHaveLength(4);
+    b.sim.setFault('garble', false, 15);
+    expect(parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs.reply).toBe('abc\n');
+    expect(parseLine(await c.request('query addr=14 data=*IDN?')).kwargs.reply).toBe('TEST INSTRUMENTS,MODEL14,0,1.0\n');
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * An in-process stand-in for the path driver → Exchange → GPIB adapter → instrument, for testing a
+ * bus family's driver and device definition against its model without sockets: each request is
+ * one message to the model (its own trailing terminator replaced by the adapter's LF end-of-string), and a request that
+ * expects a reply takes the model's pending output, cut by the family's own splitter. A model that
+ * has nothing to say makes the request time out, as a silent `++read eoi` does.
+ */
+import type { BusInstrumentModel } from '../../src/daemon/api.js';
+import { LinkError, type ExchangeLike, type ReplySplitter } from '../../src/links/types.js';
+
+export interface ModelExchange extends ExchangeLike {
+  /** Every message the driver sent, as text without the appended end-of-string. */
+  readonly sent: string[];
+}
+
+export function modelExchange(model: BusInstrumentModel, splitter: ReplySplitter, eos = '\n'): ModelExchange {
+  const sent: string[] = [];
+  return {
+    isUp: true,
+    sent,
+    async request(data, options) {
+      // As the GPIB link does: one trailing terminator is the host's, the adapter ends the message itself.
+      const text = (typeof data === 'string' ? data : data.toString('latin1')).replace(/(\r\n|\n|\r)$/, '');
+      sent.push(text);
+      model.receive(Buffer.from(text + eos, 'latin1'));
+      if (options?.expectReply === false) return undefined;
+      const out = model.talk();
+      if (out === undefined) throw new LinkError('Timeout', `no reply to ${JSON.stringify(text)}`);
+      splitter.reset();
+      const replies = splitter.push(out);
+      if (replies.length !== 1) throw new LinkError('CommunicationFailed', `expected one reply to ${JSON.stringify(text)}, got ${replies.length}`);
+      const reply = replies[0]!;
+      if (options?.validate && !options.validate(reply)) throw new LinkError('CommunicationFailed', `reply ${JSON.stringify(reply.toString('latin1'))} refused`);
+      return reply;
+    },
+  };
+}
