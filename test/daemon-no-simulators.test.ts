@@ -15,8 +15,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-nosim-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Simulator code wherever a family or kit keeps it: simulator.ts, simulator/…, the sim kits. */
-const SIMULATOR_MODULE = /\/src\/devices\/(?:.*\/)?(?:simulator(?:\.ts|\/)|sim-kit\.ts|sim\/|sim\.ts)/;
+/**
+ * Simulator code wherever a family or kit keeps it: simulator.ts, simulator/…, the sim kits, and
+ * the simulated instruments behind a bus (model.ts, sim/bus-model.ts).
+ */
+const SIMULATOR_MODULE = /\/src\/devices\/(?:.*\/)?(?:simulator(?:\.ts|\/)|sim-kit\.ts|sim\/|sim\.ts|model\.ts|bus-model\.ts)/;
 
 function runChild(log: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -49,7 +52,8 @@ describe('daemons do not load simulators', () => {
     // Control: the same log shows the simulators once the child loads them on purpose.
     const simModules = lines.slice(mark).map((u) => decodeURIComponent(u)).filter((u) => SIMULATOR_MODULE.test(u));
     for (const [type, family] of Object.entries(deviceFamilies)) {
-      if (family.loadSimulator) expect(simModules.some((u) => u.includes(`/src/devices/${type}/simulator`))).toBe(true);
+      if (family.loadSimulator) expect(simModules.some((u) => u.includes(`/src/devices/${type}/simulator`)), type).toBe(true);
+      if (family.loadBusInstrument) expect(simModules.some((u) => u.includes(`/src/devices/${type}/`)), type).toBe(true);
     }
   }, 60_000);
 });

@@ -12,6 +12,7 @@ import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
 import { cryoconFamily } from '../src/devices/cryocon/device.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from '../src/devices/cryocon/simulator.js';
 import { silentLogger } from '../src/util/logger.js';
+import type { DescribeDoc } from '../src/wire/types.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
 import { eventually, kv } from './helpers/julabo-lab.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -213,6 +214,39 @@ describe('cryocon daemon in-process: polling, faults and limits', () => {
     expect(await c.request('control')).toBe('ok control control=1');
     expect(await c.request('clear_alarm B')).toBe('ok clear_alarm');
     expect(await c.request('clear_alarm E')).toMatch(/^error clear_alarm code=WrongType/);
+  });
+});
+
+describe('cryocon daemon in-process: a Model 32 declares what it has', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab({ model: 'M32', timeScale: 10 }, { model: 'M32' });
+  }, 20_000);
+  afterAll(async () => lab?.close());
+
+  it('describe, status and polling name inputs A, B and loops 1, 2 only', async () => {
+    const { c, sim, status } = lab;
+    const doc = JSON.parse((await c.request('describe')).slice('describe '.length)) as DescribeDoc;
+    const names = Object.keys(doc.params);
+    expect(names).toContain('chB.temperature');
+    expect(names).toContain('loop2.setpoint');
+    expect(names.filter((n) => /^(chC|chD|loop3|loop4)\./.test(n))).toEqual([]);
+    expect(doc.params['loop1.source']?.values).toEqual(['A', 'B']);
+    expect(doc.commands.clear_alarm?.args.channel?.values).toEqual(['A', 'B']);
+    const s = await status();
+    expect(Object.keys(s).filter((n) => /^(chC|chD|loop3|loop4)\./.test(n))).toEqual([]);
+    expect(s['chA.temperature']).not.toBe('nan');
+    expect(sim.transcript.filter((e) => /INP(ut)? [CD]|LOOP [34]/i.test(e.request))).toEqual([]);
+  });
+
+  it('refuses the parameters and inputs of a 24C before the controller is asked', async () => {
+    const { c, sim } = lab;
+    const before = sim.transcript.length;
+    expect(await c.request('set chC.units=K')).toMatch(/^error set code=NoSuchParameter message="no parameter \\"chC.units\\"; parameters: hw_connected, /);
+    expect(await c.request('set loop3.setpoint=10')).toMatch(/^error set code=NoSuchParameter/);
+    expect(await c.request('set loop1.source=C')).toMatch(/^error set code=WrongType message="loop1.source \\"C\\" is not one of A, B"/);
+    expect(await c.request('clear_alarm C')).toMatch(/^error clear_alarm code=WrongType/);
+    expect(sim.transcript.slice(before).filter((e) => !e.request.startsWith(':INP A:TEMP?') && !e.request.startsWith('*IDN?'))).toEqual([]);
   });
 });
 

@@ -29,17 +29,39 @@ export interface TargetDecl {
   activeWhen?: (values: Readonly<Record<string, WireValue>>) => boolean;
 }
 
-export interface ParamDecl<D = unknown> extends ValueDecl {
-  /** Writable parameters declare `readonly: false` and a `write` handler. Default: read-only. */
-  readonly?: boolean;
+/**
+ * Applies a validated value to the device and returns the value as applied (read back), or
+ * undefined when the requested value stands. Throw a LabwireError for a device refusal.
+ */
+export type WriteHandler<D = unknown, V extends WireValue = WireValue> = (driver: D, value: V, ctx: HandlerContext) => Promise<WireValue | void>;
+
+interface ParamDeclBase extends ValueDecl {
   /** Archive hint: ignore changes smaller than this. */
   deadband?: number;
   target?: TargetDecl;
-  /**
-   * Applies a validated value to the device and returns the value as applied (read back), or
-   * undefined when the requested value stands. Throw a LabwireError for a device refusal.
-   */
-  write?: (driver: D, value: WireValue, ctx: HandlerContext) => Promise<WireValue | void>;
+}
+
+/** A parameter the device reports and nobody sets. */
+export interface ReadonlyParamDecl extends ParamDeclBase {
+  readonly?: true;
+  write?: undefined;
+}
+
+/**
+ * A parameter that `set` changes: writable exactly because it has a write handler. `readonly:
+ * false` may be written out for clarity; it cannot disagree with the handler (the type forbids it,
+ * and `defineDevice` rejects it for declarations built at run time).
+ */
+export interface WritableParamDecl<D = unknown> extends ParamDeclBase {
+  readonly?: false;
+  write: WriteHandler<D>;
+}
+
+export type ParamDecl<D = unknown> = ReadonlyParamDecl | WritableParamDecl<D>;
+
+/** Whether `set` may change the parameter. */
+export function isWritable<D>(decl: ParamDecl<D>): decl is WritableParamDecl<D> {
+  return typeof decl.write === 'function';
 }
 
 export interface CommandDecl<D = unknown> {
@@ -91,10 +113,15 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   serialDefaults?: Partial<SerialSettings>;
   exchange: ExchangeOptions;
   splitter: () => ReplySplitter;
-  /** Parameters in status order (hw_connected, state and state_text come first and are added by the daemon). */
-  params: Record<string, ParamDecl<D>>;
-  commands: Record<string, CommandDecl<D>>;
-  poll: PollGroup<D>[];
+  /**
+   * Parameters in status order (hw_connected, state and state_text come first and are added by the
+   * daemon), or computed from the parsed options: a two-input model declares two inputs.
+   */
+  params: Record<string, ParamDecl<D>> | ((options: O) => Record<string, ParamDecl<D>>);
+  /** Commands, or computed from the parsed options (a channel argument takes the model's channels). */
+  commands: Record<string, CommandDecl<D>> | ((options: O) => Record<string, CommandDecl<D>>);
+  /** The poll plan, or computed from the parsed options. */
+  poll: PollGroup<D>[] | ((options: O) => PollGroup<D>[]);
   createDriver: (exchange: ExchangeLike, options: O) => D;
   /** Model limits that depend on options; the daemon applies site limits on top. */
   limits?: (options: O) => Record<string, Limits>;
@@ -103,7 +130,8 @@ export interface DeviceDefinition<O = unknown, D = unknown> {
   /** Runs after every (re)connect before polling: check identity, return values such as `version`. */
   identify?: (driver: D) => Promise<Record<string, WireValue>>;
   /** Device alarms and warnings from the cached values; undefined when the device reports nothing. */
-  stateOverride?: (values: Readonly<Record<string, WireValue>>) => StateOverride | undefined;
+  /** `options` is what the schema parsed (the daemon always passes it; callers testing a static definition may not). */
+  stateOverride?: (values: Readonly<Record<string, WireValue>>, options?: O) => StateOverride | undefined;
   /**
    * Another line protocol served on the daemon's own port, for peers that predate labwire
    * (CCDLab's GPIB multiplexor on the prologix bus daemon). It sees only lines whose first word is
@@ -151,9 +179,51 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, wha
 /** A boolean option that also takes the words a command line or config passes (`1`, `on`, `yes`, …). */
 export const boolOption = z.preprocess((v) => (typeof v === 'string' ? (parseBoolWord(v) ?? v) : v), z.boolean());
 
-/** Identity helper that keeps the option and driver types inferred in device files. */
+/** A definition whose parameters, commands and poll plan do not depend on options: readable as they are. */
+export type StaticDeviceDefinition<O = unknown, D = unknown> = Omit<DeviceDefinition<O, D>, 'params' | 'commands' | 'poll'> & {
+  params: Record<string, ParamDecl<D>>;
+  commands: Record<string, CommandDecl<D>>;
+  poll: PollGroup<D>[];
+};
+
+/**
+ * Keeps the option and driver types inferred in device files, and rejects declarations that
+ * contradict themselves (see checkDeclarations) when the module loads rather than when a client
+ * first tries a `set`. Declarations computed from options are checked when they are resolved.
+ */
+export function defineDevice<O, D>(def: StaticDeviceDefinition<O, D>): StaticDeviceDefinition<O, D>;
+export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D>;
 export function defineDevice<O, D>(def: DeviceDefinition<O, D>): DeviceDefinition<O, D> {
+  if (typeof def.params !== 'function') checkDeclarations(def.type, def.params);
   return def;
+}
+
+/** Names the daemon adds to every device. */
+export const STANDARD_PARAM_NAMES = ['hw_connected', 'state', 'state_text'] as const;
+
+/**
+ * Throws on a declaration that cannot mean what it says: writable without a write handler (or
+ * read-only with one), a standard name, a target that follows an undeclared parameter.
+ */
+export function checkDeclarations(type: string, params: Readonly<Record<string, ParamDecl<never>>>): void {
+  for (const [name, raw] of Object.entries(params)) {
+    // Declarations built at run time (vector(), spreads, casts) escape the type check.
+    const decl = raw as { readonly?: unknown; write?: unknown; target?: TargetDecl };
+    const hasWrite = typeof decl.write === 'function';
+    if (decl.write !== undefined && !hasWrite) throw new Error(`${type} parameter "${name}": write must be a function (driver, value, ctx) => Promise`);
+    if (decl.readonly === false && !hasWrite) {
+      throw new Error(`${type} parameter "${name}" is declared writable (readonly: false) but has no write handler: give it write(driver, value) or drop readonly`);
+    }
+    if (decl.readonly === true && hasWrite) {
+      throw new Error(`${type} parameter "${name}" is declared readonly but has a write handler: drop one of them`);
+    }
+    if ((STANDARD_PARAM_NAMES as readonly string[]).includes(name)) {
+      throw new Error(`${type} parameter "${name}": the daemon adds ${STANDARD_PARAM_NAMES.join(', ')} itself`);
+    }
+    if (decl.target && !Object.hasOwn(params, decl.target.of)) {
+      throw new Error(`${type} parameter "${name}" has a target that follows "${decl.target.of}", which is not declared`);
+    }
+  }
 }
 
 /** What a simulator offers to the CLI and tests. */

@@ -16,7 +16,7 @@ class FakeHost implements ProgrammeHost {
   failNext = 0;
   paramInfo(name: string) {
     if (name !== 'setpoint') return undefined;
-    return { decl: { type: 'float' as const, description: 'sp', unit: '°C', readonly: false, write: async () => undefined }, limits: { min: { value: -20, source: 'FL1703' }, max: { value: 40, source: 'FL1703' } }, hasTarget: true };
+    return { decl: { type: 'float' as const, description: 'sp', unit: '°C', readonly: false as const, write: async () => undefined }, limits: { min: { value: -20, source: 'FL1703' }, max: { value: 40, source: 'FL1703' } }, hasTarget: true };
   }
   programmableParams(): string[] {
     return ['setpoint'];

@@ -10,7 +10,7 @@
  * and the bytes the simulator sent, each with its arrival time, and the simulator answers in order,
  * so request n of a connection is answered by reply n (requests that get no answer skipped).
  */
-import type { AnyDeviceDefinition, DeviceFamily, Simulator } from '../../src/daemon/api.js';
+import type { AnyDeviceDefinition, DeviceFamily, PollGroup, Simulator } from '../../src/daemon/api.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import type { UpdateEvent } from '../../src/daemon/runner.js';
 import { describeBytes } from '../../src/links/exchange.js';
@@ -146,10 +146,12 @@ function instrumented(
   given: { request: Buffer; reply: Buffer; at: number }[],
 ): AnyDeviceDefinition {
   const def = subject.family.definition;
+  const fast = (groups: PollGroup[]): PollGroup[] => groups.map((g) => ({ ...g, everyMs: Math.max(1, Math.round(g.everyMs / subject.pollDivisor)) }));
+  const poll = def.poll;
   return {
     ...def,
     exchange: { ...def.exchange, ...subject.exchange },
-    poll: def.poll.map((g) => ({ ...g, everyMs: Math.max(1, Math.round(g.everyMs / subject.pollDivisor)) })),
+    poll: typeof poll === 'function' ? (options: unknown) => fast(poll(options)) : fast(poll),
     createDriver: (exchange: ExchangeLike, options: unknown) => {
       const recording: ExchangeLike = {
         get isUp() {

@@ -29,5 +29,8 @@ for (const [type, family] of Object.entries(deviceFamilies)) {
   await daemon.close();
 }
 fs.appendFileSync(log, 'MARK simulators from here on\n');
-for (const family of Object.values(deviceFamilies)) await family.loadSimulator?.();
+for (const family of Object.values(deviceFamilies)) {
+  await family.loadSimulator?.();
+  await family.loadBusInstrument?.();
+}
 fs.appendFileSync(log, 'MARK done\n');

@@ -5,11 +5,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventually as poll } from '../../util/test-helpers/eventually.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
 import { silentLogger } from '../../util/logger.js';
-import type { StatusDoc } from '../../wire/types.js';
+import type { DescribeDoc, StatusDoc } from '../../wire/types.js';
 import { RawClient } from '../../../test/helpers/raw-client.js';
 import { CMD, blankChannelRecord } from './codec.js';
-import { ARBIN_PARAM_CHANNELS, arbinDevice, arbinFamily, arbinOptionsSchema, arbinStateOverride, channelValues, makeArbinDevice, recordResult } from './device.js';
+import { resolveDevice } from '../../daemon/resolved-device.js';
+import { ARBIN_PARAM_CHANNELS, arbinDevice, arbinFamily, arbinOptionsSchema, arbinStateOverride, channelValues, recordResult } from './device.js';
 import { ArbinSimulator, type ArbinSimulatorOptions } from './simulator.js';
+
+/** The definition as a daemon with these options sees it. */
+const resolved = (options: Record<string, unknown> = {}): ReturnType<typeof resolveDevice> => resolveDevice(arbinDevice, { options });
 
 const CREDS = { username: 'lab', password: 'cell-42' };
 
@@ -25,17 +29,17 @@ const eventually = <T>(check: () => T | Promise<T>, timeoutMs = 8000): Promise<T
 
 describe('arbin device definition', () => {
   it('accepts {} and fills the defaults; options may be strings', () => {
-    expect(arbinOptionsSchema.parse({})).toEqual({ readOnly: false, pollMode: 'all', replyTimeoutMs: 10_000 });
-    expect(arbinOptionsSchema.parse({ readOnly: 'yes', pollMode: 'each', replyTimeoutMs: '3000', secretsFile: '/x' })).toEqual({ readOnly: true, pollMode: 'each', replyTimeoutMs: 3000, secretsFile: '/x' });
+    expect(arbinOptionsSchema.parse({})).toEqual({ readOnly: false, pollMode: 'all', replyTimeoutMs: 10_000, channels: 16 });
+    expect(arbinOptionsSchema.parse({ readOnly: 'yes', pollMode: 'each', replyTimeoutMs: '3000', secretsFile: '/x' })).toEqual({ readOnly: true, pollMode: 'each', replyTimeoutMs: 3000, secretsFile: '/x', channels: 16 });
     expect(arbinOptionsSchema.safeParse({ pollMode: 'some' }).success).toBe(false);
   });
 
   it('declares cycler parameters, then 16 channels of the same parameters with units', () => {
-    const names = Object.keys(arbinDevice.params);
+    const names = Object.keys(resolved().params);
     expect(names.slice(0, 5)).toEqual(['serial_number', 'channel_count', 'allow_control', 'ch1.status', 'ch1.status_code']);
     expect(names).toHaveLength(3 + 16 * ARBIN_PARAM_CHANNELS);
     expect(names).toContain('ch16.step');
-    const p = arbinDevice.params;
+    const p = resolved().params;
     expect(p['ch3.voltage']).toMatchObject({ type: 'float', unit: 'V' });
     expect(p['ch3.current']).toMatchObject({ type: 'float', unit: 'A' });
     expect(p['ch3.charge_capacity']).toMatchObject({ unit: 'Ah' });
@@ -43,12 +47,12 @@ describe('arbin device definition', () => {
     expect(p['ch3.test_time']).toMatchObject({ unit: 's' });
     expect(p['ch3.status']?.values).toContain('charge');
     expect(Object.values(p).every((d) => d.readonly !== false && !d.write)).toBe(true);
-    expect(Object.keys(makeArbinDevice(2).params)).toHaveLength(3 + 32);
+    expect(Object.keys(resolved({ channels: 2 }).params)).toHaveLength(3 + 32);
     expect(arbinFamily.definition.type).toBe('arbin');
   });
 
   it('declares the commands with 1-based channel arguments', () => {
-    const c = arbinDevice.commands;
+    const c = resolved().commands;
     expect(Object.keys(c)).toEqual(['start', 'stop', 'resume', 'set_mv', 'channel_info']);
     expect(Object.keys(c.start!.args!)).toEqual(['channel', 'test', 'schedule', 'capacity']);
     expect(c.start!.args!.channel).toMatchObject({ type: 'int', min: 1 });
@@ -117,7 +121,7 @@ describe('arbin daemon against the simulator', () => {
       expect(v[`ch${ch}.status`]).toBe('idle');
       expect(v[`ch${ch}.voltage`]).toBe(3.75);
     }
-    const missing = Object.keys(arbinDevice.params).filter((k) => v[k] === null || v[k] === undefined);
+    const missing = Object.keys(resolved().params).filter((k) => v[k] === null || v[k] === undefined);
     expect(missing).toEqual([]);
     const polls = sim.transcript.filter((e) => e.cmd === CMD.GET_CHANNELS_INFO);
     expect(polls.length).toBeGreaterThan(0);
@@ -205,6 +209,26 @@ describe('arbin daemon against the simulator', () => {
     await eventually(async () => expect((await values()).state).toBe('idle'), 15_000);
     expect(sim.stats.logins).toBe(2);
   }, 30_000);
+
+  it('channels=4 declares, shows, reads and commands four channels of a 16-channel cycler', async () => {
+    const { sim, c, status } = await lab({}, { channels: 4, pollMode: 'each' });
+    const s = await eventually(async () => {
+      const s = await status();
+      expect(s.values.state).toBe('idle');
+      return s;
+    });
+    expect(s.values.channel_count).toBe(16);
+    expect(s.values['ch4.status']).toBe('idle');
+    expect(Object.keys(s.values).filter((k) => /^ch([5-9]|1\d)\./.test(k))).toEqual([]);
+    const doc = JSON.parse((await c.request('describe')).slice('describe '.length)) as DescribeDoc;
+    expect(Object.keys(doc.params)).toHaveLength(3 + 3 + 4 * 16);
+    expect(Object.keys(doc.params)).not.toContain('ch5.voltage');
+    // One request per declared channel, none for the twelve it does not show.
+    expect(sim.transcript.filter((e) => e.cmd === CMD.GET_CHANNELS_INFO).every((e) => e.channelIndex! >= 0 && e.channelIndex! < 4)).toBe(true);
+    expect(await c.request('stop channel=5')).toBe('error stop code=RangeError message="channel 5 is not declared: this daemon shows channels 1 … 4 (device option channels=4)"');
+    expect(await c.request('stop channel=17')).toBe('error stop code=RangeError message="channel 17 does not exist: this cycler has 16 channels (1 … 16)"');
+    expect(sim.transcript.filter((e) => e.cmd !== CMD.LOGIN && e.cmd !== CMD.GET_CHANNELS_INFO)).toEqual([]);
+  });
 
   it('pollMode=each asks channel by channel; channels the cycler lacks read as missing', async () => {
     const { sim, values } = await lab({ channels: 4 }, { pollMode: 'each' });

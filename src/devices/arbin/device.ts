@@ -8,14 +8,14 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { boolOption, defineDevice, deviceFamily, type CommandDecl, type ParamDecl, type StateOverride } from '../../daemon/api.js';
-import type { WireValue } from '../../wire/types.js';
+import { numbered, vector } from '../../daemon/declare.js';
+import { LabwireError, type WireValue } from '../../wire/types.js';
 import { AUX_TYPES, CHANNEL_STATUS, CHANNEL_STATUS_TEXT, META_VARIABLE_COUNT, STATUS, parseMetaVariable, statusName, type ChannelRecord } from './codec.js';
 import { ArbinDriver, arbinExchangeOptions, arbinSplitter } from './driver.js';
 
 /**
- * Channels that get parameters. The device API declares parameters statically, so a daemon shows
- * 16 channels (the common MITS Pro cabinet and the simulator's default); channels the cycler does
- * not have read as missing, and commands reach every channel the cycler reports at login.
+ * Channels declared when the `channels` option is not given: the common MITS Pro cabinet and the
+ * simulator's default. Declared channels the cycler does not have read as missing.
  */
 export const ARBIN_PARAM_CHANNELS = 16;
 
@@ -32,6 +32,8 @@ export const arbinOptionsSchema = z.object({
   pollMode: z.enum(['all', 'each']).default('all'),
   /** Feedback timeout (vendor advice ≈ 10 s). */
   replyTimeoutMs: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** Channels of this cycler: only these get parameters, are read, and take commands. */
+  channels: z.coerce.number().int().min(1).max(512).default(ARBIN_PARAM_CHANNELS),
 });
 
 export type ArbinOptions = z.output<typeof arbinOptionsSchema>;
@@ -119,11 +121,26 @@ export function recordResult(r: ChannelRecord): Record<string, WireValue> {
   return out;
 }
 
-const channelArg = {
-  type: 'int',
-  min: 1,
-  description: 'channel number, from 1 (channel 0 does not exist; it is never sent as −1 = all channels)',
-} as const;
+function channelArgFor(channels: number) {
+  return {
+    type: 'int',
+    min: 1,
+    description: `channel number, 1–${channels} (channel 0 does not exist; it is never sent as −1 = all channels)`,
+  } as const;
+}
+
+/**
+ * A channel the cycler has but this daemon does not declare (option `channels`) has no
+ * parameters to show what a command did, so commands refuse it too. The cycler's own count is
+ * checked first: its message names what the hardware has.
+ */
+function declaredChannel(driver: ArbinDriver, channel: number, channels: number, command: string): number {
+  driver.checkChannel(channel, command);
+  if (channel > channels) {
+    throw new LabwireError('RangeError', `channel ${channel} is not declared: this daemon shows channels 1 … ${channels} (device option channels=${channels})`, command);
+  }
+  return channel;
+}
 
 /**
  * Reads the channel back after a command, so the reply shows what the cycler did. The command
@@ -138,8 +155,10 @@ async function statusAfter(driver: ArbinDriver, channel: number): Promise<Record
   }
 }
 
-function commands(): Record<string, CommandDecl<ArbinDriver>> {
+function commands(channels: number): Record<string, CommandDecl<ArbinDriver>> {
+  const channelArg = channelArgFor(channels);
   const int = (v: WireValue | undefined): number => Number(v);
+  const ch = (driver: ArbinDriver, args: Record<string, WireValue>, command: string): number => declaredChannel(driver, int(args.channel), channels, command);
   const str = (v: WireValue | undefined): string => (v === undefined || v === null ? '' : String(v));
   return {
     start: {
@@ -152,7 +171,7 @@ function commands(): Record<string, CommandDecl<ArbinDriver>> {
         capacity: { type: 'float', unit: 'Ah', min: 0, optional: true, description: 'test capacity given with the schedule (default 1 Ah)' },
       },
       run: async (driver, args) => {
-        const channel = int(args.channel);
+        const channel = ch(driver, args, 'start');
         await driver.startTest({
           channels: channel,
           testName: str(args.test),
@@ -167,8 +186,9 @@ function commands(): Record<string, CommandDecl<ArbinDriver>> {
       write: true,
       args: { channel: channelArg },
       run: async (driver, args) => {
-        await driver.stopTest(int(args.channel));
-        return statusAfter(driver, int(args.channel));
+        const channel = ch(driver, args, 'stop');
+        await driver.stopTest(channel);
+        return statusAfter(driver, channel);
       },
     },
     resume: {
@@ -176,8 +196,9 @@ function commands(): Record<string, CommandDecl<ArbinDriver>> {
       write: true,
       args: { channel: channelArg },
       run: async (driver, args) => {
-        await driver.resumeTest(int(args.channel));
-        return statusAfter(driver, int(args.channel));
+        const channel = ch(driver, args, 'resume');
+        await driver.resumeTest(channel);
+        return statusAfter(driver, channel);
       },
     },
     set_mv: {
@@ -190,15 +211,16 @@ function commands(): Record<string, CommandDecl<ArbinDriver>> {
       },
       run: async (driver, args) => {
         const ud = parseMetaVariable(str(args.mv));
-        await driver.setMetaVariable(int(args.channel), ud, Number(args.value));
-        return { channel: int(args.channel), mv: `UD${ud}`, value: Number(args.value) };
+        const channel = ch(driver, args, 'set_mv');
+        await driver.setMetaVariable(channel, ud, Number(args.value));
+        return { channel, mv: `UD${ud}`, value: Number(args.value) };
       },
     },
     channel_info: {
       description: 'every field the cycler reports for one channel, aux values included: channel_info channel=3',
       write: false,
       args: { channel: channelArg },
-      run: async (driver, args) => recordResult(await driver.channelInfo(int(args.channel), { aux: { aux: true, bms: true, smb: true } })),
+      run: async (driver, args) => recordResult(await driver.channelInfo(ch(driver, args, 'channel_info'), { aux: { aux: true, bms: true, smb: true } })),
     },
   };
 }
@@ -222,53 +244,52 @@ export function arbinStateOverride(values: Readonly<Record<string, WireValue>>, 
   return { state: 'idle', text: (active.length > 0 ? `channels running: ${active.join(', ')}` : 'no test running') + readOnly };
 }
 
-/** The definition for a daemon that shows `channels` channels as parameters. */
-export function makeArbinDevice(channels = ARBIN_PARAM_CHANNELS) {
-  const params: Record<string, ParamDecl<ArbinDriver>> = {
+/** The cycler's parameters: login facts, then one block per declared channel. */
+export function arbinParams(channels: number): Record<string, ParamDecl<ArbinDriver>> {
+  return {
     serial_number: { type: 'string', description: 'serial number of the cycler (from the login reply)' },
     channel_count: { type: 'int', description: 'channels the cycler reports (login reply, then every poll)' },
     allow_control: { type: 'bool', description: 'the CTI user may control the cycler (IsAllowToControl at login)' },
+    ...vector(numbered(channels), (ch) => Object.fromEntries(CHANNEL_PARAMS.map(([suffix, decl]) => [`ch${ch}.${suffix}`, decl(ch)]))),
   };
-  for (let ch = 1; ch <= channels; ch++) {
-    for (const [suffix, decl] of CHANNEL_PARAMS) params[`ch${ch}.${suffix}`] = decl(ch);
-  }
-  return defineDevice<ArbinOptions, ArbinDriver>({
-    type: 'arbin',
-    title: 'Arbin battery cycler (MITS Pro CTI over TCP)',
-    options: arbinOptionsSchema,
-    exchange: arbinExchangeOptions,
-    splitter: () => arbinSplitter(),
-    params,
-    commands: commands(),
-    poll: [
-      {
-        name: 'channels',
-        everyMs: 1000,
-        read: async (driver) => {
-          const records = await driver.readAllChannels();
-          const byChannel = new Map(records.map((r) => [r.channel, r]));
-          const values: Record<string, WireValue> = { channel_count: driver.pollMode === 'all' ? records.length : (driver.session?.channelCount ?? records.length) };
-          for (let ch = 1; ch <= channels; ch++) Object.assign(values, channelValues(ch, byChannel.get(ch)));
-          return values;
-        },
-      },
-    ],
-    createDriver: (exchange, options) =>
-      new ArbinDriver(exchange, {
-        secretsFile: options.secretsFile,
-        readOnly: options.readOnly,
-        pollMode: options.pollMode,
-        timeoutMs: options.replyTimeoutMs,
-      }),
-    identify: async (driver) => {
-      const s = await driver.login();
-      return { serial_number: s.serialNumber, channel_count: s.channelCount, allow_control: s.allowControl };
-    },
-    stateOverride: (values) => arbinStateOverride(values, channels),
-  });
 }
 
-export const arbinDevice = makeArbinDevice();
+export const arbinDevice = defineDevice<ArbinOptions, ArbinDriver>({
+  type: 'arbin',
+  title: 'Arbin battery cycler (MITS Pro CTI over TCP)',
+  options: arbinOptionsSchema,
+  exchange: arbinExchangeOptions,
+  splitter: () => arbinSplitter(),
+  params: (options) => arbinParams(options.channels),
+  commands: (options) => commands(options.channels),
+  poll: (options) => [
+    {
+      name: 'channels',
+      everyMs: 1000,
+      read: async (driver) => {
+        // One request per channel reads only the declared ones; "all" is one message either way.
+        const records =
+          driver.pollMode === 'each' ? await driver.channelsOneByOne(Math.min(options.channels, driver.session?.channelCount ?? 0)) : await driver.readAllChannels();
+        const byChannel = new Map(records.map((r) => [r.channel, r]));
+        const values: Record<string, WireValue> = { channel_count: driver.pollMode === 'all' ? records.length : (driver.session?.channelCount ?? records.length) };
+        for (let ch = 1; ch <= options.channels; ch++) Object.assign(values, channelValues(ch, byChannel.get(ch)));
+        return values;
+      },
+    },
+  ],
+  createDriver: (exchange, options) =>
+    new ArbinDriver(exchange, {
+      secretsFile: options.secretsFile,
+      readOnly: options.readOnly,
+      pollMode: options.pollMode,
+      timeoutMs: options.replyTimeoutMs,
+    }),
+  identify: async (driver) => {
+    const s = await driver.login();
+    return { serial_number: s.serialNumber, channel_count: s.channelCount, allow_control: s.allowControl };
+  },
+  stateOverride: (values, options) => arbinStateOverride(values, options?.channels),
+});
 
 /**
  * The demo lab's simulated cycler and its daemon share a random password through a secrets file

@@ -27,5 +27,5 @@ export type {
   ArbinTranscriptEntry,
   ChannelFault,
 } from './simulator.js';
-export { ARBIN_PARAM_CHANNELS, arbinDevice, arbinFamily, arbinOptionsSchema, arbinStateOverride, channelValues, makeArbinDevice, recordResult } from './device.js';
+export { ARBIN_PARAM_CHANNELS, arbinDevice, arbinFamily, arbinOptionsSchema, arbinParams, arbinStateOverride, channelValues, recordResult } from './device.js';
 export type { ArbinOptions } from './device.js';

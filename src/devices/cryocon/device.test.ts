@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
 import { LinkError } from '../../links/types.js';
 import type { WireValue } from '../../wire/types.js';
+import { resolveDevice } from '../../daemon/resolved-device.js';
 import { CryoconDriver } from './driver.js';
 import { cryoconDevice, cryoconFamily, cryoconOptionsSchema, cryoconStateOverride, readoutToParams } from './device.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from './simulator.js';
@@ -14,7 +15,8 @@ function simDriver(options: CryoconSimulatorOptions = {}, deviceOptions: Record<
 }
 
 const ctx: HandlerContext = { values: {}, log: () => {} };
-const params = cryoconDevice.params;
+const resolved = resolveDevice(cryoconDevice);
+const params = resolved.params;
 const write = (name: string) => params[name]!.write!;
 
 describe('cryocon device definition', () => {
@@ -68,7 +70,7 @@ describe('cryocon device definition', () => {
     }
     expect(cryoconDevice.serialDefaults).toMatchObject({ baudRate: 9600, dataBits: 8, parity: 'none' });
     expect(cryoconDevice.exchange.minGapMs).toBeGreaterThanOrEqual(100);
-    expect(cryoconDevice.poll.map((g) => [g.name, g.everyMs])).toEqual([['status', 1000]]);
+    expect(resolved.poll.map((g) => [g.name, g.everyMs])).toEqual([['status', 1000]]);
   });
 
   it('takes the setpoint range from the options, per model', () => {
@@ -120,13 +122,13 @@ describe('cryocon device definition', () => {
 
   it('has control, stop, clear_alarm and reset_stats as write commands', async () => {
     const { sim, driver, exchange } = simDriver();
-    expect(Object.values(cryoconDevice.commands).every((c) => c.write)).toBe(true);
-    expect(await cryoconDevice.commands.stop!.run(driver, {}, ctx)).toEqual({ control: false });
+    expect(Object.values(resolved.commands).every((c) => c.write)).toBe(true);
+    expect(await resolved.commands.stop!.run(driver, {}, ctx)).toEqual({ control: false });
     expect(sim.control).toBe(false);
-    expect(await cryoconDevice.commands.control!.run(driver, {}, ctx)).toEqual({ control: true });
-    await cryoconDevice.commands.clear_alarm!.run(driver, { channel: 'C' }, ctx);
+    expect(await resolved.commands.control!.run(driver, {}, ctx)).toEqual({ control: true });
+    await resolved.commands.clear_alarm!.run(driver, { channel: 'C' }, ctx);
     expect(exchange.lines.at(-1)).toBe(':INP C:ALAR:CLE;:*OPC?');
-    await cryoconDevice.commands.reset_stats!.run(driver, { channel: 'D' }, ctx);
+    await resolved.commands.reset_stats!.run(driver, { channel: 'D' }, ctx);
     expect(exchange.lines.at(-1)).toBe(':INP D:STAT:RES;:*OPC?');
   });
 
@@ -141,7 +143,7 @@ describe('cryocon device definition', () => {
 
   it('polls with one request per cycle and reports a sensor fault as a missing value', async () => {
     const { sim, driver, exchange } = simDriver();
-    const poll = cryoconDevice.poll[0]!;
+    const poll = resolved.poll[0]!;
     const first = await poll.read(driver);
     expect(exchange.lines).toHaveLength(1);
     expect(first).toMatchObject({ 'chA.temperature': 300, 'chA.sensor': 'ok', 'loop1.temperature': 300, 'loop1.heater_status': '--Htr OK--', control: true, nack: '' });
@@ -157,7 +159,7 @@ describe('cryocon device definition', () => {
 
   it('lets link failures through from polls', async () => {
     const dead = new CryoconDriver({ isUp: false, request: async () => Promise.reject(new LinkError('Timeout', 'no reply')) });
-    await expect(cryoconDevice.poll[0]!.read(dead)).rejects.toBeInstanceOf(LinkError);
+    await expect(resolved.poll[0]!.read(dead)).rejects.toBeInstanceOf(LinkError);
   });
 
   it('flattens readouts into parameters, only what was read', () => {

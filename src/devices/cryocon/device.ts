@@ -4,9 +4,9 @@
  * and how sensor faults, alarms, heater faults and refused queries bear on `state`.
  */
 import { z } from 'zod';
-import { defineDevice, deviceFamily, type Limits, type ParamDecl } from '../../daemon/api.js';
+import { defineDevice, deviceFamily, type CommandDecl, type Limits, type ParamDecl } from '../../daemon/api.js';
+import { paramsFor, vector } from '../../daemon/declare.js';
 import type { WireValue } from '../../wire/types.js';
-import { LabwireError } from '../../wire/types.js';
 import {
   ALARM_STATES,
   CHANNELS,
@@ -19,7 +19,6 @@ import {
   heaterStatusInfo,
   loopTypesFor,
   type Channel,
-  type DisplayUnit,
   type LoopNumber,
   type LoopType,
 } from './codec.js';
@@ -60,8 +59,6 @@ export const cryoconOptionsSchema = z
 
 export type CryoconOptions = z.output<typeof cryoconOptionsSchema>;
 
-const DEFAULTS = cryoconOptionsSchema.parse({});
-
 const SENSOR_TEXT: Record<Exclude<SensorState, 'ok'>, string> = {
   fault: 'sensor fault (-------): the sensor is open, shorted or disconnected',
   uncalibrated: 'reads ....... (outside the sensor calibration curve)',
@@ -72,150 +69,126 @@ const SENSOR_TEXT: Record<Exclude<SensorState, 'ok'>, string> = {
 
 // ---------------------------------------------------------------- parameters
 
+const p = paramsFor<CryoconDriver>();
+
+/** Inputs this daemon declares and reads: the wired ones (option `inputs`), else all of the model's. */
+export function declaredInputs(options: CryoconOptions): readonly Channel[] {
+  return options.inputs ?? CRYOCON_MODELS[options.model].channels;
+}
+
 function channelParams(c: Channel): Record<string, ParamDecl<CryoconDriver>> {
-  const p = `ch${c}`;
+  const ch = `ch${c}`;
   return {
-    [`${p}.temperature`]: {
-      type: 'float',
-      unit: 'K',
-      deadband: 0.001,
-      description: `input ${c} temperature in kelvin, converted from the unit's display units; missing (nan) when there is no valid reading, with the reason in ${p}.sensor`,
-    },
-    [`${p}.sensor`]: {
-      type: 'enum',
-      values: SENSOR_STATES,
-      description: `why ${p}.temperature is missing: ok, fault (-------), uncalibrated (.......), not_applicable (N/A), sensor_units (units S), refused (NACK)`,
-    },
-    [`${p}.units`]: {
-      type: 'enum',
-      values: DISPLAY_UNITS,
-      readonly: false,
-      description: `display units of input ${c} on the unit (INPut ${c}:UNITs): K, C, F or S (sensor units); labwire reports kelvin either way`,
-      write: async (driver, value) => driver.setUnits(c, enumValue(value, DISPLAY_UNITS, `${p}.units`) as DisplayUnit),
-    },
-    [`${p}.alarm`]: {
-      type: 'enum',
-      values: ALARM_STATES,
-      description: `input ${c} alarm status (INPut ${c}:ALARm?: -- none, HI high, LO low, SF sensor fault)`,
-    },
-    [`${p}.name`]: {
-      type: 'string',
-      readonly: false,
-      description: `name of input ${c} on the unit (up to 15 printable ASCII characters, no double quote)`,
-      write: async (driver, value) => driver.setChannelName(c, String(value)),
-    },
-    [`${p}.minimum`]: { type: 'float', unit: 'K', description: `lowest reading of input ${c} since its statistics were reset` },
-    [`${p}.maximum`]: { type: 'float', unit: 'K', description: `highest reading of input ${c} since its statistics were reset` },
-    [`${p}.variance`]: { type: 'float', unit: 'K²', description: `variance of input ${c}'s readings since its statistics were reset` },
-    [`${p}.slope`]: { type: 'float', unit: 'K/min', description: `slope of the straight line fitted to input ${c}'s readings since the reset` },
-    [`${p}.offset`]: { type: 'float', unit: 'K', description: `offset of the straight line fitted to input ${c}'s readings since the reset` },
+    [`${ch}.temperature`]: p.float(
+      `input ${c} temperature in kelvin, converted from the unit's display units; missing (nan) when there is no valid reading, with the reason in ${ch}.sensor`,
+      { unit: 'K', deadband: 0.001 },
+    ),
+    [`${ch}.sensor`]: p.choice(SENSOR_STATES, `why ${ch}.temperature is missing: ok, fault (-------), uncalibrated (.......), not_applicable (N/A), sensor_units (units S), refused (NACK)`),
+    [`${ch}.units`]: p.choice(DISPLAY_UNITS, `display units of input ${c} on the unit (INPut ${c}:UNITs): K, C, F or S (sensor units); labwire reports kelvin either way`, {
+      write: (driver, units) => driver.setUnits(c, units),
+    }),
+    [`${ch}.alarm`]: p.choice(ALARM_STATES, `input ${c} alarm status (INPut ${c}:ALARm?: -- none, HI high, LO low, SF sensor fault)`),
+    [`${ch}.name`]: p.text(`name of input ${c} on the unit (up to 15 printable ASCII characters, no double quote)`, {
+      write: (driver, name) => driver.setChannelName(c, name),
+    }),
+    [`${ch}.minimum`]: p.float(`lowest reading of input ${c} since its statistics were reset`, { unit: 'K' }),
+    [`${ch}.maximum`]: p.float(`highest reading of input ${c} since its statistics were reset`, { unit: 'K' }),
+    [`${ch}.variance`]: p.float(`variance of input ${c}'s readings since its statistics were reset`, { unit: 'K²' }),
+    [`${ch}.slope`]: p.float(`slope of the straight line fitted to input ${c}'s readings since the reset`, { unit: 'K/min' }),
+    [`${ch}.offset`]: p.float(`offset of the straight line fitted to input ${c}'s readings since the reset`, { unit: 'K' }),
   };
 }
 
-function loopParams(n: LoopNumber): Record<string, ParamDecl<CryoconDriver>> {
-  const p = `loop${n}`;
-  const number = (value: WireValue, name: string): number => {
-    if (typeof value !== 'number') throw new LabwireError('WrongType', `${name} must be a number, not ${String(value)}`);
-    return value;
-  };
+function loopParams(n: LoopNumber, options: CryoconOptions): Record<string, ParamDecl<CryoconDriver>> {
+  const lp = `loop${n}`;
+  const types = loopTypesFor(n);
+  const ranges = LOOP_RANGES[n];
   return {
-    [`${p}.setpoint`]: {
-      type: 'float',
-      unit: 'K',
-      readonly: false,
-      description: `loop ${n} setpoint in kelvin (sent in the source input's display units, confirmed by read-back); state follows ${p}.temperature to it`,
-      target: {
-        of: `${p}.temperature`,
-        tolerance: DEFAULTS.tolerance,
-        settleMs: DEFAULTS.settleSeconds * 1000,
-        activeWhen: (values) => values.control === true && CLOSED_LOOP_TYPES.includes(values[`${p}.type`] as LoopType),
+    [`${lp}.setpoint`]: p.float(
+      `loop ${n} setpoint in kelvin (sent in the source input's display units, confirmed by read-back); state follows ${lp}.temperature to it`,
+      {
+        unit: 'K',
+        target: {
+          of: `${lp}.temperature`,
+          tolerance: options.tolerance,
+          settleMs: options.settleSeconds * 1000,
+          activeWhen: (values) => values.control === true && CLOSED_LOOP_TYPES.includes(values[`${lp}.type`] as LoopType),
+        },
+        write: (driver, kelvin) => driver.setSetpoint(n, kelvin),
       },
-      write: async (driver, value) => driver.setSetpoint(n, number(value, `${p}.setpoint`)),
-    },
-    [`${p}.temperature`]: {
-      type: 'float',
-      unit: 'K',
-      deadband: 0.001,
-      description: `temperature of loop ${n}'s source input, K (what the loop regulates)`,
-    },
-    [`${p}.source`]: {
-      type: 'enum',
-      values: CHANNELS,
-      readonly: false,
-      description: `input loop ${n} regulates on`,
-      write: async (driver, value) => driver.setSource(n, enumValue(value, CHANNELS, `${p}.source`) as Channel),
-    },
-    [`${p}.type`]: {
-      type: 'enum',
-      values: loopTypesFor(n),
-      readonly: false,
-      description: `loop ${n} control type: OFF, PID, MAN (manual power), TABLE (PID table), RAMPP/RAMPT (ramp at ${p}.rate)${n >= 3 ? ', SCALE' : ''}`,
-      write: async (driver, value) => driver.setType(n, enumValue(value, loopTypesFor(n), `${p}.type`) as LoopType),
-    },
-    [`${p}.range`]: {
-      type: 'enum',
-      values: LOOP_RANGES[n],
-      readonly: false,
-      description: n <= 2 ? `loop ${n} heater range` : `loop ${n} output range (0–5 V or 0–10 V)`,
-      write: async (driver, value) => driver.setRange(n, enumValue(value, LOOP_RANGES[n], `${p}.range`)),
-    },
-    [`${p}.rate`]: {
-      type: 'float',
+    ),
+    [`${lp}.temperature`]: p.float(`temperature of loop ${n}'s source input, K (what the loop regulates)`, { unit: 'K', deadband: 0.001 }),
+    [`${lp}.source`]: p.choice(CRYOCON_MODELS[options.model].channels, `input loop ${n} regulates on`, { write: (driver, c) => driver.setSource(n, c) }),
+    [`${lp}.type`]: p.choice(types, `loop ${n} control type: OFF, PID, MAN (manual power), TABLE (PID table), RAMPP/RAMPT (ramp at ${lp}.rate)${n >= 3 ? ', SCALE' : ''}`, {
+      write: (driver, type) => driver.setType(n, type),
+    }),
+    [`${lp}.range`]: p.choice(ranges, n <= 2 ? `loop ${n} heater range` : `loop ${n} output range (0–5 V or 0–10 V)`, {
+      write: (driver, range) => driver.setRange(n, range),
+    }),
+    [`${lp}.rate`]: p.float(`loop ${n} ramp rate for RAMPP/RAMPT (the unit takes 0–100 display units per minute)`, {
       unit: 'K/min',
       min: 0,
       max: 100,
-      readonly: false,
-      description: `loop ${n} ramp rate for RAMPP/RAMPT (the unit takes 0–100 display units per minute)`,
-      write: async (driver, value) => driver.setRate(n, number(value, `${p}.rate`)),
-    },
-    [`${p}.pgain`]: {
-      type: 'float',
-      min: 0,
-      max: 1000,
-      readonly: false,
-      description: `loop ${n} proportional gain (PGAin)`,
-      write: async (driver, value) => driver.setGain(n, 'P', number(value, `${p}.pgain`)),
-    },
-    [`${p}.igain`]: {
-      type: 'float',
+      write: (driver, rate) => driver.setRate(n, rate),
+    }),
+    [`${lp}.pgain`]: p.float(`loop ${n} proportional gain (PGAin)`, { min: 0, max: 1000, write: (driver, gain) => driver.setGain(n, 'P', gain) }),
+    [`${lp}.igain`]: p.float(`loop ${n} integrator gain (IGAin), seconds; 0 turns the integrator off`, {
       unit: 's',
       min: 0,
       max: 1000,
-      readonly: false,
-      description: `loop ${n} integrator gain (IGAin), seconds; 0 turns the integrator off`,
-      write: async (driver, value) => driver.setGain(n, 'I', number(value, `${p}.igain`)),
-    },
-    [`${p}.dgain`]: {
-      type: 'float',
-      unit: '1/s',
-      min: 0,
-      max: 1000,
-      readonly: false,
-      description: `loop ${n} differentiator gain (DGAin)`,
-      write: async (driver, value) => driver.setGain(n, 'D', number(value, `${p}.dgain`)),
-    },
-    [`${p}.pman`]: {
-      type: 'float',
-      unit: '%',
-      min: 0,
-      max: 100,
-      readonly: false,
-      description: `loop ${n} output power in MAN mode, % of full scale`,
-      write: async (driver, value) => driver.setManualPower(n, number(value, `${p}.pman`)),
-    },
-    [`${p}.output`]: { type: 'float', unit: '%', deadband: 0.1, description: `loop ${n} output power, % of full scale (OUTPwr?)` },
-    [`${p}.heater`]: { type: 'float', unit: '%', deadband: 0.5, description: `loop ${n} heater read-back, % (HTRRead?)` },
-    [`${p}.heater_status`]: {
-      type: 'string',
-      description: `loop ${n} heater status as the unit says it (ERRor?): --Htr OK--, -Overtemp-, OTDisconn, Htr-Low-R, Fan Fault`,
-    },
+      write: (driver, gain) => driver.setGain(n, 'I', gain),
+    }),
+    [`${lp}.dgain`]: p.float(`loop ${n} differentiator gain (DGAin)`, { unit: '1/s', min: 0, max: 1000, write: (driver, gain) => driver.setGain(n, 'D', gain) }),
+    [`${lp}.pman`]: p.float(`loop ${n} output power in MAN mode, % of full scale`, { unit: '%', min: 0, max: 100, write: (driver, power) => driver.setManualPower(n, power) }),
+    [`${lp}.output`]: p.float(`loop ${n} output power, % of full scale (OUTPwr?)`, { unit: '%', deadband: 0.1 }),
+    [`${lp}.heater`]: p.float(`loop ${n} heater read-back, % (HTRRead?)`, { unit: '%', deadband: 0.5 }),
+    [`${lp}.heater_status`]: p.text(`loop ${n} heater status as the unit says it (ERRor?): --Htr OK--, -Overtemp-, OTDisconn, Htr-Low-R, Fan Fault`),
   };
 }
 
-function enumValue<T extends string>(value: WireValue, allowed: readonly T[], name: string): T {
-  const hit = allowed.find((a) => a === String(value).toUpperCase());
-  if (hit === undefined) throw new LabwireError('WrongType', `${name} must be one of ${allowed.join(', ')}, not ${String(value)}`);
-  return hit;
+/** The parameters of this controller: its inputs and loops only (an M32 has A, B and loops 1, 2). */
+export function cryoconParams(options: CryoconOptions): Record<string, ParamDecl<CryoconDriver>> {
+  return {
+    control: p.bool('control loops engaged (CONTrol / STOP, read back with CONTrol?)', { write: (driver, on) => driver.setControl(on) }),
+    ...vector(declaredInputs(options), channelParams),
+    ...vector(CRYOCON_MODELS[options.model].loops, (n) => loopParams(n, options)),
+    sysname: p.text('system name stored in the unit (SYSTem:NAMe, up to 15 characters)', { write: (driver, name) => driver.setSystemName(name) }),
+    idn: p.text('identity of the unit (*IDN?): maker, model, serial number, firmware'),
+    nack: p.text('queries the unit answers NACK (missing values), empty when none'),
+  };
+}
+
+function cryoconCommands(options: CryoconOptions): Record<string, CommandDecl<CryoconDriver>> {
+  const inputs = declaredInputs(options);
+  const range = inputs.length > 1 ? `${inputs[0]}–${inputs[inputs.length - 1]}` : inputs[0];
+  return {
+    control: {
+      description: 'engage the control loops (CONTrol), confirmed by read-back',
+      write: true,
+      run: async (driver) => ({ control: await driver.setControl(true) }),
+    },
+    stop: {
+      description: 'stop the control loops (STOP): heaters off, confirmed by read-back',
+      write: true,
+      run: async (driver) => ({ control: await driver.setControl(false) }),
+    },
+    clear_alarm: {
+      description: 'clear the latched alarm of one input (INPut x:ALARm:CLEar)',
+      write: true,
+      args: { channel: { type: 'enum', values: inputs, description: `input whose alarm to clear, ${range}` } },
+      run: async (driver, args) => {
+        await driver.clearAlarm(args.channel as Channel);
+      },
+    },
+    reset_stats: {
+      description: 'restart the statistics (minimum, maximum, variance, slope, offset) of one input',
+      write: true,
+      args: { channel: { type: 'enum', values: inputs, description: `input whose statistics to reset, ${range}` } },
+      run: async (driver, args) => {
+        await driver.resetStatistics(args.channel as Channel);
+      },
+    },
+  };
 }
 
 // ---------------------------------------------------------------- readings → parameters
@@ -299,55 +272,8 @@ export const cryoconDevice = defineDevice<CryoconOptions, CryoconDriver>({
   serialDefaults: CRYOCON_SERIAL_DEFAULTS,
   exchange: cryoconExchangeOptions,
   splitter: cryoconSplitter,
-  params: {
-    control: {
-      type: 'bool',
-      readonly: false,
-      description: 'control loops engaged (CONTrol / STOP, read back with CONTrol?)',
-      write: async (driver, value) => {
-        if (typeof value !== 'boolean') throw new LabwireError('WrongType', `control must be true or false, not ${String(value)}`);
-        return driver.setControl(value);
-      },
-    },
-    ...Object.assign({}, ...CHANNELS.map(channelParams)),
-    ...Object.assign({}, ...LOOPS.map(loopParams)),
-    sysname: {
-      type: 'string',
-      readonly: false,
-      description: 'system name stored in the unit (SYSTem:NAMe, up to 15 characters)',
-      write: async (driver, value) => driver.setSystemName(String(value)),
-    },
-    idn: { type: 'string', description: 'identity of the unit (*IDN?): maker, model, serial number, firmware' },
-    nack: { type: 'string', description: 'queries the unit answers NACK (missing values), empty when none' },
-  },
-  commands: {
-    control: {
-      description: 'engage the control loops (CONTrol), confirmed by read-back',
-      write: true,
-      run: async (driver) => ({ control: await driver.setControl(true) }),
-    },
-    stop: {
-      description: 'stop the control loops (STOP): heaters off, confirmed by read-back',
-      write: true,
-      run: async (driver) => ({ control: await driver.setControl(false) }),
-    },
-    clear_alarm: {
-      description: 'clear the latched alarm of one input (INPut x:ALARm:CLEar)',
-      write: true,
-      args: { channel: { type: 'enum', values: CHANNELS, description: 'input whose alarm to clear, A–D' } },
-      run: async (driver, args) => {
-        await driver.clearAlarm(args.channel as Channel);
-      },
-    },
-    reset_stats: {
-      description: 'restart the statistics (minimum, maximum, variance, slope, offset) of one input',
-      write: true,
-      args: { channel: { type: 'enum', values: CHANNELS, description: 'input whose statistics to reset, A–D' } },
-      run: async (driver, args) => {
-        await driver.resetStatistics(args.channel as Channel);
-      },
-    },
-  },
+  params: cryoconParams,
+  commands: cryoconCommands,
   // One grouped request per cycle: all readings and outputs, plus a share of the settings.
   poll: [
     {

@@ -5,6 +5,9 @@ import type { WireValue } from '../../wire/types.js';
 import { JulaboDriver } from './driver.js';
 import { JULABO_MODELS, julaboDevice, julaboFamily, julaboOptionsSchema } from './device.js';
 import { JulaboSimulator, SIMULATED_VERSION, type JulaboSimulatorOptions } from './simulator.js';
+import { resolveDevice } from '../../daemon/resolved-device.js';
+
+const resolved = resolveDevice(julaboDevice);
 
 /** The driver over the simulator in-process: the device definition is the subject here. */
 function simDriver(options: JulaboSimulatorOptions = {}) {
@@ -22,7 +25,7 @@ function simDriver(options: JulaboSimulatorOptions = {}) {
 }
 
 const ctx: HandlerContext = { values: {}, log: () => {} };
-const poll = (name: string) => julaboDevice.poll.find((g) => g.name === name)!;
+const poll = (name: string) => resolved.poll.find((g) => g.name === name)!;
 
 describe('julabo device definition', () => {
   it('accepts {} and fills the defaults', () => {
@@ -44,15 +47,15 @@ describe('julabo device definition', () => {
   it('tunes the setpoint target from the options', () => {
     const options = julaboOptionsSchema.parse({ tolerance: 0.5, settleSeconds: 120 });
     expect(julaboDevice.targetTuning?.(options)).toEqual({ setpoint: { tolerance: 0.5, settleMs: 120_000 } });
-    const target = julaboDevice.params.setpoint?.target;
+    const target = resolved.params.setpoint?.target;
     expect(target).toMatchObject({ of: 'temperature', tolerance: 0.2, settleMs: 30_000 });
     expect(target?.activeWhen?.({ running: true })).toBe(true);
     expect(target?.activeWhen?.({ running: false })).toBe(false);
   });
 
   it('declares parameters in status order, with the right types and access', () => {
-    expect(Object.keys(julaboDevice.params)).toEqual(['temperature', 'setpoint', 'running', 'status_code', 'status_text', 'version']);
-    const p = julaboDevice.params;
+    expect(Object.keys(resolved.params)).toEqual(['temperature', 'setpoint', 'running', 'status_code', 'status_text', 'version']);
+    const p = resolved.params;
     expect(p.temperature).toMatchObject({ type: 'float', unit: '°C', deadband: 0.01 });
     expect(p.temperature?.readonly).not.toBe(false);
     expect(p.setpoint).toMatchObject({ type: 'float', unit: '°C', readonly: false });
@@ -66,13 +69,13 @@ describe('julabo device definition', () => {
 
   it('writes the setpoint and the run state through the driver, returning the read-back', async () => {
     const { sim, driver } = simDriver();
-    expect(await julaboDevice.params.setpoint!.write!(driver, 12.5, ctx)).toBe(12.5);
+    expect(await resolved.params.setpoint!.write!(driver, 12.5, ctx)).toBe(12.5);
     expect(sim.setpoint).toBe(12.5);
-    expect(await julaboDevice.params.running!.write!(driver, true, ctx)).toBe(true);
+    expect(await resolved.params.running!.write!(driver, true, ctx)).toBe(true);
     expect(sim.running).toBe(true);
-    await expect(julaboDevice.params.setpoint!.write!(driver, 'warm', ctx)).rejects.toMatchObject({ code: 'WrongType' });
-    await expect(julaboDevice.params.running!.write!(driver, 1, ctx)).rejects.toMatchObject({ code: 'WrongType' });
-    await expect(julaboDevice.params.setpoint!.write!(driver, 45, ctx)).rejects.toMatchObject({
+    await expect(resolved.params.setpoint!.write!(driver, 'warm', ctx)).rejects.toMatchObject({ code: 'WrongType' });
+    await expect(resolved.params.running!.write!(driver, 1, ctx)).rejects.toMatchObject({ code: 'WrongType' });
+    await expect(resolved.params.setpoint!.write!(driver, 45, ctx)).rejects.toMatchObject({
       code: 'HardwareError',
       message: 'chiller refused setpoint 45: -11 VALUE TOO LARGE',
     });
@@ -80,16 +83,16 @@ describe('julabo device definition', () => {
 
   it('has start and stop as write commands', async () => {
     const { sim, driver } = simDriver();
-    expect(julaboDevice.commands.start?.write).toBe(true);
-    expect(julaboDevice.commands.stop?.write).toBe(true);
-    expect(await julaboDevice.commands.start!.run(driver, {}, ctx)).toEqual({ running: true });
+    expect(resolved.commands.start?.write).toBe(true);
+    expect(resolved.commands.stop?.write).toBe(true);
+    expect(await resolved.commands.start!.run(driver, {}, ctx)).toEqual({ running: true });
     expect(sim.running).toBe(true);
-    expect(await julaboDevice.commands.stop!.run(driver, {}, ctx)).toEqual({ running: false });
+    expect(await resolved.commands.stop!.run(driver, {}, ctx)).toEqual({ running: false });
   });
 
   it('polls the temperature every second and the rest every 5 s', async () => {
     const { driver } = simDriver({ initialTemperature: 18.25, running: true });
-    expect(julaboDevice.poll.map((g) => [g.name, g.everyMs])).toEqual([
+    expect(resolved.poll.map((g) => [g.name, g.everyMs])).toEqual([
       ['fast', 1000],
       ['slow', 5000],
     ]);
@@ -102,7 +105,7 @@ describe('julabo device definition', () => {
     expect(await poll('fast').read(driver)).toEqual({ temperature: null });
     const slow = await poll('slow').read(driver);
     expect(slow).toMatchObject({ status_code: -5, status_text: 'WORKING SENSOR ALARM', running: false });
-    expect(julaboDevice.stateOverride?.(slow)).toMatchObject({ state: 'error', text: expect.stringContaining('-05 WORKING SENSOR ALARM') });
+    expect(resolved.stateOverride(slow)).toMatchObject({ state: 'error', text: expect.stringContaining('-05 WORKING SENSOR ALARM') });
   });
 
   it('still reads the status when the unit answers other queries with an error', async () => {
@@ -141,7 +144,7 @@ describe('julabo device definition', () => {
     [{ status_code: null, status_text: null }, undefined],
     [{}, undefined],
   ] as [Record<string, WireValue>, string | undefined][])('state override for %j is %s', (values, state) => {
-    const override = julaboDevice.stateOverride?.(values);
+    const override = resolved.stateOverride(values);
     expect(override?.state).toBe(state);
     if (override && typeof values.status_text === 'string') expect(override.text).toContain(values.status_text);
   });
