@@ -75,6 +75,16 @@ describe('keithley487 device definition', () => {
     await expect(set('source_range', '50V')).rejects.toThrow("source voltage 100 V is above the 487's 50 V range limit of 50.5 V");
   });
 
+  it('keeps the voltage the instrument has when only the limit changes, even if the cache is stale', async () => {
+    const { set, pollAll, model } = setup();
+    await pollAll();
+    // Changed behind the daemon's back (front panel, another client) since the last poll.
+    model.receive(Buffer.from('V-7.5,0,1X\n'));
+    expect(await set('current_limit', '25uA')).toBe('25uA');
+    expect(model.sourceVolts).toBe(-7.5);
+    expect(model.currentLimit).toBe('25uA');
+  });
+
   it('runs the source command with all three settings at once', async () => {
     const { driver, exchange } = setup();
     const r = await keithley487Device.commands.source!.run(driver, { voltage: -25, range: '50V', limit: '25uA' }, { values: {}, log: () => {} });
