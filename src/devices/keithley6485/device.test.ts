@@ -61,9 +61,15 @@ describe('keithley6485 device definition', () => {
     expect(decl.stateOverride(values)).toBeUndefined();
   });
 
-  it('sets NPLC with a read-back, within limits that follow the mains frequency', async () => {
-    const { set } = setup();
+  it('sets NPLC with a read-back, within limits that follow the mains frequency, and the rate keys', async () => {
+    const { set, pollAll, model } = setup();
     expect(await set('nplc', 0.1)).toBe(0.1);
+    expect((await pollAll()).rate).toBe('fast');
+    expect(await set('rate', 'slow')).toBe('slow');
+    expect(model.nplc).toBe(6);
+    expect(await set('nplc', 2)).toBe(2);
+    expect((await pollAll()).rate).toBe('custom');
+    await expect(set('rate', 'custom')).rejects.toThrow('rate must be fast, medium or slow (set nplc for other values), not custom');
     expect(keithley6485Device.limits!(keithley6485OptionsSchema.parse({}))).toEqual({ nplc: { min: 0.01, max: 6, source: '6485 at 60 Hz' } });
     expect(keithley6485Device.limits!(keithley6485OptionsSchema.parse({ lineHz: 50 })).nplc?.max).toBe(5);
     expect(keithley6485OptionsSchema.safeParse({ lineHz: 55 }).success).toBe(false);
