@@ -5,7 +5,8 @@
  * expects a reply takes the model's pending output, cut by the family's own splitter. A model that
  * has nothing to say makes the request time out, as a silent `++read eoi` does.
  */
-import type { BusInstrumentModel } from '../../src/daemon/api.js';
+import type { BusInstrumentModel, CommandDecl, DeviceDefinition, ParamDecl, PollGroup, StateOverride } from '../../src/daemon/api.js';
+import type { WireValue } from '../../src/wire/types.js';
 import { LinkError, type ExchangeLike, type ReplySplitter } from '../../src/links/types.js';
 
 export interface ModelExchange extends ExchangeLike {
@@ -33,5 +34,21 @@ export function modelExchange(model: BusInstrumentModel, splitter: ReplySplitter
       if (options?.validate && !options.validate(reply)) throw new LinkError('CommunicationFailed', `reply ${JSON.stringify(reply.toString('latin1'))} refused`);
       return reply;
     },
+  };
+}
+
+/**
+ * A definition's parameters, commands and poll plan for given options, whether it declares them as
+ * data or computes them from the options (so family tests need not care which).
+ */
+export function declarations<O, D>(def: DeviceDefinition<O, D>, options: O) {
+  const pick = <T>(v: unknown): T => (typeof v === 'function' ? (v as (o: O) => T)(options) : (v as T));
+  return {
+    params: pick<Record<string, ParamDecl<D>>>(def.params),
+    commands: pick<Record<string, CommandDecl<D>>>(def.commands),
+    poll: pick<PollGroup<D>[]>(def.poll),
+    /** The state override; the options are passed where the API takes them. */
+    stateOverride: (values: Readonly<Record<string, WireValue>>): StateOverride | undefined =>
+      (def.stateOverride as unknown as ((v: Readonly<Record<string, WireValue>>, o: O) => StateOverride | undefined) | undefined)?.(values, options),
   };
 }

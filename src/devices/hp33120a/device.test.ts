@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
 import type { WireValue } from '../../wire/types.js';
-import { modelExchange } from '../../../test/helpers/bus-model-exchange.js';
+import { declarations, modelExchange } from '../../../test/helpers/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { hp33120aDevice, hp33120aFamily } from './device.js';
 import { hp33120aSplitter } from './driver.js';
 import { Hp33120aModel } from './model.js';
+
+const decl = declarations(hp33120aDevice, {});
 
 function setup() {
   const model = new Hp33120aModel();
@@ -14,16 +16,16 @@ function setup() {
   const values: Record<string, WireValue> = {};
   const ctx: HandlerContext = { values, log: () => {} };
   const pollAll = async (): Promise<Record<string, WireValue>> => {
-    for (const g of hp33120aDevice.poll) Object.assign(values, await g.read(driver));
+    for (const g of decl.poll) Object.assign(values, await g.read(driver));
     return values;
   };
   const set = async (param: string, value: WireValue): Promise<WireValue> => {
-    const v = (await hp33120aDevice.params[param]!.write!(driver, value, ctx)) ?? value;
+    const v = (await decl.params[param]!.write!(driver, value, ctx)) ?? value;
     values[param] = v;
     return v;
   };
   const apply = (shape: string, frequency: number, amplitude: number, offset: number) =>
-    hp33120aDevice.commands.apply!.run(driver, { shape, frequency, amplitude, offset }, ctx);
+    decl.commands.apply!.run(driver, { shape, frequency, amplitude, offset }, ctx);
   return { model, exchange, driver, values, pollAll, set, apply };
 }
 
@@ -42,7 +44,7 @@ describe('hp33120a device definition', () => {
     const { driver, pollAll, values } = setup();
     Object.assign(values, await hp33120aDevice.identify!(driver));
     await pollAll();
-    expect(Object.keys(hp33120aDevice.params).filter((p) => values[p] === undefined)).toEqual([]);
+    expect(Object.keys(decl.params).filter((p) => values[p] === undefined)).toEqual([]);
     expect(values).toMatchObject({ function: 'SIN', frequency: 1000, amplitude: 0.1, offset: 0, units: 'VPP', load: '50', user_waveform: 'SINC', last_error: '', identity: '33120A 0 7.0-5.0-1.0' });
   });
 

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
-import { modelExchange } from '../../../test/helpers/bus-model-exchange.js';
+import { declarations, modelExchange } from '../../../test/helpers/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { keithley487Device, keithley487Family } from './device.js';
 import { keithley487Splitter } from './driver.js';
 import { Keithley487Model } from './model.js';
+
+const decl = declarations(keithley487Device, {});
 
 function setup(options: ConstructorParameters<typeof Keithley487Model>[0] = {}) {
   const model = new Keithley487Model({ seed: 9, noise: 0, ...options });
@@ -14,11 +16,11 @@ function setup(options: ConstructorParameters<typeof Keithley487Model>[0] = {}) 
   const values: Record<string, WireValue> = {};
   const ctx: HandlerContext = { values, log: () => {} };
   const pollAll = async (): Promise<Record<string, WireValue>> => {
-    for (const g of keithley487Device.poll) Object.assign(values, await g.read(driver));
+    for (const g of decl.poll) Object.assign(values, await g.read(driver));
     return values;
   };
   const set = async (param: string, value: WireValue): Promise<WireValue> => {
-    const v = (await keithley487Device.params[param]!.write!(driver, value, ctx)) ?? value;
+    const v = (await decl.params[param]!.write!(driver, value, ctx)) ?? value;
     values[param] = v;
     return v;
   };
@@ -38,7 +40,7 @@ describe('keithley487 device definition', () => {
     expect(await keithley487Device.identify!(driver)).toEqual({ model: '487 A05' });
     expect(exchange.sent.slice(0, 2)).toEqual(['K0Y0X', 'U2X']);
     const values = await pollAll();
-    const missing = Object.keys(keithley487Device.params).filter((p) => p !== 'model' && values[p] === undefined);
+    const missing = Object.keys(decl.params).filter((p) => p !== 'model' && values[p] === undefined);
     expect(missing).toEqual([]);
     expect(values).toMatchObject({ range: 'auto', operate: false, source_voltage: 0, source_range: '50V', current_limit: '2.5mA', ddc_errors: '' });
   });
@@ -75,12 +77,22 @@ describe('keithley487 device definition', () => {
     await expect(set('source_range', '50V')).rejects.toThrow("source voltage 100 V is above the 487's 50 V range limit of 50.5 V");
   });
 
+  it('keeps the voltage the instrument has when only the limit changes, even if the cache is stale', async () => {
+    const { set, pollAll, model } = setup();
+    await pollAll();
+    // Changed behind the daemon's back (front panel, another client) since the last poll.
+    model.receive(Buffer.from('V-7.5,0,1X\n'));
+    expect(await set('current_limit', '25uA')).toBe('25uA');
+    expect(model.sourceVolts).toBe(-7.5);
+    expect(model.currentLimit).toBe('25uA');
+  });
+
   it('runs the source command with all three settings at once', async () => {
     const { driver, exchange } = setup();
-    const r = await keithley487Device.commands.source!.run(driver, { voltage: -25, range: '50V', limit: '25uA' }, { values: {}, log: () => {} });
+    const r = await decl.commands.source!.run(driver, { voltage: -25, range: '50V', limit: '25uA' }, { values: {}, log: () => {} });
     expect(r).toEqual({ source_voltage: -25, source_range: '50V', current_limit: '25uA' });
     expect(exchange.sent).toContain('V-25,0,0X');
-    await expect(keithley487Device.commands.source!.run(driver, { voltage: 510, range: '500V', limit: '25uA' }, { values: {}, log: () => {} }))
+    await expect(decl.commands.source!.run(driver, { voltage: 510, range: '500V', limit: '25uA' }, { values: {}, log: () => {} }))
       .rejects.toThrow("source voltage 510 V is above the 487's 500 V range limit of 505 V");
   });
 
@@ -90,7 +102,7 @@ describe('keithley487 device definition', () => {
     expect(await set('zero_check', true)).toBe(true);
     let values = await pollAll();
     expect(values).toMatchObject({ range: '20nA', range_amps: 2e-8, zero_check: true, zero_corrected: false });
-    expect(await keithley487Device.commands.zero_correct!.run(driver, {}, { values, log: () => {} })).toEqual({ zero_corrected: true });
+    expect(await decl.commands.zero_correct!.run(driver, {}, { values, log: () => {} })).toEqual({ zero_corrected: true });
     values = await pollAll();
     expect(values).toMatchObject({ zero_check: true, zero_corrected: true });
   });
@@ -109,9 +121,9 @@ describe('keithley487 device definition', () => {
     await set('operate', true);
     const values = await pollAll();
     expect(values.in_limit).toBe(true);
-    expect(keithley487Device.stateOverride!(values)).toEqual({ state: 'warn', text: 'voltage source in current limit (25uA)' });
-    expect(keithley487Device.stateOverride!({ overflow: true, range: '2nA' })).toEqual({ state: 'warn', text: 'current beyond the 2nA range' });
-    expect(keithley487Device.stateOverride!({ overflow: false, in_limit: false, ddc_errors: '' })).toBeUndefined();
+    expect(decl.stateOverride(values)).toEqual({ state: 'warn', text: 'voltage source in current limit (25uA)' });
+    expect(decl.stateOverride({ overflow: true, range: '2nA' })).toEqual({ state: 'warn', text: 'current beyond the 2nA range' });
+    expect(decl.stateOverride({ overflow: false, in_limit: false, ddc_errors: '' })).toBeUndefined();
   });
 
   it('fails a reading the model garbles instead of publishing it', async () => {

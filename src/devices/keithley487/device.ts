@@ -4,7 +4,7 @@
  * the old value); every write is confirmed by the status word.
  */
 import { z } from 'zod';
-import { defineDevice, deviceFamily, type HandlerContext } from '../../daemon/api.js';
+import { defineDevice, deviceFamily } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
 import {
   CURRENT_LIMIT_NAMES,
@@ -50,14 +50,13 @@ function volts(value: WireValue, name: string): number {
   return value;
 }
 
-/** The source settings a write keeps: the cached range, limit and voltage unless the write names them. */
-function sourceSettings(ctx: HandlerContext): { volts: number; range: SourceRange; limit: CurrentLimit } {
-  const v = ctx.values;
-  return {
-    volts: typeof v.source_voltage === 'number' ? v.source_voltage : 0,
-    range: SOURCE_RANGE_NAMES.find((n) => n === v.source_range) ?? '50V',
-    limit: CURRENT_LIMIT_NAMES.find((n) => n === v.current_limit) ?? '2.5mA',
-  };
+/**
+ * The source settings a write keeps, read from the instrument just before (not the cache): a V
+ * command always carries all three, so a stale cached voltage would be re-programmed otherwise.
+ */
+async function sourceSettings(driver: Keithley487Driver): Promise<{ volts: number; range: SourceRange; limit: CurrentLimit }> {
+  const status = await driver.status();
+  return { volts: await driver.sourceVoltage(), range: status.sourceRange, limit: status.currentLimit };
 }
 
 export const keithley487Device = defineDevice<Keithley487Options, Keithley487Driver>({
@@ -95,8 +94,8 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
       unit: 'V',
       description: 'programmed source voltage (V command, read back with U8X); within ±50.5 V on the 50V range, ±505 V on the 500V range',
       readonly: false,
-      write: async (driver, value, ctx) => {
-        const s = sourceSettings(ctx);
+      write: async (driver, value) => {
+        const s = await sourceSettings(driver);
         return (await driver.setSource(volts(value, 'source_voltage'), s.range, s.limit)).volts;
       },
     },
@@ -105,8 +104,8 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
       values: SOURCE_RANGE_NAMES,
       description: 'voltage source range, 50V or 500V',
       readonly: false,
-      write: async (driver, value, ctx) => {
-        const s = sourceSettings(ctx);
+      write: async (driver, value) => {
+        const s = await sourceSettings(driver);
         const range = member<SourceRange>(value, SOURCE_RANGE_NAMES, 'source_range');
         return (await driver.setSource(s.volts, range, s.limit)).status.sourceRange;
       },
@@ -116,8 +115,8 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
       values: CURRENT_LIMIT_NAMES,
       description: 'voltage source current limit, 25uA or 2.5mA',
       readonly: false,
-      write: async (driver, value, ctx) => {
-        const s = sourceSettings(ctx);
+      write: async (driver, value) => {
+        const s = await sourceSettings(driver);
         const limit = member<CurrentLimit>(value, CURRENT_LIMIT_NAMES, 'current_limit');
         return (await driver.setSource(s.volts, s.range, limit)).status.currentLimit;
       },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatReading, formatSigned, parseError, parseIdentity, parseRangeReadback, parseReading, parseSettings, rangeAmpsOf, rangeNameOf, scpi } from './codec.js';
+import { rateNplc, rateOf, formatReading, formatSigned, parseError, parseIdentity, parseRangeReadback, parseReading, parseSettings, rangeAmpsOf, rangeNameOf, scpi } from './codec.js';
 
 describe('keithley6485 codec', () => {
   it('reads the manual example reading, overflow as no value', () => {
@@ -23,5 +23,13 @@ describe('keithley6485 codec', () => {
     expect(rangeNameOf(2e-6)).toBe('2uA');
     expect(rangeAmpsOf('20mA')).toBe(2e-2);
     expect(scpi.range(2e-9)).toBe(':CURR:RANG 2E-9;:CURR:RANG?;:CURR:RANG:AUTO?');
+  });
+
+  it('maps the rate keys to NPLC by the mains frequency', () => {
+    expect(rateNplc('slow', 60)).toBe(6);
+    expect(rateNplc('slow', 50)).toBe(5);
+    expect(rateOf(5, 50)).toBe('slow');
+    expect(rateOf(5, 60)).toBe('custom');
+    expect(rateOf(0.1, 50)).toBe('fast');
   });
 });

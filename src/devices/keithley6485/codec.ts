@@ -19,6 +19,19 @@ export function nplcMax(lineHz: 50 | 60): number {
   return lineHz === 50 ? 5 : 6;
 }
 
+/** The front panel's rate keys as NPLC (slow is 6 at 60 Hz, 5 at 50 Hz); anything else is `custom`. */
+export const RATES = ['fast', 'medium', 'slow', 'custom'] as const;
+export type Rate = (typeof RATES)[number];
+
+export function rateNplc(rate: Exclude<Rate, 'custom'>, lineHz: 50 | 60): number {
+  return rate === 'fast' ? 0.1 : rate === 'medium' ? 1 : nplcMax(lineHz);
+}
+
+export function rateOf(nplc: number, lineHz: 50 | 60): Rate {
+  const named = (['fast', 'medium', 'slow'] as const).find((r) => Math.abs(rateNplc(r, lineHz) - nplc) < 1e-9);
+  return named ?? 'custom';
+}
+
 export function rangeNameOf(amps: number): RangeName | undefined {
   const i = CURRENT_RANGES.findIndex((r) => Math.abs(r - amps) <= r * 1e-6);
   return i < 0 ? undefined : RANGE_NAMES[i + 1];

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
 import type { WireValue } from '../../wire/types.js';
-import { modelExchange } from '../../../test/helpers/bus-model-exchange.js';
+import { declarations, modelExchange } from '../../../test/helpers/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { keithley6485Device, keithley6485Family, keithley6485OptionsSchema } from './device.js';
 import { keithley6485Splitter } from './driver.js';
 import { Keithley6485Model, type Keithley6485ModelOptions } from './model.js';
+
+const decl = declarations(keithley6485Device, keithley6485OptionsSchema.parse({}));
 
 function setup(options: Keithley6485ModelOptions = {}) {
   const model = new Keithley6485Model({ seed: 9, noise: 0, ...options });
@@ -14,11 +16,11 @@ function setup(options: Keithley6485ModelOptions = {}) {
   const values: Record<string, WireValue> = {};
   const ctx: HandlerContext = { values, log: () => {} };
   const pollAll = async (): Promise<Record<string, WireValue>> => {
-    for (const g of keithley6485Device.poll) Object.assign(values, await g.read(driver));
+    for (const g of decl.poll) Object.assign(values, await g.read(driver));
     return values;
   };
   const set = async (param: string, value: WireValue): Promise<WireValue> => {
-    const v = (await keithley6485Device.params[param]!.write!(driver, value, ctx)) ?? value;
+    const v = (await decl.params[param]!.write!(driver, value, ctx)) ?? value;
     values[param] = v;
     return v;
   };
@@ -38,7 +40,7 @@ describe('keithley6485 device definition', () => {
     Object.assign(values, await keithley6485Device.identify!(driver));
     expect(values.identity).toMatch(/^6485 4096485 B03/);
     await pollAll();
-    const missing = Object.keys(keithley6485Device.params).filter((p) => values[p] === undefined);
+    const missing = Object.keys(decl.params).filter((p) => values[p] === undefined);
     expect(missing).toEqual([]);
     expect(values).toMatchObject({ range: 'auto', zero_check: true, zero_correct: false, nplc: 1, error_count: 0, last_error: '' });
   });
@@ -52,16 +54,22 @@ describe('keithley6485 device definition', () => {
     expect(await set('range', '200nA')).toBe('200nA');
     values = await pollAll();
     expect(values).toMatchObject({ current: null, overflow: true, range: '200nA' });
-    expect(keithley6485Device.stateOverride!(values)).toEqual({ state: 'warn', text: 'current beyond the 200nA range (2e-7 A)' });
+    expect(decl.stateOverride(values)).toEqual({ state: 'warn', text: 'current beyond the 200nA range (2e-7 A)' });
     model.inputAmps = 1e-7;
     values = await pollAll();
     expect(values.overflow).toBe(false);
-    expect(keithley6485Device.stateOverride!(values)).toBeUndefined();
+    expect(decl.stateOverride(values)).toBeUndefined();
   });
 
-  it('sets NPLC with a read-back, within limits that follow the mains frequency', async () => {
-    const { set } = setup();
+  it('sets NPLC with a read-back, within limits that follow the mains frequency, and the rate keys', async () => {
+    const { set, pollAll, model } = setup();
     expect(await set('nplc', 0.1)).toBe(0.1);
+    expect((await pollAll()).rate).toBe('fast');
+    expect(await set('rate', 'slow')).toBe('slow');
+    expect(model.nplc).toBe(6);
+    expect(await set('nplc', 2)).toBe(2);
+    expect((await pollAll()).rate).toBe('custom');
+    await expect(set('rate', 'custom')).rejects.toThrow('rate must be fast, medium or slow (set nplc for other values), not custom');
     expect(keithley6485Device.limits!(keithley6485OptionsSchema.parse({}))).toEqual({ nplc: { min: 0.01, max: 6, source: '6485 at 60 Hz' } });
     expect(keithley6485Device.limits!(keithley6485OptionsSchema.parse({ lineHz: 50 })).nplc?.max).toBe(5);
     expect(keithley6485OptionsSchema.safeParse({ lineHz: 55 }).success).toBe(false);
@@ -82,7 +90,7 @@ describe('keithley6485 device definition', () => {
     const { set, driver, pollAll, model } = setup({ inputAmps: 1e-9, offsetAmps: 3e-11 });
     await set('zero_check', false);
     expect((await pollAll()).current).toBeCloseTo(1.03e-9, 13);
-    expect(await keithley6485Device.commands.acquire_zero!.run(driver, {}, { values: {}, log: () => {} })).toEqual({ zero_correct: true, zero_check: false });
+    expect(await decl.commands.acquire_zero!.run(driver, {}, { values: {}, log: () => {} })).toEqual({ zero_correct: true, zero_check: false });
     expect(model.zeroCheck).toBe(false);
     expect((await pollAll()).current).toBeCloseTo(1e-9, 13);
     expect(await set('zero_correct', false)).toBe(false);

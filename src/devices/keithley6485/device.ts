@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { defineDevice, deviceFamily, type Limits } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
-import { NPLC_MIN, RANGE_NAMES, nplcMax, rangeNameOf, type RangeName } from './codec.js';
+import { NPLC_MIN, RANGE_NAMES, RATES, nplcMax, rangeNameOf, rateNplc, rateOf, type RangeName } from './codec.js';
 import { Keithley6485Driver, keithley6485ExchangeOptions, keithley6485Splitter } from './driver.js';
 
 export const keithley6485OptionsSchema = z.object({
@@ -66,6 +66,18 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
         return driver.setNplc(value);
       },
     },
+    rate: {
+      type: 'enum',
+      values: RATES,
+      description: 'front-panel rate: fast (NPLC 0.1), medium (1), slow (6, or 5 at 50 Hz); custom for any other nplc',
+      readonly: false,
+      write: async (driver, value) => {
+        if (value !== 'fast' && value !== 'medium' && value !== 'slow') {
+          throw new LabwireError('WrongType', `rate must be fast, medium or slow (set nplc for other values), not ${String(value)}`);
+        }
+        return rateOf(await driver.setNplc(rateNplc(value, driver.lineHz)), driver.lineHz);
+      },
+    },
     error_count: { type: 'int', description: "entries in the instrument's error queue (SYST:ERR:COUN?)" },
     last_error: { type: 'string', description: 'the latest error taken from the queue (SYST:ERR?), e.g. -113 Undefined header; empty when none' },
     identity: { type: 'string', description: 'model, serial number and firmware (*IDN?)' },
@@ -100,6 +112,7 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
           zero_check: s.zeroCheck,
           zero_correct: s.zeroCorrect,
           nplc: s.nplc,
+          rate: rateOf(s.nplc, driver.lineHz),
           error_count: s.errorCount,
         };
         // One error per cycle: the queue drains without a burst of requests.
@@ -111,7 +124,7 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
       },
     },
   ],
-  createDriver: (exchange) => new Keithley6485Driver(exchange),
+  createDriver: (exchange, options) => new Keithley6485Driver(exchange, options.lineHz),
   limits: (options): Record<string, Limits> => ({ nplc: { min: NPLC_MIN, max: nplcMax(options.lineHz), source: `6485 at ${options.lineHz} Hz` } }),
   identify: async (driver) => {
     const id = await driver.identify();

@@ -46,7 +46,8 @@ export function keithley6485Splitter(): ReplySplitter {
 }
 
 export class Keithley6485Driver {
-  constructor(private readonly exchange: ExchangeLike) {}
+  /** `lineHz`: the mains frequency, which sets what `slow` means. */
+  constructor(private readonly exchange: ExchangeLike, readonly lineHz: 50 | 60 = 60) {}
 
   private async query<T>(command: string, what: string, parse: (s: string) => T | undefined): Promise<T> {
     const reply = await this.exchange.request(encodeRequest(command), {
