@@ -11,7 +11,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import { boolOption, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
 import { SimHost, type SimSession } from '../../links/sim-host.js';
-import { gaussian, seededRandom } from '../sim-kit.js';
+import { gaussian, seededRandom } from '../kits/sim/noise-and-clock.js';
 import { Cell, BUILTIN_SCHEDULES, exitConditionText, parseSchedule, parseScheduleLibrary, stepText, type RunState, type Schedule, type Step } from './battery.js';
 import {
   ALARM_STATUSES,

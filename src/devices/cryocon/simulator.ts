@@ -42,7 +42,7 @@ import {
   type LoopType,
 } from './codec.js';
 import { CryostatModel, DEFAULT_CRYOSTAT, NODES, PidState, diodeVolts, type NodeName } from './physics.js';
-import { gaussian, seededRandom } from '../sim-kit.js';
+import { gaussian, seededRandom } from '../kits/sim/noise-and-clock.js';
 import {
   ScpiStatus,
   ScpiTree,
