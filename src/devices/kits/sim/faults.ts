@@ -11,9 +11,9 @@ export interface SimFaultsOptions<F extends string> {
   /** The family's own faults, in the order `active` lists them (after the standard ones). */
   extra?: readonly F[];
   /** Old names still accepted (`silent` → `silence`). */
-  aliases?: Readonly<Record<string, StandardFault | F>>;
+  aliases?: Readonly<Record<string, StandardFault | NoInfer<F>>>;
   /** Called after a switch changes, e.g. to stop a unit on an alarm. */
-  onChange?: (fault: StandardFault | F, active: boolean) => void;
+  onChange?: (fault: StandardFault | NoInfer<F>, active: boolean) => void;
   /** Closes every TCP client (SimHost.dropTcpClients). */
   dropClients?: () => void;
   /** The family's name in error messages (`the Julabo simulator`). */
