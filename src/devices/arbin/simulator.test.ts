@@ -350,7 +350,7 @@ describe('on TCP', () => {
   it('drops the link and refuses connections until restored; a PTY is refused', async () => {
     const { sim, socket } = await connect({});
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    sim.dropLink();
+    sim.setFault('linkDrop', true);
     await closed;
     await expect(sim.listenPty()).rejects.toThrow(/TCP only/);
   });
