@@ -227,12 +227,27 @@ export function checkDeclarations(type: string, params: Readonly<Record<string, 
 }
 
 /** What a simulator offers to the CLI and tests. */
+/**
+ * Faults every simulator offers by these names: `linkDrop` (TCP clients closed and refused, a PTY
+ * goes deaf), `garble` (every reply arrives as line noise), `silence` (the unit neither receives
+ * nor answers). Families add their own (a Julabo's `lowLevel`).
+ */
+export const STANDARD_FAULTS = ['linkDrop', 'garble', 'silence'] as const;
+export type StandardFault = (typeof STANDARD_FAULTS)[number];
+
 export interface Simulator {
   /** Serve the device's wire protocol on TCP; resolves with the bound port. */
   listenTcp(host: string, port: number): Promise<number>;
   /** Serve it on a new pseudo-terminal; resolves with the path a client opens (/dev/pts/N). */
   listenPty(): Promise<string>;
   close(): Promise<void>;
+  /**
+   * Switches a fault on or off: the standard ones and the family's own; an unknown name throws.
+   * Optional only until every family is on the simulation kit (decision 0011).
+   */
+  setFault?(fault: StandardFault, active: boolean): void;
+  /** The faults now active, standard and the family's own. */
+  readonly faults?: readonly string[];
 }
 
 export interface SimulatorOptions {

@@ -37,8 +37,8 @@ const subject: ConformanceSubject<ArbinSimulator> = {
   deviceOptions: { secretsFile: secrets },
   freshParam: 'channel_count',
   whileDown: 'stop channel=1',
-  dropLink: (sim) => sim.dropLink(),
-  restoreLink: (sim) => sim.restoreLink(),
+  dropLink: (sim) => sim.setFault('linkDrop', true),
+  restoreLink: (sim) => sim.setFault('linkDrop', false),
   garbleReplies: (sim, n) => sim.garbleNextReplies(n),
   refreshMs: 8000,
   lateReplies: (seed) => arbinLateReplies(seed, secrets, CREDS),
@@ -82,14 +82,14 @@ describe('conformance: arbin specifics', () => {
   it('survives a dropped link: hw_connected=0 and state=error while away, a command fails fast, back by itself and logged in again', async () => {
     await eventually(async () => expect((await json()).values.hw_connected).toBe(true), subject.refreshMs);
     const logins = sim.stats.logins;
-    sim.dropLink();
+    sim.setFault('linkDrop', true);
     await eventually(async () => {
       const v = (await json()).values;
       expect(v.hw_connected).toBe(false);
       expect(v.state).toBe('error');
     }, 20_000);
     expect(await c.request('stop channel=1')).toMatch(/^error stop code=CommunicationFailed/);
-    sim.restoreLink();
+    sim.setFault('linkDrop', false);
     await eventually(async () => expect((await json()).values.hw_connected).toBe(true), 30_000);
     await eventually(async () => expect((await json()).values.state).not.toBe('busy'), subject.refreshMs);
     expect(sim.stats.logins).toBe(logins + 1);

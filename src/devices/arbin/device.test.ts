@@ -203,9 +203,9 @@ describe('arbin daemon against the simulator', () => {
     const { sim, values } = await lab();
     await eventually(async () => expect((await values()).state).toBe('idle'));
     expect(sim.stats.logins).toBe(1);
-    sim.dropLink();
+    sim.setFault('linkDrop', true);
     await eventually(async () => expect((await values()).hw_connected).toBe(false));
-    sim.restoreLink();
+    sim.setFault('linkDrop', false);
     await eventually(async () => expect((await values()).state).toBe('idle'), 15_000);
     expect(sim.stats.logins).toBe(2);
   }, 30_000);

@@ -347,10 +347,31 @@ describe('on TCP', () => {
     expect(sim.stats.badFrames).toBe(3);
   });
 
+  it('takes the standard faults: garble corrupts every reply while on, silence answers nothing', async () => {
+    const { sim, socket, chunks, received } = await connect({});
+    expect(() => sim.setFault('meltdown' as never, true)).toThrow(/unknown fault "meltdown".*linkDrop, garble, silence/);
+    sim.setFault('garble', true);
+    expect(sim.faults).toEqual(['garble']);
+    socket.write(encodeLoginRequest(CREDS));
+    const garbled = await received(8678);
+    expect(() => parseFrame(garbled.subarray(0, 8678), 'feedback')).toThrow();
+    sim.setFault('garble', false);
+    sim.setFault('silence', true);
+    chunks.length = 0;
+    socket.write(encodeLoginRequest(CREDS));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(chunks).toEqual([]);
+    sim.setFault('silence', false);
+    socket.write(encodeLoginRequest(CREDS));
+    const ok = await received(8678);
+    expect(decodeLoginFeedback(parseFrame(ok.subarray(0, 8678), 'feedback')).result).toBe(1);
+    expect(sim.faults).toEqual([]);
+  });
+
   it('drops the link and refuses connections until restored; a PTY is refused', async () => {
     const { sim, socket } = await connect({});
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    sim.dropLink();
+    sim.setFault('linkDrop', true);
     await closed;
     await expect(sim.listenPty()).rejects.toThrow(/TCP only/);
   });

@@ -3,15 +3,15 @@
  * per-channel state (assigned schedule, running / idle / finished, test and step time), one cell
  * per channel (battery.ts) driven by a tiny schedule format, SET_MV at most once per 200 ms per
  * meta variable, and the vendor's result codes. Wire quirks and faults for tests: the pycti
- * spoofer's two extra feedback bytes, replies cut into small pieces, garbled replies, a dropped
- * link, a connection closed in the middle of a reply.
+ * spoofer's two extra feedback bytes, replies cut into small pieces, a connection closed in the
+ * middle of a reply, and the standard faults of the sim kit (`linkDrop`, `garble`, `silence`).
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
-import { boolOption, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
+import { boolOption, type Simulator, type SimulatorOptions, type StandardFault } from '../../daemon/api.js';
 import { SimHost, type SimSession } from '../../links/sim-host.js';
-import { gaussian, seededRandom } from '../sim-kit.js';
+import { SimFaults, Transcript, gaussian, seededRandom } from '../kits/sim/index.js';
 import { Cell, BUILTIN_SCHEDULES, exitConditionText, parseSchedule, parseScheduleLibrary, stepText, type RunState, type Schedule, type Step } from './battery.js';
 import {
   ALARM_STATUSES,
@@ -180,11 +180,10 @@ export class ArbinSimulator implements Simulator {
   private readonly library = new Map<string, Schedule>();
   private credentials: Credentials | undefined;
   private allowControl: boolean;
-  private garbleLeft = 0;
   private closeMidReply = false;
-  private linkDropped = false;
-  private readonly host = new SimHost({ open: (client) => this.openSession(client.socket!), refuse: () => this.linkDropped });
-  private readonly log: ArbinTranscriptEntry[] = [];
+  private readonly faultSwitches: SimFaults = new SimFaults({ dropClients: () => this.host.dropTcpClients(), what: 'the Arbin simulator' });
+  private readonly host = new SimHost({ open: (client) => this.openSession(client.socket!), refuse: () => this.faultSwitches.refusing });
+  private readonly log = new Transcript<ArbinTranscriptEntry>(LOG_LIMIT);
   private readonly _stats: ArbinSimulatorStats = { requests: 0, logins: 0, failedLogins: 0, beforeLogin: 0, unanswered: 0, badFrames: 0, connections: 0 };
 
   constructor(options: ArbinSimulatorOptions | SimulatorOptions = {}, hooks: ArbinSimulatorHooks = {}) {
@@ -239,7 +238,7 @@ export class ArbinSimulator implements Simulator {
 
   /** Requests with their replies, oldest first. */
   get transcript(): readonly ArbinTranscriptEntry[] {
-    return [...this.log];
+    return this.log.all;
   }
 
   /** Schedule names the simulator knows. */
@@ -275,22 +274,21 @@ export class ArbinSimulator implements Simulator {
 
   /** The next n replies arrive with one byte flipped (the checksum no longer matches). */
   garbleNextReplies(n = 1): void {
-    this.garbleLeft += n;
+    this.faultSwitches.garbleNext(n);
+  }
+
+  /** `linkDrop` (connections closed, new ones refused), `garble` (every reply), `silence` (nothing heard or answered). */
+  setFault(fault: StandardFault, active: boolean): void {
+    this.faultSwitches.set(fault, active);
+  }
+
+  get faults(): StandardFault[] {
+    return this.faultSwitches.active;
   }
 
   /** The next reply stops half-way and the server closes the connection. */
   closeMidNextReply(): void {
     this.closeMidReply = true;
-  }
-
-  /** Closes every connection and refuses new ones until restoreLink(). */
-  dropLink(): void {
-    this.linkDropped = true;
-    this.host.dropTcpClients();
-  }
-
-  restoreLink(): void {
-    this.linkDropped = false;
   }
 
   private chan(channel: number): SimChannel {
@@ -362,7 +360,6 @@ export class ArbinSimulator implements Simulator {
     this._stats.requests++;
     const entry: ArbinTranscriptEntry = { t: this.now(), cmd: frame.cmd, name: commandName(frame.cmd) };
     this.log.push(entry);
-    if (this.log.length > LOG_LIMIT) this.log.shift();
     if (frame.cmd !== CMD.LOGIN && !session.loggedIn) {
       this._stats.beforeLogin++;
       return [];
@@ -581,6 +578,7 @@ export class ArbinSimulator implements Simulator {
     let out = Promise.resolve();
     return {
       receive: (chunk: Buffer) => {
+        if (this.faultSwitches.deaf) return;
         const { frames, errors } = decoder.push(chunk);
         this._stats.badFrames += errors.length;
         for (const bytes of frames) {
@@ -595,8 +593,7 @@ export class ArbinSimulator implements Simulator {
   private async send(socket: net.Socket, frame: Buffer): Promise<void> {
     if (socket.destroyed) return;
     let data = this.options.pyctiFrames ? toPyctiFrame(frame) : frame;
-    if (this.garbleLeft > 0) {
-      this.garbleLeft--;
+    if (this.faultSwitches.takeGarble()) {
       data = Buffer.from(data);
       // A byte in the arguments: prefix and length still frame it, the checksum fails.
       const at = Math.min(data.length - 3, 24);

@@ -12,7 +12,7 @@
  * assumptions chosen to look like a small GM-cooled cryostat: 300 K → 77 K on the stage in the
  * order of an hour. Pure and deterministic; the simulator adds the clock, the loops and noise.
  */
-import { StepClock } from '../sim-kit.js';
+import { StepClock } from '../kits/sim/noise-and-clock.js';
 
 export const NODES = ['coldHead', 'stage', 'shield', 'sample'] as const;
 export type NodeName = (typeof NODES)[number];

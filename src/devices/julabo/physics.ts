@@ -3,7 +3,7 @@
  * controller whose output is limited by the refrigeration capacity (which falls with bath
  * temperature) and by a small heater. Pure and deterministic; the simulator adds time and noise.
  */
-import { StepClock } from '../sim-kit.js';
+import { StepClock } from '../kits/sim/noise-and-clock.js';
 
 /** About 15 l of water/glycol (the manual gives a 12–17 l filling volume): ~57 kJ/K. */
 export const BATH_HEAT_CAPACITY_J_PER_K = 57_000;

@@ -5,10 +5,10 @@
  */
 import { z } from 'zod';
 import { boolOption, parseOptions, type Simulator, type SimulatorOptions } from '../../daemon/api.js';
-import { SimHost } from '../../links/sim-host.js';
+import { SimHost, type SimClient, type SimSession } from '../../links/sim-host.js';
 import { formatStatus, parseNumber, STATUS_CODES } from './codec.js';
 import { ThermalModel } from './physics.js';
-import { gaussian, seededRandom } from '../sim-kit.js';
+import { LineSession, RequestPacer, SimFaults, STANDARD_FAULTS, Transcript, garbleText, gaussian, seededRandom, type ByteTiming } from '../kits/sim/index.js';
 
 /**
  * Assumed reply to `version`. The manual gives the form "V X.xx" and the unit shows `v 1.02` and
@@ -29,7 +29,8 @@ const EXCESS_TEMPERATURE_CUTOUT_C = 85;
 const MAX_LINE = 128;
 const LOG_LIMIT = 1000;
 
-export const JULABO_FAULTS = [
+/** The Julabo's own faults, besides the standard `linkDrop`, `garble` and `silence` of every simulator. */
+export const JULABO_UNIT_FAULTS = [
   /** −01 LOW LEVEL ALARM: the unit shuts down. */
   'lowLevel',
   /** −05 WORKING SENSOR ALARM: the unit shuts down; temperature queries answer the alarm. */
@@ -38,11 +39,8 @@ export const JULABO_FAULTS = [
   'excessTemperatureWarning',
   /** −20 clean condenser warning: reported, cooling capacity halved. */
   'condenserWarning',
-  /** TCP connections are closed and refused; on a PTY the unit goes silent. */
-  'linkDrop',
-  /** The unit neither receives nor answers (a pulled cable). */
-  'silent',
 ] as const;
+export const JULABO_FAULTS = [...STANDARD_FAULTS, ...JULABO_UNIT_FAULTS] as const;
 export type JulaboFault = (typeof JULABO_FAULTS)[number];
 
 export const julaboSimulatorOptionsSchema = z.object({
@@ -100,105 +98,17 @@ export interface JulaboSimulatorStats {
   gapViolations: number;
 }
 
-/** One client's byte stream: its own line buffer and its own paced output. */
-class Connection {
-  private buffer = '';
-  private discarding = false;
-  private pending: { data: Buffer; due: number[] }[] = [];
-  private busyUntil = 0;
-  private timer: NodeJS.Timeout | undefined;
-  closed = false;
-
-  constructor(
-    private readonly sim: JulaboSimulator,
-    private readonly sink: (data: Buffer) => void,
-    private readonly onClose: () => void = () => {},
-  ) {}
-
-  receive(chunk: Buffer): void {
-    if (this.closed || this.sim.isDeaf()) return;
-    for (const byte of chunk) {
-      // A 7-bit wire cannot carry the 8th bit.
-      const ch = String.fromCharCode(byte & 0x7f);
-      if (ch === '\r' || ch === '\n') {
-        const line = this.buffer;
-        const overflow = this.discarding;
-        this.buffer = '';
-        this.discarding = false;
-        if (overflow) this.sim.lineOverflow();
-        else if (line.trim().length > 0) this.answer(this.sim.handleLine(line));
-      } else if (!this.discarding) {
-        this.buffer += ch;
-        if (this.buffer.length > MAX_LINE) {
-          this.buffer = '';
-          this.discarding = true;
-        }
-      }
-    }
-  }
-
-  private answer(reply: string | undefined): void {
-    if (reply === undefined || this.closed) return;
-    const data = Buffer.from(`${this.sim.garble(reply)}\r\n`, 'latin1');
-    if (!this.sim.byteTiming) {
-      this.sink(data);
-      return;
-    }
-    // Each character arrives one character time after the previous one, as at 4800 baud.
-    const now = this.sim.wallClock();
-    const start = Math.max(now + this.sim.latencyMs, this.busyUntil);
-    const due = Array.from(data, (_, i) => start + (i + 1) * CHAR_TIME_MS);
-    this.busyUntil = due[due.length - 1] ?? start;
-    this.pending.push({ data, due });
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.timer || this.closed) return;
-    const next = this.pending[0]?.due[0];
-    if (next === undefined) return;
-    const delay = Math.max(0, next - this.sim.wallClock());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flushDue();
-      this.schedule();
-    }, delay);
-  }
-
-  private flushDue(): void {
-    const now = this.sim.wallClock();
-    while (this.pending.length > 0 && !this.closed) {
-      const head = this.pending[0]!;
-      let n = 0;
-      while (n < head.due.length && head.due[n]! <= now + 0.5) n++;
-      if (n === 0) return;
-      this.sink(head.data.subarray(0, n));
-      if (n === head.due.length) {
-        this.pending.shift();
-      } else {
-        head.data = head.data.subarray(n);
-        head.due = head.due.slice(n);
-        return;
-      }
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.pending = [];
-    this.onClose();
-  }
-}
-
 export class JulaboSimulator implements Simulator {
   private readonly options: ParsedOptions;
   private readonly model: ThermalModel;
   private readonly now: () => number;
   private readonly noise: () => number;
-  private readonly faults = new Set<JulaboFault>();
+  private readonly faultSwitches: SimFaults<(typeof JULABO_UNIT_FAULTS)[number]> = new SimFaults({
+    extra: JULABO_UNIT_FAULTS,
+    aliases: { silent: 'silence' },
+    dropClients: () => this.host.dropTcpClients(),
+    what: 'the Julabo simulator',
+  });
   private readonly startedAt: number;
   /** Simulated seconds added by advance(), on top of the clock. */
   private offsetS = 0;
@@ -210,11 +120,16 @@ export class JulaboSimulator implements Simulator {
   private replyLatencyMs: number;
   /** A command error waiting to be reported by the next `status`. */
   private latched: number | undefined;
-  private readonly host = new SimHost({ open: (client) => new Connection(this, client.write), refuse: () => this.faults.has('linkDrop') });
-  private garbleLeft = 0;
-  private readonly log: TranscriptEntry[] = [];
-  private lastRequestAt: number | undefined;
-  private readonly _stats: JulaboSimulatorStats = { requests: 0, replies: 0, minRequestGapMs: Infinity, gapViolations: 0 };
+  private readonly host = new SimHost({ open: (client) => this.openSession(client), refuse: () => this.faultSwitches.refusing });
+  private readonly timing: ByteTiming = {
+    latencyMs: () => (this.byteTiming ? this.replyLatencyMs : 0),
+    charTimeMs: () => (this.byteTiming ? CHAR_TIME_MS : 0),
+    granularity: 'byte',
+  };
+  private readonly log = new Transcript<TranscriptEntry>(LOG_LIMIT);
+  /** The manual asks for 250 ms between commands; the unit takes them anyway, and the stats count it. */
+  private readonly pacer = new RequestPacer(() => 250, () => 'accept');
+  private replies = 0;
 
   constructor(options: JulaboSimulatorOptions | SimulatorOptions = {}, hooks: JulaboSimulatorHooks = {}) {
     this.options = parseOptions(julaboSimulatorOptionsSchema, options, 'the julabo simulator');
@@ -229,7 +144,7 @@ export class JulaboSimulator implements Simulator {
     this.ambient = o.ambient;
     this.heatLoadW = o.heatLoadW;
     this.replyLatencyMs = o.latencyMs;
-    for (const fault of JULABO_FAULTS) if (o[fault]) this.setFault(fault, true);
+    for (const fault of [...JULABO_UNIT_FAULTS, 'linkDrop', 'silent'] as const) if (o[fault]) this.setFault(fault, true);
     this.checkTemperatureTrips();
   }
 
@@ -260,17 +175,23 @@ export class JulaboSimulator implements Simulator {
     return this.model.lastPowerW;
   }
 
+  get faults(): JulaboFault[] {
+    return this.faultSwitches.active;
+  }
+
+  /** The same as `faults`. */
   get activeFaults(): JulaboFault[] {
-    return JULABO_FAULTS.filter((f) => this.faults.has(f));
+    return this.faults;
   }
 
   get stats(): Readonly<JulaboSimulatorStats> {
-    return { ...this._stats };
+    const p = this.pacer.stats;
+    return { requests: p.requests, replies: this.replies, minRequestGapMs: p.minRequestGapMs, gapViolations: p.earlyRequests };
   }
 
   /** The last requests and replies, oldest first. */
   get transcript(): readonly TranscriptEntry[] {
-    return [...this.log];
+    return this.log.all;
   }
 
   get byteTiming(): boolean {
@@ -286,37 +207,20 @@ export class JulaboSimulator implements Simulator {
     this.replyLatencyMs = Math.max(0, ms);
   }
 
-  /** Real time for byte pacing; the physics clock may be a fake. */
-  wallClock(): number {
-    return performance.now();
-  }
-
-  /** Whether the unit currently ignores the line. */
   /** The next n replies arrive corrupted (line noise), to prove the driver resynchronises. */
   garbleNextReplies(n = 1): void {
-    this.garbleLeft += n;
-  }
-
-  /** Applies a pending garble to one reply. */
-  garble(reply: string): string {
-    if (this.garbleLeft <= 0) return reply;
-    this.garbleLeft--;
-    return `#${[...reply].reverse().join('')}?\x7f`;
+    this.faultSwitches.garbleNext(n);
   }
 
   isDeaf(): boolean {
-    return this.faults.has('silent') || this.faults.has('linkDrop');
+    return this.faultSwitches.deaf;
   }
 
-  setFault(fault: JulaboFault, active: boolean): void {
+  /** A standard fault, one of the unit's alarms, or the old name `silent` (= `silence`). */
+  setFault(fault: JulaboFault | 'silent', active: boolean): void {
     this.sync();
-    if (!JULABO_FAULTS.includes(fault)) throw new Error(`unknown Julabo simulator fault ${String(fault)}`);
-    if (active) this.faults.add(fault);
-    else this.faults.delete(fault);
+    this.faultSwitches.set(fault, active);
     if (active && (fault === 'lowLevel' || fault === 'sensorAlarm')) this._running = false;
-    if (active && fault === 'linkDrop') {
-      this.host.dropTcpClients();
-    }
   }
 
   /** Switches remote control on or off, like the power-up key sequence on the unit. */
@@ -354,28 +258,16 @@ export class JulaboSimulator implements Simulator {
   handleLine(line: string): string | undefined {
     this.sync();
     const t = this.now();
-    this.countRequest();
+    this.pacer.arrive();
     const reply = this.dispatch(line.trim());
-    if (reply !== undefined) this._stats.replies++;
+    if (reply !== undefined) this.replies++;
     this.log.push(reply === undefined ? { t, request: line } : { t, request: line, reply });
-    if (this.log.length > LOG_LIMIT) this.log.shift();
     return reply;
   }
 
   /** A request longer than any command: dropped, reported as an invalid command. */
   lineOverflow(): void {
     this.latched = -8;
-  }
-
-  private countRequest(): void {
-    const wall = this.wallClock();
-    this._stats.requests++;
-    if (this.lastRequestAt !== undefined) {
-      const gap = wall - this.lastRequestAt;
-      this._stats.minRequestGapMs = Math.min(this._stats.minRequestGapMs, gap);
-      if (gap < 250) this._stats.gapViolations++;
-    }
-    this.lastRequestAt = wall;
   }
 
   private dispatch(line: string): string | undefined {
@@ -389,7 +281,7 @@ export class JulaboSimulator implements Simulator {
       case 'status':
         return this.statusLine();
       case 'in_pv_00': {
-        if (this.faults.has('sensorAlarm')) return formatStatus(-5, STATUS_CODES.get(-5)!.text);
+        if (this.faultSwitches.has('sensorAlarm')) return formatStatus(-5, STATUS_CODES.get(-5)!.text);
         return (this.model.temperature + this.options.noise * this.noise()).toFixed(2);
       }
       case 'in_sp_00':
@@ -438,8 +330,8 @@ export class JulaboSimulator implements Simulator {
   }
 
   private alarmCode(): number | undefined {
-    if (this.faults.has('lowLevel')) return -1;
-    if (this.faults.has('sensorAlarm')) return -5;
+    if (this.faultSwitches.has('lowLevel')) return -1;
+    if (this.faultSwitches.has('sensorAlarm')) return -5;
     if (this.model.temperature > EXCESS_TEMPERATURE_CUTOUT_C) return -14;
     return undefined;
   }
@@ -451,8 +343,8 @@ export class JulaboSimulator implements Simulator {
     let code: number;
     if (alarm !== undefined) code = alarm;
     else if (latched !== undefined) code = latched;
-    else if (this.faults.has('excessTemperatureWarning') || this.model.temperature >= EXCESS_TEMPERATURE_WARNING_C) code = -3;
-    else if (this.faults.has('condenserWarning')) code = -20;
+    else if (this.faultSwitches.has('excessTemperatureWarning') || this.model.temperature >= EXCESS_TEMPERATURE_WARNING_C) code = -3;
+    else if (this.faultSwitches.has('condenserWarning')) code = -20;
     else code = (this._remote ? 2 : 0) + (this._running ? 1 : 0);
     return formatStatus(code, STATUS_CODES.get(code)?.text ?? '');
   }
@@ -465,7 +357,7 @@ export class JulaboSimulator implements Simulator {
       setpoint: this._setpoint,
       ambient: this.ambient,
       heatLoadW: this.heatLoadW,
-      coolingFactor: this.faults.has('condenserWarning') ? 0.5 : 1,
+      coolingFactor: this.faultSwitches.has('condenserWarning') ? 0.5 : 1,
     };
   }
 
@@ -481,6 +373,22 @@ export class JulaboSimulator implements Simulator {
   }
 
   // ---- serving ----
+
+  private openSession(client: SimClient): SimSession {
+    return new LineSession(client, {
+      terminators: '\r\n',
+      replyTerminator: '\r\n',
+      maxLineChars: MAX_LINE,
+      sevenBit: true,
+      deaf: () => this.isDeaf(),
+      timing: this.timing,
+      onLine: (line, session) => {
+        const reply = this.handleLine(line);
+        if (reply !== undefined) session.reply(this.faultSwitches.takeGarble() ? garbleText(reply) : reply);
+      },
+      onOverflow: () => this.lineOverflow(),
+    });
+  }
 
   listenTcp(host: string, port: number): Promise<number> {
     return this.host.listenTcp(host, port);

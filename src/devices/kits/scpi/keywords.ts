@@ -45,7 +45,7 @@ export interface HeaderSegment {
 export function parseHeaderSpec(spec: string): HeaderSegment[] {
   const segments: HeaderSegment[] = [];
   // `[SENSe:]`, `[:UPPer]` (optional, either colon) or a plain keyword, each with its `#` / `<name>`.
-  const re = /(?:\[:?([^[\]:]+):?\]|:?([^[\]:]+))/y;
+  const re = /(?::?\[:?([^[\]:]+):?\]|:?([^[\]:]+))/y;
   const word = /^(\*?[A-Za-z][A-Za-z0-9_]*?)(#)?(?:<([a-z][A-Za-z0-9]*)>)?$/;
   let pos = 0;
   while (pos < spec.length) {

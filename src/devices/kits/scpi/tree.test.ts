@@ -157,3 +157,37 @@ describe('ScpiTree, Cryo-con style (NACK in place, selectors, lenient)', () => {
     expect(() => new ScpiTree([{ header: 'LOOP<loop>:X', query: () => '' }])).toThrow(/selector <loop>/);
   });
 });
+
+describe('ScpiTree, any declared header (property)', () => {
+  /** A manual-style keyword: 3–4 capitals, then up to 4 lower-case letters. */
+  const keyword = fc.tuple(fc.stringMatching(/^[A-Z]{3,4}$/), fc.stringMatching(/^[a-z]{0,4}$/)).map(([a, b]) => a + b);
+  /** A declared segment and how it is typed: left out (optional only), short or long, upper or lower case. */
+  const segment = fc.record({ keyword, optional: fc.boolean(), omit: fc.boolean(), long: fc.boolean(), lower: fc.boolean() });
+
+  it('answers every short/long, any-case spelling, with optional nodes given or left out', () => {
+    fc.assert(
+      fc.property(fc.array(segment, { minLength: 1, maxLength: 4 }).filter((segs) => segs.some((s) => !s.optional)), (segs) => {
+        const spec = segs.map((s) => (s.optional ? `[${s.keyword}]` : s.keyword)).join(':');
+        const tree = new ScpiTree([{ header: spec, query: () => 'ok' }]);
+        const typed = segs
+          .filter((s) => !(s.optional && s.omit))
+          .map((s) => {
+            const w = s.long ? s.keyword : shortForm(s.keyword);
+            return s.lower ? w.toLowerCase() : w.toUpperCase();
+          });
+        return tree.execute(`:${typed.join(':')}?`) === 'ok';
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a spelling strictly between short and long form in a strict tree', () => {
+    fc.assert(
+      fc.property(keyword.filter((k) => k.length - shortForm(k).length >= 2), (k) => {
+        const tree = new ScpiTree([{ header: `${k}:VALue`, query: () => 'ok' }]);
+        const between = k.slice(0, shortForm(k).length + 1);
+        return tree.execute(`:${between}:VAL?`) === undefined && tree.execute(`:${k}:VAL?`) === 'ok';
+      }),
+    );
+  });
+});
