@@ -43,7 +43,7 @@ export class GpibInstrumentBench<M extends BusInstrumentModel> implements Simula
 
   /** The instrument off: nothing it receives is answered, reads stay silent. */
   setOff(on: boolean): void {
-    this.adapter!.setFault('off', on, this.address);
+    this.adapter!.setInstrumentFault(this.address, 'off', on);
   }
 
 

@@ -69,7 +69,7 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
 
   it('an instrument that never answers costs its asker a Timeout; other addresses keep working', async () => {
     const b = await ready();
-    b.sim.setFault('off', true, 14);
+    b.sim.setInstrumentFault(14, 'off', true);
     const silent = await b.client();
     const other = await b.client();
     silent.write('set_addr 14\n');
@@ -80,7 +80,7 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     expect(await other.replies(3, from)).toEqual(['1', '2', '3']);
     expect(await pending).toMatch(/^error \*IDN\? code=Timeout message=".*GPIB address 14 did not answer/);
     // The bus stays in step: the next query of the same asker is answered once the instrument is back.
-    b.sim.setFault('off', false, 14);
+    b.sim.setInstrumentFault(14, 'off', false);
     expect(await silent.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
     const bus = kv(await other.request('bus_status'));
     expect(bus.a14_timeouts).toBe('1');
@@ -172,12 +172,12 @@ describe('the adapter link', () => {
 
   it('a garbled reply is delivered as received to its asker only; the bus stays in step', async () => {
     const b = await ready();
-    b.sim.setFault('garble', true, 15);
+    b.sim.setInstrumentFault(15, 'garble', true);
     const c = await b.client();
     const garbled = parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs;
     expect(garbled.reply).not.toBe('abc\n');
     expect(garbled.reply).toHaveLength(4);
-    b.sim.setFault('garble', false, 15);
+    b.sim.setInstrumentFault(15, 'garble', false);
     expect(parseLine(await c.request('query addr=15 data="ECHO? abc"')).kwargs.reply).toBe('abc\n');
     expect(parseLine(await c.request('query addr=14 data=*IDN?')).kwargs.reply).toBe('TEST INSTRUMENTS,MODEL14,0,1.0\n');
   });
@@ -185,9 +185,9 @@ describe('the adapter link', () => {
   it('a hung adapter (socket open, nothing answered) is found by the keepalive: hw_connected=0, then it recovers', async () => {
     const b = await ready();
     const c = await b.client();
-    b.sim.setFault('hang', true);
+    b.sim.setFault('silence', true);
     await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('0'), 40_000, 100);
-    b.sim.setFault('hang', false);
+    b.sim.setFault('silence', false);
     await eventually(async () => expect(kv(await c.request('get_status')).hw_connected).toBe('1'), 40_000, 100);
     c.write('set_addr 14\n');
     expect(await c.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');

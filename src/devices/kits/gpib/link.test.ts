@@ -59,11 +59,11 @@ describe.each([
     expect((await ex.request('ECHO? a+b\x1bc\n'))!.toString('latin1')).toBe('a+b\x1bc');
     // The adapter got each message once, its terminator replaced by the bus's ++eos (LF).
     expect(bench.instruments.get(14)!.received.map((d) => d.toString('latin1'))).toEqual(['*IDN?\n', ':SYST:ZCH ON\n', 'ECHO? a+b\x1bc\n']);
-    bench.sim.setFault('off', true, 14);
+    bench.sim.setInstrumentFault(14, 'off', true);
     const err = await ex.request('*IDN?\n', { timeoutMs: 500 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LinkError);
     expect((err as LinkError).code).toBe('Timeout');
-    bench.sim.setFault('off', false, 14);
+    bench.sim.setInstrumentFault(14, 'off', false);
     await eventually(() => expect(ex.isInStep).toBe(true));
     expect((await ex.request('ECHO? back\n'))!.toString()).toBe('back');
     expect(links[0]!.isOpen).toBe(true);

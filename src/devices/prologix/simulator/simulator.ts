@@ -4,7 +4,7 @@
  * real unit does. Host lines are executed strictly one after another (a read holds the lines
  * behind it until it ends), which is what lets the bus end every transaction with `++ver`.
  */
-import type { BusInstrumentModel, Simulator, SimulatorOptions } from '../../../daemon/api.js';
+import { STANDARD_FAULTS, type BusInstrumentModel, type Simulator, type SimulatorOptions, type StandardFault } from '../../../daemon/api.js';
 import { SimHost, type SimClient, type SimSession } from '../../../links/sim-host.js';
 import { HostLineAssembler, isAddress, type HostLine } from '../../kits/gpib/codec.js';
 import { PrologixAdapter, type AdapterSettings, type InstrumentFault } from './adapter.js';
@@ -22,6 +22,7 @@ export class PrologixSimulator implements Simulator {
   private readonly host: SimHost;
   private current: { client: SimClient; session: AdapterSession } | undefined;
   private refusing = false;
+  private readonly active: Record<StandardFault, boolean> = { linkDrop: false, garble: false, silence: false };
   /** TCP clients accepted so far (the count a takeover test watches). */
   clientsAccepted = 0;
 
@@ -42,21 +43,29 @@ export class PrologixSimulator implements Simulator {
   }
 
   /**
-   * Faults: `linkDrop` closes the client and refuses new ones until cleared; `hang` keeps the
-   * connection open but ignores everything (a half-open link); `off` makes the
-   * instrument at `address` answer nothing; `garble` corrupts its replies.
+   * The standard faults of every simulator: `linkDrop` closes the client and refuses new ones
+   * until cleared; `silence` keeps the connection open but ignores everything (a half-open
+   * link, an adapter that hangs); `garble` corrupts every instrument's replies. One instrument's
+   * own faults are `setInstrumentFault`.
    */
-  setFault(fault: 'linkDrop' | 'hang' | InstrumentFault, on: boolean, address?: number): void {
-    if (fault === 'hang') {
-      this.adapter.hung = on;
-      return;
-    }
-    if (fault === 'linkDrop') {
+  setFault(fault: StandardFault, on: boolean): void {
+    if (fault === 'silence') this.adapter.hung = on;
+    else if (fault === 'linkDrop') {
       this.refusing = on;
       if (on) this.host.dropTcpClients();
-      return;
+    } else {
+      for (const address of this.opts.instruments.keys()) this.setInstrumentFault(address, 'garble', on);
     }
-    if (address === undefined || !isAddress(address)) throw new Error(`fault ${fault} needs a GPIB address`);
+    this.active[fault] = on;
+  }
+
+  get faults(): readonly string[] {
+    return STANDARD_FAULTS.filter((f) => this.active[f]);
+  }
+
+  /** `off`: the instrument at `address` answers nothing; `garble`: its replies are corrupted. */
+  setInstrumentFault(address: number, fault: InstrumentFault, on: boolean): void {
+    if (!isAddress(address)) throw new Error(`fault ${fault} needs a GPIB address 0–30, not ${address}`);
     this.adapter.setFault(address, on ? fault : undefined);
   }
 
