@@ -5,7 +5,7 @@
  * message; a read-back that differs from the request fails the set.
  */
 import type { ExchangeLike, ExchangeOptions, ReplySplitter } from '../../links/types.js';
-import { lineSplitter } from '../../links/splitters.js';
+import { gpibInstrumentExchange, gpibMessage, gpibReplySplitter } from '../kits/gpib/instrument.js';
 import { LabwireError } from '../../wire/types.js';
 import {
   outputProblem,
@@ -22,24 +22,15 @@ import {
   type UserWaveform,
 } from './codec.js';
 
-export function encodeRequest(command: string): string {
-  return `${command}\n`;
-}
+export const encodeRequest = gpibMessage;
 
-export const hp33120aExchangeOptions: ExchangeOptions = {
-  minGapMs: 20,
-  gapAfterReplyMs: 10,
-  timeoutMs: 2000,
-  // The bus pairs every reply with its request; a short silence suffices before the probe.
-  resyncQuietMs: 100,
-  resyncProbe: { request: encodeRequest(scpi.identify), isAnswer: (reply) => parseIdentity(reply.toString('latin1')) !== undefined },
-  silentLinkMs: 10_000,
-  initialBackoffMs: 500,
-  maxBackoffMs: 10_000,
-};
+export const hp33120aExchangeOptions: ExchangeOptions = gpibInstrumentExchange({
+  request: encodeRequest(scpi.identify),
+  isAnswer: (reply) => parseIdentity(reply.toString('latin1')) !== undefined,
+});
 
 export function hp33120aSplitter(): ReplySplitter {
-  return lineSplitter({ terminators: ['\n'], stripCR: true, skipEmpty: true, maxLength: 1024 });
+  return gpibReplySplitter(1024);
 }
 
 const close = (a: number, b: number): boolean => Math.abs(a - b) <= Math.max(1e-9, Math.abs(b) * 1e-6);

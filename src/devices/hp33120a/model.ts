@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import type { BusInstrumentModel, SimulatorOptions } from '../../daemon/api.js';
+import { ScpiBusInstrument } from '../kits/sim/scpi-bus-instrument.js';
 import { parseOptions } from '../../daemon/api.js';
 import {
   FREQUENCY_MAX,
@@ -58,59 +59,17 @@ const APPLY_NODES: Record<Shape, string> = { SIN: 'SINusoid', SQU: 'SQUare', TRI
 /** Factory state after *RST: 1 kHz sine, 100 mVpp, no offset, 50 Ω load, Vpp. */
 const RESET: State = { shape: 'SIN', frequency: 1000, vpp: 0.1, offset: 0, units: 'VPP', load: '50', user: 'SINC' };
 
-export class Hp33120aModel implements BusInstrumentModel {
+export class Hp33120aModel extends ScpiBusInstrument implements BusInstrumentModel {
   private readonly opts: z.output<typeof hp33120aModelOptionsSchema>;
-  private readonly tree: ScpiTree;
+  protected readonly tree: ScpiTree;
   /** HP prints signed error numbers (`+0,"No error"`) and keeps up to 20. */
   readonly status = new ScpiStatus({ signedErrors: true, queueCapacity: 20 });
   state: State = { ...RESET };
-  private output: string | undefined;
-  private silent = false;
-  private garble = 0;
 
   constructor(options: Hp33120aModelOptions = {}) {
+    super();
     this.opts = parseOptions(hp33120aModelOptionsSchema, options, 'the hp33120a model');
     this.tree = new ScpiTree(this.commands(), { onError: this.status.error });
-  }
-
-  setSilent(on: boolean): void {
-    this.silent = on;
-  }
-
-  garbleNextReplies(n: number): void {
-    this.garble = n;
-  }
-
-  receive(data: Buffer): void {
-    if (this.silent) return;
-    if (this.output !== undefined) {
-      this.output = undefined;
-      this.status.error(err(SCPI.queryInterrupted));
-    }
-    this.output = this.tree.execute(data.toString('latin1').replace(/[\r\n]+$/, ''));
-  }
-
-  talk(): Buffer | undefined {
-    if (this.silent) return undefined;
-    let out = this.output;
-    this.output = undefined;
-    if (out === undefined) {
-      this.status.error(err(SCPI.queryUnterminated));
-      return undefined;
-    }
-    if (this.garble > 0) {
-      this.garble -= 1;
-      out = out.replace(/[0-9]/g, '#').slice(0, Math.max(2, out.length - 4));
-    }
-    return Buffer.from(out + '\n', 'latin1');
-  }
-
-  clear(): void {
-    this.output = undefined;
-  }
-
-  statusByte(): number {
-    return this.status.statusByte(this.output !== undefined);
   }
 
   private displayed(s: State = this.state): Output {
@@ -168,7 +127,7 @@ export class Hp33120aModel implements BusInstrumentModel {
         status: this.status,
         idn: () => `HEWLETT-PACKARD,33120A,${this.opts.serial},${this.opts.revision}`,
         reset: () => void (this.state = { ...RESET }),
-        messageAvailable: () => this.output !== undefined,
+        messageAvailable: () => this.messageAvailable,
       }),
       ...errorQueueCommands(this.status),
       ...SHAPES.map((shape) => ({ header: `APPLy:${APPLY_NODES[shape]}`, set: apply(shape) })),

@@ -5,7 +5,7 @@
  * refuse are refused here first, with the limit named.
  */
 import type { ExchangeLike, ExchangeOptions, ReplySplitter } from '../../links/types.js';
-import { lineSplitter } from '../../links/splitters.js';
+import { gpibInstrumentExchange, gpibMessage, gpibReplySplitter } from '../kits/gpib/instrument.js';
 import { LabwireError } from '../../wire/types.js';
 import {
   CURRENT_RANGES,
@@ -26,33 +26,21 @@ import {
   type StatusWord,
 } from './codec.js';
 
+/** A DDC message with its LF (stripped by the GPIB link; the adapter ends the message itself). */
+export const encodeRequest = gpibMessage;
+
 /**
  * A query through the adapter costs 60–100 ms; 2 s covers a slow bus. U2X is the resync probe: its
  * `487A05` answer has a shape no other reply shares.
  */
-export const keithley487ExchangeOptions: ExchangeOptions = {
-  minGapMs: 20,
-  gapAfterReplyMs: 10,
-  timeoutMs: 2000,
-  // The bus pairs every reply with its request, so a late reply never arrives: a short silence will do.
-  resyncQuietMs: 100,
-  resyncProbe: { request: encodeRequest(ddc.model), isAnswer: (reply) => parseModel(reply.toString('latin1')) !== undefined },
-  silentLinkMs: 10_000,
-  initialBackoffMs: 500,
-  maxBackoffMs: 10_000,
-};
-
-/**
- * A message with its LF: a GPIB link strips it (the adapter ends the message with EOI and its
- * end-of-string), a byte link would need it.
- */
-export function encodeRequest(command: string): string {
-  return `${command}\n`;
-}
+export const keithley487ExchangeOptions: ExchangeOptions = gpibInstrumentExchange({
+  request: encodeRequest(ddc.model),
+  isAnswer: (reply) => parseModel(reply.toString('latin1')) !== undefined,
+});
 
 /** Replies end with CR LF (Y0); the CR is dropped. */
 export function keithley487Splitter(): ReplySplitter {
-  return lineSplitter({ terminators: ['\n'], stripCR: true, skipEmpty: true, maxLength: 256 });
+  return gpibReplySplitter(256);
 }
 
 function checked<T>(what: string, parse: (s: string) => T | undefined) {

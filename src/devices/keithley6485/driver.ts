@@ -4,7 +4,7 @@
  * one transaction that no other request can come between.
  */
 import type { ExchangeLike, ExchangeOptions, ReplySplitter } from '../../links/types.js';
-import { lineSplitter } from '../../links/splitters.js';
+import { gpibInstrumentExchange, gpibMessage, gpibReplySplitter } from '../kits/gpib/instrument.js';
 import { LabwireError } from '../../wire/types.js';
 import {
   parseError,
@@ -23,26 +23,16 @@ import {
   type Settings,
 } from './codec.js';
 
-/** Messages end with LF; a GPIB link strips it and the adapter ends the message with EOI. */
-export function encodeRequest(command: string): string {
-  return `${command}\n`;
-}
+export const encodeRequest = gpibMessage;
 
-export const keithley6485ExchangeOptions: ExchangeOptions = {
-  minGapMs: 20,
-  gapAfterReplyMs: 10,
-  // A READ? at 6 NPLC with autorange takes a few hundred ms on the instrument.
-  timeoutMs: 2000,
-  // The bus pairs every reply with its request; a short silence suffices before the probe.
-  resyncQuietMs: 100,
-  resyncProbe: { request: encodeRequest(scpi.identify), isAnswer: (reply) => parseIdentity(reply.toString('latin1')) !== undefined },
-  silentLinkMs: 10_000,
-  initialBackoffMs: 500,
-  maxBackoffMs: 10_000,
-};
+// A READ? at 6 NPLC with autorange takes a few hundred ms on the instrument: the bus default of 2 s holds.
+export const keithley6485ExchangeOptions: ExchangeOptions = gpibInstrumentExchange({
+  request: encodeRequest(scpi.identify),
+  isAnswer: (reply) => parseIdentity(reply.toString('latin1')) !== undefined,
+});
 
 export function keithley6485Splitter(): ReplySplitter {
-  return lineSplitter({ terminators: ['\n'], stripCR: true, skipEmpty: true, maxLength: 1024 });
+  return gpibReplySplitter(1024);
 }
 
 export class Keithley6485Driver {

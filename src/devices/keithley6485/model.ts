@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import type { BusInstrumentModel, SimulatorOptions } from '../../daemon/api.js';
+import { ScpiBusInstrument } from '../kits/sim/scpi-bus-instrument.js';
 import { parseOptions } from '../../daemon/api.js';
 import { gaussian, seededRandom } from '../sim-kit.js';
 import { CURRENT_RANGES, NPLC_MIN, OVERFLOW, formatReading, nplcMax } from './codec.js';
@@ -36,11 +37,11 @@ const err = (code: number): ScpiError => new ScpiError(code);
 /** Keithley prints NR3 unsigned for settings: `2.000000E-09`. */
 const nr3 = (v: number): string => formatNR3(v).replace(/^\+/, '');
 
-export class Keithley6485Model implements BusInstrumentModel {
+export class Keithley6485Model extends ScpiBusInstrument implements BusInstrumentModel {
   private readonly opts: z.output<typeof keithley6485ModelOptionsSchema>;
   private readonly normal: () => number;
   private readonly started = Date.now();
-  private readonly tree: ScpiTree;
+  protected readonly tree: ScpiTree;
   readonly status = new ScpiStatus();
   rangeIndex = 0;
   autorange = true;
@@ -51,58 +52,16 @@ export class Keithley6485Model implements BusInstrumentModel {
   acquiredOffset = 0;
   nplc = 1;
   private buffered: number | undefined;
-  private output: string | undefined;
-  private silent = false;
-  private garble = 0;
 
   constructor(options: Keithley6485ModelOptions = {}) {
+    super();
     this.opts = parseOptions(keithley6485ModelOptionsSchema, options, 'the keithley6485 model');
     this.normal = gaussian(seededRandom(this.opts.seed ?? 6485));
     this.tree = new ScpiTree(this.commands(), { onError: this.status.error });
   }
 
-  setSilent(on: boolean): void {
-    this.silent = on;
-  }
-
-  garbleNextReplies(n: number): void {
-    this.garble = n;
-  }
-
   set inputAmps(amps: number) {
     this.opts.inputAmps = amps;
-  }
-
-  receive(data: Buffer): void {
-    if (this.silent) return;
-    if (this.output !== undefined) {
-      this.output = undefined;
-      this.status.error(err(SCPI.queryInterrupted));
-    }
-    this.output = this.tree.execute(data.toString('latin1').replace(/[\r\n]+$/, ''));
-  }
-
-  talk(): Buffer | undefined {
-    if (this.silent) return undefined;
-    let out = this.output;
-    this.output = undefined;
-    if (out === undefined) {
-      this.status.error(err(SCPI.queryUnterminated));
-      return undefined;
-    }
-    if (this.garble > 0) {
-      this.garble -= 1;
-      out = out.replace(/[0-9]/g, '#').slice(0, Math.max(2, out.length - 4));
-    }
-    return Buffer.from(out + '\n', 'latin1');
-  }
-
-  clear(): void {
-    this.output = undefined;
-  }
-
-  statusByte(): number {
-    return this.status.statusByte(this.output !== undefined);
   }
 
   private rangeFor(amps: number): number {
@@ -166,7 +125,7 @@ export class Keithley6485Model implements BusInstrumentModel {
         status: this.status,
         idn: () => `KEITHLEY INSTRUMENTS INC.,MODEL 6485,${this.opts.serial},${this.opts.firmware}`,
         reset: () => this.reset(),
-        messageAvailable: () => this.output !== undefined,
+        messageAvailable: () => this.messageAvailable,
       }),
       ...errorQueueCommands(this.status),
       { header: 'INITiate[:IMMediate]', set: () => void (this.buffered = this.measure()) },
