@@ -21,13 +21,13 @@ export async function busInstrumentModels(sim: SimulatorConfig, base: SimulatorO
     try {
       family = getFamily(type);
     } catch (err) {
-      throw new Error(`${where}: ${(err as Error).message}`);
+      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
     }
     if (!family.loadBusInstrument) throw new Error(`${where}: device type "${type}" has no simulated instrument for a bus adapter`);
     try {
       models.set(Number(address), (await family.loadBusInstrument())({ ...base, ...(base.seed !== undefined ? { seed: base.seed + Number(address) } : {}), ...options }));
     } catch (err) {
-      throw new Error(`${where} (${type}): ${(err as Error).message}`);
+      throw new Error(`${where} (${type}): ${(err as Error).message}`, { cause: err });
     }
   }
   return models;
