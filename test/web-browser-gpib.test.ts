@@ -47,6 +47,8 @@ describe.skipIf(!haveChromium)('the demo page with the GPIB bench in headless Ch
     // The instruments' own readings, not the bus's.
     await expect.poll(async () => Number(await page.getByTestId('value-picoammeter-current').textContent()), { timeout: 20_000 }).toBeGreaterThan(1e-10);
     await expect.poll(() => page.getByTestId('value-generator-frequency').textContent(), { timeout: 20_000 }).toMatch(/^1000(\.0*)?$/);
+    // The instrument daemons use the bus in-process: the monitor is the bus daemon's only connection.
+    expect(lab.daemons.find((d) => d.name === DEMO_BUS.name)!.daemon.server.connectionCount).toBe(1);
     expect(browser.errors).toEqual([]);
   }, 60_000);
 
@@ -78,11 +80,15 @@ describe.skipIf(!haveChromium)('the demo page with the GPIB bench in headless Ch
     await page.waitForTimeout(1500);
     await page.screenshot({ path: path.join(dir, 'demo-gpib-desktop.png') });
     await page.screenshot({ path: path.join(dir, 'demo-gpib-desktop-full.png'), fullPage: true });
+    for (const name of BENCH) await page.getByTestId(`device-${name}`).screenshot({ path: path.join(dir, `card-${name}-desktop.png`) });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByTestId('device-picoammeter').scrollIntoViewIfNeeded();
     await page.waitForTimeout(1500);
     await page.screenshot({ path: path.join(dir, 'demo-gpib-phone.png') });
     await page.screenshot({ path: path.join(dir, 'demo-gpib-phone-full.png'), fullPage: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(dir, 'demo-gpib-phone-top.png') });
+    await page.getByTestId('device-generator').screenshot({ path: path.join(dir, 'card-generator-phone.png') });
     expect(fs.existsSync(path.join(dir, 'demo-gpib-phone.png'))).toBe(true);
   }, 60_000);
 });

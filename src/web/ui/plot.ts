@@ -81,7 +81,9 @@ export function tickLabels(splits: number[], incr: number): string[] {
     if (big < SI[0]![0]) [scale, prefix] = SI[0]!;
   }
   const step = incr > 0 && Number.isFinite(incr) ? incr / scale : 1;
-  const decimals = Math.max(0, Math.min(12, Math.ceil(-Math.log10(step) - 1e-9)));
+  // Enough decimals to show the step itself (0.025, not 0.03).
+  let decimals = 0;
+  while (decimals < 12 && Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6 * step * 10 ** decimals) decimals++;
   return splits.map((v) => (Number.isFinite(v) ? `${(v / scale).toFixed(decimals)}${prefix}` : ''));
 }
 
