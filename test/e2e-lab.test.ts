@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceFamilies } from '../src/devices/index.js';
+import { DEMO_BENCH, DEMO_BUS } from '../src/cli/demo.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
 import { eventually } from './helpers/julabo-lab.js';
 
@@ -36,7 +37,12 @@ describe('labwire demo', () => {
     const demo = new CliProcess(['demo', '--port', '0', '--web', '0', '--monitor', '0', '--data', data, '--time-scale', '60']);
     procs.push(demo);
     const web = (await demo.waitFor(/web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/, 30_000))[1]!;
-    const families = Object.entries(deviceFamilies).filter(([, f]) => f.loadSimulator).map(([t]) => t);
+    // Every family with a simulator on its own, the bus adapter excepted: it carries the GPIB bench.
+    const families = [
+      ...Object.entries(deviceFamilies).filter(([t, f]) => f.loadSimulator && t !== DEMO_BUS.type).map(([t]) => t),
+      DEMO_BUS.name,
+      ...DEMO_BENCH.map((b) => b.name),
+    ];
     await eventually(async () => {
       const { body } = await getJson<Health>(`${web}api/health`);
       expect(body.peers.map((p) => p.name).sort()).toEqual([...families].sort());

@@ -51,10 +51,14 @@ A minimal lab.yaml:
       limits: { setpoint: { min: 5, max: 30 } }
       plots: [{ id: temp, values: [time, temperature, setpoint] }]
       # tls: { cert: pki/chiller.pem, key: pki/chiller.key }   # TLS on the daemon's port
+  # A GPIB bench: instruments behind a (simulated) Prologix adapter, reached through its bus daemon
+  #   simulators: - { name: adapter, type: prologix, instruments: { 14: keithley6485, 22: hp33120a } }
+  #   daemons:    - { name: gpib, type: prologix, link: sim:adapter }
+  #               - { name: picoammeter, type: keithley6485, link: bus:gpib/14 }   # bus:<bus daemon>/<address>
   monitor:
     web: 127.0.0.1:8888
     # webTls: { cert: pki/monitor.pem, key: pki/monitor.key } # HTTPS for the page
-See docs/monitor.md for every option, docs/security.md for TLS.`)
+See docs/monitor.md for every option, docs/security.md for TLS, docs/devices/prologix.md for the GPIB bench.`)
     .action(async (file: string, o: { logLevel?: string }) => {
       await runLab(loadLabConfig(file), o.logLevel);
     });

@@ -94,10 +94,21 @@ export const plotSchema = z
 
 const limitsSchema = z.record(z.string(), z.object({ min: z.number().optional(), max: z.number().optional() }).strict());
 
+/** An instrument behind a bus adapter simulator: its type, or its type with model options. */
+const busInstrumentSchema = z.union([
+  z.string().min(1),
+  z.object({ type: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }).strict(),
+]);
+
+/** `bus:<bus daemon>/<address>`: an instrument daemon reaching its instrument through a bus daemon of this lab. */
+export const BUS_LINK = /^bus:([^/\s]*)\/(.*)$/;
+
 const simulatorSchema = z
   .object({
     name,
     type: z.string().min(1),
+    /** Bus adapters (prologix): the simulated instruments behind it, by GPIB address 1–30, e.g. `14: keithley6485`. */
+    instruments: z.record(z.string(), busInstrumentSchema).optional(),
     /** Default 127.0.0.1:0 (any free port; daemons refer to it as sim:<name>). */
     listen: endpoint.optional(),
     pty: z.boolean().optional(),
@@ -111,7 +122,7 @@ const daemonSchema = z
   .object({
     name,
     type: z.string().min(1),
-    /** tcp://host:port, serial:///dev/ttyUSB0?baud=..., auto, or sim:<simulator name>. */
+    /** tcp://host:port, serial:///dev/ttyUSB0?baud=..., gpib://host:port/ADDR, auto, sim:<simulator name>, or bus:<bus daemon>/<GPIB address>. */
     link: z.string().min(1),
     listen: endpoint.default('127.0.0.1:0'),
     options: z.record(z.string(), z.unknown()).default({}),
@@ -262,11 +273,31 @@ export const labConfigSchema = z
     lab.daemons.forEach((d, i) => unique(d.name, ['daemons', i, 'name']));
     lab.peers.forEach((p, i) => unique(p.name, ['peers', i, 'name']));
     const sims = new Set(lab.simulators.map((s) => s.name));
+    lab.simulators.forEach((s, i) => {
+      for (const key of Object.keys(s.instruments ?? {})) {
+        // The YAML key is a number: a numeric path element finds its line.
+        const where = ['simulators', i, 'instruments', /^\d+$/.test(key) ? Number(key) : key];
+        if (!/^\d{1,2}$/.test(key) || Number(key) < 1 || Number(key) > 30) {
+          ctx.addIssue({ code: 'custom', path: where, message: `instrument address "${key}" must be a GPIB primary address from 1 to 30 (0 is the adapter itself)` });
+        }
+      }
+    });
+    const daemonLinks = new Map(lab.daemons.map((d) => [d.name, d.link]));
     lab.daemons.forEach((d, i) => {
       if (d.tls?.ca !== undefined && lab.monitor.peerTls?.cert === undefined) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'tls', 'ca'], message: `daemon "${d.name}" requires client certificates, so the monitor needs one: set monitor.peerTls.cert and monitor.peerTls.key (issued by this CA)` });
       }
-      if (d.link.startsWith('sim:') && !sims.has(d.link.slice(4))) {
+      const bus = BUS_LINK.exec(d.link);
+      if (bus) {
+        const [, busName, address] = bus as unknown as [string, string, string];
+        const buses = lab.daemons.filter((o) => o.name !== d.name && !BUS_LINK.test(o.link)).map((o) => o.name);
+        if (!daemonLinks.has(busName) || busName === d.name || BUS_LINK.test(daemonLinks.get(busName)!)) {
+          ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `"${d.link}" names the bus daemon "${busName}", which is not a daemon of this lab on its own link (the bus daemon, e.g. type prologix); write bus:<bus daemon>/<address>, e.g. bus:gpib/14; daemons: ${buses.join(', ') || 'none'}` });
+        }
+        if (!/^\d{1,2}$/.test(address) || Number(address) < 1 || Number(address) > 30) {
+          ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `"${d.link}": GPIB address "${address}" must be from 1 to 30 (0 is the adapter itself)` });
+        }
+      } else if (d.link.startsWith('sim:') && !sims.has(d.link.slice(4))) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `no simulator named "${d.link.slice(4)}"; simulators: ${[...sims].join(', ') || 'none'}` });
       } else if (!d.link.startsWith('sim:') && d.link !== 'auto') {
         // Kinds that families add (gpib://…) are registered once devices/index.ts has loaded.

@@ -21,6 +21,7 @@ import { alarmHookOptions, alarmOptions, expandEnv, type LabConfig } from '../co
 import { parseSize } from '../config/size.js';
 import { readLabTls } from '../config/tls.js';
 import { VERSION } from '../version.js';
+import { busInstrumentModels, busLinkOf, startOrder } from './bus.js';
 
 export interface RunningLab {
   config: LabConfig;
@@ -77,7 +78,9 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     for (const s of config.simulators) {
       const family = getFamily(s.type);
       if (!family.loadSimulator) throw new Error(`simulators: "${s.name}": device type "${s.type}" has no simulator`);
-      const simulator = (await family.loadSimulator())({ ...s.options, ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) });
+      const base = { ...(s.timeScale ? { timeScale: s.timeScale } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}) };
+      const instruments = await busInstrumentModels(s, base);
+      const simulator = (await family.loadSimulator())({ ...s.options, ...base, ...(instruments ? { instruments } : {}) });
       stops.push(() => simulator.close());
       const entry: RunningLab['simulators'][number] = { name: s.name, type: s.type, simulator };
       if (s.pty) entry.pty = await simulator.listenPty();
@@ -90,11 +93,17 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
 
     // The token this lab's monitor sends; the lab's daemons trust it to name end users.
     const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
-    const daemons: RunningLab['daemons'] = [];
-    for (const d of config.daemons) {
+    const started = new Map<string, RunningLab['daemons'][number]>();
+    for (const d of startOrder(config.daemons)) {
       const family = getFamily(d.type);
       let link: LinkSpec;
-      if (d.link.startsWith('sim:')) {
+      const onBus = busLinkOf(d.link);
+      if (onBus) {
+        // The bus daemon started first (startOrder); its bus is shared in this process.
+        const bus = started.get(onBus.bus)!;
+        if (!bus.daemon.runner.definition.serving) throw new Error(`daemons: "${d.name}": link ${d.link} names "${onBus.bus}", a ${bus.type} daemon, which serves no bus; name a bus daemon such as type prologix`);
+        link = parseLinkUrl(`gpib://${reachable(bus.daemon.host)}:${bus.daemon.port}/${onBus.address}`);
+      } else if (d.link.startsWith('sim:')) {
         const sim = simulators.find((s) => s.name === d.link.slice(4))!;
         link = sim.port !== undefined
           ? { kind: 'tcp', host: '127.0.0.1', port: sim.port }
@@ -124,8 +133,10 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         version: VERSION,
       });
       stops.push(() => daemon.close());
-      daemons.push({ name: d.name, type: d.type, daemon });
+      started.set(d.name, { name: d.name, type: d.type, daemon });
     }
+    // The lab file's order again: the status, the page and `labwire up` list daemons as written.
+    const daemons: RunningLab['daemons'] = config.daemons.map((d) => started.get(d.name)!);
 
     const archivePath = config.monitor.archive.path!;
     let archive: Archive | undefined;

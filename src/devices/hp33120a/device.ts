@@ -136,5 +136,8 @@ export const hp33120aDevice = defineDevice<Hp33120aOptions, Hp33120aDriver>({
 
 export const hp33120aFamily = deviceFamily(hp33120aDevice, {
   loadBusInstrument: async () => (await import('./model.js')).createHp33120aModel,
-  plots: [{ id: 'output', name: 'Output', values: ['time', 'frequency'], ylabel: 'Hz' }],
+  plots: [
+    { id: 'output', name: 'Frequency', values: ['time', 'frequency'], ylabel: 'Hz' },
+    { id: 'level', name: 'Amplitude and offset', values: ['time', 'amplitude', 'offset'], ylabel: 'V' },
+  ],
 });

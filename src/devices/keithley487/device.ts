@@ -188,5 +188,10 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
 
 export const keithley487Family = deviceFamily(keithley487Device, {
   loadBusInstrument: async () => (await import('./model.js')).createKeithley487Model,
-  plots: [{ id: 'current', name: 'Current', values: ['time', 'current'], ylabel: 'A' }],
+  plots: [
+    { id: 'current', name: 'Current', values: ['time', 'current'], ylabel: 'A' },
+    { id: 'source', name: 'Source voltage', values: ['time', 'source_voltage'], ylabel: 'V' },
+  ],
+  // The demo's source is left on at 5 V into the model's 1 GΩ load: the meter then reads ~5 nA.
+  demo: () => ({ simulatorOptions: { operate: true, sourceVolts: 5 } }),
 });

@@ -34,6 +34,9 @@ export const keithley487ModelOptionsSchema = z.object({
   noise: z.number().min(0).max(0.1).default(1e-4),
   /** Input offset current before zero correction, amperes. */
   offsetAmps: z.number().default(3e-13),
+  /** The source at power-on: off at 0 V, as after L0; on at a voltage for a bench left sourcing (the demo). */
+  operate: z.boolean().default(false),
+  sourceVolts: z.number().min(-50).max(50).default(0),
   /** Model and firmware as U2 reports them. */
   firmware: z.string().regex(/^[A-Z]\d{2}$/).default('A05'),
 }).strict();
@@ -72,6 +75,8 @@ export class Keithley487Model implements BusInstrumentModel {
   constructor(options: Keithley487ModelOptions = {}) {
     this.opts = parseOptions(keithley487ModelOptionsSchema, options, 'the keithley487 model');
     this.normal = gaussian(seededRandom(this.opts.seed ?? 487));
+    this.operate = this.opts.operate;
+    this.sourceVolts = this.opts.sourceVolts;
   }
 
   /** Instrument switched off: takes nothing, answers nothing. */

@@ -139,4 +139,6 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
 export const keithley6485Family = deviceFamily(keithley6485Device, {
   loadBusInstrument: async () => (await import('./model.js')).createKeithley6485Model,
   plots: [{ id: 'current', name: 'Current', values: ['time', 'current'], ylabel: 'A' }],
+  // A picoammeter powers up with its input shorted; the demo's is left measuring, so a current shows.
+  demo: () => ({ simulatorOptions: { zeroCheck: false } }),
 });

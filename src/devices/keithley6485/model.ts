@@ -23,6 +23,8 @@ export const keithley6485ModelOptionsSchema = z.object({
   /** Input offset current (what zero correction removes), amperes. */
   offsetAmps: z.number().default(2e-13),
   lineHz: z.union([z.literal(50), z.literal(60)]).default(60),
+  /** Zero check at power-on: on, as a real 6485 starts; off for a bench left measuring (the demo). */
+  zeroCheck: z.boolean().default(true),
   serial: z.string().default('4096485'),
   firmware: z.string().default('B03   Sep 25 2004 10:01:01/A02  /E'),
 }).strict();
@@ -58,6 +60,7 @@ export class Keithley6485Model extends ScpiBusInstrument implements BusInstrumen
     this.opts = parseOptions(keithley6485ModelOptionsSchema, options, 'the keithley6485 model');
     this.normal = gaussian(seededRandom(this.opts.seed ?? 6485));
     this.tree = new ScpiTree(this.commands(), { onError: this.status.error });
+    this.zeroCheck = this.opts.zeroCheck;
   }
 
   set inputAmps(amps: number) {

@@ -136,4 +136,5 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
 
 export const prologixFamily = deviceFamily(prologixDevice, {
   loadSimulator: async () => (await import('./simulator/simulator.js')).createPrologixSimulator,
+  plots: [{ id: 'traffic', name: 'Bus transactions', values: ['time', 'transactions', 'timeouts'], ylabel: 'count' }],
 });

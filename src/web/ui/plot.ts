@@ -63,6 +63,34 @@ function seriesRef(client: string, value: string): { device: string; name: strin
 }
 
 const LIVE_WINDOW_MS = 3_600_000;
+/** A value holds until the next update (daemons report changes): the line is drawn on to now this often. */
+const HOLD_REDRAW_MS = 2000;
+
+const SI: Array<[number, string]> = [[1e-15, 'f'], [1e-12, 'p'], [1e-9, 'n'], [1e-6, 'µ'], [1e-3, 'm'], [1, ''], [1e3, 'k'], [1e6, 'M'], [1e9, 'G']];
+
+/**
+ * Tick labels that stay distinct at any magnitude (nanoamperes, megahertz): an SI prefix chosen
+ * by the largest tick, decimals by the step between ticks.
+ */
+export function tickLabels(splits: number[], incr: number): string[] {
+  const big = Math.max(0, ...splits.map((v) => Math.abs(v)).filter(Number.isFinite));
+  let scale = 1;
+  let prefix = '';
+  if (big > 0 && (big < 1e-2 || big >= 1e5)) {
+    for (const [s, p] of SI) if (big >= s * 0.9995) [scale, prefix] = [s, p];
+    if (big < SI[0]![0]) [scale, prefix] = SI[0]!;
+  }
+  const step = incr > 0 && Number.isFinite(incr) ? incr / scale : 1;
+  // Enough decimals to show the step itself (0.025, not 0.03).
+  let decimals = 0;
+  while (decimals < 12 && Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6 * step * 10 ** decimals) decimals++;
+  return splits.map((v) => (Number.isFinite(v) ? `${(v / scale).toFixed(decimals)}${prefix}` : ''));
+}
+
+/** Abscissae with at least one value: shown as the plot's data-points, for tools and the browser tests (a canvas hides it). */
+function drawn(cols: Array<Array<number | null>>): number {
+  return cols[0]!.filter((_x, j) => cols.slice(1).some((c) => typeof c[j] === 'number')).length;
+}
 const MAX_LIVE_ROWS = 20_000;
 
 /** A configured plot of a device: the last hour from the archive, then live. */
@@ -86,7 +114,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
         timeX ? {} : { label: xName },
         ...yNames.map((y, i) => ({ label: y, stroke: COLORS[i % COLORS.length], width: 1.5, ...(timeX ? {} : { paths: () => null, points: { show: true, size: 4 } }) })),
       ],
-      axes: [{ label: timeX ? undefined : (plot.xlabel ?? xName) }, { label: plot.ylabel ?? props.unit, size: 60 }],
+      axes: [{ label: timeX ? undefined : (plot.xlabel ?? xName) }, { label: plot.ylabel ?? props.unit, size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
       scales: { x: { time: timeX, distr: !timeX && plot.xscale === 'log' ? 3 : 1 }, y: { distr: plot.yscale === 'log' ? 3 : 1 } },
       cursor: { drag: { x: true, y: false } },
       legend: { show: true },
@@ -96,6 +124,8 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
     const valueOf = (r: { device: string; name: string }): number | null => num(live.state.devices.find((d) => d.name === r.device)?.values[r.name]);
     const current = refs.map(valueOf);
     let xCurrent = xRef ? valueOf(xRef) : null;
+    // What the page already knows holds from now on: a steady value is drawn before its next change.
+    if (timeX && current.some((v) => v !== null)) rows.push([Date.now() / 1000, ...current]);
     const u = new uPlot(opts, hist as uPlot.AlignedData, el);
     let frame = 0;
     const redraw = (): void => {
@@ -108,11 +138,17 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
           rows = rows.filter((r) => (r[0] as number) >= cutoff);
           const fresh = rows.filter((r) => (r[0] as number) > lastHist);
           const cols = hist.map((c, i) => [...c, ...fresh.map((r) => r[i]!)]);
+          // The latest values hold until they change: draw them on to now, so a steady value is a line, not a dot.
+          const now = Date.now() / 1000;
+          const last = cols[0]!.length ? (cols[0]![cols[0]!.length - 1] as number) : -Infinity;
+          if (current.some((v) => v !== null) && now > last) cols.forEach((c, i) => c.push(i === 0 ? now : current[i - 1]!));
           u.setData(cols as uPlot.AlignedData);
+          el.dataset.points = String(drawn(cols));
         } else {
           const pts = rows.filter((r) => r[0] !== null).sort((a, b) => (a[0] as number) - (b[0] as number));
           const cols = hist.map((_c, i) => pts.map((r) => r[i]!));
           u.setData(cols as uPlot.AlignedData);
+          el.dataset.points = String(drawn(cols));
         }
       });
     };
@@ -133,6 +169,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
       if (rows.length > MAX_LIVE_ROWS) rows = rows.slice(-MAX_LIVE_ROWS / 2);
       redraw();
     });
+    const hold = timeX ? setInterval(redraw, HOLD_REDRAW_MS) : undefined;
     const ro = new ResizeObserver(() => u.setSize({ width: width(), height }));
     ro.observe(el);
 
@@ -161,6 +198,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
     }
     return () => {
       ctrl.abort();
+      if (hold) clearInterval(hold);
       unsubscribe();
       ro.disconnect();
       if (frame) cancelAnimationFrame(frame);
