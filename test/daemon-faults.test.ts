@@ -34,13 +34,13 @@ describe('bad input', () => {
     const c = await l.client();
     const from = c.lines.length;
     c.write(Buffer.from([0xff, 0xfe, 0x80, 0xc3, 0x28, 0x0a]));
-    expect(await c.waitLine(() => true, 5000, from)).toBe('error - code=ProtocolError message="line is not valid UTF-8"');
+    expect(await c.waitLine(() => true, 15_000, from)).toBe('error - code=ProtocolError message="line is not valid UTF-8"');
     expect(await c.request('ping')).toBe('pong');
     const seed = Buffer.alloc(4096);
     for (let i = 0; i < seed.length; i++) seed[i] = (i * 73 + 11) % 256; // deterministic junk with embedded terminators
     c.write(seed);
     c.write('\nping\n');
-    await c.waitLine((x) => x === 'pong', 5000, c.lines.length - 1);
+    await c.waitLine((x) => x === 'pong', 15_000, c.lines.length - 1);
     await bystanderOk(l);
   });
 

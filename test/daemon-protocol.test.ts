@@ -152,7 +152,7 @@ describe('push lines', () => {
     expect(await c.request('subscribe')).toBe('ok subscribe');
     const from = c.lines.length;
     expect(await c.request('set setpoint=14')).toBe('ok set setpoint=14');
-    const update = await c.waitLine((l) => l.startsWith('update ') && l.includes('setpoint=14'), 5000, from);
+    const update = await c.waitLine((l) => l.startsWith('update ') && l.includes('setpoint=14'), 15_000, from);
     expect(Number(kv(update).t)).toBeGreaterThan(Date.now() - 10_000);
     expect(await c.request('unsubscribe')).toBe('ok unsubscribe');
   });
@@ -161,7 +161,7 @@ describe('push lines', () => {
     const c = await lab.client();
     const from = c.lines.length;
     expect(await c.request('subscribe log_since=0')).toBe('ok subscribe');
-    const up = await c.waitLine((l) => l.startsWith('log ') && l.includes('link to device up'), 5000, from);
+    const up = await c.waitLine((l) => l.startsWith('log ') && l.includes('link to device up'), 15_000, from);
     expect(c.lines.indexOf(up)).toBeGreaterThan(c.lines.indexOf('ok subscribe', from));
     const t = Number(kv(up).t);
     expect(t).toBeGreaterThan(0);
@@ -207,7 +207,7 @@ describe('push lines', () => {
     expect(await c.request('subscribe setpoint')).toBe('ok subscribe');
     const from = c.lines.length;
     await c.request('set setpoint=13');
-    const u = await c.waitLine((l) => l.startsWith('update '), 5000, from);
+    const u = await c.waitLine((l) => l.startsWith('update '), 15_000, from);
     expect(Object.keys(kv(u)).sort()).toEqual(['setpoint', 't']);
   });
 
@@ -219,7 +219,7 @@ describe('push lines', () => {
     expect(c.lines[from]).toMatch(/^id name=chiller/); // nothing answered the id line
     expect(await c.request('start')).toBe('ok start running=1');
     lab.daemon.runner.log('warning', 'test message for the monitor');
-    await c.waitLine((l) => l === 'warning test message for the monitor', 5000, from);
+    await c.waitLine((l) => l === 'warning test message for the monitor', 15_000, from);
     expect(c.lines.some((l) => l.startsWith('log '))).toBe(false);
     await c.request('stop');
   });
@@ -239,7 +239,7 @@ describe('push lines', () => {
     await c.request('subscribe');
     const from = c.lines.length;
     lab.daemon.runner.log('info', 'hello "quoted" world');
-    const l = await c.waitLine((x) => x.startsWith('log '), 5000, from);
+    const l = await c.waitLine((x) => x.startsWith('log '), 15_000, from);
     expect(l).toMatch(/^log t=\d+ level=info message="hello \\"quoted\\" world"$/);
   });
 });

@@ -180,11 +180,11 @@ describe('cryocon daemon in-process: polling, faults and limits', () => {
     const watcher = await RawClient.connect(lab.daemon.port);
     expect(await watcher.request('subscribe hw_connected')).toBe('ok subscribe');
     sim.corruptNextReplies(1, 'dropField');
-    await watcher.waitLine((l) => /level=warning message="polling status failed: unexpected reply .*: \d+ field\(s\) for \d+ queries/.test(l), 5000);
-    await watcher.waitLine((l) => /level=info message="polling status recovered"/.test(l), 5000);
+    await watcher.waitLine((l) => /level=warning message="polling status failed: unexpected reply .*: \d+ field\(s\) for \d+ queries/.test(l), 15_000);
+    await watcher.waitLine((l) => /level=info message="polling status recovered"/.test(l), 15_000);
     sim.garbleNextReplies(1);
-    await watcher.waitLine((l) => /polling status failed: .*line noise/.test(l), 5000);
-    await watcher.waitLine((l) => /polling status recovered/.test(l), 5000);
+    await watcher.waitLine((l) => /polling status failed: .*line noise/.test(l), 15_000);
+    await watcher.waitLine((l) => /polling status recovered/.test(l), 15_000);
     watcher.close();
     const s = await status();
     expect(s['chA.units']).toBe('K');

@@ -272,7 +272,7 @@ describe('subscribe', () => {
     const from = c.lines.length;
     bath.set({ temperature: 11, setpoint: 11 });
     gauge.setValues({ hw_connected: 1, status: 0, pressure: 5 });
-    await c.waitLine((l) => l.includes('gauge.pressure=5'), 5000, from);
+    await c.waitLine((l) => l.includes('gauge.pressure=5'), 15_000, from);
     const updates = c.lines.slice(from).filter((l) => l.startsWith('update'));
     expect(updates.map((l) => l.replace(/t=\d+ /, ''))).toEqual(['update bath.setpoint=11', 'update gauge.pressure=5']);
     expect(await c.request('unsubscribe')).toBe('ok unsubscribe');

@@ -45,7 +45,7 @@ export class RawClient {
   }
 
   /** Waits until a line matching `pred` has arrived (searching from `from`), returns it and its index. */
-  async waitLine(pred: (line: string) => boolean, timeoutMs = 5000, from = 0): Promise<string> {
+  async waitLine(pred: (line: string) => boolean, timeoutMs = 15_000, from = 0): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (let i = from; i < this.lines.length; i++) if (pred(this.lines[i]!)) return this.lines[i]!;
@@ -63,14 +63,14 @@ export class RawClient {
   }
 
   /** Sends one line and returns the next reply line (push lines `update`/`log` are skipped). */
-  async request(line: string, timeoutMs = 5000): Promise<string> {
+  async request(line: string, timeoutMs = 15_000): Promise<string> {
     const from = this.lines.length;
     this.write(`${line}\n`);
     return this.waitLine((l) => !l.startsWith('update ') && !l.startsWith('log '), timeoutMs, from);
   }
 
   /** Collects the next n reply lines (pushes skipped). */
-  async replies(n: number, from: number, timeoutMs = 5000): Promise<string[]> {
+  async replies(n: number, from: number, timeoutMs = 15_000): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = this.lines.slice(from).filter((l) => !l.startsWith('update ') && !l.startsWith('log '));
@@ -81,7 +81,7 @@ export class RawClient {
     }
   }
 
-  waitClosed(timeoutMs = 5000): Promise<void> {
+  waitClosed(timeoutMs = 15_000): Promise<void> {
     return this.waitLine(() => false, timeoutMs).then(
       () => undefined,
       (err: Error) => {
