@@ -68,6 +68,13 @@ export interface CommandDecl<D = unknown> {
   description: string;
   /** State-changing: refused in read-only mode, needs the operator role, audited. */
   write: boolean;
+  /**
+   * A write that is traffic rather than an act of a person: a bus daemon's message for an
+   * instrument daemon, many per second. Role and read-only checks as for any write, refusals
+   * audited, but it is not audited one by one (the device counts it), does not wait behind other
+   * commands and does not show `busy`.
+   */
+  traffic?: boolean;
   /** Named arguments in positional order: `cmd 1 2` and `cmd a=1 b=2` are the same call. */
   args?: Record<string, ValueDecl>;
   /** Returns results to send back as `ok <command> k=v ...`. */

@@ -338,7 +338,7 @@ export class DeviceRunner extends EventEmitter {
       for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.device.params, k)) this.setWritten(k, v);
       return results;
     };
-    if (!decl.write) return withProtocolErrors(name, exec);
+    if (!decl.write || decl.traffic === true) return withProtocolErrors(name, exec);
     return this.queue.run(line, actor, `running ${name}`, exec);
   }
 

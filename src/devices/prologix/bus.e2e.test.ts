@@ -129,6 +129,40 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     expect(await op.request('?$*IDN?')).toBe('TEST INSTRUMENTS,MODEL14,0,1.0');
   });
 
+  it('query and write are traffic: counted, not audited one by one, never busy; a viewer is refused and that is audited', async () => {
+    const b = await ready({
+      daemon: {
+        tokens: [
+          { name: 'watcher', token: 'viewer-token-0123', role: 'viewer' },
+          { name: 'k6485', token: 'operator-token-0123', role: 'operator' },
+        ],
+        anonymousRole: 'viewer',
+      },
+    });
+    const audits: string[] = [];
+    const states = new Set<string>();
+    b.daemon.runner.on('audit', (e: { command: string; result: string }) => audits.push(`${e.command} → ${e.result}`));
+    b.daemon.runner.on('update', (e: { changes: Record<string, unknown> }) => {
+      if (typeof e.changes.state === 'string') states.add(e.changes.state);
+    });
+    const op = await b.client();
+    expect(await op.request('auth token=operator-token-0123')).toMatch(/^ok auth role=operator/);
+    const before = Number(kv(await op.request('get_status')).transactions);
+    for (let i = 0; i < 50; i++) {
+      // The reply's own terminator comes back too (C-style quoted): exact bytes for labwire.
+      expect(await op.request('query addr=14 data="*IDN?"')).toMatch(/^ok query reply=\$'TEST INSTRUMENTS,MODEL14,0,1\.0\\n'$/);
+      expect(await op.request(`write addr=15 data="VOLT ${i}"`)).toBe('ok write');
+    }
+    await eventually(async () => expect(Number(kv(await op.request('get_status')).transactions) - before).toBeGreaterThanOrEqual(100));
+    expect(audits).toEqual([]);
+    expect(states.has('busy')).toBe(false);
+    const viewer = await b.client();
+    expect(await viewer.request('auth token=viewer-token-0123')).toMatch(/^ok auth role=viewer/);
+    expect(await viewer.request('write addr=15 data="VOLT 99"')).toMatch(/^error write code=Unauthorized/);
+    expect(b.instruments.get(15)!.received).not.toContain('VOLT 99');
+    await eventually(() => expect(audits.some((a) => a.startsWith('write addr=15 data="VOLT 99"') && a.includes('Unauthorized'))).toBe(true));
+  });
+
   it('lines without an address, bad set_addr and two $ get error replies, not silence', async () => {
     const b = await ready();
     const c = await b.client();

@@ -69,6 +69,8 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
     query: {
       description: 'send a message to the instrument at addr and return its reply (++read eoi); a silent instrument answers code=Timeout',
       write: true,
+      // Instrument daemons poll through it: counted in transactions and bus_status, not audited.
+      traffic: true,
       args: {
         addr: ADDRESS,
         data: DATA,
@@ -83,6 +85,7 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
     write: {
       description: 'send a message to the instrument at addr without reading a reply',
       write: true,
+      traffic: true,
       args: { addr: ADDRESS, data: DATA, hex: HEX },
       run: async (bus, args) => {
         await bus.write(Number(args.addr), dataBytes(args.data, args.hex));
