@@ -33,8 +33,24 @@ export default tseslint.config(
   },
   {
     files: ['src/devices/**'],
+    ignores: ['src/devices/*.ts', 'src/devices/kits/**', '**/*.test.ts', '**/test-helpers/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/monitor/**', '**/web/**', '**/archive/**', '**/cli/**', '**/client/**'], message: 'devices import only wire/, links/ and the device API of daemon/' }] }],
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/monitor/**', '**/web/**', '**/archive/**', '**/cli/**', '**/client/**'], message: 'devices import only wire/, links/ and the device API of daemon/' },
+        // From src/devices/<family>/: `../<other family>/…` is another family; kits are shared.
+        { regex: '^\\.\\./(?!kits/|\\.\\./)[^/]+/', message: 'a family never imports another family: what two families share belongs in a kit (src/devices/kits/)' },
+      ] }],
+    },
+  },
+  {
+    files: ['src/devices/kits/**'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/monitor/**', '**/web/**', '**/archive/**', '**/cli/**', '**/client/**'], message: 'kits import only wire/, links/, other kits and the device API of daemon/' },
+        // From src/devices/kits/<kit>/: `../../<family>/…` is a family; kits serve families, not the reverse.
+        { regex: '^\\.\\./\\.\\./(?!\\.\\./)[^/]+/', message: 'a kit never imports a device family' },
+      ] }],
     },
   },
   {
