@@ -17,7 +17,7 @@ import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
 import { loadLabConfig } from '../src/config/lab.js';
 import { ConfigError } from '../src/config/yaml.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
-import { eventually } from '../src/util/test-helpers/eventually.js';
+import { eventually } from '../src/testing/eventually.js';
 import { recordingLogger, type RecordingLogger } from './helpers/log-sink.js';
 import { testPki, type TestPki } from './helpers/tls.js';
 

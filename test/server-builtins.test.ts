@@ -16,7 +16,7 @@ import { createWebApp } from '../src/web/server.js';
 import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const TOKENS = [
   { role: 'viewer' as const, token: 'viewer-token-0123456789', name: 'vera' },

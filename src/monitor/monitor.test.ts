@@ -15,7 +15,7 @@ import type { MonitorUpdate, PeerState } from './types.js';
 import { CcdlabPeer } from './test-helpers/ccdlab-peer.js';
 import { FreezeProxy } from './test-helpers/freeze-proxy.js';
 import { MemoryArchive } from './test-helpers/memory-archive.js';
-import { eventually as until, sleep } from '../util/test-helpers/eventually.js';
+import { eventually as until, sleep } from '../testing/eventually.js';
 
 const actor = { who: 'tester', peer: '127.0.0.1:1' };
 const cleanups: Array<() => Promise<void> | void> = [];
