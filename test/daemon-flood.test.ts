@@ -18,7 +18,7 @@ import { ROOT } from './helpers/cli.js';
 import { fileSize, flood, openFds, rssMb, totalSize } from './helpers/flood.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 import { RawClient } from '../src/testing/raw-client.js';
-import { testPki } from './helpers/tls.js';
+import { testPki } from '../src/testing/tls.js';
 
 const OPERATOR = 'operator-token-0123456789';
 const VIEWER = 'viewer-token-0123456789';

@@ -13,13 +13,13 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabwireClient } from '../src/client/client.js';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { loadLabConfig } from '../src/config/lab.js';
 import { ConfigError } from '../src/config/yaml.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
 import { eventually } from '../src/testing/eventually.js';
-import { recordingLogger, type RecordingLogger } from './helpers/log-sink.js';
-import { testPki, type TestPki } from './helpers/tls.js';
+import { recordingLogger, type RecordingLogger } from '../src/testing/log-sink.js';
+import { testPki, type TestPki } from '../src/testing/tls.js';
 
 /** A lab folder with the test PKI copied into ./pki, so lab.yaml names its files relatively. */
 function labDir(pki: TestPki): string {

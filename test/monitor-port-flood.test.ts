@@ -3,7 +3,7 @@
  * §2 and §3): the same LineServer as a daemon's, with the monitor's own meaning of log lines.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import type { MonitorOptions } from '../src/monitor/options.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LabwireClient } from '../src/client/index.js';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import type { MonitorOptions } from '../src/monitor/options.js';
 import type { LogEntry } from '../src/archive/types.js';

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeDaemon } from '../client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../testing/fake-daemon.js';
 import { silentLogger } from '../util/logger.js';
 import type { LogEntry } from '../archive/types.js';
 import { LabwireError } from '../wire/types.js';

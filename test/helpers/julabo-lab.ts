@@ -2,7 +2,7 @@
  * A simulated Julabo with a daemon in front of it, in-process, on loopback ports chosen by the OS.
  */
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
-import { startDaemonOnPort } from '../../src/daemon/test-helpers/restart.js';
+import { startDaemonOnPort } from '../../src/testing/restart-daemon.js';
 import { JulaboSimulator, type JulaboSimulatorOptions } from '../../src/devices/julabo/simulator.js';
 import { julaboFamily } from '../../src/devices/julabo/device.js';
 import { silentLogger } from '../../src/util/logger.js';

@@ -9,7 +9,7 @@ import type { BusInstrumentModel } from '../../daemon/api.js';
 import { startDaemon, type Daemon } from '../../daemon/daemon.js';
 import { eventually } from '../../testing/eventually.js';
 import { kv } from '../../../test/helpers/julabo-lab.js';
-import { recordingLogger } from '../../../test/helpers/log-sink.js';
+import { recordingLogger } from '../../testing/log-sink.js';
 import { RawClient } from '../../testing/raw-client.js';
 import { getFamily } from '../index.js';
 import { parseGpibUrl } from '../kits/gpib/link.js';
