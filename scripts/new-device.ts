@@ -118,7 +118,8 @@ function main(): void {
   try {
     const options = parseArgs(process.argv.slice(2));
     const result = newDevice(options);
-    process.stdout.write(`wrote ${result.files.join('\n      ')}\nregistry (src/devices/index.ts):\n  ${result.registryLines.join('\n  ')}\n`);
+    const list = (lines: readonly string[]): string => lines.map((l) => `  ${l.trim()}\n`).join('');
+    process.stdout.write(`wrote\n${list(result.files)}registry (src/devices/index.ts):\n${list(result.registryLines)}`);
     process.stdout.write(`next: npx vitest run src/devices/${options.name}/conformance.test.ts, then docs/adding-a-device.md\n`);
   } catch (err) {
     if (!(err instanceof NewDeviceError)) throw err;
