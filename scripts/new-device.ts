@@ -1,7 +1,8 @@
 /**
  * `npm run new-device <name> [--scpi] [--bus]`: writes a device family skeleton under
  * src/devices/<name>/ and its line in the registry (src/devices/index.ts). The skeleton is a small
- * but real SCPI instrument on TCP with its simulator and a conformance test that passes against it
+ * but real SCPI instrument on TCP with its simulator (`--bus`: on GPIB behind the prologix bus,
+ * with a model for the adapter simulator) and a conformance test that passes against it
  * (docs/adding-a-device.md; decision 0018). `--root <dir>` writes into another checkout.
  */
 import fs from 'node:fs';
@@ -10,11 +11,18 @@ import { fileURLToPath } from 'node:url';
 
 const TEMPLATES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'new-device');
 
-/** Files of a family, in the order a reader meets them; `.tmpl` is dropped. */
-const SCPI_FILES = ['codec.ts', 'driver.ts', 'device.ts', 'simulator.ts', 'index.ts', 'README.md', 'conformance.test.ts'] as const;
+/**
+ * Files of a family in the order a reader meets them, each with its template folder (`.tmpl` is
+ * dropped): a bus instrument shares codec and driver with the TCP one and has a model instead of
+ * a simulator.
+ */
+const FILES = {
+  scpi: [['codec.ts', 'scpi'], ['driver.ts', 'scpi'], ['device.ts', 'scpi'], ['simulator.ts', 'scpi'], ['index.ts', 'scpi'], ['README.md', 'scpi'], ['conformance.test.ts', 'scpi']],
+  bus: [['codec.ts', 'scpi'], ['driver.ts', 'scpi'], ['device.ts', 'bus'], ['model.ts', 'bus'], ['index.ts', 'bus'], ['README.md', 'bus'], ['conformance.test.ts', 'bus']],
+} as const;
 
 export class NewDeviceError extends Error {
-  constructor(readonly code: 'BadName' | 'Exists' | 'BadArguments' | 'NoRegistry' | 'NotSupported', message: string) {
+  constructor(readonly code: 'BadName' | 'Exists' | 'BadArguments' | 'NoRegistry', message: string) {
     super(message);
     this.name = 'NewDeviceError';
   }
@@ -72,9 +80,6 @@ export function addRegistryLine(registry: string, name: string): { text: string;
 export function newDevice(options: NewDeviceOptions): NewDeviceResult {
   const { name, root } = options;
   checkName(name);
-  if (options.bus) {
-    throw new NewDeviceError('NotSupported', '--bus is not generated yet: start from the SCPI skeleton and follow "Behind a bus" in docs/adding-a-device.md (keithley6485 is the model)');
-  }
   const devices = path.join(root, 'src', 'devices');
   const registryPath = path.join(devices, 'index.ts');
   if (!fs.existsSync(registryPath)) throw new NewDeviceError('NoRegistry', `${registryPath} does not exist: run from a labwire checkout or pass --root`);
@@ -85,8 +90,8 @@ export function newDevice(options: NewDeviceOptions): NewDeviceResult {
 
   fs.mkdirSync(folder);
   const files: string[] = [];
-  for (const file of SCPI_FILES) {
-    const text = fill(fs.readFileSync(path.join(TEMPLATES, 'scpi', `${file}.tmpl`), 'utf8'), name);
+  for (const [file, kind] of FILES[options.bus ? 'bus' : 'scpi']) {
+    const text = fill(fs.readFileSync(path.join(TEMPLATES, kind, `${file}.tmpl`), 'utf8'), name);
     fs.writeFileSync(path.join(folder, file), text);
     files.push(path.join('src', 'devices', name, file));
   }

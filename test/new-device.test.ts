@@ -14,6 +14,8 @@ import { addRegistryLine, checkName, newDevice, parseArgs } from '../scripts/new
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NAME = 'gentest';
+/** The same instrument on GPIB behind the prologix bus (`--bus`). */
+const BUS_NAME = 'gentestbus';
 
 function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -74,23 +76,27 @@ describe('new-device refuses what it cannot write', () => {
     expect(text.split('\n').filter((l) => !registry.split('\n').includes(l))).toEqual(lines);
   });
 
-  it('bad arguments, and --bus (not generated yet) with a pointer to the guide', () => {
+  it('bad arguments', () => {
     expect(() => parseArgs([])).toThrow(/usage: npm run new-device <name>/);
     expect(() => parseArgs(['a1b', 'c2d'])).toThrow(/one name only/);
     expect(() => parseArgs(['a1b', '--gpib'])).toThrow(/unknown option --gpib/);
+    expect(() => parseArgs(['a1b', '--root'])).toThrow(/--root needs a directory/);
     expect(parseArgs(['meter', '--scpi', '--root', '/tmp'])).toEqual({ name: 'meter', root: '/tmp', bus: false });
-    expect(() => newDevice({ name: 'meter', root: ROOT, bus: true })).toThrow(/docs\/adding-a-device\.md/);
+    expect(parseArgs(['meter', '--bus'])).toMatchObject({ name: 'meter', bus: true });
   });
 });
 
 describe('the generated family', () => {
   let dir: string;
   let generated: { code: number | null; out: string };
+  let generatedBus: { code: number | null; out: string };
 
   beforeAll(async () => {
     dir = copyTree();
-    generated = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'new-device.ts'), NAME, '--scpi', '--root', dir], ROOT, 60_000);
-  }, 90_000);
+    const script = path.join(ROOT, 'scripts', 'new-device.ts');
+    generated = await run(process.execPath, ['--import', 'tsx', script, NAME, '--scpi', '--root', dir], ROOT, 60_000);
+    generatedBus = await run(process.execPath, ['--import', 'tsx', script, BUS_NAME, '--bus', '--root', dir], ROOT, 60_000);
+  }, 120_000);
 
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -100,7 +106,14 @@ describe('the generated family', () => {
     for (const f of ['codec.ts', 'driver.ts', 'device.ts', 'simulator.ts', 'index.ts', 'README.md', 'conformance.test.ts']) {
       expect(fs.existsSync(path.join(dir, 'src', 'devices', NAME, f)), f).toBe(true);
     }
-    expect(fs.readFileSync(path.join(dir, 'src', 'devices', 'index.ts'), 'utf8')).toContain(`  ${NAME}: ${NAME}Family,`);
+    expect(generatedBus.code).toBe(0);
+    for (const f of ['codec.ts', 'driver.ts', 'device.ts', 'model.ts', 'index.ts', 'README.md', 'conformance.test.ts']) {
+      expect(fs.existsSync(path.join(dir, 'src', 'devices', BUS_NAME, f)), `${BUS_NAME}/${f}`).toBe(true);
+    }
+    expect(fs.existsSync(path.join(dir, 'src', 'devices', BUS_NAME, 'simulator.ts'))).toBe(false);
+    const registry = fs.readFileSync(path.join(dir, 'src', 'devices', 'index.ts'), 'utf8');
+    expect(registry).toContain(`  ${NAME}: ${NAME}Family,`);
+    expect(registry).toContain(`  ${BUS_NAME}: ${BUS_NAME}Family,`);
     const again = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'new-device.ts'), NAME, '--root', dir], ROOT, 60_000);
     expect(again.code).toBe(1);
     expect(again.out).toContain(`new-device: src/devices/${NAME}/ exists already`);
@@ -109,16 +122,19 @@ describe('the generated family', () => {
   it('type-checks with the registry', async () => {
     fs.writeFileSync(
       path.join(dir, 'tsconfig.generated.json'),
-      JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true }, include: [`src/devices/${NAME}`, 'src/devices/index.ts'] }),
+      JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true }, include: [`src/devices/${NAME}`, `src/devices/${BUS_NAME}`, 'src/devices/index.ts'] }),
     );
     const tsc = await run(process.execPath, [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.generated.json'], dir, 180_000);
     expect(tsc.out).toBe('');
     expect(tsc.code).toBe(0);
   }, 200_000);
 
-  it('passes the conformance suite against its own simulator', async () => {
-    const vitest = await run(process.execPath, [path.join(dir, 'node_modules', 'vitest', 'vitest.mjs'), 'run', `src/devices/${NAME}/conformance.test.ts`], dir, 240_000);
-    expect(vitest.out).toMatch(/Tests\s+7 passed \(7\)/);
+  it('passes the conformance suite against its own simulator (the bus one: through adapter and bus daemon)', async () => {
+    const files = [`src/devices/${NAME}/conformance.test.ts`, `src/devices/${BUS_NAME}/conformance.test.ts`];
+    const vitest = await run(process.execPath, [path.join(dir, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...files], dir, 240_000);
+    expect(vitest.out).toMatch(/Test Files\s+2 passed \(2\)/);
+    // 7 each; the bus family skips the delaying proxy (the bus pairs every reply with its request).
+    expect(vitest.out).toMatch(/Tests\s+13 passed \| 1 skipped \(14\)/);
     expect(vitest.code).toBe(0);
   }, 260_000);
 });
