@@ -2,7 +2,7 @@
  * A whole lab on TLS, started as `labwire up` starts it (loadLabConfig + startLab): a simulated
  * Julabo behind a daemon whose port requires TLS with client certificates, a remote TLS peer,
  * the monitor's port on TLS and the page on HTTPS; certificates made by openssl for the test
- * (test/helpers/tls.ts) and named by relative paths in lab.yaml. Then the config's own errors:
+ * (src/testing/tls.ts) and named by relative paths in lab.yaml. Then the config's own errors:
  * a missing or mismatched file is reported by key and line, all problems at once.
  */
 import fs from 'node:fs';
