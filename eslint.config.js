@@ -26,9 +26,22 @@ export default tseslint.config(
     },
   },
   {
+    // Their tests may use labwire/testing (src/testing/), which production code never imports.
+    files: ['src/wire/**/*.test.ts', 'src/links/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../wire', '!../wire/*', '!../links', '!../links/*', '!../testing', '!../testing/*'], message: 'wire/ and links/ import nothing else of labwire (their tests: labwire/testing too)' }] }],
+    },
+  },
+  {
     files: ['src/server/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../wire', '!../wire/*', '!../util', '!../util/*'], message: 'server/ is shared by every listener: it imports only wire/ and util/' }] }],
+    },
+  },
+  {
+    files: ['src/server/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../wire', '!../wire/*', '!../util', '!../util/*', '!../testing', '!../testing/*'], message: 'server/ imports only wire/ and util/ (its tests: labwire/testing too)' }] }],
     },
   },
   {

@@ -18,7 +18,7 @@ import { silentLogger } from '../src/util/logger.js';
 import { parseLine } from '../src/wire/tokenize.js';
 import { startHookRecorder } from './helpers/hook-recorder.js';
 import { eventually, startJulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseTokenFile } from '../src/server/index.js';
 import { startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import type { RawClient } from './helpers/raw-client.js';
+import type { RawClient } from '../src/testing/raw-client.js';
 
 const OPERATOR = 'operator-token-0123456789';
 const TOKENS = parseTokenFile(`operator ${OPERATOR} bob\n`, 'tokens');

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 let lab: JulaboLab | undefined;
 afterEach(async () => {

@@ -13,12 +13,12 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseTokenFile } from '../src/server/index.js';
 import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
-import { sleep } from '../src/util/test-helpers/eventually.js';
+import { sleep } from '../src/testing/eventually.js';
 import { ROOT } from './helpers/cli.js';
 import { fileSize, flood, openFds, rssMb, totalSize } from './helpers/flood.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
-import { testPki } from './helpers/tls.js';
+import { RawClient } from '../src/testing/raw-client.js';
+import { testPki } from '../src/testing/tls.js';
 
 const OPERATOR = 'operator-token-0123456789';
 const VIEWER = 'viewer-token-0123456789';

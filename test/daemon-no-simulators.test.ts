@@ -49,6 +49,8 @@ describe('daemons do not load simulators', () => {
     expect(daemonModules.some((u) => u.endsWith('/src/daemon/runner.ts'))).toBe(true);
     for (const type of Object.keys(deviceFamilies)) expect(daemonModules.some((u) => u.endsWith(`/src/devices/${type}/device.ts`))).toBe(true);
     expect(daemonModules.filter((u) => SIMULATOR_MODULE.test(u))).toEqual([]);
+    // Nor labwire/testing or vitest (src/testing imports vitest; decision 0018).
+    expect(daemonModules.filter((u) => /\/src\/testing\/|\/node_modules\/vitest\//.test(u))).toEqual([]);
     // Control: the same log shows the simulators once the child loads them on purpose.
     const simModules = lines.slice(mark).map((u) => decodeURIComponent(u)).filter((u) => SIMULATOR_MODULE.test(u));
     for (const [type, family] of Object.entries(deviceFamilies)) {

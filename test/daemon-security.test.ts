@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadTokenFile, parseTokenFile, tokensFromEnv } from '../src/server/index.js';
 import { LabwireClient } from '../src/client/client.js';
-import { testPki } from './helpers/tls.js';
+import { testPki } from '../src/testing/tls.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 
 let lab: JulaboLab | undefined;

@@ -11,7 +11,7 @@ import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import { silentLogger } from '../src/util/logger.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
 import { eventually, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import type { RawClient } from './helpers/raw-client.js';
+import type { RawClient } from '../src/testing/raw-client.js';
 
 const OPERATOR = 'otto-operator-token-0123';
 const LOCAL_ISO = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)/;

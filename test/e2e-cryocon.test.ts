@@ -15,7 +15,7 @@ import { silentLogger } from '../src/util/logger.js';
 import type { DescribeDoc } from '../src/wire/types.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
 import { eventually, kv } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const STATUS_LINE = /^:INP A:TEMP\?;UNIT\?;:INP B:TEMP\?;UNIT\?;:INP C:TEMP\?;UNIT\?;:INP D:TEMP\?;UNIT\?;:CONT\?;:LOOP 1:OUTP\?;HTRR\?;ERR\?/;
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusInstrumentModel } from '../src/daemon/api.js';
 import { getFamily } from '../src/devices/index.js';
 import { startGpibBench, type GpibBench } from '../src/devices/prologix/test-helpers/bench.js';
-import { eventually } from '../src/util/test-helpers/eventually.js';
+import { eventually } from '../src/testing/eventually.js';
 import { kv } from './helpers/julabo-lab.js';
 
 const BENCH = [

@@ -2,7 +2,7 @@
  * A whole lab on TLS, started as `labwire up` starts it (loadLabConfig + startLab): a simulated
  * Julabo behind a daemon whose port requires TLS with client certificates, a remote TLS peer,
  * the monitor's port on TLS and the page on HTTPS; certificates made by openssl for the test
- * (test/helpers/tls.ts) and named by relative paths in lab.yaml. Then the config's own errors:
+ * (src/testing/tls.ts) and named by relative paths in lab.yaml. Then the config's own errors:
  * a missing or mismatched file is reported by key and line, all problems at once.
  */
 import fs from 'node:fs';
@@ -13,13 +13,13 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabwireClient } from '../src/client/client.js';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { loadLabConfig } from '../src/config/lab.js';
 import { ConfigError } from '../src/config/yaml.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
-import { eventually } from '../src/util/test-helpers/eventually.js';
-import { recordingLogger, type RecordingLogger } from './helpers/log-sink.js';
-import { testPki, type TestPki } from './helpers/tls.js';
+import { eventually } from '../src/testing/eventually.js';
+import { recordingLogger, type RecordingLogger } from '../src/testing/log-sink.js';
+import { testPki, type TestPki } from '../src/testing/tls.js';
 
 /** A lab folder with the test PKI copied into ./pki, so lab.yaml names its files relatively. */
 function labDir(pki: TestPki): string {

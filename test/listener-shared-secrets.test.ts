@@ -8,7 +8,7 @@ import { SecretThrottle } from '../src/server/index.js';
 import { startMonitor } from '../src/monitor/monitor.js';
 import { createWebApp } from '../src/web/server.js';
 import { silentLogger } from '../src/util/logger.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const TOKENS = [{ role: 'operator' as const, token: 'operator-token-0123456789', name: 'otto' }];
 const cleanups: Array<() => Promise<void> | void> = [];

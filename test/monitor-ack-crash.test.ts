@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startMonitor } from '../src/monitor/monitor.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { silentLogger } from '../src/util/logger.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');

@@ -12,7 +12,7 @@ import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

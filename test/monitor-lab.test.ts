@@ -12,7 +12,7 @@ import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { silentLogger } from '../src/util/logger.js';
 import { parseLine } from '../src/wire/tokenize.js';
 import { eventually, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 /** The pairs of a `status ...` line. */
 const kv = (line: string): Record<string, string> => ({ ...parseLine(line).kwargs });

@@ -3,15 +3,15 @@
  * §2 and §3): the same LineServer as a daemon's, with the monitor's own meaning of log lines.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import type { MonitorOptions } from '../src/monitor/options.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { silentLogger } from '../src/util/logger.js';
-import { sleep } from '../src/util/test-helpers/eventually.js';
+import { sleep } from '../src/testing/eventually.js';
 import { flood } from './helpers/flood.js';
 import { eventually } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const VIEWER = 'viewer-token-0123456789';
 const OPERATOR = 'operator-token-0123456789';

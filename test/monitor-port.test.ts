@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LabwireClient } from '../src/client/index.js';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import type { MonitorOptions } from '../src/monitor/options.js';
 import type { LogEntry } from '../src/archive/types.js';
@@ -13,7 +13,7 @@ import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const VIEWER = 'viewer-token-0123456789';
 const OPERATOR = 'operator-token-0123456789';

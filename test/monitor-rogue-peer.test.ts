@@ -8,8 +8,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import { MONITOR_DEFAULTS } from '../src/monitor/options.js';
-import { eventually } from '../src/util/test-helpers/eventually.js';
-import { recordingLogger } from './helpers/log-sink.js';
+import { eventually } from '../src/testing/eventually.js';
+import { recordingLogger } from '../src/testing/log-sink.js';
 
 const MiB = 1024 * 1024;
 /** Far over the default limit of 16 MiB; what today's main reads (and in binary mode keeps twice). */

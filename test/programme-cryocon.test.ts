@@ -9,7 +9,7 @@ import { CryoconSimulator } from '../src/devices/cryocon/simulator.js';
 import { silentLogger } from '../src/util/logger.js';
 import { quote } from '../src/wire/format.js';
 import { eventually, kv } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 let sim: CryoconSimulator;
 let daemon: Daemon;

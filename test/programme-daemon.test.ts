@@ -14,7 +14,7 @@ import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { silentLogger } from '../src/util/logger.js';
 import { quote } from '../src/wire/format.js';
 import { eventually, kv } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 let sim: JulaboSimulator;
 let simPort: number;

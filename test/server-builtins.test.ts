@@ -11,12 +11,12 @@ import type { AuditEvent } from '../src/daemon/runner.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
-import { FakeDaemon } from '../src/client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { createWebApp } from '../src/web/server.js';
 import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 
 const TOKENS = [
   { role: 'viewer' as const, token: 'viewer-token-0123456789', name: 'vera' },

@@ -5,7 +5,7 @@ import { STANDARD_FAULTS, type Simulator } from '../src/daemon/api.js';
 import { CryoconSimulator } from '../src/devices/cryocon/simulator.js';
 import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { ArbinSimulator } from '../src/devices/arbin/simulator.js';
-import { eventually } from '../src/util/test-helpers/eventually.js';
+import { eventually } from '../src/testing/eventually.js';
 
 interface TextSubject {
   name: string;

@@ -10,7 +10,7 @@ import { FakeArchive, FakeMonitor } from '../src/web/test-helpers/fake-monitor.j
 import { SessionStore } from '../src/web/auth.js';
 import { parseTokenFile } from '../src/server/index.js';
 import { silentLogger } from '../src/util/logger.js';
-import { sleep } from '../src/util/test-helpers/eventually.js';
+import { sleep } from '../src/testing/eventually.js';
 
 const TOKENS = parseTokenFile(
   ['viewer view-token-0123456789 alice', 'operator oper-token-0123456789 bob', 'admin admin-token-0123456789 root'].join('\n'),

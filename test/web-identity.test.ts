@@ -17,7 +17,7 @@ import { startWeb, type WebServer } from '../src/web/server.js';
 import { silentLogger } from '../src/util/logger.js';
 import { openArchive } from '../src/archive/index.js';
 import type { Archive } from '../src/archive/types.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient } from '../src/testing/raw-client.js';
 import { parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
 import { eventually } from './helpers/julabo-lab.js';

@@ -12,7 +12,7 @@ import { openSse, openWs, type SseClient, type WsClient } from '../src/web/test-
 import { Hub, HubEvent, sseFrame, type Sink } from '../src/web/hub.js';
 import { parseTokenFile } from '../src/server/index.js';
 import { silentLogger } from '../src/util/logger.js';
-import { eventually } from '../src/util/test-helpers/eventually.js';
+import { eventually } from '../src/testing/eventually.js';
 
 let web: WebServer | undefined;
 let monitor: FakeMonitor;

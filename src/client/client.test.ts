@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LabwireError } from '../wire/index.js';
 import { LabwireClient, convertValue, type LabwireClientOptions, type LogEntry, type Update } from './client.js';
-import { FakeDaemon, type FakeDaemonOptions } from './test-helpers/fake-daemon.js';
-import { testPki } from '../../test/helpers/tls.js';
+import { FakeDaemon, type FakeDaemonOptions } from '../testing/fake-daemon.js';
+import { testPki } from '../testing/tls.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

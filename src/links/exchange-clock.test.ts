@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { Exchange, describeBytes } from './exchange.js';
 import { lineSplitter } from './splitters.js';
-import { MemoryLink, fakeTimerExchanges } from './test-helpers/fake-devices.js';
+import { MemoryLink, fakeTimerExchanges } from '../testing/fake-devices.js';
 import { LinkError, type ExchangeOptions } from './types.js';
 
 const exchange = fakeTimerExchanges();

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Exchange, type ExchangeEvents } from './exchange.js';
 import { createLink } from './index.js';
 import { lineSplitter } from './splitters.js';
-import { FakePtyDevice, FakeTcpDevice, type DeviceHandler, sleep, waitFor } from './test-helpers/fake-devices.js';
+import { FakePtyDevice, FakeTcpDevice, type DeviceHandler, sleep, waitFor } from '../testing/fake-devices.js';
 import { LinkError, type ExchangeOptions, type LinkSpec } from './types.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];

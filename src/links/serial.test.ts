@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLink } from './index.js';
 import { SerialLink, explainSerialOpenError } from './serial.js';
-import { FakePtyDevice, nextEvent, sleep, waitFor } from './test-helpers/fake-devices.js';
+import { FakePtyDevice, nextEvent, sleep, waitFor } from '../testing/fake-devices.js';
 import type { SerialLinkSpec } from './types.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLink } from './index.js';
 import { TcpLink } from './tcp.js';
-import { FakeTcpDevice, nextEvent, waitFor } from './test-helpers/fake-devices.js';
+import { FakeTcpDevice, nextEvent, waitFor } from '../testing/fake-devices.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

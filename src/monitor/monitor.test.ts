@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeDaemon } from '../client/test-helpers/fake-daemon.js';
+import { FakeDaemon } from '../testing/fake-daemon.js';
 import { silentLogger } from '../util/logger.js';
 import type { LogEntry } from '../archive/types.js';
 import { LabwireError } from '../wire/types.js';
@@ -15,7 +15,7 @@ import type { MonitorUpdate, PeerState } from './types.js';
 import { CcdlabPeer } from './test-helpers/ccdlab-peer.js';
 import { FreezeProxy } from './test-helpers/freeze-proxy.js';
 import { MemoryArchive } from './test-helpers/memory-archive.js';
-import { eventually as until, sleep } from '../util/test-helpers/eventually.js';
+import { eventually as until, sleep } from '../testing/eventually.js';
 
 const actor = { who: 'tester', peer: '127.0.0.1:1' };
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '../util/test-helpers/eventually.js';
+import { eventually } from '../testing/eventually.js';
 import { silentLogger } from '../util/logger.js';
 import { LineServer, MAX_LINGERING, type LineService } from './line-server.js';
 import { TokenStore } from './tokens.js';

@@ -13,9 +13,9 @@ import { createArbinSimulator, type ArbinSimulator } from '../../src/devices/arb
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import type { DescribeDoc, StatusDoc } from '../../src/wire/types.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { RawClient } from '../../src/testing/raw-client.js';
 import { eventually } from '../helpers/julabo-lab.js';
-import { deviceConformance, type ConformanceSubject } from './suite.js';
+import { deviceConformance, type ConformanceSubject } from '../../src/testing/conformance/suite.js';
 import { arbinLateReplies } from './late-reply-subjects.js';
 
 const CREDS = { username: 'conformance', password: 'not-a-real-password' };

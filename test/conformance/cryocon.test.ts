@@ -1,6 +1,6 @@
 import { createCryoconSimulator, type CryoconSimulator } from '../../src/devices/cryocon/simulator.js';
 import { cryoconFamily } from '../../src/devices/cryocon/device.js';
-import { deviceConformance } from './suite.js';
+import { deviceConformance } from '../../src/testing/conformance/suite.js';
 import { cryoconLateReplies } from './late-reply-subjects.js';
 
 deviceConformance<CryoconSimulator>({

@@ -13,7 +13,7 @@ import { startDaemon } from '../../src/daemon/daemon.js';
 import { lineSplitter } from '../../src/links/splitters.js';
 import { LinkError } from '../../src/links/types.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { RawClient } from '../../src/testing/raw-client.js';
 import { eventually, kv } from '../helpers/julabo-lab.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];

@@ -10,8 +10,8 @@ import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { julaboFamily } from '../../src/devices/julabo/device.js';
 import { JulaboSimulator } from '../../src/devices/julabo/simulator.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { LateReplyProxy } from '../helpers/late-reply-proxy.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { LateReplyProxy } from '../../src/testing/conformance/late-reply-proxy.js';
+import { RawClient } from '../../src/testing/raw-client.js';
 import { eventually, kv } from '../helpers/julabo-lab.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];

@@ -1,7 +1,7 @@
 import { hp33120aFamily } from '../../src/devices/hp33120a/device.js';
 import { Hp33120aModel } from '../../src/devices/hp33120a/model.js';
-import { deviceConformance } from './suite.js';
-import { BUS_PAIRS_REPLIES, GpibInstrumentBench } from './gpib-bench.js';
+import { deviceConformance } from '../../src/testing/conformance/suite.js';
+import { BUS_PAIRS_REPLIES, GpibInstrumentBench } from '../../src/testing/conformance/gpib-bench.js';
 
 const ADDRESS = 22;
 

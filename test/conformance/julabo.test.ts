@@ -1,6 +1,6 @@
 import { createJulaboSimulator, type JulaboSimulator } from '../../src/devices/julabo/simulator.js';
 import { julaboFamily } from '../../src/devices/julabo/device.js';
-import { deviceConformance } from './suite.js';
+import { deviceConformance } from '../../src/testing/conformance/suite.js';
 import { julaboLateReplies } from './late-reply-subjects.js';
 
 deviceConformance<JulaboSimulator>({

@@ -1,7 +1,7 @@
 import { keithley6485Family } from '../../src/devices/keithley6485/device.js';
 import { Keithley6485Model } from '../../src/devices/keithley6485/model.js';
-import { deviceConformance } from './suite.js';
-import { BUS_PAIRS_REPLIES, GpibInstrumentBench } from './gpib-bench.js';
+import { deviceConformance } from '../../src/testing/conformance/suite.js';
+import { BUS_PAIRS_REPLIES, GpibInstrumentBench } from '../../src/testing/conformance/gpib-bench.js';
 
 const ADDRESS = 14;
 

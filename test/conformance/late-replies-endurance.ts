@@ -4,7 +4,7 @@
  * reply taken for another request's, every set confirmed by its own read-back.
  */
 import { describe, expect, it } from 'vitest';
-import { delaysAround, runLateReplyScenario, type LateReplySubject } from './late-replies.js';
+import { delaysAround, runLateReplyScenario, type LateReplySubject } from '../../src/testing/conformance/late-replies.js';
 
 const REQUESTS = Number(process.env.LATE_REPLY_REQUESTS ?? 1000);
 

@@ -14,7 +14,7 @@ import { JulaboSimulator } from '../../src/devices/julabo/simulator.js';
 import { expectsReply, parseDeviceError, parseMode, parseNumber as julaboNumber, parseStatus } from '../../src/devices/julabo/codec.js';
 import { lineSplitter } from '../../src/links/splitters.js';
 import type { WireValue } from '../../src/wire/types.js';
-import type { LateReplySubject } from './late-replies.js';
+import type { LateReplySubject } from '../../src/testing/conformance/late-replies.js';
 
 // ---------------------------------------------------------------- Julabo
 

@@ -2,11 +2,11 @@
  * A simulated Julabo with a daemon in front of it, in-process, on loopback ports chosen by the OS.
  */
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
-import { startDaemonOnPort } from '../../src/daemon/test-helpers/restart.js';
+import { startDaemonOnPort } from '../../src/testing/restart-daemon.js';
 import { JulaboSimulator, type JulaboSimulatorOptions } from '../../src/devices/julabo/simulator.js';
 import { julaboFamily } from '../../src/devices/julabo/device.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { RawClient } from './raw-client.js';
+import { RawClient } from '../../src/testing/raw-client.js';
 
 export interface JulaboLab {
   sim: JulaboSimulator;
@@ -60,14 +60,6 @@ export async function startJulaboLab(
   return lab;
 }
 
-// The one bounded wait of the tests; most test files import it from here.
-export { eventually } from '../../src/util/test-helpers/eventually.js';
-
-/** `status k=v ...` or `ok set k=v` → record (values unquoted by a simple rule good enough for tests). */
-export function kv(line: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of line.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-    out[m[1]!] = m[2]!.startsWith('"') ? m[2]!.slice(1, -1).replace(/\\(.)/g, '$1') : m[2]!;
-  }
-  return out;
-}
+// Most test files import these two from here; their home is src/testing (labwire/testing).
+export { eventually } from '../../src/testing/eventually.js';
+export { kv } from '../../src/testing/status-lines.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fakeClock } from '../../links/test-helpers/fake-clock.js';
+import { fakeClock } from '../../testing/fake-clock.js';
 import {
   ALL_CHANNELS,
   CMD,

@@ -6,7 +6,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import type { ExchangeOptions } from '../../links/index.js';
-import { nextEvent, simExchange, type Transport } from '../../../test/helpers/sim-exchange.js';
+import { nextEvent, simExchange, type Transport } from '../../testing/sim-exchange.js';
 import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter } from './driver.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from './simulator.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Exchange } from '../../links/exchange.js';
 import { lineSplitter } from '../../links/splitters.js';
-import { MemoryLink } from '../../links/test-helpers/fake-devices.js';
+import { MemoryLink } from '../../testing/fake-devices.js';
 import { LinkError, type ExchangeLike } from '../../links/types.js';
 import { MAX_LINE_CHARS } from './codec.js';
 import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter, CRYOCON_SERIAL_DEFAULTS, isIdentityReply } from './driver.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../../daemon/api.js';
-import { fakeClock } from '../../links/test-helpers/fake-clock.js';
-import { serialStreamClient, tcpStreamClient, type StreamClient } from '../../links/test-helpers/stream-client.js';
+import { fakeClock } from '../../testing/fake-clock.js';
+import { serialStreamClient, tcpStreamClient, type StreamClient } from '../../testing/stream-client.js';
 import { splitReply } from './codec.js';
 import { CryoconSimulator, HARDWARE_MIN_GAP_MS, createCryoconSimulator, expandDottedKeys, parseCommand, type CryoconSimulatorOptions } from './simulator.js';
 

@@ -1,5 +1,5 @@
 /**
- * An in-process exchange for the Cryo-con tests (the raw clients are in links/test-helpers/).
+ * An in-process exchange for the Cryo-con tests (the raw clients are in src/testing/).
  * Test-only; nothing imports it at runtime.
  */
 import type { ExchangeLike, RequestOptions } from '../../links/types.js';

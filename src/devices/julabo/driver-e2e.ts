@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { LinkError, type ExchangeOptions } from '../../links/index.js';
-import { nextEvent, simExchange, type Transport } from '../../../test/helpers/sim-exchange.js';
+import { nextEvent, simExchange, type Transport } from '../../testing/sim-exchange.js';
 import { LabwireError } from '../../wire/types.js';
 import { JulaboDriver, julaboExchangeOptions, julaboSplitter } from './driver.js';
 import { JulaboSimulator, SIMULATED_VERSION, type JulaboSimulatorOptions } from './simulator.js';

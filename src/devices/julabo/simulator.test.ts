@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../../daemon/api.js';
-import { fakeClock } from '../../links/test-helpers/fake-clock.js';
-import { serialStreamClient, tcpStreamClient, type StreamClient } from '../../links/test-helpers/stream-client.js';
+import { fakeClock } from '../../testing/fake-clock.js';
+import { serialStreamClient, tcpStreamClient, type StreamClient } from '../../testing/stream-client.js';
 import {
   AMBIENT_LOSS_W_PER_K,
   BATH_HEAT_CAPACITY_J_PER_K,

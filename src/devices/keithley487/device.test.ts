@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
-import { declarations, modelExchange } from '../../../test/helpers/bus-model-exchange.js';
+import { declarations, modelExchange } from '../../testing/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { keithley487Device, keithley487Family } from './device.js';
 import { keithley487Splitter } from './driver.js';

@@ -7,10 +7,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BusInstrumentModel } from '../../daemon/api.js';
 import { startDaemon, type Daemon } from '../../daemon/daemon.js';
-import { eventually } from '../../util/test-helpers/eventually.js';
+import { eventually } from '../../testing/eventually.js';
 import { kv } from '../../../test/helpers/julabo-lab.js';
-import { recordingLogger } from '../../../test/helpers/log-sink.js';
-import { RawClient } from '../../../test/helpers/raw-client.js';
+import { recordingLogger } from '../../testing/log-sink.js';
+import { RawClient } from '../../testing/raw-client.js';
 import { getFamily } from '../index.js';
 import { parseGpibUrl } from '../kits/gpib/link.js';
 import { setInProcessSharing } from '../kits/gpib/local.js';

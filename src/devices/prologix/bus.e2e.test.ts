@@ -4,10 +4,10 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '../../util/test-helpers/eventually.js';
+import { eventually } from '../../testing/eventually.js';
 import { kv } from '../../../test/helpers/julabo-lab.js';
 import { parseLine } from '../../wire/tokenize.js';
-import { recordingLogger } from '../../../test/helpers/log-sink.js';
+import { recordingLogger } from '../../testing/log-sink.js';
 import { startGpibBench, type GpibBench } from './test-helpers/bench.js';
 
 let bench: GpibBench | undefined;

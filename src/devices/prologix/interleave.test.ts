@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Exchange } from '../../links/exchange.js';
 import { lineSplitter } from '../../links/splitters.js';
-import { eventually } from '../../util/test-helpers/eventually.js';
+import { eventually } from '../../testing/eventually.js';
 import { GpibLink } from '../kits/gpib/link.js';
 import { startGpibBench, type GpibBench } from './test-helpers/bench.js';
 

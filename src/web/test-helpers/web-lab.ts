@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
-import { startDaemonOnPort } from '../../daemon/test-helpers/restart.js';
+import { startDaemonOnPort } from '../../testing/restart-daemon.js';
 import { JulaboSimulator, type JulaboSimulatorOptions } from '../../devices/julabo/simulator.js';
 import { julaboFamily } from '../../devices/julabo/device.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from '../../devices/cryocon/simulator.js';

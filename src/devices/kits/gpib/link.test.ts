@@ -7,7 +7,7 @@ import { Exchange } from '../../../links/exchange.js';
 import { lineSplitter } from '../../../links/splitters.js';
 import { LinkError } from '../../../links/types.js';
 import { startGpibBench, type GpibBench } from '../../prologix/test-helpers/bench.js';
-import { eventually } from '../../../util/test-helpers/eventually.js';
+import { eventually } from '../../../testing/eventually.js';
 import { GpibLink, parseGpibUrl } from './link.js';
 import { localBus } from './local.js';
 

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimHost } from '../../../links/sim-host.js';
-import { eventually } from '../../../util/test-helpers/eventually.js';
+import { eventually } from '../../../testing/eventually.js';
 import { SimFaults } from './faults.js';
 import { LineSession } from './line-session.js';
 

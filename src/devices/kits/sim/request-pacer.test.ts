@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventually } from '../../../util/test-helpers/eventually.js';
+import { eventually } from '../../../testing/eventually.js';
 import { RequestPacer } from './request-pacer.js';
 
 describe('RequestPacer', () => {

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestInstrument } from '../test-helpers/bench.js';
-import { eventually } from '../../../util/test-helpers/eventually.js';
+import { eventually } from '../../../testing/eventually.js';
 import { PrologixSimulator } from './simulator.js';
 
 let sim: PrologixSimulator | undefined;

@@ -5,7 +5,7 @@
 import type { BusInstrumentModel } from '../../../daemon/api.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../../daemon/daemon.js';
 import { silentLogger, type Logger } from '../../../util/logger.js';
-import { RawClient } from '../../../../test/helpers/raw-client.js';
+import { RawClient } from '../../../testing/raw-client.js';
 import { prologixFamily } from '../device.js';
 import { PrologixSimulator } from '../simulator/simulator.js';
 

@@ -4,11 +4,11 @@
  * suite's daemon then reaches the instrument with `gpib://127.0.0.1:<bus port>/<address>`, the
  * path a lab uses; a dropped link is the instrument switched off (the bus stays up).
  */
-import type { BusInstrumentModel, Simulator } from '../../src/daemon/api.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { prologixFamily } from '../../src/devices/prologix/device.js';
-import { PrologixSimulator } from '../../src/devices/prologix/simulator/simulator.js';
-import { silentLogger } from '../../src/util/logger.js';
+import type { BusInstrumentModel, Simulator } from '../../daemon/api.js';
+import { startDaemon, type Daemon } from '../../daemon/daemon.js';
+import { prologixFamily } from '../../devices/prologix/device.js';
+import { PrologixSimulator } from '../../devices/prologix/simulator/simulator.js';
+import { silentLogger } from '../../util/logger.js';
 
 export class GpibInstrumentBench<M extends BusInstrumentModel> implements Simulator {
   private adapter: PrologixSimulator | undefined;

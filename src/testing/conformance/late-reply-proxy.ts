@@ -10,7 +10,7 @@
  * `pause()` models a half-open link: both sockets stay open, nothing is forwarded.
  */
 import net from 'node:net';
-import { seededRandom } from '../../src/devices/kits/sim/noise-and-clock.js';
+import { seededRandom } from '../../devices/kits/sim/noise-and-clock.js';
 
 export interface DelaySpec {
   /** Share of chunks that are delayed, 0…1. */

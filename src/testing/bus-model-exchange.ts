@@ -5,9 +5,9 @@
  * expects a reply takes the model's pending output, cut by the family's own splitter. A model that
  * has nothing to say makes the request time out, as a silent `++read eoi` does.
  */
-import type { BusInstrumentModel, CommandDecl, DeviceDefinition, ParamDecl, PollGroup, StateOverride } from '../../src/daemon/api.js';
-import type { WireValue } from '../../src/wire/types.js';
-import { LinkError, type ExchangeLike, type ReplySplitter } from '../../src/links/types.js';
+import type { BusInstrumentModel, CommandDecl, DeviceDefinition, ParamDecl, PollGroup, StateOverride } from '../daemon/api.js';
+import type { WireValue } from '../wire/types.js';
+import { LinkError, type ExchangeLike, type ReplySplitter } from '../links/types.js';
 
 export interface ModelExchange extends ExchangeLike {
   /** Every message the driver sent, as text without the appended end-of-string. */

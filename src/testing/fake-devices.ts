@@ -1,17 +1,13 @@
 /**
- * Fake instruments for the links/ tests: a line-based device on a real TCP listener, one on the
+ * Fake instruments for link and driver tests: a line-based device on a real TCP listener, one on the
  * master side of a real PTY, and an in-memory Link for tests that need a fake clock.
- * Test-only (excluded from the build).
+ * For tests only: part of labwire/testing, never imported by production code.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-// The import rule matches "../" textually; these stay inside links/, which is what it protects.
-// eslint-disable-next-line no-restricted-imports
-import { openPtyPair, type PtyPair } from '../pty.js';
-// eslint-disable-next-line no-restricted-imports
-import type { ExchangeOptions, Link, LinkSpec, ReplySplitter } from '../types.js';
-// eslint-disable-next-line no-restricted-imports
-import { Exchange } from '../exchange.js';
+import { openPtyPair, type PtyPair } from '../links/pty.js';
+import type { ExchangeOptions, Link, LinkSpec, ReplySplitter } from '../links/types.js';
+import { Exchange } from '../links/exchange.js';
 import { afterEach, beforeEach, vi } from 'vitest';
 
 /** What the device does with one request line (terminator stripped): reply bytes, or nothing. */

@@ -3,8 +3,8 @@
  * TCP socket or a real pseudo-terminal, and an Exchange with the device's own pacing in front of it.
  */
 import { expect } from 'vitest';
-import type { Simulator } from '../../src/daemon/api.js';
-import { createLink, Exchange, type ExchangeOptions, type LinkSpec, type ReplySplitter } from '../../src/links/index.js';
+import type { Simulator } from '../daemon/api.js';
+import { createLink, Exchange, type ExchangeOptions, type LinkSpec, type ReplySplitter } from '../links/index.js';
 
 export type Transport = 'tcp' | 'pty';
 

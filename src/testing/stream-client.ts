@@ -1,7 +1,7 @@
 /**
  * A raw byte-stream client for simulator tests, over a TCP socket or a serial port (a simulator's
  * PTY): it collects exactly the bytes the peer sent and cuts them into lines at a given line end.
- * Test-only (excluded from the build).
+ * For tests only: part of labwire/testing, never imported by production code.
  */
 import net from 'node:net';
 import { SerialPort } from 'serialport';

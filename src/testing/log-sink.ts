@@ -1,7 +1,7 @@
 /** A pino logger that keeps what it logs, for tests that check a log line names the right thing. */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Logger } from '../../src/util/logger.js';
+import type { Logger } from '../util/logger.js';
 
 export interface LogRecord {
   level: number;

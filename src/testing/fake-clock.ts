@@ -1,4 +1,4 @@
-/** A controllable clock for stepping simulator physics without waiting. Test-only. */
+/** A controllable clock for stepping simulator physics without waiting (labwire/testing). */
 export function fakeClock(start = 0): { now: () => number; tick: (ms: number) => void } {
   let t = start;
   return { now: () => t, tick: (ms) => (t += ms) };

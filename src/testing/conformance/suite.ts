@@ -7,14 +7,15 @@
  * `deviceConformance(subject)`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import type { DeviceFamily, Simulator, SimulatorOptions } from '../../src/daemon/api.js';
-import { resolveDevice } from '../../src/daemon/resolved-device.js';
-import type { LinkSpec } from '../../src/links/types.js';
-import type { DescribeDoc } from '../../src/wire/types.js';
-import { silentLogger } from '../../src/util/logger.js';
-import { RawClient } from '../helpers/raw-client.js';
-import { eventually, kv } from '../helpers/julabo-lab.js';
+import { startDaemon, type Daemon } from '../../daemon/daemon.js';
+import type { DeviceFamily, Simulator, SimulatorOptions } from '../../daemon/api.js';
+import { resolveDevice } from '../../daemon/resolved-device.js';
+import type { LinkSpec } from '../../links/types.js';
+import type { DescribeDoc } from '../../wire/types.js';
+import { silentLogger } from '../../util/logger.js';
+import { RawClient } from '../raw-client.js';
+import { eventually } from '../eventually.js';
+import { kv } from '../status-lines.js';
 import { delaysAround, runLateReplyScenario, type LateReplySubject } from './late-replies.js';
 
 export interface ConformanceSubject<S extends Simulator> {

@@ -10,17 +10,17 @@
  * and the bytes the simulator sent, each with its arrival time, and the simulator answers in order,
  * so request n of a connection is answered by reply n (requests that get no answer skipped).
  */
-import type { AnyDeviceDefinition, DeviceFamily, PollGroup, Simulator } from '../../src/daemon/api.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import type { UpdateEvent } from '../../src/daemon/runner.js';
-import { describeBytes } from '../../src/links/exchange.js';
-import type { ExchangeLike, ExchangeOptions, ReplySplitter, RequestOptions } from '../../src/links/types.js';
-import { formatValue } from '../../src/wire/format.js';
-import type { WireValue } from '../../src/wire/types.js';
-import { silentLogger } from '../../src/util/logger.js';
-import { LateReplyProxy, type DelaySpec, type ProxyChunk } from '../helpers/late-reply-proxy.js';
-import { RawClient } from '../helpers/raw-client.js';
-import { kv } from '../helpers/julabo-lab.js';
+import type { AnyDeviceDefinition, DeviceFamily, PollGroup, Simulator } from '../../daemon/api.js';
+import { startDaemon, type Daemon } from '../../daemon/daemon.js';
+import type { UpdateEvent } from '../../daemon/runner.js';
+import { describeBytes } from '../../links/exchange.js';
+import type { ExchangeLike, ExchangeOptions, ReplySplitter, RequestOptions } from '../../links/types.js';
+import { formatValue } from '../../wire/format.js';
+import type { WireValue } from '../../wire/types.js';
+import { silentLogger } from '../../util/logger.js';
+import { LateReplyProxy, type DelaySpec, type ProxyChunk } from './late-reply-proxy.js';
+import { RawClient } from '../raw-client.js';
+import { kv } from '../status-lines.js';
 
 export interface LateReplySubject {
   family: DeviceFamily;

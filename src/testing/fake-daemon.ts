@@ -17,7 +17,7 @@ import {
   parseLine,
   type DescribeDoc,
   type WireValue,
-} from '../../wire/index.js';
+} from '../wire/index.js';
 
 export interface FakeDaemonOptions {
   token?: string;

@@ -2,7 +2,7 @@
  * Starting a daemon again on the port its predecessor had, as a restarted daemon process would
  * (its monitor points there). Another process may hold the freed port for a moment, so a few tries.
  */
-import { startDaemon, type Daemon, type DaemonOptions } from '../daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../daemon/daemon.js';
 
 export async function startDaemonOnPort(options: DaemonOptions, port: number, tries = 20): Promise<Daemon> {
   for (let attempt = 1; ; attempt++) {
