@@ -129,6 +129,10 @@ describe('labwire direct cryocon', () => {
     const bad = await direct('call', 'clear_alarm', 'E');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^labwire: WrongType: .*channel/);
+    // The Cryo-con's commands depend on its model: `call` alone lists them, not "no commands".
+    const none = await direct('call');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^labwire: call needs a command: one of .*\bstop\b.*\bclear_alarm\b/);
   });
 
   it('sends a labwire line and prints the reply a daemon would give; a refusal goes to stderr with exit 2', async () => {

@@ -5,6 +5,7 @@
  * a quick check of the wiring. `labwire julabo …` is the same command for the Julabo, which also
  * keeps the actions of the predecessor's `julabo` tool.
  */
+import { resolveDevice } from '../daemon/resolved-device.js';
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { deviceFamilies, getFamily } from '../devices/index.js';
@@ -91,7 +92,11 @@ export async function runDirect(type: string, action: string, args: string[], fl
     throw new CliError(`unknown action "${action}": expected one of ${DIRECT_ACTIONS.join(', ')}${extra}`);
   }
   const pairs = action === 'set' ? parsePairs(args, 'set') : {};
-  if (action === 'call' && args.length === 0) throw new CliError(`call needs a command: one of ${Object.keys(family.definition.commands).join(', ') || '(none: this device has no commands)'}`);
+  if (action === 'call' && args.length === 0) {
+    // Commands may depend on the options (a Cryo-con model, an Arbin channel count).
+    const commands = Object.keys(resolveDevice(family.definition, { options: parseOptionPairs(flags.option) }).commands);
+    throw new CliError(`call needs a command: one of ${commands.join(', ') || '(none: this device has no commands)'}`);
+  }
   if (action === 'send' && args.length === 0) throw new CliError('send needs a labwire line, e.g. send get_status');
   const watch = action === 'watch' ? watchSettings(flags) : undefined;
   if (!flags.link) throw new CliError(`say how to reach the device: --link tcp://host:port or --link serial:///dev/ttyUSB0`);

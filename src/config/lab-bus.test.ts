@@ -30,6 +30,11 @@ describe('lab config: the GPIB bench (instruments behind an adapter simulator, b
     expect(() => parseLabConfig(bench('31: keithley6485', 'bus:gpib/14'), 'lab.yaml', '/tmp')).toThrow(/6:11: simulators\.0\.instruments\.31: instrument address "31" must be a GPIB primary address from 1 to 30/);
   });
 
+  it('refuses two daemons at one address of a bus, naming both', () => {
+    const twice = `${bench('15: keithley487', 'bus:gpib/15')}  - { name: generator, type: hp33120a, link: bus:gpib/15 }\n`;
+    expect(() => parseLabConfig(twice, 'lab.yaml', '/tmp')).toThrow(/10:\d+: daemons\.2\.link: daemons "picoammeter" and "generator" both use GPIB address 15 on the bus "gpib"/);
+  });
+
   it('starts daemons on their own links before those on a bus, otherwise in the file\'s order', () => {
     const lab = parseLabConfig(`
 simulators: [{ name: adapter, type: prologix }]

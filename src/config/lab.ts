@@ -283,6 +283,16 @@ export const labConfigSchema = z
       }
     });
     const daemonLinks = new Map(lab.daemons.map((d) => [d.name, d.link]));
+    // Two daemons at one GPIB address would each take the other's replies for errors of its own.
+    const onBus = new Map<string, string>();
+    lab.daemons.forEach((d, i) => {
+      const m = BUS_LINK.exec(d.link);
+      if (!m) return;
+      const at = `${m[1]}/${Number(m[2])}`;
+      const first = onBus.get(at);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `daemons "${first}" and "${d.name}" both use GPIB address ${Number(m[2])} on the bus "${m[1]}": give each instrument its own address` });
+      else onBus.set(at, d.name);
+    });
     lab.daemons.forEach((d, i) => {
       if (d.tls?.ca !== undefined && lab.monitor.peerTls?.cert === undefined) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'tls', 'ca'], message: `daemon "${d.name}" requires client certificates, so the monitor needs one: set monitor.peerTls.cert and monitor.peerTls.key (issued by this CA)` });

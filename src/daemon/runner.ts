@@ -329,7 +329,8 @@ export class DeviceRunner extends EventEmitter {
     const exec = async (): Promise<Record<string, WireValue>> => {
       // A command that changes the device may change any parameter, even when it fails (its reply
       // lost): readings of a poll that began before it are older than it and are not published.
-      if (decl.write) {
+      // Traffic (a bus daemon's transactions) changes instruments, not this device's own values.
+      if (decl.write && decl.traffic !== true) {
         const seq = ++this.writes;
         for (const k of Object.keys(this.device.params)) this.writtenAt.set(k, seq);
       }

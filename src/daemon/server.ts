@@ -79,11 +79,18 @@ export class DaemonServer extends EventEmitter implements LineService {
     return this.runner.foreignSession(s.id, s.peer)?.claims(line) ?? false;
   }
 
-  /** A line of the definition's second protocol: the operator role, as for any device command. */
+  /**
+   * A line of the definition's second protocol: it reaches the device as raw traffic, so it is
+   * refused as any device write would be (operator role, read-only mode), and refusals are audited.
+   */
   foreignLine(s: Session, line: string): Handled {
     const title = this.runner.definition.foreign?.title ?? 'foreign';
-    const denied = this.lines.unauthorized(s, `a line of the ${title} protocol`, 'operator', '-');
-    if (denied) return formatErrorReply(denied);
+    const denied = this.lines.unauthorized(s, `a line of the ${title} protocol`, 'operator', '-')
+      ?? (this.runner.readOnly ? new LabwireError('ReadOnly', `daemon "${this.runner.name}" is in read-only mode; ${title} lines refused`, '-') : undefined);
+    if (denied) {
+      this.runner.auditRefusal(line.trim(), this.lines.actor(s), denied);
+      return formatErrorReply(denied);
+    }
     return this.runner.foreignLine(s.id, line).then(
       (lines) => (lines.length > 0 ? lines.join('\n') : undefined),
       (err: unknown) => this.lines.errorReply(err, '-'),

@@ -118,7 +118,7 @@ function loopParams(n: LoopNumber, options: CryoconOptions): Record<string, Para
       },
     ),
     [`${lp}.temperature`]: p.float(`temperature of loop ${n}'s source input, K (what the loop regulates)`, { unit: 'K', deadband: 0.001 }),
-    [`${lp}.source`]: p.choice(CRYOCON_MODELS[options.model].channels, `input loop ${n} regulates on`, { write: (driver, c) => driver.setSource(n, c) }),
+    [`${lp}.source`]: p.choice(declaredInputs(options), `input loop ${n} regulates on`, { write: (driver, c) => driver.setSource(n, c) }),
     [`${lp}.type`]: p.choice(types, `loop ${n} control type: OFF, PID, MAN (manual power), TABLE (PID table), RAMPP/RAMPT (ramp at ${lp}.rate)${n >= 3 ? ', SCALE' : ''}`, {
       write: (driver, type) => driver.setType(n, type),
     }),

@@ -116,6 +116,8 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
         anonymousRole: 'viewer',
       },
     });
+    const refusals: string[] = [];
+    b.daemon.runner.on('audit', (e: { command: string; result: string }) => refusals.push(`${e.command} → ${e.result}`));
     const viewer = await b.client();
     expect(await viewer.request('auth token=viewer-token-0123')).toMatch(/^ok auth role=viewer/);
     expect(await viewer.request('set_addr 14')).toMatch(/^error - code=Unauthorized message=".*CCDLab GPIB multiplexor.*operator/);
@@ -123,6 +125,8 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     // Without an address the line is not the multiplexor's: labwire does not know it.
     expect(await viewer.request('?$*IDN?')).toMatch(/^error .* code=NoSuchCommand/);
     expect(b.instruments.get(14)!.received).toEqual([]);
+    // The refusals are in the audit, as a refused device write would be.
+    await eventually(() => expect(refusals.filter((r) => r.startsWith('set_addr 14') || r.startsWith('send ?$*IDN?'))).toHaveLength(2));
     const op = await b.client();
     expect(await op.request('auth token=operator-token-0123')).toMatch(/^ok auth role=operator/);
     op.write('set_addr 14\n');
@@ -161,6 +165,19 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     expect(await viewer.request('write addr=15 data="VOLT 99"')).toMatch(/^error write code=Unauthorized/);
     expect(b.instruments.get(15)!.received).not.toContain('VOLT 99');
     await eventually(() => expect(audits.some((a) => a.startsWith('write addr=15 data="VOLT 99"') && a.includes('Unauthorized'))).toBe(true));
+  });
+
+  it('a read-only bus daemon refuses CCDLab lines and labwire writes alike, and audits the refusals', async () => {
+    const b = await ready({ daemon: { readOnly: true } });
+    const audits: string[] = [];
+    b.daemon.runner.on('audit', (e: { command: string; result: string }) => audits.push(`${e.command} → ${e.result}`));
+    const c = await b.client();
+    expect(await c.request('set_addr 14')).toMatch(/^error - code=ReadOnly message=".*read-only mode; CCDLab GPIB multiplexor lines refused"$/);
+    expect(await c.request('send OUTP ON')).toMatch(/^error - code=ReadOnly/);
+    expect(await c.request('write addr=14 data="OUTP ON"')).toMatch(/^error write code=ReadOnly/);
+    expect(b.instruments.get(14)!.received).toEqual([]);
+    await eventually(() => expect(audits.filter((a) => a.includes('ReadOnly'))).toHaveLength(3));
+    expect(audits[0]).toMatch(/^set_addr 14 → /);
   });
 
   it('lines without an address, bad set_addr and two $ get error replies, not silence', async () => {

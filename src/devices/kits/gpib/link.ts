@@ -52,9 +52,13 @@ export function formatGpibUrl(spec: GpibLinkSpec): string {
   return `gpib://${host}:${spec.port}/${spec.address}`;
 }
 
-/** Leaves room for the bus daemon's own queue and round trip inside the family's timeout. */
-function busTimeout(hint: WriteHint): number {
-  return Math.min(MAX_READ_TMO_MS, Math.max(1, Math.round(hint.timeoutMs)));
+/**
+ * The adapter's read timeout for one transaction: 40 % of the asker's timeout. The rest is room
+ * for the bus queue — a query queued behind a silent instrument waits that instrument's read
+ * timeout before its own turn, and must still be answered within its asker's timeout.
+ */
+export function busTimeout(hint: WriteHint): number {
+  return Math.min(MAX_READ_TMO_MS, Math.max(1, Math.round(hint.timeoutMs * 0.4)));
 }
 
 export class GpibLink extends EventEmitter implements Link {
@@ -96,12 +100,18 @@ export class GpibLink extends EventEmitter implements Link {
     this.conn = conn;
     conn.send(`id name=gpib-${this.gpib.address} type=gpib-link`);
     if (this.options.token !== undefined) {
-      const reply = await conn.request(formatCommand({ name: 'auth', args: [], kwargs: { token: this.options.token } }), { timeoutMs: 5000 });
-      const err = parseErrorReply(reply.command);
-      if (err) {
+      let refused: string | undefined;
+      try {
+        const reply = await conn.request(formatCommand({ name: 'auth', args: [], kwargs: { token: this.options.token } }), { timeoutMs: 5000 });
+        refused = parseErrorReply(reply.command)?.message;
+      } catch (err) {
+        refused = err instanceof Error ? err.message : String(err);
+      }
+      if (refused !== undefined) {
+        // Never leave the socket behind: the Exchange makes a new link for its next attempt.
         this.conn = undefined;
         conn.destroy();
-        throw new Error(`${this.description}: the bus daemon refused the token: ${err.message}`);
+        throw new Error(`${this.description}: the bus daemon did not take the token: ${refused}`);
       }
     }
     this.open_ = true;
@@ -142,6 +152,10 @@ export class GpibLink extends EventEmitter implements Link {
     const reply = await conn.request(formatCommand({ name: query ? 'query' : 'write', args: [], kwargs }));
     const err = parseErrorReply(reply.command);
     if (err) {
+      // Refused for who we are or what the bus daemon allows: no retry helps, so the link goes
+      // down with the reason (the Exchange logs it and tries again with back-off) instead of
+      // showing as a silent instrument.
+      if (err.code === 'Unauthorized' || err.code === 'ReadOnly') this.fail(conn, `the bus daemon refused it: ${err.message}${err.code === 'Unauthorized' ? ' (give the token in LABWIRE_BUS_TOKEN)' : ''}`);
       if (query) return undefined;
       throw new Error(`${this.description}: ${err.message}`);
     }
@@ -152,6 +166,15 @@ export class GpibLink extends EventEmitter implements Link {
 
   flushInput(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Takes the link down for a reason the bus daemon gave (once; a closed link stays closed). */
+  private fail(conn: LineConnection, reason: string): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    this.open_ = false;
+    conn.destroy();
+    this.emit('close', new Error(`${this.description}: ${reason}`));
   }
 
   async close(): Promise<void> {
@@ -191,6 +214,11 @@ export const gpibLinkKind: LinkKind<GpibLinkSpec> = {
   scheme: 'gpib',
   example: 'gpib://host:port/ADDR',
   parse: (url) => parseGpibUrl(url),
-  create: (spec, options) => new GpibLink(spec, options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+  create: (spec, options) => new GpibLink(spec, {
+    ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    // A bus daemon on another machine that requires tokens: the token is given in the environment,
+    // never in the URL (URLs are logged and shown in status).
+    ...(process.env.LABWIRE_BUS_TOKEN ? { token: process.env.LABWIRE_BUS_TOKEN } : {}),
+  }),
   format: formatGpibUrl,
 };

@@ -3,6 +3,7 @@
  * daemon running in the same process (`labwire up`, `labwire demo`) uses the bus directly, with
  * no TCP hop and no second labwire parser, and still shares its one adapter connection.
  */
+import os from 'node:os';
 import type { GpibBusLike } from './bus.js';
 
 const buses = new Map<string, GpibBusLike>();
@@ -30,8 +31,21 @@ export function shareBus(host: string, port: number, bus: GpibBusLike): () => vo
   };
 }
 
-/** The bus a daemon of this process serves at host:port, if any (one listening on every address counts). */
+/** Whether a host name or address is this machine's own (loopback or one of its interfaces). */
+function isThisMachine(host: string): boolean {
+  if (LOOPBACK.has(host) || host === os.hostname()) return true;
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === bare) ?? false);
+}
+
+/**
+ * The bus a daemon of this process serves at host:port, if any. A bus daemon listening on every
+ * address serves only links that name this machine: `gpib://otherhost:7020/14` is another
+ * machine's bus, even when a local one listens on port 7020 too.
+ */
 export function localBus(host: string, port: number): GpibBusLike | undefined {
   if (!sharing) return undefined;
-  return buses.get(key(host, port)) ?? buses.get(`*:${port}`);
+  const exact = buses.get(key(host, port));
+  if (exact) return exact;
+  return isThisMachine(host) ? buses.get(`*:${port}`) : undefined;
 }

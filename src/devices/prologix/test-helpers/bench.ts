@@ -59,11 +59,11 @@ export interface GpibBench {
   close(): Promise<void>;
 }
 
-export async function startGpibBench(opts: { addresses?: number[]; logger?: Logger; readTimeoutMs?: number; models?: Map<number, BusInstrumentModel>; daemon?: Partial<DaemonOptions> } = {}): Promise<GpibBench> {
+export async function startGpibBench(opts: { addresses?: number[]; logger?: Logger; readTimeoutMs?: number; latencyMs?: number; models?: Map<number, BusInstrumentModel>; daemon?: Partial<DaemonOptions> } = {}): Promise<GpibBench> {
   const instruments = new Map<number, TestInstrument>();
   for (const a of opts.addresses ?? [14, 15, 22]) instruments.set(a, new TestInstrument(`MODEL${a}`));
   const models = new Map<number, BusInstrumentModel>([...instruments, ...(opts.models ?? [])]);
-  const sim = new PrologixSimulator({ instruments: models, latencyMs: 0 });
+  const sim = new PrologixSimulator({ instruments: models, latencyMs: opts.latencyMs ?? 0 });
   const simPort = await sim.listenTcp('127.0.0.1', 0);
   const daemon = await startDaemon({
     definition: prologixFamily.definition,
