@@ -180,6 +180,22 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     expect(audits[0]).toMatch(/^set_addr 14 → /);
   });
 
+  it('a transaction its asker gave up on while the bus was busy is dropped, never sent late', async () => {
+    const b = await ready();
+    b.sim.setInstrumentFault(14, 'off', true);
+    const a = await b.client();
+    const c = await b.client();
+    const slow = a.request('query addr=14 data="*IDN?" timeout_ms=1500');
+    // The slow query is on the bus (the adapter reads 1.5 s for it) before the write is asked for.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await c.request('write addr=15 data="VOLT 7" within_ms=200')).toMatch(/^error write code=Timeout message=".*time ran out while the bus was busy; not sent"$/);
+    expect(await slow).toMatch(/^error query code=Timeout/);
+    // The bus moved on: the next write goes out, the dropped one never did.
+    expect(await c.request('write addr=15 data="VOLT 8"')).toBe('ok write');
+    await eventually(() => expect(b.instruments.get(15)!.texts()).toContain('VOLT 8'));
+    expect(b.instruments.get(15)!.texts()).not.toContain('VOLT 7');
+  });
+
   it('lines without an address, bad set_addr and two $ get error replies, not silence', async () => {
     const b = await ready();
     const c = await b.client();

@@ -38,6 +38,19 @@ function dataBytes(data: WireValue | undefined, hex: WireValue | undefined): Buf
   return Buffer.from(text, 'latin1');
 }
 
+const WITHIN = {
+  type: 'int',
+  min: 1,
+  max: 600_000,
+  optional: true,
+  description: 'drop the transaction, unsent, if the bus cannot start it within this long (the asker has given up by then)',
+  unit: 'ms',
+} as const;
+
+function notAfter(withinMs: WireValue | undefined): { notAfter?: number } {
+  return withinMs === undefined ? {} : { notAfter: performance.now() + Number(withinMs) };
+}
+
 export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
   type: 'prologix',
   title: 'Prologix GPIB-ETHERNET adapter: the GPIB bus daemon (also speaks CCDLab\'s gpib.py multiplexor protocol)',
@@ -76,9 +89,13 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
         data: DATA,
         timeout_ms: { type: 'int', min: 1, max: MAX_READ_TMO_MS, optional: true, description: 'how long the instrument may take to answer (the adapter\'s read timeout)', unit: 'ms' },
         hex: HEX,
+        within_ms: WITHIN,
       },
       run: async (bus, args) => {
-        const reply = await bus.query(Number(args.addr), dataBytes(args.data, args.hex), args.timeout_ms === undefined ? {} : { timeoutMs: Number(args.timeout_ms) });
+        const reply = await bus.query(Number(args.addr), dataBytes(args.data, args.hex), {
+          ...(args.timeout_ms === undefined ? {} : { timeoutMs: Number(args.timeout_ms) }),
+          ...notAfter(args.within_ms),
+        });
         return { reply: args.hex === true ? reply.toString('hex') : reply.toString('latin1') };
       },
     },
@@ -86,9 +103,9 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
       description: 'send a message to the instrument at addr without reading a reply',
       write: true,
       traffic: true,
-      args: { addr: ADDRESS, data: DATA, hex: HEX },
+      args: { addr: ADDRESS, data: DATA, hex: HEX, within_ms: WITHIN },
       run: async (bus, args) => {
-        await bus.write(Number(args.addr), dataBytes(args.data, args.hex));
+        await bus.write(Number(args.addr), dataBytes(args.data, args.hex), notAfter(args.within_ms));
       },
     },
     bus_status: {

@@ -57,6 +57,11 @@ export interface TransactionOptions {
   timeoutMs?: number;
   /** An asker that went away: its transactions still waiting are dropped, never sent. */
   signal?: AbortSignal;
+  /**
+   * performance.now() after which the asker no longer waits: a transaction still queued then is
+   * dropped, never sent — a write its asker was told had failed must not reach the instrument later.
+   */
+  notAfter?: number;
 }
 
 export class GpibBus implements GpibBusLike {
@@ -152,6 +157,9 @@ export class GpibBus implements GpibBusLike {
     // written is known now: requests leave the Exchange in the order they were made.
     const run = this.tail.then(() => {
       if (options.signal?.aborted) throw new LabwireError('CommunicationFailed', `GPIB address ${address}: the asker went away; not sent`, read ? 'query' : 'write');
+      if (options.notAfter !== undefined && performance.now() > options.notAfter) {
+        throw new LabwireError('Timeout', `GPIB address ${address}: the asker's time ran out while the bus was busy; not sent`, read ? 'query' : 'write');
+      }
       return this.send(address, data, read, options.timeoutMs);
     });
     this.tail = run.catch(() => undefined);

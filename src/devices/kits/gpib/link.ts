@@ -123,7 +123,7 @@ export class GpibLink extends EventEmitter implements Link {
     const timeoutMs = hint ? busTimeout(hint) : undefined;
     const writtenAt = performance.now();
     const late = (): boolean => hint !== undefined && performance.now() - writtenAt > hint.timeoutMs;
-    const done = this.transact(data, query, timeoutMs);
+    const done = this.transact(data, query, timeoutMs, hint?.timeoutMs);
     if (!query) return done.then(() => undefined);
     // The Exchange times the reply itself: write() ends once the request is out. A reply later
     // than the asker's own timeout is dropped here, so it can never be taken for a later one.
@@ -136,19 +136,25 @@ export class GpibLink extends EventEmitter implements Link {
     return Promise.resolve();
   }
 
-  /** The reply bytes of a query; undefined when there is none (a silent instrument: the Exchange times out). */
-  private async transact(data: Buffer, query: boolean, timeoutMs: number | undefined): Promise<Buffer | undefined> {
+  /**
+   * The reply bytes of a query; undefined when there is none (a silent instrument: the Exchange
+   * times out). `withinMs`: the asker's own timeout — a transaction the bus cannot start by then
+   * is dropped unsent, so a write the asker was told had failed never reaches the instrument later.
+   */
+  private async transact(data: Buffer, query: boolean, timeoutMs: number | undefined, withinMs: number | undefined): Promise<Buffer | undefined> {
     const bus = this.bus;
     if (bus) {
+      const opts = { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(withinMs === undefined ? {} : { notAfter: performance.now() + withinMs }) };
       if (!query) {
-        await bus.write(this.gpib.address, data);
+        await bus.write(this.gpib.address, data, opts);
         return undefined;
       }
-      return bus.query(this.gpib.address, data, timeoutMs === undefined ? {} : { timeoutMs }).catch(() => undefined);
+      return bus.query(this.gpib.address, data, opts).catch(() => undefined);
     }
     const conn = this.conn!;
     const kwargs: Record<string, string> = { addr: String(this.gpib.address), data: data.toString('hex'), hex: '1' };
     if (query && timeoutMs !== undefined) kwargs.timeout_ms = String(timeoutMs);
+    if (withinMs !== undefined) kwargs.within_ms = String(Math.max(1, Math.round(withinMs)));
     const reply = await conn.request(formatCommand({ name: query ? 'query' : 'write', args: [], kwargs }));
     const err = parseErrorReply(reply.command);
     if (err) {
