@@ -11,8 +11,9 @@ describe('Prologix codec', () => {
   });
 
   it('a data line drops one final terminator and ends with LF; ++ data is escaped', () => {
-    expect(dataLine(Buffer.from('*IDN?\n')).toString('latin1')).toBe('*IDN?\n');
-    expect(dataLine(Buffer.from('*IDN?\r\n')).toString('latin1')).toBe('*IDN?\n');
+    expect(dataLine(Buffer.from('*IDN?')).toString('latin1')).toBe('*IDN?\n');
+    // A trailing CR or LF is data too (the last bytes of a binary block): escaped, never dropped.
+    expect(dataLine(Buffer.from([0x01, 0x0d, 0x0a])).toString('latin1')).toBe('\x01\x1b\r\x1b\n\n');
     expect(dataLine(Buffer.from('++rst')).toString('latin1')).toBe('\x1b+\x1b+rst\n');
     expect(command('addr', 14).toString()).toBe('++addr 14\n');
   });

@@ -55,7 +55,9 @@ export function escapeData(data: Buffer): Buffer {
  * escaped, then the host terminator.
  */
 export function dataLine(message: Buffer): Buffer {
-  return Buffer.concat([escapeData(stripTerminator(message)), Buffer.from('\n')]);
+  // Every byte is data (a binary block may end in 0x0A): a family's own terminator is taken off
+  // by its gpib:// link, where it was added, not here.
+  return Buffer.concat([escapeData(message), Buffer.from('\n')]);
 }
 
 /** The message without one trailing CR LF, LF or CR. */

@@ -14,7 +14,7 @@ import type { Link, LinkSpec, WriteHint } from '../../../links/types.js';
 import { LineConnection } from '../../../wire/connection.js';
 import { formatCommand, parseErrorReply } from '../../../wire/format.js';
 import type { GpibBusLike } from './bus.js';
-import { MAX_READ_TMO_MS, isAddress } from './codec.js';
+import { MAX_READ_TMO_MS, isAddress, stripTerminator } from './codec.js';
 import { localBus } from './local.js';
 
 export interface GpibLinkSpec extends LinkSpec {
@@ -123,7 +123,8 @@ export class GpibLink extends EventEmitter implements Link {
     const timeoutMs = hint ? busTimeout(hint) : undefined;
     const writtenAt = performance.now();
     const late = (): boolean => hint !== undefined && performance.now() - writtenAt > hint.timeoutMs;
-    const done = this.transact(data, query, timeoutMs, hint?.timeoutMs);
+    // The family's terminator ends its message on a byte link; on GPIB the adapter ends it (EOI, ++eos).
+    const done = this.transact(stripTerminator(data), query, timeoutMs, hint?.timeoutMs);
     if (!query) return done.then(() => undefined);
     // The Exchange times the reply itself: write() ends once the request is out. A reply later
     // than the asker's own timeout is dropped here, so it can never be taken for a later one.
