@@ -10,6 +10,9 @@ import { parseCondition } from '../client/condition.js';
 import type { AlarmConfig } from '../monitor/alarms.js';
 import type { AlarmHookConfig } from '../monitor/hooks.js';
 import { parseLinkUrl } from '../links/registry.js';
+// The link kinds families and kits add (gpib://) are registered when the registry loads: a lab
+// file is checked against them whoever loads it.
+import '../devices/index.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from './size.js';
 import { checkLabTls } from './tls.js';
@@ -310,7 +313,6 @@ export const labConfigSchema = z
       } else if (d.link.startsWith('sim:') && !sims.has(d.link.slice(4))) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'link'], message: `no simulator named "${d.link.slice(4)}"; simulators: ${[...sims].join(', ') || 'none'}` });
       } else if (!d.link.startsWith('sim:') && d.link !== 'auto') {
-        // Kinds that families add (gpib://…) are registered once devices/index.ts has loaded.
         try {
           parseLinkUrl(d.link);
         } catch (err) {
