@@ -70,6 +70,20 @@ describe.each([
     expect(links[0]!.isOpen).toBe(true);
   });
 
+  it('an adapter that is away is not an instrument\'s silence: the link goes down with the bus\'s reason, and comes back', async () => {
+    bench = await startGpibBench();
+    const { ex } = await instrumentExchange(bench, 14, useLocalBus);
+    const downs: string[] = [];
+    ex.on('down', (reason) => downs.push(reason));
+    bench.sim.setFault('linkDrop', true);
+    await eventually(() => expect(bench!.daemon.runner.hwConnected).toBe(false));
+    await ex.request('*IDN?\n').catch(() => undefined);
+    await eventually(() => expect(downs.some((d) => /the bus could not carry it: CommunicationFailed/.test(d))).toBe(true));
+    expect(downs.some((d) => /no reply/.test(d))).toBe(false);
+    bench.sim.setFault('linkDrop', false);
+    await eventually(async () => expect((await ex.request('*IDN?\n'))!.toString()).toBe('TEST INSTRUMENTS,MODEL14,0,1.0'), 30_000, 200);
+  }, 60_000);
+
   it('a silent instrument costs only its own asker: a healthy one behind the same bus never times out', async () => {
     // An instrument takes tens of ms to answer through a real adapter (64–101 ms measured).
     bench = await startGpibBench({ latencyMs: 60 });

@@ -13,8 +13,10 @@ import type { LinkKind } from '../../../links/registry.js';
 import type { Link, LinkSpec, WriteHint } from '../../../links/types.js';
 import { LineConnection } from '../../../wire/connection.js';
 import { formatCommand, parseErrorReply } from '../../../wire/format.js';
+import { LabwireError } from '../../../wire/types.js';
 import type { GpibBusLike } from './bus.js';
 import { MAX_READ_TMO_MS, isAddress, stripTerminator } from './codec.js';
+import { MAX_TRANSACTION_BYTES } from './splitter.js';
 import { localBus } from './local.js';
 
 export interface GpibLinkSpec extends LinkSpec {
@@ -90,7 +92,8 @@ export class GpibLink extends EventEmitter implements Link {
       return;
     }
     const socket = await connect(this.gpib.host, this.gpib.port, this.options.connectTimeoutMs ?? 5000, this.description);
-    const conn = new LineConnection(socket, { requestTimeoutMs: 0 });
+    // A reply comes hex-encoded in one line: room for the largest transaction the bus takes.
+    const conn = new LineConnection(socket, { requestTimeoutMs: 0, maxLineLength: 2 * MAX_TRANSACTION_BYTES + 4096 });
     conn.on('close', () => {
       if (this.conn !== conn) return;
       this.conn = undefined;
@@ -150,7 +153,10 @@ export class GpibLink extends EventEmitter implements Link {
         await bus.write(this.gpib.address, data, opts);
         return undefined;
       }
-      return bus.query(this.gpib.address, data, opts).catch(() => undefined);
+      return bus.query(this.gpib.address, data, opts).catch((err: unknown) => {
+        this.busError(err instanceof LabwireError ? err : new LabwireError('InternalError', String(err)));
+        return undefined;
+      });
     }
     const conn = this.conn!;
     const kwargs: Record<string, string> = { addr: String(this.gpib.address), data: data.toString('hex'), hex: '1' };
@@ -159,11 +165,10 @@ export class GpibLink extends EventEmitter implements Link {
     const reply = await conn.request(formatCommand({ name: query ? 'query' : 'write', args: [], kwargs }));
     const err = parseErrorReply(reply.command);
     if (err) {
-      // Refused for who we are or what the bus daemon allows: no retry helps, so the link goes
-      // down with the reason (the Exchange logs it and tries again with back-off) instead of
-      // showing as a silent instrument.
-      if (err.code === 'Unauthorized' || err.code === 'ReadOnly') this.fail(conn, `the bus daemon refused it: ${err.message}${err.code === 'Unauthorized' ? ' (give the token in LABWIRE_BUS_TOKEN)' : ''}`);
-      if (query) return undefined;
+      if (query) {
+        this.busError(err);
+        return undefined;
+      }
       throw new Error(`${this.description}: ${err.message}`);
     }
     if (!query) return undefined;
@@ -175,12 +180,26 @@ export class GpibLink extends EventEmitter implements Link {
     return Promise.resolve();
   }
 
-  /** Takes the link down for a reason the bus daemon gave (once; a closed link stays closed). */
-  private fail(conn: LineConnection, reason: string): void {
-    if (this.conn !== conn) return;
+  /**
+   * A query the bus could not carry. A Timeout is a silent instrument: the Exchange times out as
+   * on any link. Anything else — the adapter is away, the bus daemon refused us, a reply too long —
+   * is no instrument's silence: the link goes down with the bus's reason, so the daemon shows it
+   * (hw_connected=0, the reason in its log) and tries again with back-off.
+   */
+  private busError(err: LabwireError): void {
+    if (err.code === 'Timeout') return;
+    const hint = err.code === 'Unauthorized' ? ' (give the token in LABWIRE_BUS_TOKEN)' : '';
+    this.fail(`the bus could not carry it: ${err.code}: ${err.message}${hint}`);
+  }
+
+  /** Takes the link down for a reason (once; a closed link stays closed). */
+  private fail(reason: string): void {
+    if (!this.open_) return;
+    const conn = this.conn;
     this.conn = undefined;
+    this.bus = undefined;
     this.open_ = false;
-    conn.destroy();
+    conn?.destroy();
     this.emit('close', new Error(`${this.description}: ${reason}`));
   }
 
