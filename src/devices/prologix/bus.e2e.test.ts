@@ -40,7 +40,11 @@ describe('CCDLab multiplexor protocol on the bus daemon', () => {
     const c = await b.client();
     c.write('set_addr 15\n:SYST:ZCH ON\nsend :DISP:TEXT "HELLO WORLD"\n');
     expect(await c.request('send ?$ECHO? done')).toBe('done');
-    expect(b.instruments.get(15)!.texts()).toEqual([':SYST:ZCH ON', ':DISP:TEXT "HELLO WORLD"', 'ECHO? done']);
+    // A whole quoted argument is unquoted, as gpib.py's shlex did: still a query.
+    expect(await c.request('send "?$ECHO? quoted"')).toBe('quoted');
+    expect(b.instruments.get(15)!.texts()).toEqual([':SYST:ZCH ON', ':DISP:TEXT "HELLO WORLD"', 'ECHO? done', 'ECHO? quoted']);
+    // get_status reports the address last used (polled, so within a poll or two).
+    await eventually(async () => expect(kv(await c.request('get_status')).current_addr).toBe('15'));
   });
 
   it('data that starts with ++ is escaped: the instrument gets it, the adapter never executes it', async () => {

@@ -53,7 +53,13 @@ export function parseCcdlabLine(line: string): CcdlabRequest {
     if (n === -1 || (isAddress(n) && n > 0)) return { kind: 'setAddr', address: n };
     return { kind: 'error', error: new LabwireError('RangeError', `set_addr takes a GPIB address 1 to 30 (or nothing to stop forwarding), not "${arg}"`, 'set_addr') };
   }
-  if (word === 'send') return parseForwarded(line.replace(/^\s*send\s?/, ''));
+  if (word === 'send') {
+    // gpib.py split `send` lines with shlex: `send "?$:SYST:ERR?"` is the query itself. Only an
+    // argument that is one quoted token is unquoted; quotes inside a message stay as typed.
+    const arg = line.replace(/^\s*send\s?/, '');
+    const whole = /^\s*"([^"]*)"\s*$/.exec(arg) ?? /^\s*'([^']*)'\s*$/.exec(arg);
+    return parseForwarded(whole ? whole[1]! : arg);
+  }
   return parseForwarded(line);
 }
 

@@ -68,6 +68,8 @@ export class GpibBus implements GpibBusLike {
   private readonly opts: GpibBusOptions;
   /** What the adapter is set to; undefined after a (re)connect until we set it. */
   private currentAddress: number | undefined;
+  /** For reporting only: `currentAddress` is forgotten while a transaction is in flight. */
+  private lastAddress: number | undefined;
   private currentReadTmo: number | undefined;
   private versionText = '';
   private connects = 0;
@@ -89,8 +91,9 @@ export class GpibBus implements GpibBusLike {
   }
 
   /** The address the adapter is set to; -1 before the first transaction (CCDLab's `current_addr`). */
+  /** The address last sent with `++addr`, as CCDLab's gpib.py reports it (-1 before the first). */
   get address(): number {
-    return this.currentAddress ?? -1;
+    return this.lastAddress ?? -1;
   }
 
   /** Connections made to the adapter; more than one means it was lost (taken over, dropped) and regained. */
@@ -182,6 +185,7 @@ export class GpibBus implements GpibBusLike {
     const tmo = clampTmo(timeoutMs ?? this.opts.readTimeoutMs);
     const parts: Buffer[] = [];
     if (this.currentAddress !== address) parts.push(command('addr', address));
+    this.lastAddress = address;
     if (read && this.currentReadTmo !== tmo) parts.push(command('read_tmo_ms', tmo));
     parts.push(dataLine(data));
     if (read) parts.push(command('read', 'eoi'));
