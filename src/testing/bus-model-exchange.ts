@@ -5,7 +5,7 @@
  * expects a reply takes the model's pending output, cut by the family's own splitter. A model that
  * has nothing to say makes the request time out, as a silent `++read eoi` does.
  */
-import type { BusInstrumentModel, CommandDecl, DeviceDefinition, ParamDecl, PollGroup, StateOverride } from '../daemon/api.js';
+import type { BusInstrumentModel, CommandDecl, DeviceDefinition, HandlerContext, ParamDecl, PollGroup, StateOverride } from '../daemon/api.js';
 import type { WireValue } from '../wire/types.js';
 import { LinkError, type ExchangeLike, type ReplySplitter } from '../links/types.js';
 
@@ -51,4 +51,25 @@ export function declarations<O, D>(def: DeviceDefinition<O, D>, options: O) {
     stateOverride: (values: Readonly<Record<string, WireValue>>): StateOverride | undefined =>
       (def.stateOverride as unknown as ((v: Readonly<Record<string, WireValue>>, o: O) => StateOverride | undefined) | undefined)?.(values, options),
   };
+}
+
+/**
+ * A definition driven by hand, as the daemon would: `pollAll` runs every poll group into `values`,
+ * `set` runs a parameter's write handler and keeps the value as applied.
+ */
+export function definitionHarness<D>(decl: ReturnType<typeof declarations<unknown, D>>, driver: D) {
+  const values: Record<string, WireValue> = {};
+  const ctx: HandlerContext = { values, log: () => {} };
+  const pollAll = async (): Promise<Record<string, WireValue>> => {
+    for (const g of decl.poll) Object.assign(values, await g.read(driver));
+    return values;
+  };
+  const set = async (param: string, value: WireValue): Promise<WireValue> => {
+    const p = decl.params[param];
+    if (!p?.write) throw new Error(`${param} is not a writable parameter of this definition`);
+    const v = (await p.write(driver, value, ctx)) ?? value;
+    values[param] = v;
+    return v;
+  };
+  return { values, ctx, pollAll, set };
 }

@@ -15,7 +15,7 @@ export { RawClient } from './raw-client.js';
 export { kv } from './status-lines.js';
 export { tcpStreamClient, serialStreamClient, type StreamClient, type StreamClientOptions, type SerialStreamClientOptions } from './stream-client.js';
 export { simExchange, nextEvent as nextExchangeEvent, type Transport } from './sim-exchange.js';
-export { modelExchange, declarations, type ModelExchange } from './bus-model-exchange.js';
+export { modelExchange, declarations, definitionHarness, type ModelExchange } from './bus-model-exchange.js';
 export { recordingLogger, type LogRecord, type RecordingLogger } from './log-sink.js';
 export { testPki, type TestPki } from './tls.js';
 export { FakeDaemon, type FakeDaemonOptions } from './fake-daemon.js';

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HandlerContext } from '../../daemon/api.js';
-import type { WireValue } from '../../wire/types.js';
-import { declarations, modelExchange } from '../../testing/bus-model-exchange.js';
+import { declarations, definitionHarness, modelExchange } from '../../testing/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { hp33120aDevice, hp33120aFamily } from './device.js';
 import { hp33120aSplitter } from './driver.js';
@@ -13,17 +11,7 @@ function setup() {
   const model = new Hp33120aModel();
   const exchange = modelExchange(model, hp33120aSplitter());
   const driver = hp33120aDevice.createDriver(exchange, {});
-  const values: Record<string, WireValue> = {};
-  const ctx: HandlerContext = { values, log: () => {} };
-  const pollAll = async (): Promise<Record<string, WireValue>> => {
-    for (const g of decl.poll) Object.assign(values, await g.read(driver));
-    return values;
-  };
-  const set = async (param: string, value: WireValue): Promise<WireValue> => {
-    const v = (await decl.params[param]!.write!(driver, value, ctx)) ?? value;
-    values[param] = v;
-    return v;
-  };
+  const { values, ctx, pollAll, set } = definitionHarness(decl, driver);
   const apply = (shape: string, frequency: number, amplitude: number, offset: number) =>
     decl.commands.apply!.run(driver, { shape, frequency, amplitude, offset }, ctx);
   return { model, exchange, driver, values, pollAll, set, apply };

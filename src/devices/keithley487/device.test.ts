@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { HandlerContext } from '../../daemon/api.js';
-import { LabwireError, type WireValue } from '../../wire/types.js';
-import { declarations, modelExchange } from '../../testing/bus-model-exchange.js';
+import { LabwireError } from '../../wire/types.js';
+import { declarations, definitionHarness, modelExchange } from '../../testing/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { keithley487Device, keithley487Family } from './device.js';
 import { keithley487Splitter } from './driver.js';
@@ -13,17 +12,7 @@ function setup(options: ConstructorParameters<typeof Keithley487Model>[0] = {}) 
   const model = new Keithley487Model({ seed: 9, noise: 0, ...options });
   const exchange = modelExchange(model, keithley487Splitter());
   const driver = keithley487Device.createDriver(exchange, {});
-  const values: Record<string, WireValue> = {};
-  const ctx: HandlerContext = { values, log: () => {} };
-  const pollAll = async (): Promise<Record<string, WireValue>> => {
-    for (const g of decl.poll) Object.assign(values, await g.read(driver));
-    return values;
-  };
-  const set = async (param: string, value: WireValue): Promise<WireValue> => {
-    const v = (await decl.params[param]!.write!(driver, value, ctx)) ?? value;
-    values[param] = v;
-    return v;
-  };
+  const { values, ctx, pollAll, set } = definitionHarness(decl, driver);
   return { model, exchange, driver, values, ctx, pollAll, set };
 }
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HandlerContext } from '../../daemon/api.js';
-import type { WireValue } from '../../wire/types.js';
-import { declarations, modelExchange } from '../../testing/bus-model-exchange.js';
+import { declarations, definitionHarness, modelExchange } from '../../testing/bus-model-exchange.js';
 import { deviceFamilies } from '../index.js';
 import { keithley6485Device, keithley6485Family, keithley6485OptionsSchema } from './device.js';
 import { keithley6485Splitter } from './driver.js';
@@ -13,17 +11,7 @@ function setup(options: Keithley6485ModelOptions = {}) {
   const model = new Keithley6485Model({ seed: 9, noise: 0, ...options });
   const exchange = modelExchange(model, keithley6485Splitter());
   const driver = keithley6485Device.createDriver(exchange, keithley6485OptionsSchema.parse({}));
-  const values: Record<string, WireValue> = {};
-  const ctx: HandlerContext = { values, log: () => {} };
-  const pollAll = async (): Promise<Record<string, WireValue>> => {
-    for (const g of decl.poll) Object.assign(values, await g.read(driver));
-    return values;
-  };
-  const set = async (param: string, value: WireValue): Promise<WireValue> => {
-    const v = (await decl.params[param]!.write!(driver, value, ctx)) ?? value;
-    values[param] = v;
-    return v;
-  };
+  const { values, pollAll, set } = definitionHarness(decl, driver);
   return { model, exchange, driver, values, pollAll, set };
 }
 
