@@ -19,6 +19,13 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // FITS is a pure codec: the Archon family, the monitor's image index and the web all use it.
+    files: ['src/fits/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'fits/ is a pure codec: it imports nothing of labwire' }] }],
+    },
+  },
+  {
     // Import rules of DESIGN.md §2.
     files: ['src/wire/**', 'src/links/**'],
     rules: {

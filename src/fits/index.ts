@@ -1,0 +1,4 @@
+/** FITS: a pure codec (no I/O, no labwire imports), for CCD frames and their headers. */
+export { writeImage16, BLOCK, type Image16 } from './write.js';
+export { formatCard, formatReal, asciiText, CARD, type Card, type CardValue } from './cards.js';
+export { onesSum, addSums, encodeChecksum } from './checksum.js';
