@@ -78,7 +78,7 @@ function streamClient(lineEnd: string, subscribe: (onData: (chunk: Buffer) => vo
     get lines() {
       return lines;
     },
-    waitForLines(count, timeoutMs = 2000) {
+    waitForLines(count, timeoutMs = 15_000) {
       return new Promise<string[]>((resolve, reject) => {
         const check = () => {
           if (lines.length >= count) {

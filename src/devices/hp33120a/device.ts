@@ -3,6 +3,7 @@
  * highest frequency, the amplitude and offset the output can reach into the load set, which units
  * apply) are enforced here before anything is sent, with the limit named.
  */
+import { paramsFor } from '../../daemon/declare.js';
 import { z } from 'zod';
 import { defineDevice, deviceFamily } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
@@ -34,6 +35,8 @@ function number(value: WireValue | undefined, name: string): number {
   return value;
 }
 
+const p = paramsFor<Hp33120aDriver>();
+
 export const hp33120aDevice = defineDevice<Hp33120aOptions, Hp33120aDriver>({
   type: 'hp33120a',
   title: 'HP / Agilent 33120A function generator (GPIB, SCPI)',
@@ -41,56 +44,31 @@ export const hp33120aDevice = defineDevice<Hp33120aOptions, Hp33120aDriver>({
   exchange: hp33120aExchangeOptions,
   splitter: hp33120aSplitter,
   params: {
-    function: {
-      type: 'enum',
-      values: SHAPES,
-      description: 'output shape (FUNC:SHAP): SIN, SQU, TRI, RAMP, NOIS, DC, USER',
-      readonly: false,
-      write: async (driver, value) => (await driver.setShape(member<Shape>(value, SHAPES, 'function'))).shape,
-    },
-    frequency: {
-      type: 'float',
+    function: p.choice(SHAPES, 'output shape (FUNC:SHAP): SIN, SQU, TRI, RAMP, NOIS, DC, USER', {
+      write: async (driver, shape: Shape) => (await driver.setShape(shape)).shape,
+    }),
+    frequency: p.float('frequency (FREQ): to 15 MHz for SIN and SQU, 100 kHz for TRI and RAMP, 5 MHz for USER', {
       unit: 'Hz',
       min: FREQUENCY_MIN,
       max: 15e6,
-      description: 'frequency (FREQ): to 15 MHz for SIN and SQU, 100 kHz for TRI and RAMP, 5 MHz for USER',
-      readonly: false,
-      write: async (driver, value) => (await driver.setFrequency(number(value, 'frequency'))).frequency,
-    },
-    amplitude: {
-      type: 'float',
-      description: 'amplitude (VOLT) in the units set (Vpp, Vrms or dBm) for the load set: 50 mVpp–10 Vpp into 50 Ω, 100 mVpp–20 Vpp into high-Z',
-      readonly: false,
-      write: async (driver, value) => (await driver.setAmplitude(number(value, 'amplitude'))).amplitude,
-    },
-    offset: {
-      type: 'float',
+      write: async (driver, hz) => (await driver.setFrequency(hz)).frequency,
+    }),
+    amplitude: p.float('amplitude (VOLT) in the units set (Vpp, Vrms or dBm) for the load set: 50 mVpp–10 Vpp into 50 Ω, 100 mVpp–20 Vpp into high-Z', {
+      write: async (driver, amplitude) => (await driver.setAmplitude(amplitude)).amplitude,
+    }),
+    offset: p.float('DC offset (VOLT:OFFS); |offset| + Vpp/2 within 5 V into 50 Ω, 10 V into high-Z; the level of the DC shape', {
       unit: 'V',
-      description: 'DC offset (VOLT:OFFS); |offset| + Vpp/2 within 5 V into 50 Ω, 10 V into high-Z; the level of the DC shape',
-      readonly: false,
-      write: async (driver, value) => (await driver.setOffset(number(value, 'offset'))).offset,
-    },
-    units: {
-      type: 'enum',
-      values: UNITS,
-      description: 'amplitude units (VOLT:UNIT): VPP, VRMS (SIN, SQU, TRI, RAMP), DBM (those, into 50 Ω only)',
-      readonly: false,
-      write: async (driver, value) => (await driver.setUnits(member<Units>(value, UNITS, 'units'))).units,
-    },
-    load: {
-      type: 'enum',
-      values: LOADS,
-      description: 'load the amplitude refers to (OUTP:LOAD): 50 Ω or INF (high-Z); amplitude and offset shown ×2 into high-Z',
-      readonly: false,
-      write: async (driver, value) => (await driver.setLoad(member<Load>(value, LOADS, 'load'))).load,
-    },
-    user_waveform: {
-      type: 'enum',
-      values: USER_WAVEFORMS,
-      description: 'arbitrary waveform the USER shape plays (FUNC:USER)',
-      readonly: false,
-      write: async (driver, value) => (await driver.setUserWaveform(member<UserWaveform>(value, USER_WAVEFORMS, 'user_waveform'))).userWaveform,
-    },
+      write: async (driver, volts) => (await driver.setOffset(volts)).offset,
+    }),
+    units: p.choice(UNITS, 'amplitude units (VOLT:UNIT): VPP, VRMS (SIN, SQU, TRI, RAMP), DBM (those, into 50 Ω only)', {
+      write: async (driver, units: Units) => (await driver.setUnits(units)).units,
+    }),
+    load: p.choice(LOADS, 'load the amplitude refers to (OUTP:LOAD): 50 Ω or INF (high-Z); amplitude and offset shown ×2 into high-Z', {
+      write: async (driver, load: Load) => (await driver.setLoad(load)).load,
+    }),
+    user_waveform: p.choice(USER_WAVEFORMS, 'arbitrary waveform the USER shape plays (FUNC:USER)', {
+      write: async (driver, waveform: UserWaveform) => (await driver.setUserWaveform(waveform)).userWaveform,
+    }),
     last_error: { type: 'string', description: 'the latest error taken from the queue (SYST:ERR?), e.g. -222 Data out of range; empty when none' },
     identity: { type: 'string', description: 'model, serial and firmware revision (*IDN?)' },
   },

@@ -2,6 +2,7 @@
  * The Keithley 6485 picoammeter as the generic daemon sees it: a current polled every second,
  * range/autorange, zero check and zero correction, integration time (NPLC) and the error queue.
  */
+import { paramsFor } from '../../daemon/declare.js';
 import { z } from 'zod';
 import { defineDevice, deviceFamily, type Limits } from '../../daemon/api.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
@@ -14,10 +15,8 @@ export const keithley6485OptionsSchema = z.object({
 }).strict();
 export type Keithley6485Options = z.output<typeof keithley6485OptionsSchema>;
 
-function bool(value: WireValue, name: string): boolean {
-  if (typeof value !== 'boolean') throw new LabwireError('WrongType', `${name} must be 0 or 1, not ${String(value)}`);
-  return value;
-}
+
+const p = paramsFor<Keithley6485Driver>();
 
 export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485Driver>({
   type: 'keithley6485',
@@ -29,43 +28,22 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
     current: { type: 'float', unit: 'A', description: 'current reading (READ?); nan on overflow' },
     overflow: { type: 'bool', description: 'the reading is beyond the range in use (+9.9E37)' },
     timestamp: { type: 'float', unit: 's', description: "the instrument's reading timestamp, seconds since power-on (wraps at 99 999.99 s)" },
-    range: {
-      type: 'enum',
-      values: RANGE_NAMES,
-      description: 'current range: auto (CURR:RANG:AUTO ON) or a fixed full scale 2nA … 20mA (CURR:RANG)',
-      readonly: false,
-      write: async (driver, value) => {
-        if (typeof value !== 'string' || !(RANGE_NAMES as readonly string[]).includes(value)) {
-          throw new LabwireError('WrongType', `range must be one of ${RANGE_NAMES.join(', ')}, not ${String(value)}`);
-        }
-        return driver.setRange(value as RangeName);
-      },
-    },
+    range: p.choice(RANGE_NAMES, 'current range: auto (CURR:RANG:AUTO ON) or a fixed full scale 2nA … 20mA (CURR:RANG)', {
+      write: async (driver, range: RangeName) => driver.setRange(range),
+    }),
     range_amps: { type: 'float', unit: 'A', description: 'full scale of the range in use (the one autorange chose)' },
-    zero_check: {
-      type: 'bool',
-      description: 'zero check (SYST:ZCH): the input is shorted, the reading shows only the offset',
-      readonly: false,
-      write: async (driver, value) => driver.setZeroCheck(bool(value, 'zero_check')),
-    },
-    zero_correct: {
-      type: 'bool',
-      description: 'zero correction (SYST:ZCOR): subtract the acquired offset; acquire one with acquire_zero',
-      readonly: false,
-      write: async (driver, value) => driver.setZeroCorrect(bool(value, 'zero_correct')),
-    },
-    nplc: {
-      type: 'float',
+    zero_check: p.bool('zero check (SYST:ZCH): the input is shorted, the reading shows only the offset', {
+      write: async (driver, on) => driver.setZeroCheck(on),
+    }),
+    zero_correct: p.bool('zero correction (SYST:ZCOR): subtract the acquired offset; acquire one with acquire_zero', {
+      write: async (driver, on) => driver.setZeroCorrect(on),
+    }),
+    nplc: p.float('integration time in power-line cycles (CURR:NPLC): 0.1 fast, 1 medium, 6 (5 at 50 Hz) slow', {
       unit: 'PLC',
       min: NPLC_MIN,
       max: nplcMax(60),
-      description: 'integration time in power-line cycles (CURR:NPLC): 0.1 fast, 1 medium, 6 (5 at 50 Hz) slow',
-      readonly: false,
-      write: async (driver, value) => {
-        if (typeof value !== 'number') throw new LabwireError('WrongType', `nplc must be a number, not ${String(value)}`);
-        return driver.setNplc(value);
-      },
-    },
+      write: async (driver, nplc) => driver.setNplc(nplc),
+    }),
     rate: {
       type: 'enum',
       values: RATES,

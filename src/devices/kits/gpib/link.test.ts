@@ -94,8 +94,11 @@ describe.each([
     // it waits for that read to time out on the adapter, and must still be answered in its own 2 s.
     for (let round = 0; round < 3; round++) {
       await eventually(() => expect(silent.ex.isInStep).toBe(true));
+      const reads = (): number => bench!.sim.adapter.executed.filter((l) => /^read( |$)/.test(l)).length;
+      const before = reads();
       const lost = silent.ex.request('*IDN?\n').catch((err: unknown) => err);
-      await new Promise((r) => setTimeout(r, 20));
+      // The silent instrument's read is under way on the adapter: the healthy query queues behind it.
+      await eventually(() => expect(reads()).toBeGreaterThan(before), 15_000, 2);
       expect((await healthy.ex.request(`ECHO? n${round}\n`))!.toString()).toBe(`n${round}`);
       expect(await lost).toMatchObject({ code: 'Timeout' });
       // The probes of the silent one's resync stay silent too: let it give up on them.
