@@ -119,6 +119,15 @@ describe('bad input', () => {
     await bystanderOk(l);
   });
 
+  it('long lines behind a slow one are capped by their bytes too: 40 lines of 60 KB are 2.4 MB, more than 1 MiB', async () => {
+    const l = await ready();
+    const c = await l.client();
+    c.write(`set setpoint=13\n${`ping ${'x'.repeat(60_000)}\n`.repeat(40)}`);
+    await c.waitClosed(15_000);
+    expect(c.lines.at(-1)).toBe('error - code=RateLimited message="more than 1024 KiB of requests waiting; closing the connection"');
+    await bystanderOk(l);
+  });
+
   it('a client that never reads its replies stops being read; output stays bounded and nothing is lost', async () => {
     const l = await ready({ rateLimit: { perSecond: 0 } });
     const s = net.connect({ port: l.port, host: '127.0.0.1' });

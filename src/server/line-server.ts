@@ -120,6 +120,8 @@ interface Conn extends Session {
   /** A request is being answered; lines that arrive meanwhile wait. */
   busy: boolean;
   waiting: string[];
+  /** Characters of the lines in `waiting`. */
+  waitingChars: number;
   /** When the last request arrived (not `id`, notices or blank lines: they cannot keep a connection open). */
   lastActivity: number;
   /** Closes the connection unless it authenticates in time. */
@@ -143,6 +145,11 @@ const PUSH_HIGH_WATER = 1 << 20;
 const OUTPUT_HIGH_WATER = 1 << 20;
 /** Lines a connection may queue behind a slow request before it is dropped. */
 export const MAX_WAITING = 4096;
+/**
+ * Bytes of requests one connection may have waiting behind a slow one: 4096 lines of 64 KiB
+ * would be 256 MiB per connection (and 64 connections per address).
+ */
+export const MAX_WAITING_BYTES = 1 << 20;
 /**
  * A refused socket is closed gracefully (the reason, then FIN) and its input read and dropped for
  * at most this long: a reset that overtook the reason (the peer wrote again before reading) would
@@ -423,6 +430,7 @@ export class LineServer {
       socket,
       busy: false,
       waiting: [],
+      waitingChars: 0,
       lastActivity: Date.now(),
       authTimer: undefined,
       lagging: undefined,
@@ -469,11 +477,12 @@ export class LineServer {
       this.handle(c, line);
       return;
     }
-    if (c.waiting.length >= MAX_WAITING) {
+    if (c.waiting.length >= MAX_WAITING || c.waitingChars + line.length > MAX_WAITING_BYTES) {
       if (c.closing) return;
       // A client that floods a slow device gets told once and dropped, rather than eat memory.
       c.closing = true;
-      const err = new LabwireError('RateLimited', `more than ${MAX_WAITING} requests waiting; closing the connection`);
+      const what = c.waiting.length >= MAX_WAITING ? `more than ${MAX_WAITING} requests` : `more than ${MAX_WAITING_BYTES / 1024} KiB of requests`;
+      const err = new LabwireError('RateLimited', `${what} waiting; closing the connection`);
       this.note(c.address, 'flood', { peer: c.peer, name: c.name }, `${this.opts.label}: dropping a connection that floods requests`);
       this.service.refused(c, `(${c.waiting.length} queued requests)`, undefined, err);
       this.write(c, formatErrorReply(err));
@@ -481,6 +490,13 @@ export class LineServer {
       return;
     }
     c.waiting.push(line);
+    c.waitingChars += line.length;
+  }
+
+  private nextWaiting(c: Conn): string | undefined {
+    const line = c.waiting.shift();
+    if (line !== undefined) c.waitingChars -= line.length;
+    return line;
   }
 
   /** Writes a reply; a peer that does not read makes us stop reading its requests. */
@@ -516,14 +532,14 @@ export class LineServer {
             c.busy = false;
             if (c.closed) return;
             if (reply !== undefined) this.write(c, reply);
-            const next = c.waiting.shift();
+            const next = this.nextWaiting(c);
             if (next !== undefined) this.handle(c, next);
             else if (c.ended) void c.conn.close();
           });
         return;
       }
       if (result !== undefined) this.write(c, result);
-      line = c.waiting.shift();
+      line = this.nextWaiting(c);
     }
     if (c.ended) void c.conn.close();
   }
