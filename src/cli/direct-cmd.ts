@@ -13,7 +13,8 @@ import { createLogger, silentLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { formatOk, formatValue, parseErrorReply } from '../wire/format.js';
 import { parseLine } from '../wire/tokenize.js';
-import type { StatusDoc, WireValue } from '../wire/types.js';
+import { LabwireError, type StatusDoc, type WireValue } from '../wire/types.js';
+import { BinaryResult } from '../daemon/api.js';
 import { VERSION } from '../version.js';
 import { formatStatusTable } from './client-cmds.js';
 import { CliError, collect, parseLimits, parseOptionPairs, withDetectOptions } from './common.js';
@@ -124,7 +125,10 @@ export async function runDirect(type: string, action: string, args: string[], fl
       case 'call': {
         const [command, ...rest] = args as [string, ...string[]];
         const positional = rest.filter((a) => !a.includes('='));
-        out(formatOk(command, await device.call(command, positional, parsePairs(rest.filter((a) => a.includes('=')), command))));
+        const result = await device.call(command, positional, parsePairs(rest.filter((a) => a.includes('=')), command));
+        // TODO(issue 12, H5): write the binary block to a file or stdout.
+        if (result instanceof BinaryResult) throw new LabwireError('InternalError', `${command} answered with ${result.data.length} bytes of ${result.kind}, which direct cannot show yet`, command);
+        out(formatOk(command, result));
         break;
       }
       case 'send': {

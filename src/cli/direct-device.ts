@@ -4,7 +4,7 @@
  * It answers the requests a daemon answers about the device itself, so `direct … send` and
  * `labwire send` print the same reply lines.
  */
-import type { AnyDeviceDefinition } from '../daemon/api.js';
+import { BinaryResult, type AnyDeviceDefinition } from '../daemon/api.js';
 import { DeviceRunner, toLabwireError, type Actor, type UpdateEvent } from '../daemon/runner.js';
 import type { LinkSpec } from '../links/types.js';
 import { formatLinkSpec } from '../links/index.js';
@@ -97,7 +97,7 @@ export class DirectDevice {
   }
 
   /** A device command; positional arguments fill the declared ones in order. */
-  call(command: string, args: string[], kwargs: Record<string, string>): Promise<Record<string, WireValue>> {
+  call(command: string, args: string[], kwargs: Record<string, string>): Promise<Record<string, WireValue> | BinaryResult> {
     return this.runner.runCommand(command, args, kwargs, ACTOR);
   }
 
@@ -139,7 +139,10 @@ export class DirectDevice {
       if (DAEMON_ONLY.has(name)) {
         throw new LabwireError('NoSuchCommand', `${name} needs a daemon; labwire direct runs the device without one (use watch to follow changes)`, name);
       }
-      return formatOk(name, await this.call(name, cmd.args, cmd.kwargs));
+      const result = await this.call(name, cmd.args, cmd.kwargs);
+      // A line answer cannot carry bytes: say what came instead.
+      if (result instanceof BinaryResult) return formatOk(name, { binary: result.kind, size: result.data.length, ...result.fields });
+      return formatOk(name, result);
     } catch (err) {
       return formatErrorReply(toLabwireError(err, name));
     }

@@ -77,8 +77,45 @@ export interface CommandDecl<D = unknown> {
   traffic?: boolean;
   /** Named arguments in positional order: `cmd 1 2` and `cmd a=1 b=2` are the same call. */
   args?: Record<string, ValueDecl>;
-  /** Returns results to send back as `ok <command> k=v ...`. */
-  run: (driver: D, args: Record<string, WireValue>, ctx: HandlerContext) => Promise<Record<string, WireValue> | void>;
+  /**
+   * Returns results to send back as `ok <command> k=v ...`, or a BinaryResult: the protocol's
+   * binary block (`binary <kind> size=<n> k=v ...` and the bytes), for a FITS file or pixels.
+   */
+  run: (driver: D, args: Record<string, WireValue>, ctx: HandlerContext) => Promise<Record<string, WireValue> | BinaryResult | void>;
+}
+
+/**
+ * A command's answer in raw bytes (PROTOCOL.md, binary extension): the daemon writes
+ * `binary <kind> size=<bytes> <fields as k=v>` and then exactly the bytes.
+ */
+export class BinaryResult {
+  constructor(
+    /** One word: `fits`, `pixels`. */
+    readonly kind: string,
+    readonly data: Buffer,
+    readonly fields: Readonly<Record<string, WireValue>> = {},
+  ) {}
+}
+
+/** One device as the lab sees it at one moment (for an image header). */
+export interface LabDeviceState {
+  name: string;
+  /** Whether its daemon was reachable; values of an unreachable device are its last known ones, or none. */
+  connected: boolean;
+  values: Record<string, WireValue>;
+  /** Unit of each parameter that has one. */
+  units: Record<string, string>;
+}
+
+/** The state of every device of the lab at one moment. */
+export interface LabState {
+  /** Unix ms of the snapshot. */
+  t: number;
+  /** Where it came from, for the header and the log: `monitor 127.0.0.1:7700`, `this daemon only`. */
+  source: string;
+  devices: LabDeviceState[];
+  /** Set when the lab's monitor could not be asked: `devices` then holds this daemon only. */
+  error?: string;
 }
 
 export interface PollGroup<D = unknown> {
@@ -93,6 +130,18 @@ export interface HandlerContext {
   values: Readonly<Record<string, WireValue>>;
   /** Logs to the daemon log and to subscribed peers. */
   log: (level: 'info' | 'warning' | 'error' | 'success', message: string) => void;
+  /**
+   * Values the device reports outside a poll, as fresh readings (progress of an exposure that goes
+   * on after its command returned). Undeclared names are dropped, as for poll results. Usable
+   * after the handler returned.
+   */
+  publish: (values: Record<string, WireValue>) => void;
+  /**
+   * The state of every device of the lab, from the monitor the daemon was told of (`--lab`), or
+   * this daemon's own values when it knows none or the monitor does not answer (then `error` says
+   * why). Never rejects.
+   */
+  labState: () => Promise<LabState>;
 }
 
 /** Limits of one parameter with the name of who set them, for messages people can act on. */

@@ -25,7 +25,7 @@ export class CommandQueue {
   constructor(private readonly host: QueueHost) {}
 
   /** Runs `fn` after every command queued before it has finished; errors reach the caller as LabwireErrors. */
-  run<T extends Record<string, WireValue>>(line: string, actor: Actor, busyText: string, fn: () => Promise<T>): Promise<T> {
+  run<T extends Record<string, WireValue> | object>(line: string, actor: Actor, busyText: string, fn: () => Promise<T>): Promise<T> {
     const command = line.split(' ', 1)[0]!;
     const host = this.host;
     const run = async (): Promise<T> => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { WireValue } from '../wire/types.js';
 import { checkDeclarations, defineDevice, isWritable, type DeviceDefinition, type HandlerContext, type ParamDecl } from './api.js';
+import { handlerContext } from '../testing/handler-context.js';
 import { numbered, paramsFor, vector } from './declare.js';
 import { resolveDevice } from './resolved-device.js';
 
@@ -9,7 +10,7 @@ interface FakeDriver {
   written: Array<[string, WireValue]>;
 }
 const p = paramsFor<FakeDriver>();
-const ctx: HandlerContext = { values: {}, log: () => {} };
+const ctx: HandlerContext = handlerContext();
 
 describe('parameter builders', () => {
   it('a parameter is writable exactly when it has a write handler', () => {

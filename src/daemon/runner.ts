@@ -12,7 +12,7 @@ import type { LinkSpec } from '../links/types.js';
 import { LabwireError, type DescribeDoc, type WireValue } from '../wire/types.js';
 import { formatCommand } from '../wire/format.js';
 import type { Logger } from '../util/logger.js';
-import { isWritable, type AnyDeviceDefinition, type ForeignSession, type HandlerContext, type ParamDecl } from './api.js';
+import { BinaryResult, isWritable, type AnyDeviceDefinition, type ForeignSession, type HandlerContext, type LabDeviceState, type LabState, type ParamDecl } from './api.js';
 import { CommandQueue, withProtocolErrors } from './command-queue.js';
 import { describeDevice } from './describe.js';
 import { toLabwireError } from './errors.js';
@@ -44,6 +44,11 @@ export interface RunnerOptions {
   programme?: ProgrammeOptions;
   /** How long the device may answer nothing in step before the link counts as down (ExchangeOptions.silentLinkMs). */
   silentLinkMs?: number;
+  /**
+   * Asks the lab's monitor for every device's state (for image headers); see HandlerContext.labState.
+   * Without it, a handler's labState() holds this daemon's own values.
+   */
+  labState?: () => Promise<LabState>;
 }
 
 interface CacheEntry {
@@ -59,6 +64,7 @@ export class DeviceRunner extends EventEmitter {
   readonly version: string;
   readOnly: boolean;
   private readonly logger: Logger;
+  private readonly labStateSource: (() => Promise<LabState>) | undefined;
   private readonly exchange: Exchange;
   private readonly driver: unknown;
   private readonly poller: Poller;
@@ -92,6 +98,7 @@ export class DeviceRunner extends EventEmitter {
     this.version = opts.version;
     this.readOnly = opts.readOnly ?? false;
     this.logger = opts.logger;
+    this.labStateSource = opts.labState;
     const def = opts.definition;
     const device = resolveDevice(def, { options: opts.options, siteLimits: opts.siteLimits, label: `${def.type} device "${opts.name}"` });
     this.device = device;
@@ -313,7 +320,7 @@ export class DeviceRunner extends EventEmitter {
   }
 
   /** Runs a device command; positional arguments fill the declared arguments in order. */
-  async runCommand(name: string, args: string[], kwargs: Record<string, string>, actor: Actor): Promise<Record<string, WireValue>> {
+  async runCommand(name: string, args: string[], kwargs: Record<string, string>, actor: Actor): Promise<Record<string, WireValue> | BinaryResult> {
     const decl = Object.hasOwn(this.device.commands, name) ? this.device.commands[name] : undefined;
     if (!decl) throw new LabwireError('NoSuchCommand', `unknown command "${name}"; try help`, name);
     const line = formatCommand({ name, args, kwargs });
@@ -326,7 +333,7 @@ export class DeviceRunner extends EventEmitter {
       if (decl.write) this.auditRefusal(line, actor, err);
       throw err;
     }
-    const exec = async (): Promise<Record<string, WireValue>> => {
+    const exec = async (): Promise<Record<string, WireValue> | BinaryResult> => {
       // A command that changes the device may change any parameter, even when it fails (its reply
       // lost): readings of a poll that began before it are older than it and are not published.
       // Traffic (a bus daemon's transactions) changes instruments, not this device's own values.
@@ -335,12 +342,13 @@ export class DeviceRunner extends EventEmitter {
         for (const k of Object.keys(this.device.params)) this.writtenAt.set(k, seq);
       }
       const results = (await decl.run(this.driver, typed, this.context())) ?? {};
+      if (results instanceof BinaryResult) return results;
       // Results that are parameters (start → running=1) are fresh readings: the cache and state follow at once.
       for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.device.params, k)) this.setWritten(k, v);
       return results;
     };
     if (!decl.write || decl.traffic === true) return withProtocolErrors(name, exec);
-    return this.queue.run(line, actor, `running ${name}`, exec);
+    return this.queue.run<Record<string, WireValue> | BinaryResult>(line, actor, `running ${name}`, exec);
   }
 
   log(level: LogLevel, message: string): void {
@@ -364,7 +372,32 @@ export class DeviceRunner extends EventEmitter {
   }
 
   private context(): HandlerContext {
-    return { values: this.valueMap(), log: (level, message) => this.log(level, message) };
+    return {
+      values: this.valueMap(),
+      log: (level, message) => this.log(level, message),
+      publish: (values) => this.merge(values),
+      labState: () => this.labState(),
+    };
+  }
+
+  /** This daemon's own values as a lab of one device. */
+  ownState(): LabDeviceState {
+    const values = this.valueMap();
+    const units: Record<string, string> = {};
+    for (const [k, unit] of Object.entries(this.paramUnits)) if (unit) units[k] = unit;
+    return { name: this.name, connected: this.hwConnected, values, units };
+  }
+
+  private async labState(): Promise<LabState> {
+    const own = (source: string, error?: string): LabState => ({ t: Date.now(), source, devices: [this.ownState()], ...(error ? { error } : {}) });
+    if (!this.labStateSource) return own('this daemon only');
+    try {
+      return await this.labStateSource();
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.log('warning', `the lab's state could not be read, the image header holds this device only: ${why}`);
+      return own('this daemon only', why);
+    }
   }
 
   /** After losing the device, a target must be reached and held anew. */

@@ -9,6 +9,7 @@ import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
 import { BUILTIN_COMMANDS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
+import { BinaryResult } from './api.js';
 
 export type ServerOptions = Omit<LineServerOptions, 'label'>;
 
@@ -160,7 +161,8 @@ export class DaemonServer extends EventEmitter implements LineService {
       return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; known: ${[...BUILTINS, ...this.runner.commandNames()].join(', ')}`, name));
     }
     return this.runner.runCommand(name, cmd.args, cmd.kwargs, this.lines.actor(s)).then(
-      (results) => formatOk(name, results),
+      // TODO(issue 12, H5): send the binary block (LineServer support).
+      (results) => (results instanceof BinaryResult ? formatErrorReply(new LabwireError('InternalError', `${name} answered with binary data, which this daemon cannot send yet`, name)) : formatOk(name, results)),
       (err: unknown) => this.lines.errorReply(err, name),
     );
   }

@@ -8,6 +8,7 @@
 import type { BusInstrumentModel, CommandDecl, DeviceDefinition, HandlerContext, ParamDecl, PollGroup, StateOverride } from '../daemon/api.js';
 import type { WireValue } from '../wire/types.js';
 import { LinkError, type ExchangeLike, type ReplySplitter } from '../links/types.js';
+import { handlerContext } from './handler-context.js';
 
 export interface ModelExchange extends ExchangeLike {
   /** Every message the driver sent, as text without the appended end-of-string. */
@@ -59,7 +60,7 @@ export function declarations<O, D>(def: DeviceDefinition<O, D>, options: O) {
  */
 export function definitionHarness<D>(decl: ReturnType<typeof declarations<unknown, D>>, driver: D) {
   const values: Record<string, WireValue> = {};
-  const ctx: HandlerContext = { values, log: () => {} };
+  const ctx: HandlerContext = handlerContext(values);
   const pollAll = async (): Promise<Record<string, WireValue>> => {
     for (const g of decl.poll) Object.assign(values, await g.read(driver));
     return values;

@@ -20,3 +20,4 @@ export { recordingLogger, type LogRecord, type RecordingLogger } from './log-sin
 export { testPki, type TestPki } from './tls.js';
 export { FakeDaemon, type FakeDaemonOptions } from './fake-daemon.js';
 export { startDaemonOnPort } from './restart-daemon.js';
+export { handlerContext, type RecordingContext } from './handler-context.js';

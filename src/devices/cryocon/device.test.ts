@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
+import { handlerContext } from '../../testing/handler-context.js';
 import { LinkError } from '../../links/types.js';
 import type { WireValue } from '../../wire/types.js';
 import { resolveDevice } from '../../daemon/resolved-device.js';
@@ -14,7 +15,7 @@ function simDriver(options: CryoconSimulatorOptions = {}, deviceOptions: Record<
   return { sim, exchange, driver: cryoconDevice.createDriver(exchange, cryoconOptionsSchema.parse(deviceOptions)) };
 }
 
-const ctx: HandlerContext = { values: {}, log: () => {} };
+const ctx: HandlerContext = handlerContext();
 const resolved = resolveDevice(cryoconDevice);
 const params = resolved.params;
 const write = (name: string) => params[name]!.write!;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerContext } from '../../daemon/api.js';
+import { handlerContext } from '../../testing/handler-context.js';
 import { LinkError, type ExchangeLike } from '../../links/types.js';
 import type { WireValue } from '../../wire/types.js';
 import { JulaboDriver } from './driver.js';
@@ -24,7 +25,7 @@ function simDriver(options: JulaboSimulatorOptions = {}) {
   return { sim, driver: julaboDevice.createDriver(exchange, julaboOptionsSchema.parse({})) };
 }
 
-const ctx: HandlerContext = { values: {}, log: () => {} };
+const ctx: HandlerContext = handlerContext();
 const poll = (name: string) => resolved.poll.find((g) => g.name === name)!;
 
 describe('julabo device definition', () => {

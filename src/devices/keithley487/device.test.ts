@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LabwireError } from '../../wire/types.js';
 import { declarations, definitionHarness, modelExchange } from '../../testing/bus-model-exchange.js';
+import { handlerContext } from '../../testing/handler-context.js';
 import { deviceFamilies } from '../index.js';
 import { keithley487Device, keithley487Family } from './device.js';
 import { keithley487Splitter } from './driver.js';
@@ -78,10 +79,10 @@ describe('keithley487 device definition', () => {
 
   it('runs the source command with all three settings at once', async () => {
     const { driver, exchange } = setup();
-    const r = await decl.commands.source!.run(driver, { voltage: -25, range: '50V', limit: '25uA' }, { values: {}, log: () => {} });
+    const r = await decl.commands.source!.run(driver, { voltage: -25, range: '50V', limit: '25uA' }, handlerContext());
     expect(r).toEqual({ source_voltage: -25, source_range: '50V', current_limit: '25uA' });
     expect(exchange.sent).toContain('V-25,0,0X');
-    await expect(decl.commands.source!.run(driver, { voltage: 510, range: '500V', limit: '25uA' }, { values: {}, log: () => {} }))
+    await expect(decl.commands.source!.run(driver, { voltage: 510, range: '500V', limit: '25uA' }, handlerContext()))
       .rejects.toThrow("source voltage 510 V is above the 487's 500 V range limit of 505 V");
   });
 
@@ -91,7 +92,7 @@ describe('keithley487 device definition', () => {
     expect(await set('zero_check', true)).toBe(true);
     let values = await pollAll();
     expect(values).toMatchObject({ range: '20nA', range_amps: 2e-8, zero_check: true, zero_corrected: false });
-    expect(await decl.commands.zero_correct!.run(driver, {}, { values, log: () => {} })).toEqual({ zero_corrected: true });
+    expect(await decl.commands.zero_correct!.run(driver, {}, handlerContext(values))).toEqual({ zero_corrected: true });
     values = await pollAll();
     expect(values).toMatchObject({ zero_check: true, zero_corrected: true });
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { declarations, definitionHarness, modelExchange } from '../../testing/bus-model-exchange.js';
+import { handlerContext } from '../../testing/handler-context.js';
 import { deviceFamilies } from '../index.js';
 import { keithley6485Device, keithley6485Family, keithley6485OptionsSchema } from './device.js';
 import { keithley6485Splitter } from './driver.js';
@@ -78,7 +79,7 @@ describe('keithley6485 device definition', () => {
     const { set, driver, pollAll, model } = setup({ inputAmps: 1e-9, offsetAmps: 3e-11 });
     await set('zero_check', false);
     expect((await pollAll()).current).toBeCloseTo(1.03e-9, 13);
-    expect(await decl.commands.acquire_zero!.run(driver, {}, { values: {}, log: () => {} })).toEqual({ zero_correct: true, zero_check: false });
+    expect(await decl.commands.acquire_zero!.run(driver, {}, handlerContext())).toEqual({ zero_correct: true, zero_check: false });
     expect(model.zeroCheck).toBe(false);
     expect((await pollAll()).current).toBeCloseTo(1e-9, 13);
     expect(await set('zero_correct', false)).toBe(false);
