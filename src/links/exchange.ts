@@ -59,6 +59,8 @@ interface Pending {
   readonly expectReply: boolean;
   readonly timeoutMs: number;
   readonly validate: ((reply: Buffer) => boolean) | undefined;
+  /** Several frames answer this request while it returns true (RequestOptions.more). */
+  readonly more: ((reply: Buffer) => boolean) | undefined;
   /** The Exchange's own resync probe, not a caller's request. */
   readonly probe: boolean;
   resolve(value: Buffer | undefined): void;
@@ -256,6 +258,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
         expectReply: options.expectReply ?? true,
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         validate: options.validate,
+        more: options.more,
         probe: false,
         resolve,
         reject,
@@ -479,6 +482,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       expectReply: true,
       timeoutMs: this.probe.timeoutMs ?? this.timeoutMs,
       validate: undefined,
+      more: undefined,
       probe: true,
       resolve: () => undefined,
       reject: () => undefined,
@@ -632,6 +636,24 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       } catch (err) {
         accepted = false;
         why = `: ${errorText(err)}`;
+      }
+    }
+    if (accepted && request.more) {
+      let more: boolean;
+      try {
+        more = request.more(reply);
+      } catch (err) {
+        more = false;
+        accepted = false;
+        why = `: ${errorText(err)}`;
+      }
+      if (accepted && more) {
+        // The next frame of the same answer: the request stays in flight, its silence timer restarts.
+        // A frame is an answer: a silence after it counts from here, for the silent-link time too.
+        flight.writtenAt = this.lastReplyAt;
+        if (flight.timer) clearTimeout(flight.timer);
+        flight.timer = setTimeout(() => this.onTimeout(flight), request.timeoutMs);
+        return;
       }
     }
     if (accepted) {
