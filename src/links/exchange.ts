@@ -122,7 +122,8 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
   private readonly timeoutMs: number;
   private readonly resyncQuietMs: number;
   private readonly probe: ResyncProbe | undefined;
-  private readonly probeBytes: Buffer | undefined;
+  /** The probe's request bytes, made anew for every probe when the family gives a function. */
+  private readonly probeBytes: (() => Buffer) | undefined;
   private readonly silentLinkMs: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -174,8 +175,10 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
     this.resyncQuietMs = options.resyncQuietMs ?? this.timeoutMs;
     this.probe = options.resyncProbe;
-    const probe = this.probe?.request;
-    this.probeBytes = probe === undefined ? undefined : typeof probe === 'string' ? Buffer.from(probe, 'utf8') : probe;
+    const bytesOf = (r: Buffer | string): Buffer => (typeof r === 'string' ? Buffer.from(r, 'utf8') : r);
+    const probe = this.probe;
+    const make = probe?.makeRequest;
+    this.probeBytes = probe === undefined ? undefined : make ? () => bytesOf(make()) : () => bytesOf(probe.request);
     const probeTimeout = this.probe ? (this.probe.timeoutMs ?? this.timeoutMs) : 0;
     // One full cycle: the request's timeout, the silence, the probe's wait.
     const cycle = this.timeoutMs + this.resyncQuietMs + probeTimeout;
@@ -476,9 +479,10 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       return;
     }
     // Outcomes are handled where the answer is recognised (onData) or the wait ends (onTimeout).
+    const probeBytes = this.probeBytes();
     await this.execute({
-      data: this.probeBytes,
-      text: describeBytes(this.probeBytes),
+      data: probeBytes,
+      text: describeBytes(probeBytes),
       expectReply: true,
       timeoutMs: this.probe.timeoutMs ?? this.timeoutMs,
       validate: undefined,

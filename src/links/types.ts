@@ -88,6 +88,12 @@ export interface ReplySplitter {
 export interface ResyncProbe {
   /** The request bytes with their terminator (strings are UTF-8 encoded). */
   request: Buffer | string;
+  /**
+   * Optional: makes the request anew for every probe (used instead of `request`). A protocol with
+   * message ids (Archon) gives each probe a fresh id, so that a late reply to an earlier probe can
+   * never pass for the answer to this one.
+   */
+  makeRequest?: () => Buffer | string;
   /** True only for the probe's own answer; anything else is discarded as stray. */
   isAnswer(reply: Buffer): boolean;
   /** How long to wait for the answer; default the exchange's timeoutMs. */
