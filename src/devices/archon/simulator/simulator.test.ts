@@ -298,6 +298,76 @@ describe('archon simulator: exposures, readout, FETCH', () => {
   });
 });
 
+describe('archon simulator: frame modes, buffers, parameters from configuration memory', () => {
+  it('split mode: one line clock fills a top and a bottom row, LINES tops out at LINECOUNT = HEIGHT / 2', async () => {
+    const { client: c, advance } = await start({ frameMode: 2, taps: 2, width: 64, height: 64, lineRate: 32 });
+    await expose(c, 0);
+    advance(500);
+    let b = (await frame(c)).buffers[0]!;
+    expect([b.mode, b.lines, b.complete]).toEqual([2, 16, false]);
+    const partial = await c.fetch(b.base, 8);
+    const expected = imageBytes(modelImage({ width: 64, height: 64, sampleMode: 0, frame: 1, exposureMs: 0, shutterOpen: false, seed: 1 }));
+    const row = 64 * 2;
+    expect(partial.subarray(0, 16 * row).equals(expected.subarray(0, 16 * row))).toBe(true);
+    expect(partial.subarray(16 * row, 48 * row).every((x) => x === 0)).toBe(true);
+    expect(partial.subarray(48 * row).equals(expected.subarray(48 * row))).toBe(true);
+    advance(600);
+    b = (await frame(c)).buffers[0]!;
+    expect([b.width, b.height, b.lines, b.complete]).toEqual([64, 64, 32, true]);
+    expect((await c.fetch(b.base, 8)).equals(expected)).toBe(true);
+  });
+
+  it('BIGBUF=1: two buffers (BUF3BASE 0); with the other one locked the deinterlacer reuses the one it wrote', async () => {
+    const { client: c, advance, sim } = await start({ width: 64, height: 64, lineRate: 64 });
+    await c.ask(`WCONFIG${sim.controller.config.size.toString(16).toUpperCase().padStart(4, '0')}BIGBUF=1`);
+    await c.ask('APPLYALL');
+    await c.ask('POWERON');
+    advance(1000);
+    let f = await frame(c);
+    expect(f.buffers.map((b) => b.base)).toEqual([0xa0000000, 0xd0000000, 0]);
+    await c.askFails('LOCK3');
+    await c.ask('LOCK2');
+    await expose(c, 0, 2);
+    advance(5000);
+    f = await frame(c);
+    expect(f.buffers.map((b) => b.frame)).toEqual([2, 0, 0]);
+    // Buffer 2 now spans 0xD0000000 to the end of the 4 GB address space; below buffer 1 is nothing.
+    await c.askFails('FETCH9FFFFC0000000001');
+    expect((await c.fetch(0xfffffc00, 1)).length).toBe(1024);
+    await c.askFails('FETCHFFFFFC0000000002');
+  });
+
+  it('LOADPARAMS takes every PARAMETERn of configuration memory (the azcam recipe starts an exposure so)', async () => {
+    const { client: c, advance, sim } = await start({ width: 64, height: 64, lineRate: 64 });
+    await c.ask('RESETTIMING');
+    // The demo ACF lists Exposures=0 and IntMS=0 as PARAMETER0 and PARAMETER1, written after the sorted keys.
+    const lines = sim.controller.config.all();
+    const at = (name: string) => lines.findIndex((l) => l.toUpperCase().startsWith(`PARAMETER${name}=`));
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+    await c.ask(`WCONFIG${hex(at('0'))}PARAMETER0=Exposures=1`);
+    await c.ask(`WCONFIG${hex(at('1'))}PARAMETER1=IntMS=300`);
+    expect(sim.controller.parameter('IntMS')).toBe(0);
+    await c.ask('LOADPARAMS');
+    expect(sim.controller.parameter('IntMS')).toBe(300);
+    advance(1200);
+    expect(sim.frameCount).toBe(0);
+    advance(200);
+    expect(sim.frameCount).toBe(1);
+    const b = (await frame(c)).buffers[0]!;
+    expect(b.feTimestamp - b.reTimestamp).toBe(300n * 100_000n);
+  });
+
+  it('runs on the wall clock by default (timeScale speeds it up)', async () => {
+    const sim = createArchonSimulator({ timeScale: 20, fetchRate: 0, width: 64, height: 64 });
+    cleanups.push(() => sim.close());
+    const c = await connect(await sim.listenTcp('127.0.0.1', 0));
+    await expose(c, 1000);
+    await eventually(async () => expect((await frame(c)).buffers[0]!.complete).toBe(true), 20_000, 50);
+    const b = (await frame(c)).buffers[0]!;
+    expect(b.feTimestamp - b.reTimestamp).toBe(1000n * 100_000n);
+  });
+});
+
 describe('archon simulator: faults', () => {
   it('dropMidFetch closes the connection after half the blocks, once', async () => {
     const { client: c, advance, sim, port } = await start();
@@ -408,7 +478,7 @@ describe('archon simulator: REBOOT and WARMBOOT', () => {
 describe('archon simulator: options', () => {
   it('rejects bad options with a message naming them, and a frame too big for a buffer', () => {
     expect(() => createArchonSimulator({ colour: 'red' })).toThrow(/unknown option.*colour/);
-    expect(() => createArchonSimulator({ width: 513, taps: 2 })).toThrow(/width 513 is not a multiple of taps 2/);
+    expect(() => createArchonSimulator({ width: 513, taps: 2 })).toThrow(/width 513 is not a multiple of 2 taps across/);
     expect(() => createArchonSimulator({ width: 32768, height: 32768 })).toThrow(/does not fit/);
     const sim = createArchonSimulator({ fetchRate: 'unlimited', configured: 'off', timeScale: 10, lineRate: '100' });
     expect(sim.options.fetchRate).toBe(0);
