@@ -10,7 +10,7 @@ import { FRAME_KEYS, parseFrame, parseKeyValues, type FrameInfo } from '../codec
 import { eventually, sleep } from '../../../testing/eventually.js';
 import { DEMO_ACF, DEMO_MODULES } from '../demo-acf.js';
 import { imageBytes, modelImage, stampedFrame } from './image-model.js';
-import { RawArchonClient } from './raw-client.test-helper.js';
+import { RawArchonClient } from './test-helpers.js';
 import { ArchonSimulator, createArchonSimulator } from './simulator.js';
 import type { ArchonSimulatorOptions } from './options.js';
 import { acfConfigLines } from './config-memory.js';
