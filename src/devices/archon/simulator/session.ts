@@ -13,8 +13,9 @@ import type { SimBuffer } from './buffers.js';
 
 /** Longest request kept: a WCONFIG of 2 048 characters plus its command and id, with room to spare. */
 export const MAX_REQUEST_CHARS = 4096;
-/** Requests kept waiting behind a FETCH; more are lost (a client that floods a streaming controller). */
-const MAX_QUEUED = 10_000;
+/** Requests kept waiting behind a FETCH, by count and by characters; more are lost (a client flooding a streaming controller). */
+const MAX_QUEUED = 4096;
+const MAX_QUEUED_CHARS = 1024 * 1024;
 /** Blocks written to the socket at once. */
 const CHUNK_BLOCKS = 64;
 /** Bytes the socket may hold unsent before the stream waits for it to drain. */
@@ -40,6 +41,7 @@ export interface SessionHooks {
 export class ArchonSession implements SimSession {
   private readonly lines: LineSession;
   private readonly queue: string[] = [];
+  private queuedChars = 0;
   private streaming = false;
   closed = false;
   /** Blocks sent by FETCHes of this connection. */
@@ -68,6 +70,7 @@ export class ArchonSession implements SimSession {
     this.closed = true;
     this.lines.close();
     this.queue.length = 0;
+    this.queuedChars = 0;
     this.hooks.onClose(this);
   }
 
@@ -79,7 +82,10 @@ export class ArchonSession implements SimSession {
 
   private arrive(line: string): void {
     if (this.streaming) {
-      if (this.queue.length < MAX_QUEUED) this.queue.push(line);
+      if (this.queue.length < MAX_QUEUED && this.queuedChars + line.length <= MAX_QUEUED_CHARS) {
+        this.queue.push(line);
+        this.queuedChars += line.length;
+      }
       return;
     }
     this.handle(line);
@@ -122,7 +128,11 @@ export class ArchonSession implements SimSession {
   }
 
   private drainQueue(): void {
-    while (!this.streaming && !this.closed && this.queue.length > 0) this.handle(this.queue.shift()!);
+    while (!this.streaming && !this.closed && this.queue.length > 0) {
+      const line = this.queue.shift()!;
+      this.queuedChars -= line.length;
+      this.handle(line);
+    }
   }
 
   private async stream(id: number, buffer: SimBuffer, offset: number, blocks: number): Promise<void> {
