@@ -240,3 +240,33 @@ describe('images: faults', () => {
     await eventually(() => expect(monitor.peer('ccd')?.connected).toBe(true));
   });
 });
+
+describe('images: a daemon that requires a token', () => {
+  it('the fetch connection authenticates with the peer token too', async () => {
+    const token = 'daemon-token-0123456789';
+    const d = new ImageDaemon(token);
+    await d.start();
+    const a = await openArchive({ kind: 'sqlite', path: path.join(dir, 'token.sqlite') });
+    const m = await startMonitor({ peers: [{ name: 'cam', host: '127.0.0.1', port: d.port, token }], archive: a, listen: false, logger: silentLogger() });
+    const w = await startWeb({ monitor: m, port: 0, logger: silentLogger() });
+    try {
+      await eventually(() => expect(m.peer('cam')?.connected).toBe(true));
+      const f = frame(9);
+      d.publish(f.path, f.bytes, f.info);
+      const rec = await eventually(async () => {
+        const [r] = await a.listImages!({ device: 'cam' });
+        expect(r).toBeDefined();
+        return r!;
+      });
+      const res = await fetch(new URL(`/api/images/${rec.id}/fits`, w.url));
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(f.bytes))).toBe(true);
+      expect(d.received.filter((l) => l.startsWith('auth ')).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await w.close();
+      await m.close();
+      await a.close();
+      await d.stop();
+    }
+  });
+});

@@ -19,6 +19,8 @@ export interface StoredImage {
 export type ImageFault = 'none' | 'infoError' | 'dropMidBlock' | 'hugeSize';
 
 export class ImageDaemon {
+  /** With a token, every connection must `auth token=<token>` first (as a daemon with a token file). */
+  constructor(readonly token?: string) {}
   readonly images = new Map<string, StoredImage>();
   values: Record<string, WireValue> = { hw_connected: 1, state: 'idle', state_text: '', phase: 'idle', last_image: '', images_written: 0 };
   fault: ImageFault = 'none';
@@ -95,6 +97,7 @@ export class ImageDaemon {
   private accept(socket: net.Socket): void {
     const conn = new LineConnection(socket);
     this.conns.set(conn, socket);
+    let authed = this.token === undefined;
     conn.on('close', () => {
       this.conns.delete(conn);
       this.subscribed.delete(conn);
@@ -111,9 +114,15 @@ export class ImageDaemon {
       const name = cmd.name ?? '-';
       const fail = (code: LabwireError['code'], message: string): void => void conn.send(formatErrorReply(new LabwireError(code, message, name)));
       const path = cmd.kwargs.path ?? String(this.values.last_image);
+      if (name === 'id') return;
+      if (name === 'auth') {
+        authed = cmd.kwargs.token === this.token;
+        if (authed) conn.send(formatOk('auth', { role: 'viewer' }));
+        else fail('Unauthorized', 'token refused');
+        return;
+      }
+      if (!authed) return fail('Unauthorized', 'authenticate first: auth token=<token>');
       switch (name) {
-        case 'id':
-          return;
         case 'get_id':
           conn.send('id name=ccd type=archon protocol=labwire/1 version=test');
           return;
