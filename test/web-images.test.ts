@@ -270,3 +270,26 @@ describe('images: a daemon that requires a token', () => {
     }
   });
 });
+
+describe('images: the web lab of the browser tests', () => {
+  it('startWebLab({images: true}) has an image source ccd whose images reach the API', async () => {
+    const { startWebLab } = await import('../src/web/test-helpers/web-lab.js');
+    const lab = await startWebLab({ images: true });
+    try {
+      await eventually(() => expect(lab.monitor.peer('ccd')?.connected).toBe(true));
+      const f = frame(11);
+      lab.imageDaemon!.publish(f.path, f.bytes, f.info);
+      const rec = await eventually(async () => {
+        const res = await fetch(new URL('/api/images?device=ccd', lab.web.url));
+        const { images } = (await res.json()) as { images: ImageRecord[] };
+        expect(images).toHaveLength(1);
+        return images[0]!;
+      });
+      const px = await fetch(new URL(`/api/images/${rec.id}/pixels`, lab.web.url));
+      expect(px.status).toBe(200);
+      expect((await px.arrayBuffer()).byteLength).toBe(W * H * 2);
+    } finally {
+      await lab.close();
+    }
+  });
+});
