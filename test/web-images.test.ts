@@ -226,6 +226,25 @@ describe('images: faults', () => {
     await indexed(7);
   });
 
+  it('many files at once: every request answered, at most two transfers from one daemon at a time', async () => {
+    const recs = [];
+    for (let n = 20; n < 26; n++) recs.push(await indexed(n));
+    daemon.imageDelayMs = 50;
+    daemon.peakConnections = daemon.connectionCount;
+    try {
+      const answers = await Promise.all(recs.map(async (r) => {
+        const res = await get(`/api/images/${r.id}/fits`);
+        return [res.status, Buffer.from(await res.arrayBuffer()).equals(Buffer.from(frame(r.frame!).bytes))];
+      }));
+      expect(answers).toEqual(recs.map(() => [200, true]));
+      // The monitor's own connection and at most two fetch connections.
+      expect(daemon.peakConnections).toBeLessThanOrEqual(3);
+      expect(daemon.peakConnections).toBeGreaterThanOrEqual(2);
+    } finally {
+      daemon.imageDelayMs = 0;
+    }
+  });
+
   it('a device that is down: 503 CommunicationFailed', async () => {
     const rec = await indexed(8);
     await daemon.stop();
