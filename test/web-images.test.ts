@@ -245,6 +245,40 @@ describe('images: faults', () => {
     }
   });
 
+  it('a file that is not a readable FITS image: the header and pixels are 502 BadImage, the download is the bytes as they are', async () => {
+    const f = frame(30);
+    const truncated = f.bytes.slice(0, f.bytes.length - 3000);
+    daemon.publish(f.path, truncated, f.info);
+    const rec = await eventually(async () => {
+      const { images } = await json<{ images: ImageRecord[] }>('/api/images?device=ccd');
+      const r = images.find((i) => i.path === f.path);
+      expect(r).toBeDefined();
+      return r!;
+    });
+    for (const url of [`/api/images/${rec.id}/pixels`]) {
+      const res = await get(url);
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code).toBe('BadImage');
+      expect(body.message).toMatch(/archon-20261203-170000-f000030\.fits from ccd is not a readable FITS image: the data unit is short/);
+    }
+    // The header itself is whole: it is served.
+    expect((await get(`/api/images/${rec.id}`)).status).toBe(200);
+    const file = await get(`/api/images/${rec.id}/fits`);
+    expect(Buffer.from(await file.arrayBuffer()).equals(Buffer.from(truncated))).toBe(true);
+    const junk = frame(31);
+    daemon.publish(junk.path, new TextEncoder().encode('not a FITS file at all'), junk.info);
+    const rec2 = await eventually(async () => {
+      const { images } = await json<{ images: ImageRecord[] }>('/api/images?device=ccd');
+      const r = images.find((i) => i.path === junk.path);
+      expect(r).toBeDefined();
+      return r!;
+    });
+    const head = await get(`/api/images/${rec2.id}`);
+    expect(head.status).toBe(502);
+    expect(await head.json()).toMatchObject({ code: 'BadImage' });
+  });
+
   it('a device that is down: 503 CommunicationFailed', async () => {
     const rec = await indexed(8);
     await daemon.stop();
