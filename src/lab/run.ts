@@ -191,6 +191,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       readOnly: config.monitor.readOnly,
       alarms: alarmOptions(config),
       alarmHooks: alarmHookOptions(config),
+      ...(config.monitor.imageMaxSize !== undefined ? { imageMaxBytes: parseSize(config.monitor.imageMaxSize) } : {}),
       logger,
     });
     stops.push(() => monitor.close());
