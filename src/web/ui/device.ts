@@ -1,10 +1,11 @@
 /// <reference lib="dom" />
-/** One device: connection, state, live values with units, its plots, its programme and its forms. */
+/** One device: connection, state, live values with units, its plots, its images, its programme and its forms. */
 import { h, type ComponentChild } from 'preact';
 import { memo } from 'preact/compat';
 import type { DeviceView } from '../views.js';
 import { CommandForm, ParamForm } from './forms.js';
 import { fmtClock, fmtValue, slug } from './format.js';
+import { ImagesPanel, isImageSource } from './images.js';
 import { LivePlot } from './plot.js';
 import { ProgrammePanel, programmableParams } from './programme.js';
 
@@ -61,6 +62,7 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
       )),
     ]),
     d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
+    isImageSource(d) ? h(ImagesPanel, { device: d.name, connected: d.connected, values: d.values }) : null,
     d.protocol === 'labwire' && d.describe && programmableParams(d.describe).length > 0
       ? h(ProgrammePanel, { device: d.name, connected: d.connected, describe: d.describe, units: d.units, canWrite: showForms })
       : null,

@@ -184,7 +184,7 @@ export interface GreyImage {
   width: number;
   height: number;
   /** RGBA, row 0 at the top of the canvas. */
-  rgba: Uint8ClampedArray;
+  rgba: Uint8ClampedArray<ArrayBuffer>;
 }
 
 /**
