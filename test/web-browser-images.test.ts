@@ -174,18 +174,23 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
   it.skipIf(!process.env.LABWIRE_SCREENSHOTS)('screenshots of the card at desktop and phone sizes', async () => {
     const dir = process.env.LABWIRE_SCREENSHOTS!;
     fs.mkdirSync(dir, { recursive: true });
-    await page.getByTestId('image-list-ccd').locator('li').first().locator('button').click();
+    // A good frame as the newest (the fault test left broken ones).
+    const good = fx.addImage({ frame: 6, type: 'flat', exptime: 3.5, object: 'dome flat' });
+    await page.getByRole('button', { name: 'Show newest' }).click().catch(() => undefined);
+    await expect.poll(() => page.getByTestId('image-canvas-ccd').getAttribute('data-image-id'), { timeout: 15_000 }).toBe(String(good.id));
     fx.monitor.setValues('ccd', { phase: 'exposing', state: 'busy', state_text: 'exposing 3.2 of 10 s', exposure_time: 10, exposure_elapsed: 3.2 });
     await expect.poll(() => page.getByTestId('image-progress-ccd').getAttribute('data-phase')).toBe('exposing');
     const header = page.getByTestId('image-header-ccd');
     if ((await header.getAttribute('open')) === null) await header.locator('summary').click();
-    await page.getByTestId('image-header-filter-ccd').fill('labwire');
+    await page.getByTestId('image-header-filter-ccd').fill('labwire c');
     for (const [name, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
       await page.setViewportSize(viewport);
-      await page.getByTestId('device-ccd').scrollIntoViewIfNeeded();
       await page.waitForTimeout(500);
+      // The page as it first shows, then the whole card (from a full-page shot, so the sticky header stays at the top).
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(dir, `images-${name}.png`) });
-      await page.getByTestId('device-ccd').screenshot({ path: path.join(dir, `images-card-${name}.png`) });
+      const box = (await page.getByTestId('device-ccd').boundingBox())!;
+      await page.screenshot({ path: path.join(dir, `images-card-${name}.png`), fullPage: true, clip: { x: Math.max(0, box.x - 8), y: Math.max(0, box.y - 8), width: Math.min(viewport.width, box.width + 16), height: box.height + 16 } });
     }
     expect(fs.existsSync(path.join(dir, 'images-card-phone.png'))).toBe(true);
   }, 60_000);

@@ -40,7 +40,7 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
   const commands = d.describe ? Object.entries(d.describe.commands) : [];
   const showForms = props.canWrite && !props.readOnly && !d.describe?.readOnly;
   const firstUnit = (plotValues: string[]): string | undefined => plotValues.slice(1).map((v) => d.units[v]).find((u) => u !== undefined);
-  return h('article', { class: `card${d.connected ? '' : ' down'}`, id: `dev-${id}`, 'aria-labelledby': `dev-${id}-title`, 'data-testid': `device-${id}` }, [
+  return h('article', { class: `card${d.connected ? '' : ' down'}${isImageSource(d) ? ' imaging' : ''}`, id: `dev-${id}`, 'aria-labelledby': `dev-${id}-title`, 'data-testid': `device-${id}` }, [
     h('header', { class: 'card-head' }, [
       h('h2', { id: `dev-${id}-title` }, d.name),
       h('span', { class: `conn ${d.connected ? 'on' : 'off'}`, 'data-testid': `conn-${id}` }, d.connected ? 'connected' : 'disconnected'),

@@ -253,36 +253,44 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
   const image = detail?.image;
   const following = picked === undefined || picked === images[0]?.id;
 
+  const shown = image && frame && limits ? { image, frame, limits } : null;
   return h('section', { class: 'images', 'aria-label': `${device} images`, 'data-testid': `images-${id}` }, [
     h('h3', null, 'Images'),
     h(ExposureProgress, { id, values: props.values }),
-    image && frame && limits
-      ? h('div', { class: 'img-shown' }, [
-          h('div', { class: 'row wrap img-tools' }, [
-            h('label', { for: `img-stretch-${id}` }, 'Stretch'),
-            h('select', { id: `img-stretch-${id}`, value: stretch, 'data-testid': `image-stretch-${id}`, onChange: (e: Event) => setStretch((e.target as HTMLSelectElement).value as StretchName) },
-              STRETCHES.map((s) => h('option', { value: s }, s))),
-            h('span', { class: 'muted small' }, `${fmtValue(limits.vmin)} … ${fmtValue(limits.vmax)}`),
-            h('span', { class: 'spacer' }),
-            following ? null : h('button', { type: 'button', onClick: () => setPicked(undefined) }, 'Show newest'),
-            h('a', { class: 'csv', href: fitsUrl(image.id), download: '', 'data-testid': `image-download-${id}` }, 'Download FITS'),
-          ]),
-          h(FrameCanvas, { id, image, frame, limits, stretch }),
-          h('p', { class: 'img-caption small', 'data-testid': `image-caption-${id}` }, [
-            h('strong', null, describeImage(image)),
-            ` · ${image.width} × ${image.height} · ${fmtDateTime(image.t, true)} · min ${fmtValue(image.min)} max ${fmtValue(image.max)} mean ${fmtValue(image.mean)} median ${fmtValue(image.median)}`,
-          ]),
-          hist ? h(HistogramCanvas, { id, hist, limits }) : null,
-          h(HeaderView, { key: image.id, id, header: detail.header }),
-        ])
-      : shownId !== undefined && !error
-        ? h('p', { class: 'muted small' }, 'loading image…')
-        : null,
-    loading && image ? h('p', { class: 'muted small' }, 'loading the next image…') : null,
-    error ? h('p', { class: 'err small', role: 'alert', 'data-testid': `image-error-${id}` }, error) : null,
-    listError ? h('p', { class: 'err small', role: 'alert' }, listError) : null,
-    h('h3', null, 'Recent'),
-    h(RecentList, { id, images, shown: image?.id ?? shownId, onShow: (n) => setPicked(n === images[0]?.id ? undefined : n) }),
+    // Two columns when the card is wide (the frame, then what describes it), one on a phone.
+    h('div', { class: 'img-body' }, [
+      h('div', { class: 'img-main' }, [
+        shown
+          ? [
+              h('div', { class: 'row wrap img-tools' }, [
+                h('label', { for: `img-stretch-${id}` }, 'Stretch'),
+                h('select', { id: `img-stretch-${id}`, value: stretch, 'data-testid': `image-stretch-${id}`, onChange: (e: Event) => setStretch((e.target as HTMLSelectElement).value as StretchName) },
+                  STRETCHES.map((s) => h('option', { value: s }, s))),
+                h('span', { class: 'muted small', title: 'display limits' }, `${fmtValue(shown.limits.vmin)} … ${fmtValue(shown.limits.vmax)}`),
+                h('span', { class: 'spacer' }),
+                following ? null : h('button', { type: 'button', onClick: () => setPicked(undefined) }, 'Show newest'),
+                h('a', { class: 'csv', href: fitsUrl(shown.image.id), download: '', 'data-testid': `image-download-${id}` }, 'Download FITS'),
+              ]),
+              h(FrameCanvas, { id, image: shown.image, frame: shown.frame, limits: shown.limits, stretch }),
+              h('p', { class: 'img-caption small', 'data-testid': `image-caption-${id}` }, [
+                h('strong', null, describeImage(shown.image)),
+                ` · ${shown.image.width} × ${shown.image.height} · ${fmtDateTime(shown.image.t, true)} · min ${fmtValue(shown.image.min)} max ${fmtValue(shown.image.max)} mean ${fmtValue(shown.image.mean)} median ${fmtValue(shown.image.median)}`,
+              ]),
+            ]
+          : shownId !== undefined && !error
+            ? h('p', { class: 'muted small' }, 'loading image…')
+            : null,
+        loading && shown ? h('p', { class: 'muted small' }, 'loading the next image…') : null,
+        error ? h('p', { class: 'err small', role: 'alert', 'data-testid': `image-error-${id}` }, error) : null,
+        listError ? h('p', { class: 'err small', role: 'alert' }, listError) : null,
+      ]),
+      h('div', { class: 'img-side' }, [
+        shown && hist ? h(HistogramCanvas, { id, hist, limits: shown.limits }) : null,
+        detail && shown ? h(HeaderView, { id, header: detail.header }) : null,
+        h('h3', null, 'Recent'),
+        h(RecentList, { id, images, shown: image?.id ?? shownId, onShow: (n) => setPicked(n === images[0]?.id ? undefined : n) }),
+      ]),
+    ]),
   ]);
 }
 
