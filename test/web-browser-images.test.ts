@@ -145,12 +145,22 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
     await expect.poll(() => canvas.getAttribute('data-image-id'), { timeout: 15_000 }).toBe(String(third.id));
   }, 60_000);
 
+  it('draws a 32-bit frame as well', async () => {
+    const wide = fx.addImage({ frame: 7 }, { wide: true });
+    const canvas = page.getByTestId('image-canvas-ccd');
+    await expect.poll(() => canvas.getAttribute('data-image-id'), { timeout: 15_000 }).toBe(String(wide.id));
+    const facts = await canvasFacts(page);
+    expect(facts.levels).toBeGreaterThan(20);
+    expect(facts.grey).toBe(255);
+    expect(browser.errors).toEqual([]);
+  }, 60_000);
+
   it('says so when an image cannot be read, and keeps working', async () => {
     const err = page.getByTestId('image-error-ccd');
     const short = fx.addImage({ frame: 4 }, { pixels: 'short' });
-    await expect.poll(() => err.textContent(), { timeout: 15_000 }).toContain(`image ${short.id}: the pixel data has 49152 bytes; a 256 × 192 frame needs 98304`);
+    await expect.poll(() => err.textContent(), { timeout: 15_000 }).toContain(`image ${short.id}: the pixel data has 49152 bytes; a 256 × 192 frame of 16-bit pixels needs 98304`);
     const failed = fx.addImage({ frame: 5 }, { pixels: 'error' });
-    await expect.poll(() => err.textContent(), { timeout: 15_000 }).toContain(`image ${failed.id}: the daemon holding the file is not connected (CommunicationFailed)`);
+    await expect.poll(() => err.textContent(), { timeout: 15_000 }).toContain(`image ${failed.id}: ccd could not deliver the file: the link dropped (ImageFetchFailed)`);
     // Another image shows again, and the error goes.
     await page.getByTestId('image-list-ccd').locator('li[data-image-id="2"] button').click();
     await expect.poll(() => page.getByTestId('image-canvas-ccd').getAttribute('data-image-id'), { timeout: 15_000 }).toBe('2');

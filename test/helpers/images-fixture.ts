@@ -107,7 +107,8 @@ export function readHeader(fits: Uint8Array): { cards: HeaderCard[]; dataOffset:
     } else if (card.slice(8, 10) === '= ') {
       rest = card.slice(10);
     } else {
-      if (key8 !== '' || card.trim() !== '') cards.push({ key: key8, comment: card.slice(8).trim() });
+      // Commentary cards: the text as value, as the monitor's reader gives it.
+      if (key8 !== '' || card.trim() !== '') cards.push({ key: key8, value: card.slice(8).trim(), comment: '' });
       continue;
     }
     rest = rest.trimStart();
@@ -132,7 +133,7 @@ export function readHeader(fits: Uint8Array): { cards: HeaderCard[]; dataOffset:
       comment = slash >= 0 ? rest.slice(slash + 1).trim() : '';
       value = text === 'T' ? true : text === 'F' ? false : text === '' ? null : Number(text.replace('D', 'E'));
     }
-    cards.push(comment ? { key, value, comment } : { key, value });
+    cards.push({ key, value, comment });
   }
   throw new Error('no END card');
 }
@@ -150,8 +151,12 @@ export interface ImagesFixture {
   url: string;
   monitor: FakeMonitor;
   images: ImageRecord[];
-  /** Writes a FITS file, indexes it and announces it on the live stream; `pixels` breaks its pixel answer. */
-  addImage(spec: FrameSpec, fault?: { pixels: PixelFault }): ImageRecord;
+  /**
+   * Writes a FITS file, indexes it and announces it on the live stream. `pixels` breaks its pixel
+   * answer; `wide` serves the pixels as 32-bit values (each × 65 537, beyond 16 bits), as for a
+   * controller sampling 32 bits (the FITS file itself stays 16-bit: this is a fixture).
+   */
+  addImage(spec: FrameSpec, opts?: { pixels?: PixelFault; wide?: boolean }): ImageRecord;
   close(): Promise<void>;
 }
 
@@ -202,7 +207,7 @@ export async function startImagesFixture(opts: { labCards?: number } = {}): Prom
     }
     const m = /^\/api\/images\/(\d+)(\/fits|\/pixels)?$/.exec(u.pathname);
     const s = m ? stored.get(Number(m[1])) : undefined;
-    if (!m || !s) return sendJson(res, 404, { code: 'NotFound', message: `no image ${m?.[1] ?? u.pathname}` });
+    if (!m || !s) return sendJson(res, 404, { code: 'NoSuchImage', message: `no image ${m?.[1] ?? u.pathname}` });
     if (m[2] === '/fits') {
       res.writeHead(200, { 'content-type': 'application/fits', 'content-disposition': `attachment; filename="${path.basename(s.record.path)}"`, 'content-length': s.fits.length });
       res.end(Buffer.from(s.fits));
@@ -210,9 +215,9 @@ export async function startImagesFixture(opts: { labCards?: number } = {}): Prom
     }
     if (m[2] === '/pixels') {
       const fault = broken.get(s.record.id);
-      if (fault === 'error') return sendJson(res, 502, { code: 'CommunicationFailed', message: 'the daemon holding the file is not connected' });
+      if (fault === 'error') return sendJson(res, 502, { code: 'ImageFetchFailed', message: 'ccd could not deliver the file: the link dropped' });
       const body = fault === 'short' ? s.pixelsLE.subarray(0, s.pixelsLE.length >> 1) : s.pixelsLE;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-image-width': s.record.width, 'x-image-height': s.record.height, 'x-image-bitpix': 16, 'content-length': body.length });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-image-width': s.record.width, 'x-image-height': s.record.height, 'x-image-bitpix': s.record.bitpix, 'content-length': body.length });
       res.end(body);
       return;
     }
@@ -231,7 +236,7 @@ export async function startImagesFixture(opts: { labCards?: number } = {}): Prom
     url: `http://127.0.0.1:${port}/`,
     monitor,
     images,
-    addImage(spec, fault) {
+    addImage(spec, addOpts) {
       const width = spec.width ?? 256;
       const height = spec.height ?? 192;
       const t = spec.t ?? Date.now();
@@ -259,11 +264,20 @@ export async function startImagesFixture(opts: { labCards?: number } = {}): Prom
       fs.writeFileSync(file, fits);
       const { cards: header, dataOffset } = readHeader(fits);
       // What the monitor's pixel route gives: true unsigned values, little-endian.
-      const pixelsLE = Buffer.alloc(width * height * 2);
-      for (let i = 0; i < width * height; i++) pixelsLE.writeUInt16LE(((fits[dataOffset + 2 * i]! << 8) | fits[dataOffset + 2 * i + 1]!) ^ 0x8000, 2 * i);
-      const record: ImageRecord = { id: nextId++, t, device: 'ccd', path: file, frame: spec.frame, exptime, type, object, width, height, bitpix: 16, bytes: fits.length, ...stats(pixels) };
+      const wide = addOpts?.wide === true;
+      const pixelsLE = Buffer.alloc(width * height * (wide ? 4 : 2));
+      for (let i = 0; i < width * height; i++) {
+        const v = ((fits[dataOffset + 2 * i]! << 8) | fits[dataOffset + 2 * i + 1]!) ^ 0x8000;
+        if (wide) pixelsLE.writeUInt32LE(v * 65537, 4 * i);
+        else pixelsLE.writeUInt16LE(v, 2 * i);
+      }
+      const st = stats(pixels);
+      const record: ImageRecord = {
+        id: nextId++, t, device: 'ccd', path: file, frame: spec.frame, exptime, type, object, width, height, bitpix: wide ? 32 : 16, bytes: fits.length,
+        ...(wide ? { min: st.min * 65537, max: st.max * 65537, mean: st.mean * 65537, median: st.median * 65537 } : st),
+      };
       stored.set(record.id, { record, fits, header, pixelsLE });
-      if (fault) broken.set(record.id, fault.pixels);
+      if (addOpts?.pixels) broken.set(record.id, addOpts.pixels);
       images.unshift(record);
       monitor.setValues('ccd', { last_image: file, images_written: images.length });
       hub.publish('image' as EventType, record);

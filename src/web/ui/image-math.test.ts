@@ -4,7 +4,7 @@ import {
   asinhStretch,
   displayLimits,
   greyTable,
-  histogram16,
+  histogram,
   histogramPosition,
   logHeights,
   minMax,
@@ -132,7 +132,7 @@ describe('grey mapping', () => {
 
   it('draws FITS row 1 at the bottom of the canvas', () => {
     // 2 × 2: bottom row (FITS row 1) dark, top row bright.
-    const g = toGrey(Uint16Array.from([0, 0, 255, 255]), 2, 2, greyTable({ vmin: 0, vmax: 255 }, 'zscale'));
+    const g = toGrey(Uint16Array.from([0, 0, 255, 255]), 2, 2, { vmin: 0, vmax: 255 }, 'zscale');
     expect(g.width).toBe(2);
     expect(Array.from(g.rgba)).toEqual([255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255]);
   });
@@ -142,7 +142,7 @@ describe('grey mapping', () => {
     const h = 6;
     const px = new Uint16Array(w * h);
     for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = y * 10 + x;
-    const g = toGrey(px, w, h, greyTable({ vmin: 0, vmax: 255 }, 'zscale'), 4);
+    const g = toGrey(px, w, h, { vmin: 0, vmax: 255 }, 'zscale', 4);
     expect([g.width, g.height]).toEqual([4, 2]);
     // Top-left of the canvas = last FITS row, first column.
     expect(g.rgba[0]).toBe(50);
@@ -152,7 +152,7 @@ describe('grey mapping', () => {
   });
 
   it('refuses fewer pixels than the size says', () => {
-    expect(() => toGrey(new Uint16Array(3), 2, 2, greyTable({ vmin: 0, vmax: 1 }, 'zscale'))).toThrow(/3 pixels for a 2 × 2/);
+    expect(() => toGrey(new Uint16Array(3), 2, 2, { vmin: 0, vmax: 1 }, 'zscale')).toThrow(/3 pixels for a 2 × 2/);
   });
 
   it('chooses zscale limits or the extremes by the stretch', () => {
@@ -163,7 +163,7 @@ describe('grey mapping', () => {
 
 describe('histogram of 16-bit pixels', () => {
   it('counts every pixel once, over the data range', () => {
-    const h = histogram16(rampFrame(true), 256);
+    const h = histogram(rampFrame(true), 256);
     const total = h.counts.reduce((a, b) => a + b, 0);
     expect(total).toBe(10_000);
     expect(h.lo).toBe(1000);
@@ -173,17 +173,17 @@ describe('histogram of 16-bit pixels', () => {
   });
 
   it('uses one bin per value for a narrow range', () => {
-    const h = histogram16(Uint16Array.from([3, 3, 4, 7]), 256);
+    const h = histogram(Uint16Array.from([3, 3, 4, 7]), 256);
     expect(h).toEqual({ lo: 3, binWidth: 1, counts: Uint32Array.from([2, 1, 0, 0, 1]) });
-    expect(histogram16(new Uint16Array(0)).counts.length).toBe(0);
-    expect(histogram16(Uint16Array.from([0, 65535]), 256).counts.length).toBe(256);
+    expect(histogram(new Uint16Array(0)).counts.length).toBe(0);
+    expect(histogram(Uint16Array.from([0, 65535]), 256).counts.length).toBe(256);
   });
 
   it('scales bars by log counts and places limits across it', () => {
     const hts = logHeights([0, 9, 99, 999]);
     expect(Array.from(hts)).toEqual([0, 1 / 3, 2 / 3, 1]);
     expect(Array.from(logHeights([0, 0]))).toEqual([0, 0]);
-    const h = histogram16(Uint16Array.from([0, 99]), 100);
+    const h = histogram(Uint16Array.from([0, 99]), 100);
     expect(histogramPosition(h, 50)).toBeCloseTo(0.5, 9);
     expect(histogramPosition(h, -10)).toBe(0);
     expect(histogramPosition(h, 1e6)).toBe(1);
@@ -198,11 +198,22 @@ describe('the pixel answer', () => {
     expect(Array.from(f.pixels)).toEqual([1, 65535, 32768, 0x1234]);
   });
 
+  it('reads 32-bit frames too', () => {
+    const body = Uint8Array.from([0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff]).buffer;
+    const f = parsePixels(body, headers({ 'X-Image-Width': '2', 'X-Image-Height': '1', 'X-Image-Bitpix': '32' }));
+    expect(f.pixels).toBeInstanceOf(Uint32Array);
+    expect(Array.from(f.pixels)).toEqual([1, 4294967295]);
+    const g = toGrey(f.pixels, 2, 1, { vmin: 1, vmax: 4294967295 }, 'zscale');
+    expect([g.rgba[0], g.rgba[4]]).toEqual([0, 255]);
+    expect(histogram(f.pixels, 256).counts.reduce((a, b) => a + b, 0)).toBe(2);
+  });
+
   it('says what is wrong with a bad answer', () => {
     const four = new ArrayBuffer(8);
     expect(() => parsePixels(four, headers({ 'X-Image-Height': '2' }))).toThrow(/X-Image-Width missing/);
     expect(() => parsePixels(four, headers({ 'X-Image-Width': '-2', 'X-Image-Height': '2' }))).toThrow(/no usable size/);
-    expect(() => parsePixels(four, headers({ 'X-Image-Width': '3', 'X-Image-Height': '2' }))).toThrow(/has 8 bytes; a 3 × 2 frame needs 12/);
-    expect(() => parsePixels(four, headers({ 'X-Image-Width': '2', 'X-Image-Height': '2', 'X-Image-Bitpix': '32' }))).toThrow(/BITPIX 32/);
+    expect(() => parsePixels(four, headers({ 'X-Image-Width': '3', 'X-Image-Height': '2' }))).toThrow(/has 8 bytes; a 3 × 2 frame of 16-bit pixels needs 12/);
+    expect(() => parsePixels(four, headers({ 'X-Image-Width': '2', 'X-Image-Height': '2', 'X-Image-Bitpix': '32' }))).toThrow(/needs 16/);
+    expect(() => parsePixels(four, headers({ 'X-Image-Width': '2', 'X-Image-Height': '2', 'X-Image-Bitpix': '-32' }))).toThrow(/BITPIX -32/);
   });
 });

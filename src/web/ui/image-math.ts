@@ -1,7 +1,8 @@
 /**
  * The arithmetic of showing a CCD frame on the page, free of the DOM so that it is unit-tested:
  * display limits (IRAF's zscale, or the data's extremes), the asinh stretch, a histogram of the
- * 16-bit pixels, and the mapping to 8-bit grey RGBA for a canvas (FITS row 1 drawn at the bottom).
+ * pixels (unsigned 16-bit, or 32-bit for controllers sampling that wide), and the mapping to 8-bit
+ * grey RGBA for a canvas (FITS row 1 drawn at the bottom).
  * Facts: shared/reference/fits.md §8 and §10.4 (astropy's ZScaleInterval defaults).
  */
 
@@ -164,21 +165,23 @@ export function displayLimits(pixels: ArrayLike<number>, stretch: StretchName): 
   return stretch === 'zscale' ? zscale(pixels) : minMax(pixels);
 }
 
-/**
- * Grey level (0–255) for every 16-bit value: normalise to 0…1 between the limits (clamped), apply
- * the stretch, round. A table of 65 536 entries makes mapping a frame one lookup per pixel.
- */
+/** Grey level (0–255) of one value: normalised between the limits (clamped), stretched, rounded. */
+export function greyLevel(v: number, limits: Limits, stretch: StretchName): number {
+  const span = limits.vmax - limits.vmin;
+  let x = span > 0 ? (v - limits.vmin) / span : v >= limits.vmax ? 1 : 0;
+  x = x < 0 ? 0 : x > 1 ? 1 : x;
+  return Math.round((stretch === 'asinh' ? asinhStretch(x) : x) * 255);
+}
+
+/** The grey level of every 16-bit value: mapping a 16-bit frame is then one lookup per pixel. */
 export function greyTable(limits: Limits, stretch: StretchName): Uint8Array {
   const table = new Uint8Array(65536);
-  const span = limits.vmax - limits.vmin;
-  for (let v = 0; v < 65536; v++) {
-    let x = span > 0 ? (v - limits.vmin) / span : v >= limits.vmax ? 1 : 0;
-    x = x < 0 ? 0 : x > 1 ? 1 : x;
-    const y = stretch === 'asinh' ? asinhStretch(x) : x;
-    table[v] = Math.round(y * 255);
-  }
+  for (let v = 0; v < 65536; v++) table[v] = greyLevel(v, limits, stretch);
   return table;
 }
+
+/** Unsigned pixels as the pixel route gives them: 16-bit, or 32-bit (BITPIX 32). */
+export type Pixels = Uint16Array | Uint32Array;
 
 export interface GreyImage {
   width: number;
@@ -188,12 +191,13 @@ export interface GreyImage {
 }
 
 /**
- * RGBA for a canvas from row-major 16-bit pixels (FITS order: the first row is the bottom one,
- * as DS9 shows it, so rows are flipped). Frames wider or taller than `maxSide` are decimated by
- * a whole step so the browser's memory stays bounded; the canvas scales them anyway.
+ * RGBA for a canvas from row-major pixels (FITS order: the first row is the bottom one, as DS9
+ * shows it, so rows are flipped). Frames wider or taller than `maxSide` are decimated by a whole
+ * step so the browser's memory stays bounded; the canvas scales them anyway.
  */
-export function toGrey(pixels: Uint16Array, width: number, height: number, table: Uint8Array, maxSide = 2048): GreyImage {
+export function toGrey(pixels: Pixels, width: number, height: number, limits: Limits, stretch: StretchName, maxSide = 2048): GreyImage {
   if (pixels.length < width * height) throw new RangeError(`${pixels.length} pixels for a ${width} × ${height} frame`);
+  const table = pixels instanceof Uint16Array ? greyTable(limits, stretch) : undefined;
   const step = Math.max(1, Math.ceil(Math.max(width, height) / maxSide));
   const w = Math.ceil(width / step);
   const h = Math.ceil(height / step);
@@ -202,7 +206,8 @@ export function toGrey(pixels: Uint16Array, width: number, height: number, table
     const src = (height - 1 - row * step) * width;
     let o = row * w * 4;
     for (let col = 0; col < w; col++) {
-      const g = table[pixels[src + col * step]!]!;
+      const v = pixels[src + col * step]!;
+      const g = table ? table[v]! : greyLevel(v, limits, stretch);
       rgba[o] = g;
       rgba[o + 1] = g;
       rgba[o + 2] = g;
@@ -220,8 +225,8 @@ export interface Histogram {
   counts: Uint32Array;
 }
 
-/** Histogram of 16-bit pixels over their own range, at most `bins` bins, each a whole number of values wide. */
-export function histogram16(pixels: Uint16Array, bins = 256): Histogram {
+/** Histogram of integer pixels over their own range, at most `bins` bins, each a whole number of values wide. */
+export function histogram(pixels: Pixels, bins = 256): Histogram {
   if (pixels.length === 0) return { lo: 0, binWidth: 1, counts: new Uint32Array(0) };
   const { vmin, vmax } = minMax(pixels);
   const binWidth = Math.max(1, Math.ceil((vmax - vmin + 1) / bins));
@@ -251,14 +256,15 @@ export function histogramPosition(h: Histogram, value: number): number {
 export interface PixelFrame {
   width: number;
   height: number;
-  bitpix: number;
-  pixels: Uint16Array;
+  bitpix: 16 | 32;
+  pixels: Pixels;
 }
 
 /**
- * The body of `GET /api/images/:id/pixels` (little-endian uint16, row-major) with its size
- * headers, checked: a missing or absurd size, or fewer bytes than the size needs, is an error
- * that says which; extra bytes are ignored.
+ * The body of `GET /api/images/:id/pixels` (little-endian unsigned, 16- or 32-bit by
+ * X-Image-Bitpix, row-major) with its size headers, checked: a missing or absurd size, an
+ * unknown sample width, or fewer bytes than the size needs, is an error that says which; extra
+ * bytes are ignored.
  */
 export function parsePixels(body: ArrayBuffer, headers: { get(name: string): string | null }): PixelFrame {
   const width = Number(headers.get('X-Image-Width'));
@@ -268,12 +274,19 @@ export function parsePixels(body: ArrayBuffer, headers: { get(name: string): str
   if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) {
     throw new Error(`the pixel answer has no usable size (X-Image-Width ${headers.get('X-Image-Width') ?? 'missing'}, X-Image-Height ${headers.get('X-Image-Height') ?? 'missing'})`);
   }
-  if (bitpix !== 16) throw new Error(`the page shows 16-bit frames only; this one has BITPIX ${bitpixText}`);
-  const need = width * height * 2;
-  if (body.byteLength < need) throw new Error(`the pixel data has ${body.byteLength} bytes; a ${width} × ${height} frame needs ${need}`);
-  const bytes = new Uint8Array(body, 0, need);
-  const pixels = new Uint16Array(width * height);
+  if (bitpix !== 16 && bitpix !== 32) throw new Error(`the page shows 16- and 32-bit frames; this one has BITPIX ${bitpixText}`);
+  const bytesPer = bitpix / 8;
+  const need = width * height * bytesPer;
+  if (body.byteLength < need) throw new Error(`the pixel data has ${body.byteLength} bytes; a ${width} × ${height} frame of ${bitpix}-bit pixels needs ${need}`);
   // Read as little-endian explicitly, whatever the machine's own order.
-  for (let i = 0; i < pixels.length; i++) pixels[i] = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+  const view = new DataView(body, 0, need);
+  const n = width * height;
+  if (bitpix === 16) {
+    const pixels = new Uint16Array(n);
+    for (let i = 0; i < n; i++) pixels[i] = view.getUint16(2 * i, true);
+    return { width, height, bitpix, pixels };
+  }
+  const pixels = new Uint32Array(n);
+  for (let i = 0; i < n; i++) pixels[i] = view.getUint32(4 * i, true);
   return { width, height, bitpix, pixels };
 }

@@ -6,27 +6,30 @@
 import { ApiError, api, notifyUnauthorized, query } from './api.js';
 import { parsePixels, type PixelFrame } from './image-math.js';
 
-/** One indexed image, as the archive holds it (`t` is the exposure start, unix ms). */
+/**
+ * One indexed image, as the archive holds it (`t` is the exposure start, unix ms; numbers are
+ * null where the daemon did not say; `type` and `object` are '' when none).
+ */
 export interface ImageRecord {
   id: number;
   t: number;
   device: string;
   path: string;
-  frame: number;
-  exptime: number;
+  frame: number | null;
+  exptime: number | null;
   type: string;
   object: string;
   width: number;
   height: number;
   bitpix: number;
-  bytes: number;
-  min: number;
-  max: number;
-  mean: number;
-  median: number;
+  bytes: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  median: number | null;
 }
 
-/** A header card: the value as the FITS reader gives it (absent for commentary cards). */
+/** A header card as the monitor's FITS reader gives it (COMMENT and HISTORY: the text as value). */
 export interface HeaderCard {
   key: string;
   value?: string | number | boolean | null;

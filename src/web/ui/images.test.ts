@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RECENT_IMAGES, exposureProgress, isImageSource, mergeImages } from './images.js';
+import { RECENT_IMAGES, describeImage, exposureProgress, isImageSource, mergeImages } from './images.js';
 import type { ImageRecord } from './images-api.js';
 
 const rec = (id: number, t: number): ImageRecord => ({ id, t, device: 'ccd', path: `/d/f${id}.fits`, frame: id, exptime: 1, type: 'dark', object: '', width: 2, height: 2, bitpix: 16, bytes: 5760, min: 0, max: 1, mean: 0.5, median: 0.5 });
@@ -23,6 +23,11 @@ describe('the images panel logic', () => {
     expect(exposureProgress({ phase: 'reading_out', readout_percent: null })).toEqual({ phase: 'reading_out', fraction: undefined, text: 'reading out' });
     expect(exposureProgress({ phase: 'fetching', state_text: 'fetching frame 12' })).toEqual({ phase: 'fetching', fraction: undefined, text: 'fetching frame 12' });
     expect(exposureProgress({ phase: 'writing' })).toEqual({ phase: 'writing', fraction: undefined, text: 'writing' });
+  });
+
+  it('describes an image by what the daemon said of it', () => {
+    expect(describeImage({ ...rec(12, 0), exptime: 1.5, object: 'M42' })).toBe('frame 12 · dark · 1.5 s · M42');
+    expect(describeImage({ ...rec(12, 0), frame: null, exptime: null, type: '' })).toBe('f12.fits');
   });
 
   it('lists each image once, newest first, at most the recent count', () => {

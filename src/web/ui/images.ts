@@ -2,7 +2,7 @@
 /**
  * The images panel on the card of an image source (a device whose describe lists `image_info`):
  * progress of the running exposure from the device's live values, the shown frame drawn on a
- * canvas from its 16-bit pixels (zscale or asinh), its histogram, its header (folded, filterable),
+ * canvas from its pixels (zscale or asinh), its histogram, its header (folded, filterable),
  * and the device's recent images with FITS downloads. A new image announced on the live stream
  * is listed at once and, while the newest image is shown, shown in its place.
  */
@@ -15,8 +15,7 @@ import { fmtDateTime, fmtValue, slug } from './format.js';
 import {
   STRETCHES,
   displayLimits,
-  greyTable,
-  histogram16,
+  histogram,
   histogramPosition,
   logHeights,
   toGrey,
@@ -88,7 +87,7 @@ function FrameCanvas(props: { id: string; image: ImageRecord; frame: PixelFrame;
   useEffect(() => {
     const canvas = ref.current;
     if (!canvas) return;
-    const grey = toGrey(frame.pixels, frame.width, frame.height, greyTable(limits, stretch));
+    const grey = toGrey(frame.pixels, frame.width, frame.height, limits, stretch);
     canvas.width = grey.width;
     canvas.height = grey.height;
     const ctx = canvas.getContext('2d');
@@ -112,7 +111,7 @@ function FrameCanvas(props: { id: string; image: ImageRecord; frame: PixelFrame;
       ref,
       class: 'img-canvas',
       role: 'img',
-      'aria-label': `frame ${image.frame} of ${image.device}, ${image.width} × ${image.height}, ${stretch} stretch`,
+      'aria-label': `${describeImage(image)} (${image.device}), ${image.width} × ${image.height}, ${stretch} stretch`,
       'data-testid': `image-canvas-${props.id}`,
       'data-image-id': drawn ? String(drawn.id) : '',
       'data-stretch': drawn?.stretch ?? '',
@@ -185,8 +184,11 @@ function HeaderView(props: { id: string; header: HeaderCard[] }): ComponentChild
   ]);
 }
 
-function describeImage(im: ImageRecord): string {
-  const parts = [`frame ${im.frame}`, im.type, `${fmtValue(im.exptime)} s`];
+/** `frame 12 · dark · 1.5 s · M42`, leaving out what the daemon did not say. */
+export function describeImage(im: ImageRecord): string {
+  const parts = [im.frame !== null ? `frame ${im.frame}` : (im.path.split('/').pop() ?? im.path)];
+  if (im.type) parts.push(im.type);
+  if (im.exptime !== null) parts.push(`${fmtValue(im.exptime)} s`);
   if (im.object) parts.push(im.object);
   return parts.join(' · ');
 }
@@ -249,7 +251,7 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
   const shownId = picked ?? images[0]?.id;
   const { detail, frame, error, loading } = useImage(shownId);
   const limits = useMemo(() => (frame ? displayLimits(frame.pixels, stretch) : null), [frame, stretch]);
-  const hist = useMemo(() => (frame ? histogram16(frame.pixels) : null), [frame]);
+  const hist = useMemo(() => (frame ? histogram(frame.pixels) : null), [frame]);
   const image = detail?.image;
   const following = picked === undefined || picked === images[0]?.id;
 
