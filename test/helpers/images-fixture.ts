@@ -154,9 +154,12 @@ export interface ImagesFixture {
   /**
    * Writes a FITS file, indexes it and announces it on the live stream. `pixels` breaks its pixel
    * answer; `wide` serves the pixels as 32-bit values (each × 65 537, beyond 16 bits), as for a
-   * controller sampling 32 bits (the FITS file itself stays 16-bit: this is a fixture).
+   * controller sampling 32 bits (the FITS file itself stays 16-bit: this is a fixture); `silent`
+   * indexes it without the live event (as if the stream was down when it was sent).
    */
-  addImage(spec: FrameSpec, opts?: { pixels?: PixelFault; wide?: boolean }): ImageRecord;
+  addImage(spec: FrameSpec, opts?: { pixels?: PixelFault; wide?: boolean; silent?: boolean }): ImageRecord;
+  /** Ends every live stream from the server's side (the page reconnects by itself). */
+  dropStreams(): void;
   close(): Promise<void>;
 }
 
@@ -280,8 +283,11 @@ export async function startImagesFixture(opts: { labCards?: number } = {}): Prom
       if (addOpts?.pixels) broken.set(record.id, addOpts.pixels);
       images.unshift(record);
       monitor.setValues('ccd', { last_image: file, images_written: images.length });
-      hub.publish('image' as EventType, record);
+      if (!addOpts?.silent) hub.publish('image' as EventType, record);
       return record;
+    },
+    dropStreams() {
+      hub.closeAll('test: stream dropped');
     },
     async close() {
       await app.close();

@@ -229,7 +229,10 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
   const [picked, setPicked] = useState<number | undefined>(undefined);
   const [stretch, setStretch] = useState<StretchName>('zscale');
 
-  // The list, at start and after each reconnection of the device.
+  // The list, at start, after each reconnection of the device and after each new snapshot (the
+  // stream reconnected: image events sent while it was down are lost).
+  const [listTick, setListTick] = useState(0);
+  useEffect(() => live.onSnapshot(() => setListTick((n) => n + 1)), []);
   useEffect(() => {
     const ctrl = new AbortController();
     listImages(device, RECENT_IMAGES, ctrl.signal)
@@ -242,7 +245,7 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
         if (err.name !== 'AbortError') setListError(`recent images: ${errorText(err)}`);
       });
     return () => ctrl.abort();
-  }, [device, props.connected]);
+  }, [device, props.connected, listTick]);
 
   useEffect(() => live.onImage((im) => {
     if (im.device === device) setImages((prev) => mergeImages(prev, [im]));

@@ -32,6 +32,7 @@ export interface LiveState {
 type UpdateListener = (u: MonitorUpdate) => void;
 type AlarmListener = (e: AlarmEvent) => void;
 type ImageListener = (image: ImageRecord) => void;
+type SnapshotListener = () => void;
 
 export class Live {
   state: LiveState = { online: false, ready: false, monitor: '', readOnly: false, devices: [], messages: [], dropped: 0, alarms: [] };
@@ -39,6 +40,7 @@ export class Live {
   private readonly updateListeners = new Set<UpdateListener>();
   private readonly alarmListeners = new Set<AlarmListener>();
   private readonly imageListeners = new Set<ImageListener>();
+  private readonly snapshotListeners = new Set<SnapshotListener>();
   private source: EventSource | undefined;
   private frame = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
@@ -66,6 +68,7 @@ export class Live {
     es.addEventListener('snapshot', (e) => {
       const s = JSON.parse((e as MessageEvent<string>).data) as Snapshot;
       this.set({ online: true, ready: true, monitor: s.monitor, readOnly: s.readOnly, devices: s.devices, messages: s.messages.slice(-MAX_MESSAGES), alarms: s.alarms ?? [] });
+      for (const l of this.snapshotListeners) l();
     });
     es.addEventListener('update', (e) => {
       const u = JSON.parse((e as MessageEvent<string>).data) as MonitorUpdate;
@@ -145,6 +148,15 @@ export class Live {
   onAlarm(cb: AlarmListener): () => void {
     this.alarmListeners.add(cb);
     return () => this.alarmListeners.delete(cb);
+  }
+
+  /**
+   * Every snapshot: the first one and each after the stream reconnected, when events sent while
+   * it was down are lost (the images panels read their lists again).
+   */
+  onSnapshot(cb: SnapshotListener): () => void {
+    this.snapshotListeners.add(cb);
+    return () => this.snapshotListeners.delete(cb);
   }
 
   /** Every new image the monitor indexed (the images panels load it). */
