@@ -8,7 +8,9 @@
  * - `rollup_1m`, `rollup_1h(series_id, bin_start_ms, count, min, max, sum)`: upserted in the
  *   transaction that inserts the raw rows (never recomputed from raw), nulls excluded;
  * - `log(t_ms, source, level, message)`, `audit(t_ms, who, peer, device, command, before,
- *   after, result)`; `schema_version` for migrations.
+ *   after, result)`; `schema_version` for migrations;
+ * - `images(id, t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes,
+ *   min, max, mean, median, indexed_ms)`, unique (device, path): the image index (version 2).
  * Sample tables and rollups are WITHOUT ROWID with the primary key (series_id, t): a range of a
  * series is one index range scan, and the first/last row of a series one seek.
  *
@@ -50,6 +52,9 @@ import {
   type AuditEntry,
   type HistoryPoint,
   type HistoryResult,
+  type ImageInfo,
+  type ImageQuery,
+  type ImageRecord,
   type LogEntry,
   type LogLevel,
   type MessageQuery,
@@ -60,6 +65,7 @@ import {
 } from './types.js';
 import {
   checkAuditEntry,
+  checkImage,
   checkLimit,
   checkLogEntry,
   checkMaxPoints,
@@ -85,7 +91,7 @@ export interface SqliteArchiveOptions {
   logger?: Logger;
 }
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS series (
@@ -170,8 +176,66 @@ CREATE INDEX IF NOT EXISTS alarms_t ON alarms (t_ms);
 CREATE INDEX IF NOT EXISTS alarms_alarm_t ON alarms (alarm, t_ms);
 `;
 
+/**
+ * The image index: one row per FITS file a daemon wrote (the file stays on the daemon's host).
+ * Unique per (device, path), so asking again after a reconnect adds nothing.
+ */
+const SCHEMA_V2 = `
+CREATE TABLE IF NOT EXISTS images (
+  id INTEGER PRIMARY KEY,
+  t_ms INTEGER NOT NULL,
+  device TEXT NOT NULL,
+  path TEXT NOT NULL,
+  frame INTEGER,
+  exptime REAL,
+  type TEXT NOT NULL,
+  object TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  bitpix INTEGER NOT NULL,
+  bytes INTEGER,
+  min REAL,
+  max REAL,
+  mean REAL,
+  median REAL,
+  indexed_ms INTEGER NOT NULL,
+  UNIQUE (device, path)
+);
+CREATE INDEX IF NOT EXISTS images_t ON images (t_ms);
+CREATE INDEX IF NOT EXISTS images_device_t ON images (device, t_ms);
+`;
+
 /** Ordered migrations; each runs once, in one transaction with its schema_version row. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [{ version: 1, sql: SCHEMA_V1 }];
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  { version: 1, sql: SCHEMA_V1 },
+  { version: 2, sql: SCHEMA_V2 },
+];
+
+const IMAGE_COLUMNS = 'id, t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
+
+interface ImageRow {
+  id: number;
+  t_ms: number;
+  device: string;
+  path: string;
+  frame: number | null;
+  exptime: number | null;
+  type: string;
+  object: string;
+  width: number;
+  height: number;
+  bitpix: number;
+  bytes: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  median: number | null;
+}
+
+function imageRecord(r: ImageRow): ImageRecord {
+  const { t_ms, ...rest } = r;
+  return { ...rest, t: t_ms };
+}
 
 /** Rows deleted per statement by retention (one short transaction each). */
 const RETENTION_CHUNK = 10_000;
@@ -630,6 +694,45 @@ export class SqliteArchive implements Archive {
   }
 
   /**
+   * Indexes one image at once, in its own statement: images are rare, and the live event that
+   * follows carries the row's id, so the row must exist first.
+   */
+  async addImage(image: ImageInfo): Promise<{ image: ImageRecord; added: boolean }> {
+    checkImage(image);
+    this.assertOpen();
+    try {
+      const info = this.cached(
+        `INSERT INTO images (t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median, indexed_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, path) DO NOTHING`,
+      ).run(
+        Math.round(image.t), image.device, image.path, image.frame, image.exptime, image.type, image.object,
+        image.width, image.height, image.bitpix, image.bytes, image.min, image.max, image.mean, image.median, Date.now(),
+      );
+      const row = this.cached(`SELECT ${IMAGE_COLUMNS} FROM images WHERE device = ? AND path = ?`).get(image.device, image.path) as ImageRow;
+      return { image: imageRecord(row), added: info.changes > 0 };
+    } catch (e) {
+      throw new ArchiveError(`cannot index image ${image.path} in archive ${this.path}: ${describeSqliteError(e)}`, { code: errorCode(e), cause: e });
+    }
+  }
+
+  async listImages(query: ImageQuery): Promise<ImageRecord[]> {
+    const { from, to } = checkOptionalRange(query.from, query.to);
+    const limit = checkLimit(query.limit);
+    this.assertOpen();
+    const byDevice = query.device !== undefined;
+    const sql = `SELECT ${IMAGE_COLUMNS} FROM images WHERE ${byDevice ? 'device = ? AND ' : ''}t_ms >= ? AND t_ms <= ? ORDER BY t_ms DESC, id DESC LIMIT ?`;
+    const rows = this.cached(sql).all(...(byDevice ? [query.device, from, to, limit] : [from, to, limit])) as ImageRow[];
+    return rows.map(imageRecord);
+  }
+
+  async getImage(id: number): Promise<ImageRecord | undefined> {
+    if (!Number.isSafeInteger(id)) throw new ArchiveQueryError(`an image id is an integer (got ${String(id)})`);
+    this.assertOpen();
+    const row = this.cached(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = ?`).get(id) as ImageRow | undefined;
+    return row === undefined ? undefined : imageRecord(row);
+  }
+
+  /**
    * CSV of the raw samples of [from, to], read and yielded in pages of CSV_PAGE_ROWS rows, so any
    * range streams in bounded memory. Bad arguments reject the first iteration.
    */
@@ -654,8 +757,9 @@ export class SqliteArchive implements Archive {
 
   /**
    * Deletes what each tier keeps no longer, in statements of RETENTION_CHUNK rows with the event
-   * loop free between them. Raw samples, text samples, minute and hour rollups, log and audit
-   * each follow their own age limit; an undefined one keeps the tier for ever.
+   * loop free between them. Raw samples, text samples, minute and hour rollups, log, audit and the
+   * image index (its rows only: the FITS files are the daemons') each follow their own age limit;
+   * an undefined one keeps the tier for ever.
    */
   async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
     this.assertOpen();
@@ -666,6 +770,7 @@ export class SqliteArchive implements Archive {
       ['hourMs', policy.hourMs],
       ['logMs', policy.logMs],
       ['auditMs', policy.auditMs],
+      ['imagesMs', policy.imagesMs],
     ];
     for (const [k, v] of limits) {
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
@@ -707,7 +812,7 @@ export class SqliteArchive implements Archive {
         }
         await pause();
       }
-      for (const [table, ms] of [['log', policy.logMs], ['audit', policy.auditMs]] as const) {
+      for (const [table, ms] of [['log', policy.logMs], ['audit', policy.auditMs], ['images', policy.imagesMs]] as const) {
         if (ms === undefined) continue;
         const del = this.cached(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE t_ms < ? ORDER BY t_ms LIMIT ${RETENTION_CHUNK})`);
         while (del.run(now - ms).changes === RETENTION_CHUNK) await pause();

@@ -133,6 +133,50 @@ export interface RetentionPolicy {
   textMs?: number;
   /** Audit trail; undefined keeps it for ever (the default, and the usual choice). */
   auditMs?: number;
+  /** The image index (rows only: the FITS files stay where the daemons wrote them); undefined keeps it for ever. */
+  imagesMs?: number;
+}
+
+/**
+ * One image as a daemon describes it (`image_info`): the FITS file stays on the daemon's host at
+ * `path`; the index says what it holds. Numbers the daemon did not give are null.
+ */
+export interface ImageInfo {
+  /** Unix ms of the exposure start. */
+  t: number;
+  /** The client name of the daemon that wrote it. */
+  device: string;
+  /** Absolute path on the daemon's host. */
+  path: string;
+  frame: number | null;
+  /** Exposure time in seconds. */
+  exptime: number | null;
+  /** object, bias, dark, flat … ('' when unknown). */
+  type: string;
+  object: string;
+  width: number;
+  height: number;
+  bitpix: number;
+  /** File size in bytes. */
+  bytes: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  median: number | null;
+}
+
+/** An indexed image: its info and the index's id (unique per archive). */
+export interface ImageRecord extends ImageInfo {
+  id: number;
+}
+
+export interface ImageQuery {
+  device?: string;
+  /** Exposure start at or after / at or before (unix ms). */
+  from?: number;
+  to?: number;
+  /** Newest first, at most this many (default 200, max 10000). */
+  limit?: number;
 }
 
 export interface ArchiveStats {
@@ -176,6 +220,16 @@ export interface Archive {
   alarm?(entry: AlarmEntry): Promise<void>;
   /** Alarm transitions, newest first. */
   alarmHistory?(query: AlarmHistoryQuery): Promise<AlarmEntry[]>;
+  /**
+   * Indexes an image; an image already indexed under the same (device, path) is left as it is and
+   * returned with `added: false` (the monitor asks again after every reconnect). Optional: a
+   * back-end without it keeps no image index.
+   */
+  addImage?(image: ImageInfo): Promise<{ image: ImageRecord; added: boolean }>;
+  /** Indexed images, newest exposure first. */
+  listImages?(query: ImageQuery): Promise<ImageRecord[]>;
+  /** One indexed image; undefined when there is none with this id. */
+  getImage?(id: number): Promise<ImageRecord | undefined>;
   /** Raw samples of a range as CSV (`time_iso,t_ms,value`), streamed in chunks. */
   exportCsv(device: string, name: string, from: number, to: number): AsyncIterable<string>;
   applyRetention(policy: RetentionPolicy, now?: number): Promise<void>;

@@ -1,6 +1,6 @@
 /** Checks of what callers hand to the archive (back-end neutral). */
 import { MAX_TIME_MS } from './bins.js';
-import { ArchiveQueryError, type AuditEntry, type LogEntry, type LogLevel, type Sample, type SeriesPolicy } from './types.js';
+import { ArchiveQueryError, type AuditEntry, type ImageInfo, type LogEntry, type LogLevel, type Sample, type SeriesPolicy } from './types.js';
 
 export const MAX_HISTORY_POINTS = 100_000;
 export const DEFAULT_LIST_LIMIT = 200;
@@ -116,4 +116,26 @@ export function checkLimit(limit: unknown): number {
 /** Optional query bounds: a missing from/to is unbounded. */
 export function checkOptionalRange(from: unknown, to: unknown): { from: number; to: number } {
   return checkRange(from ?? -MAX_TIME_MS, to ?? MAX_TIME_MS);
+}
+
+const IMAGE_NUMBERS = ['frame', 'exptime', 'bytes', 'min', 'max', 'mean', 'median'] as const;
+
+/** Throws ArchiveQueryError for an image entry the index cannot hold. */
+export function checkImage(image: ImageInfo): void {
+  const bad = (what: string): never => {
+    throw new ArchiveQueryError(`bad image entry (${String(image?.device)} ${String(image?.path)}): ${what}`);
+  };
+  if (typeof image !== 'object' || image === null) bad('not an object');
+  if (typeof image.device !== 'string' || image.device === '') bad('device must be a non-empty string');
+  if (typeof image.path !== 'string' || image.path === '') bad('path must be a non-empty string');
+  if (typeof image.t !== 'number' || !Number.isFinite(image.t) || Math.abs(image.t) > MAX_TIME_MS) bad(`t must be unix milliseconds (got ${String(image.t)})`);
+  for (const k of ['width', 'height', 'bitpix'] as const) {
+    const v = image[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || (k !== 'bitpix' && v < 1)) bad(`${k} must be an integer${k === 'bitpix' ? '' : ' above 0'} (got ${String(v)})`);
+  }
+  for (const k of IMAGE_NUMBERS) {
+    const v = image[k];
+    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) bad(`${k} must be a number or null (got ${String(v)})`);
+  }
+  if (typeof image.type !== 'string' || typeof image.object !== 'string') bad('type and object must be strings');
 }

@@ -214,7 +214,7 @@ const alarmHookSchema = z
   .strict();
 
 const retentionSchema = z
-  .object({ raw: duration.optional(), minute: duration.optional(), hour: duration.optional(), log: duration.optional() })
+  .object({ raw: duration.optional(), minute: duration.optional(), hour: duration.optional(), log: duration.optional(), images: duration.optional() })
   .strict();
 
 export const labConfigSchema = z

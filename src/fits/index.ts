@@ -2,3 +2,4 @@
 export { writeImage16, BLOCK, type Image16 } from './write.js';
 export { formatCard, formatReal, asciiText, CARD, type Card, type CardValue } from './cards.js';
 export { onesSum, addSums, encodeChecksum } from './checksum.js';
+export { readHeader, readImage, headerValue, FitsFormatError, type HeaderCard, type FitsHeader, type FitsImage } from './read.js';

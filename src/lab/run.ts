@@ -202,6 +202,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       minuteMs: retention.minute ? parseDuration(retention.minute) : undefined,
       hourMs: retention.hour ? parseDuration(retention.hour) : undefined,
       logMs: retention.log ? parseDuration(retention.log) : undefined,
+      imagesMs: retention.images ? parseDuration(retention.images) : undefined,
     };
     if (archive && Object.values(policy).some((v) => v !== undefined)) {
       const a = archive;

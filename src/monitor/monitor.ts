@@ -7,12 +7,13 @@
 import { EventEmitter } from 'node:events';
 import { TokenStore, exposureWarnings, listenerLimits, resolveAnonymousRole } from '../server/index.js';
 import { VERSION } from '../version.js';
-import { LabwireError, formatErrorReply, parseLine, type Command, type DescribeDoc } from '../wire/index.js';
-import type { AlarmEntry, Archive, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
+import { LabwireError, formatErrorReply, parseLine, quote, type Command, type DescribeDoc } from '../wire/index.js';
+import type { AlarmEntry, Archive, ImageRecord, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
 import { AlarmEngine, alarmConfigProblems, type AlarmState, type AlarmTransition, type RestoredAlarm } from './alarms.js';
 import { ArchiveFeed } from './archive-feed.js';
 import { AlarmHook, HOOKED } from './hooks.js';
+import { ImageIngest, isImageSource } from './images.js';
 import { MessageLog } from './message-log.js';
 import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
 import { Peer, type PeerHooks } from './peer.js';
@@ -73,6 +74,8 @@ export interface MonitorEvents {
   alarm: [state: AlarmState, transition: AlarmTransition];
   /** An admin sent `exit` to the monitor's port; whoever runs the monitor decides what to do. */
   exit: [reason: string];
+  /** An image source wrote a new image and it is indexed now. */
+  image: [image: ImageRecord];
 }
 
 export class Monitor extends EventEmitter implements MonitorView {
@@ -110,6 +113,9 @@ export class Monitor extends EventEmitter implements MonitorView {
   private alarmTimer: NodeJS.Timeout | undefined;
   /** When the armed alarm timer fires (the engine's next deadline). */
   private alarmTimerAt: number | undefined;
+  private readonly images: ImageIngest;
+  private readonly imageMaxBytes: number;
+  private readonly imageFetchTimeoutMs: number;
 
   constructor(private readonly options: MonitorOptions) {
     super();
@@ -174,6 +180,14 @@ export class Monitor extends EventEmitter implements MonitorView {
     if (problems.length > 0) throw new Error(`monitor alarm config: ${problems.join('; ')}`);
     this.alarmEngine = new AlarmEngine(options.alarms ?? [], Date.now());
     this.alarmHooks = (options.alarmHooks ?? []).map((h) => new AlarmHook(h, this.name, (level, text) => void this.addEntry({ t: Date.now(), source: this.name, level, message: text })));
+    this.imageMaxBytes = positive(options.imageMaxBytes, MONITOR_DEFAULTS.imageMaxBytes, 'imageMaxBytes');
+    this.imageFetchTimeoutMs = positive(options.imageFetchTimeoutMs, MONITOR_DEFAULTS.imageFetchTimeoutMs, 'imageFetchTimeoutMs');
+    this.images = new ImageIngest({
+      archive: options.archive,
+      logger: this.logger,
+      log: (source, level, text) => void this.addEntry({ t: Date.now(), source, level, message: text }),
+      indexed: (image) => this.emit('image', image),
+    });
   }
 
   /**
@@ -241,7 +255,9 @@ export class Monitor extends EventEmitter implements MonitorView {
       await this.server?.close();
       const t = Date.now();
       const up = this.peerList.filter((p) => p.connected);
+      const images = this.images.close();
       await Promise.all(this.peerList.map((p) => p.close()));
+      await images;
       for (const peer of up) this.writeGap(peer, t);
       this.addEntry({ t, source: this.name, level: 'info', message: 'monitor stopped' });
       await this.feed.flush();
@@ -347,6 +363,22 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.logger.info({ alarm: id, who: actor.who, peer: actor.peer }, 'alarm acknowledged');
     this.alarmNotify([tr]);
     return tr.state;
+  }
+
+  async fetchImage(client: string, path: string): Promise<Buffer> {
+    const peer = this.peerMap.get(client);
+    if (!peer) throw new LabwireError('ProtocolError', `unknown client "${client}"; clients: ${this.peerList.map((p) => p.name).join(', ') || 'none'}`, 'image');
+    if (!peer.connected) {
+      throw new LabwireError('CommunicationFailed', `${client} is not connected${peer.lastError ? ` (${peer.lastError})` : ''}; its images can be fetched once it is back`, 'image');
+    }
+    if (!isImageSource(peer)) throw new LabwireError('ProtocolError', `${client} is not an image source (its describe lists no image_info command)`, 'image');
+    const { data } = await peer.fetchBinary(`image path=${quote(path)}`, { maxBytes: this.imageMaxBytes, timeoutMs: this.imageFetchTimeoutMs });
+    return data;
+  }
+
+  /** Resolves when every image_info request queued so far has settled (tests). */
+  imagesIdle(): Promise<void> {
+    return this.images.idle();
   }
 
   /** The hooks' delivery queues, for tests and status pages. */
@@ -541,6 +573,7 @@ export class Monitor extends EventEmitter implements MonitorView {
   private onValues(peer: Peer, t: number, changes: Record<string, PeerValue>, full: boolean): void {
     const samples = this.samples(peer, t, changes);
     this.feed.write(samples);
+    this.images.values(peer, changes, full);
     const values = { ...changes };
     this.emit('update', { client: peer.name, t, values } satisfies MonitorUpdate);
     this.server?.pushValues(peer.name, t, values);

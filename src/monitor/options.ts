@@ -87,6 +87,10 @@ export interface MonitorOptions extends ListenerLimitOptions {
   heartbeatMs?: number;
   /** Version in `get_id` (default the package version). */
   version?: string;
+  /** Largest image file fetched from a daemon for the web (`image path=…`, a binary reply); default 1 GiB. */
+  imageMaxBytes?: number;
+  /** How long fetching one image file may take (default 300000 ms). */
+  imageFetchTimeoutMs?: number;
   /** Alarms evaluated on every update of the values they read (docs/alarms.md). */
   alarms?: AlarmConfig[];
   /** Where alarm transitions are sent besides the log and the archive: webhooks, Alertmanager. */
@@ -105,4 +109,7 @@ export const MONITOR_DEFAULTS = {
   ...LISTENER_DEFAULTS,
   /** Longest reply from a peer: a big device's describe fits many times over. */
   peerMaxReplyBytes: 16 * 1024 * 1024,
+  /** Largest image file fetched for the web: on a connection of its own, apart from maxReplyBytes. */
+  imageMaxBytes: 1024 * 1024 * 1024,
+  imageFetchTimeoutMs: 300_000,
 } as const;

@@ -17,7 +17,7 @@
 import { LabwireClient, type LogEntry as ClientLogEntry, type Update } from '../client/index.js';
 import { Throttle } from './message-log.js';
 import { labwireValue, parseCcdlabStatus } from './values.js';
-import { LabwireError, formatCommand, formatOk, makeCommand, quote, type Command, type DescribeDoc, type OversizeInfo, type StatusDoc } from '../wire/index.js';
+import { LabwireError, formatCommand, formatOk, makeCommand, quote, type Command, type DescribeDoc, type OversizeInfo, type Reply, type StatusDoc } from '../wire/index.js';
 import type { Role } from '../server/index.js';
 import type { LogLevel } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
@@ -311,6 +311,71 @@ export class Peer {
       throw err;
     } finally {
       this.forwards--;
+    }
+  }
+
+  /**
+   * One request to a labwire daemon on the monitor's own connection (the image index asks
+   * `image_info` this way); an `error` reply rejects with its LabwireError. It counts as a forward,
+   * so no liveness ping queues up behind it.
+   */
+  async request(line: string): Promise<Reply> {
+    if (!this.connected || !this.client.connected) {
+      const why = this.lastError ? `: ${this.lastError}` : '';
+      throw new LabwireError('CommunicationFailed', `client "${this.name}" (${this.endpoint}) is not connected${why}`);
+    }
+    this.forwards++;
+    try {
+      const reply = await this.client.request(line, { timeoutMs: this.timing.sendTimeoutMs });
+      this.heard();
+      return reply;
+    } finally {
+      this.forwards--;
+    }
+  }
+
+  /**
+   * Fetches a binary reply (`image path=<p>` → `binary fits size=<n> …` + bytes) on a connection of
+   * its own, opened for this one request: a 32 MiB frame on the monitor's connection would hold
+   * up every reply behind it (pings would time out and mark the peer down), and a large reply
+   * there is refused by maxReplyBytes on purpose. Here the limit is `maxBytes` (a larger announced
+   * size closes this connection before any byte is read), and a link that drops mid-block costs
+   * this request only. `send` keeps refusing binary replies.
+   */
+  async fetchBinary(line: string, options: { maxBytes: number; timeoutMs: number }): Promise<{ data: Buffer; fields: Record<string, string>; kind: string }> {
+    if (this.protocol !== 'labwire') throw new LabwireError('ProtocolError', `${this.name} is a CCDLab peer: it sends no binary replies`);
+    const command = line.trim().split(/\s+/, 1)[0] ?? '-';
+    const client = new LabwireClient({
+      host: this.host,
+      port: this.port,
+      ...(this.config.tls ? { tls: { ...this.config.tls, rejectUnauthorized: this.config.tls.rejectUnauthorized ?? true } } : {}),
+      ...(this.config.token !== undefined ? { token: this.config.token } : {}),
+      name: `${this.monitorName}-fetch`,
+      reconnect: false,
+      connectTimeoutMs: this.timing.sendTimeoutMs,
+      requestTimeoutMs: options.timeoutMs,
+      maxLineLength: 1024 * 1024,
+      maxBinaryLength: options.maxBytes,
+    });
+    let oversize: string | undefined;
+    client.on('oversize', (info) => (oversize = info.message));
+    try {
+      await client.connect();
+      const reply = await client.request(line, { timeoutMs: options.timeoutMs });
+      if (!reply.binary) {
+        throw new LabwireError('ProtocolError', `${this.name} answered ${command} with "${clip(reply.line, 120)}" instead of a binary block`, command);
+      }
+      const kwargs = Object.fromEntries(Object.entries(reply.command.kwargs));
+      return { data: reply.binary, fields: kwargs, kind: reply.command.args[0] ?? '' };
+    } catch (err) {
+      if (oversize !== undefined) throw new LabwireError('LineTooLong', `${this.name}: ${oversize}`, command);
+      if (err instanceof LabwireError) {
+        const lost = err.code === 'CommunicationFailed' ? ' (the connection was lost before the whole reply arrived)' : '';
+        throw new LabwireError(err.code, `${this.name} (${this.endpoint}): ${err.message}${lost}`, command);
+      }
+      throw err;
+    } finally {
+      await client.close().catch(() => undefined);
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { DescribeDoc } from '../wire/types.js';
-import type { Archive, LogEntry, LogLevel } from '../archive/types.js';
+import type { Archive, ImageRecord, LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState } from './alarms.js';
 import type { Role } from '../server/index.js';
 
@@ -78,7 +78,8 @@ export interface LabStatus {
 /**
  * Events: `update` (MonitorUpdate) for every change of any peer's values, `message` (LogEntry)
  * for every new message-log entry, `peer` (PeerState) when a peer connects, disconnects or
- * re-describes itself, `alarm` (AlarmState, AlarmTransition) for every alarm state change.
+ * re-describes itself, `alarm` (AlarmState, AlarmTransition) for every alarm state change,
+ * `image` (ImageRecord) for every newly indexed image.
  */
 export interface MonitorView extends EventEmitter {
   readonly name: string;
@@ -109,4 +110,14 @@ export interface MonitorView extends EventEmitter {
    * `NoSuchParameter` for an unknown id, `ProtocolError` when the alarm is not raised.
    */
   acknowledge?(id: string, actor: MonitorActor): AlarmState;
+  /**
+   * The bytes of an image file from the daemon that wrote it (`image path=<p>`, a binary reply on
+   * a connection of its own, at most imageMaxBytes). Rejects with LabwireError: `CommunicationFailed`
+   * when the device is down or the link dropped during the transfer, `ProtocolError` for an
+   * unknown client or one that is no image source, `LineTooLong` when the file is over the limit,
+   * or the daemon's own error.
+   */
+  fetchImage?(client: string, path: string): Promise<Buffer>;
 }
+
+export type { ImageRecord };

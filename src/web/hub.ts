@@ -16,7 +16,7 @@
 import type { LogEntry } from '../archive/types.js';
 import type { MonitorUpdate } from '../monitor/types.js';
 
-export type EventType = 'snapshot' | 'update' | 'peer' | 'alarm' | 'message' | 'reply' | 'dropped' | 'error';
+export type EventType = 'snapshot' | 'update' | 'peer' | 'alarm' | 'message' | 'image' | 'reply' | 'dropped' | 'error';
 
 /** One event for all subscribers; its JSON and frames are computed once, on first use. */
 export class HubEvent {
@@ -211,9 +211,9 @@ export class Subscriber {
       return;
     }
     const cap = event.type === 'message' ? this.limits.maxQueuedMessages : this.limits.maxQueuedOther;
-    // Messages are capped among themselves, replies and notices among themselves; the snapshot,
+    // Messages are capped among themselves, replies, notices and new images among themselves; the snapshot,
     // merged updates, peer and alarm states are never dropped (bounded by the number of peers and alarms).
-    const same = (e: Entry): boolean => (event.type === 'message' ? e.type === 'message' : e.type === 'reply' || e.type === 'error' || e.type === 'dropped');
+    const same = (e: Entry): boolean => (event.type === 'message' ? e.type === 'message' : e.type === 'reply' || e.type === 'error' || e.type === 'dropped' || e.type === 'image');
     let count = 0;
     for (const e of this.queue) if (same(e)) count++;
     if (count >= cap) {

@@ -138,6 +138,37 @@ export const components = {
       lastT: { type: 'integer' },
     },
   },
+  ImageRecord: {
+    type: 'object',
+    required: ['id', 't', 'device', 'path', 'frame', 'exptime', 'type', 'object', 'width', 'height', 'bitpix', 'bytes', 'min', 'max', 'mean', 'median'],
+    properties: {
+      id: { type: 'integer', description: 'the index id, for /api/images/{id}' },
+      t: { type: 'integer', description: 'unix ms of the exposure start' },
+      device: { type: 'string', description: 'the client name of the daemon that wrote it' },
+      path: { type: 'string', description: "absolute path on the daemon's host" },
+      frame: { type: ['integer', 'null'] },
+      exptime: { type: ['number', 'null'], description: 'exposure time in s' },
+      type: { type: 'string', description: "object, bias, dark, flat ('' when unknown)" },
+      object: { type: 'string' },
+      width: { type: 'integer' },
+      height: { type: 'integer' },
+      bitpix: { type: 'integer' },
+      bytes: { type: ['integer', 'null'], description: 'file size' },
+      min: { type: ['number', 'null'] },
+      max: { type: ['number', 'null'] },
+      mean: { type: ['number', 'null'] },
+      median: { type: ['number', 'null'] },
+    },
+  },
+  HeaderCard: {
+    type: 'object',
+    required: ['key', 'value', 'comment'],
+    properties: {
+      key: { type: 'string', description: 'keyword, HIERARCH words (LABWIRE CHILLER TEMPERATURE), COMMENT or HISTORY' },
+      value: { type: ['string', 'number', 'boolean', 'null'], description: 'typed; CONTINUE strings joined' },
+      comment: { type: 'string' },
+    },
+  },
   History: {
     type: 'object',
     properties: {

@@ -6,7 +6,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
 import { SecretThrottle, TokenStore, exposureWarnings, isLoopbackHost, resolveAnonymousRole, type Role, type TokenEntry, type ThrottleOptions } from '../server/index.js';
-import type { LogEntry } from '../archive/types.js';
+import type { ImageRecord, LogEntry } from '../archive/types.js';
 import type { AlarmState, AlarmTransition, MonitorUpdate, MonitorView, PeerState } from '../monitor/types.js';
 import type { Logger } from '../util/logger.js';
 import { LabwireError } from '../wire/types.js';
@@ -22,6 +22,7 @@ import { streamRoutes } from './stream.js';
 import { alarmEvent, deviceView } from './views.js';
 import { alarmRoutes } from './alarms.js';
 import { programmeRoutes } from './programme.js';
+import { imageRoutes } from './images.js';
 
 export interface WebOptions {
   monitor: MonitorView;
@@ -44,6 +45,8 @@ export interface WebOptions {
    * of the monitor's port when the page checks the same tokens, so guesses on both count together.
    */
   authThrottle?: Partial<ThrottleOptions> | SecretThrottle;
+  /** The cache of recently fetched image files (default 4 files, 256 MiB). */
+  imageCache?: { cacheFiles?: number; cacheBytes?: number };
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, browsers must present a client certificate issued by it. */
   https?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
 }
@@ -123,6 +126,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   await app.register(apiRoutes, { monitor, hub, startedAt, throttle: auth.throttle });
   await app.register(alarmRoutes, { monitor });
   await app.register(programmeRoutes, { monitor });
+  await app.register(imageRoutes, { monitor, ...options.imageCache });
   await app.register(streamRoutes, { monitor, hub });
   await app.register(ccdlabRoutes, { monitor });
 
@@ -142,7 +146,9 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   const onMessage = (m: LogEntry): void => hub.publishMessage(m);
   const onPeer = (p: PeerState): void => hub.publish('peer', deviceView(monitor, p));
   const onAlarm = (st: AlarmState, tr: AlarmTransition): void => hub.publish('alarm', alarmEvent(st, tr));
+  const onImage = (image: ImageRecord): void => hub.publish('image', image);
   monitor.on('update', onUpdate);
+  monitor.on('image', onImage);
   monitor.on('message', onMessage);
   monitor.on('peer', onPeer);
   monitor.on('alarm', onAlarm);
@@ -151,6 +157,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
     monitor.off('message', onMessage);
     monitor.off('peer', onPeer);
     monitor.off('alarm', onAlarm);
+    monitor.off('image', onImage);
     hub.closeAll('server closing');
   });
 

@@ -645,3 +645,23 @@ describe('command table', () => {
     expect(CMD.UPDATE_MV_ADVANCED).toBe(0xbb150002);
   });
 });
+
+describe('CtiStreamDecoder with a frame in many small reads', () => {
+  it('joins the reads of a long frame once, and yields it byte for byte', () => {
+    const info = encodeFrame('feedback', FEEDBACK.GET_CHANNELS_INFO, Buffer.alloc(30_000, 7));
+    const d = new CtiStreamDecoder({ kind: 'feedback' });
+    const frames: Buffer[] = [];
+    for (let i = 0; i < info.length; i += 97) {
+      frames.push(...d.push(info.subarray(i, i + 97)).frames);
+      if (frames.length === 0) expect(d.pending).toBe(Math.min(i + 97, info.length));
+    }
+    expect(frames).toHaveLength(1);
+    expect(Buffer.compare(frames[0]!, info)).toBe(0);
+    expect(d.pending).toBe(0);
+    // A partial frame handed back includes every read so far.
+    d.push(info.subarray(0, 5000));
+    d.push(info.subarray(5000, 6000));
+    expect(Buffer.compare(d.takePartial(), info.subarray(0, 6000))).toBe(0);
+    expect(d.push(info).frames).toHaveLength(1);
+  });
+});
