@@ -4,37 +4,14 @@
  * device, one image's record and header, its pixels as 16-bit values, the FITS download.
  */
 import { ApiError, api, notifyUnauthorized, query } from './api.js';
+import type { ImageRecord } from '../../archive/types.js';
+import type { HeaderCard } from '../../fits/read.js';
 import { parsePixels, type PixelFrame } from './image-math.js';
 
-/**
- * One indexed image, as the archive holds it (`t` is the exposure start, unix ms; numbers are
- * null where the daemon did not say; `type` and `object` are '' when none).
- */
-export interface ImageRecord {
-  id: number;
-  t: number;
-  device: string;
-  path: string;
-  frame: number | null;
-  exptime: number | null;
-  type: string;
-  object: string;
-  width: number;
-  height: number;
-  bitpix: number;
-  bytes: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  median: number | null;
-}
-
+/** One indexed image (numbers are null where the daemon did not say; `t` is the exposure start, unix ms). */
+export type { ImageRecord } from '../../archive/types.js';
 /** A header card as the monitor's FITS reader gives it (COMMENT and HISTORY: the text as value). */
-export interface HeaderCard {
-  key: string;
-  value?: string | number | boolean | null;
-  comment?: string;
-}
+export type { HeaderCard } from '../../fits/read.js';
 
 export interface ImageDetail {
   image: ImageRecord;
