@@ -10,6 +10,7 @@ import { h, type ComponentChild } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { PeerValue } from '../../monitor/types.js';
 import type { DeviceView } from '../views.js';
+import { ApiError } from './api.js';
 import { errorText } from './forms.js';
 import { fmtDateTime, fmtValue, slug } from './format.js';
 import {
@@ -26,6 +27,8 @@ import {
 } from './image-math.js';
 import { fitsUrl, getImage, getPixels, listImages, type HeaderCard, type ImageDetail, type ImageRecord } from './images-api.js';
 import { live } from './live.js';
+
+const NO_INDEX = 'This monitor keeps no image index (it has no archive): images are not listed here.';
 
 /** Images listed per device (the newest first). */
 export const RECENT_IMAGES = 20;
@@ -242,7 +245,9 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
         setListError('');
       })
       .catch((err: Error) => {
-        if (err.name !== 'AbortError') setListError(`recent images: ${errorText(err)}`);
+        if (err.name === 'AbortError') return;
+        // A monitor without an archive keeps no image index: say so plainly, it is no fault.
+        setListError(err instanceof ApiError && err.code === 'NoArchive' ? NO_INDEX : `recent images: ${errorText(err)}`);
       });
     return () => ctrl.abort();
   }, [device, props.connected, listTick]);
@@ -287,7 +292,7 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
             : null,
         loading && shown ? h('p', { class: 'muted small' }, 'loading the next image…') : null,
         error ? h('p', { class: 'err small', role: 'alert', 'data-testid': `image-error-${id}` }, error) : null,
-        listError ? h('p', { class: 'err small', role: 'alert' }, listError) : null,
+        listError ? h('p', { class: listError === NO_INDEX ? 'muted small' : 'err small', role: listError === NO_INDEX ? undefined : 'alert', 'data-testid': `image-list-error-${id}` }, listError) : null,
       ]),
       h('div', { class: 'img-side' }, [
         shown && hist ? h(HistogramCanvas, { id, hist, limits: shown.limits }) : null,
