@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RECENT_IMAGES, describeImage, exposureProgress, isImageSource, mergeImages } from './images.js';
+import { MAX_SHOWN_PIXELS, RECENT_IMAGES, describeImage, drawable, exposureProgress, isImageSource, mergeImages } from './images.js';
 import type { ImageRecord } from './images-api.js';
 
 const rec = (id: number, t: number): ImageRecord => ({ id, t, device: 'ccd', path: `/d/f${id}.fits`, frame: id, exptime: 1, type: 'dark', object: '', width: 2, height: 2, bitpix: 16, bytes: 5760, min: 0, max: 1, mean: 0.5, median: 0.5 });
@@ -28,6 +28,12 @@ describe('the images panel logic', () => {
   it('describes an image by what the daemon said of it', () => {
     expect(describeImage({ ...rec(12, 0), exptime: 1.5, object: 'M42' })).toBe('frame 12 · dark · 1.5 s · M42');
     expect(describeImage({ ...rec(12, 0), frame: null, exptime: null, type: '' })).toBe('f12.fits');
+  });
+
+  it('draws a 4096 × 4096 frame but not a 19200 × 9400 mosaic', () => {
+    expect(drawable({ width: 4096, height: 4096 })).toBe(true);
+    expect(drawable({ width: 19200, height: 9400 })).toBe(false);
+    expect(drawable({ width: MAX_SHOWN_PIXELS, height: 1 })).toBe(true);
   });
 
   it('lists each image once, newest first, at most the recent count', () => {

@@ -207,19 +207,39 @@ function RecentList(props: { id: string; images: ImageRecord[]; shown: number | 
   ));
 }
 
-/** The frame, histogram and header of one image, loaded when it is shown. */
-function useImage(id: number | undefined): { detail: ImageDetail | null; frame: PixelFrame | null; error: string; loading: boolean } {
+/**
+ * Frames above this many pixels are not drawn (the FITS download stays): their pixels would cost
+ * the browser hundreds of MiB. A 4096 × 4096 frame (16.8 Mpx) is drawn.
+ */
+export const MAX_SHOWN_PIXELS = 36_000_000;
+
+/** Whether the page draws a frame of this size. */
+export function drawable(im: Pick<ImageRecord, 'width' | 'height'>): boolean {
+  return im.width * im.height <= MAX_SHOWN_PIXELS;
+}
+
+interface LoadedImage {
+  detail: ImageDetail | null;
+  /** null while loading, or when the frame is too large to draw. */
+  frame: PixelFrame | null;
+  error: string;
+  loading: boolean;
+}
+
+/** The header and pixels of one image, loaded when it is shown (the pixels only if drawable). */
+function useImage(id: number | undefined, record: ImageRecord | undefined): LoadedImage {
   const [state, setState] = useState<{ id: number | undefined; detail: ImageDetail | null; frame: PixelFrame | null; error: string }>({ id: undefined, detail: null, frame: null, error: '' });
+  const pixelsWanted = record === undefined || drawable(record);
   useEffect(() => {
     if (id === undefined) return undefined;
     const ctrl = new AbortController();
-    Promise.all([getImage(id, ctrl.signal), getPixels(id, ctrl.signal)])
-      .then(([detail, frame]) => setState({ id, detail, frame, error: '' }))
+    Promise.all([getImage(id, ctrl.signal), pixelsWanted ? getPixels(id, ctrl.signal) : Promise.resolve(null)])
+      .then(([detail, frame]) => setState({ id, detail, frame: frame && drawable(frame) ? frame : null, error: '' }))
       .catch((err: Error) => {
         if (err.name !== 'AbortError') setState((s) => ({ ...s, id, error: `image ${id}: ${errorText(err)}` }));
       });
     return () => ctrl.abort();
-  }, [id]);
+  }, [id, pixelsWanted]);
   return { detail: state.detail, frame: state.frame, error: state.error, loading: id !== undefined && state.id !== id };
 }
 
@@ -257,46 +277,53 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
   }), [device]);
 
   const shownId = picked ?? images[0]?.id;
-  const { detail, frame, error, loading } = useImage(shownId);
+  const { detail, frame, error, loading } = useImage(shownId, images.find((im) => im.id === shownId));
   const limits = useMemo(() => (frame ? displayLimits(frame.pixels, stretch) : null), [frame, stretch]);
   const hist = useMemo(() => (frame ? histogram(frame.pixels) : null), [frame]);
   const image = detail?.image;
   const following = picked === undefined || picked === images[0]?.id;
+  // What is drawn: the frame with its limits, or (too large to draw) only what describes it.
+  const drawn = image && frame && limits && frame.width === image.width && frame.height === image.height ? { frame, limits } : null;
+  const tooLarge = image && !drawable(image) ? image : null;
 
-  const shown = image && frame && limits ? { image, frame, limits } : null;
   return h('section', { class: 'images', 'aria-label': `${device} images`, 'data-testid': `images-${id}` }, [
     h('h3', null, 'Images'),
     h(ExposureProgress, { id, values: props.values }),
     // Two columns when the card is wide (the frame, then what describes it), one on a phone.
     h('div', { class: 'img-body' }, [
       h('div', { class: 'img-main' }, [
-        shown
+        image && (drawn || tooLarge)
           ? [
               h('div', { class: 'row wrap img-tools' }, [
-                h('label', { for: `img-stretch-${id}` }, 'Stretch'),
-                h('select', { id: `img-stretch-${id}`, value: stretch, 'data-testid': `image-stretch-${id}`, onChange: (e: Event) => setStretch((e.target as HTMLSelectElement).value as StretchName) },
-                  STRETCHES.map((s) => h('option', { value: s }, s))),
-                h('span', { class: 'muted small', title: 'display limits' }, `${fmtValue(shown.limits.vmin)} … ${fmtValue(shown.limits.vmax)}`),
+                drawn ? h('label', { for: `img-stretch-${id}` }, 'Stretch') : null,
+                drawn
+                  ? h('select', { id: `img-stretch-${id}`, value: stretch, 'data-testid': `image-stretch-${id}`, onChange: (e: Event) => setStretch((e.target as HTMLSelectElement).value as StretchName) },
+                      STRETCHES.map((s) => h('option', { value: s }, s)))
+                  : null,
+                drawn ? h('span', { class: 'muted small', title: 'display limits' }, `${fmtValue(drawn.limits.vmin)} … ${fmtValue(drawn.limits.vmax)}`) : null,
                 h('span', { class: 'spacer' }),
                 following ? null : h('button', { type: 'button', onClick: () => setPicked(undefined) }, 'Show newest'),
-                h('a', { class: 'csv', href: fitsUrl(shown.image.id), download: '', 'data-testid': `image-download-${id}` }, 'Download FITS'),
+                h('a', { class: 'csv', href: fitsUrl(image.id), download: '', 'data-testid': `image-download-${id}` }, 'Download FITS'),
               ]),
-              h(FrameCanvas, { id, image: shown.image, frame: shown.frame, limits: shown.limits, stretch }),
+              drawn
+                ? h(FrameCanvas, { id, image, frame: drawn.frame, limits: drawn.limits, stretch })
+                : h('p', { class: 'img-too-large muted', 'data-testid': `image-too-large-${id}` },
+                    `This frame is ${image.width} × ${image.height} (${Math.round((image.width * image.height * image.bitpix) / 8 / 1048576)} MiB of pixels): too large to draw in the page. Download the FITS file to look at it.`),
               h('p', { class: 'img-caption small', 'data-testid': `image-caption-${id}` }, [
-                h('strong', null, describeImage(shown.image)),
-                ` · ${shown.image.width} × ${shown.image.height} · ${fmtDateTime(shown.image.t, true)} · min ${fmtValue(shown.image.min)} max ${fmtValue(shown.image.max)} mean ${fmtValue(shown.image.mean)} median ${fmtValue(shown.image.median)}`,
+                h('strong', null, describeImage(image)),
+                ` · ${image.width} × ${image.height} · ${fmtDateTime(image.t, true)} · min ${fmtValue(image.min)} max ${fmtValue(image.max)} mean ${fmtValue(image.mean)} median ${fmtValue(image.median)}`,
               ]),
             ]
           : shownId !== undefined && !error
             ? h('p', { class: 'muted small' }, 'loading image…')
             : null,
-        loading && shown ? h('p', { class: 'muted small' }, 'loading the next image…') : null,
+        loading && image ? h('p', { class: 'muted small' }, 'loading the next image…') : null,
         error ? h('p', { class: 'err small', role: 'alert', 'data-testid': `image-error-${id}` }, error) : null,
         listError ? h('p', { class: listError === NO_INDEX ? 'muted small' : 'err small', role: listError === NO_INDEX ? undefined : 'alert', 'data-testid': `image-list-error-${id}` }, listError) : null,
       ]),
       h('div', { class: 'img-side' }, [
-        shown && hist ? h(HistogramCanvas, { id, hist, limits: shown.limits }) : null,
-        detail && shown ? h(HeaderView, { id, header: detail.header }) : null,
+        drawn && hist ? h(HistogramCanvas, { id, hist, limits: drawn.limits }) : null,
+        detail && image ? h(HeaderView, { id, header: detail.header }) : null,
         h('h3', null, 'Recent'),
         h(RecentList, { id, images, shown: image?.id ?? shownId, onShow: (n) => setPicked(n === images[0]?.id ? undefined : n) }),
       ]),
