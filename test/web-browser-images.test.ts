@@ -178,7 +178,7 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
     const rows = header.locator('tbody tr');
     expect(await rows.count()).toBeGreaterThan(40);
     await page.getByTestId('image-header-filter-ccd').fill('chiller');
-    await expect.poll(() => rows.count()).toBe(1);
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(1);
     expect(await rows.first().textContent()).toContain('LABWIRE CHILLER TEMPERATURE');
     expect(await rows.first().textContent()).toContain('21.5');
     await page.getByTestId('image-header-filter-ccd').fill('');
@@ -203,10 +203,10 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
   it('switches the stretch without fetching again', async () => {
     const before = await canvasFacts(page);
     await page.getByTestId('image-stretch-ccd').selectOption('asinh');
-    await expect.poll(() => page.getByTestId('image-canvas-ccd').getAttribute('data-stretch')).toBe('asinh');
+    await expect.poll(() => page.getByTestId('image-canvas-ccd').getAttribute('data-stretch'), { timeout: 10_000 }).toBe('asinh');
     expect((await canvasFacts(page)).sum).not.toBe(before.sum);
     await page.getByTestId('image-stretch-ccd').selectOption('zscale');
-    await expect.poll(() => page.getByTestId('image-canvas-ccd').getAttribute('data-stretch')).toBe('zscale');
+    await expect.poll(() => page.getByTestId('image-canvas-ccd').getAttribute('data-stretch'), { timeout: 10_000 }).toBe('zscale');
     expect((await canvasFacts(page)).sum).toBe(before.sum);
   });
 
@@ -247,7 +247,7 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
     const oldest = (await archive.listImages!({ device: 'ccd' })).at(-1)!;
     await list.locator(`li[data-image-id="${oldest.id}"] button`).click();
     const canvas = page.getByTestId('image-canvas-ccd');
-    await expect.poll(() => canvas.getAttribute('data-image-id')).toBe(String(oldest.id));
+    await expect.poll(() => canvas.getAttribute('data-image-id'), { timeout: 10_000 }).toBe(String(oldest.id));
     const third = await indexed(expose({ frame: 3 }));
     await expect.poll(() => list.locator('li').count(), { timeout: 15_000 }).toBe(3);
     expect(await canvas.getAttribute('data-image-id')).toBe(String(oldest.id));
@@ -270,7 +270,7 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
     // The next good frame shows, and the error goes.
     const good = await indexed(expose({ frame: 5 }));
     await expect.poll(() => canvas.getAttribute('data-image-id'), { timeout: 20_000 }).toBe(String(good.id));
-    await expect.poll(() => err.count()).toBe(0);
+    await expect.poll(() => err.count(), { timeout: 10_000 }).toBe(0);
     expect(browser.errors).toEqual([]);
   }, 90_000);
 
@@ -294,7 +294,7 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
   it('fits a phone: the canvas scales to the card and nothing scrolls sideways', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByTestId('images-ccd').scrollIntoViewIfNeeded();
-    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), { timeout: 10_000 }).toBeLessThanOrEqual(390);
     const box = await page.getByTestId('image-canvas-ccd').boundingBox();
     expect(box!.width).toBeLessThanOrEqual(390);
     expect(box!.width).toBeGreaterThan(250);
