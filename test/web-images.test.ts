@@ -157,6 +157,13 @@ describe('images: monitor ingestion and the web API', () => {
     expect(monitor.recentMessages().filter((m) => m.message.startsWith('new image archon-20261203-170000-f000001')).length).toBe(1);
   });
 
+  it('refuses to forward a command declared binary with send, before it reaches the daemon, and keeps the peer connected', async () => {
+    const before = fileRequests();
+    await expect(monitor.send('ccd', `image path=${f1.path}`, { who: 'test', peer: 'test' })).rejects.toThrow(/answers "image" with a binary block.*\/api\/images/);
+    expect(fileRequests()).toBe(before);
+    expect(monitor.peer('ccd')?.connected).toBe(true);
+  });
+
   it('lists by range and limit; refuses bad queries and unknown ids with JSON errors', async () => {
     const second = await indexed(2);
     const { images } = await json<{ images: ImageRecord[] }>('/api/images');

@@ -453,6 +453,13 @@ export class Monitor extends EventEmitter implements MonitorView {
     if (cmd.name === null) throw new LabwireError('ProtocolError', `the line for ${client} has no command name`, 'send');
     const why = NOT_FORWARDED.get(cmd.name);
     if (why !== undefined) throw new LabwireError('ProtocolError', `the monitor does not forward "${cmd.name}": ${why}`, 'send');
+    if (peer.describe?.commands[cmd.name]?.binary) {
+      throw new LabwireError(
+        'ProtocolError',
+        `${client} answers "${cmd.name}" with a binary block, which send cannot pass on as a line; download images from the web API (/api/images) or ask the daemon directly`,
+        'send',
+      );
+    }
     return { peer, body, cmd, kind: lineKind(cmd.name, peer.protocol, peer.describe) };
   }
 

@@ -93,7 +93,7 @@ export class ImageDaemon {
       },
       commands: {
         image_info: { description: 'what an image holds', write: false, args: { path: { type: 'string', description: 'file', optional: true } } },
-        image: { description: 'the FITS file as a binary block', write: false, args: { path: { type: 'string', description: 'file', optional: true } } },
+        image: { description: 'the FITS file as a binary block', write: false, args: { path: { type: 'string', description: 'file', optional: true } }, binary: true },
       },
     };
   }

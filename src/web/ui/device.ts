@@ -37,7 +37,8 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
   const params = d.describe ? Object.keys(d.describe.params) : [];
   const names = [...params, ...Object.keys(d.values).filter((k) => !params.includes(k))].filter((k) => !HEADER_PARAMS.has(k));
   const writable = d.describe ? Object.entries(d.describe.params).filter(([, p]) => !p.readonly) : [];
-  const commands = d.describe ? Object.entries(d.describe.commands) : [];
+  // A command answering with bytes has no form: its answer cannot be shown as a reply line (the images panel downloads files).
+  const commands = d.describe ? Object.entries(d.describe.commands).filter(([, c]) => !c.binary) : [];
   const showForms = props.canWrite && !props.readOnly && !d.describe?.readOnly;
   const firstUnit = (plotValues: string[]): string | undefined => plotValues.slice(1).map((v) => d.units[v]).find((u) => u !== undefined);
   return h('article', { class: `card${d.connected ? '' : ' down'}${isImageSource(d) ? ' imaging' : ''}`, id: `dev-${id}`, 'aria-labelledby': `dev-${id}-title`, 'data-testid': `device-${id}` }, [
