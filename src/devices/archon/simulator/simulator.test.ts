@@ -286,6 +286,26 @@ describe('archon simulator: exposures, readout, FETCH', () => {
     expect(text.slice(512 * 1028)).toMatch(new RegExp(`^<${timerId.toString(16).toUpperCase().padStart(2, '0')}TIMER=[0-9A-F]{16}\n$`));
   });
 
+  it('answers no other connection during a FETCH either (one CPU), then everybody in order', async () => {
+    const { client: a, advance, port } = await start({ fetchRate: 20 });
+    const b = await connect(port);
+    await expose(a, 0);
+    advance(2000);
+    const buf = (await frame(a)).buffers.find((x) => x.complete)!;
+    a.send(`FETCH${buf.base.toString(16).toUpperCase()}00000400`);
+    await eventually(() => expect(a.replies.length).toBeGreaterThan(0));
+    let blocksWhenAnswered = -1;
+    b.socket.once('data', () => (blocksWhenAnswered = a.replies.filter((r) => r.kind === 'block').length));
+    const first = b.send('TIMER');
+    const second = b.send('SYSTEM');
+    await b.reply(second);
+    expect(b.replies.length).toBe(0);
+    expect(first).toBe(0);
+    // All but what may still be in flight on A's socket (two 64-block chunks); unblocked, B's
+    // answer would have come after A's first chunk or two.
+    expect(blocksWhenAnswered).toBeGreaterThanOrEqual(1024 - 128);
+  });
+
   it('throttles FETCH to the configured rate (a lower bound only)', async () => {
     const { client: c, advance } = await start({ fetchRate: 2 });
     await expose(c, 0);
