@@ -425,8 +425,12 @@ describe('archon simulator: faults', () => {
     sim.setFault('refuse', true);
     await c.askFails('STATUS');
     await c.askFails('FRAME');
-    c.send('NOSUCHWORD');
-    await c.askFails('FETCHLOG');
+    const unknown = c.send('NOSUCHWORD');
+    const fetchlog = c.send('FETCHLOG');
+    await eventually(() => expect(c.replies.some((r) => r.id === fetchlog)).toBe(true));
+    expect(c.replies.map((r) => [r.id, r.kind])).toEqual([[fetchlog, 'failed']]);
+    expect(unknown).not.toBe(fetchlog);
+    c.replies.length = 0;
     sim.setFault('refuse', false);
     expect(await c.ask('FETCHLOG')).toMatch(/^STATUS: refused/);
     expect(c.replies.length).toBe(0);
