@@ -236,6 +236,18 @@ describe('archon simulator: exposures, readout, FETCH', () => {
     expect((await frame(c)).buffers[1]!.frame).toBe(0);
   });
 
+  it('after a long look away, every buffer holds exactly the frame its FRAME entry says (frames nobody watched cost no pixels)', async () => {
+    const { client: c, advance } = await start({ width: 256, height: 128, lineRate: 1280 });
+    await expose(c, 0, 100);
+    advance(100 * 100 + 50);
+    const f = await frame(c);
+    expect(f.buffers.map((b) => [b.n, b.frame, b.complete])).toEqual([[1, 100, true], [2, 98, true], [3, 99, true]]);
+    for (const b of f.buffers) {
+      const expected = imageBytes(modelImage({ width: 256, height: 128, sampleMode: 0, frame: b.frame, exposureMs: 0, shutterOpen: false, seed: 1 }));
+      expect((await c.fetch(b.base, 64)).equals(expected)).toBe(true);
+    }
+  });
+
   it('AbortExposure drops the frame, zeroes Exposures and clears itself', async () => {
     const { client: c, advance, sim } = await start();
     await expose(c, 5000, 2);
