@@ -189,13 +189,17 @@ function addStar(pixels: Uint16Array | Uint32Array, width: number, height: numbe
   }
 }
 
-/** The pixels as the controller's memory holds them: little-endian, row-major. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The pixels as the controller's memory holds them: little-endian, row-major. On a little-endian
+ * host this is a view of the same memory (a 4096 × 4096 frame is not copied), else a swapped copy.
+ */
 export function imageBytes(pixels: Uint16Array | Uint32Array): Buffer {
   const bytes = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+  if (LITTLE_ENDIAN_HOST) return bytes;
   const copy = Buffer.from(bytes);
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-    if (pixels instanceof Uint32Array) copy.swap32();
-    else copy.swap16();
-  }
+  if (pixels instanceof Uint32Array) copy.swap32();
+  else copy.swap16();
   return copy;
 }

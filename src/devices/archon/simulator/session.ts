@@ -2,8 +2,8 @@
  * One client connection of the simulated controller: LF-terminated request lines (a CR before
  * the LF dropped, lines not starting with `>HH` ignored), replies with the id in upper case, and
  * FETCH streamed as `<HH:` + 1024-byte blocks at the configured rate. The controller's single CPU
- * answers nothing else while it streams: requests that arrive meanwhile wait and are answered
- * after the last block, in order.
+ * answers nothing else while it streams, on any connection: requests that arrive meanwhile wait
+ * and are answered after the last block, in order.
  */
 import type { SimClient, SimSession } from '../../../links/sim-host.js';
 import { BLOCK_BYTES, BLOCK_PAYLOAD, formatFailure, formatReply, parseRequest } from '../codec.js';
@@ -32,6 +32,10 @@ export interface SessionHooks {
   bytesPerMs(): number;
   /** When a FETCH starts: the block after which the connection drops (the dropMidFetch fault), or undefined. */
   dropAfter(blocks: number): number | undefined;
+  /** Some connection is streaming a FETCH: the controller's one CPU answers nobody else meanwhile. */
+  busy(): boolean;
+  /** A FETCH of this connection starts or ends (the simulator then resumes every connection). */
+  streaming(active: boolean): void;
   /** REBOOT/WARMBOOT/APPLYNET: the simulator drops every client and restarts. */
   restart(kind: 'reboot' | 'warmboot' | 'none', session: ArchonSession): void;
   transcript(request: string, reply: string | undefined): void;
@@ -81,7 +85,7 @@ export class ArchonSession implements SimSession {
   }
 
   private arrive(line: string): void {
-    if (this.streaming) {
+    if (this.streaming || this.hooks.busy() || this.queue.length > 0) {
       if (this.queue.length < MAX_QUEUED && this.queuedChars + line.length <= MAX_QUEUED_CHARS) {
         this.queue.push(line);
         this.queuedChars += line.length;
@@ -113,9 +117,10 @@ export class ArchonSession implements SimSession {
       case 'fetch':
         this.hooks.transcript(line, `<${request.idText.toUpperCase()}: × ${outcome.blocks}`);
         this.streaming = true;
+        this.hooks.streaming(true);
         void this.stream(id, outcome.buffer, outcome.offset, outcome.blocks).finally(() => {
           this.streaming = false;
-          this.drainQueue();
+          this.hooks.streaming(false);
         });
     }
   }
@@ -127,8 +132,9 @@ export class ArchonSession implements SimSession {
     this.client.write(Buffer.from(`${out}\n`, 'latin1'));
   }
 
-  private drainQueue(): void {
-    while (!this.streaming && !this.closed && this.queue.length > 0) {
+  /** Answers what waited behind a FETCH, in order, until this or another connection streams again. */
+  resume(): void {
+    while (!this.streaming && !this.hooks.busy() && !this.closed && this.queue.length > 0) {
       const line = this.queue.shift()!;
       this.queuedChars -= line.length;
       this.handle(line);

@@ -236,6 +236,18 @@ describe('archon simulator: exposures, readout, FETCH', () => {
     expect((await frame(c)).buffers[1]!.frame).toBe(0);
   });
 
+  it('after a long look away, every buffer holds exactly the frame its FRAME entry says (frames nobody watched cost no pixels)', async () => {
+    const { client: c, advance } = await start({ width: 256, height: 128, lineRate: 1280 });
+    await expose(c, 0, 100);
+    advance(100 * 100 + 50);
+    const f = await frame(c);
+    expect(f.buffers.map((b) => [b.n, b.frame, b.complete])).toEqual([[1, 100, true], [2, 98, true], [3, 99, true]]);
+    for (const b of f.buffers) {
+      const expected = imageBytes(modelImage({ width: 256, height: 128, sampleMode: 0, frame: b.frame, exposureMs: 0, shutterOpen: false, seed: 1 }));
+      expect((await c.fetch(b.base, 64)).equals(expected)).toBe(true);
+    }
+  });
+
   it('AbortExposure drops the frame, zeroes Exposures and clears itself', async () => {
     const { client: c, advance, sim } = await start();
     await expose(c, 5000, 2);
@@ -284,6 +296,26 @@ describe('archon simulator: exposures, readout, FETCH', () => {
     const header = `<${fetchId.toString(16).toUpperCase().padStart(2, '0')}:`;
     for (let i = 0; i < 512; i++) expect(text.slice(i * 1028, i * 1028 + 4)).toBe(header);
     expect(text.slice(512 * 1028)).toMatch(new RegExp(`^<${timerId.toString(16).toUpperCase().padStart(2, '0')}TIMER=[0-9A-F]{16}\n$`));
+  });
+
+  it('answers no other connection during a FETCH either (one CPU), then everybody in order', async () => {
+    const { client: a, advance, port } = await start({ fetchRate: 20 });
+    const b = await connect(port);
+    await expose(a, 0);
+    advance(2000);
+    const buf = (await frame(a)).buffers.find((x) => x.complete)!;
+    a.send(`FETCH${buf.base.toString(16).toUpperCase()}00000400`);
+    await eventually(() => expect(a.replies.length).toBeGreaterThan(0));
+    let blocksWhenAnswered = -1;
+    b.socket.once('data', () => (blocksWhenAnswered = a.replies.filter((r) => r.kind === 'block').length));
+    const first = b.send('TIMER');
+    const second = b.send('SYSTEM');
+    await b.reply(second);
+    expect(b.replies.length).toBe(0);
+    expect(first).toBe(0);
+    // All but what may still be in flight on A's socket (two 64-block chunks); unblocked, B's
+    // answer would have come after A's first chunk or two.
+    expect(blocksWhenAnswered).toBeGreaterThanOrEqual(1024 - 128);
   });
 
   it('throttles FETCH to the configured rate (a lower bound only)', async () => {
@@ -405,8 +437,12 @@ describe('archon simulator: faults', () => {
     sim.setFault('refuse', true);
     await c.askFails('STATUS');
     await c.askFails('FRAME');
-    c.send('NOSUCHWORD');
-    await c.askFails('FETCHLOG');
+    const unknown = c.send('NOSUCHWORD');
+    const fetchlog = c.send('FETCHLOG');
+    await eventually(() => expect(c.replies.some((r) => r.id === fetchlog)).toBe(true));
+    expect(c.replies.map((r) => [r.id, r.kind])).toEqual([[fetchlog, 'failed']]);
+    expect(unknown).not.toBe(fetchlog);
+    c.replies.length = 0;
     sim.setFault('refuse', false);
     expect(await c.ask('FETCHLOG')).toMatch(/^STATUS: refused/);
     expect(c.replies.length).toBe(0);

@@ -54,6 +54,8 @@ export class ArchonSimulator implements Simulator {
   /** Wall-clock ms until which new connections are refused (the controller is booting). */
   private bootingUntil = -Infinity;
   private requests = 0;
+  /** FETCH streams in progress (0 or 1: while one streams, nobody else is answered). */
+  private streams = 0;
   private blocksSent = 0;
   private reboots = 0;
 
@@ -125,6 +127,11 @@ export class ArchonSimulator implements Simulator {
         if (!this.faultSwitches.has('dropMidFetch')) return undefined;
         this.faultSwitches.set('dropMidFetch', false);
         return Math.max(1, Math.floor(blocks / 2));
+      },
+      busy: () => this.streams > 0,
+      streaming: (active) => {
+        this.streams += active ? 1 : -1;
+        if (this.streams === 0) for (const s of [...this.sessions]) s.resume();
       },
       restart: (kind) => this.restart(kind),
       transcript: (request, reply) => this.log.push(reply === undefined ? { t: this.now(), request } : { t: this.now(), request, reply }),
