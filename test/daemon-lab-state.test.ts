@@ -3,6 +3,9 @@
  * units from describe) and a daemon started with `lab` (`--lab host:port`) whose handler calls
  * ctx.labState(). A real monitor, two fake daemons and a real daemon, over TCP.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LabState } from '../src/daemon/api.js';
 import { MonitorLabState, parseLabAddress, parseLabState } from '../src/daemon/lab-state.js';
@@ -14,6 +17,7 @@ import { eventually } from '../src/testing/eventually.js';
 import { silentLogger } from '../src/util/logger.js';
 import { parseLine } from '../src/wire/tokenize.js';
 import { startBlobDaemon, type BlobDaemon } from './helpers/blob-device.js';
+import { labMonitor } from '../src/cli/daemon-cmds.js';
 
 const VIEWER = 'viewer-token-0123456789';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -172,5 +176,30 @@ describe('a daemon with --lab', () => {
     expect(() => parseLabState('{')).toThrow(/not valid JSON/);
     expect(() => parseLabState('{"t":1,"source":"m","devices":[{"name":"x"}]}')).toThrow(/device 0 lacks/);
     expect(parseLabState('{"t":1,"source":"m","devices":[{"name":"x","connected":true,"values":{"a":1,"b":{}},"units":{"a":"K","b":2}}]}').devices[0]).toEqual({ name: 'x', connected: true, values: { a: 1 }, units: { a: 'K' } });
+  });
+});
+
+describe('labwire daemon --lab', () => {
+  it('takes host:port, the token from --lab-token-file or LABWIRE_LAB_TOKEN (never LABWIRE_TOKEN), and TLS flags', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-lab-flag-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'lab-token');
+    fs.writeFileSync(file, `${VIEWER}\n`);
+    expect(labMonitor({ lab: '10.0.0.5:7700', labTokenFile: file })).toEqual({ host: '10.0.0.5', port: 7700, token: VIEWER });
+    const saved = { lab: process.env.LABWIRE_LAB_TOKEN, own: process.env.LABWIRE_TOKEN };
+    try {
+      delete process.env.LABWIRE_LAB_TOKEN;
+      process.env.LABWIRE_TOKEN = 'the-daemons-own-token-0123456789';
+      expect(labMonitor({ lab: '127.0.0.1:7700' })).toEqual({ host: '127.0.0.1', port: 7700 });
+      process.env.LABWIRE_LAB_TOKEN = 'env-lab-token-0123456789';
+      expect(labMonitor({ lab: '127.0.0.1:7700', labTls: true })).toEqual({ host: '127.0.0.1', port: 7700, token: 'env-lab-token-0123456789', tls: {} });
+    } finally {
+      if (saved.lab === undefined) delete process.env.LABWIRE_LAB_TOKEN;
+      else process.env.LABWIRE_LAB_TOKEN = saved.lab;
+      if (saved.own === undefined) delete process.env.LABWIRE_TOKEN;
+      else process.env.LABWIRE_TOKEN = saved.own;
+    }
+    expect(() => labMonitor({ lab: 'monitor' })).toThrow(/--lab "monitor" is not host:port/);
+    expect(() => labMonitor({ lab: '127.0.0.1:7700', labTokenFile: path.join(dir, 'missing') })).toThrow(/cannot read --lab-token-file/);
   });
 });

@@ -70,6 +70,8 @@ export interface Daemon extends EventEmitter {
   readonly server: DaemonServer;
   readonly host: string;
   readonly port: number;
+  /** The lab's monitor as this daemon asks it (`lab` option); undefined without one. */
+  readonly lab: MonitorLabState | undefined;
   close(): Promise<void>;
 }
 
@@ -168,6 +170,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     server,
     host,
     port,
+    lab,
     close(): Promise<void> {
       closing ??= (async () => {
         unshare();
