@@ -5,6 +5,7 @@ import { STANDARD_FAULTS, type Simulator } from '../src/daemon/api.js';
 import { CryoconSimulator } from '../src/devices/cryocon/simulator.js';
 import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { ArbinSimulator } from '../src/devices/arbin/simulator.js';
+import { ArchonSimulator } from '../src/devices/archon/simulator/index.js';
 import { eventually } from '../src/testing/eventually.js';
 
 interface TextSubject {
@@ -18,6 +19,7 @@ interface TextSubject {
 const subjects: TextSubject[] = [
   { name: 'julabo', create: () => new JulaboSimulator({ byteTiming: false, noise: 0 }), request: 'version\r', clean: /^JULABO FL1703 V 1\.02\r\n$/ },
   { name: 'cryocon', create: () => new CryoconSimulator({ minGapMs: 0, byteTiming: false, noise: 0 }), request: '*IDN?\n', clean: /^Cryo-con,24C,204683,1\.01A\n$/ },
+  { name: 'archon', create: () => new ArchonSimulator(), request: '>01SYSTEM\n', clean: /^<01BACKPLANE_TYPE=1 [^\n]* MOD12_ID=0{16}\n$/ },
 ];
 
 describe('standard faults', () => {
@@ -73,7 +75,7 @@ describe('standard faults', () => {
   }
 
   it('every family names the same standard faults', () => {
-    for (const sim of [new JulaboSimulator(), new CryoconSimulator(), new ArbinSimulator({}, { env: {} })] as Simulator[]) {
+    for (const sim of [new JulaboSimulator(), new CryoconSimulator(), new ArbinSimulator({}, { env: {} }), new ArchonSimulator()] as Simulator[]) {
       for (const f of STANDARD_FAULTS) {
         sim.setFault!(f, true);
         expect(sim.faults).toContain(f);

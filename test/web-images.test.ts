@@ -157,6 +157,13 @@ describe('images: monitor ingestion and the web API', () => {
     expect(monitor.recentMessages().filter((m) => m.message.startsWith('new image archon-20261203-170000-f000001')).length).toBe(1);
   });
 
+  it('refuses to forward a command declared binary with send, before it reaches the daemon, and keeps the peer connected', async () => {
+    const before = fileRequests();
+    await expect(monitor.send('ccd', `image path=${f1.path}`, { who: 'test', peer: 'test' })).rejects.toThrow(/answers "image" with a binary block.*\/api\/images/);
+    expect(fileRequests()).toBe(before);
+    expect(monitor.peer('ccd')?.connected).toBe(true);
+  });
+
   it('lists by range and limit; refuses bad queries and unknown ids with JSON errors', async () => {
     const second = await indexed(2);
     const { images } = await json<{ images: ImageRecord[] }>('/api/images');
@@ -226,6 +233,57 @@ describe('images: faults', () => {
     await indexed(7);
   });
 
+  it('many files at once: every request answered, at most two transfers from one daemon at a time', async () => {
+    const recs = [];
+    for (let n = 20; n < 26; n++) recs.push(await indexed(n));
+    daemon.imageDelayMs = 50;
+    daemon.peakConnections = daemon.connectionCount;
+    try {
+      const answers = await Promise.all(recs.map(async (r) => {
+        const res = await get(`/api/images/${r.id}/fits`);
+        return [res.status, Buffer.from(await res.arrayBuffer()).equals(Buffer.from(frame(r.frame!).bytes))];
+      }));
+      expect(answers).toEqual(recs.map(() => [200, true]));
+      // The monitor's own connection and at most two fetch connections.
+      expect(daemon.peakConnections).toBeLessThanOrEqual(3);
+      expect(daemon.peakConnections).toBeGreaterThanOrEqual(2);
+    } finally {
+      daemon.imageDelayMs = 0;
+    }
+  });
+
+  it('a file that is not a readable FITS image: the header and pixels are 502 BadImage, the download is the bytes as they are', async () => {
+    const f = frame(30);
+    const truncated = f.bytes.slice(0, f.bytes.length - 3000);
+    daemon.publish(f.path, truncated, f.info);
+    const rec = await eventually(async () => {
+      const { images } = await json<{ images: ImageRecord[] }>('/api/images?device=ccd');
+      const r = images.find((i) => i.path === f.path);
+      expect(r).toBeDefined();
+      return r!;
+    });
+    const res = await get(`/api/images/${rec.id}/pixels`);
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { code: string; message: string };
+    expect(body.code).toBe('BadImage');
+    expect(body.message).toMatch(/archon-20261203-170000-f000030\.fits from ccd is not a readable FITS image: the data unit is short/);
+    // The header itself is whole: it is served.
+    expect((await get(`/api/images/${rec.id}`)).status).toBe(200);
+    const file = await get(`/api/images/${rec.id}/fits`);
+    expect(Buffer.from(await file.arrayBuffer()).equals(Buffer.from(truncated))).toBe(true);
+    const junk = frame(31);
+    daemon.publish(junk.path, new TextEncoder().encode('not a FITS file at all'), junk.info);
+    const rec2 = await eventually(async () => {
+      const { images } = await json<{ images: ImageRecord[] }>('/api/images?device=ccd');
+      const r = images.find((i) => i.path === junk.path);
+      expect(r).toBeDefined();
+      return r!;
+    });
+    const head = await get(`/api/images/${rec2.id}`);
+    expect(head.status).toBe(502);
+    expect(await head.json()).toMatchObject({ code: 'BadImage' });
+  });
+
   it('a device that is down: 503 CommunicationFailed', async () => {
     const rec = await indexed(8);
     await daemon.stop();
@@ -238,5 +296,58 @@ describe('images: faults', () => {
       await daemon.start();
     }
     await eventually(() => expect(monitor.peer('ccd')?.connected).toBe(true));
+  });
+});
+
+describe('images: a daemon that requires a token', () => {
+  it('the fetch connection authenticates with the peer token too', async () => {
+    const token = 'daemon-token-0123456789';
+    const d = new ImageDaemon(token);
+    await d.start();
+    const a = await openArchive({ kind: 'sqlite', path: path.join(dir, 'token.sqlite') });
+    const m = await startMonitor({ peers: [{ name: 'cam', host: '127.0.0.1', port: d.port, token }], archive: a, listen: false, logger: silentLogger() });
+    const w = await startWeb({ monitor: m, port: 0, logger: silentLogger() });
+    try {
+      await eventually(() => expect(m.peer('cam')?.connected).toBe(true));
+      const f = frame(9);
+      d.publish(f.path, f.bytes, f.info);
+      const rec = await eventually(async () => {
+        const [r] = await a.listImages!({ device: 'cam' });
+        expect(r).toBeDefined();
+        return r!;
+      });
+      const res = await fetch(new URL(`/api/images/${rec.id}/fits`, w.url));
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(f.bytes))).toBe(true);
+      expect(d.received.filter((l) => l.startsWith('auth ')).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await w.close();
+      await m.close();
+      await a.close();
+      await d.stop();
+    }
+  });
+});
+
+describe('images: the web lab of the browser tests', () => {
+  it('startWebLab({images: true}) has an image source ccd whose images reach the API', async () => {
+    const { startWebLab } = await import('../src/web/test-helpers/web-lab.js');
+    const lab = await startWebLab({ images: true });
+    try {
+      await eventually(() => expect(lab.monitor.peer('ccd')?.connected).toBe(true));
+      const f = frame(11);
+      lab.imageDaemon!.publish(f.path, f.bytes, f.info);
+      const rec = await eventually(async () => {
+        const res = await fetch(new URL('/api/images?device=ccd', lab.web.url));
+        const { images } = (await res.json()) as { images: ImageRecord[] };
+        expect(images).toHaveLength(1);
+        return images[0]!;
+      });
+      const px = await fetch(new URL(`/api/images/${rec.id}/pixels`, lab.web.url));
+      expect(px.status).toBe(200);
+      expect((await px.arrayBuffer()).byteLength).toBe(W * H * 2);
+    } finally {
+      await lab.close();
+    }
   });
 });

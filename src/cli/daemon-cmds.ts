@@ -1,19 +1,21 @@
 /**
  * `labwire daemon` and `labwire sim`: long-running processes that stop cleanly on SIGINT/SIGTERM.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { LinkSpec } from '../links/types.js';
 import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../server/index.js';
-import { startDaemon } from '../daemon/daemon.js';
+import { startDaemon, type LabMonitorOptions } from '../daemon/daemon.js';
+import { parseLabAddress } from '../daemon/lab-state.js';
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';
 import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from '../config/size.js';
 import { VERSION } from '../version.js';
-import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, withDetectOptions } from './common.js';
+import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, tlsOption, withDetectOptions } from './common.js';
 
 /** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
 export function onShutdown(stop: (signal: string) => Promise<void>): void {
@@ -61,6 +63,10 @@ export function registerDaemonCommands(program: Command): void {
     .option('--silent-link <duration>', 'a device that answers nothing for this long on an open link counts as disconnected: hw_connected=0, reconnect (default: the device type\'s, Julabo 10s)')
     .option('--state-dir <dir>', 'keep a running setpoint programme here, so it survives a daemon restart')
     .option('--programme-on-restart <policy>', 'after a restart, a saved programme: stop or resume', 'stop')
+    .option('--lab <host:port>', "the lab's monitor: handlers that need every device's state (image headers) ask its snapshot")
+    .option('--lab-token-file <path>', 'file holding a token for the --lab monitor, viewer role enough (default: $LABWIRE_LAB_TOKEN)')
+    .option('--lab-tls', 'connect to the --lab monitor with TLS')
+    .option('--lab-ca <path>', 'trust this CA certificate (PEM) for the --lab monitor')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
     .addHelpText('after', `
 Examples:
@@ -105,6 +111,7 @@ Examples:
         silentLinkMs: o.silentLink === undefined ? undefined : parseDuration(String(o.silentLink), '--silent-link'),
         stateDir: o.stateDir ? String(o.stateDir) : undefined,
         programme: { onRestart: restartPolicy(String(o.programmeOnRestart)) },
+        ...(o.lab !== undefined ? { lab: labMonitor(o) } : {}),
         logger,
         version: VERSION,
       });
@@ -126,6 +133,32 @@ Examples:
       });
       onShutdown(stop);
     });
+}
+
+/**
+ * `--lab` and its token and TLS flags. The token is the daemon's credential at the monitor, so it
+ * has its own file and variable: LABWIRE_TOKEN already means the daemon's own tokens.
+ */
+export function labMonitor(o: Record<string, string | string[] | boolean | undefined>): LabMonitorOptions {
+  let where: { host: string; port: number };
+  try {
+    where = parseLabAddress(String(o.lab));
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  let token: string | undefined;
+  if (o.labTokenFile !== undefined) {
+    try {
+      token = fs.readFileSync(String(o.labTokenFile), 'utf8').trim();
+    } catch (err) {
+      throw new CliError(`cannot read --lab-token-file ${String(o.labTokenFile)}: ${(err as Error).message}`);
+    }
+    if (token === '') throw new CliError(`--lab-token-file ${String(o.labTokenFile)} is empty`);
+  } else {
+    token = process.env.LABWIRE_LAB_TOKEN || undefined;
+  }
+  const tls = tlsOption({ tls: Boolean(o.labTls), ca: o.labCa === undefined ? undefined : String(o.labCa) });
+  return { ...where, ...(token !== undefined ? { token } : {}), ...(tls !== undefined ? { tls } : {}) };
 }
 
 /** `auto` probes serial ports with the family's own detector (opt-in, never on excluded ports). */

@@ -13,8 +13,9 @@ import { createLogger, silentLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { formatOk, formatValue, parseErrorReply } from '../wire/format.js';
 import { parseLine } from '../wire/tokenize.js';
-import { LabwireError, type StatusDoc, type WireValue } from '../wire/types.js';
+import type { StatusDoc, WireValue } from '../wire/types.js';
 import { BinaryResult } from '../daemon/api.js';
+import { binaryReply } from '../daemon/server.js';
 import { VERSION } from '../version.js';
 import { formatStatusTable } from './client-cmds.js';
 import { CliError, collect, parseLimits, parseOptionPairs, withDetectOptions } from './common.js';
@@ -36,6 +37,7 @@ export interface DirectFlags {
   interval?: string;
   csv?: string;
   logLevel?: string;
+  output?: string;
 }
 
 /** The options of `direct`, shared with the `julabo` alias. */
@@ -49,6 +51,7 @@ export function withDirectOptions(cmd: Command, type: string): Command {
     .option('--count <n>', 'watch: stop after n lines')
     .option('--interval <duration>', 'watch: print the values every interval instead of every change')
     .option('--csv <path>', 'watch: also append the lines to this CSV file')
+    .option('--output <file>', 'call: where to write the bytes of a command that answers with a binary block (an image); - for stdout')
     .option('--log-level <level>', 'show the runner\'s log on stderr: trace, debug, info, warn or error (default: nothing)');
 }
 
@@ -126,9 +129,8 @@ export async function runDirect(type: string, action: string, args: string[], fl
         const [command, ...rest] = args as [string, ...string[]];
         const positional = rest.filter((a) => !a.includes('='));
         const result = await device.call(command, positional, parsePairs(rest.filter((a) => a.includes('=')), command));
-        // TODO(issue 12, H5): write the binary block to a file or stdout.
-        if (result instanceof BinaryResult) throw new LabwireError('InternalError', `${command} answered with ${result.data.length} bytes of ${result.kind}, which direct cannot show yet`, command);
-        out(formatOk(command, result));
+        if (result instanceof BinaryResult) writeBinary(command, result, flags.output, out);
+        else out(formatOk(command, result));
         break;
       }
       case 'send': {
@@ -146,6 +148,29 @@ export async function runDirect(type: string, action: string, args: string[], fl
   } finally {
     await device.close();
   }
+}
+
+/**
+ * A command's bytes go to --output (a file, or stdout for `-`), never to a terminal unasked; the
+ * header line (`binary <kind> size=<n> ...`) is printed, on stderr when the bytes take stdout.
+ */
+function writeBinary(command: string, result: BinaryResult, output: string | undefined, out: (s: string) => void): void {
+  const reply = binaryReply(command, result);
+  if (typeof reply === 'string') throw parseErrorReply(parseLine(reply)) ?? new CliError(reply);
+  if (output === undefined) {
+    throw new CliError(`${command} answered with ${result.data.length} bytes (${result.kind}); say where to write them with --output <file> (or --output - for stdout)`);
+  }
+  if (output === '-') {
+    process.stdout.write(result.data);
+    process.stderr.write(`${reply.header}\n`);
+    return;
+  }
+  try {
+    fs.writeFileSync(output, result.data);
+  } catch (err) {
+    throw new CliError(`cannot write the ${result.kind} bytes of ${command} to ${output}: ${(err as Error).message}`);
+  }
+  out(reply.header);
 }
 
 /** `name=value` words; the name must not be empty. */

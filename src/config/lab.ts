@@ -248,6 +248,8 @@ export const labConfigSchema = z
         peerTls: z.object(clientTlsFields).strict().refine(certWithKey, certKeyMessage).optional(),
         /** Longest reply or push line accepted from any peer; a longer one drops the connection (default 16MiB). */
         peerMaxReplySize: replySize.optional(),
+        /** Largest image file the monitor fetches from a daemon for the web (default 1GiB). */
+        imageMaxSize: replySize.optional(),
         archive: z
           .object({
             kind: z.enum(['sqlite']).default('sqlite'),

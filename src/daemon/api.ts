@@ -78,6 +78,12 @@ export interface CommandDecl<D = unknown> {
   /** Named arguments in positional order: `cmd 1 2` and `cmd a=1 b=2` are the same call. */
   args?: Record<string, ValueDecl>;
   /**
+   * The command answers with a BinaryResult (a FITS file): `describe` says so, and a monitor refuses
+   * to forward it with `send` (a line reply cannot carry bytes) instead of dropping its connection
+   * over a reply too big for it.
+   */
+  binary?: true;
+  /**
    * Returns results to send back as `ok <command> k=v ...`, or a BinaryResult: the protocol's
    * binary block (`binary <kind> size=<n> k=v ...` and the bytes), for a FITS file or pixels.
    */

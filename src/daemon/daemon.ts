@@ -16,6 +16,8 @@ import { LISTENER_DEFAULTS, RefusalSummary, listenerLimits, type ListenerLimitOp
 import type { ProgrammeOptions } from './programme-runner.js';
 import { DeviceRunner, type AuditEvent } from './runner.js';
 import { DaemonServer } from './server.js';
+import { MonitorLabState, type MonitorLabStateOptions } from './lab-state.js';
+export type { LabMonitorOptions } from './lab-state.js';
 
 export interface DaemonOptions extends ListenerLimitOptions {
   definition: AnyDeviceDefinition;
@@ -46,9 +48,15 @@ export interface DaemonOptions extends ListenerLimitOptions {
    * counts as down: hw_connected=0, reconnect. Default: the device family's (Julabo 10 s).
    */
   silentLinkMs?: number;
+  /**
+   * The lab's monitor, asked for `snapshot` when a handler wants the lab's state (image headers);
+   * without it a handler's labState() holds this daemon's own values.
+   */
+  lab?: MonitorLabStateOptions['monitor'];
   logger: Logger;
   version: string;
 }
+
 
 export const DAEMON_DEFAULTS = {
   host: '127.0.0.1',
@@ -62,6 +70,8 @@ export interface Daemon extends EventEmitter {
   readonly server: DaemonServer;
   readonly host: string;
   readonly port: number;
+  /** The lab's monitor as this daemon asks it (`lab` option); undefined without one. */
+  readonly lab: MonitorLabState | undefined;
   close(): Promise<void>;
 }
 
@@ -82,6 +92,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     encryption: 'TLS',
     clearText: 'tokens and commands',
   })) logger.warn(warning);
+  const lab = opts.lab ? new MonitorLabState({ monitor: opts.lab, name: opts.name }) : undefined;
   const runner = new DeviceRunner({
     definition: opts.definition,
     options: opts.options,
@@ -93,6 +104,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     name: opts.name,
     programme: { ...opts.programme, stateDir: opts.stateDir },
     silentLinkMs: opts.silentLinkMs,
+    ...(lab ? { labState: () => lab.get() } : {}),
   });
   let tlsMaterial: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
   if (opts.tls) {
@@ -148,7 +160,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const port = await server.listen();
   const unshare = runner.serving({ host, port });
   runner.start();
-  logger.info(`daemon "${opts.name}" (${opts.definition.type}) listening on ${host}:${port}${tlsMaterial ? (tlsMaterial.ca ? ' (TLS, client certificates required)' : ' (TLS)') : ''}${opts.readOnly ? ', read-only' : ''}${tokens.enabled ? ', tokens required' : ''}`);
+  logger.info(`daemon "${opts.name}" (${opts.definition.type}) listening on ${host}:${port}${tlsMaterial ? (tlsMaterial.ca ? ' (TLS, client certificates required)' : ' (TLS)') : ''}${opts.readOnly ? ', read-only' : ''}${tokens.enabled ? ', tokens required' : ''}${lab ? `, lab state from the monitor at ${lab.endpoint}` : ''}`);
 
   const emitter = new EventEmitter();
   let closing: Promise<void> | undefined;
@@ -158,11 +170,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     server,
     host,
     port,
+    lab,
     close(): Promise<void> {
       closing ??= (async () => {
         unshare();
         await server.close();
         await runner.stop();
+        await lab?.close();
         refusals.close();
         await audit?.close();
       })();

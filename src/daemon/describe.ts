@@ -38,7 +38,7 @@ export function describeDevice(device: ResolvedDevice, daemon: { name: string; v
   for (const [name, c] of Object.entries(device.commands)) {
     const args: Record<string, ValueDoc> = {};
     for (const [a, d] of Object.entries(c.args ?? {})) args[a] = valueDescription(d);
-    commands[name] = { description: c.description, write: c.write, args };
+    commands[name] = { description: c.description, write: c.write, args, ...(c.binary ? { binary: true as const } : {}) };
   }
   return {
     name: daemon.name,

@@ -4,10 +4,10 @@
  * which owns connections, ordering, roles and limits.
  */
 import { EventEmitter } from 'node:events';
-import { formatCommand, formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
+import { formatCommand, formatErrorReply, formatLog, formatOk, formatPairs, formatValue, quote } from '../wire/format.js';
 import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
-import { BUILTIN_COMMANDS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { type BinaryReply, BUILTIN_COMMANDS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 import { BinaryResult } from './api.js';
 
@@ -161,8 +161,7 @@ export class DaemonServer extends EventEmitter implements LineService {
       return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; known: ${[...BUILTINS, ...this.runner.commandNames()].join(', ')}`, name));
     }
     return this.runner.runCommand(name, cmd.args, cmd.kwargs, this.lines.actor(s)).then(
-      // TODO(issue 12, H5): send the binary block (LineServer support).
-      (results) => (results instanceof BinaryResult ? formatErrorReply(new LabwireError('InternalError', `${name} answered with binary data, which this daemon cannot send yet`, name)) : formatOk(name, results)),
+      (results) => (results instanceof BinaryResult ? binaryReply(name, results) : formatOk(name, results)),
       (err: unknown) => this.lines.errorReply(err, name),
     );
   }
@@ -321,4 +320,21 @@ function loadRequest(cmd: Command & { name: string }): { param: string; format: 
     return v;
   };
   return { param, format, data, loops: num('loop', true), minStep: num('min_step', false) };
+}
+
+/** A kind is one bare word, so that the header line reads back the same. */
+const BINARY_KIND = /^[A-Za-z0-9_.+-]{1,64}$/;
+
+/**
+ * A command's BinaryResult as the protocol's block: `binary <kind> size=<n> <fields>` and the
+ * bytes. `size` is always the byte count; a field of that name would contradict it and is dropped.
+ */
+export function binaryReply(command: string, result: BinaryResult): BinaryReply | string {
+  if (!BINARY_KIND.test(result.kind)) {
+    return formatErrorReply(new LabwireError('InternalError', `${command} answered with binary data of an unusable kind "${result.kind.slice(0, 64)}" (one word expected)`, command));
+  }
+  const fields = Object.fromEntries(Object.entries(result.fields).filter(([k]) => k !== 'size'));
+  const rest = formatPairs(fields);
+  const header = `binary ${result.kind} size=${result.data.length}${rest === '' ? '' : ` ${rest}`}`;
+  return { header, data: result.data };
 }

@@ -102,7 +102,10 @@ export function readHeader(bytes: Uint8Array): FitsHeader {
   for (let at = 0; at + CARD <= bytes.length; at += CARD) {
     for (let i = at; i < at + CARD; i++) {
       const b = bytes[i]!;
-      if (b < 0x20 || b > 0x7e) throw new FitsFormatError(`the header holds a byte that is not printable ASCII (0x${b.toString(16)}) at offset ${i}: not a FITS header, or a damaged one`);
+      if (b < 0x20 || b > 0x7e) {
+        const where = at === 0 ? 'not a FITS header' : `the header has no END card before byte ${at} (a truncated header, or a damaged one)`;
+        throw new FitsFormatError(`the header holds a byte that is not printable ASCII (0x${b.toString(16)}) at offset ${i}: ${where}`);
+      }
     }
     const text = cardText(bytes, at);
     if (at === 0 && !text.startsWith('SIMPLE  =')) throw new FitsFormatError('the file does not start with SIMPLE =: not a FITS file');

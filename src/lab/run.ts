@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
-import { SecretThrottle, loadTokenFile, tokensFromEnv, type TokenEntry } from '../server/index.js';
-import { startDaemon, type Daemon } from '../daemon/daemon.js';
+import { SecretThrottle, loadTokenFile, tokensFromEnv, type Role, type TokenEntry } from '../server/index.js';
+import { startDaemon, type Daemon, type LabMonitorOptions } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';
 import type { LinkSpec } from '../links/types.js';
@@ -55,6 +55,12 @@ function trustMonitor(tokens: TokenEntry[], monitorToken: string | undefined): T
   return monitorToken === undefined ? tokens : tokens.map((e) => (e.token === monitorToken ? { ...e, forward: true } : e));
 }
 
+/** The token of the lowest role: what a daemon needs to read the monitor's snapshot, no more. */
+function leastToken(tokens: readonly TokenEntry[]): string {
+  const rank = (r: Role): number => (r === 'viewer' ? 0 : r === 'operator' ? 1 : 2);
+  return [...tokens].sort((a, b) => rank(a.role) - rank(b.role))[0]!.token;
+}
+
 export async function startLab(config: LabConfig, logger: Logger): Promise<RunningLab> {
   const stops: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
@@ -94,6 +100,9 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     // The token this lab's monitor sends; the lab's daemons trust it to name end users.
     const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
     const started = new Map<string, RunningLab['daemons'][number]>();
+    // Every daemon asks this lab's monitor for the lab's state (image headers); it starts after
+    // the daemons, so they learn where it is when they first ask.
+    let labMonitor: LabMonitorOptions | undefined;
     for (const d of startOrder(config.daemons)) {
       const family = getFamily(d.type);
       let link: LinkSpec;
@@ -128,6 +137,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         auditFile: d.auditFile,
         stateDir: path.join(config.data, 'programmes'),
         programme: { onRestart: d.programmeOnRestart },
+        lab: () => labMonitor,
         silentLinkMs: d.silentLink === undefined ? undefined : typeof d.silentLink === 'number' ? d.silentLink : parseDuration(d.silentLink),
         logger,
         version: VERSION,
@@ -191,9 +201,17 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       readOnly: config.monitor.readOnly,
       alarms: alarmOptions(config),
       alarmHooks: alarmHookOptions(config),
+      ...(config.monitor.imageMaxSize !== undefined ? { imageMaxBytes: parseSize(config.monitor.imageMaxSize) } : {}),
       logger,
     });
     stops.push(() => monitor.close());
+    labMonitor = {
+      host: reachable(listen.host),
+      port: monitor.port,
+      ...(monitorTokens.length > 0 ? { token: leastToken(monitorTokens) } : {}),
+      // The monitor's own certificate as the trust anchor: a lab's self-signed one verifies.
+      ...(tls.monitor ? { tls: { ca: tls.monitor.cert } } : {}),
+    };
     if (archiveError) monitor.message(config.monitor.name, 'error', archiveError);
 
     const retention = config.monitor.archive.retention;

@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import { LabwireError, formatErrorReply, parseLine, quote, type Command, type DescribeDoc } from '../wire/index.js';
 import type { AlarmEntry, Archive, ImageRecord, LogEntry, LogLevel, Sample, SeriesPolicy } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
+import type { LabDeviceState, LabState } from '../daemon/api.js';
 import { AlarmEngine, alarmConfigProblems, type AlarmState, type AlarmTransition, type RestoredAlarm } from './alarms.js';
 import { ArchiveFeed } from './archive-feed.js';
 import { AlarmHook, HOOKED } from './hooks.js';
@@ -453,6 +454,13 @@ export class Monitor extends EventEmitter implements MonitorView {
     if (cmd.name === null) throw new LabwireError('ProtocolError', `the line for ${client} has no command name`, 'send');
     const why = NOT_FORWARDED.get(cmd.name);
     if (why !== undefined) throw new LabwireError('ProtocolError', `the monitor does not forward "${cmd.name}": ${why}`, 'send');
+    if (peer.describe?.commands[cmd.name]?.binary) {
+      throw new LabwireError(
+        'ProtocolError',
+        `${client} answers "${cmd.name}" with a binary block, which send cannot pass on as a line; download images from the web API (/api/images) or ask the daemon directly`,
+        'send',
+      );
+    }
     return { peer, body, cmd, kind: lineKind(cmd.name, peer.protocol, peer.describe) };
   }
 
@@ -462,6 +470,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       version: this.version,
       readOnly: this.readOnly,
       clientStatuses: () => this.clientStatuses(),
+      labState: () => this.labState(),
       clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint })),
       prepareSend: (client, line) => {
         const { cmd, kind } = this.prepare(client, line);
@@ -479,6 +488,19 @@ export class Monitor extends EventEmitter implements MonitorView {
         this.emit('exit', reason);
       },
     };
+  }
+
+  /**
+   * The lab as this monitor sees it, for image headers (`snapshot`): every peer with its values
+   * (the last known ones when it is not connected) and the units its describe gives.
+   */
+  labState(): LabState {
+    const devices: LabDeviceState[] = this.peerList.map((p) => {
+      const units: Record<string, string> = {};
+      for (const [k, decl] of Object.entries(p.describe?.params ?? {})) if (decl.unit) units[k] = decl.unit;
+      return { name: p.name, connected: p.connected, values: { ...p.values }, units };
+    });
+    return { t: Date.now(), source: `monitor ${this.name}`, devices };
   }
 
   private clientStatuses(): ClientStatus[] {

@@ -59,6 +59,8 @@ const CLOCK_SLACK_MS = 60_000;
 /** A client that gave up (token refused, certificate not trusted) is started again after this long. */
 const GAVE_UP_RETRY_MS = 30_000;
 const MALFORMED_REPORT_MS = 30_000;
+/** Binary transfers (image files) from one daemon at once; more wait their turn. */
+const MAX_FETCHES = 2;
 
 export function toLogLevel(level: string): LogLevel {
   switch (level) {
@@ -164,6 +166,9 @@ export class Peer {
   /** The daemon refused `as` on this connection: forward plain lines until the next connect. */
   private identityRefused = false;
   private identityRefusalReported = false;
+  /** Binary transfers under way, and those waiting for one to end. */
+  private fetching = 0;
+  private fetchWaiters: Array<() => void> = [];
 
   constructor(
     readonly config: PeerConfig,
@@ -344,6 +349,18 @@ export class Peer {
    */
   async fetchBinary(line: string, options: { maxBytes: number; timeoutMs: number }): Promise<{ data: Buffer; fields: Record<string, string>; kind: string }> {
     if (this.protocol !== 'labwire') throw new LabwireError('ProtocolError', `${this.name} is a CCDLab peer: it sends no binary replies`);
+    // At most MAX_FETCHES transfers per daemon at once: each holds a file in memory and a connection.
+    while (this.fetching >= MAX_FETCHES) await new Promise<void>((resolve) => this.fetchWaiters.push(resolve));
+    this.fetching++;
+    try {
+      return await this.fetchOnce(line, options);
+    } finally {
+      this.fetching--;
+      this.fetchWaiters.shift()?.();
+    }
+  }
+
+  private async fetchOnce(line: string, options: { maxBytes: number; timeoutMs: number }): Promise<{ data: Buffer; fields: Record<string, string>; kind: string }> {
     const command = line.trim().split(/\s+/, 1)[0] ?? '-';
     const client = new LabwireClient({
       host: this.host,

@@ -22,6 +22,7 @@ import { lineBody, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
 import { RefusalSummary, LINE_SERVER_DEFAULTS, builtinRule, hasChosenName, listedBuiltins, noticesOf, LineServer, type Role, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import { capText } from '../daemon/audit.js';
+import type { LabState } from '../daemon/api.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState, LogReceipt, MonitorActor, PeerValue } from './types.js';
 import { formatStatusLine, isWritableKey, statusDocument, type ClientStatus, type LineKind } from './values.js';
@@ -32,6 +33,8 @@ export interface MonitorBackend {
   readonly version: string;
   readonly readOnly: boolean;
   clientStatuses(): ClientStatus[];
+  /** Every device with its values and units, for `snapshot`. */
+  labState(): LabState;
   clientList(): Array<{ name: string; connected: boolean; endpoint: string }>;
   /** Checks a forward and tells what it is; throws the LabwireError to answer with. */
   prepareSend(client: string, line: string): { kind: LineKind; command: string };
@@ -190,6 +193,8 @@ export class MonitorServer implements LineService {
     switch (name) {
       case 'get_status':
         return this.getStatus(cmd);
+      case 'snapshot':
+        return `snapshot_json ${JSON.stringify(this.backend.labState())}`;
       case 'send':
         return this.send(s, line);
       case 'clients': {

@@ -65,6 +65,7 @@ export const BUILTIN_COMMANDS: readonly BuiltinCommand[] = [
   { name: 'send', monitor: viewer('forward', { audited: true }), ccdlab: false },
   { name: 'clients', monitor: viewer('read'), ccdlab: false },
   { name: 'connections', monitor: viewer('read'), ccdlab: false },
+  { name: 'snapshot', monitor: viewer('read'), ccdlab: false },
   // On a daemon's port CCDLab's log notices; on the monitor's, log writes by scripts (the message
   // log keeps the writer's token name, so they are not audited besides).
   ...(['message', 'info', 'warning', 'error', 'success', 'debug'] as const).map((name) => ({ name, daemon: notice, monitor: operator(false), ccdlab: false, notForwarded: LOG_NOT_FORWARDED })),

@@ -87,8 +87,20 @@ export function hasChosenName(s: Session): boolean {
   return !s.name.startsWith('anonymous');
 }
 
-/** A reply line, no reply (a notice), or one that needs waiting for. */
-export type Handled = string | undefined | Promise<string | undefined>;
+/**
+ * A reply that carries raw bytes (PROTOCOL.md, binary extension): the `binary <kind> size=<n> ...`
+ * line, then exactly `data`. The line's size must be `data.length`.
+ */
+export interface BinaryReply {
+  readonly header: string;
+  readonly data: Buffer;
+}
+
+/** What one request is answered with: a line, a binary block, or nothing (a notice). */
+export type Reply = string | BinaryReply | undefined;
+
+/** A reply, or one that needs waiting for. */
+export type Handled = Reply | Promise<Reply>;
 
 export interface LineService {
   /**
@@ -137,6 +149,12 @@ interface Conn extends Session {
   closing: boolean;
   /** Reading is paused because the peer does not read its replies. */
   paused: boolean;
+  /**
+   * Requests wait until the peer has read what was sent: a reply (a binary block of many MiB)
+   * left more than OUTPUT_HIGH_WATER unsent. Pipelined `image` requests would otherwise each
+   * add a block to the unread output, without bound.
+   */
+  heldForDrain: boolean;
 }
 
 /** Above this much unsent output, pushes to a slow subscriber are merged (updates) or counted (logs). */
@@ -439,6 +457,7 @@ export class LineServer {
       ended: false,
       closing: false,
       paused: false,
+      heldForDrain: false,
     };
     this.conns.add(c);
     if (this.opts.tokens.enabled && this.opts.anonymousRole === null && this.authTimeoutMs > 0) {
@@ -458,6 +477,11 @@ export class LineServer {
         socket.resume();
       }
       this.flushLagging(c);
+      if (c.heldForDrain) {
+        c.heldForDrain = false;
+        c.busy = false;
+        this.handleNext(c);
+      }
     });
     conn.on('end', () => {
       c.ended = true;
@@ -477,11 +501,14 @@ export class LineServer {
       this.handle(c, line);
       return;
     }
-    if (c.waiting.length >= MAX_WAITING || c.waitingChars + line.length > MAX_WAITING_BYTES) {
+    // Held for a slow reader, its socket is paused: what still arrives is the rest of one chunk,
+    // which may hold more short lines than MAX_WAITING without being a flood.
+    const tooMany = c.waiting.length >= MAX_WAITING && !c.heldForDrain;
+    if (tooMany || c.waitingChars + line.length > MAX_WAITING_BYTES) {
       if (c.closing) return;
       // A client that floods a slow device gets told once and dropped, rather than eat memory.
       c.closing = true;
-      const what = c.waiting.length >= MAX_WAITING ? `more than ${MAX_WAITING} requests` : `more than ${MAX_WAITING_BYTES / 1024} KiB of requests`;
+      const what = tooMany ? `more than ${MAX_WAITING} requests` : `more than ${MAX_WAITING_BYTES / 1024} KiB of requests`;
       const err = new LabwireError('RateLimited', `${what} waiting; closing the connection`);
       this.note(c.address, 'flood', { peer: c.peer, name: c.name }, `${this.opts.label}: dropping a connection that floods requests`);
       this.service.refused(c, `(${c.waiting.length} queued requests)`, undefined, err);
@@ -500,14 +527,43 @@ export class LineServer {
   }
 
   /** Writes a reply; a peer that does not read makes us stop reading its requests. */
-  private write(c: Conn, line: string): void {
+  private write(c: Conn, reply: string | BinaryReply): void {
     if (c.closed) return;
-    // Only a foreign protocol's reply holds LF (one per line); a labwire reply never does.
-    for (const part of line.split('\n')) c.conn.send(part);
+    if (typeof reply === 'string') {
+      // Only a foreign protocol's reply holds LF (one per line); a labwire reply never does.
+      for (const part of reply.split('\n')) c.conn.send(part);
+    } else {
+      try {
+        c.conn.sendBinary(reply.header, reply.data);
+      } catch (err) {
+        // A malformed header is our bug, not the peer's: it gets an error in the block's place.
+        c.conn.send(this.errorReply(err instanceof LabwireError ? new Error(err.message) : err, '-'));
+      }
+    }
     if (!c.paused && c.conn.bufferedAmount > OUTPUT_HIGH_WATER) {
       c.paused = true;
       c.socket.pause();
     }
+  }
+
+  /**
+   * After a reply: when the peer has left more than OUTPUT_HIGH_WATER unread, the requests
+   * behind wait for 'drain' (the connection counts as busy meanwhile, so new lines queue under
+   * the usual limits). Returns whether it holds.
+   */
+  private holdForDrain(c: Conn): boolean {
+    if (c.closed || c.conn.bufferedAmount <= OUTPUT_HIGH_WATER) return false;
+    c.busy = true;
+    c.heldForDrain = true;
+    return true;
+  }
+
+  /** Goes on with the next waiting request, or closes after a half-close once nothing waits. */
+  private handleNext(c: Conn): void {
+    if (c.closed) return;
+    const next = this.nextWaiting(c);
+    if (next !== undefined) this.handle(c, next);
+    else if (c.ended) void c.conn.close();
   }
 
   /**
@@ -532,13 +588,13 @@ export class LineServer {
             c.busy = false;
             if (c.closed) return;
             if (reply !== undefined) this.write(c, reply);
-            const next = this.nextWaiting(c);
-            if (next !== undefined) this.handle(c, next);
-            else if (c.ended) void c.conn.close();
+            if (this.holdForDrain(c)) return;
+            this.handleNext(c);
           });
         return;
       }
       if (result !== undefined) this.write(c, result);
+      if (this.holdForDrain(c)) return;
       line = this.nextWaiting(c);
     }
     if (c.ended) void c.conn.close();

@@ -155,6 +155,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: ImagesContext): Pro
   const { monitor } = ctx;
 
   /** Fetches a file from its daemon; errors become the HTTP answers the contract names. */
+  const log = app.log;
   const fetchFile = async (image: ImageRecord): Promise<Buffer> => {
     if (!monitor.fetchImage) throw new HttpError(503, 'NoImageFetch', 'this monitor cannot fetch image files');
     const peer = monitor.peer(image.device);
@@ -166,6 +167,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: ImagesContext): Pro
       return await monitor.fetchImage(image.device, image.path);
     } catch (err) {
       if (err instanceof LabwireError) {
+        log.warn({ device: image.device, path: image.path, code: err.code, err: err.message }, 'image fetch failed');
         const status = err.code === 'Timeout' ? 504 : 502;
         const code = err.code === 'Timeout' ? 'Timeout' : err.code === 'LineTooLong' ? 'ImageTooLarge' : 'ImageFetchFailed';
         throw new HttpError(status, code, `cannot fetch ${downloadName(image.path)} from ${image.device}: ${err.message}`, { daemonCode: err.code });

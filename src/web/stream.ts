@@ -1,7 +1,7 @@
 /**
  * Live data: Server-Sent Events at `/api/stream` and a WebSocket at `/api/ws`. Both start with a
- * `snapshot` (every device, the lab status, recent messages) and then carry `update`, `message`
- * and `peer` events as they happen. The WebSocket also takes commands from operators:
+ * `snapshot` (every device, the lab status, recent messages) and then carry `update`, `message`,
+ * `peer`, `alarm` and `image` events as they happen. The WebSocket also takes commands from operators:
  * `{"type":"command","id":1,"client":"chiller","line":"set setpoint=20"}` is answered with
  * `{"type":"reply","data":{"id":1,"ok":true,"status":200,"result":{...}}}`.
  *
@@ -75,7 +75,7 @@ export async function streamRoutes(app: FastifyInstance, ctx: StreamContext): Pr
   app.get('/api/stream', {
     preHandler: admit,
     schema: {
-      summary: 'Server-Sent Events: snapshot, then update, message and peer events (JSON data)',
+      summary: 'Server-Sent Events: snapshot, then update, message, peer, alarm and image events (JSON data)',
       tags: ['live'],
       'x-responses': { 200: { description: 'text/event-stream', content: 'text/event-stream' }, 401: { $ref: '#/components/schemas/Error' }, 429: { $ref: '#/components/schemas/Error' }, 503: { $ref: '#/components/schemas/Error' } },
     },

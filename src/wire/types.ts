@@ -110,7 +110,8 @@ export interface DescribeDoc {
   version: string;
   readOnly: boolean;
   params: Record<string, ParamDescription>;
-  commands: Record<string, { description: string; write: boolean; args: Record<string, ValueDescription> }>;
+  /** `binary`: the command answers with a binary block (`binary <kind> size=<n>` and the bytes), not a line. */
+  commands: Record<string, { description: string; write: boolean; args: Record<string, ValueDescription>; binary?: true }>;
 }
 
 /** The JSON document of a `get_status format=json` reply. */

@@ -19,9 +19,15 @@ export interface StoredImage {
 export type ImageFault = 'none' | 'infoError' | 'dropMidBlock' | 'hugeSize';
 
 export class ImageDaemon {
+  /** With a token, every connection must `auth token=<token>` first (as a daemon with a token file). */
+  constructor(readonly token?: string) {}
   readonly images = new Map<string, StoredImage>();
   values: Record<string, WireValue> = { hw_connected: 1, state: 'idle', state_text: '', phase: 'idle', last_image: '', images_written: 0 };
   fault: ImageFault = 'none';
+  /** Delay before answering `image` (ms), to make transfers overlap. */
+  imageDelayMs = 0;
+  /** Most connections open at once since start. */
+  peakConnections = 0;
   /** Every line received, over all connections. */
   readonly received: string[] = [];
   port = 0;
@@ -87,7 +93,7 @@ export class ImageDaemon {
       },
       commands: {
         image_info: { description: 'what an image holds', write: false, args: { path: { type: 'string', description: 'file', optional: true } } },
-        image: { description: 'the FITS file as a binary block', write: false, args: { path: { type: 'string', description: 'file', optional: true } } },
+        image: { description: 'the FITS file as a binary block', write: false, args: { path: { type: 'string', description: 'file', optional: true } }, binary: true },
       },
     };
   }
@@ -95,6 +101,8 @@ export class ImageDaemon {
   private accept(socket: net.Socket): void {
     const conn = new LineConnection(socket);
     this.conns.set(conn, socket);
+    this.peakConnections = Math.max(this.peakConnections, this.conns.size);
+    let authed = this.token === undefined;
     conn.on('close', () => {
       this.conns.delete(conn);
       this.subscribed.delete(conn);
@@ -111,9 +119,15 @@ export class ImageDaemon {
       const name = cmd.name ?? '-';
       const fail = (code: LabwireError['code'], message: string): void => void conn.send(formatErrorReply(new LabwireError(code, message, name)));
       const path = cmd.kwargs.path ?? String(this.values.last_image);
+      if (name === 'id') return;
+      if (name === 'auth') {
+        authed = cmd.kwargs.token === this.token;
+        if (authed) conn.send(formatOk('auth', { role: 'viewer' }));
+        else fail('Unauthorized', 'token refused');
+        return;
+      }
+      if (!authed) return fail('Unauthorized', 'authenticate first: auth token=<token>');
       switch (name) {
-        case 'id':
-          return;
         case 'get_id':
           conn.send('id name=ccd type=archon protocol=labwire/1 version=test');
           return;
@@ -144,22 +158,31 @@ export class ImageDaemon {
           const img = this.images.get(path);
           if (!img) return fail('NoSuchParameter', `no image ${path}`);
           const data = Buffer.from(img.bytes.buffer, img.bytes.byteOffset, img.bytes.byteLength);
-          if (this.fault === 'hugeSize') {
-            socket.write(`binary fits size=${64 * 1024 * 1024 * 1024} path=x\n`);
-            socket.write(data.subarray(0, 1000));
+          if (this.imageDelayMs > 0) {
+            const fault = this.fault;
+            setTimeout(() => this.sendImage(conn, socket, path, data, fault), this.imageDelayMs);
             return;
           }
-          if (this.fault === 'dropMidBlock') {
-            socket.write(`binary fits size=${data.length} path=x bytes=${data.length}\n`);
-            socket.write(data.subarray(0, Math.floor(data.length / 2)), () => socket.destroy());
-            return;
-          }
-          conn.sendBinary(`binary fits size=${data.length} path=${quote(path)} bytes=${data.length}`, data);
+          this.sendImage(conn, socket, path, data, this.fault);
           return;
         }
         default:
           fail('NoSuchCommand', `no command ${name}`);
       }
     });
+  }
+
+  private sendImage(conn: LineConnection, socket: net.Socket, path: string, data: Buffer, fault: ImageFault): void {
+    if (fault === 'hugeSize') {
+      socket.write(`binary fits size=${64 * 1024 * 1024 * 1024} path=x\n`);
+      socket.write(data.subarray(0, 1000));
+      return;
+    }
+    if (fault === 'dropMidBlock') {
+      socket.write(`binary fits size=${data.length} path=x bytes=${data.length}\n`);
+      socket.write(data.subarray(0, Math.floor(data.length / 2)), () => socket.destroy());
+      return;
+    }
+    conn.sendBinary(`binary fits size=${data.length} path=${quote(path)} bytes=${data.length}`, data);
   }
 }

@@ -19,6 +19,7 @@ import type { Archive } from '../../archive/types.js';
 import { openArchive } from '../../archive/index.js';
 import { silentLogger } from '../../util/logger.js';
 import { startWeb, type WebOptions, type WebServer } from '../server.js';
+import { ImageDaemon } from '../../monitor/test-helpers/image-daemon.js';
 
 export interface WebLab {
   sim: JulaboSimulator;
@@ -27,6 +28,8 @@ export interface WebLab {
   /** With `cryo`: the Cryo-con simulator and its daemon `cryo`. */
   cryoSim?: CryoconSimulator;
   cryoDaemon?: Daemon;
+  /** With `images`: a fake image source `ccd` (publish(path, fitsBytes, info) announces a new image). */
+  imageDaemon?: ImageDaemon;
   monitor: Monitor;
   archive: Archive;
   web: WebServer;
@@ -48,6 +51,8 @@ export interface WebLabOptions {
   alarms?: AlarmConfig[];
   web?: Partial<WebOptions>;
   readOnly?: boolean;
+  /** Adds a fake image daemon as peer `ccd` (src/monitor/test-helpers/image-daemon.ts). */
+  images?: boolean;
 }
 
 export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> {
@@ -107,6 +112,13 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
       daemonOptions.cryo.link = { kind: 'tcp', host: '127.0.0.1', port };
       running.cryo = await startDaemon(daemonOptions.cryo);
     }
+    let imageDaemon: ImageDaemon | undefined;
+    if (options.images) {
+      const d = new ImageDaemon();
+      await d.start();
+      stops.push(() => d.stop());
+      imageDaemon = d;
+    }
     const archive = await openArchive({ kind: 'sqlite', path: path.join(dir, 'archive.sqlite') });
     stops.push(() => archive.close());
     const peers: PeerConfig[] = [
@@ -127,6 +139,7 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
         plots: [{ id: 'loop1', name: 'Loop 1', values: ['time', 'loop1.temperature', 'loop1.setpoint'], ylabel: 'K' }],
       });
     }
+    if (imageDaemon) peers.push({ name: 'ccd', host: '127.0.0.1', port: imageDaemon.port, description: 'CCD camera (fake image daemon)' });
     const monitor = await startMonitor({
       peers,
       archive,
@@ -157,6 +170,7 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
         return d;
       },
     };
+    if (imageDaemon) lab.imageDaemon = imageDaemon;
     if (cryoSim) {
       lab.cryoSim = cryoSim;
       lab.cryoDaemon = running.cryo;

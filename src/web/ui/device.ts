@@ -1,10 +1,11 @@
 /// <reference lib="dom" />
-/** One device: connection, state, live values with units, its plots, its programme and its forms. */
+/** One device: connection, state, live values with units, its plots, its images, its programme and its forms. */
 import { h, type ComponentChild } from 'preact';
 import { memo } from 'preact/compat';
 import type { DeviceView } from '../views.js';
 import { CommandForm, ParamForm } from './forms.js';
 import { fmtClock, fmtValue, slug } from './format.js';
+import { ImagesPanel, isImageSource } from './images.js';
 import { LivePlot } from './plot.js';
 import { ProgrammePanel, programmableParams } from './programme.js';
 
@@ -36,10 +37,11 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
   const params = d.describe ? Object.keys(d.describe.params) : [];
   const names = [...params, ...Object.keys(d.values).filter((k) => !params.includes(k))].filter((k) => !HEADER_PARAMS.has(k));
   const writable = d.describe ? Object.entries(d.describe.params).filter(([, p]) => !p.readonly) : [];
-  const commands = d.describe ? Object.entries(d.describe.commands) : [];
+  // A command answering with bytes has no form: its answer cannot be shown as a reply line (the images panel downloads files).
+  const commands = d.describe ? Object.entries(d.describe.commands).filter(([, c]) => !c.binary) : [];
   const showForms = props.canWrite && !props.readOnly && !d.describe?.readOnly;
   const firstUnit = (plotValues: string[]): string | undefined => plotValues.slice(1).map((v) => d.units[v]).find((u) => u !== undefined);
-  return h('article', { class: `card${d.connected ? '' : ' down'}`, id: `dev-${id}`, 'aria-labelledby': `dev-${id}-title`, 'data-testid': `device-${id}` }, [
+  return h('article', { class: `card${d.connected ? '' : ' down'}${isImageSource(d) ? ' imaging' : ''}`, id: `dev-${id}`, 'aria-labelledby': `dev-${id}-title`, 'data-testid': `device-${id}` }, [
     h('header', { class: 'card-head' }, [
       h('h2', { id: `dev-${id}-title` }, d.name),
       h('span', { class: `conn ${d.connected ? 'on' : 'off'}`, 'data-testid': `conn-${id}` }, d.connected ? 'connected' : 'disconnected'),
@@ -61,6 +63,7 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
       )),
     ]),
     d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
+    isImageSource(d) ? h(ImagesPanel, { device: d.name, connected: d.connected, values: d.values }) : null,
     d.protocol === 'labwire' && d.describe && programmableParams(d.describe).length > 0
       ? h(ProgrammePanel, { device: d.name, connected: d.connected, describe: d.describe, units: d.units, canWrite: showForms })
       : null,

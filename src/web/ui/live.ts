@@ -9,6 +9,7 @@ import type { LogEntry } from '../../archive/types.js';
 import type { AlarmState, MonitorUpdate } from '../../monitor/types.js';
 import type { AlarmEvent, DeviceView, Snapshot } from '../views.js';
 import { api, notifyUnauthorized } from './api.js';
+import type { ImageRecord } from './images-api.js';
 
 export const MAX_MESSAGES = 500;
 
@@ -30,12 +31,16 @@ export interface LiveState {
 
 type UpdateListener = (u: MonitorUpdate) => void;
 type AlarmListener = (e: AlarmEvent) => void;
+type ImageListener = (image: ImageRecord) => void;
+type SnapshotListener = () => void;
 
 export class Live {
   state: LiveState = { online: false, ready: false, monitor: '', readOnly: false, devices: [], messages: [], dropped: 0, alarms: [] };
   private readonly listeners = new Set<() => void>();
   private readonly updateListeners = new Set<UpdateListener>();
   private readonly alarmListeners = new Set<AlarmListener>();
+  private readonly imageListeners = new Set<ImageListener>();
+  private readonly snapshotListeners = new Set<SnapshotListener>();
   private source: EventSource | undefined;
   private frame = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
@@ -63,6 +68,7 @@ export class Live {
     es.addEventListener('snapshot', (e) => {
       const s = JSON.parse((e as MessageEvent<string>).data) as Snapshot;
       this.set({ online: true, ready: true, monitor: s.monitor, readOnly: s.readOnly, devices: s.devices, messages: s.messages.slice(-MAX_MESSAGES), alarms: s.alarms ?? [] });
+      for (const l of this.snapshotListeners) l();
     });
     es.addEventListener('update', (e) => {
       const u = JSON.parse((e as MessageEvent<string>).data) as MonitorUpdate;
@@ -85,6 +91,10 @@ export class Live {
       else alarms.push(ev.state);
       this.set({ alarms });
       for (const l of this.alarmListeners) l(ev);
+    });
+    es.addEventListener('image', (e) => {
+      const image = JSON.parse((e as MessageEvent<string>).data) as ImageRecord;
+      for (const l of this.imageListeners) l(image);
     });
     es.addEventListener('message', (e) => {
       const m = JSON.parse((e as MessageEvent<string>).data) as LogEntry;
@@ -138,6 +148,21 @@ export class Live {
   onAlarm(cb: AlarmListener): () => void {
     this.alarmListeners.add(cb);
     return () => this.alarmListeners.delete(cb);
+  }
+
+  /**
+   * Every snapshot: the first one and each after the stream reconnected, when events sent while
+   * it was down are lost (the images panels read their lists again).
+   */
+  onSnapshot(cb: SnapshotListener): () => void {
+    this.snapshotListeners.add(cb);
+    return () => this.snapshotListeners.delete(cb);
+  }
+
+  /** Every new image the monitor indexed (the images panels load it). */
+  onImage(cb: ImageListener): () => void {
+    this.imageListeners.add(cb);
+    return () => this.imageListeners.delete(cb);
   }
 
   /** Every update as it arrives (plots append points). */

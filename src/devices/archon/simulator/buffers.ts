@@ -6,6 +6,7 @@
  */
 import { formatFrame, type FrameBuffer } from '../codec.js';
 import { BUFFER_BYTES } from './config-memory.js';
+import { imageBytes, modelImage, type ImageSpec } from './image-model.js';
 
 /** Base addresses (a Rev F unit's; reference §5): BIGBUF=0 and BIGBUF=1. */
 const BASES: readonly (readonly number[])[] = [
@@ -17,12 +18,27 @@ export class SimBuffer {
   info: FrameBuffer;
   /** The buffer's memory from its base, grown as frames need it. */
   memory: Buffer = Buffer.alloc(0);
+  /**
+   * A whole frame the buffer holds but whose pixels are not made yet: frames nobody could watch
+   * being read out (many of them when the host looks after a long pause) cost no pixel model.
+   */
+  pending: ImageSpec | undefined;
 
   constructor(n: number, base: number) {
     this.info = {
       n, sample: 0, complete: false, mode: 0, base, frame: 0, width: 0, height: 0, pixels: 0, lines: 0,
       rawBlocks: 0, rawLines: 0, rawOffset: 0, timestamp: 0n, reTimestamp: 0n, feTimestamp: 0n,
     };
+  }
+
+  /** Writes a pending frame's pixels into memory. */
+  materialize(): void {
+    const spec = this.pending;
+    if (!spec) return;
+    this.pending = undefined;
+    const bytes = imageBytes(modelImage(spec));
+    this.reserve(bytes.length);
+    bytes.copy(this.memory);
   }
 
   /** Makes room for `bytes` from the base, keeping what is there. */
@@ -99,6 +115,7 @@ export class FrameBuffers {
 
   /** `blocks` × 1024 bytes from `offset` in a buffer (zeros where nothing was written). */
   read(buffer: SimBuffer, offset: number, bytes: number): Buffer {
+    buffer.materialize();
     const out = Buffer.alloc(bytes);
     if (offset < buffer.memory.length) buffer.memory.copy(out, 0, offset, Math.min(buffer.memory.length, offset + bytes));
     return out;

@@ -11,7 +11,7 @@
  */
 import type { AppliedGeometry } from './config-memory.js';
 import type { FrameBuffers, SimBuffer } from './buffers.js';
-import { imageBytes, modelImage } from './image-model.js';
+import { imageBytes, modelImage, type ImageSpec } from './image-model.js';
 
 /** Ticks of the 100 MHz TIMER per simulated ms. */
 export const TICKS_PER_MS = 100_000;
@@ -47,7 +47,9 @@ interface ReadingOut {
   kind: 'readout';
   buffer: SimBuffer;
   frame: number;
-  image: Buffer;
+  spec: ImageSpec;
+  /** The frame's pixels as memory bytes, made when someone can first see part of them. */
+  image?: Buffer;
   geometry: AppliedGeometry;
   rowBytes: number;
   /** Simulated ms of readout done. */
@@ -190,6 +192,8 @@ export class ExposureEngine {
       p.done = total;
       this.complete(p, this.at);
     }
+    // What the host can now read: at most one pixel model per buffer, however many frames passed.
+    for (const b of this.buffers.buffers) b.materialize();
   }
 
   private canStart(now: number): boolean {
@@ -211,11 +215,10 @@ export class ExposureEngine {
     const g = this.host.geometry()!;
     const buffer = this.buffers.pick();
     const frame = this.frames + 1;
-    const pixels = modelImage({ width: g.width, height: g.height, sampleMode: g.sampleMode, frame, exposureMs: p.intMs, shutterOpen: p.shutter, seed: this.host.seed });
-    buffer.reserve(g.bytes);
+    const spec: ImageSpec = { width: g.width, height: g.height, sampleMode: g.sampleMode, frame, exposureMs: p.intMs, shutterOpen: p.shutter, seed: this.host.seed };
     Object.assign(buffer.info, { sample: g.sampleMode, complete: false, mode: g.framemode, width: g.width, height: g.height, pixels: 0, lines: 0 });
     const next: ReadingOut = {
-      kind: 'readout', buffer, frame, image: imageBytes(pixels), geometry: g, rowBytes: g.width * (g.sampleMode === 1 ? 4 : 2),
+      kind: 'readout', buffer, frame, spec, geometry: g, rowBytes: g.width * (g.sampleMode === 1 ? 4 : 2),
       done: 0, linesCopied: 0, reAt: p.startedAt, feAt: now, intMs: p.intMs, shutter: p.shutter,
     };
     if (this.host.stuck()) next.limit = this.stuckLimit(next);
@@ -225,6 +228,13 @@ export class ExposureEngine {
   /** Moves the rows of line clocks [copied, lines) into buffer memory (split: one clock fills a top and a bottom row). */
   private copyLines(p: ReadingOut, lines: number): void {
     const g = p.geometry;
+    if (lines <= p.linesCopied) return;
+    if (!p.image) {
+      // Rows not yet read out still show the buffer's previous frame.
+      p.buffer.materialize();
+      p.buffer.reserve(g.bytes);
+      p.image = imageBytes(modelImage(p.spec));
+    }
     for (let k = p.linesCopied; k < lines; k++) {
       const rows = g.framemode === 2 ? [k, g.height - 1 - k] : g.framemode === 1 ? [g.height - 1 - k] : [k];
       for (const r of rows) p.image.copy(p.buffer.memory, r * p.rowBytes, r * p.rowBytes, (r + 1) * p.rowBytes);
@@ -235,7 +245,15 @@ export class ExposureEngine {
   }
 
   private complete(p: ReadingOut, now: number): void {
-    this.copyLines(p, p.geometry.linecount);
+    if (p.image) this.copyLines(p, p.geometry.linecount);
+    else {
+      // Nobody saw this readout in progress: the whole frame replaces what the buffer held.
+      if (p.buffer.pending && imageBytesOf(p.buffer.pending) > p.geometry.bytes) p.buffer.materialize();
+      p.buffer.pending = p.spec;
+      p.linesCopied = p.geometry.linecount;
+      p.buffer.info.lines = p.linesCopied;
+      p.buffer.info.pixels = p.geometry.pixelcount;
+    }
     this.frames = p.frame;
     Object.assign(p.buffer.info, {
       complete: true,
@@ -246,4 +264,8 @@ export class ExposureEngine {
     });
     this.phase = { kind: 'idle' };
   }
+}
+
+function imageBytesOf(spec: ImageSpec): number {
+  return spec.width * spec.height * (spec.sampleMode === 1 ? 4 : 2);
 }

@@ -18,13 +18,15 @@ export const archonSimulatorOptionsSchema = z
     /** Simulated time runs this many times faster than the wall clock (integration, readout, TIMER). */
     timeScale: z.coerce.number().positive().max(1e6).default(1),
     seed: int.default(1),
-    /** Image width, pixels (= pixelcount × taps in top/bottom mode); overrides pixelcount. */
+    /** Image width, pixels (= pixelcount × taps, or × taps/2 in split mode); overrides pixelcount. */
     width: int.min(1).max(65535).optional(),
-    /** Image height, pixels (= linecount); overrides linecount. */
+    /** Image height, pixels (= linecount, or 2 × linecount in split mode); overrides linecount. */
     height: int.min(1).max(65535).optional(),
     linecount: int.min(1).max(65535).default(DEMO_GEOMETRY.linecount),
     pixelcount: int.min(1).max(65535).default(DEMO_GEOMETRY.pixelcount),
     taps: int.min(1).max(16).default(DEMO_GEOMETRY.taps),
+    /** FRAMEMODE of the boot ACF: 0 top, 1 bottom, 2 split (half the taps fill the top, half the bottom). */
+    frameMode: z.coerce.number().int().min(0).max(2).default(DEMO_GEOMETRY.framemode),
     /** 0: 16-bit pixels, 1: 32-bit. */
     sampleMode: z.coerce.number().int().min(0).max(1).default(DEMO_GEOMETRY.sampleMode),
     /** Readout line rate, lines per simulated second; default: one LINECOUNT per second. */
@@ -63,14 +65,25 @@ export interface BootGeometry {
   pixelcount: number;
   taps: number;
   sampleMode: number;
+  framemode: number;
 }
 
 /** LINECOUNT/PIXELCOUNT/TAPLINES of the boot ACF; width and height win over linecount and pixelcount. */
 export function bootGeometry(o: ParsedArchonOptions): BootGeometry {
+  const split = o.frameMode === 2;
+  const bad = (why: string) => new Error(`invalid options for the archon simulator: ${why}`);
+  if (split && o.taps % 2 !== 0) throw bad(`frameMode 2 (split) needs an even number of taps, not ${o.taps}`);
+  // Split mode: half the taps side by side, two rows of taps; one line clock fills two rows.
+  const across = split ? o.taps / 2 : o.taps;
   let pixelcount = o.pixelcount;
   if (o.width !== undefined) {
-    if (o.width % o.taps !== 0) throw new Error(`invalid options for the archon simulator: width ${o.width} is not a multiple of taps ${o.taps}`);
-    pixelcount = o.width / o.taps;
+    if (o.width % across !== 0) throw bad(`width ${o.width} is not a multiple of ${across} taps across`);
+    pixelcount = o.width / across;
   }
-  return { linecount: o.height ?? o.linecount, pixelcount, taps: o.taps, sampleMode: o.sampleMode };
+  let linecount = o.linecount;
+  if (o.height !== undefined) {
+    if (split && o.height % 2 !== 0) throw bad(`height ${o.height} of a split frame must be even`);
+    linecount = split ? o.height / 2 : o.height;
+  }
+  return { linecount, pixelcount, taps: o.taps, sampleMode: o.sampleMode, framemode: o.frameMode };
 }

@@ -2,8 +2,8 @@
  * One client connection of the simulated controller: LF-terminated request lines (a CR before
  * the LF dropped, lines not starting with `>HH` ignored), replies with the id in upper case, and
  * FETCH streamed as `<HH:` + 1024-byte blocks at the configured rate. The controller's single CPU
- * answers nothing else while it streams: requests that arrive meanwhile wait and are answered
- * after the last block, in order.
+ * answers nothing else while it streams, on any connection: requests that arrive meanwhile wait
+ * and are answered after the last block, in order.
  */
 import type { SimClient, SimSession } from '../../../links/sim-host.js';
 import { BLOCK_BYTES, BLOCK_PAYLOAD, formatFailure, formatReply, parseRequest } from '../codec.js';
@@ -13,8 +13,9 @@ import type { SimBuffer } from './buffers.js';
 
 /** Longest request kept: a WCONFIG of 2 048 characters plus its command and id, with room to spare. */
 export const MAX_REQUEST_CHARS = 4096;
-/** Requests kept waiting behind a FETCH; more are lost (a client that floods a streaming controller). */
-const MAX_QUEUED = 10_000;
+/** Requests kept waiting behind a FETCH, by count and by characters; more are lost (a client flooding a streaming controller). */
+const MAX_QUEUED = 4096;
+const MAX_QUEUED_CHARS = 1024 * 1024;
 /** Blocks written to the socket at once. */
 const CHUNK_BLOCKS = 64;
 /** Bytes the socket may hold unsent before the stream waits for it to drain. */
@@ -31,6 +32,10 @@ export interface SessionHooks {
   bytesPerMs(): number;
   /** When a FETCH starts: the block after which the connection drops (the dropMidFetch fault), or undefined. */
   dropAfter(blocks: number): number | undefined;
+  /** Some connection is streaming a FETCH: the controller's one CPU answers nobody else meanwhile. */
+  busy(): boolean;
+  /** A FETCH of this connection starts or ends (the simulator then resumes every connection). */
+  streaming(active: boolean): void;
   /** REBOOT/WARMBOOT/APPLYNET: the simulator drops every client and restarts. */
   restart(kind: 'reboot' | 'warmboot' | 'none', session: ArchonSession): void;
   transcript(request: string, reply: string | undefined): void;
@@ -40,6 +45,7 @@ export interface SessionHooks {
 export class ArchonSession implements SimSession {
   private readonly lines: LineSession;
   private readonly queue: string[] = [];
+  private queuedChars = 0;
   private streaming = false;
   closed = false;
   /** Blocks sent by FETCHes of this connection. */
@@ -68,6 +74,7 @@ export class ArchonSession implements SimSession {
     this.closed = true;
     this.lines.close();
     this.queue.length = 0;
+    this.queuedChars = 0;
     this.hooks.onClose(this);
   }
 
@@ -78,8 +85,11 @@ export class ArchonSession implements SimSession {
   }
 
   private arrive(line: string): void {
-    if (this.streaming) {
-      if (this.queue.length < MAX_QUEUED) this.queue.push(line);
+    if (this.streaming || this.hooks.busy() || this.queue.length > 0) {
+      if (this.queue.length < MAX_QUEUED && this.queuedChars + line.length <= MAX_QUEUED_CHARS) {
+        this.queue.push(line);
+        this.queuedChars += line.length;
+      }
       return;
     }
     this.handle(line);
@@ -107,9 +117,10 @@ export class ArchonSession implements SimSession {
       case 'fetch':
         this.hooks.transcript(line, `<${request.idText.toUpperCase()}: × ${outcome.blocks}`);
         this.streaming = true;
+        this.hooks.streaming(true);
         void this.stream(id, outcome.buffer, outcome.offset, outcome.blocks).finally(() => {
           this.streaming = false;
-          this.drainQueue();
+          this.hooks.streaming(false);
         });
     }
   }
@@ -121,8 +132,13 @@ export class ArchonSession implements SimSession {
     this.client.write(Buffer.from(`${out}\n`, 'latin1'));
   }
 
-  private drainQueue(): void {
-    while (!this.streaming && !this.closed && this.queue.length > 0) this.handle(this.queue.shift()!);
+  /** Answers what waited behind a FETCH, in order, until this or another connection streams again. */
+  resume(): void {
+    while (!this.streaming && !this.hooks.busy() && !this.closed && this.queue.length > 0) {
+      const line = this.queue.shift()!;
+      this.queuedChars -= line.length;
+      this.handle(line);
+    }
   }
 
   private async stream(id: number, buffer: SimBuffer, offset: number, blocks: number): Promise<void> {

@@ -6,26 +6,18 @@
  * timing-script parameters, REBOOT/WARMBOOT closing the connection, and faults.
  *
  * The parts: options.ts, controller.ts (state and command words), config-memory.ts, buffers.ts,
- * engine.ts (exposure and readout), image-model.ts (the pixels), status.ts, session.ts (the wire).
+ * engine.ts (exposure and readout), image-model.ts (the pixels), status.ts, session.ts (the wire),
+ * faults.ts.
  */
 import { parseOptions, type Simulator, type SimulatorOptions, type StandardFault } from '../../../daemon/api.js';
 import { SimHost, type SimClient, type SimSession } from '../../../links/sim-host.js';
-import { SimFaults, STANDARD_FAULTS, Transcript } from '../../kits/sim/index.js';
+import { SimFaults, Transcript } from '../../kits/sim/index.js';
+import { ARCHON_FAULTS, ARCHON_UNIT_FAULTS, type ArchonFault, type ArchonUnitFault } from './faults.js';
 import { ArchonController } from './controller.js';
 import { archonSimulatorOptionsSchema, type ArchonSimulatorOptions, type ParsedArchonOptions } from './options.js';
 import { ArchonSession } from './session.js';
 
-/**
- * The Archon's own faults, besides the standard `linkDrop`, `garble` and `silence`:
- * `dropMidFetch` — the next FETCH closes the connection after half its blocks (one shot: the
- * switch turns itself off when it fires); `refuse` — every recognised command answers `?HH` with a
- * log entry; `stuckReadout` — a readout stops at half its lines and never completes (LINES stop,
- * COMPLETE stays 0) until the fault is switched off.
- */
-export const ARCHON_UNIT_FAULTS = ['dropMidFetch', 'refuse', 'stuckReadout'] as const;
-export const ARCHON_FAULTS = [...STANDARD_FAULTS, ...ARCHON_UNIT_FAULTS] as const;
-export type ArchonUnitFault = (typeof ARCHON_UNIT_FAULTS)[number];
-export type ArchonFault = (typeof ARCHON_FAULTS)[number];
+export { ARCHON_FAULTS, ARCHON_UNIT_FAULTS, type ArchonFault, type ArchonUnitFault };
 
 const TRANSCRIPT_LIMIT = 2000;
 
@@ -62,6 +54,8 @@ export class ArchonSimulator implements Simulator {
   /** Wall-clock ms until which new connections are refused (the controller is booting). */
   private bootingUntil = -Infinity;
   private requests = 0;
+  /** FETCH streams in progress (0 or 1: while one streams, nobody else is answered). */
+  private streams = 0;
   private blocksSent = 0;
   private reboots = 0;
 
@@ -133,6 +127,11 @@ export class ArchonSimulator implements Simulator {
         if (!this.faultSwitches.has('dropMidFetch')) return undefined;
         this.faultSwitches.set('dropMidFetch', false);
         return Math.max(1, Math.floor(blocks / 2));
+      },
+      busy: () => this.streams > 0,
+      streaming: (active) => {
+        this.streams += active ? 1 : -1;
+        if (this.streams === 0) for (const s of [...this.sessions]) s.resume();
       },
       restart: (kind) => this.restart(kind),
       transcript: (request, reply) => this.log.push(reply === undefined ? { t: this.now(), request } : { t: this.now(), request, reply }),

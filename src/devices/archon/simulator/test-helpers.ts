@@ -8,6 +8,8 @@ import { eventually } from '../../../testing/eventually.js';
 
 export class RawArchonClient {
   readonly replies: ArchonReply[] = [];
+  /** Pieces that are no Archon reply (line noise). */
+  readonly garbage: Buffer[] = [];
   /** Every byte received, for framing checks. */
   bytes: Buffer[] = [];
   closed = false;
@@ -17,7 +19,13 @@ export class RawArchonClient {
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.bytes.push(Buffer.from(chunk));
-      for (const r of this.splitter.push(chunk)) this.replies.push(parseReply(Buffer.from(r)));
+      for (const r of this.splitter.push(chunk)) {
+        try {
+          this.replies.push(parseReply(Buffer.from(r)));
+        } catch {
+          this.garbage.push(Buffer.from(r));
+        }
+      }
     });
     socket.on('close', () => (this.closed = true));
     socket.on('error', () => {});
