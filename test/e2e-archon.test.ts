@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LabwireClient } from '../src/client/client.js';
 import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
 import { archonFamily } from '../src/devices/archon/device.js';
 import { imagePath } from '../src/devices/archon/image-file.js';
@@ -260,6 +261,22 @@ describe('archon daemon against the simulator', () => {
     expect(next.last_error).toBe('');
     expect(fs.existsSync(next.last_image!)).toBe(true);
   }, 90_000);
+
+  it('image sends the whole file as a binary block of kind fits', async () => {
+    const file = (await lab.status()).last_image!;
+    const client = new LabwireClient({ host: '127.0.0.1', port: lab.daemon.port });
+    await client.connect();
+    try {
+      const reply = await client.request('image');
+      expect(reply.line).toMatch(/^binary fits size=\d+ /);
+      expect(reply.command.kwargs.path).toBe(file);
+      expect(Buffer.compare(reply.binary!, fs.readFileSync(file))).toBe(0);
+      const describe = JSON.parse((await lab.c.request('describe')).replace(/^describe /, '')) as { commands: Record<string, { binary?: boolean }> };
+      expect(describe.commands.image?.binary).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
 
   it('serves only files inside its image folder', async () => {
     expect(await lab.c.request('image_info path=/etc/passwd')).toMatch(/^error image_info code=RangeError .*no such image/);

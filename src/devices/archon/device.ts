@@ -331,6 +331,7 @@ const archonCommands: Record<string, CommandDecl<ArchonHandle>> = {
   image: {
     description: 'the bytes of an image the daemon wrote (default the last), as a binary block of kind fits',
     write: false,
+    binary: true,
     args: { path: { type: 'string', description: 'FITS file in the image folder (default the last image)', optional: true } },
     run: async (h, args) => {
       const file = await imageFile(h, args.path, 'image');
