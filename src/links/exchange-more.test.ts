@@ -169,3 +169,38 @@ describe('Exchange: one request, several frames', () => {
     expect(down).toBe(0);
   });
 });
+
+describe('Exchange: a resync probe made anew each time (makeRequest)', () => {
+  it('sends a fresh probe on every resync and takes only its own answer', async () => {
+    let n = 0;
+    const link = new MemoryLink((line, l) => {
+      const m = /^probe (\d+)$/.exec(line);
+      if (m) l.replyAfter(10, `probe-ok ${m[1]}\n`);
+      else if (line === 'ping') l.replyAfter(10, 'pong\n');
+    });
+    let expected = '';
+    const ex = exchange(link, lineSplitter(), {
+      timeoutMs: 250,
+      resyncProbe: {
+        request: 'unused\n',
+        makeRequest: () => {
+          n += 1;
+          expected = `probe-ok ${n}`;
+          return `probe ${n}\n`;
+        },
+        isAnswer: (r) => r.toString() === expected,
+      },
+    });
+    await ex.start();
+    for (let round = 0; round < 2; round++) {
+      const silent = ex.request('silent\n').catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(await silent).toBeInstanceOf(LinkError);
+      const next = ex.request('ping\n');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect((await next)?.toString()).toBe('pong');
+    }
+    const probes = link.writes.map((w) => w.data.trim()).filter((l) => l.startsWith('probe'));
+    expect(probes).toEqual(['probe 1', 'probe 2']);
+  });
+});
