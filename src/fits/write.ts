@@ -120,25 +120,82 @@ export interface FinishTimings {
   checksumMs: number;
 }
 
+export interface FinishOptions {
+  /**
+   * 16-bit only: a 65 536-bin histogram to which every sample is added during the conversion
+   * (the caller's image statistics without a second pass over the frame).
+   */
+  histogram?: Uint32Array;
+}
+
+/** Folds two 16-bit halves summed apart into the 32-bit ones'-complement sum (end-around carries). */
+function fold(hi: number, lo: number): number {
+  while (hi > 0xffff || lo > 0xffff) {
+    const carryHi = Math.floor(hi / 0x10000);
+    const carryLo = Math.floor(lo / 0x10000);
+    hi = (hi % 0x10000) + carryLo;
+    lo = (lo % 0x10000) + carryHi;
+  }
+  return ((hi << 16) | lo) >>> 0;
+}
+
 /**
  * Converts the little-endian unsigned samples in `data` in place to FITS (top bit flipped,
- * big-endian) and writes DATASUM and CHECKSUM. Call once; returns the file bytes.
+ * big-endian) and writes DATASUM and CHECKSUM. Call once; returns the file bytes. For 16-bit
+ * samples on a little-endian host one pass does the conversion, the data sum and the optional
+ * histogram; the byte swap is Buffer.swap16.
  */
-export function finishImage(image: PreparedImage): { file: Uint8Array; timings: FinishTimings } {
+export function finishImage(image: PreparedImage, options: FinishOptions = {}): { file: Uint8Array; timings: FinishTimings } {
   const t0 = performance.now();
   const { data, file, layout } = image;
   const n = layout.width * layout.height;
-  if (layout.bitpix === 16) {
-    if (LITTLE_ENDIAN_HOST) {
-      const words = new Uint16Array(file.buffer, file.byteOffset + image.dataOffset, n);
-      for (let i = 0; i < n; i++) words[i]! ^= 0x8000;
-      Buffer.from(data.buffer, data.byteOffset, data.length).swap16();
-    } else {
-      for (let i = 0; i < data.length; i += 2) {
-        const lo = data[i]!;
-        data[i] = data[i + 1]! ^ 0x80;
-        data[i + 1] = lo;
+  let datasum: number | undefined;
+  const histogram = options.histogram;
+  if (histogram && (layout.bitpix !== 16 || histogram.length !== 65536)) throw new RangeError('a histogram needs 16-bit samples and 65 536 bins');
+  if (layout.bitpix === 16 && LITTLE_ENDIAN_HOST) {
+    const words = new Uint16Array(file.buffer, file.byteOffset + image.dataOffset, n);
+    // Stored value s = v ^ 0x8000 is the big-endian 16-bit word FITS sums: even words are the high
+    // halves of the 32-bit data words, odd words the low halves.
+    let hi = 0;
+    let lo = 0;
+    const pairs = n - (n % 2);
+    if (histogram) {
+      for (let i = 0; i < pairs; i += 2) {
+        const a = words[i]!;
+        const b = words[i + 1]!;
+        histogram[a]!++;
+        histogram[b]!++;
+        const sa = a ^ 0x8000;
+        const sb = b ^ 0x8000;
+        words[i] = sa;
+        words[i + 1] = sb;
+        hi += sa;
+        lo += sb;
       }
+    } else {
+      for (let i = 0; i < pairs; i += 2) {
+        const sa = words[i]! ^ 0x8000;
+        const sb = words[i + 1]! ^ 0x8000;
+        words[i] = sa;
+        words[i + 1] = sb;
+        hi += sa;
+        lo += sb;
+      }
+    }
+    if (pairs < n) {
+      const v = words[n - 1]!;
+      if (histogram) histogram[v]!++;
+      words[n - 1] = v ^ 0x8000;
+      hi += v ^ 0x8000;
+    }
+    datasum = fold(hi, lo);
+    Buffer.from(data.buffer, data.byteOffset, data.length).swap16();
+  } else if (layout.bitpix === 16) {
+    for (let i = 0; i < data.length; i += 2) {
+      const lo = data[i]!;
+      if (histogram) histogram[lo | (data[i + 1]! << 8)]!++;
+      data[i] = data[i + 1]! ^ 0x80;
+      data[i + 1] = lo;
     }
   } else if (LITTLE_ENDIAN_HOST) {
     const words = new Uint32Array(file.buffer, file.byteOffset + image.dataOffset, n);
@@ -156,7 +213,7 @@ export function finishImage(image: PreparedImage): { file: Uint8Array; timings: 
   }
   const t1 = performance.now();
   // The zero padding adds nothing to the sum; the data rounded up to whole words is what counts.
-  const datasum = onesSum(file.subarray(image.dataOffset, image.dataOffset + Math.ceil(image.dataBytes / 4) * 4));
+  datasum ??= onesSum(file.subarray(image.dataOffset, image.dataOffset + Math.ceil(image.dataBytes / 4) * 4));
   writeCard(file, image.datasumCard, formatCard({ key: 'DATASUM', value: String(datasum), comment: 'data unit checksum' })[0]!);
   const header = file.subarray(0, image.dataOffset);
   // The encoding makes the whole HDU sum to −0: it is written into the zeros, quote in column 11.

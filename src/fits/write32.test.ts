@@ -43,3 +43,20 @@ describe('prepareImage + finishImage (samples written straight into the file buf
     expect(Array.from(readImage(file).pixels)).toEqual([65535, 0, 12345]);
   });
 });
+
+describe('finishImage with a histogram (one pass: conversion, data sum, histogram)', () => {
+  it('fills the histogram and gives the same file as without', async () => {
+    const { finishImage: finish, prepareImage: prepare, writeImage16: write16 } = await import('./index.js');
+    for (const n of [1, 2, 7, 64]) {
+      const pixels = Uint16Array.from({ length: n }, (_, i) => (i * 50_021 + 3) & 0xffff);
+      const prepared = prepare({ width: n, height: 1, bitpix: 16 });
+      prepared.data.set(new Uint8Array(pixels.buffer));
+      const histogram = new Uint32Array(65536);
+      const { file } = finish(prepared, { histogram });
+      expect(Buffer.from(file).equals(Buffer.from(write16({ width: n, height: 1, pixels })))).toBe(true);
+      expect(onesSum(file)).toBe(0xffffffff);
+      for (const v of pixels) expect(histogram[v]).toBeGreaterThan(0);
+      expect(histogram.reduce((a, b) => a + b, 0)).toBe(n);
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { finishImage, prepareImage } from '../../fits/index.js';
 import { LabwireError, type WireValue } from '../../wire/types.js';
 import { MAX_PARAM_VALUE, type FrameBuffer, type FrameInfo } from './codec.js';
 import type { ArchonDriver } from './driver.js';
-import { imageCards, imagePath, imageStats, writeImageFile, type ImageInfo, type ImageType } from './image-file.js';
+import { imageCards, imagePath, imageStats, statsFromHistogram, writeImageFile, type ImageInfo, type ImageType } from './image-file.js';
 
 export const PHASES = ['idle', 'exposing', 'reading_out', 'fetching', 'writing'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -267,10 +267,13 @@ export class Exposure {
     }
     const file = imagePath(this.settings.dataDir, this.settings.prefix, startMs, buffer.frame);
     this.update(ctx, { phase: 'writing', current_image: file });
+    // 16-bit: the statistics come from a histogram filled during the conversion (one pass).
     const t0 = performance.now();
-    const stats = imageStats(prepared.data, bitpix);
+    const histogram = bitpix === 16 ? new Uint32Array(65536) : undefined;
+    const stats32 = bitpix === 32 ? imageStats(prepared.data, 32) : undefined;
     const statsMs = performance.now() - t0;
-    const { file: bytes, timings } = finishImage(prepared);
+    const { file: bytes, timings } = finishImage(prepared, histogram ? { histogram } : {});
+    const stats = histogram ? statsFromHistogram(histogram, buffer.width * buffer.height) : stats32!;
     const t1 = performance.now();
     try {
       await writeImageFile(file, bytes);

@@ -105,39 +105,39 @@ export function imageCards(meta: ImageMeta, lab: LabState): Card[] {
   return cards;
 }
 
+/** Statistics of n samples from their 65 536-bin histogram (as finishImage fills it). */
+export function statsFromHistogram(hist: Uint32Array, n: number): ImageStats {
+  if (n === 0) return { min: 0, max: 0, mean: 0, median: 0 };
+  const half = Math.floor((n - 1) / 2);
+  let min = 0;
+  while (hist[min] === 0) min++;
+  let max = 65535;
+  while (hist[max] === 0) max--;
+  let seen = 0;
+  let sum = 0;
+  let median = -1;
+  for (let v = min; v <= max; v++) {
+    const count = hist[v]!;
+    sum += v * count;
+    seen += count;
+    if (median < 0 && seen > half) median = v;
+  }
+  return { min, max, mean: sum / n, median };
+}
+
 /**
  * Statistics of little-endian unsigned samples (as fetched): 16-bit through a 65 536-bin
- * histogram (one pass, exact median), 32-bit by sorting a copy.
+ * histogram (exact median), 32-bit by sorting a copy.
  */
 export function imageStats(samples: Uint8Array, bitpix: 16 | 32): ImageStats {
   const n = samples.length / (bitpix / 8);
   if (n === 0) return { min: 0, max: 0, mean: 0, median: 0 };
-  const half = Math.floor((n - 1) / 2);
-  if (bitpix === 16) {
-    const view = new DataView(samples.buffer, samples.byteOffset, samples.length);
-    const hist = new Uint32Array(65536);
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const v = view.getUint16(2 * i, true);
-      hist[v]! += 1;
-      sum += v;
-    }
-    let min = 0;
-    while (hist[min] === 0) min++;
-    let max = 65535;
-    while (hist[max] === 0) max--;
-    let seen = 0;
-    let median = min;
-    for (let v = min; v <= max; v++) {
-      seen += hist[v]!;
-      if (seen > half) {
-        median = v;
-        break;
-      }
-    }
-    return { min, max, mean: sum / n, median };
-  }
   const view = new DataView(samples.buffer, samples.byteOffset, samples.length);
+  if (bitpix === 16) {
+    const hist = new Uint32Array(65536);
+    for (let i = 0; i < n; i++) hist[view.getUint16(2 * i, true)]! += 1;
+    return statsFromHistogram(hist, n);
+  }
   const values = new Float64Array(n);
   let sum = 0;
   for (let i = 0; i < n; i++) {
@@ -146,7 +146,7 @@ export function imageStats(samples: Uint8Array, bitpix: 16 | 32): ImageStats {
     sum += v;
   }
   values.sort();
-  return { min: values[0]!, max: values[n - 1]!, mean: sum / n, median: values[half]! };
+  return { min: values[0]!, max: values[n - 1]!, mean: sum / n, median: values[Math.floor((n - 1) / 2)]! };
 }
 
 /**
