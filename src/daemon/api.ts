@@ -127,8 +127,11 @@ export interface LabState {
 export interface PollGroup<D = unknown> {
   name: string;
   everyMs: number;
-  /** Reads the device and returns fresh values of some parameters. */
-  read: (driver: D) => Promise<Record<string, WireValue>>;
+  /**
+   * Reads the device and returns fresh values of some parameters. `ctx` (given by the daemon)
+   * lets a poll log what the device reports in passing (the Archon's controller log).
+   */
+  read: (driver: D, ctx?: HandlerContext) => Promise<Record<string, WireValue>>;
 }
 
 export interface HandlerContext {

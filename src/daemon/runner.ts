@@ -120,7 +120,7 @@ export class DeviceRunner extends EventEmitter {
       get linkUp() {
         return exchange.isUp;
       },
-      read: (group) => group.read(this.driver as never),
+      read: (group) => group.read(this.driver as never, this.context()),
       writeCount: () => this.writes,
       merge: (values, writesBefore) => this.merge(values, writesBefore),
       deviceSilent: (reason) => {
@@ -344,7 +344,9 @@ export class DeviceRunner extends EventEmitter {
       const results = (await decl.run(this.driver, typed, this.context())) ?? {};
       if (results instanceof BinaryResult) return results;
       // Results that are parameters (start → running=1) are fresh readings: the cache and state follow at once.
-      for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.device.params, k)) this.setWritten(k, v);
+      // Only a write's results: a read command may answer about something else (image_info frame=…
+      // of an older image), which is no reading of the parameter of that name.
+      if (decl.write) for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.device.params, k)) this.setWritten(k, v);
       return results;
     };
     if (!decl.write || decl.traffic === true) return withProtocolErrors(name, exec);

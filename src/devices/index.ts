@@ -10,6 +10,7 @@ import { keithley487Family } from './keithley487/device.js';
 import { keithley6485Family } from './keithley6485/device.js';
 import { hp33120aFamily } from './hp33120a/device.js';
 import { prologixFamily } from './prologix/device.js';
+import { archonFamily } from './archon/device.js';
 
 export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   julabo: julaboFamily,
@@ -19,6 +20,7 @@ export const deviceFamilies: Readonly<Record<string, DeviceFamily>> = {
   keithley6485: keithley6485Family,
   hp33120a: hp33120aFamily,
   prologix: prologixFamily,
+  archon: archonFamily,
 };
 
 export function getFamily(type: string): DeviceFamily {

@@ -59,6 +59,8 @@ interface Pending {
   readonly expectReply: boolean;
   readonly timeoutMs: number;
   readonly validate: ((reply: Buffer) => boolean) | undefined;
+  /** Several frames answer this request while it returns true (RequestOptions.more). */
+  readonly more: ((reply: Buffer) => boolean) | undefined;
   /** The Exchange's own resync probe, not a caller's request. */
   readonly probe: boolean;
   resolve(value: Buffer | undefined): void;
@@ -120,7 +122,8 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
   private readonly timeoutMs: number;
   private readonly resyncQuietMs: number;
   private readonly probe: ResyncProbe | undefined;
-  private readonly probeBytes: Buffer | undefined;
+  /** The probe's request bytes, made anew for every probe when the family gives a function. */
+  private readonly probeBytes: (() => Buffer) | undefined;
   private readonly silentLinkMs: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -172,8 +175,10 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
     this.resyncQuietMs = options.resyncQuietMs ?? this.timeoutMs;
     this.probe = options.resyncProbe;
-    const probe = this.probe?.request;
-    this.probeBytes = probe === undefined ? undefined : typeof probe === 'string' ? Buffer.from(probe, 'utf8') : probe;
+    const bytesOf = (r: Buffer | string): Buffer => (typeof r === 'string' ? Buffer.from(r, 'utf8') : r);
+    const probe = this.probe;
+    const make = probe?.makeRequest;
+    this.probeBytes = probe === undefined ? undefined : make ? () => bytesOf(make()) : () => bytesOf(probe.request);
     const probeTimeout = this.probe ? (this.probe.timeoutMs ?? this.timeoutMs) : 0;
     // One full cycle: the request's timeout, the silence, the probe's wait.
     const cycle = this.timeoutMs + this.resyncQuietMs + probeTimeout;
@@ -256,6 +261,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
         expectReply: options.expectReply ?? true,
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         validate: options.validate,
+        more: options.more,
         probe: false,
         resolve,
         reject,
@@ -473,12 +479,14 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       return;
     }
     // Outcomes are handled where the answer is recognised (onData) or the wait ends (onTimeout).
+    const probeBytes = this.probeBytes();
     await this.execute({
-      data: this.probeBytes,
-      text: describeBytes(this.probeBytes),
+      data: probeBytes,
+      text: describeBytes(probeBytes),
       expectReply: true,
       timeoutMs: this.probe.timeoutMs ?? this.timeoutMs,
       validate: undefined,
+      more: undefined,
       probe: true,
       resolve: () => undefined,
       reject: () => undefined,
@@ -632,6 +640,24 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       } catch (err) {
         accepted = false;
         why = `: ${errorText(err)}`;
+      }
+    }
+    if (accepted && request.more) {
+      let more: boolean;
+      try {
+        more = request.more(reply);
+      } catch (err) {
+        more = false;
+        accepted = false;
+        why = `: ${errorText(err)}`;
+      }
+      if (accepted && more) {
+        // The next frame of the same answer: the request stays in flight, its silence timer restarts.
+        // A frame is an answer: a silence after it counts from here, for the silent-link time too.
+        flight.writtenAt = this.lastReplyAt;
+        if (flight.timer) clearTimeout(flight.timer);
+        flight.timer = setTimeout(() => this.onTimeout(flight), request.timeoutMs);
+        return;
       }
     }
     if (accepted) {

@@ -88,6 +88,12 @@ export interface ReplySplitter {
 export interface ResyncProbe {
   /** The request bytes with their terminator (strings are UTF-8 encoded). */
   request: Buffer | string;
+  /**
+   * Optional: makes the request anew for every probe (used instead of `request`). A protocol with
+   * message ids (Archon) gives each probe a fresh id, so that a late reply to an earlier probe can
+   * never pass for the answer to this one.
+   */
+  makeRequest?: () => Buffer | string;
   /** True only for the probe's own answer; anything else is discarded as stray. */
   isAnswer(reply: Buffer): boolean;
   /** How long to wait for the answer; default the exchange's timeoutMs. */
@@ -133,6 +139,16 @@ export interface RequestOptions {
    * with CommunicationFailed, the reply is never returned, and the link resynchronises.
    */
   validate?: (reply: Buffer) => boolean;
+  /**
+   * A request answered by several frames (the Archon FETCH: one binary block per 1024 bytes).
+   * Called for each reply the validate accepted; true = more frames of this request follow. The
+   * request then stays in flight and its timeout restarts with every frame, so `timeoutMs` is the
+   * longest silence allowed between two frames, not the time for the whole answer. The request
+   * resolves with the last frame (the one for which `more` returned false); the caller keeps what
+   * it needs of the others inside `more`, so the Exchange holds no frame. A throw from `more`
+   * counts like a refused frame: the request fails and the link resynchronises.
+   */
+  more?: (reply: Buffer) => boolean;
 }
 
 /** The part of an Exchange a driver needs; lets drivers be unit-tested against a fake. */
