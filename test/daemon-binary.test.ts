@@ -146,4 +146,21 @@ describe('binary replies', () => {
     }
     expect(blobStats.served - before).toBe(asked);
   });
+
+  it('a held peer that reads nothing for the idle timeout is closed, freeing its block', async () => {
+    lab = await startBlobDaemon({ idleTimeoutMs: 1500 });
+    const l = lab;
+    const probe = await RawClient.connect(l.daemon.port);
+    sockets.push(probe.socket);
+    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
+    probe.close();
+    const stalled = await ByteClient.connect(l.daemon.port);
+    sockets.push(stalled.socket);
+    stalled.socket.pause();
+    stalled.socket.write(`blob size=${16 * MiB} seed=1\nping\n`);
+    await eventually(() => expect(l.daemon.server.maxOutputBuffered).toBeGreaterThan(MiB));
+    await eventually(() => expect(l.daemon.server.connectionCount).toBe(0), 30_000, 100);
+    expect(l.daemon.server.maxOutputBuffered).toBe(0);
+  });
 });
+

@@ -10,6 +10,7 @@ import { registerClientCommands } from './client-cmds.js';
 import { registerDaemonCommands } from './daemon-cmds.js';
 import { registerDeviceCommands } from './device-cmds.js';
 import { registerDirectCommand } from './direct-cmd.js';
+import { registerExposeCommand } from './expose-cmd.js';
 import { registerProgrammeCommands } from './programme-cmds.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim-cmd.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerDaemonCommands(program);
   registerSimCommand(program);
   registerClientCommands(program);
+  registerExposeCommand(program);
   registerProgrammeCommands(program);
   registerAlarmsCommand(program);
   registerDirectCommand(program);
@@ -38,6 +40,7 @@ Examples:
   labwire daemon julabo --link tcp://127.0.0.1:5050   a daemon for it on 127.0.0.1:7001
   labwire status 127.0.0.1:7001                       what the daemon knows
   labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s
+  labwire expose 127.0.0.1:7010 10 --type dark --wait one exposure; prints the FITS file's path
   labwire direct cryocon --link tcp://127.0.0.1:5000 get   one instrument without a daemon
   labwire programme load 127.0.0.1:7001 cycle.csv --param setpoint --loops 3
   labwire programme start 127.0.0.1:7001              run it; \`programme status --watch\` follows it

@@ -160,7 +160,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const port = await server.listen();
   const unshare = runner.serving({ host, port });
   runner.start();
-  logger.info(`daemon "${opts.name}" (${opts.definition.type}) listening on ${host}:${port}${tlsMaterial ? (tlsMaterial.ca ? ' (TLS, client certificates required)' : ' (TLS)') : ''}${opts.readOnly ? ', read-only' : ''}${tokens.enabled ? ', tokens required' : ''}${lab ? `, lab state from the monitor at ${lab.endpoint}` : ''}`);
+  logger.info(`daemon "${opts.name}" (${opts.definition.type}) listening on ${host}:${port}${tlsMaterial ? (tlsMaterial.ca ? ' (TLS, client certificates required)' : ' (TLS)') : ''}${opts.readOnly ? ', read-only' : ''}${tokens.enabled ? ', tokens required' : ''}${lab ? `, lab state from ${typeof opts.lab === 'function' ? "the lab's monitor" : `the monitor at ${lab.endpoint}`}` : ''}`);
 
   const emitter = new EventEmitter();
   let closing: Promise<void> | undefined;

@@ -102,7 +102,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const started = new Map<string, RunningLab['daemons'][number]>();
     // Every daemon asks this lab's monitor for the lab's state (image headers); it starts after
     // the daemons, so they learn where it is when they first ask.
-    let labMonitor: LabMonitorOptions | undefined;
+    const labMonitor: { current?: LabMonitorOptions } = {};
     for (const d of startOrder(config.daemons)) {
       const family = getFamily(d.type);
       let link: LinkSpec;
@@ -137,7 +137,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         auditFile: d.auditFile,
         stateDir: path.join(config.data, 'programmes'),
         programme: { onRestart: d.programmeOnRestart },
-        lab: () => labMonitor,
+        lab: () => labMonitor.current,
         silentLinkMs: d.silentLink === undefined ? undefined : typeof d.silentLink === 'number' ? d.silentLink : parseDuration(d.silentLink),
         logger,
         version: VERSION,
@@ -205,7 +205,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       logger,
     });
     stops.push(() => monitor.close());
-    labMonitor = {
+    labMonitor.current = {
       host: reachable(listen.host),
       port: monitor.port,
       ...(monitorTokens.length > 0 ? { token: leastToken(monitorTokens) } : {}),

@@ -155,6 +155,8 @@ interface Conn extends Session {
    * add a block to the unread output, without bound.
    */
   heldForDrain: boolean;
+  /** Unsent bytes at the last idle sweep while held: a peer that reads on is active. */
+  heldBuffered: number;
 }
 
 /** Above this much unsent output, pushes to a slow subscriber are merged (updates) or counted (logs). */
@@ -458,6 +460,7 @@ export class LineServer {
       closing: false,
       paused: false,
       heldForDrain: false,
+      heldBuffered: 0,
     };
     this.conns.add(c);
     if (this.opts.tokens.enabled && this.opts.anonymousRole === null && this.authTimeoutMs > 0) {
@@ -555,6 +558,7 @@ export class LineServer {
     if (c.closed || c.conn.bufferedAmount <= OUTPUT_HIGH_WATER) return false;
     c.busy = true;
     c.heldForDrain = true;
+    c.heldBuffered = c.conn.bufferedAmount;
     return true;
   }
 
@@ -707,7 +711,13 @@ export class LineServer {
   private sweepIdle(): void {
     const limit = Date.now() - this.opts.idleTimeoutMs;
     for (const c of this.conns) {
-      if (c.closing || c.subscribed || c.lastActivity > limit || c.busy) continue;
+      if (c.heldForDrain) {
+        // Held for a peer that does not read its replies: idle unless it read some since the last sweep.
+        const left = c.conn.bufferedAmount;
+        if (left < c.heldBuffered) c.lastActivity = Date.now();
+        c.heldBuffered = left;
+      }
+      if (c.closing || c.subscribed || c.lastActivity > limit || (c.busy && !c.heldForDrain)) continue;
       c.closing = true;
       this.opts.logger.info({ peer: c.peer, name: c.name }, `${this.opts.label}: closing idle connection`);
       c.conn.send(formatErrorReply(new LabwireError('Timeout', `no request for ${formatDuration(this.opts.idleTimeoutMs)}; closing the connection`)));
