@@ -13,7 +13,7 @@ import { RawClient } from '../../testing/raw-client.js';
 import { kv } from '../../testing/status-lines.js';
 import { silentLogger } from '../../util/logger.js';
 import { archonFamily } from './device.js';
-import { createArchonSimulator, modelImage, type ArchonSimulator } from './simulator/index.js';
+import { DEMO_ACF, createArchonSimulator, modelImage, type ArchonSimulator } from './simulator/index.js';
 import { astropyCheck, fitsverify } from './test-helpers/fits-check.js';
 
 interface Bench {
@@ -95,12 +95,25 @@ describe('archon daemon: 32-bit samples, logs and refusals', () => {
     }
   }, 60_000);
 
+  it('load_acf uploads an ACF and applies it; power_on then powers the CCD', async () => {
+    const b = await bench({ configured: false });
+    const acf = path.join(b.dataDir, 'demo.acf');
+    fs.writeFileSync(acf, DEMO_ACF);
+    const loaded = kv(await b.c.request(`load_acf path=${acf}`, 60_000));
+    expect(Number(loaded.lines)).toBeGreaterThan(10);
+    expect(b.sim.transcript.some((t) => /^>[0-9A-F]{2}WCONFIG0000/.test(t.request))).toBe(true);
+    await eventually(async () => expect((await b.status()).power).toBe('off'), 15_000);
+    expect(await b.c.request('power_on', 60_000)).toMatch(/^ok power_on/);
+    await eventually(async () => expect((await b.status()).power).toBe('on'), 15_000);
+    expect(await b.c.request(`load_acf path=${path.join(b.dataDir, 'missing.acf')}`)).toMatch(/^error load_acf code=RangeError .*cannot use/);
+  }, 90_000);
+
   it("a refused command reaches the client with the controller's reason; the log entry is not lost", async () => {
     const b = await bench({ configured: false });
     // Before any APPLYALL the controller refuses POWERON and logs why.
     const reply = await b.c.request('power_on');
     expect(reply).toMatch(/^error power_on code=HardwareError message="the Archon refused POWERON: .+"/);
     expect(reply).not.toContain('gives no reason');
-    expect((await b.status()).power).toBe('not_configured');
+    await eventually(async () => expect((await b.status()).power).toBe('not_configured'), 15_000);
   }, 60_000);
 });

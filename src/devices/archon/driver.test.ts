@@ -118,6 +118,17 @@ describe('ArchonDriver on TCP', () => {
     await expect(driver.command('STATUS')).resolves.toContain('VALID=1');
   });
 
+  it('FETCH of 32 768 blocks (a 4096 × 4096 16-bit frame) arrives whole and in order', async () => {
+    const driver = await connect();
+    const bytes = 4096 * 4096 * 2;
+    fake.memory = Buffer.alloc(bytes);
+    for (let i = 0; i < bytes; i += 4) fake.memory.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const into = new Uint8Array(bytes);
+    const result = await driver.fetch(0xa0000000, into, 10_000);
+    expect(result.blocks).toBe(32_768);
+    expect(Buffer.from(into.buffer, into.byteOffset, into.length).equals(fake.memory)).toBe(true);
+  }, 60_000);
+
   it('a refused FETCH is a ControllerRefused and the link stays usable', async () => {
     const driver = await connect();
     await expect(driver.fetch(0x10, new Uint8Array(2048))).rejects.toBeInstanceOf(ControllerRefused);
