@@ -74,7 +74,7 @@ describe('Archon FITS header from the lab state', () => {
     expect(await astropyCheck(file, pixels, 64, 32, expected)).toBe('ok');
     // The card comment carries the unit; the too-long name is left out and counted.
     const text = fs.readFileSync(file, 'latin1');
-    expect(text).toContain('HIERARCH LABWIRE CHILLER P0.VALUE = 0 / [?C]');
+    expect(text).toContain('HIERARCH LABWIRE CHILLER P0.VALUE = 0 / [degC]');
     expect(text).toMatch(/COMMENT 1 lab-state values left out/);
     expect(cards.filter((c) => c.key.startsWith('LABWIRE')).length).toBeGreaterThan(500);
   }, 60_000);

@@ -53,6 +53,11 @@ function cardValue(v: WireValue): CardValue {
   return v;
 }
 
+/** A unit for an ASCII card comment: `°C` → `degC`, `µA` → `uA`, `K²` → `K2` (the rest asciiText makes safe). */
+export function unitText(unit: string): string {
+  return unit.replace(/°/g, 'deg').replace(/[µμ]/g, 'u').replace(/²/g, '2').replace(/³/g, '3').replace(/Ω/g, 'Ohm');
+}
+
 /** The words of a HIERARCH name: upper case, printable ASCII, nothing FITS or astropy reads as syntax. */
 function keyWord(name: string): string {
   const word = asciiText(name).toUpperCase().replace(/[^A-Z0-9_\-.]/g, '_');
@@ -89,7 +94,7 @@ export function imageCards(meta: ImageMeta, lab: LabState): Card[] {
       let key = `LABWIRE ${dev} ${keyWord(param)}`;
       for (let n = 2; used.has(key); n++) key = `LABWIRE ${dev} ${keyWord(param)}_${n}`;
       const unit = device.units[param];
-      const card: Card = { key, value: cardValue(value), ...(unit ? { comment: `[${unit}]` } : {}) };
+      const card: Card = { key, value: cardValue(value), ...(unit ? { comment: `[${unitText(unit)}]` } : {}) };
       try {
         formatCard(card);
       } catch {
