@@ -199,6 +199,27 @@ describe('Archon exposure state machine', () => {
     expect(ex.lastImage).toBeUndefined();
   });
 
+  it('count=3 with frame 1 overwritten before it was fetched: frames 2 and 3 written, a warning, no hang', async () => {
+    const calls: string[] = [];
+    let started = false;
+    const driver = {
+      frame: () => Promise.resolve(started ? frame([{ complete: true, frame: 2 }, { complete: true, frame: 3 }, { complete: false, frame: 0, lines: 0 }], 3) : frame([{ complete: false, frame: 0, lines: 0 }, { complete: false, frame: 0, lines: 0 }, { complete: false, frame: 0, lines: 0 }])),
+      fastLoadParam: (name: string, value: number) => {
+        if (name === 'Exposures' && value > 0) started = true;
+        return Promise.resolve();
+      },
+      lock: (n: number) => (calls.push(`LOCK${n}`), Promise.resolve()),
+      fetch: () => (calls.push('FETCH'), Promise.resolve({ blocks: 1, ms: 1 })),
+    } as unknown as ArchonDriver;
+    const { ex } = exposure(driver);
+    const ctx = handlerContext();
+    await ex.start({ time: 0, count: 3, type: 'dark', object: '' }, ctx);
+    await eventually(() => expect(ex.isBusy).toBe(false), 10_000);
+    expect(calls).toEqual(['LOCK1', 'FETCH', 'LOCK0', 'LOCK2', 'FETCH', 'LOCK0']);
+    expect(ex.snapshot()).toMatchObject({ images_written: 2, last_error: '', frames_left: 0 });
+    expect(ctx.logged.some((l) => l.level === 'warning' && l.message.includes('frames 1 to 1 were overwritten'))).toBe(true);
+  });
+
   it('refuses a second start while busy, and bad times and counts without touching the controller', async () => {
     const { driver, calls } = scriptedDriver();
     const { ex } = exposure(driver);

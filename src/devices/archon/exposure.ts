@@ -188,12 +188,16 @@ export class Exposure {
     let lab = firstLab;
     let error = '';
     try {
-      for (let k = 0; k < req.count; k++) {
+      // Frames are counted by the controller's numbers: the sequence ends with frame first + count,
+      // also when a frame was overwritten before it could be fetched (logged as a warning).
+      const finalFrame = firstAfter + req.count;
+      while (lastFrame < finalFrame) {
         const done = await this.waitForFrame(req, ctx, lastFrame, frameStart);
         if (!done) break; // aborted
         const completedAt = Date.now();
-        const nextLab = k + 1 < req.count ? ctx.labState() : undefined;
-        await this.saveFrame(req, ctx, done, frameStart, await lab, req.count - k - 1);
+        const left = Math.max(0, finalFrame - done.frame);
+        const nextLab = left > 0 ? ctx.labState() : undefined;
+        await this.saveFrame(req, ctx, done, frameStart, await lab, left);
         lastFrame = done.frame;
         // The script integrates the next frame right after this one's readout.
         frameStart = completedAt;
@@ -235,7 +239,9 @@ export class Exposure {
           return done;
         }
         const writing = info.buffers[info.wbuf - 1];
-        if (writing && !writing.complete && writing.frame <= after) {
+        // Reading out: the buffer being written is incomplete and has begun (some controllers
+        // number the buffer at the start of its readout, others at the end).
+        if (writing && !writing.complete && (writing.lines > 0 || writing.frame > after)) {
           this.update(ctx, { phase: 'reading_out', exposure_elapsed: req.time, readout_percent: readoutPercent(writing) });
         } else if (this.phase === 'exposing') {
           this.update(ctx, { exposure_elapsed: round(Math.min(req.time, (Date.now() - startMs) / 1000), 1) });
