@@ -20,8 +20,22 @@ const KEYWORD = /^[A-Z0-9_-]{1,8}$/;
 
 /** Printable ASCII only: anything else (µ, °, UTF-8 from a form) would make the header invalid. */
 export function asciiText(text: string): string {
-  return text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '?');
+  return text
+    .replace(SPELLED_OUT, (ch) => SPELLINGS[ch] ?? ch)
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/g, '?');
 }
+
+/**
+ * Signs that units and lab texts use, in the ASCII a reader of the header expects (`°C` → `degC`,
+ * `µA` → `uA`), before anything left over becomes `?`.
+ */
+const SPELLINGS: Readonly<Record<string, string>> = {
+  '°': 'deg', 'µ': 'u', 'μ': 'u', 'Ω': 'Ohm', 'Ω': 'Ohm', '±': '+/-', '×': 'x', '÷': '/', '·': '.',
+  '–': '-', '—': '-', '‘': "'", '’': "'", '“': '"', '”': '"', '…': '...', '‰': 'permil', 'Å': 'Angstrom',
+};
+const SPELLED_OUT = new RegExp(`[${Object.keys(SPELLINGS).join('')}]`, 'g');
 
 /** A real as FITS writes it: always with a point or an exponent, exponents as E±dd. */
 export function formatReal(v: number): string {

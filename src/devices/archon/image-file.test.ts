@@ -57,15 +57,15 @@ describe('Archon FITS header from the lab state', () => {
       'DATE-OBS': '2026-12-03T17:15:02.345',
       EXPTIME: 1.5,
       IMAGETYP: 'dark',
-      OBJECT: "O'Brien ? Nandu",
+      OBJECT: "O'Brien - Nandu",
       FRAMENUM: 12,
       LABSTATE: 'monitor 127.0.0.1:7700',
       'LABWIRE CHILLER P0.VALUE': 0,
       'LABWIRE CHILLER P1.VALUE': 1,
       'LABWIRE CHILLER P2.VALUE': false,
       'LABWIRE CHILLER P8.VALUE': true,
-      'LABWIRE CHILLER P3.VALUE': `it's "quoted" ?? ${'long text '.repeat(3)}`.trimEnd(),
-      'LABWIRE CHILLER P9.VALUE': `it's "quoted" ?? ${'long text '.repeat(9)}`.trimEnd(),
+      'LABWIRE CHILLER P3.VALUE': `it's "quoted" udeg ${'long text '.repeat(3)}`.trimEnd(),
+      'LABWIRE CHILLER P9.VALUE': `it's "quoted" udeg ${'long text '.repeat(9)}`.trimEnd(),
       'LABWIRE DEV-2 P11.VALUE': -1e-12 * 11,
       'LABWIRE CHILLER TEMP': 1,
       'LABWIRE CHILLER TEMP_2': 2,
@@ -74,7 +74,7 @@ describe('Archon FITS header from the lab state', () => {
     expect(await astropyCheck(file, pixels, 64, 32, expected)).toBe('ok');
     // The card comment carries the unit; the too-long name is left out and counted.
     const text = fs.readFileSync(file, 'latin1');
-    expect(text).toContain('HIERARCH LABWIRE CHILLER P0.VALUE = 0 / [?C]');
+    expect(text).toContain('HIERARCH LABWIRE CHILLER P0.VALUE = 0 / [degC]');
     expect(text).toMatch(/COMMENT 1 lab-state values left out/);
     expect(cards.filter((c) => c.key.startsWith('LABWIRE')).length).toBeGreaterThan(500);
   }, 60_000);
