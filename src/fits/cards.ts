@@ -32,8 +32,9 @@ export function asciiText(text: string): string {
  * `µA` → `uA`), before anything left over becomes `?`.
  */
 const SPELLINGS: Readonly<Record<string, string>> = {
-  '°': 'deg', 'µ': 'u', 'μ': 'u', 'Ω': 'Ohm', 'Ω': 'Ohm', '±': '+/-', '×': 'x', '÷': '/', '·': '.',
-  '–': '-', '—': '-', '‘': "'", '’': "'", '“': '"', '”': '"', '…': '...', '‰': 'permil', 'Å': 'Angstrom',
+  '\u00b0': 'deg', '\u00b5': 'u', '\u03bc': 'u', '\u03a9': 'Ohm', '\u2126': 'Ohm', '\u00b1': '+/-', '\u00d7': 'x', '\u00f7': '/',
+  '\u00b7': '.', '\u2013': '-', '\u2014': '-', '\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...',
+  '\u2030': 'permil', '\u00c5': 'Angstrom', '\u212b': 'Angstrom',
 };
 const SPELLED_OUT = new RegExp(`[${Object.keys(SPELLINGS).join('')}]`, 'g');
 
