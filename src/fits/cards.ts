@@ -20,8 +20,23 @@ const KEYWORD = /^[A-Z0-9_-]{1,8}$/;
 
 /** Printable ASCII only: anything else (µ, °, UTF-8 from a form) would make the header invalid. */
 export function asciiText(text: string): string {
-  return text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '?');
+  return text
+    .replace(SPELLED_OUT, (ch) => SPELLINGS[ch] ?? ch)
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/g, '?');
 }
+
+/**
+ * Signs that units and lab texts use, in the ASCII a reader of the header expects (`°C` → `degC`,
+ * `µA` → `uA`), before anything left over becomes `?`.
+ */
+const SPELLINGS: Readonly<Record<string, string>> = {
+  '\u00b0': 'deg', '\u00b5': 'u', '\u03bc': 'u', '\u03a9': 'Ohm', '\u2126': 'Ohm', '\u00b1': '+/-', '\u00d7': 'x', '\u00f7': '/',
+  '\u00b7': '.', '\u2013': '-', '\u2014': '-', '\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...',
+  '\u2030': 'permil', '\u00c5': 'Angstrom', '\u212b': 'Angstrom',
+};
+const SPELLED_OUT = new RegExp(`[${Object.keys(SPELLINGS).join('')}]`, 'g');
 
 /** A real as FITS writes it: always with a point or an exponent, exponents as E±dd. */
 export function formatReal(v: number): string {

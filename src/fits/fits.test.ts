@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addSums, encodeChecksum, formatCard, onesSum, writeImage16, BLOCK } from './index.js';
+import { addSums, asciiText, encodeChecksum, formatCard, onesSum, writeImage16, BLOCK } from './index.js';
 
 describe('FITS checksum encoding (reference test vectors)', () => {
   it.each([
@@ -100,5 +100,16 @@ describe('a 16-bit unsigned image', () => {
     const ones = new Uint8Array(4 * 300_000).fill(0xff);
     expect(onesSum(ones)).toBe(0xffffffff);
     expect(addSums(0xffffffff, 1)).toBe(1);
+  });
+});
+
+describe('ASCII text in headers', () => {
+  it('spells out the signs of units and lab texts, drops accents, and marks what is left', () => {
+    expect(asciiText('°C')).toBe('degC');
+    expect(asciiText('µA at 5 kΩ')).toBe('uA at 5 kOhm');
+    expect(asciiText('±0.1 m²')).toBe('+/-0.1 m2');
+    expect(asciiText('Müller’s “chiller” – café')).toBe('Muller\'s "chiller" - cafe');
+    expect(asciiText('温度 ✓')).toBe('?? ?');
+    fc.assert(fc.property(fc.string({ unit: 'grapheme' }), (s) => /^[\x20-\x7e]*$/.test(asciiText(s))));
   });
 });

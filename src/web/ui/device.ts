@@ -28,6 +28,39 @@ export function stateClass(state: string | null): string {
   }
 }
 
+/**
+ * Rows shown before the rest fold away: a CCD controller reports some 200 values (every module's
+ * inventory, rails, buffers), which would push its images and plots a screen's length down.
+ */
+export const SHOWN_VALUES = 24;
+
+function valueRows(d: DeviceView, id: string, names: readonly string[]): ComponentChild[] {
+  return names.map((k) =>
+    h('tr', { title: d.describe?.params[k]?.description }, [
+      h('th', { scope: 'row' }, k),
+      h('td', { class: 'v', 'data-testid': `value-${id}-${slug(k)}` }, fmtValue(d.values[k])),
+      h('td', { class: 'u' }, d.units[k] ?? ''),
+      h('td', { class: 't muted' }, d.ts[k] ? fmtClock(d.ts[k]) : ''),
+    ]),
+  );
+}
+
+/** The first values in a table, the rest (when there are many) in a folded one below it. */
+function valueTables(d: DeviceView, id: string, names: readonly string[]): ComponentChild[] {
+  const shown = names.length > SHOWN_VALUES + 4 ? names.slice(0, SHOWN_VALUES) : names;
+  const folded = names.slice(shown.length);
+  const table = (rows: readonly string[], label: string): ComponentChild => h('table', { class: 'values', 'aria-label': label }, [h('tbody', null, valueRows(d, id, rows))]);
+  return [
+    table(shown, `${d.name} values`),
+    folded.length
+      ? h('details', { class: 'more-values', 'data-testid': `more-values-${id}` }, [
+          h('summary', null, `${folded.length} more values`),
+          table(folded, `${d.name} more values`),
+        ])
+      : null,
+  ];
+}
+
 /** Re-rendered only when its device changed: live updates replace just that device's object. */
 export const DeviceCard = memo(DeviceCardView);
 
@@ -52,18 +85,10 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
       d.describe ? h('span', { class: 'muted' }, ` ${d.describe.title}`) : d.description ? h('span', { class: 'muted' }, ` ${d.description}`) : null,
       !d.connected && d.lastError ? h('span', { class: 'err' }, ` ${d.lastError}`) : null,
     ]),
-    h('table', { class: 'values', 'aria-label': `${d.name} values` }, [
-      h('tbody', null, names.map((k) =>
-        h('tr', { title: d.describe?.params[k]?.description }, [
-          h('th', { scope: 'row' }, k),
-          h('td', { class: 'v', 'data-testid': `value-${id}-${slug(k)}` }, fmtValue(d.values[k])),
-          h('td', { class: 'u' }, d.units[k] ?? ''),
-          h('td', { class: 't muted' }, d.ts[k] ? fmtClock(d.ts[k]) : ''),
-        ]),
-      )),
-    ]),
-    d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
+    ...valueTables(d, id, names),
+    // A camera's card leads with its frame: what its users look at first.
     isImageSource(d) ? h(ImagesPanel, { device: d.name, connected: d.connected, values: d.values }) : null,
+    d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
     d.protocol === 'labwire' && d.describe && programmableParams(d.describe).length > 0
       ? h(ProgrammePanel, { device: d.name, connected: d.connected, describe: d.describe, units: d.units, canWrite: showForms })
       : null,
