@@ -89,9 +89,154 @@ export function tickLabels(splits: number[], incr: number): string[] {
 
 /** Abscissae with at least one value: shown as the plot's data-points, for tools and the browser tests (a canvas hides it). */
 function drawn(cols: Array<Array<number | null>>): number {
-  return cols[0]!.filter((_x, j) => cols.slice(1).some((c) => typeof c[j] === 'number')).length;
+  let n = 0;
+  for (let j = 0; j < cols[0]!.length; j++) if (cols.some((c, i) => i > 0 && typeof c[j] === 'number')) n++;
+  return n;
 }
 const MAX_LIVE_ROWS = 20_000;
+
+/** A live row: [time or abscissa, ...one value per series]. */
+export type PlotRow = Array<number | null>;
+
+const hasValue = (row: PlotRow): boolean => row.some((v, i) => i > 0 && typeof v === 'number');
+
+/**
+ * What a time plot draws, kept between redraws: the archive's history, then the live rows newer
+ * than its last point and inside the live window, in arrival order, then a hold point (the
+ * current values drawn on to now). New rows are appended to the same column arrays and the hold
+ * point is replaced in place, so a redraw costs the rows that came since the last one, not the
+ * whole history. Rows leave from the front of the live part (the window moves on, or more than
+ * `maxRows` came): one splice per column, and only when times arrived out of order across the
+ * window's edge are the columns rebuilt.
+ */
+export class TimeColumns {
+  /** The columns handed to uPlot: [x, ...series]. */
+  private cols: PlotRow[];
+  private hist: PlotRow[];
+  private lastHist = -Infinity;
+  /** Every live row kept, oldest first; rows[0, appended) are already in `cols` if newer than the history. */
+  private rows: PlotRow[] = [];
+  private appended = 0;
+  /** Earliest time among `rows`, and whether their times never go back (then the expired ones are a prefix). */
+  private minT = Infinity;
+  private ordered = true;
+  private holding = false;
+  /** Drawn live rows forgotten since the last frame: taken out of the columns at the next one, as uPlot may read them until then. */
+  private undrawn = 0;
+  private drawnRows = 0;
+
+  constructor(
+    series: number,
+    private readonly windowS: number = LIVE_WINDOW_MS / 1000,
+    private readonly maxRows: number = MAX_LIVE_ROWS,
+  ) {
+    this.hist = Array.from({ length: series + 1 }, () => []);
+    this.cols = this.hist.map(() => []);
+  }
+
+  /** Abscissae with at least one value in the last frame (the plot's data-points). */
+  get drawn(): number {
+    return this.drawnRows;
+  }
+
+  /** The archive's history as aligned columns; the live rows are laid after it again. */
+  setHistory(hist: PlotRow[]): void {
+    this.hist = hist;
+    this.rebuild();
+  }
+
+  /** A live row (its values copied by the caller): kept until it leaves the window or `maxRows` newer ones came. */
+  push(row: PlotRow): void {
+    const t = row[0] as number;
+    const last = this.rows[this.rows.length - 1];
+    if (last && t < (last[0] as number)) this.ordered = false;
+    this.rows.push(row);
+    this.minT = Math.min(this.minT, t);
+    if (this.rows.length > this.maxRows) this.dropOldest(this.rows.length - Math.trunc(this.maxRows / 2));
+  }
+
+  /** The columns to draw at `nowS` with the current values held on to now; the same arrays from frame to frame. */
+  frame(nowS: number, current: ReadonlyArray<number | null>): PlotRow[] {
+    if (this.holding) {
+      for (const c of this.cols) c.pop();
+      this.holding = false;
+      this.drawnRows--;
+    }
+    this.spliceUndrawn();
+    const cutoff = nowS - this.windowS;
+    if (this.minT < cutoff) {
+      if (this.ordered) {
+        let expired = 0;
+        while (expired < this.rows.length && (this.rows[expired]![0] as number) < cutoff) expired++;
+        this.dropOldest(expired);
+        this.spliceUndrawn();
+      } else {
+        this.rows = this.rows.filter((r) => (r[0] as number) >= cutoff);
+        this.rescan();
+        this.rebuild();
+      }
+    }
+    for (; this.appended < this.rows.length; this.appended++) {
+      const row = this.rows[this.appended]!;
+      if ((row[0] as number) <= this.lastHist) continue;
+      this.cols.forEach((c, i) => c.push(row[i]!));
+      if (hasValue(row)) this.drawnRows++;
+    }
+    const x = this.cols[0]!;
+    const last = x.length ? (x[x.length - 1] as number) : -Infinity;
+    if (current.some((v) => v !== null) && nowS > last) {
+      this.cols.forEach((c, i) => c.push(i === 0 ? nowS : current[i - 1]!));
+      this.holding = true;
+      this.drawnRows++;
+    }
+    return this.cols;
+  }
+
+  /** Forgets the `count` oldest live rows, taking those already drawn out of the columns. */
+  private dropOldest(count: number): void {
+    let shown = 0;
+    let withValue = 0;
+    for (let k = 0; k < Math.min(count, this.appended); k++) {
+      const row = this.rows[k]!;
+      if ((row[0] as number) <= this.lastHist) continue;
+      shown++;
+      if (hasValue(row)) withValue++;
+    }
+    this.undrawn += shown;
+    this.drawnRows -= withValue;
+    this.appended = Math.max(0, this.appended - count);
+    this.rows.splice(0, count);
+    if (this.ordered) this.minT = this.rows.length ? (this.rows[0]![0] as number) : Infinity;
+    else this.rescan();
+  }
+
+  private spliceUndrawn(): void {
+    // Drawn live rows sit right after the history, in the order they came.
+    if (this.undrawn > 0) for (const c of this.cols) c.splice(this.hist[0]!.length, this.undrawn);
+    this.undrawn = 0;
+  }
+
+  private rescan(): void {
+    this.minT = Infinity;
+    this.ordered = true;
+    this.rows.forEach((r, k) => {
+      const t = r[0] as number;
+      this.minT = Math.min(this.minT, t);
+      if (k > 0 && t < (this.rows[k - 1]![0] as number)) this.ordered = false;
+    });
+  }
+
+  /** Columns from scratch: a copy of the history (it is appended to), the live rows follow at the next frame. */
+  private rebuild(): void {
+    const x = this.hist[0]!;
+    this.lastHist = x.length ? (x[x.length - 1] as number) : -Infinity;
+    this.cols = this.hist.map((c) => c.slice());
+    this.drawnRows = drawn(this.hist);
+    this.undrawn = 0;
+    this.appended = 0;
+    this.holding = false;
+  }
+}
 
 /** A configured plot of a device: the last hour from the archive, then live. */
 export function LivePlot(props: { device: string; plot: PlotConfig; unit: string | undefined; height?: number }): ComponentChild {
@@ -119,34 +264,28 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
       cursor: { drag: { x: true, y: false } },
       legend: { show: true },
     };
-    let hist: Array<Array<number | null>> = [[], ...yNames.map(() => [])];
-    let rows: Array<Array<number | null>> = [];
+    const noData: PlotRow[] = [[], ...yNames.map(() => [])];
+    // Time plots keep their columns between redraws; the x-y plot sorts its few live points each time.
+    const timeCols = timeX ? new TimeColumns(yNames.length) : undefined;
+    let rows: PlotRow[] = [];
     const valueOf = (r: { device: string; name: string }): number | null => num(live.state.devices.find((d) => d.name === r.device)?.values[r.name]);
     const current = refs.map(valueOf);
     let xCurrent = xRef ? valueOf(xRef) : null;
     // What the page already knows holds from now on: a steady value is drawn before its next change.
-    if (timeX && current.some((v) => v !== null)) rows.push([Date.now() / 1000, ...current]);
-    const u = new uPlot(opts, hist as uPlot.AlignedData, el);
+    if (timeCols && current.some((v) => v !== null)) timeCols.push([Date.now() / 1000, ...current]);
+    const u = new uPlot(opts, noData as uPlot.AlignedData, el);
     let frame = 0;
     const redraw = (): void => {
       if (frame) return;
       frame = requestAnimationFrame(() => {
         frame = 0;
-        if (timeX) {
-          const lastHist = hist[0]!.length ? (hist[0]![hist[0]!.length - 1] as number) : -Infinity;
-          const cutoff = Date.now() / 1000 - LIVE_WINDOW_MS / 1000;
-          rows = rows.filter((r) => (r[0] as number) >= cutoff);
-          const fresh = rows.filter((r) => (r[0] as number) > lastHist);
-          const cols = hist.map((c, i) => [...c, ...fresh.map((r) => r[i]!)]);
-          // The latest values hold until they change: draw them on to now, so a steady value is a line, not a dot.
-          const now = Date.now() / 1000;
-          const last = cols[0]!.length ? (cols[0]![cols[0]!.length - 1] as number) : -Infinity;
-          if (current.some((v) => v !== null) && now > last) cols.forEach((c, i) => c.push(i === 0 ? now : current[i - 1]!));
-          u.setData(cols as uPlot.AlignedData);
-          el.dataset.points = String(drawn(cols));
+        if (timeCols) {
+          // The latest values hold until they change: drawn on to now, so a steady value is a line, not a dot.
+          u.setData(timeCols.frame(Date.now() / 1000, current) as uPlot.AlignedData);
+          el.dataset.points = String(timeCols.drawn);
         } else {
           const pts = rows.filter((r) => r[0] !== null).sort((a, b) => (a[0] as number) - (b[0] as number));
-          const cols = hist.map((_c, i) => pts.map((r) => r[i]!));
+          const cols = noData.map((_c, i) => pts.map((r) => r[i]!));
           u.setData(cols as uPlot.AlignedData);
           el.dataset.points = String(drawn(cols));
         }
@@ -165,8 +304,11 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
         touched = true;
       }
       if (!touched) return;
-      rows.push([timeX ? up.t / 1000 : xCurrent, ...current]);
-      if (rows.length > MAX_LIVE_ROWS) rows = rows.slice(-MAX_LIVE_ROWS / 2);
+      if (timeCols) timeCols.push([up.t / 1000, ...current]);
+      else {
+        rows.push([xCurrent, ...current]);
+        if (rows.length > MAX_LIVE_ROWS) rows = rows.slice(-MAX_LIVE_ROWS / 2);
+      }
       redraw();
     });
     const hold = timeX ? setInterval(redraw, HOLD_REDRAW_MS) : undefined;
@@ -174,7 +316,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
     ro.observe(el);
 
     const ctrl = new AbortController();
-    if (timeX) {
+    if (timeCols) {
       const to = Date.now();
       const from = to - LIVE_WINDOW_MS;
       Promise.all(
@@ -188,7 +330,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
         ),
       )
         .then((xys) => {
-          hist = alignStepHold(xys);
+          timeCols.setHistory(alignStepHold(xys));
           setNote(xys.some((x) => x.length > 0) ? '' : 'no history yet');
           redraw();
         })

@@ -28,8 +28,12 @@ export interface LineSessionOptions {
 }
 
 export class LineSession implements SimSession {
-  private buffer = '';
+  /** The line in progress, copied out of earlier chunks (never more than `maxLineChars` bytes in all). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private overflow = false;
+  /** Terminators as bytes: a request is latin-1 on the wire, so a character above U+00FF never ends one. */
+  private readonly terminatorBytes: readonly number[];
   private readonly writer: PacedWriter;
   closed = false;
 
@@ -38,29 +42,64 @@ export class LineSession implements SimSession {
     private readonly options: LineSessionOptions,
   ) {
     this.writer = new PacedWriter((data) => client.write(data), options.timing ?? NO_TIMING);
+    const codes = [...options.terminators].map((c) => c.charCodeAt(0)).filter((c) => c <= 0xff);
+    this.terminatorBytes = [...new Set(codes)];
   }
 
+  /**
+   * Splits a chunk at its terminators without looking at each byte in JS: a flooding client costs
+   * one search per line and one string per complete line, not one per byte.
+   */
   receive(chunk: Buffer): void {
     if (this.closed || this.options.deaf?.()) return;
-    const o = this.options;
-    for (const byte of chunk) {
-      const ch = String.fromCharCode(o.sevenBit ? byte & 0x7f : byte);
-      if (o.terminators.includes(ch)) {
-        let line = this.buffer;
-        if (o.stripTrailingCr) line = line.replace(/\r$/, '');
-        const overflow = this.overflow;
-        this.buffer = '';
-        this.overflow = false;
-        if (overflow) o.onOverflow?.(this);
-        else if (line.trim() !== '') o.onLine(line, this);
-      } else if (!this.overflow) {
-        this.buffer += ch;
-        if (this.buffer.length > o.maxLineChars) {
-          this.buffer = '';
-          this.overflow = true;
-        }
+    // Masked before the search: on a 7-bit wire 0x8a is an LF.
+    const data = this.options.sevenBit ? without8thBit(chunk) : chunk;
+    const nextTerminator = terminatorSearch(data, this.terminatorBytes);
+    let start = 0;
+    for (;;) {
+      const end = nextTerminator(start);
+      if (end < 0) {
+        this.keep(data, start, data.length);
+        return;
       }
+      this.endLine(data, start, end);
+      start = end + 1;
     }
+  }
+
+  /** Holds the start of a line until its terminator comes; a line that grows past the limit is dropped at once. */
+  private keep(data: Buffer, from: number, to: number): void {
+    if (this.overflow || to === from) return;
+    if (this.pendingBytes + (to - from) > this.options.maxLineChars) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.overflow = true;
+      return;
+    }
+    // A copy: a slice would keep the whole chunk alive for a few bytes.
+    this.pending.push(Buffer.from(data.subarray(from, to)));
+    this.pendingBytes += to - from;
+  }
+
+  private endLine(data: Buffer, from: number, to: number): void {
+    const o = this.options;
+    const overflow = this.overflow || this.pendingBytes + (to - from) > o.maxLineChars;
+    let line = '';
+    if (!overflow) {
+      line =
+        this.pendingBytes === 0
+          ? data.toString('latin1', from, to)
+          : Buffer.concat([...this.pending, data.subarray(from, to)]).toString('latin1');
+    }
+    if (this.pendingBytes > 0) this.pending = [];
+    this.pendingBytes = 0;
+    this.overflow = false;
+    if (overflow) {
+      o.onOverflow?.(this);
+      return;
+    }
+    if (o.stripTrailingCr && line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.trim() !== '') o.onLine(line, this);
   }
 
   /** Sends one reply line (the terminator is added), paced. */
@@ -75,4 +114,36 @@ export class LineSession implements SimSession {
     this.writer.close();
     this.options.onClose?.(this);
   }
+}
+
+/** The chunk as a 7-bit wire delivers it; the chunk itself when no byte has the 8th bit (no copy). */
+function without8thBit(chunk: Buffer): Buffer {
+  let i = 0;
+  while (i < chunk.length && chunk[i]! < 0x80) i++;
+  if (i === chunk.length) return chunk;
+  const out = Buffer.from(chunk);
+  for (; i < out.length; i++) out[i] = out[i]! & 0x7f;
+  return out;
+}
+
+/**
+ * The next terminator at or after a position. With several terminators (CR or LF) each one's next
+ * place is remembered, so a chunk is searched once per terminator, not once per line per terminator.
+ */
+function terminatorSearch(data: Buffer, terminators: readonly number[]): (from: number) => number {
+  if (terminators.length === 1) {
+    const t = terminators[0]!;
+    return (from) => data.indexOf(t, from);
+  }
+  // -1: none left in this chunk; -2: not searched yet.
+  const next = terminators.map(() => -2);
+  return (from) => {
+    let first = -1;
+    for (let k = 0; k < terminators.length; k++) {
+      if (next[k] !== -1 && next[k]! < from) next[k] = data.indexOf(terminators[k]!, from);
+      const at = next[k]!;
+      if (at >= 0 && (first < 0 || at < first)) first = at;
+    }
+    return first;
+  };
 }

@@ -3,7 +3,12 @@
  * test asserts on) and, for instruments that need a minimum gap, either processes a request that
  * came too early once the gap has passed (`delay`), loses it (`drop`), or takes it anyway and only
  * counts it (`accept`). One pacer per instrument, shared by all its clients: the hardware is one.
+ * Waiting requests are bounded like a real input buffer: a flooding client loses requests, it
+ * does not grow the simulator's memory.
  */
+
+/** Requests that may wait for their turn (`delay`); the next one is lost, as with a full input buffer. */
+export const MAX_QUEUED_REQUESTS = 1000;
 
 export type EarlyRequestPolicy = 'delay' | 'drop' | 'accept';
 
@@ -12,7 +17,7 @@ export interface PacerStats {
   requests: number;
   /** Requests that arrived less than the minimum gap after the previous one. */
   earlyRequests: number;
-  /** Of those, lost (`drop`). */
+  /** Lost: too early under `drop`, or arrived while the queue of waiting requests was full. */
   dropped: number;
   /** Shortest time between two consecutive arrivals, ms (Infinity before the second). */
   minRequestGapMs: number;
@@ -29,6 +34,7 @@ export class RequestPacer {
     private readonly minGapMs: () => number,
     private readonly policy: () => EarlyRequestPolicy,
     private readonly clock: () => number = () => performance.now(),
+    private readonly maxQueued: number = MAX_QUEUED_REQUESTS,
   ) {}
 
   get stats(): Readonly<PacerStats> {
@@ -56,13 +62,20 @@ export class RequestPacer {
 
   /**
    * Records an arrival and runs `work` at the instrument's pace: at once under `accept`, else no
-   * sooner than the minimum gap after the previous start. Returns false if the request was lost.
+   * sooner than the minimum gap after the previous start. Returns false if the request was lost
+   * (too early under `drop`, or `maxQueued` requests already waiting). A request lost to the full
+   * queue still counts as the last arrival: the client did send it, and its pace is what
+   * `earlyRequests` measures.
    */
   submit(work: () => void): boolean {
     if (this.arrive().dropped) return false;
     if (this.policy() === 'accept') {
       work();
       return true;
+    }
+    if (this.queue.length >= this.maxQueued) {
+      this._stats.dropped++;
+      return false;
     }
     this.queue.push(work);
     this.pump();
