@@ -69,7 +69,7 @@ describe.skipIf(!haveChromium)('programmes from the device card, through daemon 
     const form = card.getByTestId('programme-form-chiller');
     // Per cycle: 1.8 s up, 1.8 s at 35 °C, 1.8 s down (3, 3 and 3 minutes for the 600× bath).
     const csv = 'elapsed_minutes,temperature_c\n0,15\n0.03,35\n0.06,35\n0.09,15\n';
-    await card.locator('summary').click();
+    await card.locator('summary', { hasText: 'Programme' }).click();
     await form.getByLabel('File').setInputFiles({ name: 'cycle.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await form.getByLabel('Parameter').selectOption('setpoint');
     await form.getByLabel('Loops').fill('3');
@@ -135,7 +135,7 @@ describe.skipIf(!haveChromium)('programmes from the device card, through daemon 
     const start = Number(await card.getByTestId('value-cryo-loop1_setpoint').textContent());
     expect(Number.isFinite(start)).toBe(true);
     const yaml = ['points:', `  - {minutes: 0, value: ${start}}`, '  - {minutes: 0.02, value: 280}', '  - hold: {until: stable}', '  - {minutes: 0.04, value: 275}', ''].join('\n');
-    await card.locator('summary').click();
+    await card.locator('summary', { hasText: 'Programme' }).click();
     await form.getByLabel('File').setInputFiles({ name: 'ramp.yaml', mimeType: 'application/yaml', buffer: Buffer.from(yaml) });
     await form.getByLabel('Parameter').selectOption('loop1.setpoint');
     await form.getByRole('button', { name: 'Load' }).click();
