@@ -164,3 +164,56 @@ describe('binary replies', () => {
   });
 });
 
+
+describe('binary replies: the daemon-wide budget and subscribers', () => {
+  it('peers that leave blocks unread together hold at most the budget: the next block is refused IsBusy, served again once they read', async () => {
+    lab = await startBlobDaemon({ maxBinaryUnsent: 12 * MiB });
+    const l = lab;
+    const probe = await RawClient.connect(l.daemon.port);
+    sockets.push(probe.socket);
+    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
+    const stalled: ByteClient[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await ByteClient.connect(l.daemon.port);
+      sockets.push(c.socket);
+      c.socket.pause();
+      stalled.push(c);
+    }
+    // Each asks for 5 MiB and reads nothing; the third would take the unread total past 12 MiB.
+    stalled[0]!.socket.write(`blob size=${5 * MiB} seed=1\n`);
+    await eventually(() => expect(l.daemon.server.binaryBytesUnsent).toBeGreaterThan(MiB));
+    stalled[1]!.socket.write(`blob size=${5 * MiB} seed=2\n`);
+    await eventually(() => expect(l.daemon.server.binaryBytesUnsent).toBeGreaterThan(5 * MiB));
+    stalled[2]!.socket.write(`blob size=${5 * MiB} seed=3\nping\n`);
+    stalled[2]!.socket.resume();
+    expect(await stalled[2]!.line()).toMatch(/^error blob code=IsBusy message=".*binary replies are waiting for their readers.*limit 12 MiB/);
+    expect(await stalled[2]!.line()).toBe('pong');
+    // The first two read theirs; the budget frees, and the third is served.
+    for (const [i, c] of stalled.slice(0, 2).entries()) {
+      c.socket.resume();
+      expect(await c.line()).toBe(`binary raw size=${5 * MiB} seed=${i + 1} note="a b"`);
+      expect((await c.bytes(5 * MiB)).equals(blobBytes(5 * MiB, i + 1))).toBe(true);
+    }
+    await eventually(() => expect(l.daemon.server.binaryBytesUnsent).toBe(0));
+    stalled[2]!.socket.write(`blob size=${5 * MiB} seed=3\n`);
+    expect(await stalled[2]!.line()).toBe(`binary raw size=${5 * MiB} seed=3 note="a b"`);
+    expect((await stalled[2]!.bytes(5 * MiB)).equals(blobBytes(5 * MiB, 3))).toBe(true);
+  });
+
+  it('a subscriber that holds a block it never reads is closed by the idle timeout too', async () => {
+    lab = await startBlobDaemon({ idleTimeoutMs: 1500 });
+    const l = lab;
+    const probe = await RawClient.connect(l.daemon.port);
+    sockets.push(probe.socket);
+    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
+    probe.close();
+    const stalled = await ByteClient.connect(l.daemon.port);
+    sockets.push(stalled.socket);
+    stalled.socket.write('subscribe\n');
+    expect(await stalled.line()).toBe('ok subscribe');
+    stalled.socket.pause();
+    stalled.socket.write(`blob size=${16 * MiB} seed=1\nping\n`);
+    await eventually(() => expect(l.daemon.server.maxOutputBuffered).toBeGreaterThan(MiB));
+    await eventually(() => expect(l.daemon.server.connectionCount).toBe(0), 30_000, 100);
+  });
+});

@@ -55,6 +55,11 @@ export class DaemonServer extends EventEmitter implements LineService {
     return this.lines.connectionCount;
   }
 
+  /** Unread output of connections that were sent a binary block (see LineServer.binaryBytesUnsent). */
+  get binaryBytesUnsent(): number {
+    return this.lines.binaryBytesUnsent;
+  }
+
   get maxOutputBuffered(): number {
     return this.lines.maxOutputBuffered;
   }
@@ -336,5 +341,5 @@ export function binaryReply(command: string, result: BinaryResult): BinaryReply 
   const fields = Object.fromEntries(Object.entries(result.fields).filter(([k]) => k !== 'size'));
   const rest = formatPairs(fields);
   const header = `binary ${result.kind} size=${result.data.length}${rest === '' ? '' : ` ${rest}`}`;
-  return { header, data: result.data };
+  return { header, data: result.data, command };
 }

@@ -53,6 +53,8 @@ export interface LineServerOptions {
   refusalSummaryMs?: number;
   /** Back-off for wrong tokens given to `auth`, per address (the web server's rules; tests shorten it), or a throttle shared with another listener of the same tokens. */
   authThrottle?: Partial<ThrottleOptions> | SecretThrottle;
+  /** Bytes of binary blocks all connections together may hold unsent (default MAX_BINARY_UNSENT). */
+  maxBinaryUnsent?: number;
   maxLineLength: number;
   logger: Logger;
 }
@@ -94,6 +96,8 @@ export function hasChosenName(s: Session): boolean {
 export interface BinaryReply {
   readonly header: string;
   readonly data: Buffer;
+  /** The request it answers, for an error in its place (`image`). */
+  readonly command?: string;
 }
 
 /** What one request is answered with: a line, a binary block, or nothing (a notice). */
@@ -157,12 +161,20 @@ interface Conn extends Session {
   heldForDrain: boolean;
   /** Unsent bytes at the last idle sweep while held: a peer that reads on is active. */
   heldBuffered: number;
+  /** A binary block was written and the connection's output has not drained since (see binaryBytesUnsent). */
+  sentBinary: boolean;
 }
 
 /** Above this much unsent output, pushes to a slow subscriber are merged (updates) or counted (logs). */
 const PUSH_HIGH_WATER = 1 << 20;
 /** Above this much unsent output the connection stops reading requests until the peer reads. */
 const OUTPUT_HIGH_WATER = 1 << 20;
+/**
+ * Binary blocks (FITS files) all connections together may hold unsent. Each connection holds at
+ * most one (it stops being served until the peer reads), but 64 connections of one address each
+ * holding a 32 MiB frame would be 2 GiB in a camera daemon that needs its memory for frames.
+ */
+export const MAX_BINARY_UNSENT = 256 * 1024 * 1024;
 /** Lines a connection may queue behind a slow request before it is dropped. */
 export const MAX_WAITING = 4096;
 /**
@@ -184,6 +196,9 @@ const READY = '\0';
 export class LineServer {
   private readonly server: net.Server;
   private readonly conns = new Set<Conn>();
+  private get maxBinaryUnsent(): number {
+    return this.opts.maxBinaryUnsent ?? MAX_BINARY_UNSENT;
+  }
   /**
    * Every admitted TCP socket, TLS ones still in their handshake included: what the connection
    * limits count, and what close() destroys so that it never waits on a stranger.
@@ -460,6 +475,7 @@ export class LineServer {
       closing: false,
       paused: false,
       heldForDrain: false,
+      sentBinary: false,
       heldBuffered: 0,
     };
     this.conns.add(c);
@@ -535,9 +551,16 @@ export class LineServer {
     if (typeof reply === 'string') {
       // Only a foreign protocol's reply holds LF (one per line); a labwire reply never does.
       for (const part of reply.split('\n')) c.conn.send(part);
+    } else if (reply.data.length > 0 && this.binaryBytesUnsent + reply.data.length > this.maxBinaryUnsent) {
+      // Told, not queued: a retry succeeds once the readers that hold the budget have read.
+      const unsent = Math.round(this.binaryBytesUnsent / 2 ** 20);
+      const message = `${unsent} MiB of binary replies are waiting for their readers on this server (limit ${Math.round(this.maxBinaryUnsent / 2 ** 20)} MiB); try again shortly`;
+      this.note(c.address, 'binary budget', { peer: c.peer, name: c.name }, `${this.opts.label}: a binary reply refused, the server's budget for unsent blocks is full`);
+      c.conn.send(formatErrorReply(new LabwireError('IsBusy', message, reply.command ?? '-')));
     } else {
       try {
         c.conn.sendBinary(reply.header, reply.data);
+        c.sentBinary = true;
       } catch (err) {
         // A malformed header is our bug, not the peer's: it gets an error in the block's place.
         c.conn.send(this.errorReply(err instanceof LabwireError ? new Error(err.message) : err, '-'));
@@ -708,6 +731,22 @@ export class LineServer {
     if (pairs.length > 0) c.conn.send(`update t=${Date.now()} ${pairs.join(' ')}`);
   }
 
+  /**
+   * Unsent output of the connections that were sent a binary block and have not read all of it
+   * since: what the kernel has not taken yet, measured rather than counted, so a block that left at
+   * once (no 'drain' ever) or a connection that closed stops counting by itself.
+   */
+  get binaryBytesUnsent(): number {
+    let total = 0;
+    for (const c of this.conns) {
+      if (!c.sentBinary) continue;
+      const left = c.closed ? 0 : c.conn.bufferedAmount;
+      if (left === 0) c.sentBinary = false;
+      total += left;
+    }
+    return total;
+  }
+
   private sweepIdle(): void {
     const limit = Date.now() - this.opts.idleTimeoutMs;
     for (const c of this.conns) {
@@ -717,7 +756,8 @@ export class LineServer {
         if (left < c.heldBuffered) c.lastActivity = Date.now();
         c.heldBuffered = left;
       }
-      if (c.closing || c.subscribed || c.lastActivity > limit || (c.busy && !c.heldForDrain)) continue;
+      // A subscriber is kept while idle (it listens), but not one that holds a block it never reads.
+      if (c.closing || (c.subscribed && !c.heldForDrain) || c.lastActivity > limit || (c.busy && !c.heldForDrain)) continue;
       c.closing = true;
       this.opts.logger.info({ peer: c.peer, name: c.name }, `${this.opts.label}: closing idle connection`);
       c.conn.send(formatErrorReply(new LabwireError('Timeout', `no request for ${formatDuration(this.opts.idleTimeoutMs)}; closing the connection`)));

@@ -28,6 +28,8 @@ export interface ListenerLimitOptions {
   maxLineLength?: number;
   /** Refusals beyond the first per address and reason are counted and summarised once per this interval (default 10 s; 0: every one in full). */
   refusalSummaryMs?: number;
+  /** Bytes of binary replies (FITS files) all connections together may leave unread (default 256 MiB). */
+  maxBinaryUnsent?: number;
 }
 
 export const LISTENER_DEFAULTS = {
@@ -43,7 +45,7 @@ export const LISTENER_DEFAULTS = {
 
 export type ListenerLimits = Pick<
   LineServerOptions,
-  'rateLimit' | 'maxConnections' | 'maxConnectionsPerAddress' | 'idleTimeoutMs' | 'authTimeoutMs' | 'handshakeTimeoutMs' | 'refusalSummaryMs' | 'authThrottle' | 'maxLineLength'
+  'rateLimit' | 'maxConnections' | 'maxConnectionsPerAddress' | 'idleTimeoutMs' | 'authTimeoutMs' | 'handshakeTimeoutMs' | 'refusalSummaryMs' | 'authThrottle' | 'maxLineLength' | 'maxBinaryUnsent'
 >;
 
 /** The LineServer's limits from a listener's options, defaults filled in. */
@@ -59,5 +61,6 @@ export function listenerLimits(o: ListenerLimitOptions): ListenerLimits {
     refusalSummaryMs: o.refusalSummaryMs ?? LISTENER_DEFAULTS.refusalSummaryMs,
     maxLineLength: o.maxLineLength ?? LISTENER_DEFAULTS.maxLineLength,
     ...(o.authThrottle !== undefined ? { authThrottle: o.authThrottle } : {}),
+    ...(o.maxBinaryUnsent !== undefined ? { maxBinaryUnsent: o.maxBinaryUnsent } : {}),
   };
 }
