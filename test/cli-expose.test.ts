@@ -11,6 +11,10 @@ import { main } from '../src/cli/main.js';
 import { eventually } from '../src/testing/eventually.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { frameBytes, startCameraDaemon, type CameraDaemon } from './helpers/fake-camera.js';
+import { startDaemon } from '../src/daemon/daemon.js';
+import { archonFamily } from '../src/devices/archon/device.js';
+import { createArchonSimulator } from '../src/devices/archon/simulator/index.js';
+import { silentLogger } from '../src/util/logger.js';
 
 interface Run {
   code: number;
@@ -143,4 +147,35 @@ describe('labwire expose', () => {
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     expect(await cli('expose', port, '1', '--count', '2', '--output', path.join(dir, 'x.fits'))).toMatchObject({ code: 2, stderr: expect.stringMatching(/with --count 2 give a directory/) });
   });
+});
+
+describe('labwire expose against the Archon daemon and simulator', () => {
+  it('--wait on an exposure whose controller is unplugged during it ends at once with the reason and exit 1, not at --timeout', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-expose-archon-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const sim = createArchonSimulator({ seed: 3, fetchRate: 0 });
+    const simPort = await sim.listenTcp('127.0.0.1', 0);
+    cleanups.push(() => sim.close());
+    const daemon = await startDaemon({
+      definition: archonFamily.definition,
+      options: { dataDir: dir, prefix: 'cam' },
+      link: { kind: 'tcp', host: '127.0.0.1', port: simPort },
+      name: 'cam',
+      port: 0,
+      logger: silentLogger(),
+      version: 'test',
+    });
+    cleanups.push(() => daemon.close());
+    const probe = await RawClient.connect(daemon.port);
+    cleanups.push(() => probe.close());
+    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1 .*phase=idle.* power=on/), 20_000);
+    // A 20 s exposure; the cable is pulled while it integrates.
+    const run = cli('expose', `127.0.0.1:${daemon.port}`, '20', '--type', 'dark', '--wait', '--timeout', '10m');
+    await eventually(async () => expect(await probe.request('get_status')).toMatch(/phase=exposing/));
+    sim.setFault!('linkDrop', true);
+    const r = await run;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the exposure (failed|did not finish).*(no link|closed|lost)/);
+    expect(fs.readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.fits'))).toEqual([]);
+  }, 120_000);
 });

@@ -48,7 +48,7 @@ Without --wait it prints the daemon's reply (ok expose phase=exposing …) and r
 \`labwire wait <address> state=idle\` waits later. With --wait it prints the daemon's path of each
 frame (with --output, the local path), exit code 0; an exposure that failed prints the daemon's
 last_error and exits 1, as does one that has not finished within --timeout; a refusal (IsBusy while
-another exposure runs, OutOfRange) or a lost connection exits 2.
+another exposure runs, RangeError) or a lost connection exits 2.
 
 Examples:
   labwire expose 127.0.0.1:7010 10 --type dark --wait
@@ -116,7 +116,7 @@ type Outcome = { kind: 'done'; images: string[] } | { kind: 'failed'; message: s
 
 /**
  * Subscribes first, so that no frame's `last_image` can slip by between the request and the
- * subscription; then `expose`, then `state=idle`; then the final values decide.
+ * subscription; then `expose`, then `state` no longer busy; then the final values decide.
  */
 async function exposeAndWait(client: LabwireClient, req: ExposeRequest, timeoutMs: number): Promise<Outcome> {
   const seen: string[] = [];
@@ -132,7 +132,9 @@ async function exposeAndWait(client: LabwireClient, req: ExposeRequest, timeoutM
     seen.splice(0, seen.length, ...seen.filter((p) => p !== before));
     await client.request(req.line);
     try {
-      await client.waitFor('state=idle', { timeoutMs });
+      // Not `state=idle`: an exposure that failed with its controller unplugged ends in state=error
+      // (or warn while a poll fails), and must end the wait with its reason, not run into --timeout.
+      await client.waitFor('state!=busy', { timeoutMs });
     } catch (err) {
       if (err instanceof LabwireError && err.code === 'Timeout') return { kind: 'timeout', message: err.message };
       throw err;
@@ -142,6 +144,9 @@ async function exposeAndWait(client: LabwireClient, req: ExposeRequest, timeoutM
     if (typeof last === 'string' && last !== '' && last !== before && !seen.includes(last)) seen.push(last);
     const error = after.last_error;
     if (typeof error === 'string' && error !== '') return { kind: 'failed', message: error, images: seen };
+    if (after.phase !== undefined && after.phase !== 'idle') {
+      return { kind: 'failed', message: `the exposure did not finish: ${String(after.state_text ?? after.state)}`, images: seen };
+    }
     return { kind: 'done', images: seen };
   } finally {
     client.off('update', onUpdate);
