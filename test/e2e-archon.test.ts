@@ -218,9 +218,10 @@ describe('archon daemon against the simulator', () => {
     const s0 = await lab.status();
     const frame = Number(s0.frame) + 1;
     const now = Date.now();
-    // The file name holds the second of the exposure start: cover the next few.
+    // The file name holds the second of the exposure start: cover every second of the next two
+    // minutes (a busy machine may start it late; the test's own bound is shorter).
     const traps: string[] = [];
-    for (let k = 0; k < 4; k++) {
+    for (let k = -1; k < 120; k++) {
       const file = imagePath(lab.dataDir, 'cam', now + k * 1000, frame);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.symlinkSync('/dev/full', `${file}.part`);
@@ -267,6 +268,26 @@ describe('archon daemon against the simulator', () => {
     expect(await lab.c.request('image_info path=link.fits')).toMatch(/outside the image folder/);
     fs.rmSync(outside);
   });
+
+  it('image_info and image are answered from the image folder while the controller is unplugged; commands that need it are refused', async () => {
+    const file = (await lab.status()).last_image!;
+    lab.sim.setFault('linkDrop', true);
+    try {
+      await eventually(async () => expect((await lab.status()).hw_connected).toBe('0'), 30_000);
+      expect(await lab.c.request('image_info')).toMatch(new RegExp(`^ok image_info path=${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `));
+      const client = new LabwireClient({ host: '127.0.0.1', port: lab.daemon.port });
+      await client.connect();
+      try {
+        expect(Buffer.compare((await client.request('image')).binary!, fs.readFileSync(file))).toBe(0);
+      } finally {
+        await client.close();
+      }
+      expect(await lab.c.request('expose time=1')).toMatch(/^error expose code=CommunicationFailed/);
+    } finally {
+      lab.sim.setFault('linkDrop', false);
+    }
+    await eventually(async () => expect((await lab.status()).hw_connected).toBe('1'), 30_000);
+  }, 90_000);
 });
 
 function isLink(p: string): boolean {

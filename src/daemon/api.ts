@@ -84,6 +84,11 @@ export interface CommandDecl<D = unknown> {
    */
   binary?: true;
   /**
+   * Answered from what the daemon holds (its files, its memory), not from the device: served while
+   * the link is down (an image written before the camera was switched off can still be fetched).
+   */
+  local?: true;
+  /**
    * Returns results to send back as `ok <command> k=v ...`, or a BinaryResult: the protocol's
    * binary block (`binary <kind> size=<n> k=v ...` and the bytes), for a FITS file or pixels.
    */

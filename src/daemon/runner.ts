@@ -328,7 +328,7 @@ export class DeviceRunner extends EventEmitter {
     try {
       typed = validateArgs(this.device, name, decl.args ?? {}, args, kwargs);
       if (decl.write) this.assertWritable(name);
-      else if (!this.hwConnected) throw this.noLink(name);
+      else if (!this.hwConnected && decl.local !== true) throw this.noLink(name);
     } catch (err) {
       if (decl.write) this.auditRefusal(line, actor, err);
       throw err;

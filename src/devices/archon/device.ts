@@ -320,6 +320,7 @@ const archonCommands: Record<string, CommandDecl<ArchonHandle>> = {
   image_info: {
     description: 'what the daemon knows of an image it wrote (default the last): time, frame, size, statistics, and for the last image the time of each step',
     write: false,
+    local: true,
     args: { path: { type: 'string', description: 'FITS file in the image folder (default the last image)', optional: true } },
     run: async (h, args) => {
       const file = await imageFile(h, args.path, 'image_info');
@@ -332,6 +333,7 @@ const archonCommands: Record<string, CommandDecl<ArchonHandle>> = {
     description: 'the bytes of an image the daemon wrote (default the last), as a binary block of kind fits',
     write: false,
     binary: true,
+    local: true,
     args: { path: { type: 'string', description: 'FITS file in the image folder (default the last image)', optional: true } },
     run: async (h, args) => {
       const file = await imageFile(h, args.path, 'image');
