@@ -61,6 +61,7 @@ describe('the Archon in the demo lab', () => {
       await browser.page.getByTestId('device-archon').waitFor({ timeout: 30_000 });
     }
     const cryoBefore = await status(cryocon);
+    const chillerBefore = Number((await status(julabo)).temperature);
 
     const run = await runCli(['expose', archon, '1', '--type', 'dark', '--wait', '--timeout', '60'], { timeoutMs: 90_000 });
     expect(run.code, run.stderr).toBe(0);
@@ -81,8 +82,10 @@ describe('the Archon in the demo lab', () => {
     const temperature = cards.find((c) => c.key === 'LABWIRE JULABO TEMPERATURE');
     expect(typeof temperature?.value).toBe('number');
     expect(temperature?.comment).toBe('[degC]');
-    const chiller = await status(julabo);
-    expect(Math.abs((temperature!.value as number) - Number(chiller.temperature))).toBeLessThan(20);
+    // Taken between the two readings around the exposure (the bath drifts; its noise is ~0.01 °C).
+    const chillerAfter = Number((await status(julabo)).temperature);
+    expect(temperature!.value as number).toBeGreaterThanOrEqual(Math.min(chillerBefore, chillerAfter) - 0.5);
+    expect(temperature!.value as number).toBeLessThanOrEqual(Math.max(chillerBefore, chillerAfter) + 0.5);
     for (const key of ['loop1.setpoint', 'loop1.type', 'loop1.source', 'loop1.range']) {
       const card = cards.find((c) => c.key === `LABWIRE CRYOCON ${key.toUpperCase()}`);
       expect(card, key).toBeDefined();
