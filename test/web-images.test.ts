@@ -252,6 +252,21 @@ describe('images: faults', () => {
     }
   });
 
+  it('beyond two transfers and sixteen waiting for one, a download is told 503 Busy rather than queued without bound', async () => {
+    const recs = [];
+    for (let n = 40; n < 59; n++) recs.push(await indexed(n));
+    daemon.imageDelayMs = 2000;
+    try {
+      const answers = await Promise.all(recs.map(async (r) => (await get(`/api/images/${r.id}/fits`)).status));
+      expect(answers.filter((s) => s === 200)).toHaveLength(18);
+      expect(answers.filter((s) => s === 503)).toHaveLength(1);
+      // Busy is said, and taken back once the queue has room.
+      expect((await get(`/api/images/${recs[0]!.id}/fits`)).status).toBe(200);
+    } finally {
+      daemon.imageDelayMs = 0;
+    }
+  }, 120_000);
+
   it('a file that is not a readable FITS image: the header and pixels are 502 BadImage, the download is the bytes as they are', async () => {
     const f = frame(30);
     const truncated = f.bytes.slice(0, f.bytes.length - 3000);

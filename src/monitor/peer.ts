@@ -61,6 +61,8 @@ const GAVE_UP_RETRY_MS = 30_000;
 const MALFORMED_REPORT_MS = 30_000;
 /** Binary transfers (image files) from one daemon at once; more wait their turn. */
 const MAX_FETCHES = 2;
+/** Transfers that may wait for one of those slots; beyond, a request is answered IsBusy. */
+const MAX_FETCH_WAITERS = 16;
 
 export function toLogLevel(level: string): LogLevel {
   switch (level) {
@@ -169,6 +171,8 @@ export class Peer {
   /** Binary transfers under way, and those waiting for one to end. */
   private fetching = 0;
   private fetchWaiters: Array<() => void> = [];
+  /** The one-shot connections of transfers under way, closed with the peer. */
+  private readonly fetchClients = new Set<LabwireClient>();
 
   constructor(
     readonly config: PeerConfig,
@@ -237,7 +241,9 @@ export class Peer {
     this.closed = true;
     this.gen++;
     this.clearTimers();
-    await this.client.close();
+    // Transfers under way end now (their requests fail), and those waiting for a slot are let go.
+    for (const waiter of this.fetchWaiters.splice(0)) waiter();
+    await Promise.all([this.client.close(), ...[...this.fetchClients].map((c) => c.close().catch(() => undefined))]);
   }
 
   state(): PeerState {
@@ -349,8 +355,15 @@ export class Peer {
    */
   async fetchBinary(line: string, options: { maxBytes: number; timeoutMs: number }): Promise<{ data: Buffer; fields: Record<string, string>; kind: string }> {
     if (this.protocol !== 'labwire') throw new LabwireError('ProtocolError', `${this.name} is a CCDLab peer: it sends no binary replies`);
-    // At most MAX_FETCHES transfers per daemon at once: each holds a file in memory and a connection.
+    const command = line.trim().split(/\s+/, 1)[0] ?? '-';
+    if (this.closed) throw new LabwireError('CommunicationFailed', `${this.name}: the monitor is closing`, command);
+    // At most MAX_FETCHES transfers per daemon at once: each holds a file in memory and a connection;
+    // and a bounded queue behind them, so a page asking for many files is told rather than queued for ever.
+    if (this.fetching >= MAX_FETCHES && this.fetchWaiters.length >= MAX_FETCH_WAITERS) {
+      throw new LabwireError('IsBusy', `${this.name}: ${MAX_FETCHES} transfers are running and ${MAX_FETCH_WAITERS} waiting; try again shortly`, command);
+    }
     while (this.fetching >= MAX_FETCHES) await new Promise<void>((resolve) => this.fetchWaiters.push(resolve));
+    if (this.closed) throw new LabwireError('CommunicationFailed', `${this.name}: the monitor is closing`, command);
     this.fetching++;
     try {
       return await this.fetchOnce(line, options);
@@ -376,6 +389,7 @@ export class Peer {
     });
     let oversize: string | undefined;
     client.on('oversize', (info) => (oversize = info.message));
+    this.fetchClients.add(client);
     try {
       await client.connect();
       const reply = await client.request(line, { timeoutMs: options.timeoutMs });
@@ -392,6 +406,7 @@ export class Peer {
       }
       throw err;
     } finally {
+      this.fetchClients.delete(client);
       await client.close().catch(() => undefined);
     }
   }

@@ -168,6 +168,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: ImagesContext): Pro
     } catch (err) {
       if (err instanceof LabwireError) {
         log.warn({ device: image.device, path: image.path, code: err.code, err: err.message }, 'image fetch failed');
+        if (err.code === 'IsBusy') throw new HttpError(503, 'Busy', `cannot fetch ${downloadName(image.path)} from ${image.device} now: ${err.message}`, { daemonCode: err.code });
         const status = err.code === 'Timeout' ? 504 : 502;
         const code = err.code === 'Timeout' ? 'Timeout' : err.code === 'LineTooLong' ? 'ImageTooLarge' : 'ImageFetchFailed';
         throw new HttpError(status, code, `cannot fetch ${downloadName(image.path)} from ${image.device}: ${err.message}`, { daemonCode: err.code });
