@@ -5,42 +5,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceFamily, type DeviceFamily } from '../src/daemon/api.js';
 import { deviceFamilies } from '../src/devices/index.js';
-import { main } from '../src/cli/main.js';
 import { FakeTcpDevice } from '../src/testing/fake-devices.js';
 import { blobBytes, blobDefinition } from './helpers/blob-device.js';
+import { cliInProcess } from './helpers/cli-in-process.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += typeof chunk === 'string' ? chunk : `<${chunk.length} bytes>`;
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const before = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await main(['node', 'labwire', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = before;
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 const registry = deviceFamilies as Record<string, DeviceFamily>;
 const instrument = new FakeTcpDevice((line) => (line === 'READ' ? '1.5\n' : undefined));

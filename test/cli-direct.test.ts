@@ -7,43 +7,15 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Command, CommanderError } from 'commander';
 import type { DeviceFamily, Simulator, SimulatorOptions } from '../src/daemon/api.js';
 import { deviceFamilies, getFamily } from '../src/devices/index.js';
-import { buildProgram, main } from '../src/cli/main.js';
+import { buildProgram } from '../src/cli/main.js';
 import { assertBuilt, runCli } from './helpers/cli.js';
+import { cliInProcess, type InProcessRun } from './helpers/cli-in-process.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `labwire <args>` in this process; main() reports errors on stderr and in process.exitCode. */
-async function cli(...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const before = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await main(['node', 'labwire', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = before;
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 const CREDS = { username: 'direct-test', password: 'not-a-real-password' };
 const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-direct-'));
@@ -92,7 +64,7 @@ describe('labwire direct cryocon', () => {
   beforeAll(async () => {
     link = await simulate('cryocon');
   });
-  const direct = (...a: string[]): Promise<Run> => cli('direct', 'cryocon', '--link', link, ...a);
+  const direct = (...a: string[]): Promise<InProcessRun> => cli('direct', 'cryocon', '--link', link, ...a);
 
   it('gets values with their units, as a table or as JSON', async () => {
     const r = await direct('get', 'chA.temperature', 'loop1.setpoint');

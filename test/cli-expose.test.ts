@@ -6,8 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../src/testing/eventually.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { frameBytes, startCameraDaemon, type CameraDaemon } from './helpers/fake-camera.js';
@@ -15,36 +14,9 @@ import { startDaemon } from '../src/daemon/daemon.js';
 import { archonFamily } from '../src/devices/archon/device.js';
 import { createArchonSimulator } from '../src/devices/archon/simulator/index.js';
 import { silentLogger } from '../src/util/logger.js';
+import { cliInProcess } from './helpers/cli-in-process.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const before = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await main(['node', 'labwire', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = before;
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
