@@ -62,11 +62,12 @@ afterEach(async () => {
   lab = undefined;
 });
 
-async function ready(): Promise<BlobDaemon> {
-  lab = await startBlobDaemon();
+/** A blob daemon whose device answers; the probe that waited for it is closed (idle tests count connections). */
+async function ready(opts: Parameters<typeof startBlobDaemon>[0] = {}): Promise<BlobDaemon> {
+  lab = await startBlobDaemon(opts);
   const probe = await RawClient.connect(lab.daemon.port);
-  sockets.push(probe.socket);
   await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
+  probe.close();
   return lab;
 }
 
@@ -148,12 +149,7 @@ describe('binary replies', () => {
   });
 
   it('a held peer that reads nothing for the idle timeout is closed, freeing its block', async () => {
-    lab = await startBlobDaemon({ idleTimeoutMs: 1500 });
-    const l = lab;
-    const probe = await RawClient.connect(l.daemon.port);
-    sockets.push(probe.socket);
-    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
-    probe.close();
+    const l = await ready({ idleTimeoutMs: 1500 });
     const stalled = await ByteClient.connect(l.daemon.port);
     sockets.push(stalled.socket);
     stalled.socket.pause();
@@ -167,11 +163,7 @@ describe('binary replies', () => {
 
 describe('binary replies: the daemon-wide budget and subscribers', () => {
   it('peers that leave blocks unread together hold at most the budget: the next block is refused IsBusy, served again once they read', async () => {
-    lab = await startBlobDaemon({ maxBinaryUnsent: 12 * MiB });
-    const l = lab;
-    const probe = await RawClient.connect(l.daemon.port);
-    sockets.push(probe.socket);
-    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
+    const l = await ready({ maxBinaryUnsent: 12 * MiB });
     const stalled: ByteClient[] = [];
     for (let i = 0; i < 3; i++) {
       const c = await ByteClient.connect(l.daemon.port);
@@ -201,12 +193,7 @@ describe('binary replies: the daemon-wide budget and subscribers', () => {
   });
 
   it('a subscriber that holds a block it never reads is closed by the idle timeout too', async () => {
-    lab = await startBlobDaemon({ idleTimeoutMs: 1500 });
-    const l = lab;
-    const probe = await RawClient.connect(l.daemon.port);
-    sockets.push(probe.socket);
-    await eventually(async () => expect(await probe.request('get_status')).toMatch(/hw_connected=1/));
-    probe.close();
+    const l = await ready({ idleTimeoutMs: 1500 });
     const stalled = await ByteClient.connect(l.daemon.port);
     sockets.push(stalled.socket);
     stalled.socket.write('subscribe\n');
