@@ -267,7 +267,7 @@ export function ImagesPanel(props: { device: string; connected: boolean; values:
       .catch((err: Error) => {
         if (err.name === 'AbortError') return;
         // A monitor without an archive keeps no image index: say so plainly, it is no fault.
-        setListError(err instanceof ApiError && err.code === 'NoArchive' ? NO_INDEX : `recent images: ${errorText(err)}`);
+        setListError(err instanceof ApiError && (err.code === 'NoArchive' || err.code === 'NoImageIndex') ? NO_INDEX : `recent images: ${errorText(err)}`);
       });
     return () => ctrl.abort();
   }, [device, props.connected, listTick]);
