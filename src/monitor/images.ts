@@ -31,6 +31,12 @@ export interface ImageIngestDeps {
   indexed(image: ImageRecord): void;
 }
 
+/** How far back a source's images are indexed on first sight (none of it indexed yet). */
+export const BACKFILL_WINDOW_MS = 24 * 3600_000;
+const BACKFILL_PAGE = 100;
+/** Pages asked per reconnect: a source that wrote more meanwhile is caught up by the next one. */
+const BACKFILL_PAGES = 20;
+
 /** The value that names a source's newest image. */
 export const LAST_IMAGE = 'last_image';
 
@@ -98,7 +104,10 @@ export class ImageIngest {
 
   /** Called with every change of a peer's values; `full` after a (re)connect. */
   values(source: ImageSource, changes: Readonly<Record<string, PeerValue>>, full: boolean): void {
-    if (this.closed || !Object.hasOwn(changes, LAST_IMAGE) || !isImageSource(source)) return;
+    if (this.closed || !isImageSource(source)) return;
+    // Back from an absence: the frames written meanwhile first, in order, then the newest.
+    if (full && Object.hasOwn(source.describe!.commands, 'image_list') && this.deps.archive?.listImages) this.enqueue(source, () => this.backfill(source));
+    if (!Object.hasOwn(changes, LAST_IMAGE)) return;
     const v = changes[LAST_IMAGE];
     const path = typeof v === 'string' ? v.trim() : '';
     if (path === '') return;
@@ -111,12 +120,48 @@ export class ImageIngest {
       }
       return;
     }
+    this.enqueue(source, () => this.ingest(source, path));
+  }
+
+  private enqueue(source: ImageSource, work: () => Promise<void>): void {
     const tail = this.queues.get(source.name) ?? Promise.resolve();
-    const next = tail.then(() => this.ingest(source, path));
+    const next = tail.then(work);
     this.queues.set(source.name, next);
     void next.finally(() => {
       if (this.queues.get(source.name) === next) this.queues.delete(source.name);
     });
+  }
+
+  /**
+   * Indexes what the source wrote since the newest image indexed for it (or within the last
+   * BACKFILL_WINDOW_MS when none is), asking its `image_list` page by page: frames taken while the
+   * monitor was stopped or the network was down are not lost to the index.
+   */
+  private async backfill(source: ImageSource): Promise<void> {
+    const archive = this.deps.archive;
+    if (!archive?.listImages || this.closed) return;
+    for (let page = 0; page < BACKFILL_PAGES && !this.closed; page++) {
+      const newest = (await archive.listImages({ device: source.name, limit: 1 }))[0];
+      const since = newest ? newest.t : Date.now() - BACKFILL_WINDOW_MS;
+      let paths: string[];
+      let more: boolean;
+      try {
+        const reply = await source.request(`image_list since=${Math.floor(since)} limit=${BACKFILL_PAGE}`);
+        if (reply.command.name !== 'ok') throw new Error(`it answered image_list with "${reply.command.name ?? ''} …", not ok`);
+        const list: unknown = JSON.parse(reply.command.kwargs.paths ?? '[]');
+        if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) throw new Error('its image_list paths are no list of file names');
+        paths = list as string[];
+        more = reply.command.kwargs.more === '1';
+      } catch (err) {
+        if (this.closed) return;
+        this.deps.logger.warn({ peer: source.name, err: why(err) }, 'image_list failed; images written while away are not indexed');
+        this.deps.log(source.name, 'warning', `${source.name}: cannot list the images written while the monitor was away: ${why(err)}`);
+        return;
+      }
+      const fresh = paths.filter((p) => p !== newest?.path);
+      for (const p of fresh) await this.ingest(source, p);
+      if (!more || fresh.length === 0) return;
+    }
   }
 
   /** Resolves when every queued request has settled (tests, shutdown). */

@@ -18,7 +18,7 @@ import { LabwireError, type WireValue } from '../../wire/types.js';
 import { BACKPLANE_TYPES, BUFFER_NUMBERS, POWER_STATES, backplaneTypeName, moduleTypeName, parseAcf, powerStateName, statusName, type FrameInfo } from './codec.js';
 import { ArchonDriver, archonExchangeOptions, archonSplitter } from './driver.js';
 import { Exposure, PHASES } from './exposure.js';
-import { IMAGE_TYPES, readImageInfo, resolveImage, type ImageType } from './image-file.js';
+import { IMAGE_TYPES, listImages, readImageInfo, resolveImage, type ImageType } from './image-file.js';
 
 /** Module slots declared: 16, an X16 backplane (an X12 reports 12). */
 export const DECLARED_SLOTS = 16;
@@ -327,6 +327,21 @@ const archonCommands: Record<string, CommandDecl<ArchonHandle>> = {
       const last = h.exposure.lastImage;
       const info = last && last.path === file ? last : await readImageInfo(file);
       return { ...info, mean: Math.round(info.mean * 1000) / 1000 };
+    },
+  },
+  image_list: {
+    description: 'the images in the image folder whose exposure started at or after since (unix ms), oldest first: for a monitor that was away',
+    write: false,
+    local: true,
+    args: {
+      since: { type: 'float', description: 'unix ms (0: every image)', min: 0 },
+      limit: { type: 'int', description: 'at most this many (default 100)', min: 1, max: 1000, optional: true },
+    },
+    run: async (h, args) => {
+      const limit = typeof args.limit === 'number' ? args.limit : 100;
+      const { paths, more } = await listImages(h.dataDir, Number(args.since), limit);
+      // One value: a JSON list keeps paths with spaces whole.
+      return { count: paths.length, more, paths: JSON.stringify(paths) };
     },
   },
   image: {

@@ -6,7 +6,7 @@
  * name), their pixel statistics, and which files may be served (only those inside dataDir).
  */
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { asciiText, formatCard, readHeader, readImage, headerValue, type Card, type CardValue } from '../../fits/index.js';
 import type { LabState } from '../../daemon/api.js';
@@ -252,4 +252,35 @@ export async function readImageInfo(file: string): Promise<ImageInfo> {
     bytes: bytes.length,
     ...stats,
   };
+}
+
+/** Where a file name of imagePath() says an exposure started (UTC, whole seconds), or undefined. */
+export function startFromName(file: string): number | undefined {
+  const m = /-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-f\d+\.fits$/.exec(file);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+/**
+ * The FITS files of the image folder (its date folders) whose exposure started at or after
+ * `sinceMs` (by the name's second; files of other names by their modification time), oldest
+ * first, at most `limit`; `more` says whether further ones were left out. For a monitor that
+ * was away while frames were written: it asks from its newest indexed image on.
+ */
+export async function listImages(dataDir: string, sinceMs: number, limit: number): Promise<{ paths: string[]; more: boolean }> {
+  const root = await realpath(dataDir).catch(() => path.resolve(dataDir));
+  const sinceDay = new Date(Math.max(0, Math.floor(sinceMs / 1000) * 1000)).toISOString().slice(0, 10);
+  const found: Array<{ file: string; t: number }> = [];
+  const days = (await readdir(root, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory() && /^\d{4}-\d{2}-\d{2}$/.test(d.name) && d.name >= sinceDay);
+  for (const day of days) {
+    for (const name of await readdir(path.join(root, day.name)).catch(() => [] as string[])) {
+      if (!name.endsWith('.fits')) continue;
+      const file = path.join(root, day.name, name);
+      const t = startFromName(name) ?? (await stat(file).then((s) => s.mtimeMs, () => Number.NaN));
+      if (t >= Math.floor(sinceMs / 1000) * 1000) found.push({ file, t });
+    }
+  }
+  found.sort((a, b) => a.t - b.t || (a.file < b.file ? -1 : 1));
+  return { paths: found.slice(0, limit).map((f) => f.file), more: found.length > limit };
 }
