@@ -149,7 +149,7 @@ describe('archon daemon against the simulator', () => {
     expect(Number(info.min)).toBe(min);
     expect(Number(info.max)).toBe(max);
     // Every stage was reported (the bench prints these shares); fetching and writing 512 KiB take time.
-    for (const k of ['fetch_ms', 'convert_ms', 'checksum_ms', 'write_ms']) expect(Number.isFinite(Number(info[k])) && Number(info[k]) >= 0, k).toBe(true);
+    for (const k of ['fetch_ms', 'convert_ms', 'checksum_ms', 'write_ms', 'save_ms']) expect(Number.isFinite(Number(info[k])) && Number(info[k]) >= 0, k).toBe(true);
     expect(Number(info.fetch_ms) + Number(info.write_ms)).toBeGreaterThan(0);
     // The same file by path, read back from disk (no stage timings then).
     const byPath = kv(await lab.c.request(`image_info path=${file}`));

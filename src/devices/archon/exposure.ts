@@ -46,6 +46,8 @@ export interface LastImage extends ImageInfo {
   convert_ms: number;
   checksum_ms: number;
   write_ms: number;
+  /** From the frame seen complete to the file renamed into place: lock, fetch, unlock, header, conversion, write. */
+  save_ms: number;
 }
 
 /** Frames of one `expose count=` at most (a guard against typing mistakes, far below the 20-bit limit). */
@@ -256,6 +258,7 @@ export class Exposure {
   }
 
   private async saveFrame(req: ExposeRequest, ctx: HandlerContext, buffer: FrameBuffer, startMs: number, lab: LabState, framesLeft: number): Promise<void> {
+    const savedFrom = performance.now();
     const bitpix = buffer.sample === 1 ? 32 : 16;
     if (buffer.width <= 0 || buffer.height <= 0) throw new Error(`buffer ${buffer.n} reports an image of ${buffer.width} × ${buffer.height}`);
     const meta = { startMs, frame: buffer.frame, exptime: req.time, type: req.type, object: req.object, instrument: this.settings.instrument, daemon: this.settings.daemon };
@@ -303,6 +306,7 @@ export class Exposure {
       fetch_ms: round(fetchMs, 1),
       convert_ms: round(timings.convertMs + statsMs, 1),
       checksum_ms: round(timings.checksumMs, 1),
+      save_ms: round(performance.now() - savedFrom, 1),
       write_ms: round(writeMs, 1),
     };
     this.update(ctx, { last_image: file, images_written: this.imagesWritten, frames_left: framesLeft, current_image: '', ...(framesLeft > 0 ? { phase: 'exposing', exposure_elapsed: 0, readout_percent: 0 } : {}) });
