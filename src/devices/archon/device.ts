@@ -18,7 +18,7 @@ import { LabwireError, type WireValue } from '../../wire/types.js';
 import { BACKPLANE_TYPES, BUFFER_NUMBERS, POWER_STATES, backplaneTypeName, moduleTypeName, parseAcf, powerStateName, statusName, type FrameInfo } from './codec.js';
 import { ArchonDriver, archonExchangeOptions, archonSplitter } from './driver.js';
 import { Exposure, PHASES } from './exposure.js';
-import { IMAGE_TYPES, listImages, readImageInfo, resolveImage, type ImageType } from './image-file.js';
+import { IMAGE_TYPES, listImages, readImageInfo, removeStaleParts, resolveImage, type ImageType } from './image-file.js';
 
 /** Module slots declared: 16, an X16 backplane (an X12 reports 12). */
 export const DECLARED_SLOTS = 16;
@@ -398,6 +398,8 @@ export const archonDevice = defineDevice({
       instrument: options.instrument,
       daemon: options.name ?? options.prefix,
     });
+    // Before any exposure can start (the link is not up yet): what a killed daemon left half written.
+    void removeStaleParts(dataDir, options.prefix);
     return { driver, exposure, dataDir };
   },
   // SYSTEM once per connection; LOCK0 so that a lock left by a fetch the link cut short is gone.

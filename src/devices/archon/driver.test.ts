@@ -16,6 +16,8 @@ class FakeArchon {
   log: string[] = [];
   /** Reply to the next request with this id instead (a stale reply). */
   wrongIdOnce = false;
+  /** Every recognised command, FETCHLOG and TIMER too, answered ?ID (firmware that refuses them all). */
+  refuseAll = false;
   memory = Buffer.alloc(0);
   readonly device = new FakeTcpDevice((line) => this.answer(line));
 
@@ -27,6 +29,7 @@ class FakeArchon {
       this.wrongIdOnce = false;
       return formatReply((id + 7) & 0xff, 'STALE=1');
     }
+    if (this.refuseAll && command !== 'TIMER') return formatFailure(id);
     if (command === 'TIMER') return formatReply(id, 'TIMER=00000000000F4240');
     if (command === 'STATUS') return formatReply(id, 'VALID=1 COUNT=3 LOG=0 POWER=4 ');
     if (command === 'FETCHLOG') return formatReply(id, this.log.shift() ?? '(null)');
@@ -86,6 +89,17 @@ describe('ArchonDriver on TCP', () => {
     // An empty log: the error says so.
     await expect(driver.lock(0)).resolves.toBeUndefined();
     await expect(driver.command('LOCK9')).rejects.toThrow('the Archon refused LOCK9 (its log gives no reason)');
+  });
+
+  it('a refused FETCHLOG is not explained by FETCHLOG again: one refusal costs two requests, not an endless loop', async () => {
+    const driver = await connect();
+    fake.refuseAll = true;
+    const before = fake.device.received.length;
+    await expect(driver.command('STATUS')).rejects.toThrow('the Archon refused STATUS (its log gives no reason)');
+    expect(fake.device.received.slice(before).map((l) => l.slice(3))).toEqual(['STATUS', 'FETCHLOG']);
+    await expect(driver.drainLog(5)).rejects.toBeInstanceOf(ControllerRefused);
+    fake.refuseAll = false;
+    await expect(driver.command('STATUS')).resolves.toContain('VALID=1');
   });
 
   it('an unknown word gets no reply: the request times out, the link resynchronises and works', async () => {

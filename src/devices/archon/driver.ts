@@ -36,12 +36,17 @@ export function takeMessageId(): number {
   return lastId;
 }
 
-/** Ids of recent resync probes: only an answer carrying one of them proves the link in step. */
-const probeIds: number[] = [];
+/**
+ * Id of the newest resync probe: only its answer proves the link in step. A late answer to an
+ * earlier probe (written before the line fell silent) must not count, or the real answer would
+ * then arrive as the reply to the next request. Two links of one process probing at the same
+ * moment may thus refuse each other's answer once; each simply probes again.
+ */
+let probeId = -1;
 
 function probeAnswer(reply: Buffer): boolean {
   const parsed = parseReply(reply);
-  return parsed.kind === 'ok' && probeIds.includes(parsed.id) && parsed.body.startsWith('TIMER=');
+  return parsed.kind === 'ok' && parsed.id === probeId && parsed.body.startsWith('TIMER=');
 }
 
 /**
@@ -55,10 +60,8 @@ export const archonExchangeOptions: ExchangeOptions = {
   resyncProbe: {
     request: encodeRequest(0, 'TIMER'),
     makeRequest: () => {
-      const id = takeMessageId();
-      probeIds.push(id);
-      if (probeIds.length > 8) probeIds.shift();
-      return encodeRequest(id, 'TIMER');
+      probeId = takeMessageId();
+      return encodeRequest(probeId, 'TIMER');
     },
     isAnswer: probeAnswer,
     timeoutMs: 2000,
@@ -73,6 +76,8 @@ export function archonSplitter(): ReplySplitter {
 
 export interface CommandOptions {
   timeoutMs?: number;
+  /** false: a refusal is not explained from FETCHLOG (FETCHLOG itself). Default true. */
+  explainFailure?: boolean;
 }
 
 /** The controller's `?ID`: the command was recognised and refused. */
@@ -116,7 +121,8 @@ export class ArchonDriver {
       },
     });
     const parsed = parseReply(reply!);
-    if (parsed.kind === 'failed') throw new ControllerRefused(command, await this.reasonForFailure());
+    // The reason is asked of FETCHLOG, unless FETCHLOG itself was refused: that would ask forever.
+    if (parsed.kind === 'failed') throw new ControllerRefused(command, options.explainFailure === false ? undefined : await this.reasonForFailure());
     return parsed.kind === 'ok' ? parsed.body : '';
   }
 
@@ -127,7 +133,7 @@ export class ArchonDriver {
 
   /** The oldest entry of the controller's log, undefined when it is empty (`(null)`). */
   async fetchLog(): Promise<string | undefined> {
-    const body = await this.command('FETCHLOG');
+    const body = await this.command('FETCHLOG', { explainFailure: false });
     const text = body.trim();
     return text === '' || text === '(null)' ? undefined : text;
   }

@@ -132,6 +132,7 @@ export class Exposure {
     const { params } = this.settings;
     let startMs: number;
     let lab: Promise<LabState>;
+    let exposuresSent = false;
     try {
       lastFrame = newestFrame(await this.driver.frame());
       await this.driver.fastLoadParam(params.abort, 0);
@@ -140,8 +141,11 @@ export class Exposure {
       // The lab as it is when the shutter opens; asked while the controller is told to start.
       lab = ctx.labState();
       startMs = Date.now();
+      exposuresSent = true;
       await this.driver.fastLoadParam(params.exposures, req.count);
     } catch (err) {
+      // The start may have reached the controller with only its answer lost: tell it to stop.
+      if (exposuresSent) await this.stopController().catch(() => undefined);
       this.phase = 'idle';
       throw err;
     }
@@ -165,17 +169,22 @@ export class Exposure {
   async abort(ctx: HandlerContext): Promise<Record<string, WireValue>> {
     if (!this.isBusy) return { phase: 'idle' };
     this.aborted = true;
-    const { params } = this.settings;
     let refused: unknown;
     try {
-      await this.driver.fastLoadParam(params.abort, 1);
-      await this.driver.fastLoadParam(params.exposures, 0);
+      await this.stopController();
     } catch (err) {
       refused = err;
     }
     await this.running;
     if (refused) ctx.log('warning', `abort: the controller was not told to stop (${why(refused)}); the daemon stopped waiting for the frame`);
     return { phase: 'idle' };
+  }
+
+  /** AbortExposure 1, Exposures 0: the controller drops its frame and takes no more. */
+  private async stopController(): Promise<void> {
+    const { params } = this.settings;
+    await this.driver.fastLoadParam(params.abort, 1);
+    await this.driver.fastLoadParam(params.exposures, 0);
   }
 
   private update(ctx: HandlerContext, values: Record<string, WireValue>): void {
@@ -265,8 +274,9 @@ export class Exposure {
     const prepared = prepareImage({ width: buffer.width, height: buffer.height, bitpix, cards: imageCards(meta, lab) });
     this.update(ctx, { phase: 'fetching' });
     let fetchMs: number;
-    await this.driver.lock(buffer.n);
     try {
+      // Inside the try: a LOCKn whose reply was lost may still have locked the buffer.
+      await this.driver.lock(buffer.n);
       fetchMs = (await this.driver.fetch(buffer.base, prepared.data, this.settings.blockTimeoutMs)).ms;
     } catch (err) {
       throw new Error(`fetching frame ${buffer.frame} failed: ${why(err)}; no file written`, { cause: err });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../daemon/api.js';
 import { writeImage16 } from '../../fits/index.js';
-import { imageCards, imagePath, imageStats, readImageInfo, resolveImage, writeImageFile, type ImageMeta } from './image-file.js';
+import { imageCards, imagePath, imageStats, listImages, readImageInfo, removeStaleParts, resolveImage, writeImageFile, type ImageMeta } from './image-file.js';
 import { astropyCheck, fitsverify } from './test-helpers/fits-check.js';
 
 let dir: string;
@@ -110,6 +110,23 @@ describe('Archon image files', () => {
     await expect(writeImageFile(file, new Uint8Array(2880 * 4))).rejects.toMatchObject({ code: 'ENOSPC' });
     expect(fs.existsSync(file)).toBe(false);
     expect(() => fs.lstatSync(`${file}.part`)).toThrow();
+  });
+
+  it('writes into a new day folder, lists files from a time on, and removes only its own stale .part files', async () => {
+    const root = path.join(dir, 'days');
+    const t0 = Date.UTC(2026, 11, 3, 23, 59, 58);
+    const files = [0, 1, 3].map((k, i) => imagePath(root, 'cam', t0 + k * 1000, i + 1));
+    for (const f of files) await writeImageFile(f, new Uint8Array(2880));
+    expect(new Set(files.map((f) => path.basename(path.dirname(f))))).toEqual(new Set(['2026-12-03', '2026-12-04']));
+    expect((await listImages(root, t0 + 1000, 10)).paths).toEqual(files.slice(1).map((f) => fs.realpathSync(f)));
+    expect(await listImages(root, 0, 2)).toEqual({ paths: files.slice(0, 2).map((f) => fs.realpathSync(f)), more: true });
+    fs.writeFileSync(`${files[0]}.part`, 'half');
+    const other = path.join(path.dirname(files[0]!), 'other-20261203-235958-f000001.fits.part');
+    fs.writeFileSync(other, 'not ours');
+    expect(await removeStaleParts(root, 'cam')).toBe(1);
+    expect(fs.existsSync(`${files[0]}.part`)).toBe(false);
+    expect(fs.existsSync(other)).toBe(true);
+    expect(fs.existsSync(files[0]!)).toBe(true);
   });
 
   it('serves only existing .fits files inside the folder, and reads their info back', async () => {

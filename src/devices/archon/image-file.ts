@@ -160,7 +160,9 @@ export function imageStats(samples: Uint8Array, bitpix: 16 | 32): ImageStats {
  */
 export async function writeImageFile(file: string, bytes: Uint8Array): Promise<void> {
   const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
+  // A day folder made now must itself survive a power cut: its parent is synced too.
+  const made = await mkdir(dir, { recursive: true });
+  if (made !== undefined) await syncDir(path.dirname(dir));
   const part = `${file}.part`;
   try {
     const handle = await open(part, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o644);
@@ -179,7 +181,12 @@ export async function writeImageFile(file: string, bytes: Uint8Array): Promise<v
     await unlink(part).catch(() => undefined);
     throw err;
   }
-  // The rename is durable once the folder is synced; a folder that cannot be synced is no error.
+  // The rename is durable once the folder is synced.
+  await syncDir(dir);
+}
+
+/** fsync of a folder; one that cannot be synced is no error (not every file system syncs folders). */
+async function syncDir(dir: string): Promise<void> {
   try {
     const d = await open(dir, 'r');
     try {
@@ -188,8 +195,26 @@ export async function writeImageFile(file: string, bytes: Uint8Array): Promise<v
       await d.close();
     }
   } catch {
-    /* not every file system syncs directories */
+    /* nothing to do */
   }
+}
+
+/**
+ * Removes the `.part` files of this prefix that a daemon killed while writing left behind (they
+ * never carry a final name, but would sit in the folder for ever). Returns how many.
+ */
+export async function removeStaleParts(dataDir: string, prefix: string): Promise<number> {
+  let removed = 0;
+  const days = await readdir(dataDir, { withFileTypes: true }).catch(() => []);
+  for (const day of days) {
+    if (!day.isDirectory() || !/^\d{4}-\d{2}-\d{2}$/.test(day.name)) continue;
+    for (const name of await readdir(path.join(dataDir, day.name)).catch(() => [] as string[])) {
+      if (name.startsWith(`${prefix}-`) && name.endsWith('.fits.part')) {
+        await unlink(path.join(dataDir, day.name, name)).then(() => removed++, () => undefined);
+      }
+    }
+  }
+  return removed;
 }
 
 /**
