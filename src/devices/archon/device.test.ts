@@ -220,6 +220,30 @@ describe('Archon exposure state machine', () => {
     expect(ctx.logged.some((l) => l.level === 'warning' && l.message.includes('frames 1 to 1 were overwritten'))).toBe(true);
   });
 
+  it('a frame overwritten between its FRAME and its LOCK is not fetched: no mixed file, LOCK0, last_error says why', async () => {
+    const calls: string[] = [];
+    let started = false;
+    let locked = false;
+    const driver = {
+      // Complete frame 1 in buffer 1 until the lock; once locked, buffer 1 shows a new readout.
+      frame: () => Promise.resolve(!started ? frame([{ complete: false, frame: 0 }, { complete: false, frame: 0 }, { complete: false, frame: 0 }])
+        : locked ? frame([{ complete: false, frame: 1, lines: 3 }, { complete: false, frame: 0 }, { complete: false, frame: 0 }])
+          : frame([{ complete: true, frame: 1 }, { complete: false, frame: 0 }, { complete: false, frame: 0 }])),
+      fastLoadParam: (name: string, value: number) => {
+        if (name === 'Exposures' && value > 0) started = true;
+        return Promise.resolve();
+      },
+      lock: (n: number) => ((locked = n > 0), calls.push(`LOCK${n}`), Promise.resolve()),
+      fetch: () => (calls.push('FETCH'), Promise.resolve({ blocks: 1, ms: 1 })),
+    } as unknown as ArchonDriver;
+    const { ex, dataDir } = exposure(driver);
+    await ex.start({ time: 0, count: 1, type: 'dark', object: '' }, handlerContext());
+    await eventually(() => expect(ex.isBusy).toBe(false), 10_000);
+    expect(calls).toEqual(['LOCK1', 'LOCK0']);
+    expect(ex.snapshot().last_error).toMatch(/buffer 1 no longer holds frame 1 complete/);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  });
+
   it('refuses a second start while busy, and bad times and counts without touching the controller', async () => {
     const { driver, calls } = scriptedDriver();
     const { ex } = exposure(driver);

@@ -277,6 +277,12 @@ export class Exposure {
     try {
       // Inside the try: a LOCKn whose reply was lost may still have locked the buffer.
       await this.driver.lock(buffer.n);
+      // Between the FRAME that showed it complete and the lock, the next readout may have begun
+      // in this buffer: fetched now it would mix two exposures under the old frame's number.
+      const locked = (await this.driver.frame()).buffers.find((b) => b.n === buffer.n);
+      if (!locked || locked.frame !== buffer.frame || !locked.complete) {
+        throw new Error(`buffer ${buffer.n} no longer holds frame ${buffer.frame} complete (a new readout began in it before it was locked)`);
+      }
       fetchMs = (await this.driver.fetch(buffer.base, prepared.data, this.settings.blockTimeoutMs)).ms;
     } catch (err) {
       throw new Error(`fetching frame ${buffer.frame} failed: ${why(err)}; no file written`, { cause: err });
