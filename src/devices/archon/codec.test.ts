@@ -98,6 +98,18 @@ describe('replies', () => {
     );
   });
 
+  it('a FETCH stream cut mid-block: the cut block is joined, the blocks after it are views of the chunk, not copies', () => {
+    const blocks = Buffer.concat(Array.from({ length: 70 }, (_, i) => formatBlock(9, Buffer.alloc(1024, i))));
+    const splitter = new ArchonReplySplitter();
+    const first = splitter.push(Buffer.from(blocks.subarray(0, 65536)));
+    const chunk = Buffer.from(blocks.subarray(65536));
+    const second = splitter.push(chunk);
+    expect(first.length + second.length).toBe(70);
+    expect(second[0]!.buffer).not.toBe(chunk.buffer);
+    expect(second.slice(1).every((b) => b.buffer === chunk.buffer)).toBe(true);
+    expect([...first, ...second].map((b) => b[4])).toEqual(Array.from({ length: 70 }, (_, i) => i));
+  });
+
   it('refuses an endless line and forgets partial replies on reset', () => {
     const splitter = new ArchonReplySplitter();
     expect(splitter.push(Buffer.from('<01VALID'))).toEqual([]);

@@ -137,7 +137,16 @@ export class ArchonReplySplitter implements ReplySplitter {
     const out: Buffer[] = [];
     let buf = chunk;
     if (this.partialLen > 0) {
-      buf = Buffer.concat([...this.partial, chunk]);
+      const head = this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial);
+      const need = BLOCK_BYTES - head.length;
+      if (head.length >= 4 && head[0] === 0x3c && head[3] === 0x3a && chunk.length >= need) {
+        // A block cut by the chunk boundary: finish it with a 1 KiB copy, then cut views of the
+        // chunk itself (joining the whole chunk would copy every block of a FETCH once more).
+        out.push(Buffer.concat([head, chunk.subarray(0, need)]));
+        buf = chunk.subarray(need);
+      } else {
+        buf = Buffer.concat([head, chunk]);
+      }
       this.partial = [];
       this.partialLen = 0;
     }
