@@ -119,6 +119,15 @@ describe('archive: image index', () => {
     await expect(a.applyRetention({ imagesMs: -1 })).rejects.toThrow(/imagesMs must be a duration/);
   });
 
+  it('never gives an id twice, even after retention emptied the index', async () => {
+    const a = await fresh();
+    const first = (await a.addImage(image({ t: T0 - 10 * 86_400_000, path: '/d/old.fits' }))).image;
+    await a.applyRetention({ imagesMs: 86_400_000 }, T0);
+    expect(await a.listImages({})).toEqual([]);
+    const next = (await a.addImage(image({ path: '/d/new.fits' }))).image;
+    expect(next.id).toBeGreaterThan(first.id);
+  });
+
   it('upgrades an archive of schema version 1: the images table is added, the data kept', async () => {
     const file = dbPath();
     const a = await fresh(file);

@@ -182,7 +182,9 @@ CREATE INDEX IF NOT EXISTS alarms_alarm_t ON alarms (alarm, t_ms);
  */
 const SCHEMA_V2 = `
 CREATE TABLE IF NOT EXISTS images (
-  id INTEGER PRIMARY KEY,
+  -- AUTOINCREMENT: an id is never given twice, even after retention emptied the index; pages
+  -- and caches that hold /api/images/<id> must not show another file under an old id.
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   t_ms INTEGER NOT NULL,
   device TEXT NOT NULL,
   path TEXT NOT NULL,
