@@ -7,6 +7,7 @@
 import { afterEach, expect, it } from 'vitest';
 import type { ExchangeOptions } from '../../links/index.js';
 import { nextEvent, simExchange, type Transport } from '../../testing/sim-exchange.js';
+import { eventually } from '../../testing/eventually.js';
 import { CryoconDriver, cryoconExchangeOptions, cryoconSplitter } from './driver.js';
 import { CryoconSimulator, type CryoconSimulatorOptions } from './simulator.js';
 
@@ -47,7 +48,8 @@ export function driverEndToEnd(transport: Transport): void {
   });
 
   it('fails fast while the controller is away and recovers when it is back', async () => {
-    const { sim, exchange, driver } = await setup({}, { timeoutMs: 300, resyncQuietMs: 50 });
+    // A pseudo-terminal at 9600 baud needs ~0.3 s for one poll cycle: 1.5 s leaves a busy machine room.
+    const { sim, exchange, driver } = await setup({}, { timeoutMs: 1500, resyncQuietMs: 50 });
     expect((await driver.pollCycle()).control).toBe(true);
     const down = transport === 'tcp' ? nextEvent(exchange, 'down', 3000) : Promise.resolve();
     sim.setFault('linkDrop', true);
@@ -56,7 +58,8 @@ export function driverEndToEnd(transport: Transport): void {
     const up = transport === 'tcp' ? nextEvent(exchange, 'up', 3000) : Promise.resolve();
     sim.setFault('linkDrop', false);
     await up;
-    expect((await driver.pollCycle()).channels.A?.temperature).toBeCloseTo(300, 1);
+    // The first cycle after the return may meet the link still resynchronising: it comes back by itself.
+    await eventually(async () => expect((await driver.pollCycle()).channels.A?.temperature).toBeCloseTo(300, 1), 20_000);
   });
 
   it('resynchronises after line noise and takes the next reply for the next request', async () => {
