@@ -192,6 +192,18 @@ describe('binary replies: the daemon-wide budget and subscribers', () => {
     expect((await stalled[2]!.bytes(5 * MiB)).equals(blobBytes(5 * MiB, 3))).toBe(true);
   });
 
+  it('commands declared binary run two at a time with sixteen waiting; beyond, IsBusy at once, whatever the number of connections', async () => {
+    const l = await ready();
+    blobStats.peak = 0;
+    const clients = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(l.daemon.port)));
+    for (const c of clients) sockets.push(c.socket);
+    // Held long enough that every request is in before the first two finish, also on a busy machine.
+    const replies = await Promise.all(clients.map((c, i) => c.request(`blob size=10 seed=${i} hold=2000`, 60_000)));
+    expect(replies.filter((r) => r.startsWith('binary raw size=10'))).toHaveLength(18);
+    expect(replies.filter((r) => /^error blob code=IsBusy .*2 requests for files are running and 16 waiting/.test(r))).toHaveLength(2);
+    expect(blobStats.peak).toBe(2);
+  }, 90_000);
+
   it('a subscriber that holds a block it never reads is closed by the idle timeout too', async () => {
     const l = await ready({ idleTimeoutMs: 1500 });
     const stalled = await ByteClient.connect(l.daemon.port);

@@ -16,6 +16,7 @@ import { BinaryResult, isWritable, type AnyDeviceDefinition, type ForeignSession
 import { CommandQueue, withProtocolErrors } from './command-queue.js';
 import { describeDevice } from './describe.js';
 import { toLabwireError } from './errors.js';
+import { Slots } from '../util/slots.js';
 import type { Actor, AuditEvent, LogEvent, LogLevel } from './events.js';
 import { Poller } from './poller.js';
 import { ProgrammeRunner, type ProgrammeOptions } from './programme-runner.js';
@@ -26,6 +27,11 @@ import type { EffectiveLimits } from './values.js';
 
 export type { Actor, AuditEvent, LogEvent, LogLevel, UpdateEvent } from './events.js';
 export { toLabwireError } from './errors.js';
+
+/** Commands declared `binary` (a FITS file) that may run at once, and wait behind them. */
+export const BINARY_AT_ONCE = 2;
+export const BINARY_WAITING = 16;
+
 
 export interface RunnerOptions {
   definition: AnyDeviceDefinition;
@@ -65,6 +71,7 @@ export class DeviceRunner extends EventEmitter {
   readOnly: boolean;
   private readonly logger: Logger;
   private readonly labStateSource: (() => Promise<LabState>) | undefined;
+  private readonly binarySlots = new Slots(BINARY_AT_ONCE, BINARY_WAITING, 'requests for files');
   private readonly exchange: Exchange;
   private readonly driver: unknown;
   private readonly poller: Poller;
@@ -349,6 +356,9 @@ export class DeviceRunner extends EventEmitter {
       if (decl.write) for (const [k, v] of Object.entries(results)) if (Object.hasOwn(this.device.params, k)) this.setWritten(k, v);
       return results;
     };
+    // A command that answers with a file holds it in memory until its reader has it: only a few run
+    // at once, so many connections asking together cannot make the daemon read gigabytes.
+    if (decl.binary === true) return withProtocolErrors(name, () => this.binarySlots.run(name, exec));
     if (!decl.write || decl.traffic === true) return withProtocolErrors(name, exec);
     return this.queue.run<Record<string, WireValue> | BinaryResult>(line, actor, `running ${name}`, exec);
   }

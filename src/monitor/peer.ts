@@ -21,6 +21,7 @@ import { LabwireError, formatCommand, formatOk, makeCommand, quote, type Command
 import type { Role } from '../server/index.js';
 import type { LogLevel } from '../archive/types.js';
 import type { Logger } from '../util/logger.js';
+import { Slots } from '../util/slots.js';
 import { MONITOR_DEFAULTS, type PeerConfig } from './options.js';
 import type { MonitorActor, PeerState, PeerValue } from './types.js';
 
@@ -169,8 +170,7 @@ export class Peer {
   private identityRefused = false;
   private identityRefusalReported = false;
   /** Binary transfers under way, and those waiting for one to end. */
-  private fetching = 0;
-  private fetchWaiters: Array<() => void> = [];
+  private readonly fetchSlots = new Slots(MAX_FETCHES, MAX_FETCH_WAITERS, 'transfers');
   /** The one-shot connections of transfers under way, closed with the peer. */
   private readonly fetchClients = new Set<LabwireClient>();
 
@@ -242,7 +242,7 @@ export class Peer {
     this.gen++;
     this.clearTimers();
     // Transfers under way end now (their requests fail), and those waiting for a slot are let go.
-    for (const waiter of this.fetchWaiters.splice(0)) waiter();
+    this.fetchSlots.rejectWaiting(new LabwireError('CommunicationFailed', `${this.name}: the monitor is closing`, 'image'));
     await Promise.all([this.client.close(), ...[...this.fetchClients].map((c) => c.close().catch(() => undefined))]);
   }
 
@@ -357,20 +357,12 @@ export class Peer {
     if (this.protocol !== 'labwire') throw new LabwireError('ProtocolError', `${this.name} is a CCDLab peer: it sends no binary replies`);
     const command = line.trim().split(/\s+/, 1)[0] ?? '-';
     if (this.closed) throw new LabwireError('CommunicationFailed', `${this.name}: the monitor is closing`, command);
-    // At most MAX_FETCHES transfers per daemon at once: each holds a file in memory and a connection;
-    // and a bounded queue behind them, so a page asking for many files is told rather than queued for ever.
-    if (this.fetching >= MAX_FETCHES && this.fetchWaiters.length >= MAX_FETCH_WAITERS) {
-      throw new LabwireError('IsBusy', `${this.name}: ${MAX_FETCHES} transfers are running and ${MAX_FETCH_WAITERS} waiting; try again shortly`, command);
-    }
-    while (this.fetching >= MAX_FETCHES) await new Promise<void>((resolve) => this.fetchWaiters.push(resolve));
-    if (this.closed) throw new LabwireError('CommunicationFailed', `${this.name}: the monitor is closing`, command);
-    this.fetching++;
-    try {
-      return await this.fetchOnce(line, options);
-    } finally {
-      this.fetching--;
-      this.fetchWaiters.shift()?.();
-    }
+    // At most MAX_FETCHES transfers per daemon at once (each holds a file in memory and a
+    // connection), and a bounded queue behind them: a page asking for many files is told, not queued for ever.
+    return this.fetchSlots.run(command, () => {
+      if (this.closed) throw new LabwireError('CommunicationFailed', `${this.name}: the monitor is closing`, command);
+      return this.fetchOnce(line, options);
+    });
   }
 
   private async fetchOnce(line: string, options: { maxBytes: number; timeoutMs: number }): Promise<{ data: Buffer; fields: Record<string, string>; kind: string }> {

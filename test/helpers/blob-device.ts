@@ -19,7 +19,7 @@ export function blobBytes(size: number, seed: number): Buffer {
 }
 
 /** How many `blob` commands ran (this process): a stalled reader must stop them. */
-export const blobStats = { served: 0 };
+export const blobStats = { served: 0, running: 0, peak: 0 };
 
 export const blobDefinition = defineDevice({
   type: 'blob',
@@ -34,9 +34,21 @@ export const blobDefinition = defineDevice({
     blob: {
       description: 'answers with size bytes',
       write: false,
-      args: { size: { type: 'int', description: 'bytes' }, seed: { type: 'int', description: 'pattern' } },
+      binary: true,
+      args: {
+        size: { type: 'int', description: 'bytes' },
+        seed: { type: 'int', description: 'pattern' },
+        hold: { type: 'int', description: 'ms to take, as reading a large file does', optional: true },
+      },
       run: async (_d, args) => {
         blobStats.served++;
+        blobStats.running++;
+        blobStats.peak = Math.max(blobStats.peak, blobStats.running);
+        try {
+          if (typeof args.hold === 'number') await new Promise((r) => setTimeout(r, args.hold as number));
+        } finally {
+          blobStats.running--;
+        }
         return new BinaryResult('raw', blobBytes(Number(args.size), Number(args.seed)), { seed: Number(args.seed), note: 'a b' });
       },
     },
