@@ -197,6 +197,12 @@ export interface ArchiveStats {
   failed?: number;
   /** Transactions committed since open. */
   batches?: number;
+  /** 'degraded' while writes go to the local spool because the database is unavailable (spool.ts). */
+  state?: 'ok' | 'degraded';
+  /** Rows (samples, log, audit, alarm) waiting in the spool to be replayed. */
+  spooled?: number;
+  /** Spooled rows given up since open (damaged records, rows the database refused for good). */
+  spoolDropped?: number;
 }
 
 export interface Archive {
