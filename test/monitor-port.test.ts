@@ -134,7 +134,7 @@ describe('reads', () => {
   it('help lists the commands; an unknown command gets NoSuchCommand; ping gets pong', async () => {
     const { client } = await setup();
     const c = await client();
-    expect(await c.request('help')).toMatch(/^ok help commands="get_id get_status send clients connections snapshot message info warning error success debug subscribe unsubscribe auth ping help exit"$/);
+    expect(await c.request('help')).toMatch(/^ok help commands="get_id get_status send clients connections snapshot message info warning error success debug subscribe unsubscribe auth ping help exit as"$/);
     expect(await c.request('frobnicate')).toMatch(/^error frobnicate code=NoSuchCommand message="unknown command \\"frobnicate\\"; the monitor knows: get_id, /);
     expect(await c.request('ping')).toBe('pong');
   });

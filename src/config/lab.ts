@@ -152,7 +152,8 @@ const peerSchema = z
     name,
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
-    protocol: z.enum(['labwire', 'ccdlab']).default('labwire'),
+    /** `monitor`: another monitor; its devices are shown as `<name>/<device>` (docs/monitor.md#several-monitors). */
+    protocol: z.enum(['labwire', 'ccdlab', 'monitor']).default('labwire'),
     /** The token the monitor sends; `${VAR}` reads it from the environment. */
     token: z.string().optional(),
     /** Connect with TLS: `true` (the system's CAs and monitor.peerTls), or ca/cert/key/servername. */
@@ -162,8 +163,11 @@ const peerSchema = z
     description: z.string().optional(),
     enabled: z.boolean().default(true),
     plots: z.array(plotSchema).default([]),
+    /** `protocol: monitor` only: archive the lower monitor's devices here too (default false: that monitor archives them). */
+    archive: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.archive === undefined || p.protocol === 'monitor', { path: ['archive'], message: 'archive is an option of peers with protocol monitor (whether their devices are archived here too)' });
 
 /** `<client>.<param>`: a value of a configured daemon or peer. */
 const paramRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected <client>.<param>, e.g. chiller.temperature');

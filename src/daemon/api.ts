@@ -116,6 +116,11 @@ export interface LabDeviceState {
   values: Record<string, WireValue>;
   /** Unit of each parameter that has one. */
   units: Record<string, string>;
+  /**
+   * A device of a lower monitor: the monitors its values came through, nearest first (absent for
+   * the monitor's own daemons). A monitor of monitors uses it to refuse loops.
+   */
+  monitors?: string[];
 }
 
 /** The state of every device of the lab at one moment. */

@@ -183,6 +183,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         token: expandEnv(p.token, `peers.${p.name}.token`) ?? peerToken,
         description: p.description,
         plots: p.plots,
+        ...(p.archive !== undefined ? { archiveDevices: p.archive } : {}),
       })),
     ];
     const monitorTokens = tokensFor(config.monitor.tokenFile);

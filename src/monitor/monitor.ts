@@ -18,6 +18,8 @@ import { ImageIngest, isImageSource } from './images.js';
 import { MessageLog } from './message-log.js';
 import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
 import { Peer, type PeerHooks } from './peer.js';
+import { MonitorPeer, RemoteDevice } from './monitor-peer.js';
+import type { LabDevice } from './device.js';
 import { MonitorServer, type MonitorBackend } from './server.js';
 import type { LabStatus, LogReceipt, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
 import { NOT_FORWARDED, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
@@ -90,8 +92,13 @@ export class Monitor extends EventEmitter implements MonitorView {
   host: string | undefined;
 
   private readonly logger: Logger;
-  private readonly peerList: Peer[] = [];
-  private readonly peerMap = new Map<string, Peer>();
+  /** Every device shown: the configured daemons, then the devices of lower monitors as they come. */
+  private readonly peerList: LabDevice[] = [];
+  private readonly peerMap = new Map<string, LabDevice>();
+  /** The daemons this monitor connects to itself. */
+  private readonly daemonPeers: Peer[] = [];
+  /** Lower monitors (`protocol: monitor`), by name. */
+  private readonly monitorPeers = new Map<string, MonitorPeer>();
   private readonly disabled = new Set<string>();
   private readonly log: MessageLog;
   private readonly feed: ArchiveFeed;
@@ -143,9 +150,9 @@ export class Monitor extends EventEmitter implements MonitorView {
     for (const cfg of options.peers) {
       const problem = clientNameProblem(cfg.name);
       if (problem) throw new Error(`monitor peer config: ${problem}`);
-      if (this.peerMap.has(cfg.name) || this.disabled.has(cfg.name)) throw new Error(`monitor peer config: the client name "${cfg.name}" is used twice`);
-      if (cfg.protocol !== undefined && cfg.protocol !== 'labwire' && cfg.protocol !== 'ccdlab') {
-        throw new Error(`monitor peer config: client "${cfg.name}" has protocol "${String(cfg.protocol)}"; expected labwire or ccdlab`);
+      if (this.peerMap.has(cfg.name) || this.monitorPeers.has(cfg.name) || this.disabled.has(cfg.name)) throw new Error(`monitor peer config: the client name "${cfg.name}" is used twice`);
+      if (cfg.protocol !== undefined && cfg.protocol !== 'labwire' && cfg.protocol !== 'ccdlab' && cfg.protocol !== 'monitor') {
+        throw new Error(`monitor peer config: client "${cfg.name}" has protocol "${String(cfg.protocol)}"; expected labwire, ccdlab or monitor`);
       }
       if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) {
         throw new Error(`monitor peer config: client "${cfg.name}" has port ${String(cfg.port)}; expected 1..65535`);
@@ -166,13 +173,18 @@ export class Monitor extends EventEmitter implements MonitorView {
       const other = endpoints.get(endpoint);
       if (other !== undefined) this.logger.warn(`clients "${other}" and "${cfg.name}" are both configured at ${endpoint}`);
       endpoints.set(endpoint, cfg.name);
+      if (cfg.protocol === 'monitor') {
+        this.monitorPeers.set(cfg.name, new MonitorPeer(cfg, this.name, timing, { ...hooks, added: (d) => this.onAdded(d), removed: (d) => this.onRemoved(d) }, this.logger));
+        continue;
+      }
       const peer = new Peer(cfg, this.name, timing, hooks, this.logger);
+      this.daemonPeers.push(peer);
       this.peerList.push(peer);
       this.peerMap.set(cfg.name, peer);
       this.numeric.set(cfg.name, new Set());
     }
     let shortest = this.heartbeatMs;
-    for (const peer of this.peerList) {
+    for (const peer of this.daemonPeers) {
       for (const p of Object.values(peer.config.archive ?? {})) if (p.heartbeatMs !== undefined) shortest = Math.min(shortest, p.heartbeatMs);
     }
     this.refeedMs = Math.max(MIN_REFEED_MS, shortest / 4);
@@ -231,13 +243,15 @@ export class Monitor extends EventEmitter implements MonitorView {
       this.server = server;
     }
     const where = this.server ? `; labwire port ${this.host}:${this.port}` : '';
-    this.logger.info(`monitor "${this.name}" started with ${this.peerList.length} peer(s)${where}${this.readOnly ? ', read-only' : ''}`);
-    this.addEntry({ t: Date.now(), source: this.name, level: 'info', message: `monitor started: ${this.peerList.map((p) => p.name).join(', ') || 'no peers'}` });
+    const names = [...this.peerList.map((p) => p.name), ...[...this.monitorPeers.keys()].map((n) => `${n} (monitor)`)];
+    this.logger.info(`monitor "${this.name}" started with ${names.length} peer(s)${where}${this.readOnly ? ', read-only' : ''}`);
+    this.addEntry({ t: Date.now(), source: this.name, level: 'info', message: `monitor started: ${names.join(', ') || 'no peers'}` });
     for (const entry of restored) this.addEntry(entry);
-    for (const peer of this.peerList) peer.start();
+    for (const peer of this.daemonPeers) peer.start();
+    for (const m of this.monitorPeers.values()) m.start();
     // Disconnected alarms count from the start: a client that never connects raises after its delay.
     this.armAlarmTimer();
-    if (this.archive && this.peerList.length > 0) {
+    if (this.archive && (this.peerList.length > 0 || [...this.monitorPeers.values()].some((m) => m.config.archiveDevices === true))) {
       this.refeedTimer = setInterval(() => this.refeed(), this.refeedMs);
       this.refeedTimer.unref();
     }
@@ -257,7 +271,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       const t = Date.now();
       const up = this.peerList.filter((p) => p.connected);
       const images = this.images.close();
-      await Promise.all(this.peerList.map((p) => p.close()));
+      await Promise.all([...this.daemonPeers.map((p) => p.close()), ...[...this.monitorPeers.values()].map((m) => m.close())]);
       await images;
       for (const peer of up) this.writeGap(peer, t);
       this.addEntry({ t, source: this.name, level: 'info', message: 'monitor stopped' });
@@ -279,6 +293,18 @@ export class Monitor extends EventEmitter implements MonitorView {
 
   plots(client: string): PlotConfig[] {
     return [...(this.peerMap.get(client)?.config.plots ?? [])];
+  }
+
+  /** The lower monitors this one watches: name, endpoint, whether it answers, and its devices' client names here. */
+  monitors(): Array<{ name: string; endpoint: string; connected: boolean; lowerName?: string; lastError?: string; devices: string[] }> {
+    return [...this.monitorPeers.values()].map((m) => ({
+      name: m.name,
+      endpoint: m.endpoint,
+      connected: m.up,
+      ...(m.lowerName !== undefined ? { lowerName: m.lowerName } : {}),
+      ...(m.lastError !== undefined ? { lastError: m.lastError } : {}),
+      devices: m.list().map((d) => d.name),
+    }));
   }
 
   status(): LabStatus {
@@ -369,6 +395,7 @@ export class Monitor extends EventEmitter implements MonitorView {
   async fetchImage(client: string, path: string): Promise<Buffer> {
     const peer = this.peerMap.get(client);
     if (!peer) throw new LabwireError('ProtocolError', `unknown client "${client}"; clients: ${this.peerList.map((p) => p.name).join(', ') || 'none'}`, 'image');
+    if (!(peer instanceof Peer)) throw new LabwireError('ProtocolError', `${client} is a device of a lower monitor: fetch its images from that monitor`, 'image');
     if (!peer.connected) {
       throw new LabwireError('CommunicationFailed', `${client} is not connected${peer.lastError ? ` (${peer.lastError})` : ''}; its images can be fetched once it is back`, 'image');
     }
@@ -435,7 +462,7 @@ export class Monitor extends EventEmitter implements MonitorView {
    * Checks a line to forward: the client exists, the line parses, names a command and is one the
    * monitor forwards. Throws LabwireError('ProtocolError') otherwise.
    */
-  private prepare(client: string, line: string): { peer: Peer; body: string; cmd: Command; kind: LineKind } {
+  private prepare(client: string, line: string): { peer: LabDevice; body: string; cmd: Command; kind: LineKind } {
     const peer = this.peerMap.get(client);
     if (!peer) {
       const known = this.peerList.map((p) => p.name).join(', ') || 'none';
@@ -496,9 +523,10 @@ export class Monitor extends EventEmitter implements MonitorView {
    */
   labState(): LabState {
     const devices: LabDeviceState[] = this.peerList.map((p) => {
-      const units: Record<string, string> = {};
+      const units: Record<string, string> = p instanceof RemoteDevice ? { ...p.units } : {};
       for (const [k, decl] of Object.entries(p.describe?.params ?? {})) if (decl.unit) units[k] = decl.unit;
-      return { name: p.name, connected: p.connected, values: { ...p.values }, units };
+      // The monitors a lower monitor's device came through: a monitor above this one refuses loops with it.
+      return { name: p.name, connected: p.connected, values: { ...p.values }, units, ...(p.monitors.length > 0 ? { monitors: [...p.monitors] } : {}) };
     });
     return { t: Date.now(), source: `monitor ${this.name}`, devices };
   }
@@ -516,7 +544,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     return receipt;
   }
 
-  private seriesPolicy(peer: Peer, name: string, param?: DescribeDoc['params'][string]): SeriesPolicy {
+  private seriesPolicy(peer: LabDevice, name: string, param?: DescribeDoc['params'][string]): SeriesPolicy {
     const site = peer.config.archive && Object.hasOwn(peer.config.archive, name) ? peer.config.archive[name] : undefined;
     const policy: SeriesPolicy = { heartbeatMs: site?.heartbeatMs ?? this.heartbeatMs };
     if (param?.unit) policy.unit = param.unit;
@@ -528,7 +556,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     return policy;
   }
 
-  private configure(peer: Peer, name: string, policy: SeriesPolicy): void {
+  private configure(peer: LabDevice, name: string, policy: SeriesPolicy): void {
     const key = `${peer.name}\u0000${name}`;
     this.heartbeats.set(key, policy.heartbeatMs ?? this.heartbeatMs);
     const text = JSON.stringify(policy);
@@ -537,12 +565,12 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.feed.configure(peer.name, name, policy);
   }
 
-  private onDescribed(peer: Peer): void {
+  private onDescribed(peer: LabDevice): void {
     const doc = peer.describe;
     const text = JSON.stringify(doc ?? null);
     const changed = this.describedAs.get(peer.name) !== text;
     this.describedAs.set(peer.name, text);
-    if (doc) {
+    if (doc && peer.archived) {
       const numeric = this.numeric.get(peer.name)!;
       for (const [name, param] of Object.entries(doc.params)) {
         if (NUMERIC_TYPES.has(param.type)) numeric.add(name);
@@ -553,7 +581,9 @@ export class Monitor extends EventEmitter implements MonitorView {
   }
 
   /** Archive samples of a peer's values; configures series seen for the first time. */
-  private samples(peer: Peer, t: number, values: Readonly<Record<string, PeerValue>>): Sample[] {
+  private samples(peer: LabDevice, t: number, values: Readonly<Record<string, PeerValue>>): Sample[] {
+    // A lower monitor's devices are archived there (unless its peer says archive: true).
+    if (!peer.archived) return [];
     const numeric = this.numeric.get(peer.name)!;
     const samples: Sample[] = [];
     for (const [name, v] of Object.entries(values)) {
@@ -578,7 +608,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     const t = Date.now();
     const samples: Sample[] = [];
     for (const peer of this.peerList) {
-      if (!peer.connected) continue;
+      if (!peer.connected || !peer.archived) continue;
       const due: Record<string, PeerValue> = {};
       let any = false;
       for (const [name, v] of Object.entries(peer.values)) {
@@ -592,10 +622,11 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.feed.write(samples);
   }
 
-  private onValues(peer: Peer, t: number, changes: Record<string, PeerValue>, full: boolean): void {
+  private onValues(peer: LabDevice, t: number, changes: Record<string, PeerValue>, full: boolean): void {
     const samples = this.samples(peer, t, changes);
     this.feed.write(samples);
-    this.images.values(peer, changes, full);
+    // Images of a lower monitor's devices are indexed by that monitor.
+    if (peer instanceof Peer) this.images.values(peer, changes, full);
     const values = { ...changes };
     this.emit('update', { client: peer.name, t, values } satisfies MonitorUpdate);
     this.server?.pushValues(peer.name, t, values);
@@ -603,7 +634,7 @@ export class Monitor extends EventEmitter implements MonitorView {
     if (full) this.logger.debug({ peer: peer.name, n: samples.length }, 'peer snapshot');
   }
 
-  private onLink(peer: Peer, up: boolean, t: number): void {
+  private onLink(peer: LabDevice, up: boolean, t: number): void {
     if (!up) this.writeGap(peer, t);
     this.addEntry({ t, source: peer.name, level: up ? 'info' : 'warning', message: `${peer.name} ${up ? 'connected' : 'disconnected'}` });
     this.logger.info({ peer: peer.name, endpoint: peer.endpoint, reason: peer.lastError }, up ? 'peer connected' : 'peer disconnected');
@@ -651,8 +682,41 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.alarmTimer.unref();
   }
 
+  /** A device of a lower monitor appeared: it is shown like any peer from now on. */
+  private onAdded(device: RemoteDevice): void {
+    const clash = this.peerMap.get(device.name);
+    if (clash) {
+      // Cannot happen with checked names (a local name holds no "/"); said rather than shown twice.
+      this.logger.error({ device: device.name }, 'a device of a lower monitor has the name of another client; left out');
+      return;
+    }
+    this.peerList.push(device);
+    this.peerMap.set(device.name, device);
+    this.numeric.set(device.name, new Set());
+    this.logger.info({ device: device.name, via: device.parent.name }, 'device of a lower monitor added');
+    this.emit('peer', device.state());
+  }
+
+  /** The lower monitor no longer lists a device: it goes (shown disconnected first if it was up). */
+  private onRemoved(device: RemoteDevice): void {
+    if (this.peerMap.get(device.name) !== device) return;
+    const t = Date.now();
+    if (device.connected) {
+      device.connected = false;
+      device.lastError = `no longer listed by monitor ${device.parent.name}`;
+      this.onLink(device, false, t);
+    }
+    this.peerMap.delete(device.name);
+    const i = this.peerList.indexOf(device);
+    if (i >= 0) this.peerList.splice(i, 1);
+    this.numeric.delete(device.name);
+    this.addEntry({ t, source: device.name, level: 'info', message: `${device.name} removed: monitor ${device.parent.name} no longer lists it` });
+    this.emit('peer', { ...device.state(), connected: false });
+  }
+
   /** A null sample for every numeric series of the peer: the gap stays visible in the history. */
-  private writeGap(peer: Peer, t: number): void {
+  private writeGap(peer: LabDevice, t: number): void {
+    if (!peer.archived) return;
     const names = this.numeric.get(peer.name);
     if (!names || names.size === 0) return;
     this.feed.write([...names].map((name) => ({ device: peer.name, name, t, value: null })));

@@ -12,8 +12,11 @@ import type { PlotConfig } from './types.js';
 export interface PeerConfig {
   /** The client name: status keys are `<name>.<param>`. Matched by host:port, never by what the daemon calls itself. */
   name: string;
-  /** labwire daemons are subscribed to; CCDLab daemons are polled with `get_status` (default labwire). */
-  protocol?: 'labwire' | 'ccdlab';
+  /**
+   * labwire daemons are subscribed to; CCDLab daemons are polled with `get_status` (default
+   * labwire); `monitor`: another monitor, whose devices are shown here as `<name>/<device>`.
+   */
+  protocol?: 'labwire' | 'ccdlab' | 'monitor';
   host: string;
   port: number;
   /** Sent as `auth token=...` after every connect (labwire peers). */
@@ -34,6 +37,12 @@ export interface PeerConfig {
   plots?: PlotConfig[];
   /** false: left out entirely, as CCDLab's `enabled = False` (default true). */
   enabled?: boolean;
+  /**
+   * `protocol: monitor` only: whether this monitor archives the lower monitor's devices too
+   * (default false: the lower monitor archives what it sees, and two monitors writing one shared
+   * PostgreSQL would store every sample twice under two names). docs/decisions/0023.
+   */
+  archiveDevices?: boolean;
   /** Per-parameter archive policy; overrides the daemon's `describe` hints and the monitor's default heartbeat. */
   archive?: Record<string, { deadband?: number; heartbeatMs?: number }>;
 }

@@ -24,19 +24,20 @@ import type { Logger } from '../util/logger.js';
 import { Slots } from '../util/slots.js';
 import { MONITOR_DEFAULTS, type PeerConfig } from './options.js';
 import type { MonitorActor, PeerState, PeerValue } from './types.js';
+import type { LabDevice } from './device.js';
 
 export interface PeerHooks {
   /**
    * Values arrived and are already in peer.values. `full`: a fresh snapshot after a (re)connect or
    * a recovered hang, `changes` then holds every value whether it changed or not.
    */
-  values(peer: Peer, t: number, changes: Record<string, PeerValue>, full: boolean): void;
+  values(peer: LabDevice, t: number, changes: Record<string, PeerValue>, full: boolean): void;
   /** The peer went up or down (connected and answering, or not). */
-  link(peer: Peer, up: boolean, t: number, reason: string): void;
+  link(peer: LabDevice, up: boolean, t: number, reason: string): void;
   /** A labwire peer's describe arrived (or failed: peer.describe is then undefined). */
-  described(peer: Peer): void;
+  described(peer: LabDevice): void;
   /** A log line from the peer, or something the monitor has to say about it. */
-  log(peer: Peer, level: LogLevel, text: string, t: number): void;
+  log(peer: Pick<LabDevice, 'name'>, level: LogLevel, text: string, t: number): void;
 }
 
 export interface PeerTiming {
@@ -88,7 +89,7 @@ function ccdlabIsPush(cmd: Command): boolean {
  * labwire peers: `update` and `log`, and CCDLab-style notices should a daemon send them. An
  * `error` line is a notice only without `code=`; with it, it is an error reply.
  */
-function labwireIsPush(cmd: Command): boolean {
+export function labwireIsPush(cmd: Command): boolean {
   const name = cmd.name ?? '';
   if (name === 'update' || name === 'log') return true;
   if (name === 'error') return !Object.hasOwn(cmd.kwargs, 'code');
@@ -118,8 +119,11 @@ function record(): Record<string, PeerValue> {
   return Object.create(null) as Record<string, PeerValue>;
 }
 
-export class Peer {
+export class Peer implements LabDevice {
   readonly name: string;
+  /** This monitor connects to the daemon itself: it archives its values. */
+  readonly archived = true;
+  readonly monitors: readonly string[] = [];
   readonly protocol: 'labwire' | 'ccdlab';
   readonly host: string;
   readonly port: number;
@@ -182,7 +186,7 @@ export class Peer {
     private readonly logger: Logger,
   ) {
     this.name = config.name;
-    this.protocol = config.protocol ?? 'labwire';
+    this.protocol = config.protocol === 'ccdlab' ? 'ccdlab' : 'labwire';
     this.host = config.host;
     this.port = config.port;
     this.probeDelay = timing.pollMs;

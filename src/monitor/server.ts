@@ -19,8 +19,9 @@
  */
 import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, tokenize } from '../wire/tokenize.js';
+import { parseLine } from '../wire/index.js';
 import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
-import { RefusalSummary, LINE_SERVER_DEFAULTS, builtinRule, hasChosenName, listedBuiltins, noticesOf, LineServer, type Role, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { RefusalSummary, LINE_SERVER_DEFAULTS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import { capText } from '../daemon/audit.js';
 import type { LabState } from '../daemon/api.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
@@ -74,10 +75,12 @@ export class MonitorServer implements LineService {
   private readonly lines: LineServer;
   private readonly refusals: RefusalSummary<ErrorCode>;
   private readonly anyTokens: boolean;
+  private readonly tokens: TokenStore;
 
   constructor(private readonly backend: MonitorBackend, opts: MonitorServerOptions) {
     this.lines = new LineServer({ ...opts, label: 'monitor' }, this);
     this.anyTokens = opts.tokens.enabled;
+    this.tokens = opts.tokens;
     this.refusals = new RefusalSummary({
       intervalMs: opts.refusalSummaryMs ?? LINE_SERVER_DEFAULTS.refusalSummaryMs,
       onSummary: (t) => {
@@ -180,6 +183,8 @@ export class MonitorServer implements LineService {
         return formatOk('help', { commands: (this.backend.alarms().length > 0 ? COMMANDS_WITH_ALARMS : COMMANDS).join(' ') });
       case 'get_id':
         return `id name=${quote(this.backend.name)} type=monitor protocol=labwire/1 version=${quote(this.backend.version)}`;
+      case 'as':
+        return this.forwarded(s, line);
     }
     const rule = builtinRule('monitor', name);
     // Unknown commands need the viewer role to be told so, as on a daemon's port.
@@ -229,6 +234,47 @@ export class MonitorServer implements LineService {
       }
     }
     return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; the monitor knows: ${COMMANDS.join(', ')}`, name));
+  }
+
+  /**
+   * `as user=<name> role=<role> <line ...>` from a monitor above this one (docs/decisions/0009,
+   * 0023): as on a daemon's port, only a session whose token is marked `forward` may name an end
+   * user; the line then runs as `<name> via <that monitor>` with the lower of the claimed role and
+   * the session's own, so a `send` in it reaches the daemon (and its audit) under the person's
+   * name and never with more rights than either hop has. Refusals are audited under the session.
+   */
+  private forwarded(s: Session, line: string): Handled {
+    const refuse = (err: LabwireError): string => {
+      this.auditRefusal(s, this.backend.name, line, err);
+      return formatErrorReply(err);
+    };
+    const usage = 'usage: as user=<name> role=viewer|operator|admin <line ...>';
+    if (!this.tokens.mayForward(s.tokenName)) {
+      const why = s.tokenName === undefined ? 'this connection has not authenticated with a token' : `the token "${s.tokenName}" is not marked forward in the monitor's token file`;
+      return refuse(new LabwireError('Unauthorized', `only a trusted monitor's connection may run lines for other users: ${why}`, 'as'));
+    }
+    const head: Record<string, string> = {};
+    for (const tok of tokenize(line, 3).slice(1)) {
+      if (tok.eq > 0) head[tok.text.slice(0, tok.eq)] = tok.text.slice(tok.eq + 1);
+    }
+    const { user, role } = head;
+    if (user === undefined || role === undefined) return refuse(new LabwireError('ProtocolError', usage, 'as'));
+    if (user === '' || user.length > 200 || [...user].some((c) => c < ' ' || c === '\x7f')) return refuse(new LabwireError('ProtocolError', 'as: user must be a name of 1 to 200 printable characters', 'as'));
+    if (!isRole(role)) return refuse(new LabwireError('WrongType', `as: role must be viewer, operator or admin, not "${role}"`, 'as'));
+    const inner = lineBody(line, 3);
+    let cmd: Command;
+    try {
+      cmd = parseLine(inner);
+    } catch (err) {
+      return refuse(new LabwireError('ProtocolError', `as: the line cannot be read: ${err instanceof Error ? err.message : String(err)}`, 'as'));
+    }
+    if (cmd.name === null) return refuse(new LabwireError('ProtocolError', `as needs a line to run; ${usage}`, 'as'));
+    if (NOT_FORWARDED.has(cmd.name) || LOG_COMMANDS.has(cmd.name) || cmd.name === 'exit') {
+      return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection or to the monitor itself and cannot be run for another user`, 'as'));
+    }
+    const via = hasChosenName(s) ? s.name : s.tokenName;
+    const onBehalf: Session = { id: s.id, peer: s.peer, address: s.address, name: `${user} via ${via}`, type: s.type, role: lowerRole(role, s.role), tokenName: undefined, subscribed: null };
+    return this.dispatch(onBehalf, cmd as Command & { name: string }, inner);
   }
 
   private logLine(s: Session, name: string, line: string): Handled {

@@ -27,6 +27,11 @@ export interface PeerState {
   lastError?: string;
   /** labwire peers: their self-description (parameters, units, limits, commands). */
   describe?: DescribeDoc;
+  /**
+   * A device of a lower monitor (`peers[]` with `protocol: monitor`): the monitor peer's name and
+   * the device's name there. The client name is `<monitor>/<device>`; read these, never split it.
+   */
+  via?: { monitor: string; device: string };
   /** Latest values (CCDLab peers: as sent, numbers parsed when they look like numbers). */
   values: Record<string, PeerValue>;
   /** Unix ms of each value's last update. */

@@ -46,7 +46,7 @@ describe('the built-in command table', () => {
   });
 
   it('lists for help, in order, what each server has always answered', () => {
-    expect(listedBuiltins('monitor').join(' ')).toBe('get_id get_status send clients connections snapshot message info warning error success debug subscribe unsubscribe auth ping help exit');
+    expect(listedBuiltins('monitor').join(' ')).toBe('get_id get_status send clients connections snapshot message info warning error success debug subscribe unsubscribe auth ping help exit as');
     expect(listedBuiltins('monitor', new Set(['alarms'])).slice(-2)).toEqual(['alarms', 'ack']);
     expect(listedBuiltins('daemon')).toEqual(['get_id', 'get_status', 'describe', 'set', 'subscribe', 'unsubscribe', 'auth', 'ping', 'help', 'exit', 'as', 'programme_load', 'programme_start', 'programme_pause', 'programme_stop', 'programme_status', 'programme_profile']);
   });

@@ -75,7 +75,7 @@ export const BUILTIN_COMMANDS: readonly BuiltinCommand[] = [
   { name: 'ping', daemon: anyone('read'), monitor: anyone('read'), ccdlab: true },
   { name: 'help', daemon: anyone('read'), monitor: anyone('read'), ccdlab: true },
   { name: 'exit', daemon: admin, monitor: admin, ccdlab: true },
-  { name: 'as', daemon: anyone('forward', { audited: true }), ccdlab: false, notForwarded: 'the monitor names the end user of a forwarded line itself; nobody may claim another name through it' },
+  { name: 'as', daemon: anyone('forward', { audited: true }), monitor: anyone('forward', { audited: true }), ccdlab: false, notForwarded: 'the monitor names the end user of a forwarded line itself; nobody may claim another name through it' },
   { name: 'programme_load', daemon: operator(true), ccdlab: false },
   { name: 'programme_start', daemon: operator(true), ccdlab: false },
   { name: 'programme_pause', daemon: operator(true), ccdlab: false },
