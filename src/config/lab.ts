@@ -16,6 +16,7 @@ import '../devices/index.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from './size.js';
 import { checkLabTls } from './tls.js';
+import { mqttConfigSchema } from './mqtt.js';
 import { loadYamlConfig, parseYamlConfig } from './yaml.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:7001');
@@ -234,6 +235,8 @@ export const labConfigSchema = z
     alarms: z.array(alarmSchema).default([]),
     /** Where alarm transitions are sent: webhooks and Alertmanager (docs/alarms.md). */
     alarmHooks: z.array(alarmHookSchema).default([]),
+    /** The MQTT bridge, run in the monitor's process (docs/mqtt.md). */
+    mqtt: mqttConfigSchema.optional(),
     monitor: z
       .object({
         name: z.string().default('monitor'),
@@ -327,6 +330,8 @@ export const labConfigSchema = z
       }
     });
     const clients = [...lab.daemons.map((d) => d.name), ...lab.peers.map((p) => p.name)];
+    // `<prefix>/bridge/availability` is the bridge's own topic (docs/mqtt.md).
+    if (lab.mqtt && clients.includes('bridge')) ctx.addIssue({ code: 'custom', path: ['mqtt'], message: 'a device named "bridge" would share its topics with the MQTT bridge\'s own (<prefix>/bridge/availability): rename the device' });
     const known = new Set(clients);
     const ids = new Set<string>();
     const checkClient = (ref: string, where: (string | number)[], what: string): void => {
@@ -437,6 +442,7 @@ export function resolvePaths(lab: LabConfig, baseDir: string): LabConfig {
     data,
     daemons: lab.daemons.map((d) => ({ ...d, tokenFile: abs(d.tokenFile), auditFile: abs(d.auditFile), ...(d.tls ? { tls: absTls(d.tls, abs) } : {}) })),
     peers: lab.peers.map((p) => (p.tls && p.tls !== true ? { ...p, tls: absTls(p.tls, abs) } : p)),
+    ...(lab.mqtt ? { mqtt: { ...lab.mqtt, passwordFile: abs(lab.mqtt.passwordFile), ca: abs(lab.mqtt.ca) } } : {}),
     monitor: {
       ...lab.monitor,
       tokenFile: abs(lab.monitor.tokenFile),

@@ -22,6 +22,7 @@ import { parseSize } from '../config/size.js';
 import { readLabTls } from '../config/tls.js';
 import { VERSION } from '../version.js';
 import { busInstrumentModels, busLinkOf, startOrder } from './bus.js';
+import { startMqttBridgeFromConfig, type MqttBridge } from '../bridges/mqtt/index.js';
 
 export interface RunningLab {
   config: LabConfig;
@@ -33,6 +34,8 @@ export interface RunningLab {
   archiveError?: string;
   monitor: Monitor;
   web: WebServer;
+  /** The MQTT bridge, when the lab file has an `mqtt:` section (docs/mqtt.md). */
+  mqtt?: MqttBridge;
   close(): Promise<void>;
 }
 
@@ -236,7 +239,11 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, ...(tls.web ? { https: tls.web } : {}), tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, authThrottle: monitorSecrets, logger });
     stops.push(() => web.close());
 
-    return { config, simulators, daemons, archive, archiveError, monitor, web, close };
+    // After the monitor: it feeds the bridge and carries its commands; stopped before it.
+    const mqtt = config.mqtt ? startMqttBridgeFromConfig(config.mqtt, monitor, logger) : undefined;
+    if (mqtt) stops.push(() => mqtt.close());
+
+    return { config, simulators, daemons, archive, archiveError, monitor, web, ...(mqtt ? { mqtt } : {}), close };
   } catch (err) {
     await close();
     throw err;
