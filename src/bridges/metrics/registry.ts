@@ -37,7 +37,48 @@ export function newRegistry(role: 'daemon' | 'monitor'): Registry {
     labelNames: ['version', 'role'],
     registers: [registry],
   }).set({ version: VERSION, role }, 1);
+  processMetrics(registry);
   return registry;
+}
+
+const startedAtS = Math.round(Date.now() / 1000 - process.uptime());
+
+/**
+ * A few process metrics with their standard names (not prom-client's defaults: three of those
+ * are gauges named `_total`, which promtool refuses). Read at scrape time; no timers.
+ */
+function processMetrics(registry: Registry): void {
+  new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds.',
+    registers: [registry],
+    collect() {
+      const u = process.cpuUsage();
+      this.reset();
+      this.inc((u.user + u.system) / 1e6);
+    },
+  });
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since the Unix epoch in seconds.',
+    registers: [registry],
+  }).set(startedAtS);
+  new Gauge({
+    name: 'nodejs_heap_size_used_bytes',
+    help: 'Process heap size used by JavaScript objects, in bytes.',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
 }
 
 /** `labwire_value{device,param,unit}`: every numeric value of the devices `source` lists now. */
