@@ -314,7 +314,9 @@ export class Monitor extends EventEmitter implements MonitorView {
   }
 
   health(): MonitorHealth {
-    const peers = this.peerList.map((p) => ({
+    // Links of this monitor only: a lower monitor's devices are not links of ours (its own
+    // connection is counted under the monitor peer's name once monitor peers count).
+    const peers = this.peerList.filter((p): p is Peer => p instanceof Peer).map((p) => ({
       name: p.name,
       protocol: p.protocol,
       connected: p.connected,
