@@ -78,7 +78,7 @@ describe('archive: write and read', () => {
       { id: expect.any(Number), device: 'julabo', name: 'state', unit: '', type: 'text', firstT: T0, lastT: T0 + 2000 },
       { id: expect.any(Number), device: 'julabo', name: 'temperature', unit: '°C', type: 'number', firstT: T0, lastT: T0 + 3000 },
     ]);
-    expect(a.stats()).toEqual({ pending: 0, committed: 6, skipped: 0, failed: 0, batches: 1 });
+    expect(a.stats()).toEqual({ pending: 0, committed: 6, skipped: 0, failed: 0, batches: 1, commit: expect.objectContaining({ count: 1 }) });
     await a.close();
 
     const b = await fresh({}, file);
