@@ -288,13 +288,11 @@ export class Monitor extends EventEmitter implements MonitorView {
   }
 
   health(): MonitorHealth {
-    const peers = this.peerList.map((p) => ({
-      name: p.name,
-      protocol: p.protocol,
-      connected: p.connected,
-      reconnects: Math.max(0, p.counts.ups - 1),
-      timeouts: p.counts.timeouts,
-    }));
+    const peers = this.peerList.map((p) => {
+      // Read structurally: any kind of peer that keeps these counts (Peer does) is reported.
+      const counts = (p as { counts?: { ups: number; timeouts: number } }).counts ?? { ups: 0, timeouts: 0 };
+      return { name: p.name, protocol: p.protocol, connected: p.connected, reconnects: Math.max(0, counts.ups - 1), timeouts: counts.timeouts };
+    });
     const server = this.server;
     if (!server) return { peers };
     const refused = server.refusedCounters;
