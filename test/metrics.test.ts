@@ -15,6 +15,7 @@ import { startMonitor } from '../src/monitor/monitor.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { silentLogger } from '../src/util/logger.js';
 import { startWeb } from '../src/web/server.js';
+import { RawClient } from '../src/testing/raw-client.js';
 import { cliInProcess } from './helpers/cli-in-process.js';
 import { flood } from './helpers/flood.js';
 import { eventually, startJulaboLab } from './helpers/julabo-lab.js';
@@ -103,9 +104,17 @@ describe('daemon metrics', () => {
       expect(sample(b, 'labwire_link_reconnects_total{device="chiller"}')).toBe(before + 1);
       expect(sample(b, 'labwire_value{device="chiller",param="setpoint",unit="°C"}')).toBe(18);
     }, 30_000, 200);
+
+    // Garbled replies: the pairing refuses them and discards what follows until it is in step again.
+    expect(sample((await scrape(metrics.url)).body, 'labwire_link_discarded_replies_total{device="chiller"}')).toBe(0);
+    lab.sim.setFault('garble', true);
+    await eventually(async () => {
+      expect(sample((await scrape(metrics.url)).body, 'labwire_link_discarded_replies_total{device="chiller"}')).toBeGreaterThanOrEqual(1);
+    }, 20_000, 200);
+    lab.sim.setFault('garble', false);
     const last = (await scrape(metrics.url)).body;
     if (havePromtool) expect(promtoolCheck(last)).toEqual({ status: 0, output: '' });
-  }, 120_000);
+  }, 150_000);
 
   it('with tokens, a scrape needs one', async () => {
     const lab = await startJulaboLab();
@@ -182,7 +191,7 @@ async function startMonitorLab(opts: { rateLimit?: number } = {}) {
 
 describe('monitor metrics', () => {
   it('expose peer values, peers, archive commits and alarms on GET /metrics; promtool passes', async () => {
-    const { url, bath, archive } = await startMonitorLab();
+    const { url, bath, archive, m, web } = await startMonitorLab();
     let body = '';
     await eventually(async () => {
       const r = await scrape(url);
@@ -201,6 +210,23 @@ describe('monitor metrics', () => {
     expect(sample(body, 'labwire_peer_reconnects_total{peer="bath"}')).toBe(0);
     expect(sample(body, 'labwire_clients{listener="monitor"}')).toBe(0);
     expect(sample(body, 'labwire_clients{listener="web_sse"}')).toBe(0);
+    // A live stream of the page and a client of the monitor's port are counted.
+    const stream = new AbortController();
+    const sse = await fetch(`${web.url}api/stream`, { signal: stream.signal });
+    expect(sse.status).toBe(200);
+    const port = await RawClient.connect(m.port);
+    await eventually(async () => {
+      const b = (await scrape(url)).body;
+      expect(sample(b, 'labwire_clients{listener="web_sse"}')).toBe(1);
+      expect(sample(b, 'labwire_clients{listener="monitor"}')).toBe(1);
+    }, 10_000, 100);
+    stream.abort();
+    port.close();
+    await eventually(async () => {
+      const b = (await scrape(url)).body;
+      expect(sample(b, 'labwire_clients{listener="web_sse"}')).toBe(0);
+      expect(sample(b, 'labwire_clients{listener="monitor"}')).toBe(0);
+    }, 10_000, 100);
     expect(sample(body, 'labwire_build_info{version="' + body.match(/labwire_build_info\{version="([^"]*)"/)![1] + '",role="monitor"}')).toBe(1);
     const stats = archive.stats();
     expect(sample(body, 'labwire_archive_pending_samples')).toBeGreaterThanOrEqual(0);
@@ -261,6 +287,7 @@ describe('monitor metrics', () => {
     await pusher;
     // Generous: a scrape is never held up behind the flood for long.
     expect(Math.max(...times)).toBeLessThan(10_000);
+    console.info(`${scrapes} scrapes during the flood (${floodResult.sent} lines, ${floodResult.counted} refused): slowest ${Math.max(...times)} ms`);
     expect(floodResult.counted).toBeGreaterThan(0);
     await eventually(async () => {
       const b = (await scrape(url)).body;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { LinkSpec } from '../links/types.js';
-import { loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../server/index.js';
+import { SecretThrottle, loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../server/index.js';
 import { startDaemon, type LabMonitorOptions } from '../daemon/daemon.js';
 import { parseLabAddress } from '../daemon/lab-state.js';
 import { getFamily } from '../devices/index.js';
@@ -93,7 +93,10 @@ Examples:
       } catch (err) {
         throw new CliError((err as Error).message);
       }
+      // One back-off for wrong tokens on the labwire port and the metrics listener.
+      const authThrottle = new SecretThrottle();
       const daemon = await startDaemon({
+        authThrottle,
         definition: family.definition,
         options: parseOptionPairs(o.option as string[]),
         link: await resolveLink(type, String(o.link), o.exclude as string[], o.portCache as string | undefined),
@@ -125,7 +128,7 @@ Examples:
       });
       let metrics;
       try {
-        metrics = metricsAt ? await serveDaemonMetrics(daemon, metricsAt, { logger, tokens }) : undefined;
+        metrics = metricsAt ? await serveDaemonMetrics(daemon, metricsAt, { logger, tokens, throttle: authThrottle }) : undefined;
       } catch (err) {
         await daemon.close();
         throw new CliError((err as Error).message);

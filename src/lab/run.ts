@@ -126,7 +126,9 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         link = parseLinkUrl(d.link, family.definition.serialDefaults);
       }
       const ep = hostPort(d.listen);
+      const authThrottle = new SecretThrottle();
       const daemon = await startDaemon({
+        authThrottle,
         definition: family.definition,
         options: d.options,
         link,
@@ -147,7 +149,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         version: VERSION,
       });
       stops.push(() => daemon.close());
-      const metrics = d.metrics === undefined ? undefined : await serveDaemonMetrics(daemon, parseMetricsAddress(d.metrics), { logger, tokens: trustMonitor(tokensFor(d.tokenFile), peerToken) });
+      const metrics = d.metrics === undefined ? undefined : await serveDaemonMetrics(daemon, parseMetricsAddress(d.metrics), { logger, tokens: trustMonitor(tokensFor(d.tokenFile), peerToken), throttle: authThrottle });
       if (metrics) stops.push(() => metrics.close());
       started.set(d.name, { name: d.name, type: d.type, daemon, ...(metrics ? { metricsUrl: metrics.url } : {}) });
     }

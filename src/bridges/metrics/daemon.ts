@@ -4,7 +4,7 @@
  * the latency is observed as it happens (one histogram child, bound once).
  */
 import { Histogram, type Registry } from 'prom-client';
-import { TokenStore, type TokenEntry } from '../../server/index.js';
+import { SecretThrottle, TokenStore, type TokenEntry } from '../../server/index.js';
 import type { Logger } from '../../util/logger.js';
 import { startMetricsListener, type MetricsAddress, type MetricsListener } from './http.js';
 import { collectedCounter, collectedGauge, newRegistry, valueFamily, type ValueLike } from './registry.js';
@@ -74,7 +74,8 @@ export function daemonMetrics(daemon: DaemonMetricsSource): DaemonMetrics {
 export async function serveDaemonMetrics(
   daemon: DaemonMetricsSource,
   address: MetricsAddress,
-  opts: { logger: Logger; tokens?: TokenEntry[] },
+  /** `throttle`: the labwire port's back-off for wrong tokens (DaemonOptions.authThrottle), so guesses on both count together. */
+  opts: { logger: Logger; tokens?: TokenEntry[]; throttle?: SecretThrottle },
 ): Promise<MetricsListener> {
   const metrics = daemonMetrics(daemon);
   let listener: MetricsListener;
@@ -85,6 +86,7 @@ export async function serveDaemonMetrics(
       logger: opts.logger,
       label: `daemon "${daemon.runner.name}"`,
       ...(opts.tokens && opts.tokens.length > 0 ? { tokens: new TokenStore(opts.tokens) } : {}),
+      ...(opts.throttle ? { throttle: opts.throttle } : {}),
     });
   } catch (err) {
     metrics.detach();

@@ -3,7 +3,7 @@
  *
  * Who may scrape (decision 0025): the listener binds 127.0.0.1 unless told otherwise. With the
  * daemon's tokens configured, a scrape must send `Authorization: Bearer <token>` of any role
- * (viewer is enough), checked through the same back-off for wrong tokens as the labwire port;
+ * (viewer is enough), checked through the labwire port's back-off for wrong tokens (one SecretThrottle for both);
  * without tokens it is open, and a listener beyond loopback warns at start, because the device's
  * values are readable by anyone who reaches it.
  */
