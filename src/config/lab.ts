@@ -254,6 +254,13 @@ export const labConfigSchema = z
           .object({
             kind: z.enum(['sqlite']).default('sqlite'),
             path: z.string().optional(),
+            /** The local spool while a database archive is unavailable (default <data>/archive-spool-<monitor name>). */
+            spool: z.string().optional(),
+            /** Largest spool file (default 1GiB); beyond it writes fail loudly. */
+            spoolMaxSize: z
+              .union([z.string(), z.number()])
+              .refine((v) => (parseSize(v) ?? 0) >= 1024 ** 2, 'expected a size of at least 1MiB, e.g. 1GiB or 20GiB, or a number of bytes')
+              .optional(),
             retention: retentionSchema.default({}),
           })
           .strict()
@@ -439,7 +446,11 @@ export function resolvePaths(lab: LabConfig, baseDir: string): LabConfig {
       ...(lab.monitor.tls ? { tls: absTls(lab.monitor.tls, abs) } : {}),
       ...(lab.monitor.webTls ? { webTls: absTls(lab.monitor.webTls, abs) } : {}),
       ...(lab.monitor.peerTls ? { peerTls: absTls(lab.monitor.peerTls, abs) } : {}),
-      archive: { ...lab.monitor.archive, path: lab.monitor.archive.path ? abs(lab.monitor.archive.path) : path.join(data, 'archive.sqlite') },
+      archive: {
+        ...lab.monitor.archive,
+        path: lab.monitor.archive.path ? abs(lab.monitor.archive.path) : path.join(data, 'archive.sqlite'),
+        spool: lab.monitor.archive.spool ? abs(lab.monitor.archive.spool) : path.join(data, `archive-spool-${lab.monitor.name}`),
+      },
     },
   };
 }

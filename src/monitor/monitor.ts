@@ -20,7 +20,7 @@ import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
 import { Peer, type PeerHooks } from './peer.js';
 import { MonitorServer, type MonitorBackend } from './server.js';
 import type { LabStatus, LogReceipt, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
-import { NOT_FORWARDED, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
+import { NOT_FORWARDED, archiveHealth, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
 
 export type { MonitorOptions, PeerConfig } from './options.js';
 export { MONITOR_DEFAULTS } from './options.js';
@@ -284,7 +284,8 @@ export class Monitor extends EventEmitter implements MonitorView {
   status(): LabStatus {
     const clients: LabStatus['clients'] = {};
     for (const c of this.clientStatuses()) clients[c.name] = { connected: c.connected, values: c.values };
-    return { nconnected: this.server?.connectionCount ?? 0, clients };
+    const archive = archiveHealth(this.archive);
+    return { nconnected: this.server?.connectionCount ?? 0, clients, ...(archive ? { archive } : {}) };
   }
 
   async send(client: string, line: string, actor: MonitorActor): Promise<string> {
@@ -470,6 +471,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       version: this.version,
       readOnly: this.readOnly,
       clientStatuses: () => this.clientStatuses(),
+      archiveHealth: () => archiveHealth(this.archive),
       labState: () => this.labState(),
       clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint })),
       prepareSend: (client, line) => {
