@@ -40,8 +40,9 @@ import Database from 'better-sqlite3';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
 import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
 import { ArchiveError } from './errors.js';
-import { DEFAULT_FILTER, coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
+import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
 import {
   ArchiveQueryError,
@@ -314,13 +315,6 @@ function openError(file: string, e: unknown, reason?: string): ArchiveError {
   return new ArchiveError(`cannot open archive ${file}: ${reason ?? describeSqliteError(e)}`, { code, cause: e });
 }
 
-function filterOf(policy: SeriesPolicy | undefined): FilterPolicy {
-  return {
-    deadband: policy?.deadband ?? DEFAULT_FILTER.deadband,
-    heartbeatMs: policy?.heartbeatMs ?? DEFAULT_FILTER.heartbeatMs,
-  };
-}
-
 function addTo(map: Map<number, Agg>, bin: number, a: Agg): void {
   const b = map.get(bin);
   if (b === undefined) {
@@ -440,10 +434,7 @@ export class SqliteArchive implements Archive {
     const memory = path === ':memory:';
     const file = memory ? path : nodePath.resolve(path);
     const readonly = options.readonly === true;
-    for (const [k, min] of [['batchMs', 0], ['batchRows', 1], ['maxPending', 1]] as const) {
-      const v = options[k];
-      if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new RangeError(`archive option ${k} must be an integer >= ${min} (got ${v})`);
-    }
+    checkQueueOptions(options);
     if (!memory) preflight(file, readonly);
     let conn: Database.Database | undefined;
     try {
@@ -1049,29 +1040,6 @@ export class SqliteArchive implements Archive {
 /** Opens or creates the SQLite archive at `path` (`:memory:` for a throw-away one). */
 export async function openSqliteArchive(path: string, options: SqliteArchiveOptions = {}): Promise<SqliteArchive> {
   return SqliteArchive.open(path, options);
-}
-
-function seriesKey(device: string, name: string): string {
-  return `${device}\u0000${name}`;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function rejected(e: unknown): Promise<void> {
-  const p = Promise.reject(e instanceof Error ? e : new Error(String(e)));
-  p.catch(() => {});
-  return p;
-}
-
-function parseObject(json: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(json);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
-  } catch {
-    return { value: json };
-  }
 }
 
 /**

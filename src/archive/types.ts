@@ -22,6 +22,11 @@ export interface SeriesInfo {
   unit: string;
   /** number: samples table with rollups; text: text_samples stored on change. */
   type: 'number' | 'text';
+  /**
+   * PostgreSQL archives shared by several monitors: the origin (monitor name) of a series of
+   * ANOTHER monitor, whose `device` is then `<origin>/<device>`. Absent for own series.
+   */
+  origin?: string;
   firstT?: number;
   lastT?: number;
 }

@@ -1,0 +1,1160 @@
+/**
+ * The PostgreSQL back-end of the Archive (DESIGN.md §4): several monitors (origins) share one
+ * database; each writes its own series and reads everyone's. Decision 0021.
+ *
+ * Tables (UTC Unix milliseconds as bigint everywhere):
+ * - `series(id, origin, device, name, unit, type)`, unique (origin, device, name);
+ * - `samples(series_id, t_ms, value float8)` partitioned by RANGE (t_ms), one partition per UTC
+ *   month (`samples_pYYYYMM`), created ahead on demand by the writer; primary key (series_id,
+ *   t_ms): at most one sample per series and time, inserts use ON CONFLICT DO NOTHING, so a
+ *   batch written twice (a spool replay after a crash) is stored once;
+ * - `text_samples(series_id, t_ms, value text)`, stored on change, same key;
+ * - `rollup_1m`, `rollup_1h(series_id, bin_start_ms, count, min, max, sum)`: upserted in the same
+ *   statement that inserts the raw rows, from the rows that statement actually inserted (its
+ *   RETURNING), so duplicates never count twice;
+ * - `log`, `audit` (before/after as jsonb), `alarms`, `images`; `schema_version` for migrations,
+ *   applied at open in one transaction under an advisory lock (monitors may start at once).
+ *
+ * Write path: the shared WriteQueue (queue.ts) hands over batches; one batch is one transaction
+ * on one pooled connection: new series, then every numeric row in one INSERT … SELECT FROM
+ * unnest(…) with its rollups, text rows the same way, log and audit rows. The filter (filter.ts)
+ * decides per sample; its per-series state advances only after COMMIT.
+ *
+ * Errors: ArchiveError with code UNAVAILABLE (server unreachable, connection lost: retryable, the
+ * pool reconnects on the next call), AUTH (authentication failed), else the SQLSTATE. Messages
+ * name the URL without its password.
+ */
+import pg from 'pg';
+import { type Logger, silentLogger } from '../util/logger.js';
+import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
+import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
+import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import { ArchiveError } from './errors.js';
+import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
+import { WriteQueue, type Batch, type CommitResult } from './queue.js';
+import {
+  ArchiveQueryError,
+  type AlarmEntry,
+  type AlarmHistoryQuery,
+  type Archive,
+  type ArchiveStats,
+  type AuditEntry,
+  type HistoryPoint,
+  type HistoryResult,
+  type ImageInfo,
+  type ImageQuery,
+  type ImageRecord,
+  type LogEntry,
+  type LogLevel,
+  type MessageQuery,
+  type RetentionPolicy,
+  type Sample,
+  type SeriesInfo,
+  type SeriesPolicy,
+} from './types.js';
+import {
+  checkAuditEntry,
+  checkImage,
+  checkLimit,
+  checkLogEntry,
+  checkMaxPoints,
+  checkOptionalRange,
+  checkPolicy,
+  checkRange,
+  checkSamples,
+  isLogLevel,
+  levelsAtLeast,
+} from './validate.js';
+
+/** TLS to the server: true (system CAs, verified), or the PEM contents and options. */
+export type PostgresTls = boolean | { ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean };
+
+export interface PostgresArchiveOptions {
+  /** postgres://user@host:port/database (no password: give it in `password`). */
+  url: string;
+  password?: string;
+  ssl?: PostgresTls;
+  /** The monitor's name: series are unique per (origin, device, name). */
+  origin: string;
+  /** Commit queued rows at least this often (ms). Default 250. */
+  batchMs?: number;
+  /** Most rows per transaction; commit at once when this many wait. Default 5000. */
+  batchRows?: number;
+  /** Reject writes while this many rows wait. Default 1,000,000. */
+  maxPending?: number;
+  /** Connections of the pool. Default 4. */
+  poolSize?: number;
+  /** Give up connecting after this long (ms). Default 10,000. */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export const PG_SCHEMA_VERSION = 1;
+
+/** The advisory lock key of migrations and partition changes ('labwire' as a number). */
+const LOCK_KEY = 0x6c6162776972;
+
+const SCHEMA_V1 = `
+CREATE TABLE series (
+  id serial PRIMARY KEY,
+  origin text NOT NULL,
+  device text NOT NULL,
+  name text NOT NULL,
+  unit text NOT NULL DEFAULT '',
+  type text NOT NULL CHECK (type IN ('number', 'text')),
+  UNIQUE (origin, device, name)
+);
+CREATE TABLE samples (
+  series_id integer NOT NULL,
+  t_ms bigint NOT NULL,
+  value double precision,
+  PRIMARY KEY (series_id, t_ms)
+) PARTITION BY RANGE (t_ms);
+CREATE TABLE text_samples (
+  series_id integer NOT NULL,
+  t_ms bigint NOT NULL,
+  value text,
+  PRIMARY KEY (series_id, t_ms)
+);
+CREATE TABLE rollup_1m (
+  series_id integer NOT NULL,
+  bin_start_ms bigint NOT NULL,
+  count bigint NOT NULL,
+  min double precision NOT NULL,
+  max double precision NOT NULL,
+  sum double precision NOT NULL,
+  PRIMARY KEY (series_id, bin_start_ms)
+);
+CREATE TABLE rollup_1h (LIKE rollup_1m INCLUDING ALL);
+CREATE TABLE log (
+  id bigserial PRIMARY KEY,
+  t_ms bigint NOT NULL,
+  source text NOT NULL,
+  level text NOT NULL,
+  message text NOT NULL
+);
+CREATE INDEX log_t ON log (t_ms);
+CREATE INDEX log_source_t ON log (source, t_ms);
+CREATE TABLE audit (
+  id bigserial PRIMARY KEY,
+  t_ms bigint NOT NULL,
+  who text NOT NULL,
+  peer text NOT NULL,
+  device text NOT NULL,
+  command text NOT NULL,
+  before jsonb NOT NULL,
+  after jsonb NOT NULL,
+  result text NOT NULL
+);
+CREATE INDEX audit_t ON audit (t_ms);
+CREATE INDEX audit_device_t ON audit (device, t_ms);
+CREATE TABLE alarms (
+  id bigserial PRIMARY KEY,
+  t_ms bigint NOT NULL,
+  alarm text NOT NULL,
+  from_state text NOT NULL,
+  to_state text NOT NULL,
+  severity text NOT NULL,
+  message text NOT NULL,
+  value double precision,
+  who text
+);
+CREATE INDEX alarms_t ON alarms (t_ms);
+CREATE INDEX alarms_alarm_t ON alarms (alarm, t_ms);
+CREATE TABLE images (
+  id bigserial PRIMARY KEY,
+  t_ms bigint NOT NULL,
+  device text NOT NULL,
+  path text NOT NULL,
+  frame integer,
+  exptime double precision,
+  type text NOT NULL,
+  object text NOT NULL,
+  width integer NOT NULL,
+  height integer NOT NULL,
+  bitpix integer NOT NULL,
+  bytes bigint,
+  min double precision,
+  max double precision,
+  mean double precision,
+  median double precision,
+  indexed_ms bigint NOT NULL,
+  UNIQUE (device, path)
+);
+CREATE INDEX images_t ON images (t_ms);
+CREATE INDEX images_device_t ON images (device, t_ms);
+`;
+
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [{ version: 1, sql: SCHEMA_V1 }];
+
+/** int8 and numeric as JavaScript numbers (times in ms and counts fit in 2^53). */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === 20 || oid === 1700) return (v: string) => Number(v);
+    return format === undefined ? pg.types.getTypeParser(oid) : pg.types.getTypeParser(oid, format);
+  }) as typeof pg.types.getTypeParser,
+};
+
+const IMAGE_COLUMNS = 'id, t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
+
+interface ImageRow {
+  id: number;
+  t_ms: number;
+  device: string;
+  path: string;
+  frame: number | null;
+  exptime: number | null;
+  type: string;
+  object: string;
+  width: number;
+  height: number;
+  bitpix: number;
+  bytes: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  median: number | null;
+}
+
+function imageRecord(r: ImageRow): ImageRecord {
+  const { t_ms, ...rest } = r;
+  return { ...rest, t: t_ms };
+}
+
+interface SeriesRt {
+  id: number;
+  device: string;
+  name: string;
+  unit: string;
+  type: SeriesType;
+  filter: FilterPolicy;
+  last: StoredSample | undefined;
+  loaded: boolean;
+  warnedConflict: boolean;
+}
+
+/** A series found by history()/exportCsv(): own or another origin's. */
+interface SeriesRef {
+  id: number;
+  unit: string;
+  type: SeriesType;
+}
+
+// ---- errors ----------------------------------------------------------------------------------
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+const AUTH_CODES = new Set(['28P01', '28000']);
+
+function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The code every back-end shares for this error (UNAVAILABLE, AUTH), else the SQLSTATE. */
+export function classifyPgError(e: unknown): string | undefined {
+  const code = errorCode(e);
+  if (code !== undefined && AUTH_CODES.has(code)) return 'AUTH';
+  if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return 'UNAVAILABLE';
+  const message = e instanceof Error ? e.message : String(e);
+  if (/Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|Connection closed/i.test(message)) return 'UNAVAILABLE';
+  return code;
+}
+
+/** The URL with any password removed (for messages and logs). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1@');
+  }
+}
+
+function describePgError(e: unknown): string {
+  const code = errorCode(e);
+  let message = e instanceof Error ? e.message : String(e);
+  if (message === '' && e instanceof AggregateError) message = e.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))).join('; ');
+  const kind = classifyPgError(e);
+  const hint = kind === 'AUTH' ? ' (check the password file or the user)' : kind === 'UNAVAILABLE' ? ' (the server cannot be reached or closed the connection)' : '';
+  return code === undefined ? `${message}${hint}` : `${message} (${code})${hint}`;
+}
+
+function pgError(what: string, url: string, e: unknown): ArchiveError {
+  if (e instanceof ArchiveError) return e;
+  return new ArchiveError(`${what} ${redactUrl(url)}: ${describePgError(e)}`, { code: classifyPgError(e), cause: e });
+}
+
+// ---- partitions --------------------------------------------------------------------------------
+
+/** The UTC month holding t: its start, end (exclusive) and the partition's name. */
+function monthOf(t: number): { start: number; end: number; name: string } {
+  const d = new Date(t);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const start = Date.UTC(y, m, 1);
+  const end = Date.UTC(y, m + 1, 1);
+  return { start, end, name: `samples_p${String(y).padStart(4, '0')}${String(m + 1).padStart(2, '0')}` };
+}
+
+/** Partition name → its month's bounds (the name is the only thing we read back). */
+function boundsOfPartition(name: string): { start: number; end: number } | undefined {
+  const m = /^samples_p(\d{4,6})(\d{2})$/.exec(name);
+  if (m === null) return undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]) - 1;
+  return { start: Date.UTC(y, mo, 1), end: Date.UTC(y, mo + 1, 1) };
+}
+
+/** host, port, user, database and the `options` parameter of a postgres:// URL. */
+function connectionFields(u: URL): pg.PoolConfig {
+  const host = decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1');
+  const fields: pg.PoolConfig = {
+    host: host === '' ? (u.searchParams.get('host') ?? 'localhost') : host,
+    port: u.port === '' ? 5432 : Number(u.port),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
+  };
+  if (u.username !== '') fields.user = decodeURIComponent(u.username);
+  const opts = u.searchParams.get('options');
+  if (opts !== null) fields.options = opts;
+  return fields;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export class PostgresArchive implements Archive {
+  readonly kind = 'postgres' as const;
+  readonly origin: string;
+  /** The URL without a password. */
+  readonly url: string;
+  /** The connection pool, for tests and maintenance. Do not write through it. */
+  readonly pool: pg.Pool;
+  private readonly logger: Logger;
+  private readonly queue: WriteQueue;
+  private readonly byDevice = new Map<string, Map<string, SeriesRt>>();
+  private readonly policies = new Map<string, SeriesPolicy>();
+  private readonly dirtyUnits = new Set<SeriesRt>();
+  /** Start times (ms) of the monthly partitions known to exist. */
+  private readonly partitions = new Set<number>();
+  private closing: Promise<void> | undefined;
+  private failing = false;
+  private lastLogged: string | undefined;
+
+  private constructor(pool: pg.Pool, options: PostgresArchiveOptions) {
+    this.pool = pool;
+    this.origin = options.origin;
+    this.url = redactUrl(options.url);
+    this.logger = options.logger ?? silentLogger();
+    this.queue = new WriteQueue({
+      batchMs: options.batchMs ?? 250,
+      batchRows: options.batchRows ?? 5000,
+      maxPending: options.maxPending ?? 1_000_000,
+      commit: (batch) => this.commitBatch(batch),
+      onFailure: (error) => {
+        if (!this.failing || error.message !== this.lastLogged) this.logger.error({ err: error, url: this.url }, 'archive write failed');
+        this.failing = true;
+        this.lastLogged = error.message;
+      },
+      onRecovery: () => {
+        this.failing = false;
+        this.lastLogged = undefined;
+        this.logger.info({ url: this.url }, 'archive writes succeed again');
+      },
+    });
+  }
+
+  /** Connects, migrates the schema and loads this origin's series. */
+  static async open(options: PostgresArchiveOptions): Promise<PostgresArchive> {
+    checkQueueOptions(options);
+    if (typeof options.origin !== 'string' || options.origin === '') throw new RangeError('a PostgreSQL archive needs an origin (the monitor name)');
+    let parsed: URL;
+    try {
+      parsed = new URL(options.url);
+    } catch {
+      throw new ArchiveError(`archive URL is not a URL: ${redactUrl(options.url)}`, { code: 'CONFIG' });
+    }
+    if (parsed.password !== '') {
+      throw new ArchiveError(`archive URL ${redactUrl(options.url)} holds a password: put it in monitor.archive.passwordFile or monitor.archive.password (\${VAR})`, { code: 'CONFIG' });
+    }
+    const pool = new pg.Pool({
+      // Fields, not connectionString: node-postgres lets a URL without a password override the
+      // `password` option.
+      ...connectionFields(parsed),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.ssl === undefined || options.ssl === false ? {} : { ssl: options.ssl }),
+      max: options.poolSize ?? 4,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      idleTimeoutMillis: 30_000,
+      types: TYPES,
+      application_name: `labwire ${options.origin}`.slice(0, 63),
+    });
+    const logger = options.logger ?? silentLogger();
+    // An idle connection that the server closes must not crash the process; the pool drops it.
+    pool.on('error', (err) => logger.warn({ err, url: redactUrl(options.url) }, 'archive: idle database connection lost'));
+    try {
+      await migrate(pool);
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw pgError('cannot open archive', options.url, e);
+    }
+    const archive = new PostgresArchive(pool, options);
+    try {
+      await archive.loadSeries();
+      await archive.loadPartitions();
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw pgError('cannot open archive', options.url, e);
+    }
+    return archive;
+  }
+
+  configureSeries(device: string, name: string, policy: SeriesPolicy): void {
+    checkPolicy(device, name, policy);
+    const key = seriesKey(device, name);
+    const merged = { ...this.policies.get(key), ...policy };
+    this.policies.set(key, merged);
+    const rt = this.byDevice.get(device)?.get(name);
+    if (rt === undefined) return;
+    rt.filter = filterOf(merged);
+    if (policy.type !== undefined && policy.type !== rt.type) {
+      this.logger.warn({ device, name, stored: rt.type, configured: policy.type }, 'archive: series keeps its stored type');
+    }
+    if (policy.unit !== undefined && policy.unit !== rt.unit) {
+      rt.unit = policy.unit;
+      this.dirtyUnits.add(rt);
+      if (!this.queue.isClosed) this.writeUnitsSoon();
+    }
+  }
+
+  write(samples: Sample[]): Promise<void> {
+    try {
+      checkSamples(samples);
+    } catch (e) {
+      return rejected(e);
+    }
+    return this.queue.enqueue({ kind: 'samples', items: samples.slice() });
+  }
+
+  log(entry: LogEntry): Promise<void> {
+    try {
+      checkLogEntry(entry);
+    } catch (e) {
+      return rejected(e);
+    }
+    return this.queue.enqueue({ kind: 'log', items: [entry] });
+  }
+
+  audit(entry: AuditEntry): Promise<void> {
+    try {
+      checkAuditEntry(entry);
+    } catch (e) {
+      return rejected(e);
+    }
+    return this.queue.enqueue({ kind: 'audit', items: [entry] });
+  }
+
+  flush(): Promise<void> {
+    return this.queue.flush();
+  }
+
+  stats(): ArchiveStats {
+    return this.queue.stats();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.queue.close();
+      if (this.dirtyUnits.size > 0) await this.writeUnits().catch(() => undefined);
+      await this.pool.end().catch((e: unknown) => this.logger.warn({ err: e, url: this.url }, 'archive close failed'));
+    })();
+    return this.closing;
+  }
+
+  async listSeries(): Promise<SeriesInfo[]> {
+    this.assertOpen();
+    const first = (table: string, col: string, dir: string): string => `(SELECT ${col} FROM ${table} WHERE series_id = s.id ORDER BY ${col} ${dir} LIMIT 1)`;
+    const rows = await this.q<{
+      id: number;
+      origin: string;
+      device: string;
+      name: string;
+      unit: string;
+      type: SeriesType;
+      raw_first: number | null;
+      raw_last: number | null;
+      m1_first: number | null;
+      m1_last: number | null;
+      h1_first: number | null;
+      h1_last: number | null;
+      text_first: number | null;
+      text_last: number | null;
+    }>(
+      `SELECT s.id, s.origin, s.device, s.name, s.unit, s.type,
+        CASE WHEN s.type = 'number' THEN ${first('samples', 't_ms', 'ASC')} END AS raw_first,
+        CASE WHEN s.type = 'number' THEN ${first('samples', 't_ms', 'DESC')} END AS raw_last,
+        CASE WHEN s.type = 'number' THEN ${first('rollup_1m', 'bin_start_ms', 'ASC')} END AS m1_first,
+        CASE WHEN s.type = 'number' THEN ${first('rollup_1m', 'bin_start_ms', 'DESC')} END AS m1_last,
+        CASE WHEN s.type = 'number' THEN ${first('rollup_1h', 'bin_start_ms', 'ASC')} END AS h1_first,
+        CASE WHEN s.type = 'number' THEN ${first('rollup_1h', 'bin_start_ms', 'DESC')} END AS h1_last,
+        CASE WHEN s.type = 'text' THEN ${first('text_samples', 't_ms', 'ASC')} END AS text_first,
+        CASE WHEN s.type = 'text' THEN ${first('text_samples', 't_ms', 'DESC')} END AS text_last
+       FROM series s`,
+      [],
+      'read from archive',
+    );
+    const out: SeriesInfo[] = [];
+    for (const r of rows) {
+      const own = r.origin === this.origin;
+      // Own series as this monitor knows them (a unit set by configureSeries may not be stored yet).
+      const rt = own ? this.byDevice.get(r.device)?.get(r.name) : undefined;
+      const info: SeriesInfo = { id: r.id, device: own ? r.device : `${r.origin}/${r.device}`, name: r.name, unit: rt?.unit ?? r.unit, type: r.type };
+      if (!own) info.origin = r.origin;
+      let span: { first?: number; last?: number };
+      if (r.type === 'text') span = { ...(r.text_first === null ? {} : { first: r.text_first }), ...(r.text_last === null ? {} : { last: r.text_last }) };
+      else span = numberSpan(r.raw_first ?? undefined, r.m1_first ?? undefined, r.h1_first ?? undefined, r.raw_last, r.m1_last, r.h1_last);
+      if (span.first !== undefined) info.firstT = span.first;
+      if (span.last !== undefined) info.lastT = span.last;
+      out.push(info);
+    }
+    out.sort((a, b) => (a.device === b.device ? cmp(a.name, b.name) : cmp(a.device, b.device)));
+    return out;
+  }
+
+  async history(device: string, name: string, from: number, to: number, maxPoints: number): Promise<HistoryResult> {
+    const range = checkRange(from, to);
+    const max = checkMaxPoints(maxPoints);
+    this.assertOpen();
+    const ref = await this.findSeries(device, name);
+    const base = { device, name, unit: ref.unit, from, to, type: ref.type };
+    if (ref.type === 'text') return { ...base, source: 'raw', binMs: 0, points: await this.textHistory(ref.id, range.from, range.to, max) };
+
+    const firsts = await this.q<{ raw: number | null; m1: number | null; h1: number | null }>(
+      `SELECT (SELECT t_ms FROM samples WHERE series_id = $1 ORDER BY t_ms LIMIT 1) AS raw,
+              (SELECT bin_start_ms FROM rollup_1m WHERE series_id = $1 ORDER BY bin_start_ms LIMIT 1) AS m1,
+              (SELECT bin_start_ms FROM rollup_1h WHERE series_id = $1 ORDER BY bin_start_ms LIMIT 1) AS h1`,
+      [ref.id],
+      'read from archive',
+    );
+    const raw = firsts[0]?.raw ?? undefined;
+    const m1 = firsts[0]?.m1 ?? undefined;
+    const h1 = firsts[0]?.h1 ?? undefined;
+    if (raw === undefined && m1 === undefined && h1 === undefined) return { ...base, source: 'raw', binMs: 0, points: [] };
+    const earliest = Math.min(raw ?? Infinity, m1 ?? Infinity, h1 ?? Infinity);
+
+    if (tierCovers(raw, range.from, earliest) && (await this.lowerBound(ref.id, range.from, range.to)) <= max) {
+      const rows = await this.rows<[number, number | null]>(
+        'SELECT t_ms, value FROM samples WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4',
+        [ref.id, range.from, range.to, max + 1],
+      );
+      if (rows.length <= max) return { ...base, source: 'raw', binMs: 0, points: rows.map(([t, v]) => ({ t, v })) };
+    }
+    const tier = chooseTier(range.from, range.to, max, {
+      '1m': tierCovers(m1, range.from, earliest),
+      '1h': tierCovers(h1, range.from, earliest),
+    });
+    const { points, binMs } = await this.rollupHistory(ref.id, tier, range.from, range.to, max);
+    return { ...base, source: tier, binMs, points };
+  }
+
+  async messages(query: MessageQuery): Promise<LogEntry[]> {
+    const { from, to } = checkOptionalRange(query.from, query.to);
+    const limit = checkLimit(query.limit);
+    if (query.minLevel !== undefined && !isLogLevel(query.minLevel)) throw new ArchiveQueryError(`unknown log level ${String(query.minLevel)}`);
+    this.assertOpen();
+    const params: unknown[] = [from, to];
+    const where = ['t_ms >= $1', 't_ms <= $2'];
+    if (query.source !== undefined) {
+      params.push(query.source);
+      where.push(`source = $${params.length}`);
+    }
+    if (query.minLevel !== undefined && query.minLevel !== 'debug') {
+      params.push(levelsAtLeast(query.minLevel));
+      where.push(`level = ANY($${params.length}::text[])`);
+    }
+    params.push(limit);
+    const rows = await this.q<{ t_ms: number; source: string; level: LogLevel; message: string }>(
+      `SELECT t_ms, source, level, message FROM log WHERE ${where.join(' AND ')} ORDER BY t_ms DESC, id DESC LIMIT $${params.length}`,
+      params,
+      'read from archive',
+    );
+    return rows.map((r) => ({ t: r.t_ms, source: r.source, level: r.level, message: r.message }));
+  }
+
+  async auditTrail(query: { from?: number; to?: number; device?: string; limit?: number }): Promise<AuditEntry[]> {
+    const { from, to } = checkOptionalRange(query.from, query.to);
+    const limit = checkLimit(query.limit);
+    this.assertOpen();
+    const byDevice = query.device !== undefined;
+    const rows = await this.q<{ t_ms: number; who: string; peer: string; device: string; command: string; before: unknown; after: unknown; result: string }>(
+      `SELECT t_ms, who, peer, device, command, before, after, result FROM audit
+       WHERE ${byDevice ? 'device = $4 AND ' : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
+      byDevice ? [from, to, limit, query.device] : [from, to, limit],
+      'read from archive',
+    );
+    return rows.map((r) => ({ t: r.t_ms, who: r.who, peer: r.peer, device: r.device, command: r.command, before: parseObject(r.before), after: parseObject(r.after), result: r.result }));
+  }
+
+  /** One alarm transition, durable at once in its own statement (transitions are rare). */
+  async alarm(entry: AlarmEntry): Promise<void> {
+    if (typeof entry.id !== 'string' || entry.id === '' || !Number.isFinite(entry.t)) throw new ArchiveQueryError(`bad alarm entry: id ${String(entry.id)} t ${String(entry.t)}`);
+    this.assertOpen();
+    const value = entry.value !== null && Number.isFinite(entry.value) ? entry.value : null;
+    await this.q(
+      'INSERT INTO alarms (t_ms, alarm, from_state, to_state, severity, message, value, who) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, entry.message, value, entry.who ?? null],
+      'cannot write to archive',
+    );
+  }
+
+  async alarmHistory(query: AlarmHistoryQuery): Promise<AlarmEntry[]> {
+    const { from, to } = checkOptionalRange(query.from, query.to);
+    const limit = checkLimit(query.limit);
+    this.assertOpen();
+    const byId = query.id !== undefined;
+    const rows = await this.q<{ t_ms: number; alarm: string; from_state: string; to_state: string; severity: string; message: string; value: number | null; who: string | null }>(
+      `SELECT t_ms, alarm, from_state, to_state, severity, message, value, who FROM alarms
+       WHERE ${byId ? 'alarm = $4 AND ' : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
+      byId ? [from, to, limit, query.id] : [from, to, limit],
+      'read from archive',
+    );
+    return rows.map((r) => ({
+      t: r.t_ms,
+      id: r.alarm,
+      from: r.from_state,
+      to: r.to_state,
+      severity: r.severity,
+      message: r.message,
+      value: r.value,
+      ...(r.who !== null ? { who: r.who } : {}),
+    }));
+  }
+
+  async addImage(image: ImageInfo): Promise<{ image: ImageRecord; added: boolean }> {
+    checkImage(image);
+    this.assertOpen();
+    const inserted = await this.q<ImageRow>(
+      `INSERT INTO images (t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median, indexed_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (device, path) DO NOTHING RETURNING ${IMAGE_COLUMNS}`,
+      [
+        Math.round(image.t), image.device, image.path, image.frame, image.exptime, image.type, image.object,
+        image.width, image.height, image.bitpix, image.bytes, image.min, image.max, image.mean, image.median, Date.now(),
+      ],
+      `cannot index image ${image.path} in archive`,
+    );
+    if (inserted[0] !== undefined) return { image: imageRecord(inserted[0]), added: true };
+    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE device = $1 AND path = $2`, [image.device, image.path], 'read from archive');
+    return { image: imageRecord(rows[0]!), added: false };
+  }
+
+  async listImages(query: ImageQuery): Promise<ImageRecord[]> {
+    const { from, to } = checkOptionalRange(query.from, query.to);
+    const limit = checkLimit(query.limit);
+    this.assertOpen();
+    const byDevice = query.device !== undefined;
+    const rows = await this.q<ImageRow>(
+      `SELECT ${IMAGE_COLUMNS} FROM images WHERE ${byDevice ? 'device = $4 AND ' : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
+      byDevice ? [from, to, limit, query.device] : [from, to, limit],
+      'read from archive',
+    );
+    return rows.map(imageRecord);
+  }
+
+  async getImage(id: number): Promise<ImageRecord | undefined> {
+    if (!Number.isSafeInteger(id)) throw new ArchiveQueryError(`an image id is an integer (got ${String(id)})`);
+    this.assertOpen();
+    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = $1`, [id], 'read from archive');
+    return rows[0] === undefined ? undefined : imageRecord(rows[0]);
+  }
+
+  async *exportCsv(device: string, name: string, from: number, to: number): AsyncGenerator<string> {
+    const range = checkRange(from, to);
+    this.assertOpen();
+    const ref = await this.findSeries(device, name);
+    const table = ref.type === 'text' ? 'text_samples' : 'samples';
+    yield CSV_HEADER;
+    let cursor = range.from;
+    for (;;) {
+      this.assertOpen();
+      const rows = await this.rows<[number, number | string | null]>(
+        `SELECT t_ms, value FROM ${table} WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4`,
+        [ref.id, cursor, range.to, CSV_PAGE_ROWS],
+      );
+      if (rows.length === 0) return;
+      let chunk = '';
+      for (const [t, v] of rows) chunk += csvRow(t, v);
+      yield chunk;
+      if (rows.length < CSV_PAGE_ROWS) return;
+      cursor = rows[rows.length - 1]![0] + 1;
+    }
+  }
+
+  /**
+   * Deletes what each tier keeps no longer. Raw samples: whole monthly partitions older than the
+   * cut are dropped (cheap, no vacuum), then one DELETE trims the partition that straddles it.
+   * Retention applies to the whole database (every origin: partitions hold all of them), so when
+   * several monitors share one, the shortest limit any of them sets wins (docs/archive.md).
+   */
+  async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
+    this.assertOpen();
+    const limits: Array<[keyof RetentionPolicy, number | undefined]> = [
+      ['rawMs', policy.rawMs],
+      ['textMs', policy.textMs],
+      ['minuteMs', policy.minuteMs],
+      ['hourMs', policy.hourMs],
+      ['logMs', policy.logMs],
+      ['auditMs', policy.auditMs],
+      ['imagesMs', policy.imagesMs],
+    ];
+    for (const [k, v] of limits) {
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
+    }
+    if (!Number.isFinite(now)) throw new ArchiveQueryError(`retention: now must be Unix milliseconds (got ${now})`);
+    const textMs = policy.textMs ?? policy.rawMs;
+    const what = 'retention failed on archive';
+    if (policy.rawMs !== undefined) {
+      const cutoff = now - policy.rawMs;
+      await this.withClient(what, async (c) => {
+        await c.query('BEGIN');
+        await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+        const parts = await c.query<{ name: string }>(
+          `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
+        );
+        for (const { name } of parts.rows) {
+          const b = boundsOfPartition(name);
+          if (b !== undefined && b.end <= cutoff) {
+            await c.query(`DROP TABLE ${name}`);
+            this.partitions.delete(b.start);
+          }
+        }
+        await c.query('COMMIT');
+      });
+      await this.q('DELETE FROM samples WHERE t_ms < $1', [cutoff], what);
+      await yieldToLoop();
+    }
+    const tiers: Array<[string, string, number | undefined, number]> = [
+      ['text_samples', 't_ms', textMs, 1],
+      ['rollup_1m', 'bin_start_ms', policy.minuteMs, MINUTE_MS],
+      ['rollup_1h', 'bin_start_ms', policy.hourMs, HOUR_MS],
+    ];
+    for (const [table, col, ms, width] of tiers) {
+      if (ms === undefined) continue;
+      // A bin is deleted once all of it is older than the limit.
+      await this.q(`DELETE FROM ${table} WHERE ${col} < $1`, [now - ms - (width - 1)], what);
+      await yieldToLoop();
+    }
+    for (const [table, ms] of [['log', policy.logMs], ['audit', policy.auditMs], ['images', policy.imagesMs]] as const) {
+      if (ms === undefined) continue;
+      await this.q(`DELETE FROM ${table} WHERE t_ms < $1`, [now - ms], what);
+    }
+  }
+
+  // ---- write path ---------------------------------------------------------------------------
+
+  private async commitBatch(batch: Batch): Promise<CommitResult> {
+    const created: SeriesRt[] = [];
+    const createdByKey = new Map<string, SeriesRt>();
+    const last = new Map<SeriesRt, StoredSample>();
+    const units = [...this.dirtyUnits];
+    let skipped = 0;
+    const nIds: number[] = [];
+    const nTs: number[] = [];
+    const nVs: Array<number | null> = [];
+    const tIds: number[] = [];
+    const tTs: number[] = [];
+    const tVs: Array<string | null> = [];
+    let inserted = 0;
+    await this.ensurePartitions(batch.samples);
+    try {
+      await this.withClient('cannot write to archive', async (c) => {
+        await c.query('BEGIN');
+        try {
+          // Series first (one statement per new series: rare), then the filter state of the
+          // series not seen since open, in one query.
+          // The index of the sample that created a series: its earlier samples (missing readings
+          // before any value) are not stored, as if processed one by one.
+          const bornAt = new Map<SeriesRt, number>();
+          for (let i = 0; i < batch.samples.length; i++) {
+            const s = batch.samples[i]!;
+            if (this.byDevice.get(s.device)?.get(s.name) !== undefined) continue;
+            const key = seriesKey(s.device, s.name);
+            if (createdByKey.has(key)) continue;
+            const policy = this.policies.get(key);
+            const type = policy?.type ?? typeOf(s.value);
+            if (type === undefined) continue;
+            const r = await c.query<{ id: number; unit: string; type: SeriesType }>(
+              `INSERT INTO series (origin, device, name, unit, type) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (origin, device, name) DO UPDATE SET origin = excluded.origin RETURNING id, unit, type`,
+              [this.origin, s.device, s.name, policy?.unit ?? '', type],
+            );
+            const row = r.rows[0]!;
+            const rt: SeriesRt = { id: row.id, device: s.device, name: s.name, unit: policy?.unit ?? row.unit, type: row.type, filter: filterOf(policy), last: undefined, loaded: false, warnedConflict: false };
+            created.push(rt);
+            createdByKey.set(key, rt);
+            bornAt.set(rt, i);
+          }
+          await this.loadLast(c, batch.samples, createdByKey);
+          for (let i = 0; i < batch.samples.length; i++) {
+            const s = batch.samples[i]!;
+            const rt = this.byDevice.get(s.device)?.get(s.name) ?? createdByKey.get(seriesKey(s.device, s.name));
+            if (rt === undefined || i < (bornAt.get(rt) ?? 0)) {
+              skipped++; // a missing reading of a series that never had a value
+              continue;
+            }
+            const cv = coerce(rt.type, s.value);
+            if (cv.conflict && !rt.warnedConflict) {
+              rt.warnedConflict = true;
+              this.logger.warn({ device: rt.device, name: rt.name, type: rt.type, value: s.value }, 'archive: value does not fit the series type; stored as a missing reading');
+            }
+            const t = Math.round(s.t);
+            const d = decide(rt.filter, last.get(rt) ?? rt.last, t, cv.value);
+            if (d === 'skip') {
+              skipped++;
+              continue;
+            }
+            if (rt.type === 'number') {
+              nIds.push(rt.id);
+              nTs.push(t);
+              nVs.push(cv.value as number | null);
+            } else {
+              tIds.push(rt.id);
+              tTs.push(t);
+              tVs.push(cv.value as string | null);
+            }
+            if (d === 'store') last.set(rt, { t, value: cv.value });
+          }
+          if (nIds.length > 0) {
+            // The rollups come from the rows this statement inserted: a sample already stored
+            // (ON CONFLICT DO NOTHING) adds nothing to them.
+            const r = await c.query<{ n: number }>(
+              `WITH ins AS (
+                 INSERT INTO samples (series_id, t_ms, value)
+                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[])
+                 ON CONFLICT DO NOTHING RETURNING series_id, t_ms, value
+               ), m AS (
+                 INSERT INTO rollup_1m AS r (series_id, bin_start_ms, count, min, max, sum)
+                 SELECT series_id, t_ms - t_ms % 60000, count(*), min(value), max(value), sum(value) FROM ins WHERE value IS NOT NULL GROUP BY 1, 2
+                 ON CONFLICT (series_id, bin_start_ms) DO UPDATE SET count = r.count + excluded.count,
+                   min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum
+                 RETURNING 1
+               ), h AS (
+                 INSERT INTO rollup_1h AS r (series_id, bin_start_ms, count, min, max, sum)
+                 SELECT series_id, t_ms - t_ms % 3600000, count(*), min(value), max(value), sum(value) FROM ins WHERE value IS NOT NULL GROUP BY 1, 2
+                 ON CONFLICT (series_id, bin_start_ms) DO UPDATE SET count = r.count + excluded.count,
+                   min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum
+                 RETURNING 1
+               )
+               SELECT count(*)::int AS n FROM ins`,
+              [nIds, nTs, nVs],
+            );
+            inserted += r.rows[0]!.n;
+          }
+          if (tIds.length > 0) {
+            const r = await c.query(
+              'INSERT INTO text_samples (series_id, t_ms, value) SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING',
+              [tIds, tTs, tVs],
+            );
+            inserted += r.rowCount ?? 0;
+          }
+          if (batch.logs.length > 0) {
+            const l = batch.logs;
+            await c.query('INSERT INTO log (t_ms, source, level, message) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])', [
+              l.map((e) => Math.round(e.t)),
+              l.map((e) => e.source),
+              l.map((e) => e.level),
+              l.map((e) => e.message),
+            ]);
+          }
+          for (const e of batch.audits) {
+            await c.query('INSERT INTO audit (t_ms, who, peer, device, command, before, after, result) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)', [
+              Math.round(e.t), e.who, e.peer, e.device, e.command, JSON.stringify(e.before), JSON.stringify(e.after), e.result,
+            ]);
+          }
+          for (const rt of units) await c.query('UPDATE series SET unit = $1 WHERE id = $2', [rt.unit, rt.id]);
+          await c.query('COMMIT');
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+      });
+    } catch (e) {
+      // Series created in the failed transaction do not exist; filter state is re-read next time.
+      for (const rt of last.keys()) rt.loaded = false;
+      if (errorCode(e) === '23514') this.partitions.clear(); // a partition dropped by someone else: re-check
+      throw e;
+    }
+    for (const rt of created) {
+      rt.loaded = true;
+      this.remember(rt);
+    }
+    for (const [rt, l] of last) rt.last = l;
+    for (const rt of units) this.dirtyUnits.delete(rt);
+    const submitted = nIds.length + tIds.length;
+    return { stored: inserted, skipped: skipped + (submitted - inserted) };
+  }
+
+  /** Reads the last stored sample of the batch's series not loaded yet (one query). */
+  private async loadLast(c: pg.PoolClient, samples: readonly Sample[], createdByKey: Map<string, SeriesRt>): Promise<void> {
+    const want = new Map<number, SeriesRt>();
+    for (const s of samples) {
+      const rt = this.byDevice.get(s.device)?.get(s.name) ?? createdByKey.get(seriesKey(s.device, s.name));
+      if (rt !== undefined && !rt.loaded) want.set(rt.id, rt);
+    }
+    if (want.size === 0) return;
+    const ids = [...want.keys()];
+    const r = await c.query<{ id: number; t_ms: number | null; value: number | string | null; found: boolean }>(
+      `SELECT s.id, l.t_ms, l.value::text AS value, l.t_ms IS NOT NULL AS found FROM unnest($1::int[]) AS s(id)
+       LEFT JOIN series ser ON ser.id = s.id
+       LEFT JOIN LATERAL (
+         (SELECT t_ms, value::text AS value FROM samples WHERE series_id = s.id AND ser.type = 'number' ORDER BY t_ms DESC LIMIT 1)
+         UNION ALL
+         (SELECT t_ms, value FROM text_samples WHERE series_id = s.id AND ser.type = 'text' ORDER BY t_ms DESC LIMIT 1)
+       ) l ON true`,
+      [ids],
+    );
+    for (const row of r.rows) {
+      const rt = want.get(row.id)!;
+      rt.last = row.found ? { t: row.t_ms!, value: row.value === null ? null : rt.type === 'number' ? Number(row.value) : row.value } : undefined;
+      rt.loaded = true;
+    }
+  }
+
+  /**
+   * Creates the monthly partitions the batch's numeric samples need, ahead of the transaction,
+   * under the advisory lock (two monitors creating one at once must not collide).
+   */
+  private async ensurePartitions(samples: readonly Sample[]): Promise<void> {
+    const missing = new Map<number, { start: number; end: number; name: string }>();
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of samples) {
+      const t = Math.round(s.t);
+      if (t >= lo && t < hi) continue; // same month as the previous one (the common case)
+      const m = monthOf(t);
+      lo = m.start;
+      hi = m.end;
+      if (!this.partitions.has(m.start)) missing.set(m.start, m);
+    }
+    if (missing.size === 0) return;
+    await this.withClient('cannot write to archive', async (c) => {
+      await c.query('BEGIN');
+      try {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+        for (const m of missing.values()) {
+          await c.query(`CREATE TABLE IF NOT EXISTS ${m.name} PARTITION OF samples FOR VALUES FROM (${m.start}) TO (${m.end})`);
+        }
+        await c.query('COMMIT');
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    });
+    for (const start of missing.keys()) this.partitions.add(start);
+  }
+
+  private writeUnitsSoon(): void {
+    void this.writeUnits().catch((e: unknown) => this.logger.warn({ err: e, url: this.url }, 'archive: could not store a unit now; retrying with the next batch'));
+  }
+
+  private async writeUnits(): Promise<void> {
+    const units = [...this.dirtyUnits];
+    for (const rt of units) {
+      await this.q('UPDATE series SET unit = $1 WHERE id = $2', [rt.unit, rt.id], 'cannot write to archive');
+      this.dirtyUnits.delete(rt);
+    }
+  }
+
+  // ---- read path ----------------------------------------------------------------------------
+
+  /** Own series by (device, name); another origin's by `<origin>/<device>` as listSeries names it. */
+  private async findSeries(device: string, name: string): Promise<SeriesRef> {
+    const own = this.byDevice.get(device)?.get(name);
+    if (own !== undefined) return own;
+    const rows = await this.q<{ id: number; unit: string; type: SeriesType }>(
+      `SELECT id, unit, type FROM series WHERE name = $2 AND ((origin = $3 AND device = $1) OR (origin <> $3 AND origin || '/' || device = $1))
+       ORDER BY origin = $3 DESC, id LIMIT 1`,
+      [device, name, this.origin],
+      'read from archive',
+    );
+    if (rows[0] === undefined) throw new ArchiveQueryError(`unknown series ${device}.${name}`);
+    return rows[0];
+  }
+
+  private async lowerBound(id: number, from: number, to: number): Promise<number> {
+    const w = to - from <= 2 * 86_400_000 ? MINUTE_MS : HOUR_MS;
+    const lo = floorTo(from + w - 1, w);
+    const hi = floorTo(to + 1, w) - w;
+    if (hi < lo) return 0;
+    const rows = await this.q<{ n: number }>(
+      `SELECT coalesce(sum(count), 0)::bigint AS n FROM ${w === MINUTE_MS ? 'rollup_1m' : 'rollup_1h'} WHERE series_id = $1 AND bin_start_ms >= $2 AND bin_start_ms <= $3`,
+      [id, lo, hi],
+      'read from archive',
+    );
+    return rows[0]!.n;
+  }
+
+  private async rollupHistory(id: number, tier: RollupTier, from: number, to: number, maxPoints: number): Promise<{ points: HistoryPoint[]; binMs: number }> {
+    const tierMs = TIER_MS[tier];
+    const plan = planBins(from, to, maxPoints, tierMs);
+    const lo = floorTo(from, tierMs);
+    const table = tier === '1m' ? 'rollup_1m' : 'rollup_1h';
+    const rows =
+      plan.binMs === tierMs
+        ? await this.rows<[number, number, number, number, number]>(
+            `SELECT bin_start_ms, count, min, max, sum FROM ${table} WHERE series_id = $1 AND bin_start_ms >= $2 AND bin_start_ms <= $3 ORDER BY bin_start_ms`,
+            [id, lo, to],
+          )
+        : await this.rows<[number, number, number, number, number]>(
+            `SELECT bin_start_ms - ((bin_start_ms - $1::bigint) % $2::bigint) AS b, sum(count)::bigint, min(min), max(max), sum(sum) FROM ${table}
+             WHERE series_id = $3 AND bin_start_ms >= $4 AND bin_start_ms <= $5 GROUP BY b ORDER BY b`,
+            [plan.origin, plan.binMs, id, lo, to],
+          );
+    return { points: rows.map(([t, n, min, max, sum]) => ({ t, min, max, mean: sum / n, n })), binMs: plan.binMs };
+  }
+
+  private async textHistory(id: number, from: number, to: number, maxPoints: number): Promise<HistoryPoint[]> {
+    const rows = await this.rows<[number, string | null]>(
+      'SELECT t_ms, value FROM text_samples WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4',
+      [id, from, to, maxPoints + 1],
+    );
+    if (rows.length <= maxPoints) return rows.map(([t, text]) => ({ t, text }));
+    // Too many changes to show: the last state of each of at most maxPoints bins.
+    const plan = planBins(from, to, maxPoints, 1);
+    const thinned = await this.rows<[number, string | null]>(
+      `SELECT t_ms, value FROM (
+         SELECT DISTINCT ON (t_ms - ((t_ms - $4::bigint) % $5::bigint)) t_ms, value FROM text_samples
+         WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3
+         ORDER BY t_ms - ((t_ms - $4::bigint) % $5::bigint), t_ms DESC) x ORDER BY t_ms`,
+      [id, from, to, plan.origin, plan.binMs],
+    );
+    return thinned.map(([t, text]) => ({ t, text }));
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private async loadSeries(): Promise<void> {
+    const r = await this.pool.query<{ id: number; device: string; name: string; unit: string; type: SeriesType }>(
+      'SELECT id, device, name, unit, type FROM series WHERE origin = $1',
+      [this.origin],
+    );
+    for (const row of r.rows) this.remember({ ...row, filter: filterOf(undefined), last: undefined, loaded: false, warnedConflict: false });
+  }
+
+  private async loadPartitions(): Promise<void> {
+    const r = await this.pool.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
+    );
+    for (const { name } of r.rows) {
+      const b = boundsOfPartition(name);
+      if (b !== undefined) this.partitions.add(b.start);
+    }
+  }
+
+  private remember(rt: SeriesRt): void {
+    let names = this.byDevice.get(rt.device);
+    if (names === undefined) this.byDevice.set(rt.device, (names = new Map()));
+    names.set(rt.name, rt);
+    const policy = this.policies.get(seriesKey(rt.device, rt.name));
+    if (policy !== undefined) {
+      rt.filter = filterOf(policy);
+      if (policy.unit !== undefined && policy.unit !== rt.unit) {
+        rt.unit = policy.unit;
+        this.dirtyUnits.add(rt);
+      }
+    }
+  }
+
+  /** One pooled connection for fn; a connection that failed is destroyed, not returned to the pool. */
+  private async withClient<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw pgError(what, this.url, e);
+    }
+    // An error event on a checked-out client (server gone) must not crash the process: the
+    // query in flight rejects on its own.
+    let broken = false;
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } catch (e) {
+      if (classifyPgError(e) === 'UNAVAILABLE') broken = true;
+      throw pgError(what, this.url, e);
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken);
+    }
+  }
+
+  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[], what: string): Promise<R[]> {
+    return this.withClient(what, async (c) => (await c.query<R>(sql, params)).rows);
+  }
+
+  private async rows<R extends unknown[]>(sql: string, params: unknown[]): Promise<R[]> {
+    return this.withClient('read from archive', async (c) => (await c.query<R>({ text: sql, values: params, rowMode: 'array' })).rows);
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== undefined) throw new ArchiveError('archive is closed', { code: 'CLOSED' });
+  }
+}
+
+/** First and last time of a number series from its tiers (the same rule as the SQLite back-end). */
+function numberSpan(
+  raw: number | undefined,
+  m1: number | undefined,
+  h1: number | undefined,
+  rawLast: number | null,
+  m1Last: number | null,
+  h1Last: number | null,
+): { first?: number; last?: number } {
+  const earliest = Math.min(raw ?? Infinity, m1 ?? Infinity, h1 ?? Infinity);
+  if (earliest === Infinity) return {};
+  const first = tierCovers(raw, earliest, earliest) ? raw : tierCovers(m1, earliest, earliest) ? m1 : earliest;
+  const last = rawLast ?? Math.max(m1Last ?? -Infinity, h1Last ?? -Infinity);
+  return { ...(first === undefined ? {} : { first }), ...(Number.isFinite(last) ? { last } : {}) };
+}
+
+/** Creates or upgrades the schema in one transaction under the advisory lock; idempotent. */
+async function migrate(pool: pg.Pool): Promise<void> {
+  const c = await pool.connect();
+  let broken = false;
+  const onError = (): void => {
+    broken = true;
+  };
+  c.on('error', onError);
+  try {
+    await c.query('BEGIN');
+    try {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_ms bigint NOT NULL)');
+      const r = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version');
+      const current = r.rows[0]?.v ?? 0;
+      const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+      if (current > latest) throw new ArchiveError(`schema version ${current} is newer than this labwire understands (${latest}); upgrade labwire`, { code: 'SCHEMA' });
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_version (version, applied_ms) VALUES ($1, $2)', [m.version, Date.now()]);
+      }
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  } catch (e) {
+    if (classifyPgError(e) === 'UNAVAILABLE') broken = true;
+    throw e;
+  } finally {
+    c.removeListener('error', onError);
+    c.release(broken);
+  }
+}
+
+/** Opens (migrating if needed) the PostgreSQL archive; rejects with an ArchiveError naming the URL without its password. */
+export async function openPostgresArchive(options: PostgresArchiveOptions): Promise<PostgresArchive> {
+  return PostgresArchive.open(options);
+}
