@@ -289,6 +289,13 @@ export const labConfigSchema = z
                 z.object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), servername: z.string().optional(), rejectUnauthorized: z.boolean().optional() }).strict(),
               ])
               .optional(),
+            /** The local spool while a database archive is unavailable (default <data>/archive-spool-<monitor name>). */
+            spool: z.string().optional(),
+            /** Largest spool file (default 1GiB); beyond it writes fail loudly. */
+            spoolMaxSize: z
+              .union([z.string(), z.number()])
+              .refine((v) => (parseSize(v) ?? 0) >= 1024 ** 2, 'expected a size of at least 1MiB, e.g. 1GiB or 20GiB, or a number of bytes')
+              .optional(),
             retention: retentionSchema.default({}),
           })
           .strict()
@@ -557,7 +564,10 @@ export function resolvePaths(lab: LabConfig, baseDir: string): LabConfig {
       ...(lab.monitor.tls ? { tls: absTls(lab.monitor.tls, abs) } : {}),
       ...(lab.monitor.webTls ? { webTls: absTls(lab.monitor.webTls, abs) } : {}),
       ...(lab.monitor.peerTls ? { peerTls: absTls(lab.monitor.peerTls, abs) } : {}),
-      archive: resolveArchivePaths(lab.monitor.archive, abs, data),
+      archive: {
+        ...resolveArchivePaths(lab.monitor.archive, abs, data),
+        spool: lab.monitor.archive.spool ? abs(lab.monitor.archive.spool) : path.join(data, `archive-spool-${lab.monitor.name}`),
+      },
     },
   };
 }

@@ -13,6 +13,7 @@ import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';
 import type { LinkSpec } from '../links/types.js';
 import { openArchive } from '../archive/index.js';
+import { EarlyReports, withSpool } from './spool.js';
 import type { Archive } from '../archive/types.js';
 import { startMonitor, type Monitor, type PeerConfig } from '../monitor/monitor.js';
 import { startWeb, type WebServer } from '../web/server.js';
@@ -158,11 +159,14 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
 
     let archive: Archive | undefined;
     let archiveError: string | undefined;
+    const spoolReports = new EarlyReports();
     try {
       // SQLite or PostgreSQL as the lab file says; a shared PostgreSQL archive knows this monitor by its name.
       const opened = await openArchive(archiveConfigOf(config), { logger });
-      archive = opened;
-      stops.push(() => opened.close());
+      // A database can be away: its archive spools to a local file meanwhile (decision 0022).
+      archive = await withSpool(opened, config, logger, spoolReports);
+      const a = archive;
+      stops.push(() => a.close());
     } catch (err) {
       // Live data matters more than history: the lab runs, and says loudly that nothing is kept.
       archiveError = `no archive: ${(err as Error).message}; live data only, no history is kept`;
@@ -222,6 +226,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       ...(tls.monitor ? { tls: { ca: tls.monitor.cert } } : {}),
     };
     if (archiveError) monitor.message(config.monitor.name, 'error', archiveError);
+    spoolReports.attach((level, text) => void monitor.message(config.monitor.name, level, text));
 
     const retention = config.monitor.archive.retention;
     const policy = {

@@ -22,7 +22,7 @@ import { MonitorPeer, RemoteDevice } from './monitor-peer.js';
 import type { LabDevice } from './device.js';
 import { MonitorServer, type MonitorBackend } from './server.js';
 import type { LabStatus, LogReceipt, MonitorHealth, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
-import { NOT_FORWARDED, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
+import { NOT_FORWARDED, archiveHealth, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
 
 export type { MonitorOptions, PeerConfig } from './options.js';
 export { MONITOR_DEFAULTS } from './options.js';
@@ -310,7 +310,8 @@ export class Monitor extends EventEmitter implements MonitorView {
   status(): LabStatus {
     const clients: LabStatus['clients'] = {};
     for (const c of this.clientStatuses()) clients[c.name] = { connected: c.connected, values: c.values };
-    return { nconnected: this.server?.connectionCount ?? 0, clients };
+    const archive = archiveHealth(this.archive);
+    return { nconnected: this.server?.connectionCount ?? 0, clients, ...(archive ? { archive } : {}) };
   }
 
   health(): MonitorHealth {
@@ -513,6 +514,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       version: this.version,
       readOnly: this.readOnly,
       clientStatuses: () => this.clientStatuses(),
+      archiveHealth: () => archiveHealth(this.archive),
       labState: () => this.labState(),
       clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint })),
       prepareSend: (client, line) => {

@@ -26,7 +26,7 @@ import { capText } from '../daemon/audit.js';
 import type { LabState } from '../daemon/api.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
 import type { AlarmState, LogReceipt, MonitorActor, PeerValue } from './types.js';
-import { formatStatusLine, isWritableKey, statusDocument, type ClientStatus, type LineKind } from './values.js';
+import { formatStatusLine, isWritableKey, statusDocument, type ArchiveHealth, type ClientStatus, type LineKind } from './values.js';
 
 /** What the server needs from the monitor. */
 export interface MonitorBackend {
@@ -34,6 +34,8 @@ export interface MonitorBackend {
   readonly version: string;
   readonly readOnly: boolean;
   clientStatuses(): ClientStatus[];
+  /** The archive's state while it is degraded (spooling), else undefined. */
+  archiveHealth?(): ArchiveHealth | undefined;
   /** Every device with its values and units, for `snapshot`. */
   labState(): LabState;
   clientList(): Array<{ name: string; connected: boolean; endpoint: string }>;
@@ -314,11 +316,12 @@ export class MonitorServer implements LineService {
   private getStatus(cmd: Command): string {
     const format = cmd.kwargs.format ?? 'text';
     const clients = this.backend.clientStatuses();
-    if (format === 'json') return `status_json ${JSON.stringify(statusDocument(this.lines.connectionCount, clients))}`;
+    const archive = this.backend.archiveHealth?.();
+    if (format === 'json') return `status_json ${JSON.stringify(statusDocument(this.lines.connectionCount, clients, Date.now(), archive))}`;
     if (format !== 'text') {
       return formatErrorReply(new LabwireError('WrongType', `unknown status format "${format}": expected text or json`, 'get_status'));
     }
-    return formatStatusLine(this.lines.connectionCount, clients);
+    return formatStatusLine(this.lines.connectionCount, clients, archive);
   }
 
   private send(s: Session, line: string): Handled {

@@ -78,6 +78,8 @@ export type LogReceipt = { stored: true } | { stored: false; reason?: string };
 export interface LabStatus {
   nconnected: number;
   clients: Record<string, { connected: boolean; values: Record<string, PeerValue> }>;
+  /** Present while the archive is degraded (spooling to a local file: decision 0022). */
+  archive?: { state: 'degraded'; spooled: number; text: string };
 }
 
 /** Counters of the monitor's links and port since start, for metrics (MonitorView.health). */

@@ -5,6 +5,7 @@
 import { convertValue } from '../client/index.js';
 import { formatValue, quote } from '../wire/format.js';
 import type { Command, DescribeDoc } from '../wire/types.js';
+import type { Archive } from '../archive/types.js';
 import type { PeerValue } from './types.js';
 
 /* eslint-disable no-control-regex */
@@ -13,7 +14,30 @@ const KEY = /^[^\s"'\\=\x00-\x1f\x7f]+$/;
 /* eslint-enable no-control-regex */
 
 /** Top-level names of the monitor's JSON status that a client may not take. */
-export const RESERVED_CLIENT_NAMES = new Set(['nconnected', 'connected', 'values', 't']);
+export const RESERVED_CLIENT_NAMES = new Set(['nconnected', 'connected', 'values', 't', 'archive']);
+
+/** The archive's state as the status shows it while it is degraded (spooling: decision 0022). */
+export interface ArchiveHealth {
+  state: 'degraded';
+  /** Rows waiting in the spool. */
+  spooled: number;
+  /** `archive degraded (N spooled)`, for people. */
+  text: string;
+}
+
+/** Undefined while the archive is fine (or absent): the status then looks as it always did. */
+export function archiveHealth(archive: Archive | undefined): ArchiveHealth | undefined {
+  if (!archive) return undefined;
+  let stats: ReturnType<Archive['stats']>;
+  try {
+    stats = archive.stats();
+  } catch {
+    return undefined;
+  }
+  if (stats.state !== 'degraded') return undefined;
+  const spooled = stats.spooled ?? 0;
+  return { state: 'degraded', spooled, text: `archive degraded (${spooled} spooled)` };
+}
 
 export function isWritableKey(key: string): boolean {
   return KEY.test(key);
@@ -88,8 +112,9 @@ export interface ClientStatus {
  * only `<client>=0`: its last values are not current and are not shown as if they were. Keys the
  * line could not carry (a CCDLab peer may send odd ones) are left out.
  */
-export function formatStatusLine(nconnected: number, clients: readonly ClientStatus[]): string {
+export function formatStatusLine(nconnected: number, clients: readonly ClientStatus[], archive?: ArchiveHealth): string {
   const parts = [`status nconnected=${nconnected}`];
+  if (archive) parts.push(`archive=${archive.state}`, `archive.spooled=${archive.spooled}`);
   for (const c of clients) {
     parts.push(`${c.name}=${c.connected ? 1 : 0}`);
     if (!c.connected) continue;
@@ -108,8 +133,9 @@ export function formatStatusLine(nconnected: number, clients: readonly ClientSta
  * `{}` for a client that is down) plus `t` and a `connected` map. A LabwireClient flattens it to
  * the same `<client>.<param>` names as the text line, so `waitFor` works through the monitor.
  */
-export function statusDocument(nconnected: number, clients: readonly ClientStatus[], t = Date.now()): Record<string, unknown> {
+export function statusDocument(nconnected: number, clients: readonly ClientStatus[], t = Date.now(), archive?: ArchiveHealth): Record<string, unknown> {
   const doc: Record<string, unknown> = { nconnected, t };
+  if (archive) doc.archive = { ...archive };
   const connected: Record<string, boolean> = {};
   for (const c of clients) connected[c.name] = c.connected;
   doc.connected = connected;

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Archive, LogEntry, LogLevel, SeriesInfo } from '../archive/types.js';
 import { ArchiveQueryError } from '../archive/types.js';
+import { ArchiveError } from '../archive/errors.js';
 import type { MonitorView } from '../monitor/types.js';
 import { actorOf } from './auth.js';
 import { sendCommand } from './commands.js';
@@ -60,6 +61,8 @@ async function findSeries(archive: Archive, device: string, name: string): Promi
 function archiveFailure(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof ArchiveQueryError) return badRequest(err.message);
+  // The database is away (the spool keeps the writes): say so, it is not the monitor's fault.
+  if (err instanceof ArchiveError && err.code === 'UNAVAILABLE') return new HttpError(503, 'ArchiveDegraded', err.message);
   return new HttpError(500, 'ArchiveError', 'the archive could not answer; see the monitor log');
 }
 
@@ -214,7 +217,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
         archiveError = 'the archive did not report its state';
       }
     }
-    const degraded = peers.some((p) => !p.connected) || archive?.lastError !== undefined || archiveError !== undefined;
+    const degraded = peers.some((p) => !p.connected) || archive?.lastError !== undefined || archive?.state === 'degraded' || archiveError !== undefined;
     return {
       status: degraded ? 'degraded' : 'ok',
       t: Date.now(),

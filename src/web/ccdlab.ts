@@ -103,7 +103,7 @@ export async function ccdlabRoutes(app: FastifyInstance, ctx: { monitor: Monitor
     schema: {
       summary: "CCDLab's status: {clients: configuration incl. plots, status: {nconnected, <client>: {values} or {}}}",
       tags: ['ccdlab'],
-      'x-responses': { 200: { type: 'object', properties: { clients: { type: 'object' }, status: { type: 'object' } } }, 401: errorRef, 403: errorRef },
+      'x-responses': { 200: { type: 'object', properties: { clients: { type: 'object' }, status: { type: 'object' }, archive: { type: 'object', description: 'present while the archive is degraded: {state, spooled, text}' } } }, 401: errorRef, 403: errorRef },
     },
   }, async () => {
     const clients: Record<string, unknown> = {};
@@ -114,7 +114,9 @@ export async function ccdlabRoutes(app: FastifyInstance, ctx: { monitor: Monitor
       clients[p.name] = { name: p.name, protocol: p.protocol, host: p.host, port: p.port, description: p.description ?? '', connected: p.connected, plots };
       status[p.name] = p.connected ? p.values : {};
     }
-    return { clients, status };
+    // While the archive spools (decision 0022) the document says so; otherwise it is CCDLab's.
+    const archive = monitor.status().archive;
+    return archive ? { clients, status, archive } : { clients, status };
   });
 
   app.get<{ Params: { client: string; plot: string }; Querystring: { minutes: number } }>('/monitor/plot/:client/:plot', {

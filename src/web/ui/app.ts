@@ -27,6 +27,32 @@ interface Session {
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
+/**
+ * "archive degraded (N spooled)" while the database is away and the monitor spools history to a
+ * local file (decision 0022). Asked from /api/health every few seconds: an outage lasts minutes,
+ * and the live stream carries device values, not the archive's state.
+ */
+function ArchiveBadge(): ComponentChild {
+  const [text, setText] = useState('');
+  useEffect(() => {
+    let stopped = false;
+    const poll = (): void => {
+      api<{ archive?: { state?: string; spooled?: number } | null }>('/api/health')
+        .then((h) => {
+          if (!stopped) setText(h.archive?.state === 'degraded' ? `archive degraded (${h.archive.spooled ?? 0} spooled)` : '');
+        })
+        .catch(() => undefined);
+    };
+    poll();
+    const timer = setInterval(poll, 3000);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, []);
+  return text ? h('span', { class: 'badge degraded', role: 'status', 'data-testid': 'archive-degraded', title: 'the database is unavailable: history is kept in a local spool and written when it returns' }, text) : null;
+}
+
 function Login(props: { onDone: (s: Session) => void }): ComponentChild {
   const [token, setToken] = useState('');
   const [error, setError] = useState('');
@@ -71,6 +97,7 @@ function Lab(props: { session: Session; onLogout: () => void }): ComponentChild 
         h('h1', null, ['labwire ', h('span', { class: 'muted' }, s.monitor || session.monitor)]),
         h('span', { class: `live ${s.online ? 'on' : 'off'}`, 'data-testid': 'stream-state', title: s.online ? 'live updates are flowing' : 'reconnecting to the monitor' }, s.online ? 'live' : 'offline'),
         readOnly ? h('span', { class: 'badge ro', 'data-testid': 'read-only' }, 'read-only') : null,
+        h(ArchiveBadge, null),
         h('span', { class: 'spacer' }),
         h('span', { class: 'who muted' }, session.role ? `${session.name} · ${session.role}` : ''),
         session.via === 'session' ? h('button', { type: 'button', class: 'link', onClick: props.onLogout }, 'Log out') : null,
