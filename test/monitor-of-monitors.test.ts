@@ -23,6 +23,7 @@ import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { parseTokenFile } from '../src/server/index.js';
+import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
 import { silentLogger } from '../src/util/logger.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
@@ -188,6 +189,7 @@ describe('a top monitor over two lower monitors', () => {
     await eventually(() => expect(audit().find((a) => a.command === 'set setpoint=13.5')).toMatchObject({ who: 'otto via top via room1' }), LONG);
     const one = await fetch(`${web.url}api/devices/${encodeURIComponent('room2/bath')}`, { headers: { authorization: `Bearer ${VERA}` } });
     expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ name: 'room2/bath', via: { monitor: 'room2', device: 'bath' }, connected: true });
   });
 
   it('a viewer at the top cannot set, by port or by web; nothing reaches the daemon', async () => {
@@ -378,4 +380,20 @@ describe('faults', () => {
       expect(top.peer('low/x')?.values.level).toBe(7);
     }, LONG);
   }, 60_000);
+});
+
+describe('the lab file', () => {
+  const parse = (peer: string): ReturnType<typeof parseLabConfig> => parseLabConfig(`name: top\nmonitor: { name: top }\npeers:\n  - ${peer}\n`, 'lab.yaml', '/tmp');
+
+  it('lists a lower monitor with protocol monitor; archive is off unless asked for', () => {
+    const lab = parse('{ name: room1, host: 127.0.0.1, port: 7100, protocol: monitor }');
+    expect(lab.peers[0]).toMatchObject({ name: 'room1', protocol: 'monitor' });
+    expect(lab.peers[0]!.archive).toBeUndefined();
+    expect(parse('{ name: room1, host: 127.0.0.1, port: 7100, protocol: monitor, archive: true }').peers[0]!.archive).toBe(true);
+    expect(JSON.stringify(labConfigJsonSchema())).toContain('"monitor"');
+  });
+
+  it('refuses archive on a peer that is not a monitor, with its line', () => {
+    expect(() => parse('{ name: bath, host: 127.0.0.1, port: 7001, archive: true }')).toThrow(/lab\.yaml: 4:\d+: peers\.0\.archive: archive is an option of peers with protocol monitor/);
+  });
 });
