@@ -24,6 +24,7 @@ import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { parseTokenFile } from '../src/server/index.js';
 import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
+import { startLab } from '../src/lab/run.js';
 import { silentLogger } from '../src/util/logger.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
@@ -396,4 +397,75 @@ describe('the lab file', () => {
   it('refuses archive on a peer that is not a monitor, with its line', () => {
     expect(() => parse('{ name: bath, host: 127.0.0.1, port: 7001, archive: true }')).toThrow(/lab\.yaml: 4:\d+: peers\.0\.archive: archive is an option of peers with protocol monitor/);
   });
+});
+
+describe('two labs started from lab files (labwire up), one watching the other', () => {
+  it('the top lab shows the room lab\'s chiller, its web sets it as the person, and archives nothing of it by default', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-mom-labs-'));
+    const roomDir = path.join(dir, 'room1');
+    const topDir = path.join(dir, 'top');
+    fs.mkdirSync(roomDir);
+    fs.mkdirSync(topDir);
+    fs.writeFileSync(path.join(roomDir, 'daemon-tokens.txt'), 'admin room1-monitor-token-0123456789 monitor\n');
+    fs.writeFileSync(path.join(roomDir, 'monitor-tokens.txt'), `admin ${TOP_TOKEN} top forward\noperator local-token-0123456789 local\n`);
+    fs.writeFileSync(path.join(topDir, 'monitor-tokens.txt'), `operator ${OTTO} otto\nviewer ${VERA} vera\n`);
+    const roomYaml = [
+      'name: room one',
+      'simulators:',
+      '  - { name: bath, type: julabo, options: { byteTiming: false } }',
+      'daemons:',
+      '  - { name: chiller, type: julabo, link: "sim:bath", tokenFile: daemon-tokens.txt, auditFile: chiller-audit.jsonl }',
+      'monitor:',
+      '  name: room1',
+      '  listen: 127.0.0.1:0',
+      '  web: 127.0.0.1:0',
+      '  tokenFile: monitor-tokens.txt',
+      '  peerToken: room1-monitor-token-0123456789',
+      '  archive: { path: archive.sqlite }',
+      '',
+    ].join('\n');
+    const roomLab = await startLab({ ...parseLabConfig(roomYaml, path.join(roomDir, 'lab.yaml'), roomDir), data: path.join(roomDir, 'data') }, logger);
+    try {
+      const topYaml = [
+        'name: the building',
+        'peers:',
+        `  - { name: room1, host: 127.0.0.1, port: ${roomLab.monitor.port}, protocol: monitor, token: ${TOP_TOKEN} }`,
+        'monitor:',
+        '  name: top',
+        '  listen: 127.0.0.1:0',
+        '  web: 127.0.0.1:0',
+        '  tokenFile: monitor-tokens.txt',
+        '  archive: { path: archive.sqlite }',
+        '',
+      ].join('\n');
+      const topLab = await startLab({ ...parseLabConfig(topYaml, path.join(topDir, 'lab.yaml'), topDir), data: path.join(topDir, 'data') }, logger);
+      try {
+        await eventually(() => {
+          expect(topLab.monitor.peer('room1/chiller')?.connected).toBe(true);
+          expect(topLab.monitor.peer('room1/chiller')?.describe).toBeDefined();
+        }, LONG);
+        const send = (token: string, line: string) =>
+          fetch(`${topLab.web.url}api/devices/${encodeURIComponent('room1/chiller')}/command`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ line }),
+          });
+        expect((await send(VERA, 'set setpoint=16.5')).status).toBe(403);
+        const res = await send(OTTO, 'set setpoint=17.5');
+        expect(res.status, await res.clone().text()).toBe(200);
+        await eventually(() => expect(topLab.monitor.peer('room1/chiller')?.values.setpoint).toBe(17.5), LONG);
+        const auditRows = (): AuditLine[] => fs.readFileSync(path.join(roomDir, 'chiller-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditLine);
+        await eventually(() => expect(auditRows().find((a) => a.command === 'set setpoint=17.5')).toMatchObject({ who: 'otto via top via room1' }), LONG);
+        expect(auditRows().some((a) => a.command === 'set setpoint=16.5')).toBe(false);
+        // The room archives its chiller; the top (archive: false by default) does not.
+        await eventually(async () => expect((await roomLab.archive!.listSeries()).some((x) => x.device === 'chiller' && x.name === 'setpoint')).toBe(true), LONG);
+        expect((await topLab.archive!.listSeries()).filter((x) => x.device.includes('chiller'))).toEqual([]);
+      } finally {
+        await topLab.close();
+      }
+    } finally {
+      await roomLab.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

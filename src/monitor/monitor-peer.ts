@@ -406,8 +406,15 @@ export class MonitorPeer {
       return;
     }
     this.initFailureReported = false;
+    // After a reconnect every device is described again, as a daemon peer is (it may have been updated).
+    for (const d of this.devices.values()) if (!this.describeQueue.includes(d)) this.describeQueue.push(d);
     this.applySnapshot(parsed);
     this.setUp(true);
+    void this.describeNext();
+    if (this.snapshotWanted) {
+      this.snapshotWanted = false;
+      this.askSnapshot();
+    }
     this.scheduleProbe(this.timing.pollMs, gen);
     this.scheduleResync(gen);
   }
@@ -430,6 +437,11 @@ export class MonitorPeer {
     } else this.flushOne(d);
     d.connected = now;
     d.since = t;
+    // A device first seen while down below could not describe itself then: it is asked now.
+    if (now && !d.describe && !this.describeQueue.includes(d)) {
+      this.describeQueue.push(d);
+      queueMicrotask(() => void this.describeNext());
+    }
     d.lastError = now ? undefined : reason || (this.up ? `not connected to monitor ${this.name}` : `monitor ${this.name} is not connected`);
     this.hooks.link(d, now, t, d.lastError ?? '');
   }
