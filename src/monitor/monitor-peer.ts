@@ -578,6 +578,13 @@ export class MonitorPeer {
           const doc = JSON.parse(lineBody(reply.line, 1)) as unknown;
           if (!isObject(doc) || !isObject(doc.params) || !isObject(doc.commands)) continue;
           d.describe = doc as unknown as DescribeDoc;
+          // Parameters it declares but has not reported yet are known keys from now on: no snapshot needed when they come.
+          if (this.index.get(d.below)?.device === d) {
+            for (const k of Object.keys(d.describe.params)) {
+              const key = `${d.below}.${k}`;
+              if (!this.index.has(key)) this.index.set(key, { device: d, param: k });
+            }
+          }
           this.hooks.described(d);
         } catch (err) {
           // No describe: values are typed by their look, units come from the snapshot.
