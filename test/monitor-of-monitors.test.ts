@@ -287,6 +287,29 @@ describe('faults', () => {
     expect(a.recentMessages().some((e) => e.message.includes('device "A/a1" left out') && e.message.includes('a loop'))).toBe(true);
   });
 
+  it('three levels: the top shows mid/room/x with the monitors it came through, and sets it through both', async () => {
+    const d = await fake({ setpoint: 20 });
+    const tokens = parseTokenFile(`admin ${TOP_TOKEN} upper forward\noperator ${OTTO} otto`, 'tokens');
+    const room = await monitor({ name: 'room', tokens, peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });
+    const mid = await monitor({ name: 'mid', tokens, peers: [{ name: 'room', protocol: 'monitor', host: '127.0.0.1', port: room.port, token: TOP_TOKEN }] });
+    const top = await monitor({ name: 'top', tokens, peers: [{ name: 'mid', protocol: 'monitor', host: '127.0.0.1', port: mid.port, token: TOP_TOKEN }] });
+    await eventually(() => expect(top.peer('mid/room/x')?.connected).toBe(true), LONG);
+    expect(top.peer('mid/room/x')?.via).toEqual({ monitor: 'mid', device: 'room/x' });
+    expect(top.labState().devices.find((x) => x.name === 'mid/room/x')?.monitors).toEqual(['mid', 'room']);
+    const c = await RawClient.connect(top.port);
+    cleanups.push(() => c.close());
+    expect(await c.request(`auth token=${OTTO}`)).toMatch(/^ok auth/);
+    expect(await c.request('send mid/room/x set setpoint=12')).toMatch(/^ok set/);
+    await eventually(() => expect(top.peer('mid/room/x')?.values.setpoint).toBe(12), LONG);
+    // The middle monitor ran it as the person, not as the top's token.
+    const trail = (m: Monitor): string[] => m.recentMessages().map((e) => `${e.source}: ${e.message}`);
+    expect(trail(mid).some((t) => t.startsWith('otto via top: send room/x set setpoint=12'))).toBe(true);
+    expect(trail(room).some((t) => t.startsWith('otto via top via mid: send x set setpoint=12'))).toBe(true);
+    // A device of the room going away below is followed all the way up.
+    await d.stop();
+    await eventually(() => expect(top.peer('mid/room/x')?.connected).toBe(false), LONG);
+  });
+
   it('a lower monitor with the same name is refused (a loop, or two monitors left at the default name)', async () => {
     const d = await fake({ level: 1 });
     const lower = await monitor({ name: 'monitor', peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });
