@@ -310,6 +310,27 @@ describe('faults', () => {
     await eventually(() => expect(top.peer('mid/room/x')?.connected).toBe(false), LONG);
   });
 
+  it('follows devices coming and going below: a lower monitor restarted with other daemons', async () => {
+    const dx = await fake({ level: 1 });
+    const dy = await fake({ level: 2 });
+    let lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port: 0 }, logger, ...timing, peers: [{ name: 'x', host: '127.0.0.1', port: dx.port }] });
+    const port = lower.port;
+    cleanups.push(() => lower.close());
+    const top = await monitor({ name: 'top', peers: [{ name: 'low', protocol: 'monitor', host: '127.0.0.1', port }] });
+    await eventually(() => expect(top.peer('low/x')?.connected).toBe(true), LONG);
+    const events: Array<[string, boolean]> = [];
+    top.on('peer', (p: { name: string; connected: boolean }) => events.push([p.name, p.connected]));
+    await lower.close();
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers: [{ name: 'y', host: '127.0.0.1', port: dy.port }] });
+    await eventually(() => {
+      expect(top.peer('low/y')?.connected).toBe(true);
+      expect(top.peer('low/x')).toBeUndefined();
+    }, LONG);
+    expect(top.peers().map((p) => p.name)).toEqual(['low/y']);
+    expect(events).toContainEqual(['low/x', false]);
+    expect(top.recentMessages().some((e) => e.message === 'low/x removed: monitor low no longer lists it')).toBe(true);
+  });
+
   it('a lower monitor with the same name is refused (a loop, or two monitors left at the default name)', async () => {
     const d = await fake({ level: 1 });
     const lower = await monitor({ name: 'monitor', peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });
