@@ -23,6 +23,8 @@ import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { parseTokenFile } from '../src/server/index.js';
+import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
+import { startLab } from '../src/lab/run.js';
 import { silentLogger } from '../src/util/logger.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
@@ -145,8 +147,11 @@ describe('a top monitor over two lower monitors', () => {
     expect(top.peer('room2/bath')!.via).toEqual({ monitor: 'room2', device: 'bath' });
     // The describe came through room1 (send chiller describe): units and types of the real daemon.
     expect(chiller.describe?.params.temperature?.unit).toBe('°C');
-    expect(typeof chiller.values.temperature).toBe('number');
-    expect(chiller.values.state).toBeDefined();
+    // Values the daemon had not read yet when room1 was first asked arrive as they come.
+    await eventually(() => {
+      expect(typeof top.peer('room1/chiller')!.values.temperature).toBe('number');
+      expect(top.peer('room1/chiller')!.values.state).toBeDefined();
+    }, LONG);
     // Nothing else: the lower monitors themselves are links, not devices.
     expect(top.peers().map((p) => p.name).sort()).toEqual(['room1/chiller', 'room2/bath']);
     expect(top.monitors().map((m) => [m.name, m.connected, m.lowerName])).toEqual([['room1', true, 'room1'], ['room2', true, 'room2']]);
@@ -188,6 +193,7 @@ describe('a top monitor over two lower monitors', () => {
     await eventually(() => expect(audit().find((a) => a.command === 'set setpoint=13.5')).toMatchObject({ who: 'otto via top via room1' }), LONG);
     const one = await fetch(`${web.url}api/devices/${encodeURIComponent('room2/bath')}`, { headers: { authorization: `Bearer ${VERA}` } });
     expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ name: 'room2/bath', via: { monitor: 'room2', device: 'bath' }, connected: true });
   });
 
   it('a viewer at the top cannot set, by port or by web; nothing reaches the daemon', async () => {
@@ -279,6 +285,50 @@ describe('faults', () => {
     expect(a.peers().map((p) => p.name).sort()).toEqual(['B/b1', 'a1']);
     expect(b.peers().map((p) => p.name).sort()).toEqual(['A/a1', 'b1']);
     expect(a.recentMessages().some((e) => e.message.includes('device "A/a1" left out') && e.message.includes('a loop'))).toBe(true);
+  });
+
+  it('three levels: the top shows mid/room/x with the monitors it came through, and sets it through both', async () => {
+    const d = await fake({ setpoint: 20 });
+    const tokens = parseTokenFile(`admin ${TOP_TOKEN} upper forward\noperator ${OTTO} otto`, 'tokens');
+    const room = await monitor({ name: 'room', tokens, peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });
+    const mid = await monitor({ name: 'mid', tokens, peers: [{ name: 'room', protocol: 'monitor', host: '127.0.0.1', port: room.port, token: TOP_TOKEN }] });
+    const top = await monitor({ name: 'top', tokens, peers: [{ name: 'mid', protocol: 'monitor', host: '127.0.0.1', port: mid.port, token: TOP_TOKEN }] });
+    await eventually(() => expect(top.peer('mid/room/x')?.connected).toBe(true), LONG);
+    expect(top.peer('mid/room/x')?.via).toEqual({ monitor: 'mid', device: 'room/x' });
+    expect(top.labState().devices.find((x) => x.name === 'mid/room/x')?.monitors).toEqual(['mid', 'room']);
+    const c = await RawClient.connect(top.port);
+    cleanups.push(() => c.close());
+    expect(await c.request(`auth token=${OTTO}`)).toMatch(/^ok auth/);
+    expect(await c.request('send mid/room/x set setpoint=12')).toMatch(/^ok set/);
+    await eventually(() => expect(top.peer('mid/room/x')?.values.setpoint).toBe(12), LONG);
+    // The middle monitor ran it as the person, not as the top's token.
+    const trail = (m: Monitor): string[] => m.recentMessages().map((e) => `${e.source}: ${e.message}`);
+    expect(trail(mid).some((t) => t.startsWith('otto via top: send room/x set setpoint=12'))).toBe(true);
+    expect(trail(room).some((t) => t.startsWith('otto via top via mid: send x set setpoint=12'))).toBe(true);
+    // A device of the room going away below is followed all the way up.
+    await d.stop();
+    await eventually(() => expect(top.peer('mid/room/x')?.connected).toBe(false), LONG);
+  });
+
+  it('follows devices coming and going below: a lower monitor restarted with other daemons', async () => {
+    const dx = await fake({ level: 1 });
+    const dy = await fake({ level: 2 });
+    let lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port: 0 }, logger, ...timing, peers: [{ name: 'x', host: '127.0.0.1', port: dx.port }] });
+    const port = lower.port;
+    cleanups.push(() => lower.close());
+    const top = await monitor({ name: 'top', peers: [{ name: 'low', protocol: 'monitor', host: '127.0.0.1', port }] });
+    await eventually(() => expect(top.peer('low/x')?.connected).toBe(true), LONG);
+    const events: Array<[string, boolean]> = [];
+    top.on('peer', (p: { name: string; connected: boolean }) => events.push([p.name, p.connected]));
+    await lower.close();
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers: [{ name: 'y', host: '127.0.0.1', port: dy.port }] });
+    await eventually(() => {
+      expect(top.peer('low/y')?.connected).toBe(true);
+      expect(top.peer('low/x')).toBeUndefined();
+    }, LONG);
+    expect(top.peers().map((p) => p.name)).toEqual(['low/y']);
+    expect(events).toContainEqual(['low/x', false]);
+    expect(top.recentMessages().some((e) => e.message === 'low/x removed: monitor low no longer lists it')).toBe(true);
   });
 
   it('a lower monitor with the same name is refused (a loop, or two monitors left at the default name)', async () => {
@@ -378,4 +428,91 @@ describe('faults', () => {
       expect(top.peer('low/x')?.values.level).toBe(7);
     }, LONG);
   }, 60_000);
+});
+
+describe('the lab file', () => {
+  const parse = (peer: string): ReturnType<typeof parseLabConfig> => parseLabConfig(`name: top\nmonitor: { name: top }\npeers:\n  - ${peer}\n`, 'lab.yaml', '/tmp');
+
+  it('lists a lower monitor with protocol monitor; archive is off unless asked for', () => {
+    const lab = parse('{ name: room1, host: 127.0.0.1, port: 7100, protocol: monitor }');
+    expect(lab.peers[0]).toMatchObject({ name: 'room1', protocol: 'monitor' });
+    expect(lab.peers[0]!.archive).toBeUndefined();
+    expect(parse('{ name: room1, host: 127.0.0.1, port: 7100, protocol: monitor, archive: true }').peers[0]!.archive).toBe(true);
+    expect(JSON.stringify(labConfigJsonSchema())).toContain('"monitor"');
+  });
+
+  it('refuses archive on a peer that is not a monitor, with its line', () => {
+    expect(() => parse('{ name: bath, host: 127.0.0.1, port: 7001, archive: true }')).toThrow(/lab\.yaml: 4:\d+: peers\.0\.archive: archive is an option of peers with protocol monitor/);
+  });
+});
+
+describe('two labs started from lab files (labwire up), one watching the other', () => {
+  it('the top lab shows the room lab\'s chiller, its web sets it as the person, and archives nothing of it by default', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-mom-labs-'));
+    const roomDir = path.join(dir, 'room1');
+    const topDir = path.join(dir, 'top');
+    fs.mkdirSync(roomDir);
+    fs.mkdirSync(topDir);
+    fs.writeFileSync(path.join(roomDir, 'daemon-tokens.txt'), 'admin room1-monitor-token-0123456789 monitor\n');
+    fs.writeFileSync(path.join(roomDir, 'monitor-tokens.txt'), `admin ${TOP_TOKEN} top forward\noperator local-token-0123456789 local\n`);
+    fs.writeFileSync(path.join(topDir, 'monitor-tokens.txt'), `operator ${OTTO} otto\nviewer ${VERA} vera\n`);
+    const roomYaml = [
+      'name: room one',
+      'simulators:',
+      '  - { name: bath, type: julabo, options: { byteTiming: false } }',
+      'daemons:',
+      '  - { name: chiller, type: julabo, link: "sim:bath", tokenFile: daemon-tokens.txt, auditFile: chiller-audit.jsonl }',
+      'monitor:',
+      '  name: room1',
+      '  listen: 127.0.0.1:0',
+      '  web: 127.0.0.1:0',
+      '  tokenFile: monitor-tokens.txt',
+      '  peerToken: room1-monitor-token-0123456789',
+      '  archive: { path: archive.sqlite }',
+      '',
+    ].join('\n');
+    const roomLab = await startLab({ ...parseLabConfig(roomYaml, path.join(roomDir, 'lab.yaml'), roomDir), data: path.join(roomDir, 'data') }, logger);
+    try {
+      const topYaml = [
+        'name: the building',
+        'peers:',
+        `  - { name: room1, host: 127.0.0.1, port: ${roomLab.monitor.port}, protocol: monitor, token: ${TOP_TOKEN} }`,
+        'monitor:',
+        '  name: top',
+        '  listen: 127.0.0.1:0',
+        '  web: 127.0.0.1:0',
+        '  tokenFile: monitor-tokens.txt',
+        '  archive: { path: archive.sqlite }',
+        '',
+      ].join('\n');
+      const topLab = await startLab({ ...parseLabConfig(topYaml, path.join(topDir, 'lab.yaml'), topDir), data: path.join(topDir, 'data') }, logger);
+      try {
+        await eventually(() => {
+          expect(topLab.monitor.peer('room1/chiller')?.connected).toBe(true);
+          expect(topLab.monitor.peer('room1/chiller')?.describe).toBeDefined();
+        }, LONG);
+        const send = (token: string, line: string) =>
+          fetch(`${topLab.web.url}api/devices/${encodeURIComponent('room1/chiller')}/command`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ line }),
+          });
+        expect((await send(VERA, 'set setpoint=16.5')).status).toBe(403);
+        const res = await send(OTTO, 'set setpoint=17.5');
+        expect(res.status, await res.clone().text()).toBe(200);
+        await eventually(() => expect(topLab.monitor.peer('room1/chiller')?.values.setpoint).toBe(17.5), LONG);
+        const auditRows = (): AuditLine[] => fs.readFileSync(path.join(roomDir, 'chiller-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditLine);
+        await eventually(() => expect(auditRows().find((a) => a.command === 'set setpoint=17.5')).toMatchObject({ who: 'otto via top via room1' }), LONG);
+        expect(auditRows().some((a) => a.command === 'set setpoint=16.5')).toBe(false);
+        // The room archives its chiller; the top (archive: false by default) does not.
+        await eventually(async () => expect((await roomLab.archive!.listSeries()).some((x) => x.device === 'chiller' && x.name === 'setpoint')).toBe(true), LONG);
+        expect((await topLab.archive!.listSeries()).filter((x) => x.device.includes('chiller'))).toEqual([]);
+      } finally {
+        await topLab.close();
+      }
+    } finally {
+      await roomLab.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -406,8 +406,15 @@ export class MonitorPeer {
       return;
     }
     this.initFailureReported = false;
+    // After a reconnect every device is described again, as a daemon peer is (it may have been updated).
+    for (const d of this.devices.values()) if (!this.describeQueue.includes(d)) this.describeQueue.push(d);
     this.applySnapshot(parsed);
     this.setUp(true);
+    void this.describeNext();
+    if (this.snapshotWanted) {
+      this.snapshotWanted = false;
+      this.askSnapshot();
+    }
     this.scheduleProbe(this.timing.pollMs, gen);
     this.scheduleResync(gen);
   }
@@ -430,6 +437,11 @@ export class MonitorPeer {
     } else this.flushOne(d);
     d.connected = now;
     d.since = t;
+    // A device first seen while down below could not describe itself then: it is asked now.
+    if (now && !d.describe && !this.describeQueue.includes(d)) {
+      this.describeQueue.push(d);
+      queueMicrotask(() => void this.describeNext());
+    }
     d.lastError = now ? undefined : reason || (this.up ? `not connected to monitor ${this.name}` : `monitor ${this.name} is not connected`);
     this.hooks.link(d, now, t, d.lastError ?? '');
   }
@@ -566,6 +578,13 @@ export class MonitorPeer {
           const doc = JSON.parse(lineBody(reply.line, 1)) as unknown;
           if (!isObject(doc) || !isObject(doc.params) || !isObject(doc.commands)) continue;
           d.describe = doc as unknown as DescribeDoc;
+          // Parameters it declares but has not reported yet are known keys from now on: no snapshot needed when they come.
+          if (this.index.get(d.below)?.device === d) {
+            for (const k of Object.keys(d.describe.params)) {
+              const key = `${d.below}.${k}`;
+              if (!this.index.has(key)) this.index.set(key, { device: d, param: k });
+            }
+          }
           this.hooks.described(d);
         } catch (err) {
           // No describe: values are typed by their look, units come from the snapshot.

@@ -713,6 +713,8 @@ export class Monitor extends EventEmitter implements MonitorView {
     this.numeric.set(device.name, new Set());
     this.logger.info({ device: device.name, via: device.parent.name }, 'device of a lower monitor added');
     this.emit('peer', device.state());
+    // A monitor above this one learns of it at once (a key it does not know asks for a snapshot).
+    this.server?.pushLink(device.name, device.connected, Date.now());
   }
 
   /** The lower monitor no longer lists a device: it goes (shown disconnected first if it was up). */

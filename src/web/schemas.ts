@@ -56,6 +56,12 @@ export const components = {
       connected: { type: 'boolean' },
       since: { type: 'integer', description: 'unix ms of the last connect or disconnect' },
       lastError: { type: 'string' },
+      via: {
+        type: 'object',
+        description: 'a device of a lower monitor: that monitor peer and the device\'s name there (the name is <monitor>/<device>; read these fields, never split it)',
+        required: ['monitor', 'device'],
+        properties: { monitor: { type: 'string' }, device: { type: 'string' } },
+      },
       state: { type: ['string', 'null'] },
       stateText: { type: ['string', 'null'] },
       values: { $ref: '#/components/schemas/Values' },

@@ -36,6 +36,7 @@ export function deviceView(monitor: MonitorView, p: PeerState): DeviceView {
   };
   if (p.description !== undefined) v.description = p.description;
   if (p.lastError !== undefined) v.lastError = p.lastError;
+  if (p.via !== undefined) v.via = { ...p.via };
   return v;
 }
 
