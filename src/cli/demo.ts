@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import type { DemoSetup, DeviceFamily } from '../daemon/api.js';
 import { deviceFamilies } from '../devices/index.js';
 import { labConfigSchema, resolvePaths, type LabConfig } from '../config/lab.js';
+import { mqttConfigSchema } from '../config/mqtt.js';
 import { CliError } from './common.js';
 import { runLab } from './up.js';
 
@@ -96,6 +97,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--data <dir>', 'where the archive is kept', 'labwire-data')
     .option('--time-scale <factor>', 'speed up the simulated physics', '10')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
+    .option('--mqtt <url>', 'also publish every value to this MQTT broker under labwire/ (login from $LABWIRE_MQTT_USER and $LABWIRE_MQTT_PASSWORD; docs/mqtt.md)')
     .addHelpText('after', `
 Examples (open the printed URL, or in another terminal):
   labwire demo --web 9000 --time-scale 60
@@ -108,7 +110,7 @@ Examples (open the printed URL, or in another terminal):
   labwire expose 127.0.0.1:7004 1 --type dark --wait                # the CCD camera: prints the FITS file
   printf 'set_addr 14\n?$*IDN?\n' | nc -N 127.0.0.1 7005              # the bus daemon, as CCDLab's gpib.py
   printf 'get_status\\n' | nc -N 127.0.0.1 7001`)
-    .action(async (o: { port: string; web: string; monitor: string; data: string; timeScale: string; logLevel?: string }) => {
+    .action(async (o: { port: string; web: string; monitor: string; data: string; timeScale: string; logLevel?: string; mqtt?: string }) => {
       const num = (v: string, what: string): number => {
         const n = Number(v);
         if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`${what} "${v}" is not a port number`);
@@ -123,6 +125,12 @@ Examples (open the printed URL, or in another terminal):
         timeScale,
         data: path.resolve(o.data),
       });
+      if (o.mqtt !== undefined) {
+        const login = { ...(process.env.LABWIRE_MQTT_USER ? { username: process.env.LABWIRE_MQTT_USER } : {}), ...(process.env.LABWIRE_MQTT_PASSWORD ? { password: process.env.LABWIRE_MQTT_PASSWORD } : {}) };
+        const parsed = mqttConfigSchema.safeParse({ url: o.mqtt, ...login });
+        if (!parsed.success) throw new CliError(`--mqtt "${o.mqtt}": ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+        config.mqtt = parsed.data;
+      }
       await runLab(config, o.logLevel);
     });
 }

@@ -76,6 +76,8 @@ export interface MqttBridgeStats {
   inflight: number;
   /** Dropped because the queue was full. */
   dropped: number;
+  /** Retained values replaced in the queue by a newer value of the same topic before they were sent. */
+  superseded: number;
   /** The most messages ever queued at once. */
   highWater: number;
   /** Successful connections (the first included). */
@@ -114,6 +116,7 @@ export class MqttBridge {
   /** Bumped on every connection: acknowledgements of an older one are not counted twice. */
   private generation = 0;
   private inflight = 0;
+  private pumpScheduled = false;
   private backoff: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -124,6 +127,11 @@ export class MqttBridge {
   private readonly units = new Map<string, Record<string, string>>();
   private readonly availability = new Map<string, boolean>();
   private readonly unsafeReported = new Set<string>();
+  /** The newest payload of every retained topic: what a (re)connect republishes. */
+  private readonly latest = new Map<string, string | Buffer>();
+  /** Topics still to be republished after the last (re)connect, and how far pump() got. */
+  private toRepublish: string[] = [];
+  private republished = 0;
   private readonly counters = { published: 0, connects: 0, connectionErrors: 0, commands: 0, refused: 0, retainedIgnored: 0 };
   private lastError: string | undefined;
   private readonly onUpdate = (u: MonitorUpdate): void => this.publishValues(u.client, u.t, u.values);
@@ -164,7 +172,8 @@ export class MqttBridge {
   start(): void {
     this.monitor.on('update', this.onUpdate);
     this.monitor.on('peer', this.onPeer);
-    for (const p of this.monitor.peers()) this.units.set(p.name, unitsOf(p.describe));
+    // What the monitor knows already: published at the first connect.
+    for (const p of this.monitor.peers()) this.remember(p);
     this.connect();
   }
 
@@ -175,6 +184,7 @@ export class MqttBridge {
       queued: this.queue.length,
       inflight: this.inflight,
       dropped: this.queue.dropped,
+      superseded: this.queue.superseded,
       highWater: this.queue.highWater,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
@@ -228,9 +238,10 @@ export class MqttBridge {
     const again = this.connectedOnce;
     this.connectedOnce = true;
     this.logger.info(`MQTT bridge connected to ${this.url}${again ? ' again' : ''}; topics under ${this.prefix}/`);
-    // No retained command must ever run: MQTT 5 lets us ask for none (retain handling 2); on
-    // 3.1.1 the broker sends them with the retain flag, and onMessage ignores those.
-    const opts = this.v5 ? { qos: 1 as const, rh: 2 } : { qos: 1 as const };
+    // No retained command must ever run: MQTT 5 lets us ask for none at subscribe (retain
+    // handling 2) and to see the flag of live ones as published (rap), which onMessage ignores;
+    // on 3.1.1 the broker sends stored ones with the retain flag, and onMessage ignores those.
+    const opts = this.v5 ? { qos: 1 as const, rh: 2, rap: true } : { qos: 1 as const };
     client.subscribe(commandFilters(this.prefix), opts, (err) => {
       if (err) this.logger.error(`MQTT: cannot subscribe to the command topics ${commandFilters(this.prefix).join(', ')}: ${reason(err)}; commands from MQTT will not work`);
     });
@@ -238,9 +249,12 @@ export class MqttBridge {
       this.logger.warn(`MQTT: ${this.queue.dropped - this.droppedReported} message(s) were dropped while the broker was away (queue limit ${this.queue.limit}); the retained state is republished now`);
       this.droppedReported = this.queue.dropped;
     }
-    // Every retained message again: the broker may have restarted without persistence.
+    // Every retained message again: the broker may have restarted without persistence. What
+    // waited is older than the current state, which pump() reads device by device as it goes.
+    this.queue.clearState();
     this.enqueue({ topic: bridgeAvailabilityTopic(this.prefix), payload: 'online', retain: true });
-    this.republish();
+    this.toRepublish = [...this.latest.keys()];
+    this.republished = 0;
     this.pump();
   }
 
@@ -268,10 +282,25 @@ export class MqttBridge {
   // ---- publishing ------------------------------------------------------------------------------
 
   private enqueue(m: Outgoing, reply = false): void {
+    if (m.retain && !reply) this.latest.set(m.topic, m.payload);
     if (!this.queue.push(m, reply) && this.queue.dropped - this.droppedReported === 1) {
       // Once per episode; the total is in stats() and in the log when the broker is back.
       this.logger.warn(`MQTT: the queue is full (${this.queue.limit} messages): dropping the oldest; see the bridge's stats for the count`);
     }
+  }
+
+  /**
+   * Refills once per turn of the event loop, not once per PUBACK: publishes made in one tick leave
+   * in one socket write (mqtt-packet corks until the next tick); one per acknowledgement cost a
+   * system call per message, which was the bridge's largest cost in bench/mqtt.ts.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   private pump(): void {
@@ -279,6 +308,13 @@ export class MqttBridge {
     if (!client?.connected) return;
     const gen = this.generation;
     while (this.inflight < this.maxInflight) {
+      // Republished topics one by one when nothing else waits, each with its newest payload read
+      // as it goes: never older than a live value, and the queue does not fill with them.
+      if (this.queue.length === 0 && this.republished < this.toRepublish.length) {
+        const topic = this.toRepublish[this.republished++]!;
+        this.queue.push({ topic, payload: this.latest.get(topic)!, retain: true });
+        if (this.republished === this.toRepublish.length) this.toRepublish = [];
+      }
       const m = this.queue.shift();
       if (!m) break;
       this.inflight++;
@@ -288,7 +324,7 @@ export class MqttBridge {
         this.inflight--;
         if (err) this.logger.warn(`MQTT: publish to ${m.topic} failed: ${reason(err)}`);
         else this.counters.published++;
-        this.pump();
+        this.schedulePump();
       });
     }
   }
@@ -307,7 +343,7 @@ export class MqttBridge {
       }
       this.enqueue({ topic: stateTopic(this.prefix, device, param), payload: statePayload(v, units[param], t), retain: true });
     }
-    this.pump();
+    this.schedulePump();
   }
 
   private unsafe(name: string): void {
@@ -326,18 +362,16 @@ export class MqttBridge {
     this.pump();
   }
 
-  /** Availability, discovery and every known value, as retained messages. */
-  private republish(): void {
-    for (const p of this.monitor.peers()) {
-      if (!topicSafe(p.name)) continue;
-      this.availability.set(p.name, p.connected);
-      this.units.set(p.name, unitsOf(p.describe));
-      this.enqueue({ topic: availabilityTopic(this.prefix, p.name), payload: p.connected ? 'online' : 'offline', retain: true });
-      if (this.discovery && p.describe) for (const m of discoveryMessages(this.prefix, p.name, p.describe, this.discovery)) this.enqueue({ ...m, retain: true });
-      const units = this.units.get(p.name)!;
-      for (const [param, v] of Object.entries(p.values)) {
-        if (topicSafe(param)) this.enqueue({ topic: stateTopic(this.prefix, p.name, param), payload: statePayload(v, units[param], p.ts[param] ?? Date.now()), retain: true });
-      }
+  /** One device's availability, discovery configs and every known value, as the newest retained payloads. */
+  private remember(p: PeerState): void {
+    if (!topicSafe(p.name)) return;
+    this.availability.set(p.name, p.connected);
+    const units = unitsOf(p.describe);
+    this.units.set(p.name, units);
+    this.latest.set(availabilityTopic(this.prefix, p.name), p.connected ? 'online' : 'offline');
+    if (this.discovery && p.describe) for (const m of discoveryMessages(this.prefix, p.name, p.describe, this.discovery)) this.latest.set(m.topic, m.payload);
+    for (const [param, v] of Object.entries(p.values)) {
+      if (topicSafe(param)) this.latest.set(stateTopic(this.prefix, p.name, param), statePayload(v, units[param], p.ts[param] ?? Date.now()));
     }
   }
 
