@@ -306,6 +306,20 @@ function boundsOfPartition(name: string): { start: number; end: number } | undef
   return { start: Date.UTC(y, mo, 1), end: Date.UTC(y, mo + 1, 1) };
 }
 
+/** host, port, user, database and the `options` parameter of a postgres:// URL. */
+function connectionFields(u: URL): pg.PoolConfig {
+  const host = decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1');
+  const fields: pg.PoolConfig = {
+    host: host === '' ? (u.searchParams.get('host') ?? 'localhost') : host,
+    port: u.port === '' ? 5432 : Number(u.port),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
+  };
+  if (u.username !== '') fields.user = decodeURIComponent(u.username);
+  const opts = u.searchParams.get('options');
+  if (opts !== null) fields.options = opts;
+  return fields;
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class PostgresArchive implements Archive {
@@ -363,7 +377,9 @@ export class PostgresArchive implements Archive {
       throw new ArchiveError(`archive URL ${redactUrl(options.url)} holds a password: put it in monitor.archive.passwordFile or monitor.archive.password (\${VAR})`, { code: 'CONFIG' });
     }
     const pool = new pg.Pool({
-      connectionString: options.url,
+      // Fields, not connectionString: node-postgres lets a URL without a password override the
+      // `password` option.
+      ...connectionFields(parsed),
       ...(options.password === undefined ? {} : { password: options.password }),
       ...(options.ssl === undefined || options.ssl === false ? {} : { ssl: options.ssl }),
       max: options.poolSize ?? 4,
@@ -754,7 +770,11 @@ export class PostgresArchive implements Archive {
         try {
           // Series first (one statement per new series: rare), then the filter state of the
           // series not seen since open, in one query.
-          for (const s of batch.samples) {
+          // The index of the sample that created a series: its earlier samples (missing readings
+          // before any value) are not stored, as if processed one by one.
+          const bornAt = new Map<SeriesRt, number>();
+          for (let i = 0; i < batch.samples.length; i++) {
+            const s = batch.samples[i]!;
             if (this.byDevice.get(s.device)?.get(s.name) !== undefined) continue;
             const key = seriesKey(s.device, s.name);
             if (createdByKey.has(key)) continue;
@@ -770,11 +790,13 @@ export class PostgresArchive implements Archive {
             const rt: SeriesRt = { id: row.id, device: s.device, name: s.name, unit: policy?.unit ?? row.unit, type: row.type, filter: filterOf(policy), last: undefined, loaded: false, warnedConflict: false };
             created.push(rt);
             createdByKey.set(key, rt);
+            bornAt.set(rt, i);
           }
           await this.loadLast(c, batch.samples, createdByKey);
-          for (const s of batch.samples) {
+          for (let i = 0; i < batch.samples.length; i++) {
+            const s = batch.samples[i]!;
             const rt = this.byDevice.get(s.device)?.get(s.name) ?? createdByKey.get(seriesKey(s.device, s.name));
-            if (rt === undefined) {
+            if (rt === undefined || i < (bornAt.get(rt) ?? 0)) {
               skipped++; // a missing reading of a series that never had a value
               continue;
             }

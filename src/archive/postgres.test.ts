@@ -1,0 +1,269 @@
+/**
+ * The PostgreSQL archive against the machine's real server: the conformance suite (unchanged, as
+ * for SQLite), then what is PostgreSQL's own: partitions, idempotent samples, migrations under
+ * concurrent starts, several origins on one database, and faults (connection lost mid-batch,
+ * server unreachable, wrong password on a private cluster).
+ * One database per test file (freshDatabase); each store of the suite is a schema of it.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ArchiveError } from './errors.js';
+import { openArchive } from './index.js';
+import { openPostgresArchive, redactUrl, type PostgresArchive, type PostgresArchiveOptions } from './postgres.js';
+import { archiveSuite, type RollupRow } from './test-helpers/archive-suite.js';
+import { freshDatabase, postgresAvailable, POSTGRES_SKIP_MESSAGE, type FreshDatabase } from './test-helpers/postgres.js';
+import { PRIVATE_POSTGRES_SKIP_MESSAGE, privatePostgresAvailable, startPrivatePostgres } from './test-helpers/private-postgres.js';
+import type { Archive, Sample } from './types.js';
+
+const ok = await postgresAvailable();
+if (!ok) console.warn(POSTGRES_SKIP_MESSAGE);
+
+let db: FreshDatabase | undefined;
+let admin: pg.Client | undefined;
+if (ok) {
+  db = await freshDatabase('archive');
+  admin = new pg.Client({ connectionString: db.url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+}
+afterAll(async () => {
+  await admin?.end().catch(() => undefined);
+  await db?.drop();
+});
+
+let n = 0;
+const open: Archive[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((a) => a.close()));
+});
+
+/** A URL whose connections work in schema `key` (search_path), so each store starts empty. */
+function urlOf(key: string): string {
+  const u = new URL(db!.url);
+  u.searchParams.set('options', `-c search_path=${key}`);
+  return u.toString();
+}
+
+async function newSchema(): Promise<string> {
+  const key = `s${++n}`;
+  await admin!.query(`CREATE SCHEMA ${key}`);
+  return key;
+}
+
+const created = new Set<string>();
+async function pgOpen(options: Partial<PostgresArchiveOptions> = {}, key?: string, keep = false): Promise<PostgresArchive> {
+  const k = key ?? (await newSchema());
+  if (key !== undefined && !created.has(key)) {
+    await admin!.query(`CREATE SCHEMA IF NOT EXISTS ${key}`);
+  }
+  created.add(k);
+  const a = await openPostgresArchive({ url: urlOf(k), origin: 'room1', batchMs: 5, ...options });
+  if (!keep) open.push(a);
+  return a;
+}
+
+/** Rows seen by another connection (committed ones only). */
+async function sql<R extends pg.QueryResultRow>(a: Archive, text: string, params: unknown[] = []): Promise<R[]> {
+  return (await (a as PostgresArchive).pool.query<R>(text, params)).rows;
+}
+
+async function seriesId(a: Archive, device: string, name: string): Promise<{ id: number; type: string } | undefined> {
+  const rows = await sql<{ id: number; type: string }>(a, 'SELECT id, type FROM series WHERE origin = $1 AND device = $2 AND name = $3', [(a as PostgresArchive).origin, device, name]);
+  return rows[0];
+}
+
+async function rawRows(a: Archive, device: string, name: string): Promise<Array<[number, number | string | null]>> {
+  const s = await seriesId(a, device, name);
+  if (s === undefined) return [];
+  const rows = await sql<{ t_ms: number; value: number | string | null }>(a, `SELECT t_ms, value FROM ${s.type === 'number' ? 'samples' : 'text_samples'} WHERE series_id = $1 ORDER BY t_ms`, [s.id]);
+  return rows.map((r) => [r.t_ms, r.value]);
+}
+
+const T0 = Date.UTC(2024, 0, 1);
+const sample = (name: string, t: number, value: Sample['value'], device = 'dev'): Sample => ({ device, name, t, value });
+
+if (ok) {
+  archiveSuite('postgres', {
+    newKey: () => `s${++n}`,
+    open: (options = {}, key, keep) => pgOpen(options, key, keep),
+    rawRows,
+    async rollupRows(a, device, name, tier) {
+      const s = await seriesId(a, device, name);
+      if (s === undefined) return [];
+      return sql<RollupRow>(a, `SELECT bin_start_ms, count, min, max, sum FROM rollup_${tier} WHERE series_id = $1 ORDER BY bin_start_ms`, [s.id]);
+    },
+    async minTime(a, table) {
+      const col = table === 'samples' || table === 'text_samples' ? 't_ms' : 'bin_start_ms';
+      return (await sql<{ m: number | null }>(a, `SELECT min(${col}) AS m FROM ${table}`))[0]!.m;
+    },
+  });
+} else {
+  describe.skip(`postgres archive: ${POSTGRES_SKIP_MESSAGE}`, () => {
+    it('skipped', () => undefined);
+  });
+}
+
+describe.skipIf(!ok)('postgres archive: its own', () => {
+  it('opens through openArchive, and refuses a password inside the URL saying where to put it', async () => {
+    const key = await newSchema();
+    const a = await openArchive({ kind: 'postgres', url: urlOf(key), origin: 'room1', batchMs: 5 });
+    open.push(a);
+    expect(a.kind).toBe('postgres');
+    await a.write([sample('x', T0, 1)]);
+    expect(await rawRows(a, 'dev', 'x')).toEqual([[T0, 1]]);
+    const withPassword = 'postgres://labwire:s3cret@127.0.0.1:1/labwire';
+    const err = await openArchive({ kind: 'postgres', url: withPassword, origin: 'room1' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveError);
+    expect((err as Error).message).toMatch(/holds a password: put it in monitor\.archive\.passwordFile or monitor\.archive\.password/);
+    expect((err as Error).message).not.toContain('s3cret');
+    expect(redactUrl(withPassword)).toBe('postgres://labwire@127.0.0.1:1/labwire');
+  });
+
+  it('stores samples in monthly partitions created on demand; retention drops whole ones and trims the edge', async () => {
+    const a = await pgOpen({ batchRows: 10_000 });
+    const DAY = 86_400_000;
+    const s: Sample[] = [];
+    for (let t = T0; t < T0 + 100 * DAY; t += 3_600_000) s.push(sample('p', t, t / DAY)); // Jan to early April
+    await a.write(s);
+    const parts = async (): Promise<string[]> =>
+      (await sql<{ name: string }>(a, "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass ORDER BY 1")).map((r) => r.name);
+    expect(await parts()).toEqual(['samples_p202401', 'samples_p202402', 'samples_p202403', 'samples_p202404']);
+    const now = Date.UTC(2024, 2, 15); // raw kept for 30 days: cut at Feb 14
+    await a.applyRetention({ rawMs: 30 * DAY }, now);
+    expect(await parts()).toEqual(['samples_p202402', 'samples_p202403', 'samples_p202404']);
+    const min = (await sql<{ m: number }>(a, 'SELECT min(t_ms) AS m FROM samples'))[0]!.m;
+    expect(min).toBe(now - 30 * DAY);
+    // The rollups stay (their own limits), so a year's plot still reaches back to January.
+    const h = await a.history('dev', 'p', T0, T0 + 100 * DAY, 100);
+    expect(h.source).toBe('1h');
+    expect(h.points[0]!.t).toBeLessThanOrEqual(T0);
+    expect(h.points.reduce((sum, x) => sum + x.n!, 0)).toBe(s.length);
+    // A late sample for a dropped month re-creates its partition.
+    await a.write([sample('q', T0 + 1000, 7)]);
+    expect(await rawRows(a, 'dev', 'q')).toEqual([[T0 + 1000, 7]]);
+  });
+
+  it('stores a batch written twice once, rollups included (a spool replay after a crash)', async () => {
+    const key = await newSchema();
+    const batch = Array.from({ length: 500 }, (_, i) => sample('d', T0 + i * 1000, i % 7));
+    const a = await pgOpen({}, key);
+    await a.write(batch);
+    await a.close();
+    // A new process (no filter state in memory) replays the same batch.
+    const b = await pgOpen({}, key);
+    await b.write(batch);
+    expect(b.stats()).toMatchObject({ committed: 0 });
+    expect(await rawRows(b, 'dev', 'd')).toHaveLength(500);
+    const bins = await sql<{ n: number }>(b, 'SELECT sum(count)::bigint AS n FROM rollup_1m');
+    expect(bins[0]!.n).toBe(500);
+    const h = await b.history('dev', 'd', T0, T0 + 500_000, 1);
+    expect(h.points[0]!.n).toBe(500);
+  });
+
+  it('migrates once when several monitors start at once on an empty database', async () => {
+    const key = await newSchema();
+    const all = await Promise.all(['a', 'b', 'c', 'd'].map((origin) => pgOpen({ origin }, key)));
+    const versions = await sql<{ version: number }>(all[0]!, 'SELECT version FROM schema_version');
+    expect(versions).toEqual([{ version: 1 }]);
+    // ... and create a partition at once without clashing.
+    await Promise.all(all.map((a, i) => a.write([sample('x', Date.UTC(2025, 5, 1) + i, i)])));
+    expect((await sql<{ n: number }>(all[0]!, 'SELECT count(*)::int AS n FROM samples'))[0]!.n).toBe(4);
+  });
+
+  it('two monitors on one database write the same device name without clashing and read each other', async () => {
+    const key = await newSchema();
+    const room1 = await pgOpen({ origin: 'room1' }, key);
+    const room2 = await pgOpen({ origin: 'room2' }, key);
+    room1.configureSeries('julabo', 'temperature', { unit: '°C' });
+    await room1.write([sample('temperature', T0, 20, 'julabo'), sample('temperature', T0 + 1000, 21, 'julabo')]);
+    await room2.write([sample('temperature', T0, 30, 'julabo'), sample('state', T0, 'idle', 'julabo')]);
+    const list1 = await room1.listSeries();
+    expect(list1.map((s) => [s.device, s.name, s.origin])).toEqual([
+      ['julabo', 'temperature', undefined],
+      ['room2/julabo', 'state', 'room2'],
+      ['room2/julabo', 'temperature', 'room2'],
+    ]);
+    expect((await room1.history('julabo', 'temperature', T0, T0 + 10_000, 100)).points).toEqual([
+      { t: T0, v: 20 },
+      { t: T0 + 1000, v: 21 },
+    ]);
+    const other = await room1.history('room2/julabo', 'temperature', T0, T0 + 10_000, 100);
+    expect(other.points).toEqual([{ t: T0, v: 30 }]);
+    expect((await room2.history('room1/julabo', 'temperature', T0, T0 + 10_000, 100)).unit).toBe('°C');
+    expect((await room2.history('room2/julabo', 'state', T0, T0 + 1, 10).catch((e: Error) => e.message))).toMatch(/unknown series room2\/julabo\.state/);
+    let csv = '';
+    for await (const c of room2.exportCsv('room1/julabo', 'temperature', T0, T0 + 10_000)) csv += c;
+    expect(csv.trimEnd().split('\n')).toHaveLength(3);
+    // A device name holding a slash is not mistaken for another origin's.
+    await room1.write([sample('v', T0, 5, 'room2/julabo')]);
+    expect((await room1.history('room2/julabo', 'v', T0, T0, 10)).points).toEqual([{ t: T0, v: 5 }]);
+  });
+});
+
+describe.skipIf(!ok)('postgres archive: faults', () => {
+  it('an unreachable server rejects open with UNAVAILABLE and the URL', async () => {
+    const err = await openPostgresArchive({ url: 'postgres://labwire@127.0.0.1:1/labwire', origin: 'room1', connectTimeoutMs: 3000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveError);
+    expect((err as ArchiveError).code).toBe('UNAVAILABLE');
+    expect((err as Error).message).toMatch(/^cannot open archive postgres:\/\/labwire@127\.0\.0\.1:1\/labwire: .*ECONNREFUSED/);
+  });
+
+  it('connections killed mid-batch: the write rejects UNAVAILABLE, nothing half-written stays, and it works again', async () => {
+    const a = await pgOpen({ batchRows: 200_000, batchMs: 5 });
+    await a.write([sample('k', T0, 0)]);
+    const big = Array.from({ length: 200_000 }, (_, i) => sample('k', T0 + 1 + i, i));
+    const writing = a.write(big);
+    // Kill the archive's connections from another client while the batch is being written.
+    const appName = 'labwire room1';
+    let killed = 0;
+    const deadline = Date.now() + 30_000;
+    let settledWrite = false;
+    void writing.then(
+      () => (settledWrite = true),
+      () => (settledWrite = true),
+    );
+    while (killed === 0 && !settledWrite && Date.now() < deadline) {
+      const r = await admin!.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND state <> 'idle'`,
+        [appName],
+      );
+      killed = r.rows[0]!.n;
+      if (killed === 0) await new Promise((r2) => setTimeout(r2, 5));
+    }
+    expect(killed).toBeGreaterThan(0);
+    const err = await writing.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveError);
+    expect((err as ArchiveError).code).toBe('UNAVAILABLE');
+    expect((err as Error).message).toMatch(/^cannot write to archive postgres:\/\/postgres@127\.0\.0\.1:5432\//);
+    // Nothing of the batch: its transaction never committed.
+    expect(await rawRows(a, 'dev', 'k')).toEqual([[T0, 0]]);
+    expect((await sql<{ n: number }>(a, 'SELECT coalesce(sum(count), 0)::bigint AS n FROM rollup_1h'))[0]!.n).toBe(1);
+    // The pool reconnects by itself: the same samples go in on the next write.
+    await a.write(big.slice(0, 1000));
+    expect(await rawRows(a, 'dev', 'k')).toHaveLength(1001);
+    expect(a.stats().lastError).toBeUndefined();
+  }, 60_000);
+});
+
+const privateOk = ok && privatePostgresAvailable();
+if (ok && !privateOk) console.warn(PRIVATE_POSTGRES_SKIP_MESSAGE);
+
+describe.skipIf(!privateOk)('postgres archive: authentication', () => {
+  it('a wrong password gives AUTH naming the URL without the password; the right one opens', async () => {
+    const server = await startPrivatePostgres({ password: 'right-one' });
+    try {
+      const err = await openPostgresArchive({ url: server.url, password: 'wrong-one', origin: 'room1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ArchiveError);
+      expect((err as ArchiveError).code).toBe('AUTH');
+      expect((err as Error).message).toContain(`cannot open archive ${server.url}: `);
+      expect((err as Error).message).toMatch(/password authentication failed/);
+      expect((err as Error).message).not.toContain('wrong-one');
+      const a = await openPostgresArchive({ url: server.url, password: 'right-one', origin: 'room1', batchMs: 5 });
+      await a.write([sample('x', T0, 1)]);
+      expect((await a.history('dev', 'x', T0, T0, 10)).points).toEqual([{ t: T0, v: 1 }]);
+      await a.close();
+    } finally {
+      await server.destroy();
+    }
+  }, 120_000);
+});
