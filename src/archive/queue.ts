@@ -15,7 +15,7 @@
  *   crash the process with an unhandled rejection (the error is in stats() and the log).
  */
 import { ArchiveError } from './errors.js';
-import type { AuditEntry, LogEntry, Sample } from './types.js';
+import type { AuditEntry, CommitDurations, LogEntry, Sample } from './types.js';
 
 export interface Batch {
   samples: Sample[];
@@ -64,6 +64,31 @@ export interface QueueStats {
   failed: number;
   batches: number;
   lastError?: string;
+  commit: CommitDurations;
+}
+
+/** Upper bounds (ms) of the commit-duration buckets: a local SQLite commit to a slow remote server. */
+export const COMMIT_BUCKETS_MS: readonly number[] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
+
+/** Counts commit durations into fixed buckets: a few comparisons per transaction, no samples kept. */
+export class DurationBuckets {
+  private readonly counts: number[];
+  private count = 0;
+  private sumMs = 0;
+
+  constructor(private readonly bucketsMs: readonly number[] = COMMIT_BUCKETS_MS) {
+    this.counts = bucketsMs.map(() => 0);
+  }
+
+  observe(ms: number): void {
+    this.count++;
+    this.sumMs += ms;
+    for (let i = this.bucketsMs.length - 1; i >= 0 && ms <= this.bucketsMs[i]!; i--) this.counts[i]!++;
+  }
+
+  snapshot(): CommitDurations {
+    return { bucketsMs: this.bucketsMs, counts: [...this.counts], count: this.count, sumMs: this.sumMs };
+  }
 }
 
 const noop = (): void => {};
@@ -87,6 +112,7 @@ export class WriteQueue {
   private skipped = 0;
   private failed = 0;
   private batches = 0;
+  private readonly durations = new DurationBuckets();
   private lastError: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
@@ -148,7 +174,7 @@ export class WriteQueue {
   }
 
   stats(): QueueStats {
-    const s: QueueStats = { pending: this.pendingSamples, committed: this.committed, skipped: this.skipped, failed: this.failed, batches: this.batches };
+    const s: QueueStats = { pending: this.pendingSamples, committed: this.committed, skipped: this.skipped, failed: this.failed, batches: this.batches, commit: this.durations.snapshot() };
     if (this.lastError !== undefined) s.lastError = this.lastError;
     return s;
   }
@@ -245,6 +271,7 @@ export class WriteQueue {
     }
     this.queuedRows -= rows;
     let result: CommitResult;
+    const started = performance.now();
     try {
       result = await this.opts.commit(batch);
     } catch (e) {
@@ -272,6 +299,7 @@ export class WriteQueue {
       this.opts.onFailure?.(error);
       return;
     }
+    this.durations.observe(performance.now() - started);
     this.pendingSamples -= batch.samples.length;
     this.committed += result.stored;
     this.skipped += result.skipped;

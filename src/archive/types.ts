@@ -197,6 +197,19 @@ export interface ArchiveStats {
   failed?: number;
   /** Transactions committed since open. */
   batches?: number;
+  /** How long the committed transactions took (owner: metrics; a wrapper such as the spool passes its back-end's through). */
+  commit?: CommitDurations;
+}
+
+/**
+ * Durations of committed transactions as a cumulative histogram (the shape Prometheus wants):
+ * `counts[i]` transactions took at most `bucketsMs[i]` ms; `count` is every one (the +Inf bucket).
+ */
+export interface CommitDurations {
+  readonly bucketsMs: readonly number[];
+  readonly counts: readonly number[];
+  readonly count: number;
+  readonly sumMs: number;
 }
 
 export interface Archive {

@@ -15,6 +15,7 @@ import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from '../config/size.js';
 import { VERSION } from '../version.js';
+import { parseMetricsAddress, serveDaemonMetrics, type MetricsAddress } from '../bridges/metrics/index.js';
 import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, tlsOption, withDetectOptions } from './common.js';
 
 /** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
@@ -67,6 +68,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--lab-token-file <path>', 'file holding a token for the --lab monitor, viewer role enough (default: $LABWIRE_LAB_TOKEN)')
     .option('--lab-tls', 'connect to the --lab monitor with TLS')
     .option('--lab-ca <path>', 'trust this CA certificate (PEM) for the --lab monitor')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://<host:port>/metrics (":9464" binds 127.0.0.1; with tokens a scrape needs one)')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $LABWIRE_LOG_LEVEL or info)')
     .addHelpText('after', `
 Examples:
@@ -85,6 +87,12 @@ Examples:
         anonymousRole = r;
       }
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new CliError('--tls-cert and --tls-key go together');
+      let metricsAt: MetricsAddress | undefined;
+      try {
+        if (o.metrics !== undefined) metricsAt = parseMetricsAddress(String(o.metrics));
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
       const daemon = await startDaemon({
         definition: family.definition,
         options: parseOptionPairs(o.option as string[]),
@@ -115,9 +123,18 @@ Examples:
         logger,
         version: VERSION,
       });
+      let metrics;
+      try {
+        metrics = metricsAt ? await serveDaemonMetrics(daemon, metricsAt, { logger, tokens }) : undefined;
+      } catch (err) {
+        await daemon.close();
+        throw new CliError((err as Error).message);
+      }
       // Scripts and `labwire up` read this line to learn the bound port.
       process.stdout.write(`listening ${daemon.host}:${daemon.port}\n`);
+      if (metrics) process.stdout.write(`metrics ${metrics.url}\n`);
       const stop = async (): Promise<void> => {
+        await metrics?.close();
         await daemon.close();
         logger.flush?.();
       };

@@ -13,6 +13,7 @@ import { parseLinkUrl } from '../links/registry.js';
 // The link kinds families and kits add (gpib://) are registered when the registry loads: a lab
 // file is checked against them whoever loads it.
 import '../devices/index.js';
+import { parseMetricsAddress } from '../bridges/metrics/address.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from './size.js';
 import { checkLabTls } from './tls.js';
@@ -138,6 +139,14 @@ const daemonSchema = z
     programmeOnRestart: z.enum(['stop', 'resume']).default('stop'),
     /** A device answering nothing for this long on an open link counts as disconnected (e.g. 10s; ms as a number). Default: the device type's. */
     silentLink: z.union([duration, z.number().positive()]).optional(),
+    /** Prometheus metrics of this daemon at http://<host:port>/metrics (":9464" binds 127.0.0.1); docs/metrics.md. */
+    metrics: z.string().superRefine((v, ctx) => {
+      try {
+        parseMetricsAddress(v, 'metrics');
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }).optional(),
     /** TLS on the daemon's port; the monitor then connects with TLS too (trusting monitor.peerTls.ca, or this certificate). */
     tls: daemonTlsSchema.optional(),
     /** Longest reply the monitor accepts from this daemon (default monitor.peerMaxReplySize). */

@@ -91,6 +91,8 @@ export class DeviceRunner extends EventEmitter {
   private busyCount = 0;
   private busyText = '';
   private linkReason = 'not connected yet';
+  /** Link health for metrics, counted from the Exchange's events (no work on the request path). */
+  private readonly linkCounts = { ups: 0, timeouts: 0, discarded: 0 };
   private settleTimer: NodeJS.Timeout | undefined;
   private running = false;
   /** Sessions of the definition's second protocol, by labwire connection id. */
@@ -162,6 +164,7 @@ export class DeviceRunner extends EventEmitter {
     });
 
     this.exchange.on('up', () => {
+      this.linkCounts.ups++;
       this.linkReason = '';
       this.poller.linkCameUp();
       this.set('hw_connected', true);
@@ -176,7 +179,11 @@ export class DeviceRunner extends EventEmitter {
       this.recomputeState();
       this.log('error', `link to device down: ${reason}`);
     });
+    this.exchange.on('timeout', () => {
+      this.linkCounts.timeouts++;
+    });
     this.exchange.on('stray', (bytes: Buffer) => {
+      this.linkCounts.discarded++;
       this.logger.debug({ bytes: bytes.toString('latin1') }, 'discarded bytes nobody asked for');
     });
     this.set('hw_connected', false);
@@ -199,6 +206,21 @@ export class DeviceRunner extends EventEmitter {
     this.poller.stop();
     if (this.settleTimer) clearTimeout(this.settleTimer);
     await this.exchange.stop();
+  }
+
+  /**
+   * Link health since start: up (the Exchange serves requests), reconnects (times the link came up
+   * again after the first time), timeouts (requests and probes unanswered in time), discarded
+   * (replies or bytes the pairing threw away: late, unasked, noise during a resync).
+   */
+  linkHealth(): { up: boolean; reconnects: number; timeouts: number; discarded: number } {
+    const c = this.linkCounts;
+    return { up: this.exchange.isUp, reconnects: Math.max(0, c.ups - 1), timeouts: c.timeouts, discarded: c.discarded };
+  }
+
+  /** Receives the time (ms) from each request's write to its accepted reply; undefined detaches. */
+  observeLinkLatency(observer: ((ms: number) => void) | undefined): void {
+    this.exchange.latencyObserver = observer;
   }
 
   get hwConnected(): boolean {

@@ -55,6 +55,11 @@ export class DaemonServer extends EventEmitter implements LineService {
     return this.lines.connectionCount;
   }
 
+  /** Since start: requests refused by the rate limit, connections refused by the limits (for metrics). */
+  get refusedCounters(): { readonly rateLimited: number; readonly connections: number } {
+    return this.lines.refusedCounters;
+  }
+
   /** Unread output of connections that were sent a binary block (see LineServer.binaryBytesUnsent). */
   get binaryBytesUnsent(): number {
     return this.lines.binaryBytesUnsent;

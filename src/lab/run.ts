@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
 import { SecretThrottle, loadTokenFile, tokensFromEnv, type Role, type TokenEntry } from '../server/index.js';
+import { parseMetricsAddress, serveDaemonMetrics } from '../bridges/metrics/index.js';
 import { startDaemon, type Daemon, type LabMonitorOptions } from '../daemon/daemon.js';
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';
@@ -26,7 +27,7 @@ import { busInstrumentModels, busLinkOf, startOrder } from './bus.js';
 export interface RunningLab {
   config: LabConfig;
   simulators: Array<{ name: string; type: string; simulator: Simulator; port?: number; pty?: string }>;
-  daemons: Array<{ name: string; type: string; daemon: Daemon }>;
+  daemons: Array<{ name: string; type: string; daemon: Daemon; /** Its Prometheus metrics (daemons[].metrics). */ metricsUrl?: string }>;
   /** Undefined when the archive could not be opened: the lab then runs with live data only. */
   archive: Archive | undefined;
   /** Why there is no archive, for people. */
@@ -143,7 +144,9 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         version: VERSION,
       });
       stops.push(() => daemon.close());
-      started.set(d.name, { name: d.name, type: d.type, daemon });
+      const metrics = d.metrics === undefined ? undefined : await serveDaemonMetrics(daemon, parseMetricsAddress(d.metrics), { logger, tokens: trustMonitor(tokensFor(d.tokenFile), peerToken) });
+      if (metrics) stops.push(() => metrics.close());
+      started.set(d.name, { name: d.name, type: d.type, daemon, ...(metrics ? { metricsUrl: metrics.url } : {}) });
     }
     // The lab file's order again: the status, the page and `labwire up` list daemons as written.
     const daemons: RunningLab['daemons'] = config.daemons.map((d) => started.get(d.name)!);

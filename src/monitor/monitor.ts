@@ -19,7 +19,7 @@ import { MessageLog } from './message-log.js';
 import { MONITOR_DEFAULTS, type MonitorOptions } from './options.js';
 import { Peer, type PeerHooks } from './peer.js';
 import { MonitorServer, type MonitorBackend } from './server.js';
-import type { LabStatus, LogReceipt, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
+import type { LabStatus, LogReceipt, MonitorHealth, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
 import { NOT_FORWARDED, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
 
 export type { MonitorOptions, PeerConfig } from './options.js';
@@ -285,6 +285,20 @@ export class Monitor extends EventEmitter implements MonitorView {
     const clients: LabStatus['clients'] = {};
     for (const c of this.clientStatuses()) clients[c.name] = { connected: c.connected, values: c.values };
     return { nconnected: this.server?.connectionCount ?? 0, clients };
+  }
+
+  health(): MonitorHealth {
+    const peers = this.peerList.map((p) => ({
+      name: p.name,
+      protocol: p.protocol,
+      connected: p.connected,
+      reconnects: Math.max(0, p.counts.ups - 1),
+      timeouts: p.counts.timeouts,
+    }));
+    const server = this.server;
+    if (!server) return { peers };
+    const refused = server.refusedCounters;
+    return { peers, port: { connections: server.connectionCount, rateLimited: refused.rateLimited, connectionsRefused: refused.connections } };
   }
 
   async send(client: string, line: string, actor: MonitorActor): Promise<string> {

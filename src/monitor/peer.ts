@@ -131,6 +131,8 @@ export class Peer {
   connected = false;
   since = Date.now();
   lastError: string | undefined;
+  /** For metrics: times it came up (connected and answering), requests it left unanswered in time. */
+  readonly counts = { ups: 0, timeouts: 0 };
 
   private readonly client: LabwireClient;
   /** Daemon time of each value, to merge a snapshot with updates that crossed it. */
@@ -313,6 +315,7 @@ export class Peer {
       return reply.line;
     } catch (err) {
       if (isCode(err, 'Timeout')) {
+        this.counts.timeouts++;
         const text = `no reply from ${this.name} within ${ms} ms`;
         if (this.protocol === 'ccdlab') this.drop(text);
         throw new LabwireError('Timeout', text, 'send');
@@ -493,6 +496,7 @@ export class Peer {
   private setConnected(up: boolean, reason = ''): void {
     if (this.connected === up) return;
     this.connected = up;
+    if (up) this.counts.ups++;
     this.since = Date.now();
     if (up) this.lastError = undefined;
     else if (reason) this.lastError = reason;
@@ -677,6 +681,7 @@ export class Peer {
   private probeFailed(err: unknown, gen: number): void {
     if (isCode(err, 'CommunicationFailed')) return;
     if (isCode(err, 'Timeout')) {
+      this.counts.timeouts++;
       this.markHung(gen);
       return;
     }

@@ -96,6 +96,11 @@ export class MonitorServer implements LineService {
     return this.lines.connectionCount;
   }
 
+  /** Since start: requests refused by the rate limit, connections refused by the limits (for metrics). */
+  get refusedCounters(): { readonly rateLimited: number; readonly connections: number } {
+    return this.lines.refusedCounters;
+  }
+
   listen(): Promise<number> {
     return this.lines.listen();
   }

@@ -75,6 +75,21 @@ export interface LabStatus {
   clients: Record<string, { connected: boolean; values: Record<string, PeerValue> }>;
 }
 
+/** Counters of the monitor's links and port since start, for metrics (MonitorView.health). */
+export interface MonitorHealth {
+  peers: Array<{
+    name: string;
+    protocol: 'labwire' | 'ccdlab';
+    connected: boolean;
+    /** Times the peer came back (connected and answering) after its first time. */
+    reconnects: number;
+    /** Liveness probes and forwarded requests it left unanswered in time. */
+    timeouts: number;
+  }>;
+  /** The monitor's own labwire port, when it listens. */
+  port?: { connections: number; rateLimited: number; connectionsRefused: number };
+}
+
 /**
  * Events: `update` (MonitorUpdate) for every change of any peer's values, `message` (LogEntry)
  * for every new message-log entry, `peer` (PeerState) when a peer connects, disconnects or
@@ -103,6 +118,8 @@ export interface MonitorView extends EventEmitter {
   message(source: string, level: LogLevel, text: string): Promise<LogReceipt>;
   /** Newest last. */
   recentMessages(limit?: number): LogEntry[];
+  /** Counters of links and port (optional: views without them leave it out). */
+  health?(): MonitorHealth;
   /** Every configured alarm with its state (optional: views without alarms leave it out). */
   alarms?(): AlarmState[];
   /**

@@ -215,6 +215,8 @@ export class LineServer {
   /** Refused sockets closing gracefully (bounded by MAX_LINGERING); close() destroys them too. */
   private readonly lingering = new Set<net.Socket>();
   private nextId = 1;
+  /** For metrics: requests refused by the rate limit, connections refused by the limits. */
+  private readonly refusedCounts = { rateLimited: 0, connections: 0 };
   private sweepTimer: NodeJS.Timeout | undefined;
   private boundPort = 0;
 
@@ -258,6 +260,11 @@ export class LineServer {
 
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** Since start: requests refused by the rate limit, and connections refused by the connection limits. */
+  get refusedCounters(): { readonly rateLimited: number; readonly connections: number } {
+    return this.refusedCounts;
   }
 
   /** Refused sockets still closing gracefully (for tests). */
@@ -403,6 +410,7 @@ export class LineServer {
     if (this.sockets.size >= this.opts.maxConnections) why = `connection limit of ${this.opts.maxConnections} reached; try again later`;
     else if (fromThere >= this.maxPerAddress) why = `limit of ${this.maxPerAddress} connections from ${address} reached; close one or try again later`;
     if (why !== undefined) {
+      this.refusedCounts.connections++;
       this.note(address, 'connection refused', { peer: `${address}:${socket.remotePort ?? '?'}` }, `${this.opts.label}: ${why}; refusing`);
       socket.on('error', () => undefined);
       if (this.opts.tls) {
@@ -527,6 +535,7 @@ export class LineServer {
       if (c.closing) return;
       // A client that floods a slow device gets told once and dropped, rather than eat memory.
       c.closing = true;
+      this.refusedCounts.rateLimited++;
       const what = tooMany ? `more than ${MAX_WAITING} requests` : `more than ${MAX_WAITING_BYTES / 1024} KiB of requests`;
       const err = new LabwireError('RateLimited', `${what} waiting; closing the connection`);
       this.note(c.address, 'flood', { peer: c.peer, name: c.name }, `${this.opts.label}: dropping a connection that floods requests`);
@@ -650,6 +659,7 @@ export class LineServer {
     // Notices get no reply, so they must not use up requests: a refusal would be a reply out of turn.
     if (this.service.notices.has(name)) return undefined;
     if (!this.limiter.take(this.bucket(c, name))) {
+      this.refusedCounts.rateLimited++;
       const who = c.tokenName !== undefined && name !== 'auth' ? `token ${c.tokenName} from ${c.address}` : c.address;
       const err = new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${who} exceeded`, name);
       this.service.refused(c, line, cmd, err);
@@ -662,6 +672,7 @@ export class LineServer {
 
   private foreign(c: Conn, line: string): Handled {
     if (!this.limiter.take(this.bucket(c, ''))) {
+      this.refusedCounts.rateLimited++;
       const err = new LabwireError('RateLimited', `rate limit of ${this.opts.rateLimit.perSecond} requests/s for ${c.address} exceeded`);
       this.service.refused(c, line, undefined, err);
       return formatErrorReply(err);

@@ -23,6 +23,7 @@ import { alarmEvent, deviceView } from './views.js';
 import { alarmRoutes } from './alarms.js';
 import { programmeRoutes } from './programme.js';
 import { imageRoutes } from './images.js';
+import { metricsRoutes } from './metrics.js';
 
 export interface WebOptions {
   monitor: MonitorView;
@@ -129,6 +130,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
   await app.register(imageRoutes, { monitor, ...options.imageCache });
   await app.register(streamRoutes, { monitor, hub });
   await app.register(ccdlabRoutes, { monitor });
+  await app.register(metricsRoutes, { monitor, hub, throttle: auth.throttle });
 
   let openapi: Record<string, unknown> | undefined;
   app.get('/api/openapi.json', {
