@@ -361,5 +361,10 @@ describe.skipIf(!hasPromtool)('Prometheus', () => {
     const lab = parseYaml(fs.readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8')) as { monitor: { web: string } };
     const monitorJob = cfg.scrape_configs.find((j) => j.job_name === 'labwire-monitor')!;
     expect(monitorJob.static_configs[0]!.targets).toEqual([`monitor:${lab.monitor.web.split(':').pop()}`]);
+    // The daemon job scrapes the container lab file's daemons' metrics listeners.
+    const daemons = (lab as unknown as { daemons: Array<{ metrics?: string }> }).daemons;
+    const daemonJob = cfg.scrape_configs.find((j) => j.job_name === 'labwire-daemon')!;
+    expect(daemonJob.static_configs[0]!.targets).toEqual(daemons.map((d) => `monitor:${d.metrics!.split(':').pop()}`));
+    for (const d of daemons) expect(d.metrics!.startsWith('0.0.0.0:'), 'reachable from the prometheus container').toBe(true);
   });
 });

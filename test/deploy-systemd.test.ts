@@ -164,6 +164,8 @@ describe('what the units run', () => {
     expect(() => parseLinkUrl(String(opts.link), getFamily(env.TYPE!).definition.serialDefaults)).not.toThrow();
     expect(opts.listen).toBe(env.LISTEN);
     expect(opts.limit).toEqual(['setpoint=5:30']);
+    // Prometheus scrapes it (deploy/prometheus/prometheus.yml's labwire-daemon job).
+    expect(opts.metrics).toBe('0.0.0.0:9101');
     // --state-dir inside StateDirectory=, --audit-log inside LogsDirectory=: ProtectSystem=strict leaves nothing else writable.
     expect(service(u, 'StateDirectory')).toEqual(['labwire/%i']);
     expect(opts.stateDir).toBe('/var/lib/labwire/chiller');
