@@ -20,7 +20,7 @@ export async function runLab(config: LabConfig, logLevel: string | undefined): P
     `  metrics       ${lab.web.url}metrics`,
     `  monitor       127.0.0.1:${lab.monitor.port} (labwire protocol${tlsNote(config.monitor.tls)})`,
     ...lab.daemons.map((d) => `  ${d.name.padEnd(13)} ${d.daemon.host}:${d.daemon.port} (${d.type} daemon${tlsNote(daemonTls.get(d.name))})${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`),
-    `  archive       ${lab.archive ? config.monitor.archive.path : `NONE — ${lab.archiveError}`}`,
+    `  archive       ${lab.archive ? (config.monitor.archive.kind === 'postgres' ? `PostgreSQL ${config.monitor.archive.url}` : config.monitor.archive.path) : `NONE — ${lab.archiveError}`}`,
     'Stop with Ctrl-C.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

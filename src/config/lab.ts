@@ -4,9 +4,11 @@
  * and the archive. Validated by one zod schema, which is also exported as JSON Schema for editor
  * completion (`labwire config schema`).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseCondition } from '../client/condition.js';
+import type { ArchiveConfig } from '../archive/index.js';
 import type { AlarmConfig } from '../monitor/alarms.js';
 import type { AlarmHookConfig } from '../monitor/hooks.js';
 import { parseLinkUrl } from '../links/registry.js';
@@ -259,13 +261,63 @@ export const labConfigSchema = z
         peerMaxReplySize: replySize.optional(),
         /** Largest image file the monitor fetches from a daemon for the web (default 1GiB). */
         imageMaxSize: replySize.optional(),
+        /** The archive (docs/archive.md): SQLite (one file, the default) or PostgreSQL (shared by monitors). */
         archive: z
           .object({
-            kind: z.enum(['sqlite']).default('sqlite'),
+            /** sqlite (default) or postgres; `kind` is the older name of the key, still accepted. */
+            type: z.enum(['sqlite', 'postgres']).optional(),
+            kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
+            /** SQLite: the database file (default <data>/archive.sqlite). */
             path: z.string().optional(),
+            /** PostgreSQL: postgres://user@host:port/database, without a password. */
+            url: z.string().optional(),
+            /** PostgreSQL: a file holding the password (relative to the lab file). */
+            passwordFile: z.string().optional(),
+            /** PostgreSQL: the password, usually `${VAR}` (read from the environment). */
+            password: z.string().optional(),
+            /** PostgreSQL: TLS to the server; true verifies against the system CAs. */
+            tls: z
+              .union([
+                z.boolean(),
+                z.object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), servername: z.string().optional(), rejectUnauthorized: z.boolean().optional() }).strict(),
+              ])
+              .optional(),
             retention: retentionSchema.default({}),
           })
           .strict()
+          .superRefine((a, ctx) => {
+            if (a.type !== undefined && a.kind !== 'sqlite' && a.type !== a.kind) {
+              ctx.addIssue({ code: 'custom', path: ['type'], message: `type "${a.type}" and kind "${a.kind}" disagree: write only type` });
+            }
+            const type = a.type ?? a.kind;
+            if (type === 'sqlite') {
+              for (const k of ['url', 'passwordFile', 'password', 'tls'] as const) {
+                if (a[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} is for a PostgreSQL archive: add type: postgres, or remove ${k}` });
+              }
+              return;
+            }
+            if (a.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'path is for an SQLite archive; a PostgreSQL archive takes url' });
+            if (a.url === undefined) {
+              ctx.addIssue({ code: 'custom', path: ['url'], message: 'a PostgreSQL archive needs url: postgres://user@host:5432/database' });
+              return;
+            }
+            let u: URL | undefined;
+            try {
+              u = new URL(a.url);
+            } catch {
+              ctx.addIssue({ code: 'custom', path: ['url'], message: `"${a.url}" is not a URL; write postgres://user@host:5432/database` });
+              return;
+            }
+            if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') ctx.addIssue({ code: 'custom', path: ['url'], message: `the archive URL must start with postgres:// (got ${u.protocol}//)` });
+            if (u.password !== '') {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['url'],
+                message: 'the archive URL holds a password, which would show in logs and status: remove it from the URL and put it in monitor.archive.passwordFile (a file next to lab.yaml) or monitor.archive.password: ${LABWIRE_PG_PASSWORD}',
+              });
+            }
+            if (a.passwordFile !== undefined && a.password !== undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: 'give either passwordFile or password, not both' });
+          })
           .default({ kind: 'sqlite', retention: {} }),
       })
       .strict()
@@ -426,6 +478,53 @@ export function expandEnv(value: string | undefined, what: string, env: NodeJS.P
   });
 }
 
+type ArchiveSection = LabConfig['monitor']['archive'];
+
+/** The archive section with `type` settled into `kind` and its files resolved. */
+function resolveArchivePaths(a: ArchiveSection, abs: (p: string | undefined) => string | undefined, data: string): ArchiveSection {
+  const kind = a.type ?? a.kind;
+  const out: ArchiveSection = { ...a, kind };
+  if (kind === 'sqlite') out.path = a.path ? abs(a.path) : path.join(data, 'archive.sqlite');
+  if (a.passwordFile !== undefined) out.passwordFile = abs(a.passwordFile);
+  if (a.tls !== undefined && a.tls !== true && a.tls !== false) out.tls = absTls(a.tls, abs);
+  return out;
+}
+
+/**
+ * What openArchive() takes, from the lab's (resolved) archive section: the password read from its
+ * file or the environment, PEM files read. `origin` is the monitor's name. Throws an Error naming
+ * the key when a file or variable is missing.
+ */
+export function archiveConfigOf(lab: LabConfig, env: NodeJS.ProcessEnv = process.env): ArchiveConfig {
+  const a = lab.monitor.archive;
+  const kind = a.type ?? a.kind;
+  if (kind === 'sqlite') return { kind: 'sqlite', path: a.path ?? path.join(lab.data, 'archive.sqlite') };
+  const read = (file: string, what: string): string => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new Error(`monitor.archive.${what}: cannot read ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  let password: string | undefined;
+  if (a.passwordFile !== undefined) password = read(a.passwordFile, 'passwordFile').replace(/\r?\n$/, '');
+  else if (a.password !== undefined) password = expandEnv(a.password, 'monitor.archive.password', env);
+  const out: ArchiveConfig = { kind: 'postgres', url: a.url!, origin: lab.monitor.name };
+  if (password !== undefined) out.password = password;
+  if (a.tls === true) out.ssl = true;
+  else if (a.tls !== undefined && a.tls !== false) {
+    const t = a.tls;
+    out.ssl = {
+      ...(t.ca === undefined ? {} : { ca: read(t.ca, 'tls.ca') }),
+      ...(t.cert === undefined ? {} : { cert: read(t.cert, 'tls.cert') }),
+      ...(t.key === undefined ? {} : { key: read(t.key, 'tls.key') }),
+      ...(t.servername === undefined ? {} : { servername: t.servername }),
+      ...(t.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: t.rejectUnauthorized }),
+    };
+  }
+  return out;
+}
+
 /** The same TLS block with its PEM paths resolved. */
 function absTls<T extends { cert?: string; key?: string; ca?: string }>(t: T, abs: (p: string | undefined) => string | undefined): T {
   const out = { ...t };
@@ -448,7 +547,7 @@ export function resolvePaths(lab: LabConfig, baseDir: string): LabConfig {
       ...(lab.monitor.tls ? { tls: absTls(lab.monitor.tls, abs) } : {}),
       ...(lab.monitor.webTls ? { webTls: absTls(lab.monitor.webTls, abs) } : {}),
       ...(lab.monitor.peerTls ? { peerTls: absTls(lab.monitor.peerTls, abs) } : {}),
-      archive: { ...lab.monitor.archive, path: lab.monitor.archive.path ? abs(lab.monitor.archive.path) : path.join(data, 'archive.sqlite') },
+      archive: resolveArchivePaths(lab.monitor.archive, abs, data),
     },
   };
 }

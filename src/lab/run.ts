@@ -18,7 +18,7 @@ import { startMonitor, type Monitor, type PeerConfig } from '../monitor/monitor.
 import { startWeb, type WebServer } from '../web/server.js';
 import type { Logger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
-import { alarmHookOptions, alarmOptions, expandEnv, type LabConfig } from '../config/lab.js';
+import { alarmHookOptions, alarmOptions, archiveConfigOf, expandEnv, type LabConfig } from '../config/lab.js';
 import { parseSize } from '../config/size.js';
 import { readLabTls } from '../config/tls.js';
 import { VERSION } from '../version.js';
@@ -151,11 +151,11 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     // The lab file's order again: the status, the page and `labwire up` list daemons as written.
     const daemons: RunningLab['daemons'] = config.daemons.map((d) => started.get(d.name)!);
 
-    const archivePath = config.monitor.archive.path!;
     let archive: Archive | undefined;
     let archiveError: string | undefined;
     try {
-      const opened = await openArchive({ kind: 'sqlite', path: archivePath }, { logger });
+      // SQLite or PostgreSQL as the lab file says; a shared PostgreSQL archive knows this monitor by its name.
+      const opened = await openArchive(archiveConfigOf(config), { logger });
       archive = opened;
       stops.push(() => opened.close());
     } catch (err) {
