@@ -194,7 +194,13 @@ describe('what the units run', () => {
       // The example loads with the real schema (tokens it reads from ${VAR} are expanded only at start).
       const lab = loadLabConfig(path.join(dir, example));
       expect(lab.data).toBe(path.join('/var/lib', service(u, 'StateDirectory')[0]!));
-      expect(lab.monitor.archive.path?.startsWith(`${lab.data}/`)).toBe(true);
+      const archive = lab.monitor.archive as { kind: string; path?: string; url?: string; passwordFile?: string };
+      if (archive.kind === 'sqlite') expect(archive.path?.startsWith(`${lab.data}/`)).toBe(true);
+      else {
+        // PostgreSQL: the password in a file of /etc/labwire (the unit reads it as group labwire), never in the URL.
+        expect(new URL(archive.url!).password).toBe('');
+        expect(path.dirname(archive.passwordFile!)).toBe('/etc/labwire');
+      }
     });
   }
 
