@@ -23,6 +23,9 @@ import { buildProgram } from '../src/cli/main.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
 import { labConfigJsonSchema, loadLabConfig, parseLabConfig } from '../src/config/lab.js';
 import { silentLogger } from '../src/util/logger.js';
+import { eventually } from '../src/testing/eventually.js';
+import { freshDatabase, postgresAvailable } from '../src/archive/test-helpers/postgres.js';
+import pg from 'pg';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
@@ -268,54 +271,64 @@ async function freePort(): Promise<number> {
   });
 }
 
+
+/**
+ * compose's Mosquitto without Docker: the shipped mosquitto.conf and ACL with this test's port and
+ * paths, the password file make-secrets.sh made. `connect` retries while the broker starts.
+ */
+async function startComposeBroker(copy: string): Promise<{ process: ChildProcess; url: string; connect: (username?: string, password?: string) => Promise<mqtt.MqttClient> }> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'mosquitto-'));
+  fs.mkdirSync(path.join(dir, 'data'));
+  const port = await freePort();
+  const conf = fs
+    .readFileSync(path.join(deploy, 'mosquitto/mosquitto.conf'), 'utf8')
+    .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
+    .replace('/mosquitto/config/passwd', path.join(copy, 'secrets/mosquitto-passwd'))
+    .replace('/mosquitto/config/acl', path.join(deploy, 'mosquitto/acl'))
+    .replace('/mosquitto/data/', `${path.join(dir, 'data')}/`);
+  expect(conf).toContain(`listener ${port} 127.0.0.1`);
+  // As root, Mosquitto would switch to the user mosquitto, who cannot read this test's files.
+  fs.writeFileSync(path.join(dir, 'mosquitto.conf'), `${process.getuid?.() === 0 ? 'user root\n' : ''}${conf}`);
+  const child = spawn('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  const url = `mqtt://127.0.0.1:${port}`;
+  const connect = async (username?: string, password?: string): Promise<mqtt.MqttClient> => {
+    let last: unknown;
+    for (let i = 0; i < 50; i++) {
+      try {
+        const c = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
+        clients.push(c);
+        return c;
+      } catch (err) {
+        last = err;
+        if (!/ECONNREFUSED/.test(String(err))) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error(`broker did not start: ${String(last)}\n${log}`);
+  };
+  return { process: child, url, connect };
+}
+const clients: mqtt.MqttClient[] = [];
+const brokers: ChildProcess[] = [];
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+  for (const b of brokers) b.kill('SIGTERM');
+});
+
 const hasMosquitto = fs.existsSync('/usr/sbin/mosquitto') && hasPasswd;
 if (!hasMosquitto) console.warn('mosquitto (and mosquitto_passwd) not installed: the broker config test is skipped (Debian package mosquitto)');
 
 describe.skipIf(!hasMosquitto)('Mosquitto config and ACL with a real broker', () => {
-  let broker: ChildProcess | undefined;
-  const clients: mqtt.MqttClient[] = [];
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-    broker?.kill('SIGTERM');
-  });
 
   it('the bridge publishes values; other users read them and publish commands in their own name only; strangers are refused', async () => {
     const copy = await madeSecrets();
-    const dir = fs.mkdtempSync(path.join(tmp, 'mosquitto-'));
-    fs.mkdirSync(path.join(dir, 'data'));
-    const port = await freePort();
-    // compose.yaml's file, with this test's port and paths; everything else as shipped.
-    const conf = fs
-      .readFileSync(path.join(deploy, 'mosquitto/mosquitto.conf'), 'utf8')
-      .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
-      .replace('/mosquitto/config/passwd', path.join(copy, 'secrets/mosquitto-passwd'))
-      .replace('/mosquitto/config/acl', path.join(deploy, 'mosquitto/acl'))
-      .replace('/mosquitto/data/', `${path.join(dir, 'data')}/`);
-    expect(conf).toContain(`listener ${port} 127.0.0.1`);
-    // As root, Mosquitto would switch to the user mosquitto, who cannot read this test's files.
-    fs.writeFileSync(path.join(dir, 'mosquitto.conf'), `${process.getuid?.() === 0 ? 'user root\n' : ''}${conf}`);
-    broker = spawn('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    broker.stdout!.on('data', (b: Buffer) => (log += b.toString()));
-    broker.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-    const url = `mqtt://127.0.0.1:${port}`;
+    const started = await startComposeBroker(copy);
+    brokers.push(started.process);
+    const { connect } = started;
     const pw = (f: string): string => fs.readFileSync(path.join(copy, 'secrets', f), 'utf8').trim();
-    const connect = async (username?: string, password?: string): Promise<mqtt.MqttClient> => {
-      // The broker may still be starting: a bounded number of tries.
-      let last: unknown;
-      for (let i = 0; i < 50; i++) {
-        try {
-          const c = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
-          clients.push(c);
-          return c;
-        } catch (err) {
-          last = err;
-          if (!/ECONNREFUSED/.test(String(err))) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      throw new Error(`broker did not start: ${String(last)}\n${log}`);
-    };
     // The lab file's bridge user is the ACL's and make-secrets.sh's.
     const lab = parseYaml(fs.readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8')) as { mqtt: { username: string; users: Record<string, string> } };
     expect(lab.mqtt.username).toBe('bridge');
@@ -387,6 +400,8 @@ const schemaText = JSON.stringify(labConfigJsonSchema());
 const schemaHasAll = schemaText.includes('"mqtt"') && schemaText.includes('"postgres"');
 if (!schemaHasAll) console.warn('the lab file schema of this checkout has no mqtt section or no postgres archive yet: deploy/docker/lab.yaml is checked as YAML only');
 
+const pgUp = await postgresAvailable();
+
 describe('the container lab file', () => {
   it.skipIf(!schemaHasAll || !hasPasswd)('loads with the real schema (secrets where compose mounts them, here in a temp folder)', async () => {
     const copy = await madeSecrets();
@@ -401,4 +416,66 @@ describe('the container lab file', () => {
     const mounted = compose.services.monitor!.secrets!;
     for (const m of text.matchAll(/\/run\/secrets\/([\w-]+)/g)) expect(mounted, m[1]).toContain(m[1]);
   });
+
+  it.skipIf(!schemaHasAll || !hasMosquitto || !pgUp)('runs as compose would run it, without Docker: archive in PostgreSQL, MQTT through the shipped broker config, metrics for Prometheus, rows for Grafana', async () => {
+    const copy = await madeSecrets();
+    const db = await freshDatabase('deploy_compose');
+    const started = await startComposeBroker(copy);
+    brokers.push(started.process);
+    const data = fs.mkdtempSync(path.join(tmp, 'compose-data-'));
+    // compose's service names and the container's paths, replaced by this machine's; ports free.
+    const text = fs
+      .readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8')
+      .replaceAll('/run/secrets/', `${path.join(copy, 'secrets')}/`)
+      .replace('data: /var/lib/labwire', `data: ${data}`)
+      .replace('postgres://labwire@postgres:5432/labwire', db.url)
+      .replace('mqtt://mosquitto:1883', started.url)
+      .replace(/0\.0\.0\.0:\d+|127\.0\.0\.1:7001/g, '127.0.0.1:0');
+    const file = path.join(copy, 'docker/lab-run.yaml');
+    fs.writeFileSync(file, text);
+    const lab = await startLab(loadLabConfig(file), silentLogger());
+    const reader = new pg.Client({ connectionString: db.url });
+    try {
+      expect(lab.archive, lab.archiveError).toBeDefined();
+      // Prometheus' two jobs: the monitor's /metrics needs no token (anonymous viewer), nor the daemon's.
+      await eventually(async () => {
+        const monitor = await fetch(`${lab.web.url}metrics`);
+        expect(monitor.status).toBe(200);
+        expect(await monitor.text()).toMatch(/^labwire_peer_up\{peer="chiller",protocol="labwire"\} 1$/m);
+        expect(await (await fetch(lab.daemons[0]!.metricsUrl!)).text()).toMatch(/^labwire_link_up\{device="chiller"\} 1$/m);
+      }, 30_000, 200);
+      // Setting values needs a token; reading does not.
+      expect((await fetch(`${lab.web.url}api/status`)).status).toBe(200);
+
+      // MQTT: the bridge publishes the chiller's values; the operator's set is applied, the viewer's refused.
+      const pw = (f: string): string => fs.readFileSync(path.join(copy, 'secrets', f), 'utf8').trim();
+      const operator = await started.connect('operator', pw('mqtt-operator-password'));
+      const viewer = await started.connect('viewer', pw('mqtt-viewer-password'));
+      const seen = new Map<string, string>();
+      for (const c of [operator, viewer]) c.on('message', (topic, payload) => seen.set(topic, payload.toString()));
+      await operator.subscribeAsync('labwire/#', { qos: 1 });
+      await viewer.subscribeAsync('labwire/#', { qos: 1 });
+      await eventually(() => expect(JSON.parse(seen.get('labwire/chiller/temperature') ?? 'null')).toMatchObject({ unit: '°C' }), 30_000, 100);
+      await operator.publishAsync('labwire/chiller/setpoint/set/operator', '17.5', { qos: 1 });
+      await viewer.publishAsync('labwire/chiller/setpoint/set/viewer', '12', { qos: 1 });
+      await eventually(() => {
+        expect(JSON.parse(seen.get('labwire/chiller/setpoint/set/operator/reply') ?? 'null')).toMatchObject({ ok: true });
+        expect(JSON.parse(seen.get('labwire/chiller/setpoint/set/viewer/reply') ?? 'null')).toMatchObject({ ok: false });
+      }, 30_000, 100);
+
+      // Grafana's queries find the device under the monitor's name in the archive.
+      await lab.archive!.flush();
+      await reader.connect();
+      await eventually(async () => {
+        const r = await reader.query("SELECT DISTINCT origin || '/' || device AS d FROM series ORDER BY 1");
+        expect(r.rows.map((x: { d: string }) => x.d)).toEqual(['compose/chiller']);
+        const n = await reader.query("SELECT count(*)::int AS n FROM samples x JOIN series s ON s.id = x.series_id WHERE s.device = 'chiller' AND s.name = 'setpoint' AND x.value = 17.5");
+        expect(n.rows[0].n).toBeGreaterThan(0);
+      }, 30_000, 200);
+    } finally {
+      await reader.end().catch(() => undefined);
+      await lab.close();
+      await db.drop();
+    }
+  }, 120_000);
 });
