@@ -21,8 +21,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildProgram } from '../src/cli/main.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
-import { parseLabConfig } from '../src/config/lab.js';
+import { labConfigJsonSchema, loadLabConfig, parseLabConfig } from '../src/config/lab.js';
 import { silentLogger } from '../src/util/logger.js';
+import { eventually } from '../src/testing/eventually.js';
+import { freshDatabase, postgresAvailable } from '../src/archive/test-helpers/postgres.js';
+import pg from 'pg';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
@@ -268,54 +271,67 @@ async function freePort(): Promise<number> {
   });
 }
 
+
+/**
+ * compose's Mosquitto without Docker: the shipped mosquitto.conf and ACL with this test's port and
+ * paths, the password file make-secrets.sh made. `connect` retries while the broker starts.
+ */
+async function startComposeBroker(copy: string): Promise<{ process: ChildProcess; url: string; connect: (username?: string, password?: string) => Promise<mqtt.MqttClient> }> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'mosquitto-'));
+  fs.mkdirSync(path.join(dir, 'data'));
+  const port = await freePort();
+  const conf = fs
+    .readFileSync(path.join(deploy, 'mosquitto/mosquitto.conf'), 'utf8')
+    .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
+    .replace('/mosquitto/config/passwd', path.join(copy, 'secrets/mosquitto-passwd'))
+    .replace('/mosquitto/config/acl', path.join(deploy, 'mosquitto/acl'))
+    .replace('/mosquitto/data/', `${path.join(dir, 'data')}/`);
+  expect(conf).toContain(`listener ${port} 127.0.0.1`);
+  // As root, Mosquitto would switch to the user mosquitto, who cannot read this test's files.
+  fs.writeFileSync(path.join(dir, 'mosquitto.conf'), `${process.getuid?.() === 0 ? 'user root\n' : ''}${conf}`);
+  const child = spawn('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  const url = `mqtt://127.0.0.1:${port}`;
+  const connect = async (username?: string, password?: string): Promise<mqtt.MqttClient> => {
+    let last: unknown;
+    for (let i = 0; i < 50; i++) {
+      try {
+        const c = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
+        clients.push(c);
+        return c;
+      } catch (err) {
+        last = err;
+        if (!/ECONNREFUSED/.test(String(err))) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error(`broker did not start: ${String(last)}\n${log}`);
+  };
+  return { process: child, url, connect };
+}
+const clients: mqtt.MqttClient[] = [];
+const brokers: ChildProcess[] = [];
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+  for (const b of brokers) b.kill('SIGTERM');
+});
+
 const hasMosquitto = fs.existsSync('/usr/sbin/mosquitto') && hasPasswd;
 if (!hasMosquitto) console.warn('mosquitto (and mosquitto_passwd) not installed: the broker config test is skipped (Debian package mosquitto)');
 
 describe.skipIf(!hasMosquitto)('Mosquitto config and ACL with a real broker', () => {
-  let broker: ChildProcess | undefined;
-  const clients: mqtt.MqttClient[] = [];
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-    broker?.kill('SIGTERM');
-  });
 
-  it('the bridge publishes, operators write commands only, viewers read only, strangers are refused', async () => {
+  it('the bridge publishes values; other users read them and publish commands in their own name only; strangers are refused', async () => {
     const copy = await madeSecrets();
-    const dir = fs.mkdtempSync(path.join(tmp, 'mosquitto-'));
-    fs.mkdirSync(path.join(dir, 'data'));
-    const port = await freePort();
-    // compose.yaml's file, with this test's port and paths; everything else as shipped.
-    const conf = fs
-      .readFileSync(path.join(deploy, 'mosquitto/mosquitto.conf'), 'utf8')
-      .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
-      .replace('/mosquitto/config/passwd', path.join(copy, 'secrets/mosquitto-passwd'))
-      .replace('/mosquitto/config/acl', path.join(deploy, 'mosquitto/acl'))
-      .replace('/mosquitto/data/', `${path.join(dir, 'data')}/`);
-    expect(conf).toContain(`listener ${port} 127.0.0.1`);
-    // As root, Mosquitto would switch to the user mosquitto, who cannot read this test's files.
-    fs.writeFileSync(path.join(dir, 'mosquitto.conf'), `${process.getuid?.() === 0 ? 'user root\n' : ''}${conf}`);
-    broker = spawn('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    broker.stdout!.on('data', (b: Buffer) => (log += b.toString()));
-    broker.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-    const url = `mqtt://127.0.0.1:${port}`;
+    const started = await startComposeBroker(copy);
+    brokers.push(started.process);
+    const { connect } = started;
     const pw = (f: string): string => fs.readFileSync(path.join(copy, 'secrets', f), 'utf8').trim();
-    const connect = async (username?: string, password?: string): Promise<mqtt.MqttClient> => {
-      // The broker may still be starting: a bounded number of tries.
-      let last: unknown;
-      for (let i = 0; i < 50; i++) {
-        try {
-          const c = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
-          clients.push(c);
-          return c;
-        } catch (err) {
-          last = err;
-          if (!/ECONNREFUSED/.test(String(err))) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      throw new Error(`broker did not start: ${String(last)}\n${log}`);
-    };
+    // The lab file's bridge user is the ACL's and make-secrets.sh's.
+    const lab = parseYaml(fs.readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8')) as { mqtt: { username: string; users: Record<string, string> } };
+    expect(lab.mqtt.username).toBe('bridge');
     const bridge = await connect('bridge', pw('mqtt-bridge-password'));
     const operator = await connect('operator', pw('mqtt-operator-password'));
     const viewer = await connect('viewer', pw('mqtt-viewer-password'));
@@ -327,23 +343,32 @@ describe.skipIf(!hasMosquitto)('Mosquitto config and ACL with a real broker', ()
       c.on('message', (topic, payload) => got.set(`${name} ${topic}`, [...(got.get(`${name} ${topic}`) ?? []), payload.toString()]));
       await c.subscribeAsync('labwire/#', { qos: 1 });
     }
-    // QoS 1: the broker acknowledges even a publish the ACL drops (MQTT 5 says "not authorized" in the PUBACK).
-    await bridge.publishAsync('labwire/chiller/temperature', '{"value":20.5}', { qos: 1, retain: true });
-    await operator.publishAsync('labwire/chiller/setpoint/set', '21', { qos: 1 });
-    await operator.publishAsync('labwire/chiller/call/start', '', { qos: 1 });
-    await operator.publishAsync('labwire/chiller/temperature', 'forged', { qos: 1 }).catch(() => undefined);
-    await viewer.publishAsync('labwire/chiller/setpoint/set', '99', { qos: 1 }).catch(() => undefined);
+    // QoS 1: the broker acknowledges even a publish the ACL drops (MQTT 5 says so in the PUBACK's reason code).
+    const quietly = (p: Promise<unknown>): Promise<unknown> => p.catch(() => undefined);
+    await bridge.publishAsync('labwire/chiller/temperature', '{"value":20.5,"unit":"°C","t":1}', { qos: 1, retain: true });
+    await operator.publishAsync('labwire/chiller/setpoint/set/operator', '21', { qos: 1 });
+    await operator.publishAsync('labwire/chiller/call/start/operator', '', { qos: 1 });
+    await viewer.publishAsync('labwire/chiller/setpoint/set/viewer', '22', { qos: 1 });
+    await quietly(operator.publishAsync('labwire/chiller/temperature', 'forged', { qos: 1 }));
+    await quietly(operator.publishAsync('labwire/chiller/setpoint/set/bridge', '99', { qos: 1 }));
+    await quietly(viewer.publishAsync('labwire/chiller/setpoint/set/operator', '98', { qos: 1 }));
+    await bridge.publishAsync('labwire/chiller/setpoint/set/operator/reply', '{"ok":true}', { qos: 1 });
     // A marker last: once everyone has it, every earlier message has been delivered or dropped.
     await bridge.publishAsync('labwire/bridge/availability', 'online', { qos: 1 });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && !['bridge', 'operator', 'viewer'].every((n) => got.has(`${n} labwire/bridge/availability`))) await new Promise((r) => setTimeout(r, 50));
     for (const n of ['bridge', 'operator', 'viewer']) {
-      expect(got.get(`${n} labwire/chiller/temperature`), n).toEqual(['{"value":20.5}']);
+      expect(got.get(`${n} labwire/chiller/temperature`), n).toEqual(['{"value":20.5,"unit":"°C","t":1}']);
       expect(got.get(`${n} labwire/bridge/availability`), n).toEqual(['online']);
     }
-    // The operator's commands reach the bridge; the viewer's command and the operator's forged value do not.
-    expect(got.get('bridge labwire/chiller/setpoint/set')).toEqual(['21']);
-    expect(got.get('bridge labwire/chiller/call/start')).toEqual(['']);
+    // Commands reach the bridge in their publisher's own name only; no forged value, no impersonation.
+    const commands = [...got.keys()].filter((k) => k.startsWith('bridge ') && /\/(set|call)\//.test(k) && !k.endsWith('/reply')).sort();
+    expect(commands).toEqual(['bridge labwire/chiller/call/start/operator', 'bridge labwire/chiller/setpoint/set/operator', 'bridge labwire/chiller/setpoint/set/viewer']);
+    expect(got.get('bridge labwire/chiller/setpoint/set/operator')).toEqual(['21']);
+    expect(got.get('operator labwire/chiller/setpoint/set/operator/reply')).toEqual(['{"ok":true}']);
+    // The viewer may publish in its name, but the lab file maps no role to it: labwire refuses it.
+    expect(lab.mqtt.users.viewer).toBeUndefined();
+    expect(lab.mqtt.users.operator).toBe('operator');
   }, 60_000);
 });
 
@@ -361,5 +386,96 @@ describe.skipIf(!hasPromtool)('Prometheus', () => {
     const lab = parseYaml(fs.readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8')) as { monitor: { web: string } };
     const monitorJob = cfg.scrape_configs.find((j) => j.job_name === 'labwire-monitor')!;
     expect(monitorJob.static_configs[0]!.targets).toEqual([`monitor:${lab.monitor.web.split(':').pop()}`]);
+    // The daemon job scrapes the container lab file's daemons' metrics listeners.
+    const daemons = (lab as unknown as { daemons: Array<{ metrics?: string }> }).daemons;
+    const daemonJob = cfg.scrape_configs.find((j) => j.job_name === 'labwire-daemon')!;
+    expect(daemonJob.static_configs[0]!.targets).toEqual(daemons.map((d) => `monitor:${d.metrics!.split(':').pop()}`));
+    for (const d of daemons) expect(d.metrics!.startsWith('0.0.0.0:'), 'reachable from the prometheus container').toBe(true);
   });
+});
+
+// The container lab file uses the PostgreSQL archive and the MQTT bridge: it loads only where the
+// lab file schema has both (on main, once the pg and mqtt branches are in).
+const schemaText = JSON.stringify(labConfigJsonSchema());
+const schemaHasAll = schemaText.includes('"mqtt"') && schemaText.includes('"postgres"');
+if (!schemaHasAll) console.warn('the lab file schema of this checkout has no mqtt section or no postgres archive yet: deploy/docker/lab.yaml is checked as YAML only');
+
+const pgUp = await postgresAvailable();
+
+describe('the container lab file', () => {
+  it.skipIf(!schemaHasAll || !hasPasswd)('loads with the real schema (secrets where compose mounts them, here in a temp folder)', async () => {
+    const copy = await madeSecrets();
+    const text = fs.readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8');
+    expect(text).toContain('/run/secrets/');
+    const file = path.join(copy, 'docker/lab-test.yaml');
+    fs.writeFileSync(file, text.replaceAll('/run/secrets/', `${path.join(copy, 'secrets')}/`));
+    const lab = loadLabConfig(file);
+    expect(lab.data).toBe('/var/lib/labwire');
+    expect(lab.daemons.map((d) => d.name)).toEqual(['chiller']);
+    // Every secret it names is one compose gives the monitor.
+    const mounted = compose.services.monitor!.secrets!;
+    for (const m of text.matchAll(/\/run\/secrets\/([\w-]+)/g)) expect(mounted, m[1]).toContain(m[1]);
+  });
+
+  it.skipIf(!schemaHasAll || !hasMosquitto || !pgUp)('runs as compose would run it, without Docker: archive in PostgreSQL, MQTT through the shipped broker config, metrics for Prometheus, rows for Grafana', async () => {
+    const copy = await madeSecrets();
+    const db = await freshDatabase('deploy_compose');
+    const started = await startComposeBroker(copy);
+    brokers.push(started.process);
+    const data = fs.mkdtempSync(path.join(tmp, 'compose-data-'));
+    // compose's service names and the container's paths, replaced by this machine's; ports free.
+    const text = fs
+      .readFileSync(path.join(deploy, 'docker/lab.yaml'), 'utf8')
+      .replaceAll('/run/secrets/', `${path.join(copy, 'secrets')}/`)
+      .replace('data: /var/lib/labwire', `data: ${data}`)
+      .replace('postgres://labwire@postgres:5432/labwire', db.url)
+      .replace('mqtt://mosquitto:1883', started.url)
+      .replace(/0\.0\.0\.0:\d+|127\.0\.0\.1:7001/g, '127.0.0.1:0');
+    const file = path.join(copy, 'docker/lab-run.yaml');
+    fs.writeFileSync(file, text);
+    const lab = await startLab(loadLabConfig(file), silentLogger());
+    const reader = new pg.Client({ connectionString: db.url });
+    try {
+      expect(lab.archive, lab.archiveError).toBeDefined();
+      // Prometheus' two jobs: the monitor's /metrics needs no token (anonymous viewer), nor the daemon's.
+      await eventually(async () => {
+        const monitor = await fetch(`${lab.web.url}metrics`);
+        expect(monitor.status).toBe(200);
+        expect(await monitor.text()).toMatch(/^labwire_peer_up\{peer="chiller",protocol="labwire"\} 1$/m);
+        expect(await (await fetch(lab.daemons[0]!.metricsUrl!)).text()).toMatch(/^labwire_link_up\{device="chiller"\} 1$/m);
+      }, 30_000, 200);
+      // Setting values needs a token; reading does not.
+      expect((await fetch(`${lab.web.url}api/status`)).status).toBe(200);
+
+      // MQTT: the bridge publishes the chiller's values; the operator's set is applied, the viewer's refused.
+      const pw = (f: string): string => fs.readFileSync(path.join(copy, 'secrets', f), 'utf8').trim();
+      const operator = await started.connect('operator', pw('mqtt-operator-password'));
+      const viewer = await started.connect('viewer', pw('mqtt-viewer-password'));
+      const seen = new Map<string, string>();
+      for (const c of [operator, viewer]) c.on('message', (topic, payload) => seen.set(topic, payload.toString()));
+      await operator.subscribeAsync('labwire/#', { qos: 1 });
+      await viewer.subscribeAsync('labwire/#', { qos: 1 });
+      await eventually(() => expect(JSON.parse(seen.get('labwire/chiller/temperature') ?? 'null')).toMatchObject({ unit: '°C' }), 30_000, 100);
+      await operator.publishAsync('labwire/chiller/setpoint/set/operator', '17.5', { qos: 1 });
+      await viewer.publishAsync('labwire/chiller/setpoint/set/viewer', '12', { qos: 1 });
+      await eventually(() => {
+        expect(JSON.parse(seen.get('labwire/chiller/setpoint/set/operator/reply') ?? 'null')).toMatchObject({ ok: true });
+        expect(JSON.parse(seen.get('labwire/chiller/setpoint/set/viewer/reply') ?? 'null')).toMatchObject({ ok: false });
+      }, 30_000, 100);
+
+      // Grafana's queries find the device under the monitor's name in the archive.
+      await lab.archive!.flush();
+      await reader.connect();
+      await eventually(async () => {
+        const r = await reader.query("SELECT DISTINCT origin || '/' || device AS d FROM series ORDER BY 1");
+        expect(r.rows.map((x: { d: string }) => x.d)).toEqual(['compose/chiller']);
+        const n = await reader.query("SELECT count(*)::int AS n FROM samples x JOIN series s ON s.id = x.series_id WHERE s.device = 'chiller' AND s.name = 'setpoint' AND x.value = 17.5");
+        expect(n.rows[0].n).toBeGreaterThan(0);
+      }, 30_000, 200);
+    } finally {
+      await reader.end().catch(() => undefined);
+      await lab.close();
+      await db.drop();
+    }
+  }, 120_000);
 });

@@ -164,6 +164,8 @@ describe('what the units run', () => {
     expect(() => parseLinkUrl(String(opts.link), getFamily(env.TYPE!).definition.serialDefaults)).not.toThrow();
     expect(opts.listen).toBe(env.LISTEN);
     expect(opts.limit).toEqual(['setpoint=5:30']);
+    // Prometheus scrapes it (deploy/prometheus/prometheus.yml's labwire-daemon job).
+    expect(opts.metrics).toBe('0.0.0.0:9101');
     // --state-dir inside StateDirectory=, --audit-log inside LogsDirectory=: ProtectSystem=strict leaves nothing else writable.
     expect(service(u, 'StateDirectory')).toEqual(['labwire/%i']);
     expect(opts.stateDir).toBe('/var/lib/labwire/chiller');
@@ -192,7 +194,13 @@ describe('what the units run', () => {
       // The example loads with the real schema (tokens it reads from ${VAR} are expanded only at start).
       const lab = loadLabConfig(path.join(dir, example));
       expect(lab.data).toBe(path.join('/var/lib', service(u, 'StateDirectory')[0]!));
-      expect(lab.monitor.archive.path?.startsWith(`${lab.data}/`)).toBe(true);
+      const archive = lab.monitor.archive as { kind: string; path?: string; url?: string; passwordFile?: string };
+      if (archive.kind === 'sqlite') expect(archive.path?.startsWith(`${lab.data}/`)).toBe(true);
+      else {
+        // PostgreSQL: the password in a file of /etc/labwire (the unit reads it as group labwire), never in the URL.
+        expect(new URL(archive.url!).password).toBe('');
+        expect(path.dirname(archive.passwordFile!)).toBe('/etc/labwire');
+      }
     });
   }
 
