@@ -1,0 +1,351 @@
+/**
+ * The SECoP node over real TCP, against simulated Julabo and Cryo-con daemons in-process. The
+ * client below is written from the specification only (reference/secop.md §1–§5): it frames LF
+ * lines, splits `action specifier data`, and parses data as JSON.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
+import { startDaemonOnPort } from '../../testing/restart-daemon.js';
+import { CryoconSimulator } from '../../devices/cryocon/simulator.js';
+import { cryoconFamily } from '../../devices/cryocon/device.js';
+import { JulaboSimulator } from '../../devices/julabo/simulator.js';
+import { julaboFamily } from '../../devices/julabo/device.js';
+import { silentLogger } from '../../util/logger.js';
+import { eventually } from '../../testing/eventually.js';
+import { SecopNode } from './node.js';
+
+interface Msg {
+  action: string;
+  specifier: string;
+  data: unknown;
+  line: string;
+}
+
+/** A SECoP client from the spec: one message per LF-terminated line, `action [SP specifier [SP json]]`. */
+class SpecClient {
+  readonly messages: Msg[] = [];
+  private buf = '';
+  closed = false;
+  private constructor(readonly socket: net.Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      this.buf += d;
+      let i: number;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i).replace(/\r$/, '');
+        this.buf = this.buf.slice(i + 1);
+        this.messages.push(SpecClient.parse(line));
+      }
+    });
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => undefined);
+  }
+
+  static parse(line: string): Msg {
+    const a = line.indexOf(' ');
+    const action = a < 0 ? line : line.slice(0, a);
+    const rest = a < 0 ? '' : line.slice(a + 1);
+    const b = rest.indexOf(' ');
+    const specifier = b < 0 ? rest : rest.slice(0, b);
+    const json = b < 0 ? undefined : rest.slice(b + 1);
+    return { action, specifier, data: json === undefined ? undefined : JSON.parse(json), line };
+  }
+
+  static connect(port: number): Promise<SpecClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new SpecClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  send(line: string): void {
+    this.socket.write(`${line}\n`);
+  }
+
+  /** Waits for the first message from `from` on that matches. */
+  async next(match: (m: Msg) => boolean, from = 0, timeoutMs = 20_000): Promise<Msg> {
+    return eventually(() => {
+      const m = this.messages.slice(from).find(match);
+      if (!m) throw new Error(`no matching message; last: ${this.messages.slice(-3).map((x) => x.line.slice(0, 200)).join(' | ')}`);
+      return m;
+    }, timeoutMs);
+  }
+
+  /** Sends a request and waits for its reply (or an error_<action> for it). */
+  async request(line: string, replyAction: string, specifier?: string): Promise<Msg> {
+    const from = this.messages.length;
+    this.send(line);
+    const action = line.split(' ')[0]!;
+    return this.next((m) => (m.action === replyAction || m.action === `error_${action}`) && (specifier === undefined || m.specifier === specifier), from);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+const logger = silentLogger();
+let dir: string;
+let cryoSim: CryoconSimulator;
+let julaboSim: JulaboSimulator;
+let cryo: Daemon;
+let julabo: Daemon;
+let julaboOptions: DaemonOptions;
+let node: SecopNode;
+let roNode: SecopNode;
+const clients: SpecClient[] = [];
+const TOKEN = 'secop-test-token-0123456789';
+
+async function client(port = node.port): Promise<SpecClient> {
+  const c = await SpecClient.connect(port);
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-secop-'));
+  const tokens = [{ role: 'operator' as const, token: TOKEN, name: 'secop', forward: true }];
+  cryoSim = new CryoconSimulator({ noise: 0, timeScale: 2000 });
+  const cryoPort = await cryoSim.listenTcp('127.0.0.1', 0);
+  cryo = await startDaemon({
+    definition: cryoconFamily.definition,
+    options: { settleSeconds: 1 },
+    link: { kind: 'tcp', host: '127.0.0.1', port: cryoPort },
+    name: 'cryo',
+    port: 0,
+    tokens,
+    anonymousRole: 'viewer',
+    auditFile: path.join(dir, 'cryo-audit.jsonl'),
+    logger,
+    version: 'test',
+  });
+  julaboSim = new JulaboSimulator({ byteTiming: false, noise: 0, seed: 7 });
+  const julaboSimPort = await julaboSim.listenTcp('127.0.0.1', 0);
+  julaboOptions = {
+    definition: julaboFamily.definition,
+    link: { kind: 'tcp', host: '127.0.0.1', port: julaboSimPort },
+    name: 'chiller',
+    port: 0,
+    tokens,
+    anonymousRole: 'viewer',
+    siteLimits: { setpoint: { min: 5, max: 30 } },
+    auditFile: path.join(dir, 'chiller-audit.jsonl'),
+    logger,
+    version: 'test',
+  };
+  julabo = await startDaemon(julaboOptions);
+  const daemons = [
+    { host: '127.0.0.1', port: cryo.port },
+    { host: '127.0.0.1', port: julabo.port },
+  ];
+  node = new SecopNode({ name: 'testlab', daemons, port: 0, token: TOKEN, logger });
+  await node.start();
+  // No token, not trusted: a node that only reads.
+  roNode = new SecopNode({ name: 'readonly', daemons, port: 0, logger });
+  await roNode.start();
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await node?.close();
+  await roNode?.close();
+  await cryo?.close();
+  await julabo?.close();
+  await cryoSim?.close();
+  await julaboSim?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+type Report = [unknown, { t: number }];
+type Described = { equipment_id: string; modules: Record<string, { interface_classes: string[]; accessibles: Record<string, { datainfo: Record<string, unknown>; readonly?: boolean }> }> };
+
+describe('SECoP node: identification and description', () => {
+  it('answers *IDN? with the 1.x identification', async () => {
+    const c = await client();
+    const m = await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
+    expect(m.line).toBe('ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
+  });
+
+  it('describes one module per device, loop and channel, with classes and datainfo from describe', async () => {
+    const c = await client();
+    const m = await c.request('describe', 'describing');
+    expect(m.specifier).toBe('.');
+    const d = m.data as Described;
+    expect(d.equipment_id).toBe('testlab');
+    const names = Object.keys(d.modules);
+    expect(names).toEqual(expect.arrayContaining(['cryo', 'cryo_loop1', 'cryo_loop4', 'cryo_chA', 'cryo_chD', 'chiller']));
+    const loop1 = d.modules.cryo_loop1!;
+    expect(loop1.interface_classes[0]).toBe('Drivable');
+    expect(loop1.accessibles.value!.datainfo).toMatchObject({ type: 'double', unit: 'K' });
+    expect(loop1.accessibles.target!.datainfo).toMatchObject({ type: 'double', unit: 'K', min: 0, max: 500 });
+    expect(loop1.accessibles.target!.readonly).toBe(false);
+    expect(loop1.accessibles.status!.datainfo.type).toBe('tuple');
+    expect(loop1.accessibles._type!.datainfo).toMatchObject({ type: 'enum', members: { OFF: 0, PID: 1 } });
+    expect(d.modules.cryo_chA!.interface_classes).toEqual(['Readable']);
+    expect(d.modules.cryo_chA!.accessibles.value!.readonly).toBe(true);
+    // Site limits of the daemon, not the Julabo's class limits (-20..40).
+    expect(d.modules.chiller!.accessibles.target!.datainfo).toMatchObject({ type: 'double', min: 5, max: 30 });
+    expect(d.modules.cryo!.accessibles._clear_alarm!.datainfo).toMatchObject({ type: 'command', argument: { type: 'enum' } });
+    expect(d.modules.chiller!.accessibles.stop!.datainfo).toEqual({ type: 'command' });
+    for (const n of names) expect(n).toMatch(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/);
+  });
+
+  it('answers ping and help', async () => {
+    const c = await client();
+    const p = await c.request('ping abc', 'pong');
+    expect(p.specifier).toBe('abc');
+    expect(typeof (p.data as Report)[1].t).toBe('number');
+    const h = await c.request('help', 'helping');
+    expect(typeof h.data).toBe('string');
+  });
+
+  it('reads a value with a timestamp', async () => {
+    const c = await client();
+    const r = await c.request('read chiller:value', 'reply', 'chiller:value');
+    const [v, q] = r.data as Report;
+    expect(typeof v).toBe('number');
+    expect(q.t).toBeGreaterThan(1e9);
+    expect(q.t).toBeLessThan(1e11); // seconds, not milliseconds
+  });
+});
+
+describe('SECoP node: done means', () => {
+  it('activate sends every parameter, then active; change of loop 1 to 77 goes BUSY then IDLE; a limit is a RangeError', async () => {
+    const c = await client();
+    const from = c.messages.length;
+    c.send('activate');
+    const active = await c.next((m) => m.action === 'active', from);
+    const before = c.messages.slice(from, c.messages.indexOf(active));
+    expect(before.some((m) => m.action === 'update' && m.specifier === 'cryo_loop1:value')).toBe(true);
+    expect(before.some((m) => m.action === 'update' && m.specifier === 'chiller:status')).toBe(true);
+    // Updates keep coming from labwire subscriptions.
+    const later = c.messages.length;
+    await c.next((m) => m.action === 'update' && m.specifier.endsWith(':value'), later);
+
+    const mark = c.messages.length;
+    const changed = await c.request('change cryo_loop1:target 77', 'changed', 'cryo_loop1:target');
+    expect(changed.action).toBe('changed');
+    expect((changed.data as Report)[0]).toBe(77);
+    const busy = await c.next((m) => m.action === 'update' && m.specifier === 'cryo_loop1:status' && ((m.data as Report)[0] as [number, string])[0] >= 300 && ((m.data as Report)[0] as [number, string])[0] < 400, mark);
+    const busyAt = c.messages.indexOf(busy);
+    // Side effects go out before the reply (reference §4): the BUSY status precedes `changed`.
+    expect(busyAt).toBeLessThan(c.messages.indexOf(changed));
+    const idle = await c.next((m) => m.action === 'update' && m.specifier === 'cryo_loop1:status' && ((m.data as Report)[0] as [number, string])[0] === 100, busyAt, 60_000);
+    expect(c.messages.indexOf(idle)).toBeGreaterThan(busyAt);
+    const value = await c.request('read cryo_loop1:value', 'reply', 'cryo_loop1:value');
+    expect(Math.abs(((value.data as Report)[0] as number) - 77)).toBeLessThan(0.5);
+
+    // The audit of the daemon names the SECoP peer.
+    const audit = fs.readFileSync(path.join(dir, 'cryo-audit.jsonl'), 'utf8');
+    expect(audit).toMatch(/secop:127\.0\.0\.1:\d+/);
+
+    const refused = await c.request('change chiller:target 35', 'changed', 'chiller:target');
+    expect(refused.action).toBe('error_change');
+    expect((refused.data as [string, string, object])[0]).toBe('RangeError');
+  }, 90_000);
+});
+
+describe('SECoP node: bad input', () => {
+  const errorClass = (m: Msg): string => (m.data as [string, string, object])[0];
+
+  it('a malformed line and an unknown action get ProtocolError; the connection stays', async () => {
+    const c = await client();
+    const a = await c.request('read', 'reply');
+    expect(a.action).toBe('error_read');
+    expect(errorClass(a)).toBe('ProtocolError');
+    const b = await c.request('frobnicate x:y 1', 'never');
+    expect(b.action).toBe('error_frobnicate');
+    expect(errorClass(b)).toBe('ProtocolError');
+    const from = c.messages.length;
+    c.send('\u0001\u0002 {{{');
+    const e = await c.next((m) => m.action.startsWith('error_'), from);
+    expect(errorClass(e)).toBe('ProtocolError');
+    await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
+  });
+
+  it('change with a wrong JSON type, of a read-only parameter, of an unknown one', async () => {
+    const c = await client();
+    expect(errorClass(await c.request('change cryo_loop1:target "hot"', 'changed'))).toBe('WrongType');
+    expect(errorClass(await c.request('change cryo_loop1:target {not json', 'changed'))).toBe('WrongType');
+    expect(errorClass(await c.request('change cryo_loop1:target 1e9', 'changed'))).toBe('RangeError');
+    expect(errorClass(await c.request('change cryo_loop1:value 3', 'changed'))).toBe('ReadOnly');
+    expect(errorClass(await c.request('change cryo_loop1:nothing 3', 'changed'))).toBe('NoSuchParameter');
+    expect(errorClass(await c.request('read nomodule:value', 'reply'))).toBe('NoSuchModule');
+  });
+
+  it('do on a module without that command is NoSuchCommand; a command with a bad argument WrongType', async () => {
+    const c = await client();
+    expect(errorClass(await c.request('do cryo_loop1:stop', 'done'))).toBe('NoSuchCommand');
+    expect(errorClass(await c.request('do cryo:_clear_alarm "Z"', 'done'))).toBe('WrongType');
+    const ok = await c.request('do cryo:_clear_alarm "A"', 'done');
+    expect(ok.action).toBe('done');
+  });
+
+  it('activate of an unknown module is NoSuchModule', async () => {
+    const c = await client();
+    const m = await c.request('activate nosuch', 'active');
+    expect(m.action).toBe('error_activate');
+    expect(errorClass(m)).toBe('NoSuchModule');
+  });
+
+  it('a node without a token and without --trusted refuses change and do, and reads', async () => {
+    const c = await client(roNode.port);
+    expect(errorClass(await c.request('change chiller:target 20', 'changed'))).toBe('Impossible');
+    expect(errorClass(await c.request('do chiller:stop', 'done'))).toBe('Impossible');
+    expect((await c.request('read chiller:value', 'reply')).action).toBe('reply');
+  });
+
+  it('refuses to listen beyond loopback unless trusted', async () => {
+    const n = new SecopNode({ name: 'x', daemons: [], host: '0.0.0.0', port: 0, logger });
+    await expect(n.start()).rejects.toThrow(/--trusted/);
+  });
+
+  it('a 50 MB line is refused with ProtocolError, memory stays bounded, the connection survives', async () => {
+    const c = await client();
+    const heapBefore = process.memoryUsage().rss;
+    const chunk = Buffer.alloc(1024 * 1024, 'x'.charCodeAt(0));
+    const from = c.messages.length;
+    c.socket.write('change cryo_loop1:target ');
+    for (let i = 0; i < 50; i++) {
+      if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once('drain', r));
+    }
+    c.socket.write('\n');
+    const e = await c.next((m) => m.action.startsWith('error_'), from, 60_000);
+    expect(errorClass(e)).toBe('ProtocolError');
+    const idn = await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
+    expect(idn.action).toBe('ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
+    expect(c.closed).toBe(false);
+    // The node keeps at most one line's limit per connection; 50 MB never sits in memory.
+    expect(process.memoryUsage().rss - heapBefore).toBeLessThan(45 * 1024 * 1024);
+  }, 90_000);
+});
+
+describe('SECoP node: a daemon that goes away', () => {
+  it('reports CommunicationFailed and recovers by itself when the daemon returns', async () => {
+    const c = await client();
+    await c.request('activate chiller', 'active');
+    const from = c.messages.length;
+    await julabo.close();
+    const lost = await c.next((m) => m.action === 'error_update' && m.specifier === 'chiller:value', from);
+    expect((lost.data as [string])[0]).toBe('CommunicationFailed');
+    const status = await c.next((m) => m.action === 'update' && m.specifier === 'chiller:status', from);
+    expect(((status.data as Report)[0] as [number])[0]).toBe(400);
+    const read = await c.request('read chiller:value', 'reply');
+    expect(read.action).toBe('error_read');
+    expect((read.data as [string])[0]).toBe('CommunicationFailed');
+    // Other daemons' modules are unaffected.
+    expect((await c.request('read cryo_chA:value', 'reply')).action).toBe('reply');
+
+    const back = c.messages.length;
+    julabo = await startDaemonOnPort(julaboOptions, julabo.port);
+    await c.next((m) => m.action === 'update' && m.specifier === 'chiller:status' && ((m.data as Report)[0] as [number])[0] < 400, back, 30_000);
+    await eventually(async () => {
+      const r = await c.request('read chiller:value', 'reply');
+      expect(r.action).toBe('reply');
+    }, 30_000, 200);
+  }, 90_000);
+});

@@ -1,0 +1,530 @@
+/**
+ * A SECoP 1.x node (reference/secop.md) in front of labwire daemons: one LabwireClient per daemon
+ * (reconnecting), a cache fed by get_status and subscriptions, and a TCP listener that answers the
+ * requests a node must accept. Writes go through the daemon's `set` (limits, roles, audit apply),
+ * forwarded as `as user=secop:<peer> role=operator …` when the node holds a token (decision 0009).
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { LabwireClient } from '../../client/index.js';
+import { convertValue } from '../../client/index.js';
+import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
+
+export interface SecopNodeOptions {
+  /** Node name (the lab); the equipment_id. */
+  name: string;
+  daemons: Array<{ host: string; port: number }>;
+  host?: string;
+  port?: number;
+  /** Operator token the node presents to the daemons (its `forward` entry makes the audit name the SECoP peer). */
+  token?: string;
+  /** The facility network is trusted: writes without a token, and listening beyond loopback. */
+  trusted?: boolean;
+  /** Longest accepted request line in bytes (default 64 KiB). */
+  maxLineLength?: number;
+  /** How long start() waits for each daemon's first describe (default 15 s). */
+  connectTimeoutMs?: number;
+  logger: Logger;
+}
+
+export const IDENTIFICATION = 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0';
+const MAX_QUEUED_OUTPUT = 16 * 1024 * 1024;
+
+/** labwire error codes → SECoP error classes. */
+const ERROR_CLASS: Record<string, string> = {
+  ProtocolError: 'ProtocolError',
+  LineTooLong: 'ProtocolError',
+  NoSuchCommand: 'NoSuchCommand',
+  NoSuchParameter: 'NoSuchParameter',
+  WrongType: 'WrongType',
+  RangeError: 'RangeError',
+  ReadOnly: 'ReadOnly',
+  Unauthorized: 'Impossible',
+  RateLimited: 'Impossible',
+  IsBusy: 'IsBusy',
+  Disabled: 'Disabled',
+  HardwareError: 'HardwareError',
+  CommunicationFailed: 'CommunicationFailed',
+  Timeout: 'TimeoutError',
+  InternalError: 'InternalError',
+};
+
+class SecopError extends Error {
+  constructor(readonly errorClass: string, message: string) {
+    super(message);
+  }
+}
+
+function secopErrorOf(err: unknown): SecopError {
+  if (err instanceof SecopError) return err;
+  if (err instanceof LabwireError) return new SecopError(ERROR_CLASS[err.code] ?? 'InternalError', err.message);
+  return new SecopError('InternalError', err instanceof Error ? err.message : String(err));
+}
+
+/** One labwire daemon as the node sees it. */
+class DaemonLink {
+  doc!: DescribeDoc;
+  modules: SecopModule[] = [];
+  readonly values = new Map<string, CacheValue>();
+  readonly ts = new Map<string, number>();
+  private stopped = false;
+
+  constructor(
+    readonly client: LabwireClient,
+    private readonly onChange: (link: DaemonLink, names: string[]) => void,
+    private readonly onConnection: (link: DaemonLink, up: boolean) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  get up(): boolean {
+    return this.client.connected;
+  }
+
+  async start(): Promise<void> {
+    await this.client.connect();
+    this.doc = await this.client.describe();
+    this.modules = modulesOf(this.doc);
+    await this.refresh();
+    this.client.on('connected', () => {
+      this.refresh()
+        .then(() => this.onConnection(this, true))
+        .catch((err: unknown) => this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: reading the daemon after a reconnect failed'));
+    });
+    this.client.on('disconnected', () => this.onConnection(this, false));
+    void this.follow();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Reads every value (after a connect) and reports those that changed. */
+  async refresh(): Promise<void> {
+    const status = await this.client.status();
+    const changed: string[] = [];
+    for (const [name, v] of Object.entries(status.values)) {
+      if (this.values.get(name) !== v) changed.push(name);
+      this.values.set(name, v);
+      this.ts.set(name, status.ts[name] ?? status.t);
+    }
+    if (changed.length > 0) this.onChange(this, changed);
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        for await (const u of this.client.subscribe()) {
+          const names: string[] = [];
+          for (const [name, raw] of Object.entries(u.values)) {
+            const v = convertValue(raw, this.doc.params[name]?.type);
+            this.values.set(name, v);
+            this.ts.set(name, u.t);
+            names.push(name);
+          }
+          if (names.length > 0) this.onChange(this, names);
+        }
+        return; // the client was closed
+      } catch (err) {
+        if (this.stopped) return;
+        this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: subscription refused; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  /** [code, text] of a module. */
+  status(m: SecopModule): [number, string] {
+    if (!this.up) return [STATUS.ERROR, `no connection to the labwire daemon ${this.client.endpoint}`];
+    const hw = this.values.get('hw_connected');
+    const state = String(this.values.get('state') ?? 'idle');
+    const text = String(this.values.get('state_text') ?? state);
+    if (hw === false) return [STATUS.ERROR, text];
+    switch (state) {
+      case 'error':
+        return [STATUS.ERROR, text];
+      case 'disabled':
+        return [STATUS.DISABLED, text];
+      case 'warn':
+        return [STATUS.WARN, text];
+      case 'busy':
+        return m.className === 'Drivable' ? [STATUS.BUSY, text] : [STATUS.IDLE, 'idle'];
+      case 'ramping':
+      case 'stabilizing': {
+        if (m.className !== 'Drivable') return [STATUS.IDLE, 'idle'];
+        // The daemon's state is device-wide; its text names the target that is moving (state.ts).
+        const drivables = this.modules.filter((x) => x.className === 'Drivable');
+        const mine = drivables.length === 1 || text.includes(`${m.valueParam} `) || (m.targetParam !== undefined && text.includes(`${m.targetParam} `));
+        if (!mine) return [STATUS.IDLE, 'idle'];
+        return [state === 'ramping' ? STATUS.RAMPING : STATUS.STABILIZING, text];
+      }
+      default:
+        return [STATUS.IDLE, text];
+    }
+  }
+}
+
+interface Peer {
+  socket: net.Socket;
+  address: string;
+  /** Activated modules; null = the whole node. */
+  active: Set<string> | null | false;
+}
+
+export class SecopNode {
+  private server: net.Server | null = null;
+  private readonly links: DaemonLink[] = [];
+  private readonly modules = new Map<string, { module: SecopModule; link: DaemonLink }>();
+  private readonly peers = new Set<Peer>();
+  /** Last status sent per module, to push only changes. */
+  private readonly lastStatus = new Map<string, string>();
+  private readonly maxLine: number;
+  port = 0;
+
+  constructor(private readonly opts: SecopNodeOptions) {
+    this.maxLine = opts.maxLineLength ?? 64 * 1024;
+  }
+
+  async start(): Promise<void> {
+    const host = this.opts.host ?? '127.0.0.1';
+    if (!this.opts.trusted && !isLoopback(host)) {
+      throw new SecopError('Impossible', `SECoP has no authentication: listening on ${host} needs --trusted (the facility network is trusted), or listen on 127.0.0.1`);
+    }
+    for (const d of this.opts.daemons) {
+      const client = new LabwireClient({
+        host: d.host,
+        port: d.port,
+        ...(this.opts.token ? { token: this.opts.token } : {}),
+        name: `secop-${this.opts.name}`,
+        reconnect: true,
+        connectTimeoutMs: this.opts.connectTimeoutMs ?? 15_000,
+        backoff: { initialMs: 200, maxMs: 2000 },
+      });
+      const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger);
+      this.links.push(link);
+      await link.start();
+      for (const m of link.modules) {
+        if (this.modules.has(m.name.toLowerCase())) throw new SecopError('Impossible', `two daemons give the module name ${m.name}: give the devices distinct names`);
+        this.modules.set(m.name.toLowerCase(), { module: m, link });
+      }
+    }
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port ?? 10767, host, () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    this.opts.logger.info({ port: this.port, host, modules: [...this.modules.values()].map((m) => m.module.name) }, 'SECoP node listening');
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.peers) p.socket.destroy();
+    this.peers.clear();
+    for (const l of this.links) {
+      l.stop();
+      await l.client.close();
+    }
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  /** The structure report (as `describing` sends it). */
+  description(): { [k: string]: Json } {
+    return describeNode(this.opts.name, `labwire lab ${this.opts.name}`, [...this.modules.values()].map((m) => m.module));
+  }
+
+  // ---- connections -------------------------------------------------------------------------------
+
+  private accept(socket: net.Socket): void {
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false };
+    this.peers.add(peer);
+    socket.setNoDelay(true);
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let discarding = false;
+    // Requests of one connection run in order: a change's updates and reply keep their sequence.
+    let queue: Promise<void> = Promise.resolve();
+    socket.on('data', (data: Buffer) => {
+      let start = 0;
+      for (;;) {
+        const lf = data.indexOf(0x0a, start);
+        const piece = lf < 0 ? data.subarray(start) : data.subarray(start, lf);
+        if (!discarding) {
+          if (size + piece.length > this.maxLine) {
+            // Nothing beyond the limit is kept: the rest of this line is dropped as it arrives.
+            discarding = true;
+            chunks = [];
+            size = 0;
+            this.send(peer, `error_line . ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
+          } else {
+            chunks.push(piece);
+            size += piece.length;
+          }
+        }
+        if (lf < 0) return;
+        if (!discarding) {
+          const line = Buffer.concat(chunks).toString('utf8').replace(/\r$/, '');
+          queue = queue.then(() => this.handle(peer, line)).catch((err: unknown) => this.opts.logger.error({ err }, 'SECoP request failed'));
+        }
+        discarding = false;
+        chunks = [];
+        size = 0;
+        start = lf + 1;
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.peers.delete(peer));
+  }
+
+  private send(peer: Peer, line: string): void {
+    if (peer.socket.destroyed) return;
+    // A peer that reads nothing must not make the node buffer without bound.
+    if (peer.socket.writableLength > MAX_QUEUED_OUTPUT) {
+      peer.socket.destroy();
+      return;
+    }
+    peer.socket.write(`${line}\n`);
+  }
+
+  private async handle(peer: Peer, line: string): Promise<void> {
+    if (line.trim() === '') return;
+    const sp1 = line.indexOf(' ');
+    const action = sp1 < 0 ? line : line.slice(0, sp1);
+    const rest = sp1 < 0 ? '' : line.slice(sp1 + 1);
+    const sp2 = rest.indexOf(' ');
+    const specifier = sp2 < 0 ? rest : rest.slice(0, sp2);
+    const data = sp2 < 0 ? undefined : rest.slice(sp2 + 1);
+    try {
+      await this.dispatch(peer, action, specifier, data);
+    } catch (err) {
+      const e = secopErrorOf(err);
+      const act = /^[A-Za-z_*?][A-Za-z0-9_*?]{0,62}$/.test(action) ? action : 'unknown';
+      this.send(peer, `error_${act} ${specifier || '.'} ${JSON.stringify([e.errorClass, e.message, {}])}`);
+    }
+  }
+
+  private async dispatch(peer: Peer, action: string, specifier: string, data: string | undefined): Promise<void> {
+    switch (action) {
+      case '*IDN?':
+        peer.active = false;
+        this.send(peer, IDENTIFICATION);
+        return;
+      case 'describe':
+        this.send(peer, `describing . ${JSON.stringify(this.description())}`);
+        return;
+      case 'activate':
+        return this.activate(peer, specifier);
+      case 'deactivate': {
+        if (specifier) this.module(specifier);
+        if (!specifier || peer.active === null) peer.active = false;
+        else if (peer.active) peer.active.delete(this.module(specifier).module.name);
+        this.send(peer, specifier ? `inactive ${specifier}` : 'inactive');
+        return;
+      }
+      case 'ping':
+        this.send(peer, `pong ${specifier} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+        return;
+      case 'help':
+        for (const text of [
+          `labwire SECoP node ${this.opts.name}: requests *IDN?, describe, activate [module], deactivate [module], ping [token], read module:param, change module:param <json>, do module:command [<json>], help`,
+          'modules follow the labwire devices: <device> and <device>_<group> (loop1, chA …); custom parameters carry a leading _',
+        ]) {
+          this.send(peer, `helping . ${JSON.stringify(text)}`);
+        }
+        return;
+      case 'read': {
+        const { module, link, param } = this.accessible(specifier);
+        this.requireUp(link);
+        this.send(peer, `reply ${module.name}:${param} ${JSON.stringify(this.report(module, link, param))}`);
+        return;
+      }
+      case 'change':
+        return this.change(peer, specifier, data);
+      case 'do':
+        return this.doCommand(peer, specifier, data);
+      default:
+        throw new SecopError('ProtocolError', `unknown request "${action.slice(0, 40)}"; this node accepts *IDN?, describe, activate, deactivate, ping, read, change, do, help`);
+    }
+  }
+
+  private module(name: string): { module: SecopModule; link: DaemonLink } {
+    const m = this.modules.get(name.toLowerCase());
+    if (!m || m.module.name !== name) throw new SecopError('NoSuchModule', `no module "${name.slice(0, 63)}"; this node has ${[...this.modules.values()].map((x) => x.module.name).join(', ')}`);
+    return m;
+  }
+
+  private split(specifier: string): [string, string] {
+    const parts = specifier.split(':');
+    // MUST-ignore: extra `:` parts.
+    if (parts.length < 2 || !parts[0] || !parts[1]) throw new SecopError('ProtocolError', `expected module:accessible, got "${specifier.slice(0, 80)}"`);
+    return [parts[0], parts[1]];
+  }
+
+  private accessible(specifier: string): { module: SecopModule; link: DaemonLink; param: string } {
+    const [mod, param] = this.split(specifier);
+    const { module, link } = this.module(mod);
+    if (param !== 'status' && !module.params.has(param)) {
+      if (module.commands.has(param)) throw new SecopError('NoSuchParameter', `${mod}:${param} is a command: use do`);
+      throw new SecopError('NoSuchParameter', `module ${mod} has no parameter "${param}"; it has status, ${[...module.params.keys()].join(', ')}`);
+    }
+    return { module, link, param };
+  }
+
+  private requireUp(link: DaemonLink): void {
+    if (!link.up) throw new SecopError('CommunicationFailed', `no connection to the labwire daemon ${link.client.endpoint}; the node reconnects by itself`);
+  }
+
+  private report(module: SecopModule, link: DaemonLink, param: string): Json {
+    if (param === 'status') {
+      const t = Math.max(link.ts.get('state') ?? 0, link.ts.get('hw_connected') ?? 0) || Date.now();
+      return [link.status(module), { t: t / 1000 }];
+    }
+    const p = module.params.get(param)!;
+    const t = link.ts.get(p.labwire) ?? Date.now();
+    return [toSecop(link.values.get(p.labwire), p.desc), { t: t / 1000 }];
+  }
+
+  private activate(peer: Peer, specifier: string): void {
+    const only = specifier ? this.module(specifier).module.name : null;
+    for (const { module, link } of this.modules.values()) {
+      if (only && module.name !== only) continue;
+      if (!link.up) {
+        this.send(peer, `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `no connection to the labwire daemon ${link.client.endpoint}`, {}])}`);
+        this.send(peer, `update ${module.name}:status ${JSON.stringify(this.report(module, link, 'status'))}`);
+        continue;
+      }
+      for (const name of module.params.keys()) this.send(peer, `update ${module.name}:${name} ${JSON.stringify(this.report(module, link, name))}`);
+      this.send(peer, `update ${module.name}:status ${JSON.stringify(this.report(module, link, 'status'))}`);
+    }
+    if (only) {
+      if (peer.active !== null) {
+        if (peer.active === false) peer.active = new Set();
+        peer.active.add(only);
+      }
+      this.send(peer, `active ${only}`);
+    } else {
+      peer.active = null;
+      this.send(peer, 'active');
+    }
+  }
+
+  private writeLine(peer: Peer, inner: string): string {
+    if (this.opts.token) return `as user=${quote(`secop:${peer.address}`)} role=operator ${inner}`;
+    if (this.opts.trusted) return inner;
+    throw new SecopError('Impossible', 'this SECoP node is read-only: give it an operator token (--token-file or LABWIRE_TOKEN; mark it forward in the daemon\'s token file) or declare the network trusted (--trusted)');
+  }
+
+  private parseJson(data: string | undefined, what: string): unknown {
+    if (data === undefined) return null;
+    try {
+      return JSON.parse(data) as unknown;
+    } catch {
+      throw new SecopError('WrongType', `${what}: not a JSON value: ${data.slice(0, 80)}`);
+    }
+  }
+
+  private async change(peer: Peer, specifier: string, data: string | undefined): Promise<void> {
+    const { module, link, param } = this.accessible(specifier);
+    if (param === 'status' || module.params.get(param)!.readonly) throw new SecopError('ReadOnly', `${module.name}:${param} is read-only`);
+    if (data === undefined) throw new SecopError('ProtocolError', `change ${specifier} needs a JSON value`);
+    const p = module.params.get(param)!;
+    const converted = fromSecop(this.parseJson(data, `change ${specifier}`), p.desc);
+    if (!converted.ok) throw new SecopError('WrongType', `${module.name}:${param}: ${converted.message}`);
+    this.requireUp(link);
+    const line = this.writeLine(peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
+    try {
+      await link.client.request(line);
+      // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
+      await link.refresh();
+    } catch (err) {
+      throw secopErrorOf(err);
+    }
+    this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(this.report(module, link, param))}`);
+  }
+
+  private async doCommand(peer: Peer, specifier: string, data: string | undefined): Promise<void> {
+    const [mod, name] = this.split(specifier);
+    const { module, link } = this.module(mod);
+    const cmd = module.commands.get(name);
+    if (!cmd) {
+      throw new SecopError('NoSuchCommand', `module ${mod} has no command "${name}"${module.commands.size ? `; it has ${[...module.commands.keys()].join(', ')}` : ''}`);
+    }
+    const arg = this.parseJson(data, `do ${specifier}`);
+    const kwargs: Record<string, WireValue> = {};
+    if (cmd.args.length === 1) {
+      const [argName, desc] = cmd.args[0]!;
+      if (arg !== null || !desc.optional) {
+        const c = fromSecop(arg, desc);
+        if (!c.ok) throw new SecopError('WrongType', `${mod}:${name} argument ${argName}: ${c.message}`);
+        kwargs[argName] = c.value;
+      }
+    } else if (cmd.args.length > 1) {
+      if (arg === null || typeof arg !== 'object' || Array.isArray(arg)) throw new SecopError('WrongType', `${mod}:${name} takes a JSON object with ${cmd.args.map(([n]) => n).join(', ')}`);
+      const obj = arg as Record<string, unknown>;
+      for (const [argName, desc] of cmd.args) {
+        if (obj[argName] === undefined) {
+          if (desc.optional) continue;
+          throw new SecopError('WrongType', `${mod}:${name} needs ${argName}`);
+        }
+        const c = fromSecop(obj[argName], desc);
+        if (!c.ok) throw new SecopError('WrongType', `${mod}:${name} argument ${argName}: ${c.message}`);
+        kwargs[argName] = c.value;
+      }
+    } else if (arg !== null) {
+      throw new SecopError('WrongType', `${mod}:${name} takes no argument`);
+    }
+    this.requireUp(link);
+    const line = this.writeLine(peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
+    try {
+      await link.client.request(line);
+      await link.refresh();
+    } catch (err) {
+      throw secopErrorOf(err);
+    }
+    this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+  }
+
+  // ---- updates -----------------------------------------------------------------------------------
+
+  private activeFor(module: string): Peer[] {
+    return [...this.peers].filter((p) => p.active === null || (p.active !== false && p.active.has(module)));
+  }
+
+  private onValues(link: DaemonLink, names: string[]): void {
+    const changed = new Set(names);
+    for (const module of link.modules) {
+      const peers = this.activeFor(module.name);
+      for (const p of module.params.values()) {
+        if (!changed.has(p.labwire)) continue;
+        const line = `update ${module.name}:${p.name} ${JSON.stringify(this.report(module, link, p.name))}`;
+        for (const peer of peers) this.send(peer, line);
+      }
+      this.pushStatus(module, link, peers);
+    }
+  }
+
+  private pushStatus(module: SecopModule, link: DaemonLink, peers: Peer[]): void {
+    const status = JSON.stringify(link.status(module));
+    if (this.lastStatus.get(module.name) === status) return;
+    this.lastStatus.set(module.name, status);
+    const line = `update ${module.name}:status ${JSON.stringify(this.report(module, link, 'status'))}`;
+    for (const peer of peers) this.send(peer, line);
+  }
+
+  private onConnection(link: DaemonLink, up: boolean): void {
+    for (const module of link.modules) {
+      const peers = this.activeFor(module.name);
+      if (!up) {
+        const line = `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `lost the labwire daemon ${link.client.endpoint}; reconnecting`, {}])}`;
+        for (const peer of peers) this.send(peer, line);
+      }
+      this.pushStatus(module, link, peers);
+    }
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
