@@ -238,6 +238,7 @@ describe('a top monitor over two lower monitors', () => {
     expect(top.peer('room1/chiller')?.connected).toBe(true);
     const c = await client(top.port, OTTO);
     expect(await c.request('send room2/bath set setpoint=11')).toMatch(/^error send code=CommunicationFailed/);
+    expect(await c.request('send room1 get_status')).toMatch(/^error send code=ProtocolError .*is a monitor: send to one of its devices, room1\/chiller/);
     room2 = await startRoom2(room2Port);
     await eventually(() => expect(top.peer('room2/bath')?.connected).toBe(true), LONG);
     bath.set({ temperature: 9.5 });
@@ -439,6 +440,11 @@ describe('the lab file', () => {
     expect(lab.peers[0]!.archive).toBeUndefined();
     expect(parse('{ name: room1, host: 127.0.0.1, port: 7100, protocol: monitor, archive: true }').peers[0]!.archive).toBe(true);
     expect(JSON.stringify(labConfigJsonSchema())).toContain('"monitor"');
+  });
+
+  it('an alarm cannot name a lower monitor as if it were a device', () => {
+    const yaml = 'name: top\nmonitor: { name: top }\npeers:\n  - { name: room1, host: 127.0.0.1, port: 7100, protocol: monitor }\nalarms:\n  - { id: hot, type: threshold, param: room1.temperature, above: 30 }\n';
+    expect(() => parseLabConfig(yaml, 'lab.yaml', '/tmp')).toThrow(/names the client "room1", which is not a configured daemon or peer/);
   });
 
   it('refuses archive on a peer that is not a monitor, with its line', () => {

@@ -326,7 +326,8 @@ export const labConfigSchema = z
         }
       }
     });
-    const clients = [...lab.daemons.map((d) => d.name), ...lab.peers.map((p) => p.name)];
+    // A lower monitor is no client of its own: its devices are (`room1/chiller`), and alarms do not name them here.
+    const clients = [...lab.daemons.map((d) => d.name), ...lab.peers.filter((p) => p.protocol !== 'monitor').map((p) => p.name)];
     const known = new Set(clients);
     const ids = new Set<string>();
     const checkClient = (ref: string, where: (string | number)[], what: string): void => {

@@ -466,7 +466,10 @@ export class Monitor extends EventEmitter implements MonitorView {
     const peer = this.peerMap.get(client);
     if (!peer) {
       const known = this.peerList.map((p) => p.name).join(', ') || 'none';
-      const note = this.disabled.has(client) ? ` (client "${client}" is disabled in the config)` : '';
+      const below = this.monitorPeers.get(client);
+      const note = this.disabled.has(client)
+        ? ` (client "${client}" is disabled in the config)`
+        : below ? ` ("${client}" is a monitor: send to one of its devices, ${below.list().map((d) => d.name).join(', ') || 'none known yet'})` : '';
       throw new LabwireError('ProtocolError', `unknown client "${client}"${note}; clients: ${known}`, 'send');
     }
     const body = line.trim();
