@@ -22,6 +22,7 @@ import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { RawClient } from '../src/testing/raw-client.js';
+import { LabwireClient } from '../src/client/index.js';
 import { parseTokenFile } from '../src/server/index.js';
 import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
@@ -241,7 +242,16 @@ describe('a top monitor over two lower monitors', () => {
     expect(await c.request('send room1 get_status')).toMatch(/^error send code=ProtocolError .*is a monitor: send to one of its devices, room1\/chiller/);
     room2 = await startRoom2(room2Port);
     await eventually(() => expect(top.peer('room2/bath')?.connected).toBe(true), LONG);
-    bath.set({ temperature: 9.5 });
+    // A script waits on the top for a device below, by its qualified name.
+    const script = new LabwireClient({ host: '127.0.0.1', port: top.port, token: VERA });
+    await script.connect();
+    try {
+      const waited = script.waitFor('room2/bath.temperature<10', { timeoutMs: LONG });
+      bath.set({ temperature: 9.5 });
+      expect((await waited)['room2/bath.temperature']).toBe(9.5);
+    } finally {
+      await script.close();
+    }
     await eventually(() => expect(top.peer('room2/bath')?.values.temperature).toBe(9.5), LONG);
   });
 });
