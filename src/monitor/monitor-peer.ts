@@ -454,6 +454,9 @@ export class MonitorPeer {
     const seen = new Set<string>();
     const index = new Map<string, { device: RemoteDevice; param: string | null }>();
     const lower = this.lowerName ?? this.name;
+    // Values handed on so far, to hand on only what the snapshot changes.
+    this.flush();
+    const changed = new Map<RemoteDevice, Record<string, PeerValue>>();
     for (const e of doc.devices) {
       const monitors = [lower, ...e.monitors];
       if (monitors.includes(this.monitorName) || monitors.length > MAX_DEPTH) {
@@ -471,6 +474,14 @@ export class MonitorPeer {
       }
       d.monitors = monitors;
       d.units = e.units;
+      const diff = record<PeerValue>();
+      let any = false;
+      for (const [k, v] of Object.entries(e.values)) {
+        if (Object.hasOwn(d.values, k) && Object.is(d.values[k], v)) continue;
+        diff[k] = v;
+        any = true;
+      }
+      if (any) changed.set(d, diff);
       d.values = e.values;
       d.ts = record<number>();
       for (const k of Object.keys(e.values)) {
@@ -479,8 +490,6 @@ export class MonitorPeer {
       }
       index.set(e.name, { device: d, param: null });
       d.lowerConnected = e.connected;
-      // Values already handed on are in this snapshot.
-      this.pending.delete(d);
     }
     this.index = index;
     for (const [below, d] of [...this.devices]) {
@@ -494,7 +503,8 @@ export class MonitorPeer {
     const overflow = this.earlyOverflow;
     this.early = null;
     this.earlyOverflow = false;
-    for (const d of this.devices.values()) if (d.connected && this.up) this.hooks.values(d, t, { ...d.values }, true);
+    // Devices that stay connected get what changed; those that come up get everything (syncLink).
+    for (const [d, diff] of changed) if (d.connected && this.up && this.devices.get(d.below) === d) this.hooks.values(d, t, diff, false);
     for (const u of early) if (u.t >= doc.t) this.applyUpdate(u);
     for (const d of this.devices.values()) this.syncLink(d, t);
     if (overflow) this.askSnapshot();
