@@ -23,6 +23,7 @@ import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { LabwireClient } from '../src/client/index.js';
+import { openSse } from '../src/web/test-helpers/clients.js';
 import { parseTokenFile } from '../src/server/index.js';
 import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
@@ -169,6 +170,21 @@ describe('a top monitor over two lower monitors', () => {
     bath.set({ temperature: 14.25 });
     await eventually(() => expect(top.peer('room2/bath')?.values.temperature).toBe(14.25), LONG);
     await sub.waitLine((l) => l.startsWith('update ') && l.includes('room2/bath.temperature=14.25'), LONG);
+  });
+
+  it('the page\'s live stream carries the devices below and their changes', async () => {
+    const sse = await openSse(`${web.url}api/stream`, { authorization: `Bearer ${VERA}` });
+    try {
+      const snap = await sse.next((e) => e.event === 'snapshot', LONG);
+      expect(snap.data).toMatchObject({ monitor: 'top' });
+      const devices = (snap.data as { devices: Array<{ name: string; connected: boolean; via?: unknown; units: Record<string, string> }> }).devices;
+      expect(devices.find((d) => d.name === 'room1/chiller')).toMatchObject({ connected: true, via: { monitor: 'room1', device: 'chiller' }, units: { temperature: '°C' } });
+      bath.set({ temperature: 15.75 });
+      const upd = await sse.next((e) => e.event === 'update' && (e.data as { client: string }).client === 'room2/bath', LONG);
+      expect(upd.data).toMatchObject({ client: 'room2/bath', values: { temperature: 15.75 } });
+    } finally {
+      sse.close();
+    }
   });
 
   it('does not archive the devices of a lower monitor by default (the lower monitor does)', () => {
