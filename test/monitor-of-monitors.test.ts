@@ -384,7 +384,7 @@ describe('faults', () => {
           else if (name === 'subscribe') socket.write('ok subscribe\n');
           else if (name === 'ping') socket.write('pong\n');
           else if (name === 'snapshot') {
-            socket.write(`snapshot_json ${JSON.stringify({ t: Date.now(), source: 'monitor flood', devices: [{ name: 'dev', connected: true, values: { v: 0 }, units: { v: 'V' } }] })}\n`);
+            socket.write(`snapshot_json ${JSON.stringify({ t: Date.now(), source: 'monitor flood', devices: [{ name: 'dev', connected: true, values: { v: 0 }, units: { v: 'V' } }, { name: 'two words', connected: true, values: {}, units: {} }, { name: 'a.b', connected: true, values: {}, units: {} }] })}\n`);
             let i = 0;
             const pump = (): void => {
               while (!stop && !socket.destroyed) {
@@ -418,6 +418,9 @@ describe('faults', () => {
       if (u.client === 'flood/dev') updates.push(Date.now());
     });
     await eventually(() => expect(top.peer('flood/dev')?.connected).toBe(true), LONG);
+    // Names no monitor of ours sends are left out, said once.
+    expect(top.peers().map((p) => p.name)).toEqual(['flood/dev']);
+    expect(top.recentMessages().filter((e) => / left out: client name "(two words|a\.b)" may not hold/.test(e.message))).toHaveLength(2);
     const c = await RawClient.connect(top.port);
     cleanups.push(() => c.close());
     // The top's port keeps answering during the flood.

@@ -33,7 +33,7 @@ import type { LabDevice } from './device.js';
 import { MONITOR_DEFAULTS, type PeerConfig } from './options.js';
 import { labwireIsPush, toLogLevel, type PeerHooks, type PeerTiming } from './peer.js';
 import type { MonitorActor, PeerState, PeerValue, PlotConfig } from './types.js';
-import { labwireValue } from './values.js';
+import { clientNameProblem, labwireValue } from './values.js';
 
 /** Pushed values are handed on at most this often (per lower monitor). */
 export const FLUSH_MS = 50;
@@ -45,6 +45,8 @@ const MIN_RESYNC_GAP_MS = 250;
 export const MAX_EARLY = 10_000;
 /** A device that came through more monitors than this is left out (a loop under other names). */
 export const MAX_DEPTH = 8;
+/** Longest client name taken from a lower monitor. */
+const MAX_NAME = 200;
 const MAX_PROBE_MS = 5000;
 const INIT_RETRY_MS = 10_000;
 const GAVE_UP_RETRY_MS = 30_000;
@@ -463,6 +465,12 @@ export class MonitorPeer {
         this.reportLoop(e.name, monitors);
         continue;
       }
+      // A monitor of ours never sends such a name; one that does cannot have it shown (keys, status lines).
+      const problem = e.name.length > MAX_NAME ? `a client name of ${e.name.length} characters (at most ${MAX_NAME})` : clientNameProblem(e.name);
+      if (problem !== undefined) {
+        this.reportLeftOut(e.name, problem);
+        continue;
+      }
       if (seen.has(e.name)) continue;
       seen.add(e.name);
       let d = this.devices.get(e.name);
@@ -512,11 +520,16 @@ export class MonitorPeer {
   }
 
   private reportLoop(name: string, monitors: string[]): void {
-    if (this.loopsReported.has(name)) return;
-    this.loopsReported.add(name);
     const why = monitors.includes(this.monitorName) ? `its values come through this monitor itself (${monitors.join(' → ')}): a loop` : `it comes through ${monitors.length} monitors (more than ${MAX_DEPTH})`;
-    this.logger.warn({ peer: this.name, device: name, monitors }, 'device of a lower monitor left out');
-    this.hooks.log(this, 'warning', `${this.name}: device "${name}" left out: ${why}`, Date.now());
+    this.reportLeftOut(name, why);
+  }
+
+  /** Said once per device name (a bounded set: beyond, nothing more is said). */
+  private reportLeftOut(name: string, why: string): void {
+    if (this.loopsReported.has(name) || this.loopsReported.size >= 1000) return;
+    this.loopsReported.add(name);
+    this.logger.warn({ peer: this.name, device: clip(name, 200), why }, 'device of a lower monitor left out');
+    this.hooks.log(this, 'warning', `${this.name}: device "${clip(name, 200)}" left out: ${why}`, Date.now());
   }
 
   /** A fresh snapshot soon (coalesced: one at a time, at most every MIN_RESYNC_GAP_MS). */
