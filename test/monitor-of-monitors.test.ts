@@ -22,6 +22,8 @@ import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { RawClient } from '../src/testing/raw-client.js';
+import { LabwireClient } from '../src/client/index.js';
+import { openSse } from '../src/web/test-helpers/clients.js';
 import { parseTokenFile } from '../src/server/index.js';
 import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
@@ -170,6 +172,21 @@ describe('a top monitor over two lower monitors', () => {
     await sub.waitLine((l) => l.startsWith('update ') && l.includes('room2/bath.temperature=14.25'), LONG);
   });
 
+  it('the page\'s live stream carries the devices below and their changes', async () => {
+    const sse = await openSse(`${web.url}api/stream`, { authorization: `Bearer ${VERA}` });
+    try {
+      const snap = await sse.next((e) => e.event === 'snapshot', LONG);
+      expect(snap.data).toMatchObject({ monitor: 'top' });
+      const devices = (snap.data as { devices: Array<{ name: string; connected: boolean; via?: unknown; units: Record<string, string> }> }).devices;
+      expect(devices.find((d) => d.name === 'room1/chiller')).toMatchObject({ connected: true, via: { monitor: 'room1', device: 'chiller' }, units: { temperature: '°C' } });
+      bath.set({ temperature: 15.75 });
+      const upd = await sse.next((e) => e.event === 'update' && (e.data as { client: string }).client === 'room2/bath', LONG);
+      expect(upd.data).toMatchObject({ client: 'room2/bath', values: { temperature: 15.75 } });
+    } finally {
+      sse.close();
+    }
+  });
+
   it('does not archive the devices of a lower monitor by default (the lower monitor does)', () => {
     expect(topArchive.samples.filter((s) => s.device.startsWith('room'))).toEqual([]);
   });
@@ -238,9 +255,19 @@ describe('a top monitor over two lower monitors', () => {
     expect(top.peer('room1/chiller')?.connected).toBe(true);
     const c = await client(top.port, OTTO);
     expect(await c.request('send room2/bath set setpoint=11')).toMatch(/^error send code=CommunicationFailed/);
+    expect(await c.request('send room1 get_status')).toMatch(/^error send code=ProtocolError .*is a monitor: send to one of its devices, room1\/chiller/);
     room2 = await startRoom2(room2Port);
     await eventually(() => expect(top.peer('room2/bath')?.connected).toBe(true), LONG);
-    bath.set({ temperature: 9.5 });
+    // A script waits on the top for a device below, by its qualified name.
+    const script = new LabwireClient({ host: '127.0.0.1', port: top.port, token: VERA });
+    await script.connect();
+    try {
+      const waited = script.waitFor('room2/bath.temperature<10', { timeoutMs: LONG });
+      bath.set({ temperature: 9.5 });
+      expect((await waited)['room2/bath.temperature']).toBe(9.5);
+    } finally {
+      await script.close();
+    }
     await eventually(() => expect(top.peer('room2/bath')?.values.temperature).toBe(9.5), LONG);
   });
 });
@@ -357,7 +384,7 @@ describe('faults', () => {
           else if (name === 'subscribe') socket.write('ok subscribe\n');
           else if (name === 'ping') socket.write('pong\n');
           else if (name === 'snapshot') {
-            socket.write(`snapshot_json ${JSON.stringify({ t: Date.now(), source: 'monitor flood', devices: [{ name: 'dev', connected: true, values: { v: 0 }, units: { v: 'V' } }] })}\n`);
+            socket.write(`snapshot_json ${JSON.stringify({ t: Date.now(), source: 'monitor flood', devices: [{ name: 'dev', connected: true, values: { v: 0 }, units: { v: 'V' } }, { name: 'two words', connected: true, values: {}, units: {} }, { name: 'a.b', connected: true, values: {}, units: {} }] })}\n`);
             let i = 0;
             const pump = (): void => {
               while (!stop && !socket.destroyed) {
@@ -391,6 +418,9 @@ describe('faults', () => {
       if (u.client === 'flood/dev') updates.push(Date.now());
     });
     await eventually(() => expect(top.peer('flood/dev')?.connected).toBe(true), LONG);
+    // Names no monitor of ours sends are left out, said once.
+    expect(top.peers().map((p) => p.name)).toEqual(['flood/dev']);
+    expect(top.recentMessages().filter((e) => / left out: client name "(two words|a\.b)" may not hold/.test(e.message))).toHaveLength(2);
     const c = await RawClient.connect(top.port);
     cleanups.push(() => c.close());
     // The top's port keeps answering during the flood.
@@ -439,6 +469,11 @@ describe('the lab file', () => {
     expect(lab.peers[0]!.archive).toBeUndefined();
     expect(parse('{ name: room1, host: 127.0.0.1, port: 7100, protocol: monitor, archive: true }').peers[0]!.archive).toBe(true);
     expect(JSON.stringify(labConfigJsonSchema())).toContain('"monitor"');
+  });
+
+  it('an alarm cannot name a lower monitor as if it were a device', () => {
+    const yaml = 'name: top\nmonitor: { name: top }\npeers:\n  - { name: room1, host: 127.0.0.1, port: 7100, protocol: monitor }\nalarms:\n  - { id: hot, type: threshold, param: room1.temperature, above: 30 }\n';
+    expect(() => parseLabConfig(yaml, 'lab.yaml', '/tmp')).toThrow(/names the client "room1", which is not a configured daemon or peer/);
   });
 
   it('refuses archive on a peer that is not a monitor, with its line', () => {

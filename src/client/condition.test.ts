@@ -116,7 +116,7 @@ describe('parseCondition: errors', () => {
     ['temperature', "condition 'temperature' has no comparison operator (use <, <=, >, >=, =, == or !=)"],
     ['<15', "condition '<15' has no name before '<'"],
     ['15>temperature', "condition '15>temperature' has the number '15' where a name belongs; write the name first, e.g. temperature>15"],
-    ['temp erature<5', "condition 'temp erature<5': 'temp erature' is not a parameter name (letters, digits, _, - and .; starting with a letter or _)"],
+    ['temp erature<5', "condition 'temp erature<5': 'temp erature' is not a parameter name (letters, digits, _, -, . and /; starting with a letter or _)"],
     ['temperature!5', "condition 'temperature!5' has an unknown operator '!5' (use <, <=, >, >=, =, == or !=)"],
     ['temperature=<5', "condition 'temperature=<5' has '=' followed by '<'; use one of <, <=, >, >=, =, == or !="],
     ['temperature<5 &&', "condition 'temperature<5 &&' has an empty term after '&&'"],

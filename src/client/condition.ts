@@ -29,7 +29,8 @@ export interface Condition {
   test(values: ConditionValues): boolean;
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+/** `/` for the devices of a lower monitor as a monitor above it names them (`room1/chiller.temperature`). */
+const NAME = /^[A-Za-z_][A-Za-z0-9_./-]*$/;
 const OPERATORS: readonly Operator[] = ['<=', '>=', '==', '!=', '<', '>', '='];
 
 /**
@@ -155,7 +156,7 @@ function parseTerm(raw: string, source: string, after: string, single: boolean):
     if (toNumber(name) !== undefined) {
       bad(`${where} has the number '${name}' where a name belongs; write the name first, e.g. temperature>${name}`);
     }
-    bad(`${where}: '${name}' is not a parameter name (letters, digits, _, - and .; starting with a letter or _)`);
+    bad(`${where}: '${name}' is not a parameter name (letters, digits, _, -, . and /; starting with a letter or _)`);
   }
   let value = text.slice(at + op.length).trim();
   if (value === '') bad(`${where} has no value after '${op}'`);

@@ -397,9 +397,10 @@ export const labConfigSchema = z
         }
       }
     });
-    const clients = [...lab.daemons.map((d) => d.name), ...lab.peers.map((p) => p.name)];
+    // A lower monitor is no client of its own: its devices are (`room1/chiller`), and alarms do not name them here.
+    const clients = [...lab.daemons.map((d) => d.name), ...lab.peers.filter((p) => p.protocol !== 'monitor').map((p) => p.name)];
     // `<prefix>/bridge/availability` is the bridge's own topic (docs/mqtt.md).
-    if (lab.mqtt && clients.includes('bridge')) ctx.addIssue({ code: 'custom', path: ['mqtt'], message: 'a device named "bridge" would share its topics with the MQTT bridge\'s own (<prefix>/bridge/availability): rename the device' });
+    if (lab.mqtt && [...clients, ...lab.peers.map((p) => p.name)].includes('bridge')) ctx.addIssue({ code: 'custom', path: ['mqtt'], message: 'a device named "bridge" would share its topics with the MQTT bridge\'s own (<prefix>/bridge/availability): rename the device' });
     const known = new Set(clients);
     const ids = new Set<string>();
     const checkClient = (ref: string, where: (string | number)[], what: string): void => {

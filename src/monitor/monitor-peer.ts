@@ -33,7 +33,7 @@ import type { LabDevice } from './device.js';
 import { MONITOR_DEFAULTS, type PeerConfig } from './options.js';
 import { labwireIsPush, toLogLevel, type PeerHooks, type PeerTiming } from './peer.js';
 import type { MonitorActor, PeerState, PeerValue, PlotConfig } from './types.js';
-import { labwireValue } from './values.js';
+import { clientNameProblem, labwireValue } from './values.js';
 
 /** Pushed values are handed on at most this often (per lower monitor). */
 export const FLUSH_MS = 50;
@@ -45,6 +45,8 @@ const MIN_RESYNC_GAP_MS = 250;
 export const MAX_EARLY = 10_000;
 /** A device that came through more monitors than this is left out (a loop under other names). */
 export const MAX_DEPTH = 8;
+/** Longest client name taken from a lower monitor. */
+const MAX_NAME = 200;
 const MAX_PROBE_MS = 5000;
 const INIT_RETRY_MS = 10_000;
 const GAVE_UP_RETRY_MS = 30_000;
@@ -454,10 +456,19 @@ export class MonitorPeer {
     const seen = new Set<string>();
     const index = new Map<string, { device: RemoteDevice; param: string | null }>();
     const lower = this.lowerName ?? this.name;
+    // Values handed on so far, to hand on only what the snapshot changes.
+    this.flush();
+    const changed = new Map<RemoteDevice, Record<string, PeerValue>>();
     for (const e of doc.devices) {
       const monitors = [lower, ...e.monitors];
       if (monitors.includes(this.monitorName) || monitors.length > MAX_DEPTH) {
         this.reportLoop(e.name, monitors);
+        continue;
+      }
+      // A monitor of ours never sends such a name; one that does cannot have it shown (keys, status lines).
+      const problem = e.name.length > MAX_NAME ? `a client name of ${e.name.length} characters (at most ${MAX_NAME})` : clientNameProblem(e.name);
+      if (problem !== undefined) {
+        this.reportLeftOut(e.name, problem);
         continue;
       }
       if (seen.has(e.name)) continue;
@@ -471,6 +482,14 @@ export class MonitorPeer {
       }
       d.monitors = monitors;
       d.units = e.units;
+      const diff = record<PeerValue>();
+      let any = false;
+      for (const [k, v] of Object.entries(e.values)) {
+        if (Object.hasOwn(d.values, k) && Object.is(d.values[k], v)) continue;
+        diff[k] = v;
+        any = true;
+      }
+      if (any) changed.set(d, diff);
       d.values = e.values;
       d.ts = record<number>();
       for (const k of Object.keys(e.values)) {
@@ -479,8 +498,6 @@ export class MonitorPeer {
       }
       index.set(e.name, { device: d, param: null });
       d.lowerConnected = e.connected;
-      // Values already handed on are in this snapshot.
-      this.pending.delete(d);
     }
     this.index = index;
     for (const [below, d] of [...this.devices]) {
@@ -494,7 +511,8 @@ export class MonitorPeer {
     const overflow = this.earlyOverflow;
     this.early = null;
     this.earlyOverflow = false;
-    for (const d of this.devices.values()) if (d.connected && this.up) this.hooks.values(d, t, { ...d.values }, true);
+    // Devices that stay connected get what changed; those that come up get everything (syncLink).
+    for (const [d, diff] of changed) if (d.connected && this.up && this.devices.get(d.below) === d) this.hooks.values(d, t, diff, false);
     for (const u of early) if (u.t >= doc.t) this.applyUpdate(u);
     for (const d of this.devices.values()) this.syncLink(d, t);
     if (overflow) this.askSnapshot();
@@ -502,11 +520,16 @@ export class MonitorPeer {
   }
 
   private reportLoop(name: string, monitors: string[]): void {
-    if (this.loopsReported.has(name)) return;
-    this.loopsReported.add(name);
     const why = monitors.includes(this.monitorName) ? `its values come through this monitor itself (${monitors.join(' → ')}): a loop` : `it comes through ${monitors.length} monitors (more than ${MAX_DEPTH})`;
-    this.logger.warn({ peer: this.name, device: name, monitors }, 'device of a lower monitor left out');
-    this.hooks.log(this, 'warning', `${this.name}: device "${name}" left out: ${why}`, Date.now());
+    this.reportLeftOut(name, why);
+  }
+
+  /** Said once per device name (a bounded set: beyond, nothing more is said). */
+  private reportLeftOut(name: string, why: string): void {
+    if (this.loopsReported.has(name) || this.loopsReported.size >= 1000) return;
+    this.loopsReported.add(name);
+    this.logger.warn({ peer: this.name, device: clip(name, 200), why }, 'device of a lower monitor left out');
+    this.hooks.log(this, 'warning', `${this.name}: device "${clip(name, 200)}" left out: ${why}`, Date.now());
   }
 
   /** A fresh snapshot soon (coalesced: one at a time, at most every MIN_RESYNC_GAP_MS). */

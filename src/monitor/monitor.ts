@@ -483,7 +483,10 @@ export class Monitor extends EventEmitter implements MonitorView {
     const peer = this.peerMap.get(client);
     if (!peer) {
       const known = this.peerList.map((p) => p.name).join(', ') || 'none';
-      const note = this.disabled.has(client) ? ` (client "${client}" is disabled in the config)` : '';
+      const below = this.monitorPeers.get(client);
+      const note = this.disabled.has(client)
+        ? ` (client "${client}" is disabled in the config)`
+        : below ? ` ("${client}" is a monitor: send to one of its devices, ${below.list().map((d) => d.name).join(', ') || 'none known yet'})` : '';
       throw new LabwireError('ProtocolError', `unknown client "${client}"${note}; clients: ${known}`, 'send');
     }
     const body = line.trim();
@@ -721,17 +724,17 @@ export class Monitor extends EventEmitter implements MonitorView {
   private onRemoved(device: RemoteDevice): void {
     if (this.peerMap.get(device.name) !== device) return;
     const t = Date.now();
-    if (device.connected) {
-      device.connected = false;
-      device.lastError = `no longer listed by monitor ${device.parent.name}`;
-      this.onLink(device, false, t);
-    }
+    const wasUp = device.connected;
+    device.connected = false;
+    device.lastError = `no longer listed by monitor ${device.parent.name}`;
+    if (wasUp) this.onLink(device, false, t);
     this.peerMap.delete(device.name);
     const i = this.peerList.indexOf(device);
     if (i >= 0) this.peerList.splice(i, 1);
     this.numeric.delete(device.name);
     this.addEntry({ t, source: device.name, level: 'info', message: `${device.name} removed: monitor ${device.parent.name} no longer lists it` });
-    this.emit('peer', { ...device.state(), connected: false });
+    // A page keeps showing it, disconnected with the reason, until it is reloaded.
+    if (!wasUp) this.emit('peer', device.state());
   }
 
   /** A null sample for every numeric series of the peer: the gap stays visible in the history. */
