@@ -92,6 +92,8 @@ export interface MqttBridgeStats {
 }
 
 const DEFAULT_PREFIX = 'labwire';
+/** Commands of one broker user waiting for their devices at once; more are refused with IsBusy. */
+const MAX_PENDING_PER_USER = 16;
 
 /** An error text with the broker's reason, never the password (mqtt.js does not print it). */
 function reason(err: unknown): string {
@@ -131,6 +133,7 @@ export class MqttBridge {
   private readonly latest = new Map<string, string | Buffer>();
   /** Topics still to be republished after the last (re)connect, and how far pump() got. */
   private toRepublish: string[] = [];
+  private readonly pendingByUser = new Map<string, number>();
   private republished = 0;
   private readonly counters = { published: 0, connects: 0, connectionErrors: 0, commands: 0, refused: 0, retainedIgnored: 0 };
   private lastError: string | undefined;
@@ -390,6 +393,25 @@ export class MqttBridge {
       return;
     }
     this.counters.commands++;
+    // One user's flood must not fill the monitor's connection to a daemon (whose rate limit would
+    // then refuse everyone's commands): a few at a time per user, the rest refused at once.
+    const pending = this.pendingByUser.get(cmd.user) ?? 0;
+    if (pending >= MAX_PENDING_PER_USER) {
+      this.counters.refused++;
+      answer({ ok: false, code: 'IsBusy', message: `broker user "${cmd.user}" has ${pending} commands waiting for their devices; send the next when one is answered`, t: Date.now() });
+      return;
+    }
+    this.pendingByUser.set(cmd.user, pending + 1);
+    try {
+      await this.execute(cmd, topic, payload, answer);
+    } finally {
+      const left = (this.pendingByUser.get(cmd.user) ?? 1) - 1;
+      if (left <= 0) this.pendingByUser.delete(cmd.user);
+      else this.pendingByUser.set(cmd.user, left);
+    }
+  }
+
+  private async execute(cmd: CommandTopic, topic: string, payload: Buffer, answer: (r: ReplyPayload) => void): Promise<void> {
     const actor: MonitorActor = { who: `mqtt:${cmd.user}`, peer: `mqtt ${this.url}`, role: this.users[cmd.user] ?? null };
     let line: string | undefined;
     try {
@@ -444,8 +466,9 @@ export class MqttBridge {
     let topic = replyTopic(commandTopic);
     // A response topic must be a reply topic: else any user could make the bridge write fake state.
     if (responseTopic !== undefined) {
-      if (/\/reply$/.test(responseTopic) && !/[+#]/.test(responseTopic)) topic = responseTopic;
-      else this.logger.warn(`MQTT: response topic "${responseTopic}" of ${commandTopic} ignored: it must end in /reply; answered on ${topic}`);
+      // …nor a command topic, which the bridge would read back as a command of a user called "reply".
+      if (/\/reply$/.test(responseTopic) && !/[+#]/.test(responseTopic) && !parseCommandTopic(this.prefix, responseTopic)) topic = responseTopic;
+      else this.logger.warn(`MQTT: response topic "${responseTopic}" of ${commandTopic} ignored: it must end in /reply and not be a command topic; answered on ${topic}`);
     }
     this.enqueue({ topic, payload: JSON.stringify(r), retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }, true);
     this.pump();
