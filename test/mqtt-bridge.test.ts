@@ -335,6 +335,27 @@ describe.skipIf(!HAVE)('MQTT bridge with a private Mosquitto', () => {
     }
   }, 120_000);
 
+  it('keeps no more publishes unacknowledged than the broker’s receive maximum', async () => {
+    const small = await startPrivateMosquitto({ users: PASSWORDS, acl: labwireAcl('labwire', 'labwire-bridge'), maxInflight: 20 });
+    const fake = new FakeMonitor(['dev'], 500);
+    const bridge = startMqttBridge({ monitor: fake, url: small.url, username: 'labwire-bridge', password: PASSWORDS['labwire-bridge'], prefix: 'labwire', users: {}, logger: silentLogger() });
+    try {
+      await eventually(() => expect(bridge.stats().connected).toBe(true), 30_000, 50);
+      expect(bridge.stats().window).toBe(20);
+      let most = 0;
+      const sample = setInterval(() => (most = Math.max(most, bridge.stats().inflight)), 1);
+      for (let round = 0; round < 4; round++) for (let i = 0; i < 500; i++) fake.update('dev', { [`p${i}`]: round });
+      await eventually(() => expect(bridge.stats().queued + bridge.stats().inflight).toBe(0), 30_000, 20);
+      clearInterval(sample);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(20);
+      expect(lab.mqtt!.stats().window).toBe(1000);
+    } finally {
+      await bridge.close();
+      await small.destroy();
+    }
+  }, 60_000);
+
   it('says offline on its availability topic when it stops', async () => {
     const fake = new FakeMonitor(['dev2']);
     const bridge = startMqttBridge({ monitor: fake, url: broker.url, username: 'labwire-bridge', password: PASSWORDS['labwire-bridge'], prefix: 'labwire/side', users: {}, logger: silentLogger() });

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { connect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type IConnackPacket, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { lineKind, roleAtLeast, type Role } from '../../server/index.js';
 import { LabwireError, parseErrorReply, parseLine, type DescribeDoc } from '../../wire/index.js';
 import type { MonitorActor, MonitorUpdate, PeerState, PeerValue } from '../../monitor/types.js';
@@ -74,6 +74,8 @@ export interface MqttBridgeStats {
   queued: number;
   /** Sent, acknowledgement pending. */
   inflight: number;
+  /** Most publishes allowed unacknowledged now: the configured inflight, or the broker's receive maximum when lower. */
+  window: number;
   /** Dropped because the queue was full. */
   dropped: number;
   /** Retained values replaced in the queue by a newer value of the same topic before they were sent. */
@@ -109,6 +111,8 @@ export class MqttBridge {
   private readonly users: Readonly<Record<string, Role>>;
   private readonly queue: BoundedQueue;
   private readonly maxInflight: number;
+  /** maxInflight, or less when the broker's MQTT 5 receive maximum says so (exceeding it is a protocol error). */
+  private window: number;
   private readonly discovery: DiscoveryOptions | false;
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
@@ -147,6 +151,7 @@ export class MqttBridge {
     this.users = options.users ?? {};
     this.queue = new BoundedQueue(options.queue ?? 10_000);
     this.maxInflight = options.inflight ?? 1000;
+    this.window = this.maxInflight;
     this.discovery = options.discovery ?? false;
     this.minBackoff = options.backoff?.minMs ?? 500;
     this.maxBackoff = options.backoff?.maxMs ?? 30_000;
@@ -186,6 +191,7 @@ export class MqttBridge {
       ...this.counters,
       queued: this.queue.length,
       inflight: this.inflight,
+      window: this.window,
       dropped: this.queue.dropped,
       superseded: this.queue.superseded,
       highWater: this.queue.highWater,
@@ -220,7 +226,7 @@ export class MqttBridge {
   private connect(): void {
     const client = connect(this.url, this.clientOptions);
     this.client = client;
-    client.on('connect', () => this.onConnect(client));
+    client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet));
     client.on('error', (err) => {
       this.lastError = reason(err);
@@ -231,8 +237,13 @@ export class MqttBridge {
     client.on('close', () => this.onClose(client));
   }
 
-  private onConnect(client: MqttClient): void {
+  private onConnect(client: MqttClient, connack: IConnackPacket): void {
     if (client !== this.client || this.closing) return;
+    const receiveMaximum = connack.properties?.receiveMaximum;
+    this.window = receiveMaximum !== undefined && receiveMaximum > 0 ? Math.min(this.maxInflight, receiveMaximum) : this.maxInflight;
+    if (this.window < this.maxInflight && !this.connectedOnce) {
+      this.logger.warn(`MQTT broker ${this.url} accepts ${this.window} unacknowledged publishes at a time (its receive maximum; mosquitto: max_inflight_messages), not ${this.maxInflight}: fewer values per second get through`);
+    }
     this.generation++;
     this.inflight = 0;
     this.backoff = this.minBackoff;
@@ -310,7 +321,7 @@ export class MqttBridge {
     const client = this.client;
     if (!client?.connected) return;
     const gen = this.generation;
-    while (this.inflight < this.maxInflight) {
+    while (this.inflight < this.window) {
       // Republished topics one by one when nothing else waits, each with its newest payload read
       // as it goes: never older than a live value, and the queue does not fill with them.
       if (this.queue.length === 0 && this.republished < this.toRepublish.length) {
