@@ -204,7 +204,27 @@ describe.skipIf(!HAVE)('MQTT bridge with a private Mosquitto', () => {
     const { body, corr } = await withTimeout(got, 30_000, 'no answer on the response topic');
     expect(body).toMatchObject({ ok: true });
     expect(corr).toBe('req-7');
+    // A response topic that is not a reply topic (here: a state topic) is not written; the default reply topic is.
+    const stateBefore = await retained('labwire/chiller/setpoint');
+    const r = await command('alice', 'labwire/chiller/setpoint/set/alice', '21.5', { properties: { responseTopic: 'labwire/chiller/setpoint', correlationData: Buffer.from('x') } });
+    expect(r).toMatchObject({ ok: true });
+    expect(JSON.parse((await retained('labwire/chiller/setpoint')) ?? stateBefore!)).toHaveProperty('value');
   }, 60_000);
+
+  it('refuses a flood of one user beyond 16 waiting commands with IsBusy, and answers every message', async () => {
+    const c = await client('alice');
+    const topic = 'labwire/chiller/setpoint/set/alice';
+    const replies: Reply[] = [];
+    c.on('message', (t, p) => t === `${topic}/reply` && replies.push(JSON.parse(p.toString()) as Reply));
+    await c.subscribeAsync(`${topic}/reply`, { qos: 1 });
+    // The chiller takes commands at its serial pace (≥ 250 ms each): 40 at once cannot all wait.
+    await Promise.all(Array.from({ length: 40 }, () => c.publishAsync(topic, '20', { qos: 1 })));
+    await eventually(() => expect(replies.length).toBe(40), 60_000, 100);
+    const codes = replies.map((r) => (r.ok ? 'ok' : r.code)).join(' ');
+    expect(replies.filter((r) => r.code === 'IsBusy').length, codes).toBeGreaterThan(0);
+    // Those let through reached the daemon (which may itself say it is busy or rate-limited).
+    expect(replies.filter((r) => r.ok).length, codes).toBeGreaterThan(0);
+  }, 90_000);
 
   it('calls a declared command and refuses an undeclared one', async () => {
     const cmds = Object.keys(lab.monitor.peer('chiller')!.describe!.commands);
@@ -314,6 +334,27 @@ describe.skipIf(!HAVE)('MQTT bridge with a private Mosquitto', () => {
       await bridge.close();
     }
   }, 120_000);
+
+  it('keeps no more publishes unacknowledged than the broker’s receive maximum', async () => {
+    const small = await startPrivateMosquitto({ users: PASSWORDS, acl: labwireAcl('labwire', 'labwire-bridge'), maxInflight: 20 });
+    const fake = new FakeMonitor(['dev'], 500);
+    const bridge = startMqttBridge({ monitor: fake, url: small.url, username: 'labwire-bridge', password: PASSWORDS['labwire-bridge'], prefix: 'labwire', users: {}, logger: silentLogger() });
+    try {
+      await eventually(() => expect(bridge.stats().connected).toBe(true), 30_000, 50);
+      expect(bridge.stats().window).toBe(20);
+      let most = 0;
+      const sample = setInterval(() => (most = Math.max(most, bridge.stats().inflight)), 1);
+      for (let round = 0; round < 4; round++) for (let i = 0; i < 500; i++) fake.update('dev', { [`p${i}`]: round });
+      await eventually(() => expect(bridge.stats().queued + bridge.stats().inflight).toBe(0), 30_000, 20);
+      clearInterval(sample);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(20);
+      expect(lab.mqtt!.stats().window).toBe(1000);
+    } finally {
+      await bridge.close();
+      await small.destroy();
+    }
+  }, 60_000);
 
   it('says offline on its availability topic when it stops', async () => {
     const fake = new FakeMonitor(['dev2']);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { connect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type IConnackPacket, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { lineKind, roleAtLeast, type Role } from '../../server/index.js';
 import { LabwireError, parseErrorReply, parseLine, type DescribeDoc } from '../../wire/index.js';
 import type { MonitorActor, MonitorUpdate, PeerState, PeerValue } from '../../monitor/types.js';
@@ -74,6 +74,8 @@ export interface MqttBridgeStats {
   queued: number;
   /** Sent, acknowledgement pending. */
   inflight: number;
+  /** Most publishes allowed unacknowledged now: the configured inflight, or the broker's receive maximum when lower. */
+  window: number;
   /** Dropped because the queue was full. */
   dropped: number;
   /** Retained values replaced in the queue by a newer value of the same topic before they were sent. */
@@ -92,6 +94,8 @@ export interface MqttBridgeStats {
 }
 
 const DEFAULT_PREFIX = 'labwire';
+/** Commands of one broker user waiting for their devices at once; more are refused with IsBusy. */
+const MAX_PENDING_PER_USER = 16;
 
 /** An error text with the broker's reason, never the password (mqtt.js does not print it). */
 function reason(err: unknown): string {
@@ -107,6 +111,8 @@ export class MqttBridge {
   private readonly users: Readonly<Record<string, Role>>;
   private readonly queue: BoundedQueue;
   private readonly maxInflight: number;
+  /** maxInflight, or less when the broker's MQTT 5 receive maximum says so (exceeding it is a protocol error). */
+  private window: number;
   private readonly discovery: DiscoveryOptions | false;
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
@@ -131,6 +137,7 @@ export class MqttBridge {
   private readonly latest = new Map<string, string | Buffer>();
   /** Topics still to be republished after the last (re)connect, and how far pump() got. */
   private toRepublish: string[] = [];
+  private readonly pendingByUser = new Map<string, number>();
   private republished = 0;
   private readonly counters = { published: 0, connects: 0, connectionErrors: 0, commands: 0, refused: 0, retainedIgnored: 0 };
   private lastError: string | undefined;
@@ -144,6 +151,7 @@ export class MqttBridge {
     this.users = options.users ?? {};
     this.queue = new BoundedQueue(options.queue ?? 10_000);
     this.maxInflight = options.inflight ?? 1000;
+    this.window = this.maxInflight;
     this.discovery = options.discovery ?? false;
     this.minBackoff = options.backoff?.minMs ?? 500;
     this.maxBackoff = options.backoff?.maxMs ?? 30_000;
@@ -183,6 +191,7 @@ export class MqttBridge {
       ...this.counters,
       queued: this.queue.length,
       inflight: this.inflight,
+      window: this.window,
       dropped: this.queue.dropped,
       superseded: this.queue.superseded,
       highWater: this.queue.highWater,
@@ -217,7 +226,7 @@ export class MqttBridge {
   private connect(): void {
     const client = connect(this.url, this.clientOptions);
     this.client = client;
-    client.on('connect', () => this.onConnect(client));
+    client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet));
     client.on('error', (err) => {
       this.lastError = reason(err);
@@ -228,8 +237,13 @@ export class MqttBridge {
     client.on('close', () => this.onClose(client));
   }
 
-  private onConnect(client: MqttClient): void {
+  private onConnect(client: MqttClient, connack: IConnackPacket): void {
     if (client !== this.client || this.closing) return;
+    const receiveMaximum = connack.properties?.receiveMaximum;
+    this.window = receiveMaximum !== undefined && receiveMaximum > 0 ? Math.min(this.maxInflight, receiveMaximum) : this.maxInflight;
+    if (this.window < this.maxInflight && !this.connectedOnce) {
+      this.logger.warn(`MQTT broker ${this.url} accepts ${this.window} unacknowledged publishes at a time (its receive maximum; mosquitto: max_inflight_messages), not ${this.maxInflight}: fewer values per second get through`);
+    }
     this.generation++;
     this.inflight = 0;
     this.backoff = this.minBackoff;
@@ -307,7 +321,7 @@ export class MqttBridge {
     const client = this.client;
     if (!client?.connected) return;
     const gen = this.generation;
-    while (this.inflight < this.maxInflight) {
+    while (this.inflight < this.window) {
       // Republished topics one by one when nothing else waits, each with its newest payload read
       // as it goes: never older than a live value, and the queue does not fill with them.
       if (this.queue.length === 0 && this.republished < this.toRepublish.length) {
@@ -390,6 +404,25 @@ export class MqttBridge {
       return;
     }
     this.counters.commands++;
+    // One user's flood must not fill the monitor's connection to a daemon (whose rate limit would
+    // then refuse everyone's commands): a few at a time per user, the rest refused at once.
+    const pending = this.pendingByUser.get(cmd.user) ?? 0;
+    if (pending >= MAX_PENDING_PER_USER) {
+      this.counters.refused++;
+      answer({ ok: false, code: 'IsBusy', message: `broker user "${cmd.user}" has ${pending} commands waiting for their devices; send the next when one is answered`, t: Date.now() });
+      return;
+    }
+    this.pendingByUser.set(cmd.user, pending + 1);
+    try {
+      await this.execute(cmd, topic, payload, answer);
+    } finally {
+      const left = (this.pendingByUser.get(cmd.user) ?? 1) - 1;
+      if (left <= 0) this.pendingByUser.delete(cmd.user);
+      else this.pendingByUser.set(cmd.user, left);
+    }
+  }
+
+  private async execute(cmd: CommandTopic, topic: string, payload: Buffer, answer: (r: ReplyPayload) => void): Promise<void> {
     const actor: MonitorActor = { who: `mqtt:${cmd.user}`, peer: `mqtt ${this.url}`, role: this.users[cmd.user] ?? null };
     let line: string | undefined;
     try {
@@ -444,8 +477,9 @@ export class MqttBridge {
     let topic = replyTopic(commandTopic);
     // A response topic must be a reply topic: else any user could make the bridge write fake state.
     if (responseTopic !== undefined) {
-      if (/\/reply$/.test(responseTopic) && !/[+#]/.test(responseTopic)) topic = responseTopic;
-      else this.logger.warn(`MQTT: response topic "${responseTopic}" of ${commandTopic} ignored: it must end in /reply; answered on ${topic}`);
+      // …nor a command topic, which the bridge would read back as a command of a user called "reply".
+      if (/\/reply$/.test(responseTopic) && !/[+#]/.test(responseTopic) && !parseCommandTopic(this.prefix, responseTopic)) topic = responseTopic;
+      else this.logger.warn(`MQTT: response topic "${responseTopic}" of ${commandTopic} ignored: it must end in /reply and not be a command topic; answered on ${topic}`);
     }
     this.enqueue({ topic, payload: JSON.stringify(r), retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }, true);
     this.pump();

@@ -28,6 +28,8 @@ export interface PrivateMosquittoOptions {
   users: Record<string, string>;
   /** The ACL file's text (mosquitto.conf(5), acl_file). */
   acl: string;
+  /** max_inflight_messages: also the receive maximum MQTT 5 clients are given (default here 1000). */
+  maxInflight?: number;
 }
 
 /** Whether mosquitto and mosquitto_passwd can run here (tests skip with a message otherwise). */
@@ -82,6 +84,9 @@ export async function startPrivateMosquitto(options: PrivateMosquittoOptions): P
       `acl_file ${acl}`,
       // No persistence: a restart loses retained messages, which is what the republish test needs.
       'persistence false',
+      // Sent to MQTT 5 clients as their receive maximum: the bridge keeps at most this many
+      // publishes unacknowledged (mosquitto's default, 20, would make it wait on every round trip).
+      `max_inflight_messages ${options.maxInflight ?? 1000}`,
       'log_dest stderr',
       'log_type error',
       'log_type warning',
