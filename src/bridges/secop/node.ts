@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { LabwireClient } from '../../client/index.js';
+import { LabwireClient, type TlsOptions } from '../../client/index.js';
 import { convertValue } from '../../client/index.js';
 import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
 import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
@@ -19,6 +19,8 @@ export interface SecopNodeOptions {
   port?: number;
   /** Operator token the node presents to the daemons (its `forward` entry makes the audit name the SECoP peer). */
   token?: string;
+  /** TLS to the daemons, as LabwireClient takes it. */
+  tls?: TlsOptions | boolean;
   /** The facility network is trusted: writes without a token, and listening beyond loopback. */
   trusted?: boolean;
   /** Longest accepted request line in bytes (default 64 KiB). */
@@ -195,6 +197,7 @@ export class SecopNode {
         host: d.host,
         port: d.port,
         ...(this.opts.token ? { token: this.opts.token } : {}),
+        ...(this.opts.tls ? { tls: this.opts.tls } : {}),
         name: `secop-${this.opts.name}`,
         reconnect: true,
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 15_000,
