@@ -241,7 +241,7 @@ describe('SECoP node: done means', () => {
 
     // The audit of the daemon names the SECoP peer.
     const audit = fs.readFileSync(path.join(dir, 'cryo-audit.jsonl'), 'utf8');
-    expect(audit).toMatch(/secop:127\.0\.0\.1:\d+/);
+    expect(audit).toMatch(/"who":"secop:127\.0\.0\.1:\d+ via secop-testlab"/);
 
     const refused = await c.request('change chiller:target 35', 'changed', 'chiller:target');
     expect(refused.action).toBe('error_change');
