@@ -14,7 +14,8 @@ import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, t
 export interface SecopNodeOptions {
   /** Node name (the lab); the equipment_id. */
   name: string;
-  daemons: Array<{ host: string; port: number }>;
+  /** The daemons; `tls` per daemon overrides the node-wide `tls`. */
+  daemons: Array<{ host: string; port: number; tls?: TlsOptions | boolean }>;
   host?: string;
   port?: number;
   /** Operator token the node presents to the daemons (its `forward` entry makes the audit name the SECoP peer). */
@@ -197,7 +198,7 @@ export class SecopNode {
         host: d.host,
         port: d.port,
         ...(this.opts.token ? { token: this.opts.token } : {}),
-        ...(this.opts.tls ? { tls: this.opts.tls } : {}),
+        ...((d.tls ?? this.opts.tls) ? { tls: d.tls ?? this.opts.tls } : {}),
         name: `secop-${this.opts.name}`,
         reconnect: true,
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 15_000,
