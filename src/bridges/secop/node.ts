@@ -289,7 +289,8 @@ export class SecopNode {
       peer.socket.destroy();
       return;
     }
-    peer.socket.write(`${line}\n`);
+    // SECoP lines are ASCII: JSON escapes keep units such as °C intact for any client.
+    peer.socket.write(`${line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`);
   }
 
   private async handle(peer: Peer, line: string): Promise<void> {
