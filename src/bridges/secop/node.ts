@@ -441,11 +441,11 @@ export class SecopNode {
     const line = this.writeLine(peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
     try {
       await link.client.request(line);
-      // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
-      await link.refresh();
     } catch (err) {
       throw secopErrorOf(err);
     }
+    // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
+    await this.afterWrite(link);
     this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(this.report(module, link, param))}`);
   }
 
@@ -484,11 +484,21 @@ export class SecopNode {
     const line = this.writeLine(peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
     try {
       await link.client.request(line);
-      await link.refresh();
     } catch (err) {
       throw secopErrorOf(err);
     }
+    // Side effects (the target, the state turning BUSY) go out as updates before `done`.
+    await this.afterWrite(link);
     this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+  }
+
+  /** The write was applied: a failing re-read must not turn it into an error reply. */
+  private async afterWrite(link: DaemonLink): Promise<void> {
+    try {
+      await link.refresh();
+    } catch (err) {
+      this.opts.logger.warn({ err, daemon: link.client.endpoint }, 'SECoP node: re-reading after a write failed; updates follow from the subscription');
+    }
   }
 
   // ---- updates -----------------------------------------------------------------------------------
