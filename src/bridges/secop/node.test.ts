@@ -169,6 +169,13 @@ describe('SECoP node: identification and description', () => {
     expect(c.messages.slice(from).some((m) => m.action === 'update' && m.specifier === 'cryo_chA:value')).toBe(true);
     expect((await c.request('deactivate cryo_chA', 'inactive')).specifier).toBe('cryo_chA');
     await quiet();
+    // The whole node activated, then one module deactivated: the others still update.
+    await c.request('activate', 'active');
+    await c.request('deactivate cryo_chA', 'inactive');
+    const before = c.messages.length;
+    await quiet();
+    await control.request('change cryo_chB:_name "Cold2"', 'changed');
+    await c.next((m) => m.action === 'update' && m.specifier === 'cryo_chB:_name', before);
     await c.request('activate', 'active');
     await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
     await quiet();

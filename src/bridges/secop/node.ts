@@ -322,9 +322,13 @@ export class SecopNode {
       case 'activate':
         return this.activate(peer, specifier);
       case 'deactivate': {
-        if (specifier) this.module(specifier);
-        if (!specifier || peer.active === null) peer.active = false;
-        else if (peer.active) peer.active.delete(this.module(specifier).module.name);
+        if (!specifier) peer.active = false;
+        else {
+          const name = this.module(specifier).module.name;
+          // Deactivating one module of an activated node keeps the others.
+          if (peer.active === null) peer.active = new Set([...this.modules.values()].map((m) => m.module.name));
+          if (peer.active) peer.active.delete(name);
+        }
         this.send(peer, specifier ? `inactive ${specifier}` : 'inactive');
         return;
       }
