@@ -13,6 +13,7 @@ export function registerSecopCommand(program: Command): void {
       .argument('<daemons...>', 'host:port of each labwire daemon')
       .option('--listen <host:port>', 'where the SECoP node listens (SECoP has no fixed port)', '127.0.0.1:10767')
       .option('--name <name>', 'node name, the equipment_id (the lab)', 'lab')
+      .option('--discovery', 'answer SECoP UDP discovery on port 10767 of the listen address')
       .option('--trusted', 'the facility network is trusted: allow writes without a token and listening beyond loopback')
       .option('--log-level <level>', 'pino log level'),
   )
@@ -24,7 +25,7 @@ mark "forward" so that their audit names the SECoP peer (user=secop:<address>).
 Examples:
   LABWIRE_TOKEN=… labwire secop 127.0.0.1:7001 127.0.0.1:7002 --name cryolab
   labwire secop --listen 0.0.0.0:10767 --trusted 192.168.1.20:7001`)
-    .action(async (daemons: string[], o: ConnectFlags & { listen: string; name: string; trusted?: boolean; logLevel?: string }) => {
+    .action(async (daemons: string[], o: ConnectFlags & { listen: string; name: string; trusted?: boolean; discovery?: boolean; logLevel?: string }) => {
       const listen = parseEndpoint(o.listen, '--listen');
       const logger = createLogger({ level: o.logLevel });
       const token = clientToken(o.tokenFile);
@@ -37,6 +38,7 @@ Examples:
         ...(token ? { token } : {}),
         ...(tls ? { tls } : {}),
         trusted: Boolean(o.trusted),
+        ...(o.discovery ? { discoveryPort: 10767 } : {}),
         logger,
       });
       try {

@@ -3,6 +3,7 @@
  * client below is written from the specification only (reference/secop.md §1–§5): it frames LF
  * lines, splits `action specifier data`, and parses data as JSON.
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,7 +73,7 @@ beforeAll(async () => {
     { host: '127.0.0.1', port: cryo.port },
     { host: '127.0.0.1', port: julabo.port },
   ];
-  node = new SecopNode({ name: 'testlab', daemons, port: 0, token: TOKEN, logger });
+  node = new SecopNode({ name: 'testlab', daemons, port: 0, token: TOKEN, discoveryPort: 0, logger });
   await node.start();
   // No token, not trusted: a node that only reads.
   roNode = new SecopNode({ name: 'readonly', daemons, port: 0, logger });
@@ -180,6 +181,27 @@ describe('SECoP node: identification and description', () => {
     await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
     await quiet();
   }, 30_000);
+
+  it('answers UDP discovery with its port and equipment_id, and ignores other datagrams', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    try {
+      sock.send('not json', node.discoveryPort!, '127.0.0.1');
+      sock.send(JSON.stringify({ SECoP: 'something else' }), node.discoveryPort!, '127.0.0.1');
+      await eventually(() => {
+        sock.send(JSON.stringify({ SECoP: 'discover' }), node.discoveryPort!, '127.0.0.1');
+        expect(got.length).toBeGreaterThan(0);
+      }, 15_000, 300);
+      const reply = JSON.parse(got[0]!.toString()) as Record<string, unknown>;
+      expect(reply).toMatchObject({ SECoP: 'node', port: node.port, equipment_id: 'testlab' });
+      expect(got[0]!.length).toBeLessThanOrEqual(508);
+      expect(got.every((g) => (JSON.parse(g.toString()) as { SECoP: string }).SECoP === 'node')).toBe(true);
+    } finally {
+      sock.close();
+    }
+  });
 
   it('reads a value with a timestamp', async () => {
     const c = await client();

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { LabwireClient, type TlsOptions } from '../../client/index.js';
 import { convertValue } from '../../client/index.js';
 import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import { startDiscovery, type Discovery } from './discovery.js';
 import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
 
 export interface SecopNodeOptions {
@@ -24,6 +25,8 @@ export interface SecopNodeOptions {
   tls?: TlsOptions | boolean;
   /** The facility network is trusted: writes without a token, and listening beyond loopback. */
   trusted?: boolean;
+  /** Answer SECoP UDP discovery on this port (10767 is the spec's; 0 in tests); off when undefined. */
+  discoveryPort?: number;
   /** Longest accepted request line in bytes (default 64 KiB). */
   maxLineLength?: number;
   /** How long start() waits for each daemon's first describe (default 15 s). */
@@ -182,7 +185,10 @@ export class SecopNode {
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
+  private discovery: Discovery | null = null;
   port = 0;
+  /** The UDP discovery port, when discovery is on. */
+  discoveryPort: number | undefined;
 
   constructor(private readonly opts: SecopNodeOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
@@ -219,12 +225,20 @@ export class SecopNode {
       server.listen(this.opts.port ?? 10767, host, () => resolve());
     });
     this.port = (server.address() as net.AddressInfo).port;
+    if (this.opts.discoveryPort !== undefined) {
+      // Broadcasts reach only a socket bound to the wildcard address, so beyond loopback bind that.
+      const udpHost = isLoopback(host) ? host : host.includes(':') ? '::' : '0.0.0.0';
+      this.discovery = await startDiscovery(udpHost, this.opts.discoveryPort, () => ({ port: this.port, equipment_id: this.opts.name, firmware: 'labwire', description: `labwire lab ${this.opts.name}` }), this.opts.logger);
+      this.discoveryPort = this.discovery.port;
+    }
     this.opts.logger.info({ port: this.port, host, modules: [...this.modules.values()].map((m) => m.module.name) }, 'SECoP node listening');
   }
 
   async close(): Promise<void> {
     for (const p of this.peers) p.socket.destroy();
     this.peers.clear();
+    await this.discovery?.close();
+    this.discovery = null;
     for (const l of this.links) {
       l.stop();
       await l.client.close();
