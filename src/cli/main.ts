@@ -14,6 +14,7 @@ import { registerExposeCommand } from './expose-cmd.js';
 import { registerProgrammeCommands } from './programme-cmds.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim-cmd.js';
+import { registerSecopCommand } from './secop-cmd.js';
 import { registerUpCommands } from './up.js';
 import { EXIT } from './common.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerAlarmsCommand(program);
   registerDirectCommand(program);
   registerDeviceCommands(program);
+  registerSecopCommand(program);
   program.addHelpText('after', `
 Examples:
   labwire demo                                        start a simulated lab

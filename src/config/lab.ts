@@ -248,6 +248,8 @@ export const labConfigSchema = z
     alarmHooks: z.array(alarmHookSchema).default([]),
     /** The MQTT bridge, run in the monitor's process (docs/mqtt.md). */
     mqtt: mqttConfigSchema.optional(),
+    /** A SECoP node for the lab's daemons, named after the lab (docs/facilities.md). */
+    secop: z.object({ listen: endpoint.default('127.0.0.1:10767'), trusted: z.boolean().default(false) }).strict().optional(),
     monitor: z
       .object({
         name: z.string().default('monitor'),

@@ -25,6 +25,7 @@ import { readLabTls } from '../config/tls.js';
 import { VERSION } from '../version.js';
 import { busInstrumentModels, busLinkOf, startOrder } from './bus.js';
 import { startMqttBridgeFromConfig, type MqttBridge } from '../bridges/mqtt/index.js';
+import { SecopNode } from '../bridges/secop/index.js';
 
 export interface RunningLab {
   config: LabConfig;
@@ -38,6 +39,8 @@ export interface RunningLab {
   web: WebServer;
   /** The MQTT bridge, when the lab file has an `mqtt:` section (docs/mqtt.md). */
   mqtt?: MqttBridge;
+  /** The SECoP node, when the lab file has a `secop:` section (docs/facilities.md). */
+  secop?: SecopNode;
   close(): Promise<void>;
 }
 
@@ -253,7 +256,28 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const mqtt = config.mqtt ? startMqttBridgeFromConfig(config.mqtt, monitor, logger) : undefined;
     if (mqtt) stops.push(() => mqtt.close());
 
-    return { config, simulators, daemons, archive, archiveError, monitor, web, ...(mqtt ? { mqtt } : {}), close };
+    // The lab's own daemons, with the monitor's token: they trust it to name the SECoP peer in their audit.
+    let secop: SecopNode | undefined;
+    if (config.secop) {
+      const ep = hostPort(config.secop.listen);
+      const node = new SecopNode({
+        name: config.name,
+        daemons: daemons.map((d) => {
+          const t = tls.daemons.get(d.name)?.client;
+          return { host: reachable(d.daemon.host), port: d.daemon.port, ...(t ? { tls: t } : {}) };
+        }),
+        host: ep.host,
+        port: ep.port,
+        ...(peerToken ? { token: peerToken } : {}),
+        trusted: config.secop.trusted,
+        logger,
+      });
+      stops.push(() => node.close());
+      await node.start();
+      secop = node;
+    }
+
+    return { config, simulators, daemons, archive, archiveError, monitor, web, ...(mqtt ? { mqtt } : {}), ...(secop ? { secop } : {}), close };
   } catch (err) {
     await close();
     throw err;

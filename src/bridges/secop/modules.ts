@@ -4,8 +4,9 @@
  * - parameters without a dot belong to the device module `<device>`; `<group>.<name>` parameters
  *   (Cryo-con `loop1.setpoint`, `chA.temperature`) to the module `<device>_<group>`;
  * - a parameter that declares `target` becomes the module's `target`, the parameter it drives its
- *   `value`, and the module is Drivable; otherwise the first read-only number (else the first
- *   parameter) is `value` and the module is Readable;
+ *   `value`, and the module is Drivable; without one, a module with exactly one settable number
+ *   has it as `target` (Writable); `value` is then the first read-only number (else that target,
+ *   else the first parameter); anything else is Readable;
  * - every other parameter keeps its name with SECoP's `_` prefix for custom accessibles;
  * - device commands go on the device module; labwire's standard `hw_connected`, `state` and
  *   `state_text` become each module's `status`.
@@ -80,16 +81,20 @@ export function modulesOf(doc: DescribeDoc): SecopModule[] {
   for (const [group, entries] of groups) {
     const moduleName = group === '' ? device : identifier(`${doc.name}_${group}`);
     const local = (p: string): string => (group === '' ? p : p.slice(group.length + 1));
-    const target = entries.find(([, d]) => d.target !== undefined && !d.readonly);
+    const declared = entries.find(([, d]) => d.target !== undefined && !d.readonly);
+    // Without a declared target, one settable number is a plain target (Writable: no completion contract).
+    const settable = entries.filter(([, d]) => !d.readonly && d.type === 'float');
+    const target = declared ?? (settable.length === 1 ? settable[0] : undefined);
     let valueParam: string;
-    if (target) valueParam = target[1].target!.of;
-    else valueParam = (entries.find(([, d]) => d.readonly && isNumber(d)) ?? entries.find(([, d]) => d.readonly) ?? entries[0] ?? ['hw_connected'])[0];
+    if (declared) valueParam = declared[1].target!.of;
+    else valueParam = (entries.find(([, d]) => d.readonly && isNumber(d)) ?? target ?? entries.find(([, d]) => d.readonly) ?? entries[0] ?? ['hw_connected'])[0];
     const params = new Map<string, SecopParam>();
     const valueDesc = doc.params[valueParam];
     if (valueDesc) params.set('value', { name: 'value', labwire: valueParam, desc: valueDesc, readonly: true });
     if (target) params.set('target', { name: 'target', labwire: target[0], desc: target[1], readonly: false });
     for (const [name, desc] of entries) {
-      if (name === valueParam || name === target?.[0]) continue;
+      // A settable value stays settable under its own name too (value is read-only in SECoP).
+      if ((name === valueParam && desc.readonly) || name === target?.[0]) continue;
       let id = custom(local(name));
       while (params.has(id)) id = `_${id}`;
       params.set(id, { name: id, labwire: name, desc, readonly: desc.readonly });
@@ -105,7 +110,7 @@ export function modulesOf(doc: DescribeDoc): SecopModule[] {
     modules.push({
       name: moduleName,
       device: doc.name,
-      className: target ? 'Drivable' : 'Readable',
+      className: declared ? 'Drivable' : target ? 'Writable' : 'Readable',
       valueParam,
       ...(target ? { targetParam: target[0] } : {}),
       description: what,
@@ -164,7 +169,7 @@ export function describeNode(equipmentId: string, description: string, modules: 
     }
     if (!accessibles.status) accessibles.status = { description: `labwire state of ${m.device}`, datainfo: STATUS_DATAINFO, readonly: true };
     for (const c of m.commands.values()) accessibles[c.name] = { description: c.description, datainfo: commandInfo(c) };
-    const classes = m.className === 'Drivable' ? ['Drivable', 'Writable', 'Readable'] : ['Readable'];
+    const classes = m.className === 'Drivable' ? ['Drivable', 'Writable', 'Readable'] : m.className === 'Writable' ? ['Writable', 'Readable'] : ['Readable'];
     mods[m.name] = { description: m.description, interface_classes: classes, accessibles, implementor: 'labwire' };
   }
   return { equipment_id: equipmentId, description, firmware: 'labwire', timeout: 10, modules: mods };

@@ -3,8 +3,8 @@
  * client below is written from the specification only (reference/secop.md §1–§5): it frames LF
  * lines, splits `action specifier data`, and parses data as JSON.
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,76 +17,7 @@ import { julaboFamily } from '../../devices/julabo/device.js';
 import { silentLogger } from '../../util/logger.js';
 import { eventually } from '../../testing/eventually.js';
 import { SecopNode } from './node.js';
-
-interface Msg {
-  action: string;
-  specifier: string;
-  data: unknown;
-  line: string;
-}
-
-/** A SECoP client from the spec: one message per LF-terminated line, `action [SP specifier [SP json]]`. */
-class SpecClient {
-  readonly messages: Msg[] = [];
-  private buf = '';
-  closed = false;
-  private constructor(readonly socket: net.Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      this.buf += d;
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i).replace(/\r$/, '');
-        this.buf = this.buf.slice(i + 1);
-        this.messages.push(SpecClient.parse(line));
-      }
-    });
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => undefined);
-  }
-
-  static parse(line: string): Msg {
-    const a = line.indexOf(' ');
-    const action = a < 0 ? line : line.slice(0, a);
-    const rest = a < 0 ? '' : line.slice(a + 1);
-    const b = rest.indexOf(' ');
-    const specifier = b < 0 ? rest : rest.slice(0, b);
-    const json = b < 0 ? undefined : rest.slice(b + 1);
-    return { action, specifier, data: json === undefined ? undefined : JSON.parse(json), line };
-  }
-
-  static connect(port: number): Promise<SpecClient> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new SpecClient(s)));
-      s.once('error', reject);
-    });
-  }
-
-  send(line: string): void {
-    this.socket.write(`${line}\n`);
-  }
-
-  /** Waits for the first message from `from` on that matches. */
-  async next(match: (m: Msg) => boolean, from = 0, timeoutMs = 20_000): Promise<Msg> {
-    return eventually(() => {
-      const m = this.messages.slice(from).find(match);
-      if (!m) throw new Error(`no matching message; last: ${this.messages.slice(-3).map((x) => x.line.slice(0, 200)).join(' | ')}`);
-      return m;
-    }, timeoutMs);
-  }
-
-  /** Sends a request and waits for its reply (or an error_<action> for it). */
-  async request(line: string, replyAction: string, specifier?: string): Promise<Msg> {
-    const from = this.messages.length;
-    this.send(line);
-    const action = line.split(' ')[0]!;
-    return this.next((m) => (m.action === replyAction || m.action === `error_${action}`) && (specifier === undefined || m.specifier === specifier), from);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
+import { SpecClient, type Msg } from './test-helpers.js';
 
 const logger = silentLogger();
 let dir: string;
@@ -142,11 +73,19 @@ beforeAll(async () => {
     { host: '127.0.0.1', port: cryo.port },
     { host: '127.0.0.1', port: julabo.port },
   ];
-  node = new SecopNode({ name: 'testlab', daemons, port: 0, token: TOKEN, logger });
+  node = new SecopNode({ name: 'testlab', daemons, port: 0, token: TOKEN, discoveryPort: 0, logger });
   await node.start();
   // No token, not trusted: a node that only reads.
   roNode = new SecopNode({ name: 'readonly', daemons, port: 0, logger });
   await roNode.start();
+  // Both daemons have their instruments before the tests start (status leaves ERROR).
+  const probe = await client();
+  await eventually(async () => {
+    for (const mod of ['cryo', 'chiller']) {
+      const r = await probe.request(`read ${mod}:status`, 'reply');
+      expect(((r.data as [[number]])[0])[0]).toBeLessThan(400);
+    }
+  }, 30_000, 200);
 }, 60_000);
 
 afterAll(async () => {
@@ -203,6 +142,67 @@ describe('SECoP node: identification and description', () => {
     expect(typeof h.data).toBe('string');
   });
 
+  it('sends ASCII only: a unit such as °C is a JSON escape', async () => {
+    const c = await client();
+    const m = await c.request('describe', 'describing');
+    expect([...m.line].every((ch) => ch.charCodeAt(0) < 0x7f)).toBe(true);
+    expect((m.data as Described).modules.chiller!.accessibles.value!.datainfo.unit).toBe('°C');
+  });
+
+  it('deactivate and *IDN? stop the updates', async () => {
+    const c = await client();
+    const control = await client();
+    await control.request('activate', 'active');
+    // A change made through another connection: the control client sees it, the tested one not.
+    let n = 0;
+    const quiet = async (): Promise<void> => {
+      const from = c.messages.length;
+      const name = `Stage${++n}`;
+      const mark = control.messages.length;
+      const ch = await control.request(`change cryo_chA:_name "${name}"`, 'changed');
+      expect(ch.line).toMatch(/^changed/);
+      await control.next((m) => m.action === 'update' && m.specifier === 'cryo_chA:_name' && (m.data as [string])[0] === name, mark);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.messages.slice(from).filter((m) => m.action === 'update' && m.specifier === 'cryo_chA:_name')).toEqual([]);
+    };
+    const from = c.messages.length;
+    await c.request('activate cryo_chA', 'active');
+    expect(c.messages.slice(from).some((m) => m.action === 'update' && m.specifier === 'cryo_chA:value')).toBe(true);
+    expect((await c.request('deactivate cryo_chA', 'inactive')).specifier).toBe('cryo_chA');
+    await quiet();
+    // The whole node activated, then one module deactivated: the others still update.
+    await c.request('activate', 'active');
+    await c.request('deactivate cryo_chA', 'inactive');
+    const before = c.messages.length;
+    await quiet();
+    await control.request('change cryo_chB:_name "Cold2"', 'changed');
+    await c.next((m) => m.action === 'update' && m.specifier === 'cryo_chB:_name', before);
+    await c.request('activate', 'active');
+    await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
+    await quiet();
+  }, 30_000);
+
+  it('answers UDP discovery with its port and equipment_id, and ignores other datagrams', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    try {
+      sock.send('not json', node.discoveryPort!, '127.0.0.1');
+      sock.send(JSON.stringify({ SECoP: 'something else' }), node.discoveryPort!, '127.0.0.1');
+      await eventually(() => {
+        sock.send(JSON.stringify({ SECoP: 'discover' }), node.discoveryPort!, '127.0.0.1');
+        expect(got.length).toBeGreaterThan(0);
+      }, 15_000, 300);
+      const reply = JSON.parse(got[0]!.toString()) as Record<string, unknown>;
+      expect(reply).toMatchObject({ SECoP: 'node', port: node.port, equipment_id: 'testlab' });
+      expect(got[0]!.length).toBeLessThanOrEqual(508);
+      expect(got.every((g) => (JSON.parse(g.toString()) as { SECoP: string }).SECoP === 'node')).toBe(true);
+    } finally {
+      sock.close();
+    }
+  });
+
   it('reads a value with a timestamp', async () => {
     const c = await client();
     const r = await c.request('read chiller:value', 'reply', 'chiller:value');
@@ -222,10 +222,6 @@ describe('SECoP node: done means', () => {
     const before = c.messages.slice(from, c.messages.indexOf(active));
     expect(before.some((m) => m.action === 'update' && m.specifier === 'cryo_loop1:value')).toBe(true);
     expect(before.some((m) => m.action === 'update' && m.specifier === 'chiller:status')).toBe(true);
-    // Updates keep coming from labwire subscriptions.
-    const later = c.messages.length;
-    await c.next((m) => m.action === 'update' && m.specifier.endsWith(':value'), later);
-
     const mark = c.messages.length;
     const changed = await c.request('change cryo_loop1:target 77', 'changed', 'cryo_loop1:target');
     expect(changed.action).toBe('changed');
@@ -236,12 +232,14 @@ describe('SECoP node: done means', () => {
     expect(busyAt).toBeLessThan(c.messages.indexOf(changed));
     const idle = await c.next((m) => m.action === 'update' && m.specifier === 'cryo_loop1:status' && ((m.data as Report)[0] as [number, string])[0] === 100, busyAt, 60_000);
     expect(c.messages.indexOf(idle)).toBeGreaterThan(busyAt);
+    // Values follow from labwire subscriptions while the loop moves.
+    expect(c.messages.slice(mark).filter((m) => m.action === 'update' && m.specifier === 'cryo_loop1:value').length).toBeGreaterThan(1);
     const value = await c.request('read cryo_loop1:value', 'reply', 'cryo_loop1:value');
     expect(Math.abs(((value.data as Report)[0] as number) - 77)).toBeLessThan(0.5);
 
     // The audit of the daemon names the SECoP peer.
     const audit = fs.readFileSync(path.join(dir, 'cryo-audit.jsonl'), 'utf8');
-    expect(audit).toMatch(/secop:127\.0\.0\.1:\d+/);
+    expect(audit).toMatch(/"who":"secop:127\.0\.0\.1:\d+ via secop-testlab"/);
 
     const refused = await c.request('change chiller:target 35', 'changed', 'chiller:target');
     expect(refused.action).toBe('error_change');

@@ -6,21 +6,27 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { LabwireClient } from '../../client/index.js';
+import { LabwireClient, type TlsOptions } from '../../client/index.js';
 import { convertValue } from '../../client/index.js';
 import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import { startDiscovery, type Discovery } from './discovery.js';
 import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
 
 export interface SecopNodeOptions {
   /** Node name (the lab); the equipment_id. */
   name: string;
-  daemons: Array<{ host: string; port: number }>;
+  /** The daemons; `tls` per daemon overrides the node-wide `tls`. */
+  daemons: Array<{ host: string; port: number; tls?: TlsOptions | boolean }>;
   host?: string;
   port?: number;
   /** Operator token the node presents to the daemons (its `forward` entry makes the audit name the SECoP peer). */
   token?: string;
+  /** TLS to the daemons, as LabwireClient takes it. */
+  tls?: TlsOptions | boolean;
   /** The facility network is trusted: writes without a token, and listening beyond loopback. */
   trusted?: boolean;
+  /** Answer SECoP UDP discovery on this port (10767 is the spec's; 0 in tests); off when undefined. */
+  discoveryPort?: number;
   /** Longest accepted request line in bytes (default 64 KiB). */
   maxLineLength?: number;
   /** How long start() waits for each daemon's first describe (default 15 s). */
@@ -179,7 +185,10 @@ export class SecopNode {
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
+  private discovery: Discovery | null = null;
   port = 0;
+  /** The UDP discovery port, when discovery is on. */
+  discoveryPort: number | undefined;
 
   constructor(private readonly opts: SecopNodeOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
@@ -195,6 +204,7 @@ export class SecopNode {
         host: d.host,
         port: d.port,
         ...(this.opts.token ? { token: this.opts.token } : {}),
+        ...((d.tls ?? this.opts.tls) ? { tls: d.tls ?? this.opts.tls } : {}),
         name: `secop-${this.opts.name}`,
         reconnect: true,
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 15_000,
@@ -215,12 +225,20 @@ export class SecopNode {
       server.listen(this.opts.port ?? 10767, host, () => resolve());
     });
     this.port = (server.address() as net.AddressInfo).port;
+    if (this.opts.discoveryPort !== undefined) {
+      // Broadcasts reach only a socket bound to the wildcard address, so beyond loopback bind that.
+      const udpHost = isLoopback(host) ? host : host.includes(':') ? '::' : '0.0.0.0';
+      this.discovery = await startDiscovery(udpHost, this.opts.discoveryPort, () => ({ port: this.port, equipment_id: this.opts.name, firmware: 'labwire', description: `labwire lab ${this.opts.name}` }), this.opts.logger);
+      this.discoveryPort = this.discovery.port;
+    }
     this.opts.logger.info({ port: this.port, host, modules: [...this.modules.values()].map((m) => m.module.name) }, 'SECoP node listening');
   }
 
   async close(): Promise<void> {
     for (const p of this.peers) p.socket.destroy();
     this.peers.clear();
+    await this.discovery?.close();
+    this.discovery = null;
     for (const l of this.links) {
       l.stop();
       await l.client.close();
@@ -285,7 +303,8 @@ export class SecopNode {
       peer.socket.destroy();
       return;
     }
-    peer.socket.write(`${line}\n`);
+    // SECoP lines are ASCII: JSON escapes keep units such as °C intact for any client.
+    peer.socket.write(`${line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`);
   }
 
   private async handle(peer: Peer, line: string): Promise<void> {
@@ -317,9 +336,13 @@ export class SecopNode {
       case 'activate':
         return this.activate(peer, specifier);
       case 'deactivate': {
-        if (specifier) this.module(specifier);
-        if (!specifier || peer.active === null) peer.active = false;
-        else if (peer.active) peer.active.delete(this.module(specifier).module.name);
+        if (!specifier) peer.active = false;
+        else {
+          const name = this.module(specifier).module.name;
+          // Deactivating one module of an activated node keeps the others.
+          if (peer.active === null) peer.active = new Set([...this.modules.values()].map((m) => m.module.name));
+          if (peer.active) peer.active.delete(name);
+        }
         this.send(peer, specifier ? `inactive ${specifier}` : 'inactive');
         return;
       }
@@ -436,11 +459,11 @@ export class SecopNode {
     const line = this.writeLine(peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
     try {
       await link.client.request(line);
-      // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
-      await link.refresh();
     } catch (err) {
       throw secopErrorOf(err);
     }
+    // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
+    await this.afterWrite(link);
     this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(this.report(module, link, param))}`);
   }
 
@@ -479,11 +502,21 @@ export class SecopNode {
     const line = this.writeLine(peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
     try {
       await link.client.request(line);
-      await link.refresh();
     } catch (err) {
       throw secopErrorOf(err);
     }
+    // Side effects (the target, the state turning BUSY) go out as updates before `done`.
+    await this.afterWrite(link);
     this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+  }
+
+  /** The write was applied: a failing re-read must not turn it into an error reply. */
+  private async afterWrite(link: DaemonLink): Promise<void> {
+    try {
+      await link.refresh();
+    } catch (err) {
+      this.opts.logger.warn({ err, daemon: link.client.endpoint }, 'SECoP node: re-reading after a write failed; updates follow from the subscription');
+    }
   }
 
   // ---- updates -----------------------------------------------------------------------------------
