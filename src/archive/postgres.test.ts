@@ -160,6 +160,23 @@ describe.skipIf(!ok)('postgres archive: its own', () => {
     expect(h.points[0]!.n).toBe(500);
   });
 
+  it('a sample another writer stored already is kept once and counted once (the fast path falls back)', async () => {
+    const a = await pgOpen();
+    await a.write([sample('o', T0, 1)]);
+    const s = (await seriesId(a, 'dev', 'o'))!;
+    await sql(a, 'INSERT INTO samples (series_id, t_ms, value) VALUES ($1, $2, 5)', [s.id, T0 + 10]);
+    await a.write([sample('o', T0 + 10, 2), sample('o', T0 + 20, 3)]);
+    expect(await rawRows(a, 'dev', 'o')).toEqual([
+      [T0, 1],
+      [T0 + 10, 5],
+      [T0 + 20, 3],
+    ]);
+    // The rollup holds what the archive inserted (the other writer's row is not its to count).
+    const bins = await sql<{ count: number; sum: number }>(a, 'SELECT count, sum FROM rollup_1m WHERE series_id = $1', [s.id]);
+    expect(bins).toEqual([{ count: 2, sum: 4 }]);
+    expect(a.stats()).toMatchObject({ committed: 2, skipped: 1 });
+  });
+
   it('migrates once when several monitors start at once on an empty database', async () => {
     const key = await newSchema();
     const all = await Promise.all(['a', 'b', 'c', 'd'].map((origin) => pgOpen({ origin }, key)));
