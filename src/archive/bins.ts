@@ -62,10 +62,16 @@ export function planBins(from: number, to: number, maxPoints: number, tierMs: nu
  * is below an hour and the minute rows stay cheap, else hours. A tier whose data do not reach
  * back to the start of the range (cut by retention) gives way to one that does.
  */
-export function chooseTier(from: number, to: number, maxPoints: number, coverage: Readonly<Record<RollupTier, boolean>>): RollupTier {
+export function chooseTier(
+  from: number,
+  to: number,
+  maxPoints: number,
+  coverage: Readonly<Record<RollupTier, boolean>>,
+  maxMinuteRows: number = MAX_MINUTE_ROWS,
+): RollupTier {
   const wantedMs = (to - from + 1) / maxPoints;
   const minuteRows = (to - from) / MINUTE_MS + 1;
-  const preferred: RollupTier = wantedMs < HOUR_MS && minuteRows <= MAX_MINUTE_ROWS ? '1m' : '1h';
+  const preferred: RollupTier = wantedMs < HOUR_MS && minuteRows <= maxMinuteRows ? '1m' : '1h';
   const other: RollupTier = preferred === '1m' ? '1h' : '1m';
   return !coverage[preferred] && coverage[other] ? other : preferred;
 }

@@ -262,6 +262,55 @@ describe.skipIf(!ok)('postgres archive: faults', () => {
   }, 60_000);
 });
 
+describe.skipIf(!ok)('postgres archive: the database dropped', () => {
+  it('dropped mid-batch: the write rejects UNAVAILABLE naming the URL, and once the database is back (empty) the archive makes its schema again', async () => {
+    const own = await freshDatabase('dropped');
+    const maint = new pg.Client({ connectionString: db!.url });
+    maint.on('error', () => undefined);
+    await maint.connect();
+    try {
+      const a = await openPostgresArchive({ url: own.url, origin: 'room1', batchMs: 5, batchRows: 200_000 });
+      try {
+        await a.write([sample('k', T0, 0)]);
+        const big = Array.from({ length: 200_000 }, (_, i) => sample('k', T0 + 1 + i, i));
+        const writing = a.write(big);
+        let done = false;
+        void writing.then(
+          () => (done = true),
+          () => (done = true),
+        );
+        // DROP DATABASE … WITH (FORCE) while the batch's transaction is open.
+        const deadline = Date.now() + 30_000;
+        let active = 0;
+        while (active === 0 && !done && Date.now() < deadline) {
+          const r = await maint.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state <> 'idle'", [own.name]);
+          active = r.rows[0]!.n;
+          if (active === 0) await new Promise((r2) => setTimeout(r2, 5));
+        }
+        expect(active).toBeGreaterThan(0);
+        await maint.query(`DROP DATABASE "${own.name}" WITH (FORCE)`);
+        const err = await writing.catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ArchiveError);
+        expect((err as ArchiveError).code).toBe('UNAVAILABLE');
+        expect((err as Error).message).toContain(`cannot write to archive ${own.url}`);
+        // While it is gone: UNAVAILABLE (the spool's cue), with the reason.
+        const gone = await a.write([sample('k', T0 + 500_000, 1)]).catch((e: unknown) => e);
+        expect((gone as ArchiveError).code).toBe('UNAVAILABLE');
+        expect((gone as Error).message).toMatch(/does not exist \(3D000\)/);
+        // Back, empty: the next write makes the schema again and is stored.
+        await maint.query(`CREATE DATABASE "${own.name}"`);
+        await a.write([sample('k', T0 + 600_000, 2)]);
+        expect((await a.history('dev', 'k', T0, T0 + 1_000_000, 10)).points).toEqual([{ t: T0 + 600_000, v: 2 }]);
+      } finally {
+        await a.close();
+      }
+    } finally {
+      await maint.end().catch(() => undefined);
+      await own.drop();
+    }
+  }, 90_000);
+});
+
 const privateOk = ok && privatePostgresAvailable();
 if (ok && !privateOk) console.warn(PRIVATE_POSTGRES_SKIP_MESSAGE);
 
