@@ -38,14 +38,20 @@ describe.skipIf(!available)('archive outage with the monitor killed', () => {
     await w1.kill();
     expect(fs.statSync(spool).size).toBeGreaterThan(0);
 
-    // Run 2: the server is back; the new monitor finds the spool and replays it in small batches,
-    // and is killed in the middle of that.
-    await cluster.start();
-    const w2 = new Writer(cluster.url, spool, t0, w1.lastAck + 10_000, 40);
+    // Run 2: restarted while the server is still down: it finds the spool and spools on (the
+    // database is opened when it answers); then the server is back, the replay runs in small
+    // batches, and the monitor is killed in the middle of it.
+    const w2 = new Writer(cluster.url, spool, t0, w1.lastAck + 10_000, 400);
     writers.push(w2);
-    await w2.until(() => w2.state === 'degraded' && w2.spooled > 0, 'the leftover spool', 60_000);
+    await w2.until(() => w2.state === 'degraded' && w2.acks.length >= 20, 'spooling after the restart', 60_000);
+    await cluster.start();
     const leftover = w2.spooled;
-    await w2.until(() => w2.spooled < leftover - 200 || w2.state === 'ok', 'the replay to progress', 60_000);
+    // New rows keep joining the spool during the replay: progress is the count falling from its peak.
+    let peak = leftover;
+    await w2.until(() => {
+      peak = Math.max(peak, w2.spooled);
+      return w2.spooled < peak - 500 || w2.state === 'ok';
+    }, 'the replay to progress', 60_000);
     const killedMidReplay = w2.state === 'degraded';
     await w2.kill();
 
@@ -68,7 +74,7 @@ describe.skipIf(!available)('archive outage with the monitor killed', () => {
       const lost = acked.filter((step) => !stored.has(t0 + step));
       expect(lost).toEqual([]); // 0 acknowledged lost
       // Stored beyond the acknowledged: only writes of a killed run that were in flight at the kill.
-      expect(e.rows - acked.length).toBeLessThanOrEqual(200);
+      expect(e.rows - acked.length).toBeLessThanOrEqual(400);
     }
     // Log rows: every acknowledged one is stored; a batch replayed again after a kill between its
     // commit and the spool's offset update may store a log row twice (samples are idempotent, log rows are not).
