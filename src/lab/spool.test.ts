@@ -11,7 +11,7 @@ import { FakeArchive } from '../archive/test-helpers/fake-archive.js';
 import type { Archive } from '../archive/types.js';
 import { parseLabConfig } from '../config/lab.js';
 import { silentLogger } from '../util/logger.js';
-import { EarlyReports, withSpool } from './spool.js';
+import { EarlyReports, openLabArchive, withSpool } from './spool.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-lab-spool-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -35,6 +35,21 @@ describe('lab spool', () => {
     await wrapped.close();
     const sqlite = { kind: 'sqlite' } as Archive;
     expect(await withSpool(sqlite, lab, silentLogger(), reports)).toBe(sqlite);
+  });
+
+  it('a database down at start is no reason to run without history: rows are spooled from the first one', async () => {
+    const lab = parseLabConfig(`data: ${dir}\nmonitor:\n  name: room3\n`, path.join(dir, 'lab.yaml'), dir);
+    const reports = new EarlyReports();
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    const a = await openLabArchive({ kind: 'postgres', url: 'postgres://labwire@127.0.0.1:9/labwire', origin: 'room3', connectTimeoutMs: 1000 }, lab, silentLogger(), reports);
+    try {
+      expect(a).toBeInstanceOf(SpoolingArchive);
+      await a.write([{ device: 'd', name: 'x', t: 1, value: 1 }]);
+      expect(a.stats()).toMatchObject({ state: 'degraded', spooled: 1 });
+      await expect(a.listSeries()).rejects.toThrow(/^archive degraded: /);
+    } finally {
+      await a.close();
+    }
   });
 
   it('keeps messages from before the monitor exists and hands them over', () => {
