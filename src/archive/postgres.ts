@@ -329,6 +329,9 @@ function connectionFields(u: URL): pg.PoolConfig {
   return fields;
 }
 
+/** Rows deleted per statement by retention (tables that are not partitioned). */
+const RETENTION_CHUNK = 5000;
+
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class PostgresArchive implements Archive {
@@ -754,12 +757,27 @@ export class PostgresArchive implements Archive {
     for (const [table, col, ms, width] of tiers) {
       if (ms === undefined) continue;
       // A bin is deleted once all of it is older than the limit.
-      await this.q(`DELETE FROM ${table} WHERE ${col} < $1`, [now - ms - (width - 1)], what);
-      await yieldToLoop();
+      await this.deleteInChunks(table, col, now - ms - (width - 1), what);
     }
     for (const [table, ms] of [['log', policy.logMs], ['audit', policy.auditMs], ['images', policy.imagesMs]] as const) {
       if (ms === undefined) continue;
-      await this.q(`DELETE FROM ${table} WHERE t_ms < $1`, [now - ms], what);
+      await this.deleteInChunks(table, 't_ms', now - ms, what);
+    }
+  }
+
+  /**
+   * Deletes rows older than `before` in statements of RETENTION_CHUNK rows (short transactions:
+   * a year of minute bins of 4000 series is billions of rows), the event loop free between them.
+   */
+  private async deleteInChunks(table: string, col: string, before: number, what: string): Promise<void> {
+    for (;;) {
+      const n = await this.withClient(what, async (c) => {
+        const r = await c.query(`DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${col} < $1 LIMIT ${RETENTION_CHUNK}))`, [before]);
+        return r.rowCount ?? 0;
+      });
+      await yieldToLoop();
+      if (n < RETENTION_CHUNK) return;
+      this.assertOpen();
     }
   }
 
