@@ -63,6 +63,7 @@ describe.skipIf(!available)('archive outage', () => {
       expect(e.ts[0]).toBe(t0);
       expect(e.ts[e.ts.length - 1]).toBe(t0 + w.lastAck);
     }
+    console.info(`outage: ${acked.length} steps x ${OUTAGE_SERIES} series acknowledged and stored once; ${held.logs.length} log rows; ${w.reports.join(' | ')}`);
     // Log rows: every acknowledged one, once (no crash here, so no replayed batch is written twice).
     expect(held.logs.length).toBe(w.logAcks.length);
     expect(new Set(held.logs).size).toBe(held.logs.length);

@@ -583,8 +583,12 @@ export class SpoolingArchive implements Archive {
     return this.inner.getImage(id).catch((e: unknown) => this.degradedError(e));
   }
 
-  exportCsv(device: string, name: string, from: number, to: number): AsyncIterable<string> {
-    return this.inner.exportCsv(device, name, from, to);
+  async *exportCsv(device: string, name: string, from: number, to: number): AsyncIterable<string> {
+    try {
+      yield* this.inner.exportCsv(device, name, from, to);
+    } catch (e) {
+      this.degradedError(e);
+    }
   }
 
   async applyRetention(policy: RetentionPolicy, now?: number): Promise<void> {

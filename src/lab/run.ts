@@ -12,8 +12,7 @@ import { startDaemon, type Daemon, type LabMonitorOptions } from '../daemon/daem
 import { getFamily } from '../devices/index.js';
 import { parseLinkUrl } from '../links/registry.js';
 import type { LinkSpec } from '../links/types.js';
-import { openArchive } from '../archive/index.js';
-import { EarlyReports, withSpool } from './spool.js';
+import { EarlyReports, openLabArchive } from './spool.js';
 import type { Archive } from '../archive/types.js';
 import { startMonitor, type Monitor, type PeerConfig } from '../monitor/monitor.js';
 import { startWeb, type WebServer } from '../web/server.js';
@@ -165,9 +164,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const spoolReports = new EarlyReports();
     try {
       // SQLite or PostgreSQL as the lab file says; a shared PostgreSQL archive knows this monitor by its name.
-      const opened = await openArchive(archiveConfigOf(config), { logger });
-      // A database can be away: its archive spools to a local file meanwhile (decision 0022).
-      archive = await withSpool(opened, config, logger, spoolReports);
+      // A database can be away (even at start): its archive spools to a local file meanwhile (decision 0022).
+      archive = await openLabArchive(archiveConfigOf(config), config, logger, spoolReports);
       const a = archive;
       stops.push(() => a.close());
     } catch (err) {

@@ -3,7 +3,9 @@
  * host, away now and then) is wrapped in a SpoolingArchive writing to `monitor.archive.spool`;
  * SQLite is a local file and needs none.
  */
-import { openSpoolingArchive, type SpoolOptions } from '../archive/spool.js';
+import { DeferredArchive } from '../archive/deferred.js';
+import { openArchive, type ArchiveConfig } from '../archive/index.js';
+import { isUnavailable, openSpoolingArchive, type SpoolOptions } from '../archive/spool.js';
 import type { Archive } from '../archive/types.js';
 import type { LabConfig } from '../config/lab.js';
 import { parseSize } from '../config/size.js';
@@ -38,4 +40,21 @@ export async function withSpool(archive: Archive, config: LabConfig, logger: Log
     await archive.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Opens the lab's archive behind its spool. A database that cannot be reached at start is no
+ * reason to run without history: the spool takes the rows from the first one, and the database
+ * is opened when it answers (DeferredArchive). Any other failure to open is thrown.
+ */
+export async function openLabArchive(config: ArchiveConfig, lab: LabConfig, logger: Logger, reports: EarlyReports): Promise<Archive> {
+  let opened: Archive;
+  try {
+    opened = await openArchive(config, { logger });
+  } catch (err) {
+    if (config.kind === 'sqlite' || !isUnavailable(err)) throw err;
+    logger.warn({ err: (err as Error).message }, 'archive database unavailable at start: spooling until it answers');
+    opened = new DeferredArchive(config.kind, () => openArchive(config, { logger }), err);
+  }
+  return withSpool(opened, lab, logger, reports);
 }

@@ -7,7 +7,9 @@
  * prints `done`. Usage: outage-writer.ts <url> <spool file> <t0> <first step> [replayRows]
  */
 import { openPostgresArchive } from '../postgres.js';
-import { openSpoolingArchive } from '../spool.js';
+import { DeferredArchive } from '../deferred.js';
+import { isUnavailable, openSpoolingArchive } from '../spool.js';
+import type { Archive } from '../types.js';
 import { OUTAGE_SERIES } from './outage-writer-constants.js';
 
 const STEPS_PER_WRITE = 10;
@@ -21,7 +23,16 @@ const T0 = Number(t0Arg);
 let step = Number(firstArg);
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
-const pgArchive = await openPostgresArchive({ url, origin: 'outage', batchMs: 20, connectTimeoutMs: 2000 });
+// As the lab does (src/lab/spool.ts): a server that is down at start is opened when it answers.
+const open = (): Promise<Archive> => openPostgresArchive({ url, origin: 'outage', batchMs: 20, connectTimeoutMs: 2000 });
+let pgArchive: Archive;
+try {
+  pgArchive = await open();
+} catch (e) {
+  if (!isUnavailable(e)) throw e;
+  out('deferred');
+  pgArchive = new DeferredArchive('postgres', open, e);
+}
 const archive = await openSpoolingArchive(pgArchive, {
   path: spoolPath,
   probeMinMs: 100,

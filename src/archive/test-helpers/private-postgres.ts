@@ -160,8 +160,10 @@ export async function startPrivatePostgres(options: { password?: string } = {}):
   let destroyed = false;
 
   const startOn = async (p: number): Promise<void> => {
-    // fsync off: a test cluster, and a busy shared machine; crash recovery still works (WAL is written).
-    const opts = `-p ${p} -h 127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 -c shared_buffers=16MB`;
+    // fsync off: a test cluster on a busy shared machine. A killed server loses nothing committed
+    // (the WAL reaches the OS before COMMIT returns; only a crash of the machine would lose it).
+    // synchronous_commit stays on: off, kill() would lose acknowledged commits.
+    const opts = `-p ${p} -h 127.0.0.1 -k ${dir} -c fsync=off -c full_page_writes=off -c max_connections=50 -c shared_buffers=16MB`;
     await serverCmd(pgctl, ['-D', data, '-l', logFile, '-o', opts, '-t', '60', '-w', 'start'], 90_000);
   };
 
