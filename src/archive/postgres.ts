@@ -98,6 +98,14 @@ export const PG_SCHEMA_VERSION = 1;
  */
 const PG_MAX_MINUTE_ROWS = 20_000;
 
+/**
+ * Default rows per batch (SQLite: 5000). Each batch upserts one minute and one hour bin per
+ * series it touches, so with thousands of series the bins, not the samples, dominate: a larger
+ * batch spreads them over more samples (4000 series: ~2.5x the rate of 5000-row batches on the
+ * test machine). batchMs (250 ms) still bounds how long a sample waits at ordinary rates.
+ */
+const PG_BATCH_ROWS = 20_000;
+
 /** The advisory lock key of migrations and partition changes ('labwire' as a number). */
 const LOCK_KEY = 0x6c6162776972;
 
@@ -224,6 +232,8 @@ CREATE INDEX images_origin_device_t ON images (origin, device, t_ms);
 CREATE INDEX log_origin_t ON log (origin, t_ms);
 CREATE INDEX audit_origin_t ON audit (origin, t_ms);
 CREATE INDEX images_origin_t ON images (origin, t_ms);
+ALTER TABLE rollup_1m SET (fillfactor = 50);
+ALTER TABLE rollup_1h SET (fillfactor = 50);
 `;
 
 /** Migrations in order; `$origin$` in a migration's SQL stands for the upgrading monitor's origin (a quoted literal). */
@@ -414,7 +424,7 @@ export class PostgresArchive implements Archive {
     this.logger = options.logger ?? silentLogger();
     this.queue = new WriteQueue({
       batchMs: options.batchMs ?? 250,
-      batchRows: options.batchRows ?? 5000,
+      batchRows: options.batchRows ?? PG_BATCH_ROWS,
       maxPending: options.maxPending ?? 1_000_000,
       commit: (batch) => this.commitBatch(batch),
       onFailure: (error) => {
