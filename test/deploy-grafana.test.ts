@@ -259,15 +259,21 @@ describe.skipIf(!pgUp)('every SQL query against the real archive schema', () => 
     const history = sqlTargets.find((t) => /FROM alarms/.test(t.target.rawSql!) && t.target.format === 'table' && /LIMIT/.test(t.target.rawSql!))!;
     const r = await client.query(interpolateSql(history.target.rawSql!, scopeFor(devices, 20_000)));
     // room2's transitions are 1 s after room1's.
-    expect(r.rows.map((x: { alarm: string; to: string }) => `${x.alarm} ${x.to}`)).toEqual(['cryo_hot acknowledged', 'chiller_hot acknowledged', 'cryo_hot raised', 'chiller_hot raised', 'cryo_hot pending', 'chiller_hot pending']);
+    expect(r.rows.map((x: { origin: string; alarm: string; to: string }) => `${x.origin} ${x.alarm} ${x.to}`)).toEqual([
+      'room2 cryo_hot acknowledged', 'room1 chiller_hot acknowledged', 'room2 cryo_hot raised', 'room1 chiller_hot raised', 'room2 cryo_hot pending', 'room1 chiller_hot pending',
+    ]);
     expect(r.rows[0].who).toBe('otto');
     const annotation = dashboard.annotations.list.find((a) => a.target?.rawSql !== undefined)!;
     const a = await client.query(interpolateSql(annotation.target!.rawSql!, scopeFor(devices, 20_000)));
     expect(a.fields.map((f) => f.name)).toEqual(['time', 'text', 'tags']);
-    expect(a.rows.map((x: { text: string }) => x.text).sort()).toEqual(['chiller_hot: pending → raised — above 35 for 30 s', 'cryo_hot: pending → raised — above 35 for 30 s']);
+    expect(a.rows.map((x: { text: string }) => x.text).sort()).toEqual(['room1/chiller_hot: pending → raised — above 35 for 30 s', 'room2/cryo_hot: pending → raised — above 35 for 30 s']);
+    // The count of raised alarms per monitor: both rooms' alarms apart, named origin/alarm.
+    const counts = sqlTargets.find((t) => /count\(\*\) AS raised/.test(t.target.rawSql!))!;
+    const c = await client.query(interpolateSql(counts.target.rawSql!, scopeFor(devices, 20_000)));
+    expect(c.rows.map((x: { alarm: string; raised: string | number }) => `${x.alarm} ${x.raised}`).sort()).toEqual(['room1/chiller_hot 1', 'room2/cryo_hot 1']);
   });
 
   it('a query of a column the schema does not have fails (the check is real)', async () => {
-    await expect(client.query(interpolateSql('SELECT origin FROM alarms WHERE $__unixEpochFilter(t_ms)', scopeFor(devices, 1000)))).rejects.toThrow(/column "origin" does not exist/);
+    await expect(client.query(interpolateSql('SELECT room FROM alarms WHERE $__unixEpochFilter(t_ms)', scopeFor(devices, 1000)))).rejects.toThrow(/column "room" does not exist/);
   });
 });

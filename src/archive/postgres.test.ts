@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ArchiveError } from './errors.js';
 import { openArchive } from './index.js';
-import { openPostgresArchive, redactUrl, type PostgresArchive, type PostgresArchiveOptions } from './postgres.js';
+import { MIGRATIONS, SCHEMA_VERSION, openPostgresArchive, redactUrl, type PostgresArchive, type PostgresArchiveOptions } from './postgres.js';
 import { archiveSuite, type RollupRow } from './test-helpers/archive-suite.js';
 import { freshDatabase, postgresAvailable, POSTGRES_SKIP_MESSAGE, type FreshDatabase } from './test-helpers/postgres.js';
 import { PRIVATE_POSTGRES_SKIP_MESSAGE, privatePostgresAvailable, startPrivatePostgres } from './test-helpers/private-postgres.js';
@@ -180,8 +180,8 @@ describe.skipIf(!ok)('postgres archive: its own', () => {
   it('migrates once when several monitors start at once on an empty database', async () => {
     const key = await newSchema();
     const all = await Promise.all(['a', 'b', 'c', 'd'].map((origin) => pgOpen({ origin }, key)));
-    const versions = await sql<{ version: number }>(all[0]!, 'SELECT version FROM schema_version');
-    expect(versions).toEqual([{ version: 1 }]);
+    const versions = await sql<{ version: number }>(all[0]!, 'SELECT version FROM schema_version ORDER BY version');
+    expect(versions).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
     // ... and create a partition at once without clashing.
     await Promise.all(all.map((a, i) => a.write([sample('x', Date.UTC(2025, 5, 1) + i, i)])));
     expect((await sql<{ n: number }>(all[0]!, 'SELECT count(*)::int AS n FROM samples'))[0]!.n).toBe(4);
@@ -214,6 +214,107 @@ describe.skipIf(!ok)('postgres archive: its own', () => {
     // A device name holding a slash is not mistaken for another origin's.
     await room1.write([sample('v', T0, 5, 'room2/julabo')]);
     expect((await room1.history('room2/julabo', 'v', T0, T0, 10)).points).toEqual([{ t: T0, v: 5 }]);
+  });
+});
+
+describe.skipIf(!ok)('postgres archive: log, audit, alarms and images of several origins (decision 0028)', () => {
+  const audit = (device: string, t: number) => ({ t, who: 'ann', peer: 'cli', device, command: 'set x 1', before: { x: 0 }, after: { x: 1 }, result: 'ok' });
+  const alarm = (id: string, t: number) => ({ t, id, from: 'ok', to: 'raised', severity: 'warning', message: `${id} raised`, value: 3 });
+  const image = (device: string, t: number) => ({
+    t, device, path: 'data/img-0001.fits', frame: 1, exptime: 1, type: 'light', object: 'm31', width: 4, height: 4, bitpix: 16, bytes: 2880, min: 0, max: 9, mean: 4, median: 4,
+  });
+
+  it('two monitors write the same alarm id, log source, audit device and image path; each reads all, the other origin qualified', async () => {
+    const key = await newSchema();
+    const r1 = await pgOpen({ origin: 'room1' }, key);
+    const r2 = await pgOpen({ origin: 'room2' }, key);
+    for (const [a, dt] of [[r1, 0], [r2, 1]] as const) {
+      a.log({ t: T0 + dt, source: 'chiller', level: 'warning', message: `hot ${dt}` });
+      a.audit(audit('chiller', T0 + dt));
+      await a.alarm(alarm('chiller-hot', T0 + dt));
+      await a.flush();
+    }
+    const i1 = await r1.addImage(image('cam', T0));
+    const i2 = await r2.addImage(image('cam', T0 + 1));
+    expect(i1.added && i2.added).toBe(true);
+    expect(i1.image.id).not.toBe(i2.image.id);
+    expect((await r2.addImage(image('cam', T0 + 1))).added).toBe(false); // still unique per origin
+
+    expect((await r1.messages({})).map((e) => [e.source, e.origin])).toEqual([['room2/chiller', 'room2'], ['chiller', undefined]]);
+    expect((await r2.messages({})).map((e) => [e.source, e.origin])).toEqual([['chiller', undefined], ['room1/chiller', 'room1']]);
+    expect((await r1.messages({ source: 'chiller' })).map((e) => e.message)).toEqual(['hot 0']);
+    expect((await r1.messages({ source: 'room2/chiller' })).map((e) => e.message)).toEqual(['hot 1']);
+    expect((await r1.auditTrail({})).map((e) => [e.device, e.origin])).toEqual([['room2/chiller', 'room2'], ['chiller', undefined]]);
+    expect((await r1.auditTrail({ device: 'room2/chiller' })).map((e) => e.t)).toEqual([T0 + 1]);
+    expect((await r2.auditTrail({ device: 'chiller' })).map((e) => e.t)).toEqual([T0 + 1]);
+    expect((await r1.alarmHistory({})).map((e) => [e.id, e.origin])).toEqual([['room2/chiller-hot', 'room2'], ['chiller-hot', undefined]]);
+    expect((await r2.alarmHistory({ id: 'room1/chiller-hot' })).map((e) => e.t)).toEqual([T0]);
+    expect((await r2.alarmHistory({ id: 'chiller-hot' })).map((e) => e.t)).toEqual([T0 + 1]);
+    expect((await r1.listImages({})).map((e) => [e.device, e.origin])).toEqual([['room2/cam', 'room2'], ['cam', undefined]]);
+    expect((await r1.listImages({ device: 'room2/cam' })).map((e) => e.id)).toEqual([i2.image.id]);
+    expect(await r1.getImage(i2.image.id)).toMatchObject({ device: 'room2/cam', origin: 'room2' });
+    expect(await r2.getImage(i2.image.id)).not.toHaveProperty('origin');
+    // Stored structured: the plain name and the origin in columns of their own.
+    expect(await sql(r1, 'SELECT origin, alarm FROM alarms ORDER BY t_ms')).toEqual([{ origin: 'room1', alarm: 'chiller-hot' }, { origin: 'room2', alarm: 'chiller-hot' }]);
+  });
+
+  it('a version 1 database upgrades at open: its rows belong to the upgrading monitor', async () => {
+    const key = await newSchema();
+    const c = new pg.Client({ connectionString: urlOf(key) });
+    await c.connect();
+    try {
+      await c.query(MIGRATIONS[0]!.sql);
+      await c.query('CREATE TABLE schema_version (version integer PRIMARY KEY, applied_ms bigint NOT NULL); INSERT INTO schema_version VALUES (1, 0)');
+      await c.query(`INSERT INTO log (t_ms, source, level, message) VALUES (${T0}, 'chiller', 'info', 'old')`);
+      await c.query(`INSERT INTO alarms (t_ms, alarm, from_state, to_state, severity, message) VALUES (${T0}, 'chiller-hot', 'ok', 'raised', 'warning', 'old')`);
+      await c.query(`INSERT INTO images (t_ms, device, path, type, object, width, height, bitpix, indexed_ms) VALUES (${T0}, 'cam', 'data/img-0001.fits', 'light', 'm31', 4, 4, 16, 0)`);
+    } finally {
+      await c.end();
+    }
+    const r1 = await pgOpen({ origin: 'room1' }, key);
+    expect((await sql<{ v: number }>(r1, 'SELECT max(version) AS v FROM schema_version'))[0]!.v).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(2);
+    expect((await r1.messages({})).map((e) => e.source)).toEqual(['chiller']);
+    expect((await r1.alarmHistory({ id: 'chiller-hot' })).map((e) => e.message)).toEqual(['old']);
+    expect((await r1.addImage(image('cam', T0))).added).toBe(false); // the old row, now room1's
+    const r2 = await pgOpen({ origin: 'room2' }, key);
+    expect((await r2.alarmHistory({})).map((e) => e.id)).toEqual(['room1/chiller-hot']);
+    expect((await r2.addImage(image('cam', T0))).added).toBe(true);
+  });
+
+  it('retention deletes only its own origin: a partition another origin still has rows in stays, its rows too', async () => {
+    const key = await newSchema();
+    const DAY = 86_400_000;
+    const r1 = await pgOpen({ origin: 'room1', batchRows: 10_000 }, key);
+    const r2 = await pgOpen({ origin: 'room2', batchRows: 10_000 }, key);
+    for (const a of [r1, r2]) {
+      const s: Sample[] = [];
+      for (let t = T0; t < T0 + 100 * DAY; t += 3_600_000) s.push(sample('p', t, 1));
+      await a.write(s);
+      a.log({ t: T0, source: 'chiller', level: 'info', message: 'x' });
+      a.audit(audit('chiller', T0));
+      await a.flush();
+      await a.addImage(image('cam', T0));
+    }
+    const parts = async (): Promise<string[]> =>
+      (await sql<{ name: string }>(r1, "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass ORDER BY 1")).map((r) => r.name);
+    const minOf = async (a: PostgresArchive): Promise<number> => (await rawRows(a, 'dev', 'p'))[0]![0];
+    const counts = async (): Promise<unknown[]> => sql(r1, "SELECT (SELECT count(*)::int FROM log) AS log, (SELECT count(*)::int FROM audit) AS audit, (SELECT count(*)::int FROM images) AS images");
+    const now = Date.UTC(2024, 2, 15);
+    const policy = { rawMs: 30 * DAY, minuteMs: 30 * DAY, hourMs: 30 * DAY, logMs: DAY, auditMs: DAY, imagesMs: DAY };
+    await r1.applyRetention(policy, now);
+    expect(await parts()).toEqual(['samples_p202401', 'samples_p202402', 'samples_p202403', 'samples_p202404']); // room2 still has rows in January
+    expect(await minOf(r1)).toBeGreaterThanOrEqual(now - 30 * DAY);
+    expect(await minOf(r2)).toBe(T0);
+    expect((await r2.history('dev', 'p', T0, T0 + 100 * DAY, 100)).points[0]!.t).toBeLessThanOrEqual(T0);
+    expect(await counts()).toEqual([{ log: 1, audit: 1, images: 1 }]);
+    expect((await r1.messages({})).map((e) => e.source)).toEqual(['room2/chiller']);
+    await r2.applyRetention(policy, now);
+    expect(await parts()).toEqual(['samples_p202402', 'samples_p202403', 'samples_p202404']); // now nobody's: dropped whole
+    expect(await minOf(r2)).toBeGreaterThanOrEqual(now - 30 * DAY);
+    expect(await counts()).toEqual([{ log: 0, audit: 0, images: 0 }]);
+    await r1.write([sample('p', T0 + 200 * DAY, 1)]); // the archive still writes after another's drop
+    expect((await rawRows(r1, 'dev', 'p')).at(-1)).toEqual([T0 + 200 * DAY, 1]);
   });
 });
 

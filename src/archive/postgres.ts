@@ -98,6 +98,14 @@ export const PG_SCHEMA_VERSION = 1;
  */
 const PG_MAX_MINUTE_ROWS = 20_000;
 
+/**
+ * Default rows per batch (SQLite: 5000). Each batch upserts one minute and one hour bin per
+ * series it touches, so with thousands of series the bins, not the samples, dominate: a larger
+ * batch spreads them over more samples (4000 series: ~2.5x the rate of 5000-row batches on the
+ * test machine). batchMs (250 ms) still bounds how long a sample waits at ordinary rates.
+ */
+const PG_BATCH_ROWS = 20_000;
+
 /** The advisory lock key of migrations and partition changes ('labwire' as a number). */
 const LOCK_KEY = 0x6c6162776972;
 
@@ -192,7 +200,63 @@ CREATE INDEX images_t ON images (t_ms);
 CREATE INDEX images_device_t ON images (device, t_ms);
 `;
 
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [{ version: 1, sql: SCHEMA_V1 }];
+/**
+ * Version 2 (decision 0028): log, audit, alarms and images carry the origin that wrote them, so
+ * monitors sharing a database keep their alarm ids, log sources and devices apart. Rows written
+ * before the upgrade are attributed to the monitor that upgrades (one monitor per database was
+ * the only sound use of those tables before it). Image ids stay unique per database.
+ */
+const SCHEMA_V2 = `
+ALTER TABLE log ADD COLUMN origin text NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN origin text NOT NULL DEFAULT '';
+ALTER TABLE alarms ADD COLUMN origin text NOT NULL DEFAULT '';
+ALTER TABLE images ADD COLUMN origin text NOT NULL DEFAULT '';
+UPDATE log SET origin = $origin$;
+UPDATE audit SET origin = $origin$;
+UPDATE alarms SET origin = $origin$;
+UPDATE images SET origin = $origin$;
+ALTER TABLE log ALTER COLUMN origin DROP DEFAULT;
+ALTER TABLE audit ALTER COLUMN origin DROP DEFAULT;
+ALTER TABLE alarms ALTER COLUMN origin DROP DEFAULT;
+ALTER TABLE images ALTER COLUMN origin DROP DEFAULT;
+ALTER TABLE images DROP CONSTRAINT images_device_path_key;
+ALTER TABLE images ADD CONSTRAINT images_origin_device_path_key UNIQUE (origin, device, path);
+DROP INDEX log_source_t;
+CREATE INDEX log_origin_source_t ON log (origin, source, t_ms);
+DROP INDEX audit_device_t;
+CREATE INDEX audit_origin_device_t ON audit (origin, device, t_ms);
+DROP INDEX alarms_alarm_t;
+CREATE INDEX alarms_origin_alarm_t ON alarms (origin, alarm, t_ms);
+DROP INDEX images_device_t;
+CREATE INDEX images_origin_device_t ON images (origin, device, t_ms);
+CREATE INDEX log_origin_t ON log (origin, t_ms);
+CREATE INDEX audit_origin_t ON audit (origin, t_ms);
+CREATE INDEX images_origin_t ON images (origin, t_ms);
+ALTER TABLE rollup_1m SET (fillfactor = 50);
+ALTER TABLE rollup_1h SET (fillfactor = 50);
+`;
+
+/** Migrations in order; `$origin$` in a migration's SQL stands for the upgrading monitor's origin (a quoted literal). */
+export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  { version: 1, sql: SCHEMA_V1 },
+  { version: 2, sql: SCHEMA_V2 },
+];
+
+/** The current schema version (tests check an upgraded database reports it). */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** A name of another origin as every read shows it: `<origin>/<name>`; own names stay plain (as series devices, decision 0021). */
+function qualified(own: string, origin: string, name: string): string {
+  return origin === own ? name : `${origin}/${name}`;
+}
+
+/**
+ * SQL matching a name column against a name as reads show it (plain for own rows, qualified for
+ * another origin's): compared with the qualified form, never split. $me is this origin.
+ */
+function matchName(col: string, me: string, x: string): string {
+  return `((origin = ${me} AND ${col} = ${x}) OR (origin <> ${me} AND origin || '/' || ${col} = ${x}))`;
+}
 
 /** int8 and numeric as JavaScript numbers (times in ms and counts fit in 2^53). */
 const TYPES = {
@@ -202,11 +266,12 @@ const TYPES = {
   }) as typeof pg.types.getTypeParser,
 };
 
-const IMAGE_COLUMNS = 'id, t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
+const IMAGE_COLUMNS = 'id, t_ms, origin, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
 
 interface ImageRow {
   id: number;
   t_ms: number;
+  origin: string;
   device: string;
   path: string;
   frame: number | null;
@@ -224,7 +289,7 @@ interface ImageRow {
 }
 
 function imageRecord(r: ImageRow): ImageRecord {
-  const { t_ms, ...rest } = r;
+  const { t_ms, origin: _origin, ...rest } = r;
   return { ...rest, t: t_ms };
 }
 
@@ -359,7 +424,7 @@ export class PostgresArchive implements Archive {
     this.logger = options.logger ?? silentLogger();
     this.queue = new WriteQueue({
       batchMs: options.batchMs ?? 250,
-      batchRows: options.batchRows ?? 5000,
+      batchRows: options.batchRows ?? PG_BATCH_ROWS,
       maxPending: options.maxPending ?? 1_000_000,
       commit: (batch) => this.commitBatch(batch),
       onFailure: (error) => {
@@ -404,7 +469,7 @@ export class PostgresArchive implements Archive {
     // An idle connection that the server closes must not crash the process; the pool drops it.
     pool.on('error', (err) => logger.warn({ err, url: redactUrl(options.url) }, 'archive: idle database connection lost'));
     try {
-      await migrate(pool);
+      await migrate(pool, options.origin);
     } catch (e) {
       await pool.end().catch(() => undefined);
       throw pgError('cannot open archive', options.url, e);
@@ -582,20 +647,26 @@ export class PostgresArchive implements Archive {
     const params: unknown[] = [from, to];
     const where = ['t_ms >= $1', 't_ms <= $2'];
     if (query.source !== undefined) {
-      params.push(query.source);
-      where.push(`source = $${params.length}`);
+      params.push(this.origin, query.source);
+      where.push(matchName('source', '$3', '$4'));
     }
     if (query.minLevel !== undefined && query.minLevel !== 'debug') {
       params.push(levelsAtLeast(query.minLevel));
       where.push(`level = ANY($${params.length}::text[])`);
     }
     params.push(limit);
-    const rows = await this.q<{ t_ms: number; source: string; level: LogLevel; message: string }>(
-      `SELECT t_ms, source, level, message FROM log WHERE ${where.join(' AND ')} ORDER BY t_ms DESC, id DESC LIMIT $${params.length}`,
+    const rows = await this.q<{ t_ms: number; origin: string; source: string; level: LogLevel; message: string }>(
+      `SELECT t_ms, origin, source, level, message FROM log WHERE ${where.join(' AND ')} ORDER BY t_ms DESC, id DESC LIMIT $${params.length}`,
       params,
       'read from archive',
     );
-    return rows.map((r) => ({ t: r.t_ms, source: r.source, level: r.level, message: r.message }));
+    return rows.map((r) => ({
+      t: r.t_ms,
+      source: qualified(this.origin, r.origin, r.source),
+      level: r.level,
+      message: r.message,
+      ...(r.origin !== this.origin ? { origin: r.origin } : {}),
+    }));
   }
 
   async auditTrail(query: { from?: number; to?: number; device?: string; limit?: number }): Promise<AuditEntry[]> {
@@ -603,13 +674,23 @@ export class PostgresArchive implements Archive {
     const limit = checkLimit(query.limit);
     this.assertOpen();
     const byDevice = query.device !== undefined;
-    const rows = await this.q<{ t_ms: number; who: string; peer: string; device: string; command: string; before: unknown; after: unknown; result: string }>(
-      `SELECT t_ms, who, peer, device, command, before, after, result FROM audit
-       WHERE ${byDevice ? 'device = $4 AND ' : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
-      byDevice ? [from, to, limit, query.device] : [from, to, limit],
+    const rows = await this.q<{ t_ms: number; origin: string; who: string; peer: string; device: string; command: string; before: unknown; after: unknown; result: string }>(
+      `SELECT t_ms, origin, who, peer, device, command, before, after, result FROM audit
+       WHERE ${byDevice ? `${matchName('device', '$4', '$5')} AND ` : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
+      byDevice ? [from, to, limit, this.origin, query.device] : [from, to, limit],
       'read from archive',
     );
-    return rows.map((r) => ({ t: r.t_ms, who: r.who, peer: r.peer, device: r.device, command: r.command, before: parseObject(r.before), after: parseObject(r.after), result: r.result }));
+    return rows.map((r) => ({
+      t: r.t_ms,
+      who: r.who,
+      peer: r.peer,
+      device: qualified(this.origin, r.origin, r.device),
+      command: r.command,
+      before: parseObject(r.before),
+      after: parseObject(r.after),
+      result: r.result,
+      ...(r.origin !== this.origin ? { origin: r.origin } : {}),
+    }));
   }
 
   /** One alarm transition, durable at once in its own statement (transitions are rare). */
@@ -618,8 +699,8 @@ export class PostgresArchive implements Archive {
     this.assertOpen();
     const value = entry.value !== null && Number.isFinite(entry.value) ? entry.value : null;
     await this.q(
-      'INSERT INTO alarms (t_ms, alarm, from_state, to_state, severity, message, value, who) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, entry.message, value, entry.who ?? null],
+      'INSERT INTO alarms (origin, t_ms, alarm, from_state, to_state, severity, message, value, who) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)',
+      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, entry.message, value, entry.who ?? null, this.origin],
       'cannot write to archive',
     );
   }
@@ -629,15 +710,16 @@ export class PostgresArchive implements Archive {
     const limit = checkLimit(query.limit);
     this.assertOpen();
     const byId = query.id !== undefined;
-    const rows = await this.q<{ t_ms: number; alarm: string; from_state: string; to_state: string; severity: string; message: string; value: number | null; who: string | null }>(
-      `SELECT t_ms, alarm, from_state, to_state, severity, message, value, who FROM alarms
-       WHERE ${byId ? 'alarm = $4 AND ' : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
-      byId ? [from, to, limit, query.id] : [from, to, limit],
+    const rows = await this.q<{ t_ms: number; origin: string; alarm: string; from_state: string; to_state: string; severity: string; message: string; value: number | null; who: string | null }>(
+      `SELECT t_ms, origin, alarm, from_state, to_state, severity, message, value, who FROM alarms
+       WHERE ${byId ? `${matchName('alarm', '$4', '$5')} AND ` : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
+      byId ? [from, to, limit, this.origin, query.id] : [from, to, limit],
       'read from archive',
     );
     return rows.map((r) => ({
       t: r.t_ms,
-      id: r.alarm,
+      id: qualified(this.origin, r.origin, r.alarm),
+      ...(r.origin !== this.origin ? { origin: r.origin } : {}),
       from: r.from_state,
       to: r.to_state,
       severity: r.severity,
@@ -651,17 +733,17 @@ export class PostgresArchive implements Archive {
     checkImage(image);
     this.assertOpen();
     const inserted = await this.q<ImageRow>(
-      `INSERT INTO images (t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median, indexed_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (device, path) DO NOTHING RETURNING ${IMAGE_COLUMNS}`,
+      `INSERT INTO images (t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median, indexed_ms, origin)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (origin, device, path) DO NOTHING RETURNING ${IMAGE_COLUMNS}`,
       [
         Math.round(image.t), image.device, image.path, image.frame, image.exptime, image.type, image.object,
-        image.width, image.height, image.bitpix, image.bytes, image.min, image.max, image.mean, image.median, Date.now(),
+        image.width, image.height, image.bitpix, image.bytes, image.min, image.max, image.mean, image.median, Date.now(), this.origin,
       ],
       `cannot index image ${image.path} in archive`,
     );
-    if (inserted[0] !== undefined) return { image: imageRecord(inserted[0]), added: true };
-    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE device = $1 AND path = $2`, [image.device, image.path], 'read from archive');
-    return { image: imageRecord(rows[0]!), added: false };
+    if (inserted[0] !== undefined) return { image: this.imageRecord(inserted[0]), added: true };
+    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE origin = $3 AND device = $1 AND path = $2`, [image.device, image.path, this.origin], 'read from archive');
+    return { image: this.imageRecord(rows[0]!), added: false };
   }
 
   async listImages(query: ImageQuery): Promise<ImageRecord[]> {
@@ -670,18 +752,25 @@ export class PostgresArchive implements Archive {
     this.assertOpen();
     const byDevice = query.device !== undefined;
     const rows = await this.q<ImageRow>(
-      `SELECT ${IMAGE_COLUMNS} FROM images WHERE ${byDevice ? 'device = $4 AND ' : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
-      byDevice ? [from, to, limit, query.device] : [from, to, limit],
+      `SELECT ${IMAGE_COLUMNS} FROM images WHERE ${byDevice ? `${matchName('device', '$4', '$5')} AND ` : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
+      byDevice ? [from, to, limit, this.origin, query.device] : [from, to, limit],
       'read from archive',
     );
-    return rows.map(imageRecord);
+    return rows.map((r) => this.imageRecord(r));
   }
 
   async getImage(id: number): Promise<ImageRecord | undefined> {
     if (!Number.isSafeInteger(id)) throw new ArchiveQueryError(`an image id is an integer (got ${String(id)})`);
     this.assertOpen();
     const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = $1`, [id], 'read from archive');
-    return rows[0] === undefined ? undefined : imageRecord(rows[0]);
+    return rows[0] === undefined ? undefined : this.imageRecord(rows[0]);
+  }
+
+  /** An image row as reads show it: another origin's device qualified, its origin named. */
+  private imageRecord(r: ImageRow): ImageRecord {
+    const rec = imageRecord(r);
+    if (r.origin === this.origin) return rec;
+    return { ...rec, device: qualified(this.origin, r.origin, r.device), origin: r.origin };
   }
 
   async *exportCsv(device: string, name: string, from: number, to: number): AsyncGenerator<string> {
@@ -707,10 +796,10 @@ export class PostgresArchive implements Archive {
   }
 
   /**
-   * Deletes what each tier keeps no longer. Raw samples: whole monthly partitions older than the
-   * cut are dropped (cheap, no vacuum), then one DELETE trims the partition that straddles it.
-   * Retention applies to the whole database (every origin: partitions hold all of them), so when
-   * several monitors share one, the shortest limit any of them sets wins (docs/archive.md).
+   * Deletes what each tier keeps no longer, of THIS origin only (decision 0028): monitors sharing
+   * a database each keep their own limits. Raw samples: a monthly partition older than the cut is
+   * dropped whole (cheap, no vacuum) only when no other origin has rows in it; otherwise, and for
+   * the partition that straddles the cut, this origin's rows are deleted by statement.
    */
   async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
     this.assertOpen();
@@ -733,20 +822,28 @@ export class PostgresArchive implements Archive {
       const cutoff = now - policy.rawMs;
       await this.withClient(what, async (c) => {
         await c.query('BEGIN');
-        await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-        const parts = await c.query<{ name: string }>(
-          `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
-        );
-        for (const { name } of parts.rows) {
-          const b = boundsOfPartition(name);
-          if (b !== undefined && b.end <= cutoff) {
+        try {
+          await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+          const parts = await c.query<{ name: string }>(
+            `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
+          );
+          const others = (await c.query<{ id: number }>('SELECT id FROM series WHERE origin <> $1', [this.origin])).rows.map((r) => r.id);
+          for (const { name } of parts.rows) {
+            const b = boundsOfPartition(name);
+            if (b === undefined || b.end > cutoff) continue;
+            // One index probe per other series (primary key series_id, t_ms).
+            const shared = others.length > 0 && (await c.query(`SELECT 1 FROM ${name} WHERE series_id = ANY($1::int[]) LIMIT 1`, [others])).rows.length > 0;
+            if (shared) continue;
             await c.query(`DROP TABLE ${name}`);
             this.partitions.delete(b.start);
           }
+          await c.query('COMMIT');
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw e;
         }
-        await c.query('COMMIT');
       });
-      await this.q('DELETE FROM samples WHERE t_ms < $1', [cutoff], what);
+      await this.q('DELETE FROM samples WHERE t_ms < $1 AND series_id IN (SELECT id FROM series WHERE origin = $2)', [cutoff, this.origin], what);
       await yieldToLoop();
     }
     const tiers: Array<[string, string, number | undefined, number]> = [
@@ -757,11 +854,11 @@ export class PostgresArchive implements Archive {
     for (const [table, col, ms, width] of tiers) {
       if (ms === undefined) continue;
       // A bin is deleted once all of it is older than the limit.
-      await this.deleteInChunks(table, col, now - ms - (width - 1), what);
+      await this.deleteInChunks(table, col, now - ms - (width - 1), 'series_id IN (SELECT id FROM series WHERE origin = $2)', what);
     }
     for (const [table, ms] of [['log', policy.logMs], ['audit', policy.auditMs], ['images', policy.imagesMs]] as const) {
       if (ms === undefined) continue;
-      await this.deleteInChunks(table, 't_ms', now - ms, what);
+      await this.deleteInChunks(table, 't_ms', now - ms, 'origin = $2', what);
     }
   }
 
@@ -769,10 +866,13 @@ export class PostgresArchive implements Archive {
    * Deletes rows older than `before` in statements of RETENTION_CHUNK rows (short transactions:
    * a year of minute bins of 4000 series is billions of rows), the event loop free between them.
    */
-  private async deleteInChunks(table: string, col: string, before: number, what: string): Promise<void> {
+  private async deleteInChunks(table: string, col: string, before: number, ownRows: string, what: string): Promise<void> {
     for (;;) {
       const n = await this.withClient(what, async (c) => {
-        const r = await c.query(`DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${col} < $1 LIMIT ${RETENTION_CHUNK}))`, [before]);
+        const r = await c.query(
+          `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${col} < $1 AND ${ownRows} LIMIT ${RETENTION_CHUNK}))`,
+          [before, this.origin],
+        );
         return r.rowCount ?? 0;
       });
       await yieldToLoop();
@@ -800,7 +900,7 @@ export class PostgresArchive implements Archive {
 
   private async recreateSchema(): Promise<void> {
     try {
-      await migrate(this.pool);
+      await migrate(this.pool, this.origin);
     } catch (e) {
       throw pgError('cannot write to archive', this.url, e);
     }
@@ -915,16 +1015,17 @@ export class PostgresArchive implements Archive {
           }
           if (batch.logs.length > 0) {
             const l = batch.logs;
-            await c.query('INSERT INTO log (t_ms, source, level, message) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])', [
+            await c.query('INSERT INTO log (origin, t_ms, source, level, message) SELECT $5, * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])', [
               l.map((e) => Math.round(e.t)),
               l.map((e) => e.source),
               l.map((e) => e.level),
               l.map((e) => e.message),
+              this.origin,
             ]);
           }
           for (const e of batch.audits) {
-            await c.query('INSERT INTO audit (t_ms, who, peer, device, command, before, after, result) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)', [
-              Math.round(e.t), e.who, e.peer, e.device, e.command, JSON.stringify(e.before), JSON.stringify(e.after), e.result,
+            await c.query('INSERT INTO audit (origin, t_ms, who, peer, device, command, before, after, result) VALUES ($9, $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)', [
+              Math.round(e.t), e.who, e.peer, e.device, e.command, JSON.stringify(e.before), JSON.stringify(e.after), e.result, this.origin,
             ]);
           }
           for (const rt of units) await c.query('UPDATE series SET unit = $1 WHERE id = $2', [rt.unit, rt.id]);
@@ -1201,7 +1302,7 @@ async function insertSamples(c: pg.PoolClient, onConflict: boolean, params: unkn
 }
 
 /** Creates or upgrades the schema in one transaction under the advisory lock; idempotent. */
-async function migrate(pool: pg.Pool): Promise<void> {
+async function migrate(pool: pg.Pool, origin: string): Promise<void> {
   const c = await pool.connect();
   let broken = false;
   const onError = (): void => {
@@ -1219,7 +1320,7 @@ async function migrate(pool: pg.Pool): Promise<void> {
       if (current > latest) throw new ArchiveError(`schema version ${current} is newer than this labwire understands (${latest}); upgrade labwire`, { code: 'SCHEMA' });
       for (const m of MIGRATIONS) {
         if (m.version <= current) continue;
-        await c.query(m.sql);
+        await c.query(m.sql.replaceAll('$origin$', pg.escapeLiteral(origin)));
         await c.query('INSERT INTO schema_version (version, applied_ms) VALUES ($1, $2)', [m.version, Date.now()]);
       }
       await c.query('COMMIT');

@@ -53,6 +53,8 @@ export interface LogEntry {
   source: string;
   level: LogLevel;
   message: string;
+  /** A shared (PostgreSQL) archive: the origin of another monitor's entry (its source is then `<origin>/<source>`). */
+  origin?: string;
 }
 
 export interface AuditEntry {
@@ -65,6 +67,8 @@ export interface AuditEntry {
   before: Record<string, unknown>;
   after: Record<string, unknown>;
   result: string;
+  /** A shared (PostgreSQL) archive: the origin of another monitor's entry (its device is then `<origin>/<device>`). */
+  origin?: string;
 }
 
 /** One point of a history: raw (`v`) or a bin of a rollup (`min`/`max`/`mean`/`n`). */
@@ -108,6 +112,8 @@ export interface AlarmEntry {
   value: number | null;
   /** Acknowledgements: who. */
   who?: string;
+  /** A shared (PostgreSQL) archive: the origin of another monitor's transition (its id is then `<origin>/<id>`); ignored by alarm(). */
+  origin?: string;
 }
 
 export interface AlarmHistoryQuery {
@@ -173,6 +179,8 @@ export interface ImageInfo {
 /** An indexed image: its info and the index's id (unique per archive). */
 export interface ImageRecord extends ImageInfo {
   id: number;
+  /** A shared (PostgreSQL) archive: the origin of another monitor's image (its device is then `<origin>/<device>`). */
+  origin?: string;
 }
 
 export interface ImageQuery {
