@@ -21,6 +21,7 @@ import type { MonitorOptions } from '../src/monitor/options.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
+import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { LabwireClient } from '../src/client/index.js';
 import { openSse } from '../src/web/test-helpers/clients.js';
@@ -436,6 +437,51 @@ describe('faults', () => {
     await eventually(() => expect(archive.series('flood/dev', 'v').at(-1)?.value).toBe(-1), LONG);
     expect(updates.length).toBeLessThan(floods / 10);
     expect(archive.series('flood/dev', 'v').length).toBeLessThan(floods / 10);
+  }, 60_000);
+
+  /** A lower monitor over a CCDLab gauge and a labwire daemon; the top's token there is not marked forward. */
+  async function ccdlabBelow(): Promise<{ gauge: CcdlabPeer; top: Monitor }> {
+    const gauge = new CcdlabPeer('pfeiffer', { hw_connected: 1, status: 0, pressure: 3.42 });
+    await gauge.start();
+    cleanups.push(() => gauge.stop());
+    const d = await fake({ level: 1 });
+    const lowTokens = parseTokenFile(`admin ${PLAIN_TOKEN} plain`, 'low-tokens');
+    // The gauge first: the top describes devices in the lower monitor's order.
+    const lower = await monitor({
+      name: 'lower',
+      tokens: lowTokens,
+      peers: [
+        { name: 'gauge', protocol: 'ccdlab', host: '127.0.0.1', port: gauge.port },
+        { name: 'x', host: '127.0.0.1', port: d.port },
+      ],
+    });
+    const top = await monitor({
+      name: 'top',
+      tokens: parseTokenFile([`operator ${OTTO} otto`, `viewer ${VERA} vera`].join('\n'), 'top-tokens'),
+      peers: [{ name: 'low', protocol: 'monitor', host: '127.0.0.1', port: lower.port, token: PLAIN_TOKEN }],
+    });
+    await eventually(() => {
+      expect(top.peer('low/gauge')?.connected).toBe(true);
+      expect(top.peer('low/x')?.describe).toBeDefined();
+    }, LONG);
+    return { gauge, top };
+  }
+
+  it('a CCDLab device below keeps its protocol above: a viewer cannot run its raw lines (programme_status …) through a non-forward token', async () => {
+    const { top } = await ccdlabBelow();
+    expect(top.peer('low/gauge')?.protocol).toBe('ccdlab');
+    expect(top.peer('low/x')?.protocol).toBe('labwire');
+    expect(top.labState().devices.find((x) => x.name === 'low/gauge')?.protocol).toBe('ccdlab');
+    const viewer = await RawClient.connect(top.port);
+    cleanups.push(() => viewer.close());
+    expect(await viewer.request(`auth token=${VERA}`)).toMatch(/^ok auth/);
+    // labwire's own reads; to CCDLab raw commands (lineKind), which the lower monitor would run with the top's admin token.
+    for (const line of ['programme_status', 'programme_profile']) {
+      expect(await viewer.request(`send low/gauge ${line}`, 10_000)).toMatch(/^error send code=Unauthorized/);
+    }
+    // To a labwire device below they stay reads.
+    expect(await viewer.request('send low/x describe', 10_000)).toMatch(/^describe /);
+    expect(await viewer.request('send low/x programme_status', 10_000)).not.toMatch(/code=Unauthorized/);
   }, 60_000);
 
   it('a lower monitor that stops answering marks its devices disconnected without stalling the top; it recovers', async () => {

@@ -65,6 +65,8 @@ interface SnapshotDevice {
   values: Record<string, PeerValue>;
   units: Record<string, string>;
   monitors: string[];
+  /** The device's own protocol below; absent from a lower monitor that does not say it. */
+  protocol?: 'labwire' | 'ccdlab';
 }
 
 function record<T>(): Record<string, T> {
@@ -107,7 +109,8 @@ export function parseSnapshot(line: string): { t: number; devices: SnapshotDevic
     const units = record<string>();
     if (isObject(d.units)) for (const [k, u] of Object.entries(d.units)) if (typeof u === 'string') units[k] = u;
     const monitors = Array.isArray(d.monitors) ? d.monitors.filter((m): m is string => typeof m === 'string') : [];
-    devices.push({ name: d.name, connected: d.connected === true, values, units, monitors });
+    const protocol = d.protocol === 'labwire' || d.protocol === 'ccdlab' ? d.protocol : undefined;
+    devices.push({ name: d.name, connected: d.connected === true, values, units, monitors, ...(protocol ? { protocol } : {}) });
   }
   const t = typeof doc.t === 'number' && Number.isFinite(doc.t) ? doc.t : 0;
   return { t, devices };
@@ -115,7 +118,8 @@ export function parseSnapshot(line: string): { t: number; devices: SnapshotDevic
 
 /** A device of a lower monitor, as this monitor shows it. */
 export class RemoteDevice implements LabDevice {
-  readonly protocol = 'labwire' as const;
+  /** What the lower monitor's snapshot says the device speaks (undefined: it did not say). */
+  declaredProtocol: 'labwire' | 'ccdlab' | undefined;
   /** The client name here, made from the two structured parts; nothing ever splits it again. */
   readonly name: string;
   readonly config: { plots: PlotConfig[]; description?: string };
@@ -140,6 +144,16 @@ export class RemoteDevice implements LabDevice {
     this.name = `${parent.name}/${below}`;
     this.monitors = monitors;
     this.config = { plots: [], ...(parent.config.description !== undefined ? { description: `${parent.config.description}: ${below}` } : {}) };
+  }
+
+  /**
+   * Decides which lines are reads (lineKind): for a CCDLab device `describe`, `programme_status`
+   * … are raw writes to the instrument. Until the snapshot or a labwire/1 describe says
+   * otherwise it is taken for CCDLab, the side on which a viewer can run nothing it should not.
+   */
+  get protocol(): 'labwire' | 'ccdlab' {
+    if (this.declaredProtocol !== undefined) return this.declaredProtocol;
+    return this.describe?.protocol === 'labwire/1' ? 'labwire' : 'ccdlab';
   }
 
   get endpoint(): string {
@@ -481,6 +495,7 @@ export class MonitorPeer {
         this.describeQueue.push(d);
       }
       d.monitors = monitors;
+      d.declaredProtocol = e.protocol;
       d.units = e.units;
       const diff = record<PeerValue>();
       let any = false;

@@ -547,7 +547,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       const units: Record<string, string> = p instanceof RemoteDevice ? { ...p.units } : {};
       for (const [k, decl] of Object.entries(p.describe?.params ?? {})) if (decl.unit) units[k] = decl.unit;
       // The monitors a lower monitor's device came through: a monitor above this one refuses loops with it.
-      return { name: p.name, connected: p.connected, values: { ...p.values }, units, ...(p.monitors.length > 0 ? { monitors: [...p.monitors] } : {}) };
+      return { name: p.name, protocol: p.protocol, connected: p.connected, values: { ...p.values }, units, ...(p.monitors.length > 0 ? { monitors: [...p.monitors] } : {}) };
     });
     return { t: Date.now(), source: `monitor ${this.name}`, devices };
   }
