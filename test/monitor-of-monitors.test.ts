@@ -484,6 +484,15 @@ describe('faults', () => {
     expect(await viewer.request('send low/x programme_status', 10_000)).not.toMatch(/code=Unauthorized/);
   }, 60_000);
 
+  it('the top asks describe of labwire devices below only: a CCDLab device gets no describe line', async () => {
+    const { gauge, top } = await ccdlabBelow();
+    // The gauge comes first below, so its describe (if any) went before x's, which is here.
+    expect(gauge.received.filter((l) => /^\s*describe\b/.test(l))).toEqual([]);
+    const low = top.monitors()[0]!;
+    expect(low.connected).toBe(true);
+    expect(top.peer('low/gauge')?.describe).toBeUndefined();
+  }, 60_000);
+
   it('a lower monitor that stops answering marks its devices disconnected without stalling the top; it recovers', async () => {
     const d = await fake({ level: 1 });
     const lower = await monitor({ name: 'lower', peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });

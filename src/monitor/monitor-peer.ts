@@ -423,7 +423,7 @@ export class MonitorPeer {
     }
     this.initFailureReported = false;
     // After a reconnect every device is described again, as a daemon peer is (it may have been updated).
-    for (const d of this.devices.values()) if (!this.describeQueue.includes(d)) this.describeQueue.push(d);
+    for (const d of this.devices.values()) if (d.declaredProtocol === 'labwire' && !this.describeQueue.includes(d)) this.describeQueue.push(d);
     this.applySnapshot(parsed);
     this.setUp(true);
     void this.describeNext();
@@ -454,7 +454,7 @@ export class MonitorPeer {
     d.connected = now;
     d.since = t;
     // A device first seen while down below could not describe itself then: it is asked now.
-    if (now && !d.describe && !this.describeQueue.includes(d)) {
+    if (now && !d.describe && d.declaredProtocol === 'labwire' && !this.describeQueue.includes(d)) {
       this.describeQueue.push(d);
       queueMicrotask(() => void this.describeNext());
     }
@@ -602,7 +602,7 @@ export class MonitorPeer {
     this.resyncTimer.unref();
   }
 
-  /** Each new device's describe, one at a time, through the lower monitor (`send <device> describe`). */
+  /** Each new labwire device's describe, one at a time, through the lower monitor (`send <device> describe`). */
   private async describeNext(): Promise<void> {
     if (this.describing) return;
     this.describing = true;
@@ -610,6 +610,8 @@ export class MonitorPeer {
       while (this.describeQueue.length > 0 && this.up && !this.closed) {
         const d = this.describeQueue.shift()!;
         if (this.devices.get(d.below) !== d) continue;
+        // To a CCDLab device `describe` is a raw line for the instrument; asked of labwire ones only.
+        if (d.declaredProtocol !== 'labwire') continue;
         try {
           const reply = await this.request(`send ${quote(d.below)} describe`, 'describe');
           if (!reply.line.startsWith('describe ')) continue;
