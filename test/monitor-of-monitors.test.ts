@@ -359,6 +359,25 @@ describe('faults', () => {
     expect(top.recentMessages().some((e) => e.message === 'low/x removed: monitor low no longer lists it')).toBe(true);
   });
 
+  it('a device removed below and added again hands its describe to the page again', async () => {
+    const dx = await fake({ level: 1 });
+    let lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port: 0 }, logger, ...timing, peers: [{ name: 'x', host: '127.0.0.1', port: dx.port }] });
+    const port = lower.port;
+    cleanups.push(() => lower.close());
+    const top = await monitor({ name: 'top', peers: [{ name: 'low', protocol: 'monitor', host: '127.0.0.1', port }] });
+    await eventually(() => expect(top.peer('low/x')?.describe).toBeDefined(), LONG);
+    await lower.close();
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers: [] });
+    await eventually(() => expect(top.peer('low/x')).toBeUndefined(), LONG);
+    const events: Array<{ name: string; describe?: unknown }> = [];
+    top.on('peer', (p: { name: string; describe?: unknown }) => events.push(p));
+    await lower.close();
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers: [{ name: 'x', host: '127.0.0.1', port: dx.port }] });
+    await eventually(() => expect(top.peer('low/x')?.describe).toBeDefined(), LONG);
+    // What a page gets: the device is added without a describe, then its describe follows.
+    await eventually(() => expect(events.some((e) => e.name === 'low/x' && e.describe !== undefined)).toBe(true), LONG);
+  }, 90_000);
+
   it('a lower monitor with the same name is refused (a loop, or two monitors left at the default name)', async () => {
     const d = await fake({ level: 1 });
     const lower = await monitor({ name: 'monitor', peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });

@@ -732,9 +732,23 @@ export class Monitor extends EventEmitter implements MonitorView {
     const i = this.peerList.indexOf(device);
     if (i >= 0) this.peerList.splice(i, 1);
     this.numeric.delete(device.name);
+    this.forget(device.name);
     this.addEntry({ t, source: device.name, level: 'info', message: `${device.name} removed: monitor ${device.parent.name} no longer lists it` });
     // A page keeps showing it, disconnected with the reason, until it is reloaded.
     if (!wasUp) this.emit('peer', device.state());
+  }
+
+  /**
+   * Drops what the monitor remembers of a device that went: a device of that name added again
+   * later hands its describe to the page anew (onDescribed compares with describedAs) and has its
+   * series configured again; and devices coming and going below do not grow these maps.
+   */
+  private forget(name: string): void {
+    this.describedAs.delete(name);
+    const prefix = `${name}\u0000`;
+    for (const map of [this.configured, this.heartbeats, this.lastWritten]) {
+      for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key);
+    }
   }
 
   /** A null sample for every numeric series of the peer: the gap stays visible in the history. */
