@@ -29,6 +29,8 @@ import { parseTokenFile } from '../src/server/index.js';
 import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
 import { silentLogger } from '../src/util/logger.js';
+import { monitorMetrics } from '../src/bridges/metrics/monitor.js';
+import { promtoolCheck, runPromtool } from '../src/testing/promtool.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
 
@@ -511,6 +513,49 @@ describe('faults', () => {
     expect(low.connected).toBe(true);
     expect(top.peer('low/gauge')?.describe).toBeUndefined();
   }, 60_000);
+
+  it('metrics: a lower monitor\'s own link has its series (up, reconnects), also one that never connected; its devices keep their protocol', async () => {
+    const gauge = new CcdlabPeer('pfeiffer', { hw_connected: 1, status: 0, pressure: 3.42 });
+    await gauge.start();
+    cleanups.push(() => gauge.stop());
+    const d = await fake({ level: 1 });
+    const peers: MonitorOptions['peers'] = [
+      { name: 'gauge', protocol: 'ccdlab', host: '127.0.0.1', port: gauge.port },
+      { name: 'x', host: '127.0.0.1', port: d.port },
+    ];
+    let lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port: 0 }, logger, ...timing, peers });
+    const port = lower.port;
+    cleanups.push(() => lower.close());
+    const nobody = await freePort();
+    const top = await monitor({
+      name: 'top',
+      peers: [
+        { name: 'low', protocol: 'monitor', host: '127.0.0.1', port },
+        { name: 'dead', protocol: 'monitor', host: '127.0.0.1', port: nobody },
+      ],
+    });
+    const scrape = (): Promise<string> => monitorMetrics(top).metrics();
+    await eventually(async () => {
+      const text = await scrape();
+      expect(text).toMatch(/^labwire_peer_up\{peer="low",protocol="monitor"\} 1$/m);
+      expect(text).toMatch(/^labwire_peer_up\{peer="low\/gauge",protocol="ccdlab"\} 1$/m);
+      expect(text).toMatch(/^labwire_peer_up\{peer="low\/x",protocol="labwire"\} 1$/m);
+    }, LONG);
+    const first = await scrape();
+    expect(first).toMatch(/^labwire_peer_up\{peer="dead",protocol="monitor"\} 0$/m);
+    expect(first).toMatch(/^labwire_peer_reconnects_total\{peer="low"\} 0$/m);
+    expect(first).toMatch(/^labwire_peer_reconnects_total\{peer="dead"\} 0$/m);
+    expect(first).toMatch(/^labwire_peer_timeouts_total\{peer="low"\} \d+$/m);
+    if (runPromtool) expect(promtoolCheck(first)).toEqual({ status: 0, output: '' });
+    await lower.close();
+    await eventually(async () => expect(await scrape()).toMatch(/^labwire_peer_up\{peer="low",protocol="monitor"\} 0$/m), LONG);
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers });
+    await eventually(async () => {
+      const text = await scrape();
+      expect(text).toMatch(/^labwire_peer_up\{peer="low",protocol="monitor"\} 1$/m);
+      expect(text).toMatch(/^labwire_peer_reconnects_total\{peer="low"\} 1$/m);
+    }, LONG);
+  }, 90_000);
 
   it('a lower monitor that stops answering marks its devices disconnected without stalling the top; it recovers', async () => {
     const d = await fake({ level: 1 });

@@ -195,6 +195,8 @@ export class MonitorPeer {
   /** The name the lower monitor gives itself (`get_id`). */
   lowerName: string | undefined;
   lastError: string | undefined;
+  /** For metrics (Monitor.health): times it came up (handshake done, or answering again), and requests or probes left unanswered in time. */
+  readonly counts = { ups: 0, timeouts: 0 };
 
   private readonly client: LabwireClient;
   private readonly devices = new Map<string, RemoteDevice>();
@@ -319,7 +321,10 @@ export class MonitorPeer {
       if (reply.binary) throw new LabwireError('ProtocolError', `monitor ${this.name} answered with binary data, which send cannot pass on`, 'send');
       return reply;
     } catch (err) {
-      if (isCode(err, 'Timeout')) throw new LabwireError('Timeout', `no reply from monitor ${this.name} within ${timeoutMs} ms`, command);
+      if (isCode(err, 'Timeout')) {
+        this.counts.timeouts++;
+        throw new LabwireError('Timeout', `no reply from monitor ${this.name} within ${timeoutMs} ms`, command);
+      }
       if (isCode(err, 'CommunicationFailed')) throw new LabwireError('CommunicationFailed', `the connection to monitor ${this.name} was lost before it replied`, command);
       throw err;
     } finally {
@@ -413,6 +418,7 @@ export class MonitorPeer {
         this.hooks.log(this, 'warning', `${this.name}: cannot start watching monitor ${this.endpoint}: ${this.lastError}; retrying every ${INIT_RETRY_MS / 1000} s`, Date.now());
       }
       if (isCode(refused, 'Timeout')) {
+        this.counts.timeouts++;
         this.drop(this.lastError);
         return;
       }
@@ -436,6 +442,7 @@ export class MonitorPeer {
   }
 
   private setUp(up: boolean, reason = ''): void {
+    if (up && !this.up) this.counts.ups++;
     this.up = up;
     if (up) this.lastError = undefined;
     const t = Date.now();
@@ -574,6 +581,7 @@ export class MonitorPeer {
         return;
       }
       const wasUp = this.up;
+      if (!wasUp) this.counts.ups++;
       this.up = true;
       this.lastError = undefined;
       this.applySnapshot(doc);
@@ -746,7 +754,10 @@ export class MonitorPeer {
         if (gen === this.gen) this.heard();
       },
       (err: unknown) => {
-        if (gen === this.gen && isCode(err, 'Timeout')) this.markHung(gen);
+        if (gen === this.gen && isCode(err, 'Timeout')) {
+          this.counts.timeouts++;
+          this.markHung(gen);
+        }
       },
     ).finally(() => {
       this.probing = false;

@@ -315,15 +315,18 @@ export class Monitor extends EventEmitter implements MonitorView {
   }
 
   health(): MonitorHealth {
-    // Links of this monitor only: a lower monitor's devices are not links of ours (its own
-    // connection is counted under the monitor peer's name once monitor peers count).
-    const peers = this.peerList.filter((p): p is Peer => p instanceof Peer).map((p) => ({
+    // Links of this monitor only: a lower monitor's devices are not links of ours; its own
+    // connection is, under the monitor peer's name (listed whether or not it ever connected).
+    const peers: MonitorHealth['peers'] = this.peerList.filter((p): p is Peer => p instanceof Peer).map((p) => ({
       name: p.name,
       protocol: p.protocol,
       connected: p.connected,
       reconnects: Math.max(0, p.counts.ups - 1),
       timeouts: p.counts.timeouts,
     }));
+    for (const m of this.monitorPeers.values()) {
+      peers.push({ name: m.name, protocol: 'monitor', connected: m.up, reconnects: Math.max(0, m.counts.ups - 1), timeouts: m.counts.timeouts });
+    }
     const server = this.server;
     if (!server) return { peers };
     const refused = server.refusedCounters;

@@ -78,4 +78,14 @@ describe('monitor metrics from a MonitorView', () => {
     expect(text).not.toContain('device="b"');
     expect(text).not.toContain('peer="b"');
   });
+
+  it('a lower monitor\'s own link has labwire_peer_up with protocol monitor, from health, also while down', async () => {
+    const m = view([peer({ name: 'room1/gauge', protocol: 'ccdlab', values: { pressure: 1 } })], { pending: 0, committed: 0, skipped: 0 }, [], {
+      peers: [{ name: 'room1', protocol: 'monitor', connected: false, reconnects: 0, timeouts: 3 }],
+    });
+    const text = await monitorMetrics(m).metrics();
+    expect(text).toContain('labwire_peer_up{peer="room1/gauge",protocol="ccdlab"} 1');
+    expect(text).toContain('labwire_peer_up{peer="room1",protocol="monitor"} 0');
+    expect(text).toContain('labwire_peer_timeouts_total{peer="room1"} 3');
+  });
 });
