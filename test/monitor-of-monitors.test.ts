@@ -488,7 +488,7 @@ describe('faults', () => {
     return { gauge, top };
   }
 
-  it('a CCDLab device below keeps its protocol above: a viewer cannot run its raw lines (programme_status …) through a non-forward token', async () => {
+  it('a CCDLab device below keeps its protocol above: a viewer cannot run its raw lines (describe, programme_status …) through a non-forward token', async () => {
     const { top } = await ccdlabBelow();
     expect(top.peer('low/gauge')?.protocol).toBe('ccdlab');
     expect(top.peer('low/x')?.protocol).toBe('labwire');
@@ -496,8 +496,8 @@ describe('faults', () => {
     const viewer = await RawClient.connect(top.port);
     cleanups.push(() => viewer.close());
     expect(await viewer.request(`auth token=${VERA}`)).toMatch(/^ok auth/);
-    // labwire's own reads; to CCDLab raw commands (lineKind), which the lower monitor would run with the top's admin token.
-    for (const line of ['programme_status', 'programme_profile']) {
+    // labwire's own reads; to CCDLab raw lines for the instrument (lineKind), which the lower monitor would run with the top's admin token.
+    for (const line of ['describe', 'programme_status', 'programme_profile']) {
       expect(await viewer.request(`send low/gauge ${line}`, 10_000)).toMatch(/^error send code=Unauthorized/);
     }
     // To a labwire device below they stay reads.
