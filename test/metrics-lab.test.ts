@@ -2,7 +2,6 @@
  * `metrics:` per daemon in the lab file (labwire up): each daemon gets its own metrics listener,
  * the monitor answers GET /metrics with the viewer role, and both expositions pass promtool.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +10,9 @@ import { parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
 import { eventually } from '../src/testing/eventually.js';
 import { silentLogger } from '../src/util/logger.js';
+import { promtoolCheck, promtoolTest, runPromtool } from '../src/testing/promtool.js';
 
-const PROMTOOL = '/usr/bin/promtool';
-const havePromtool = fs.existsSync(PROMTOOL);
-if (!havePromtool) console.warn(`promtool not found at ${PROMTOOL} (Debian package prometheus): the promtool checks are skipped`);
+promtoolTest();
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-metrics-lab-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -62,12 +60,7 @@ describe('metrics in the lab file', () => {
       expect(daemonBody).toMatch(/^labwire_link_up\{device="chiller"\} 1$/m);
       expect(monitorBody).toMatch(/^labwire_peer_up\{peer="chiller",protocol="labwire"\} 1$/m);
       expect(monitorBody).toMatch(/^process_resident_memory_bytes \d+$/m);
-      if (havePromtool) {
-        for (const body of [daemonBody, monitorBody]) {
-          const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 30_000 });
-          expect({ status: r.status, output: `${r.stdout}${r.stderr}` }).toEqual({ status: 0, output: '' });
-        }
-      }
+      if (runPromtool) for (const body of [daemonBody, monitorBody]) expect(promtoolCheck(body)).toEqual({ status: 0, output: '' });
     } finally {
       await lab.close();
     }

@@ -4,7 +4,6 @@
  * counters that follow real faults (a silent device, a dropped link), a scrape during a flood,
  * and the --metrics address.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,13 +15,11 @@ import { FakeDaemon } from '../src/testing/fake-daemon.js';
 import { silentLogger } from '../src/util/logger.js';
 import { startWeb } from '../src/web/server.js';
 import { RawClient } from '../src/testing/raw-client.js';
+import { promtoolCheck, promtoolTest, runPromtool } from '../src/testing/promtool.js';
 import { cliInProcess } from './helpers/cli-in-process.js';
 import { flood } from './helpers/flood.js';
 import { eventually, startJulaboLab } from './helpers/julabo-lab.js';
 
-const PROMTOOL = '/usr/bin/promtool';
-const havePromtool = fs.existsSync(PROMTOOL);
-if (!havePromtool) console.warn(`promtool not found at ${PROMTOOL} (Debian package prometheus): the promtool checks are skipped`);
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -42,10 +39,7 @@ function sample(body: string, series: string): number | undefined {
   return undefined;
 }
 
-function promtoolCheck(body: string): { status: number | null; output: string } {
-  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
-}
+promtoolTest();
 
 describe('daemon metrics', () => {
   it('expose link health, latency and values; promtool passes; a silent device counts timeouts, a dropped link a reconnect', async () => {
@@ -72,7 +66,7 @@ describe('daemon metrics', () => {
     expect(sample(body, 'labwire_clients{listener="daemon"}')).toBe(0);
     expect(body).toMatch(/^labwire_value\{device="chiller",param="temperature",unit="°C"\} 2\d(\.\d+)?$/m);
     expect(body).not.toMatch(/param="state_text"/);
-    if (havePromtool) expect(promtoolCheck(body)).toEqual({ status: 0, output: '' });
+    if (runPromtool) expect(promtoolCheck(body)).toEqual({ status: 0, output: '' });
 
     // A client on the labwire port is counted.
     const c = await lab.client();
@@ -113,7 +107,7 @@ describe('daemon metrics', () => {
     }, 20_000, 200);
     lab.sim.setFault('garble', false);
     const last = (await scrape(metrics.url)).body;
-    if (havePromtool) expect(promtoolCheck(last)).toEqual({ status: 0, output: '' });
+    if (runPromtool) expect(promtoolCheck(last)).toEqual({ status: 0, output: '' });
   }, 150_000);
 
   it('with tokens, a scrape needs one', async () => {
@@ -234,7 +228,7 @@ describe('monitor metrics', () => {
     expect(sample(body, 'labwire_archive_failed_samples_total')).toBe(0);
     expect(sample(body, 'labwire_archive_spooled_samples')).toBe(0);
     expect(sample(body, 'labwire_archive_commit_duration_seconds_bucket{le="+Inf"}')).toBe(sample(body, 'labwire_archive_commit_duration_seconds_count'));
-    if (havePromtool) expect(promtoolCheck(body)).toEqual({ status: 0, output: '' });
+    if (runPromtool) expect(promtoolCheck(body)).toEqual({ status: 0, output: '' });
 
     // The bath cools below the limit: the alarm clears; the bath goes away: its series go, its peer is down.
     bath.set({ temperature: 25 });
@@ -252,7 +246,7 @@ describe('monitor metrics', () => {
       expect(sample(b, 'labwire_peer_up{peer="bath",protocol="labwire"}')).toBe(1);
       expect(sample(b, 'labwire_peer_reconnects_total{peer="bath"}')).toBe(1);
     }, 20_000, 100);
-    if (havePromtool) expect(promtoolCheck((await scrape(url)).body)).toEqual({ status: 0, output: '' });
+    if (runPromtool) expect(promtoolCheck((await scrape(url)).body)).toEqual({ status: 0, output: '' });
   }, 90_000);
 
   it('a scrape during a peer flood is answered and stays correct', async () => {
@@ -297,6 +291,6 @@ describe('monitor metrics', () => {
       expect(limited).toBeLessThanOrEqual(floodResult.sent);
       expect(sample(b, 'labwire_clients{listener="monitor"}')).toBe(0);
     }, 20_000, 200);
-    if (havePromtool) expect(promtoolCheck((await scrape(url)).body)).toEqual({ status: 0, output: '' });
+    if (runPromtool) expect(promtoolCheck((await scrape(url)).body)).toEqual({ status: 0, output: '' });
   }, 120_000);
 });

@@ -21,6 +21,7 @@ import type { MonitorOptions } from '../src/monitor/options.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
 import { FreezeProxy } from '../src/monitor/test-helpers/freeze-proxy.js';
 import { FakeDaemon } from '../src/testing/fake-daemon.js';
+import { CcdlabPeer } from '../src/monitor/test-helpers/ccdlab-peer.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { LabwireClient } from '../src/client/index.js';
 import { openSse } from '../src/web/test-helpers/clients.js';
@@ -28,6 +29,8 @@ import { parseTokenFile } from '../src/server/index.js';
 import { labConfigJsonSchema, parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
 import { silentLogger } from '../src/util/logger.js';
+import { monitorMetrics } from '../src/bridges/metrics/monitor.js';
+import { promtoolCheck, runPromtool } from '../src/testing/promtool.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
 
@@ -358,6 +361,25 @@ describe('faults', () => {
     expect(top.recentMessages().some((e) => e.message === 'low/x removed: monitor low no longer lists it')).toBe(true);
   });
 
+  it('a device removed below and added again hands its describe to the page again', async () => {
+    const dx = await fake({ level: 1 });
+    let lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port: 0 }, logger, ...timing, peers: [{ name: 'x', host: '127.0.0.1', port: dx.port }] });
+    const port = lower.port;
+    cleanups.push(() => lower.close());
+    const top = await monitor({ name: 'top', peers: [{ name: 'low', protocol: 'monitor', host: '127.0.0.1', port }] });
+    await eventually(() => expect(top.peer('low/x')?.describe).toBeDefined(), LONG);
+    await lower.close();
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers: [] });
+    await eventually(() => expect(top.peer('low/x')).toBeUndefined(), LONG);
+    const events: Array<{ name: string; describe?: unknown }> = [];
+    top.on('peer', (p: { name: string; describe?: unknown }) => events.push(p));
+    await lower.close();
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers: [{ name: 'x', host: '127.0.0.1', port: dx.port }] });
+    await eventually(() => expect(top.peer('low/x')?.describe).toBeDefined(), LONG);
+    // What a page gets: the device is added without a describe, then its describe follows.
+    await eventually(() => expect(events.some((e) => e.name === 'low/x' && e.describe !== undefined)).toBe(true), LONG);
+  }, 90_000);
+
   it('a lower monitor with the same name is refused (a loop, or two monitors left at the default name)', async () => {
     const d = await fake({ level: 1 });
     const lower = await monitor({ name: 'monitor', peers: [{ name: 'x', host: '127.0.0.1', port: d.port }] });
@@ -437,6 +459,103 @@ describe('faults', () => {
     expect(updates.length).toBeLessThan(floods / 10);
     expect(archive.series('flood/dev', 'v').length).toBeLessThan(floods / 10);
   }, 60_000);
+
+  /** A lower monitor over a CCDLab gauge and a labwire daemon; the top's token there is not marked forward. */
+  async function ccdlabBelow(): Promise<{ gauge: CcdlabPeer; top: Monitor }> {
+    const gauge = new CcdlabPeer('pfeiffer', { hw_connected: 1, status: 0, pressure: 3.42 });
+    await gauge.start();
+    cleanups.push(() => gauge.stop());
+    const d = await fake({ level: 1 });
+    const lowTokens = parseTokenFile(`admin ${PLAIN_TOKEN} plain`, 'low-tokens');
+    // The gauge first: the top describes devices in the lower monitor's order.
+    const lower = await monitor({
+      name: 'lower',
+      tokens: lowTokens,
+      peers: [
+        { name: 'gauge', protocol: 'ccdlab', host: '127.0.0.1', port: gauge.port },
+        { name: 'x', host: '127.0.0.1', port: d.port },
+      ],
+    });
+    const top = await monitor({
+      name: 'top',
+      tokens: parseTokenFile([`operator ${OTTO} otto`, `viewer ${VERA} vera`].join('\n'), 'top-tokens'),
+      peers: [{ name: 'low', protocol: 'monitor', host: '127.0.0.1', port: lower.port, token: PLAIN_TOKEN }],
+    });
+    await eventually(() => {
+      expect(top.peer('low/gauge')?.connected).toBe(true);
+      expect(top.peer('low/x')?.describe).toBeDefined();
+    }, LONG);
+    return { gauge, top };
+  }
+
+  it('a CCDLab device below keeps its protocol above: a viewer cannot run its raw lines (describe, programme_status …) through a non-forward token', async () => {
+    const { top } = await ccdlabBelow();
+    expect(top.peer('low/gauge')?.protocol).toBe('ccdlab');
+    expect(top.peer('low/x')?.protocol).toBe('labwire');
+    expect(top.labState().devices.find((x) => x.name === 'low/gauge')?.protocol).toBe('ccdlab');
+    const viewer = await RawClient.connect(top.port);
+    cleanups.push(() => viewer.close());
+    expect(await viewer.request(`auth token=${VERA}`)).toMatch(/^ok auth/);
+    // labwire's own reads; to CCDLab raw lines for the instrument (lineKind), which the lower monitor would run with the top's admin token.
+    for (const line of ['describe', 'programme_status', 'programme_profile']) {
+      expect(await viewer.request(`send low/gauge ${line}`, 10_000)).toMatch(/^error send code=Unauthorized/);
+    }
+    // To a labwire device below they stay reads.
+    expect(await viewer.request('send low/x describe', 10_000)).toMatch(/^describe /);
+    expect(await viewer.request('send low/x programme_status', 10_000)).not.toMatch(/code=Unauthorized/);
+  }, 60_000);
+
+  it('the top asks describe of labwire devices below only: a CCDLab device gets no describe line', async () => {
+    const { gauge, top } = await ccdlabBelow();
+    // The gauge comes first below, so its describe (if any) went before x's, which is here.
+    expect(gauge.received.filter((l) => /^\s*describe\b/.test(l))).toEqual([]);
+    const low = top.monitors()[0]!;
+    expect(low.connected).toBe(true);
+    expect(top.peer('low/gauge')?.describe).toBeUndefined();
+  }, 60_000);
+
+  it('metrics: a lower monitor\'s own link has its series (up, reconnects), also one that never connected; its devices keep their protocol', async () => {
+    const gauge = new CcdlabPeer('pfeiffer', { hw_connected: 1, status: 0, pressure: 3.42 });
+    await gauge.start();
+    cleanups.push(() => gauge.stop());
+    const d = await fake({ level: 1 });
+    const peers: MonitorOptions['peers'] = [
+      { name: 'gauge', protocol: 'ccdlab', host: '127.0.0.1', port: gauge.port },
+      { name: 'x', host: '127.0.0.1', port: d.port },
+    ];
+    let lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port: 0 }, logger, ...timing, peers });
+    const port = lower.port;
+    cleanups.push(() => lower.close());
+    const nobody = await freePort();
+    const top = await monitor({
+      name: 'top',
+      peers: [
+        { name: 'low', protocol: 'monitor', host: '127.0.0.1', port },
+        { name: 'dead', protocol: 'monitor', host: '127.0.0.1', port: nobody },
+      ],
+    });
+    const scrape = (): Promise<string> => monitorMetrics(top).metrics();
+    await eventually(async () => {
+      const text = await scrape();
+      expect(text).toMatch(/^labwire_peer_up\{peer="low",protocol="monitor"\} 1$/m);
+      expect(text).toMatch(/^labwire_peer_up\{peer="low\/gauge",protocol="ccdlab"\} 1$/m);
+      expect(text).toMatch(/^labwire_peer_up\{peer="low\/x",protocol="labwire"\} 1$/m);
+    }, LONG);
+    const first = await scrape();
+    expect(first).toMatch(/^labwire_peer_up\{peer="dead",protocol="monitor"\} 0$/m);
+    expect(first).toMatch(/^labwire_peer_reconnects_total\{peer="low"\} 0$/m);
+    expect(first).toMatch(/^labwire_peer_reconnects_total\{peer="dead"\} 0$/m);
+    expect(first).toMatch(/^labwire_peer_timeouts_total\{peer="low"\} \d+$/m);
+    if (runPromtool) expect(promtoolCheck(first)).toEqual({ status: 0, output: '' });
+    await lower.close();
+    await eventually(async () => expect(await scrape()).toMatch(/^labwire_peer_up\{peer="low",protocol="monitor"\} 0$/m), LONG);
+    lower = await startMonitor({ name: 'lower', listen: { host: '127.0.0.1', port }, logger, ...timing, peers });
+    await eventually(async () => {
+      const text = await scrape();
+      expect(text).toMatch(/^labwire_peer_up\{peer="low",protocol="monitor"\} 1$/m);
+      expect(text).toMatch(/^labwire_peer_reconnects_total\{peer="low"\} 1$/m);
+    }, LONG);
+  }, 90_000);
 
   it('a lower monitor that stops answering marks its devices disconnected without stalling the top; it recovers', async () => {
     const d = await fake({ level: 1 });

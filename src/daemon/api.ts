@@ -121,6 +121,11 @@ export interface LabDeviceState {
    * the monitor's own daemons). A monitor of monitors uses it to refuse loops.
    */
   monitors?: string[];
+  /**
+   * What the device speaks, as the monitor talks to it (absent from a daemon's own snapshot). A
+   * monitor above decides by it which lines are reads: for CCDLab `describe` is a raw write.
+   */
+  protocol?: 'labwire' | 'ccdlab';
 }
 
 /** The state of every device of the lab at one moment. */

@@ -60,6 +60,20 @@ describe('Exchange: one request, several frames', () => {
     expect(ex.isInStep).toBe(true);
   });
 
+  it('reports the latency from the write to the last frame, not the gap before it', async () => {
+    const { ex } = setup();
+    const seen: number[] = [];
+    ex.latencyObserver = (ms) => seen.push(ms);
+    await ex.start();
+    const c = counting(5);
+    const fetched = ex.request('blocks 5\n', { more: c.more });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await fetched)?.toString()).toBe('b4');
+    // Five frames 100 ms apart on the fake clock: about 500 ms since the write, not the last 100 ms.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeGreaterThanOrEqual(450);
+  });
+
   it('restarts the timeout with every frame: 20 frames 100 ms apart pass a 250 ms timeout', async () => {
     const { ex } = setup();
     await ex.start();

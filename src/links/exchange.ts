@@ -71,8 +71,10 @@ interface InFlight {
   readonly request: Pending;
   timer: ReturnType<typeof setTimeout> | undefined;
   settled: boolean;
-  /** performance.now() of the write. */
+  /** performance.now() of the write, moved to each frame of a multi-frame answer (the silence timer counts from it). */
   writtenAt: number;
+  /** performance.now() of the write, never moved: the latency of the whole answer counts from it. */
+  readonly startedAt: number;
   /** A probe that got something else: it now waits only for a pause as long as the resync silence. */
   shortened: boolean;
   /** Lets the queue move on. */
@@ -538,7 +540,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
     }
     return new Promise<void>((finish) => {
       const now = performance.now();
-      const flight: InFlight = { request, timer: undefined, settled: false, writtenAt: now, shortened: false, finish };
+      const flight: InFlight = { request, timer: undefined, settled: false, writtenAt: now, startedAt: now, shortened: false, finish };
       this.inFlight = flight;
       this.lastWriteAt = now;
       // The timer runs from the write on: a write stuck behind RTS/CTS must time out too.
@@ -666,7 +668,7 @@ export class Exchange extends EventEmitter<ExchangeEvents> implements ExchangeLi
       }
     }
     if (accepted) {
-      this.latencyObserver?.(this.lastReplyAt - flight.writtenAt);
+      this.latencyObserver?.(this.lastReplyAt - flight.startedAt);
       this.settle(flight, () => request.resolve(reply));
       return;
     }

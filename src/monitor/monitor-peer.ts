@@ -65,6 +65,8 @@ interface SnapshotDevice {
   values: Record<string, PeerValue>;
   units: Record<string, string>;
   monitors: string[];
+  /** The device's own protocol below; absent from a lower monitor that does not say it. */
+  protocol?: 'labwire' | 'ccdlab';
 }
 
 function record<T>(): Record<string, T> {
@@ -107,7 +109,8 @@ export function parseSnapshot(line: string): { t: number; devices: SnapshotDevic
     const units = record<string>();
     if (isObject(d.units)) for (const [k, u] of Object.entries(d.units)) if (typeof u === 'string') units[k] = u;
     const monitors = Array.isArray(d.monitors) ? d.monitors.filter((m): m is string => typeof m === 'string') : [];
-    devices.push({ name: d.name, connected: d.connected === true, values, units, monitors });
+    const protocol = d.protocol === 'labwire' || d.protocol === 'ccdlab' ? d.protocol : undefined;
+    devices.push({ name: d.name, connected: d.connected === true, values, units, monitors, ...(protocol ? { protocol } : {}) });
   }
   const t = typeof doc.t === 'number' && Number.isFinite(doc.t) ? doc.t : 0;
   return { t, devices };
@@ -115,7 +118,8 @@ export function parseSnapshot(line: string): { t: number; devices: SnapshotDevic
 
 /** A device of a lower monitor, as this monitor shows it. */
 export class RemoteDevice implements LabDevice {
-  readonly protocol = 'labwire' as const;
+  /** What the lower monitor's snapshot says the device speaks (undefined: it did not say). */
+  declaredProtocol: 'labwire' | 'ccdlab' | undefined;
   /** The client name here, made from the two structured parts; nothing ever splits it again. */
   readonly name: string;
   readonly config: { plots: PlotConfig[]; description?: string };
@@ -140,6 +144,16 @@ export class RemoteDevice implements LabDevice {
     this.name = `${parent.name}/${below}`;
     this.monitors = monitors;
     this.config = { plots: [], ...(parent.config.description !== undefined ? { description: `${parent.config.description}: ${below}` } : {}) };
+  }
+
+  /**
+   * Decides which lines are reads (lineKind): for a CCDLab device `describe`, `programme_status`
+   * … are raw writes to the instrument. Until the snapshot or a labwire/1 describe says
+   * otherwise it is taken for CCDLab, the side on which a viewer can run nothing it should not.
+   */
+  get protocol(): 'labwire' | 'ccdlab' {
+    if (this.declaredProtocol !== undefined) return this.declaredProtocol;
+    return this.describe?.protocol === 'labwire/1' ? 'labwire' : 'ccdlab';
   }
 
   get endpoint(): string {
@@ -181,6 +195,8 @@ export class MonitorPeer {
   /** The name the lower monitor gives itself (`get_id`). */
   lowerName: string | undefined;
   lastError: string | undefined;
+  /** For metrics (Monitor.health): times it came up (handshake done, or answering again), and requests or probes left unanswered in time. */
+  readonly counts = { ups: 0, timeouts: 0 };
 
   private readonly client: LabwireClient;
   private readonly devices = new Map<string, RemoteDevice>();
@@ -305,7 +321,10 @@ export class MonitorPeer {
       if (reply.binary) throw new LabwireError('ProtocolError', `monitor ${this.name} answered with binary data, which send cannot pass on`, 'send');
       return reply;
     } catch (err) {
-      if (isCode(err, 'Timeout')) throw new LabwireError('Timeout', `no reply from monitor ${this.name} within ${timeoutMs} ms`, command);
+      if (isCode(err, 'Timeout')) {
+        this.counts.timeouts++;
+        throw new LabwireError('Timeout', `no reply from monitor ${this.name} within ${timeoutMs} ms`, command);
+      }
       if (isCode(err, 'CommunicationFailed')) throw new LabwireError('CommunicationFailed', `the connection to monitor ${this.name} was lost before it replied`, command);
       throw err;
     } finally {
@@ -399,6 +418,7 @@ export class MonitorPeer {
         this.hooks.log(this, 'warning', `${this.name}: cannot start watching monitor ${this.endpoint}: ${this.lastError}; retrying every ${INIT_RETRY_MS / 1000} s`, Date.now());
       }
       if (isCode(refused, 'Timeout')) {
+        this.counts.timeouts++;
         this.drop(this.lastError);
         return;
       }
@@ -409,7 +429,7 @@ export class MonitorPeer {
     }
     this.initFailureReported = false;
     // After a reconnect every device is described again, as a daemon peer is (it may have been updated).
-    for (const d of this.devices.values()) if (!this.describeQueue.includes(d)) this.describeQueue.push(d);
+    for (const d of this.devices.values()) if (d.declaredProtocol === 'labwire' && !this.describeQueue.includes(d)) this.describeQueue.push(d);
     this.applySnapshot(parsed);
     this.setUp(true);
     void this.describeNext();
@@ -422,6 +442,7 @@ export class MonitorPeer {
   }
 
   private setUp(up: boolean, reason = ''): void {
+    if (up && !this.up) this.counts.ups++;
     this.up = up;
     if (up) this.lastError = undefined;
     const t = Date.now();
@@ -440,7 +461,7 @@ export class MonitorPeer {
     d.connected = now;
     d.since = t;
     // A device first seen while down below could not describe itself then: it is asked now.
-    if (now && !d.describe && !this.describeQueue.includes(d)) {
+    if (now && !d.describe && d.declaredProtocol === 'labwire' && !this.describeQueue.includes(d)) {
       this.describeQueue.push(d);
       queueMicrotask(() => void this.describeNext());
     }
@@ -481,6 +502,7 @@ export class MonitorPeer {
         this.describeQueue.push(d);
       }
       d.monitors = monitors;
+      d.declaredProtocol = e.protocol;
       d.units = e.units;
       const diff = record<PeerValue>();
       let any = false;
@@ -559,6 +581,7 @@ export class MonitorPeer {
         return;
       }
       const wasUp = this.up;
+      if (!wasUp) this.counts.ups++;
       this.up = true;
       this.lastError = undefined;
       this.applySnapshot(doc);
@@ -587,7 +610,7 @@ export class MonitorPeer {
     this.resyncTimer.unref();
   }
 
-  /** Each new device's describe, one at a time, through the lower monitor (`send <device> describe`). */
+  /** Each new labwire device's describe, one at a time, through the lower monitor (`send <device> describe`). */
   private async describeNext(): Promise<void> {
     if (this.describing) return;
     this.describing = true;
@@ -595,6 +618,8 @@ export class MonitorPeer {
       while (this.describeQueue.length > 0 && this.up && !this.closed) {
         const d = this.describeQueue.shift()!;
         if (this.devices.get(d.below) !== d) continue;
+        // To a CCDLab device `describe` is a raw line for the instrument; asked of labwire ones only.
+        if (d.declaredProtocol !== 'labwire') continue;
         try {
           const reply = await this.request(`send ${quote(d.below)} describe`, 'describe');
           if (!reply.line.startsWith('describe ')) continue;
@@ -729,7 +754,10 @@ export class MonitorPeer {
         if (gen === this.gen) this.heard();
       },
       (err: unknown) => {
-        if (gen === this.gen && isCode(err, 'Timeout')) this.markHung(gen);
+        if (gen === this.gen && isCode(err, 'Timeout')) {
+          this.counts.timeouts++;
+          this.markHung(gen);
+        }
       },
     ).finally(() => {
       this.probing = false;

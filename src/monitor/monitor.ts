@@ -315,15 +315,18 @@ export class Monitor extends EventEmitter implements MonitorView {
   }
 
   health(): MonitorHealth {
-    // Links of this monitor only: a lower monitor's devices are not links of ours (its own
-    // connection is counted under the monitor peer's name once monitor peers count).
-    const peers = this.peerList.filter((p): p is Peer => p instanceof Peer).map((p) => ({
+    // Links of this monitor only: a lower monitor's devices are not links of ours; its own
+    // connection is, under the monitor peer's name (listed whether or not it ever connected).
+    const peers: MonitorHealth['peers'] = this.peerList.filter((p): p is Peer => p instanceof Peer).map((p) => ({
       name: p.name,
       protocol: p.protocol,
       connected: p.connected,
       reconnects: Math.max(0, p.counts.ups - 1),
       timeouts: p.counts.timeouts,
     }));
+    for (const m of this.monitorPeers.values()) {
+      peers.push({ name: m.name, protocol: 'monitor', connected: m.up, reconnects: Math.max(0, m.counts.ups - 1), timeouts: m.counts.timeouts });
+    }
     const server = this.server;
     if (!server) return { peers };
     const refused = server.refusedCounters;
@@ -547,7 +550,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       const units: Record<string, string> = p instanceof RemoteDevice ? { ...p.units } : {};
       for (const [k, decl] of Object.entries(p.describe?.params ?? {})) if (decl.unit) units[k] = decl.unit;
       // The monitors a lower monitor's device came through: a monitor above this one refuses loops with it.
-      return { name: p.name, connected: p.connected, values: { ...p.values }, units, ...(p.monitors.length > 0 ? { monitors: [...p.monitors] } : {}) };
+      return { name: p.name, protocol: p.protocol, connected: p.connected, values: { ...p.values }, units, ...(p.monitors.length > 0 ? { monitors: [...p.monitors] } : {}) };
     });
     return { t: Date.now(), source: `monitor ${this.name}`, devices };
   }
@@ -732,9 +735,23 @@ export class Monitor extends EventEmitter implements MonitorView {
     const i = this.peerList.indexOf(device);
     if (i >= 0) this.peerList.splice(i, 1);
     this.numeric.delete(device.name);
+    this.forget(device.name);
     this.addEntry({ t, source: device.name, level: 'info', message: `${device.name} removed: monitor ${device.parent.name} no longer lists it` });
     // A page keeps showing it, disconnected with the reason, until it is reloaded.
     if (!wasUp) this.emit('peer', device.state());
+  }
+
+  /**
+   * Drops what the monitor remembers of a device that went: a device of that name added again
+   * later hands its describe to the page anew (onDescribed compares with describedAs) and has its
+   * series configured again; and devices coming and going below do not grow these maps.
+   */
+  private forget(name: string): void {
+    this.describedAs.delete(name);
+    const prefix = `${name}\u0000`;
+    for (const map of [this.configured, this.heartbeats, this.lastWritten]) {
+      for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key);
+    }
   }
 
   /** A null sample for every numeric series of the peer: the gap stays visible in the history. */

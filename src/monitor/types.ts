@@ -86,7 +86,8 @@ export interface LabStatus {
 export interface MonitorHealth {
   peers: Array<{
     name: string;
-    protocol: 'labwire' | 'ccdlab';
+    /** `monitor`: a lower monitor's own link (its devices are listed by peers() with their own protocol). */
+    protocol: 'labwire' | 'ccdlab' | 'monitor';
     connected: boolean;
     /** Times the peer came back (connected and answering) after its first time. */
     reconnects: number;

@@ -149,7 +149,8 @@ describe('line kinds', () => {
     expect(lineKind('programme_status', 'ccdlab')).toBe('write');
     expect(lineKind('programme_profile', 'ccdlab')).toBe('write');
     expect(lineKind('get_status', 'ccdlab')).toBe('read');
-    expect(lineKind('describe', 'ccdlab')).toBe('read');
+    // CCDLab has no describe: the line goes to the device handler, often raw to the instrument.
+    expect(lineKind('describe', 'ccdlab')).toBe('write');
   });
 
   it('does not forward lines that would change the monitor’s own connection or get no reply', () => {

@@ -60,7 +60,8 @@ const STATUS_NOT_FORWARDED = 'a status line is a notice and gets no reply';
 export const BUILTIN_COMMANDS: readonly BuiltinCommand[] = [
   { name: 'get_id', daemon: anyone('read'), monitor: anyone('read'), ccdlab: true },
   { name: 'get_status', daemon: viewer('read'), monitor: viewer('read'), ccdlab: true },
-  { name: 'describe', daemon: viewer('read'), ccdlab: true },
+  // No CCDLab command: a CCDLab daemon hands it to its device handler, often raw to the instrument (reference/ccdlab.md §3).
+  { name: 'describe', daemon: viewer('read'), ccdlab: false },
   { name: 'set', daemon: operator(true), ccdlab: false },
   { name: 'send', monitor: viewer('forward', { audited: true }), ccdlab: false },
   { name: 'clients', monitor: viewer('read'), ccdlab: false },

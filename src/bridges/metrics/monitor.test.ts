@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Archive, ArchiveStats } from '../../archive/types.js';
 import type { AlarmState, MonitorHealth, MonitorView, PeerState } from '../../monitor/types.js';
+import { promtoolCheck, promtoolTest, runPromtool } from '../../testing/promtool.js';
 import { monitorMetrics } from './monitor.js';
 
-const PROMTOOL = '/usr/bin/promtool';
+promtoolTest();
 
 function view(peers: PeerState[], stats: ArchiveStats & { spooled?: number; state?: string }, alarms: Partial<AlarmState>[], health?: MonitorHealth): MonitorView {
   const v = Object.assign(new EventEmitter(), {
@@ -66,10 +65,7 @@ describe('monitor metrics from a MonitorView', () => {
       'labwire_alarm_state{alarm="hot",state="acknowledged"} 1',
       'labwire_alarm_state{alarm="hot",state="cleared"} 0',
     ]);
-    if (fs.existsSync(PROMTOOL)) {
-      const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
-      expect({ status: r.status, output: `${r.stdout}${r.stderr}` }).toEqual({ status: 0, output: '' });
-    }
+    if (runPromtool) expect(promtoolCheck(text)).toEqual({ status: 0, output: '' });
   });
 
   it('a series of a peer that went away is gone from the next scrape', async () => {
@@ -81,5 +77,15 @@ describe('monitor metrics from a MonitorView', () => {
     expect(text).toContain('labwire_value{device="a",param="v",unit=""} 1');
     expect(text).not.toContain('device="b"');
     expect(text).not.toContain('peer="b"');
+  });
+
+  it('a lower monitor\'s own link has labwire_peer_up with protocol monitor, from health, also while down', async () => {
+    const m = view([peer({ name: 'room1/gauge', protocol: 'ccdlab', values: { pressure: 1 } })], { pending: 0, committed: 0, skipped: 0 }, [], {
+      peers: [{ name: 'room1', protocol: 'monitor', connected: false, reconnects: 0, timeouts: 3 }],
+    });
+    const text = await monitorMetrics(m).metrics();
+    expect(text).toContain('labwire_peer_up{peer="room1/gauge",protocol="ccdlab"} 1');
+    expect(text).toContain('labwire_peer_up{peer="room1",protocol="monitor"} 0');
+    expect(text).toContain('labwire_peer_timeouts_total{peer="room1"} 3');
   });
 });

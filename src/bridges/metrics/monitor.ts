@@ -33,6 +33,8 @@ export function monitorMetrics(monitor: MonitorView, options: MonitorMetricsOpti
 
   collectedGauge(registry, 'labwire_peer_up', 'Whether the peer (daemon, CCDLab daemon or monitor) is connected and answering: 1 or 0.', ['peer', 'protocol'], (set) => {
     for (const p of monitor.peers()) set({ peer: p.name, protocol: p.protocol }, p.connected ? 1 : 0);
+    // A lower monitor's own link is no device of peers(): from health, also while it never connected.
+    for (const p of monitor.health?.().peers ?? []) if (p.protocol === 'monitor') set({ peer: p.name, protocol: p.protocol }, p.connected ? 1 : 0);
   });
   collectedCounter(registry, 'labwire_peer_reconnects_total', 'Times the peer came back (connected and answering) after it was lost.', ['peer'], (set) => {
     for (const p of monitor.health?.().peers ?? []) set({ peer: p.name }, p.reconnects);
