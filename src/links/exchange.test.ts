@@ -130,10 +130,12 @@ describe('Exchange over TCP', () => {
   });
 
   it('paces writes: minGapMs between writes, gapAfterReplyMs after a reply, set-only commands too', async () => {
-    const arrivals: { line: string; at: number }[] = [];
+    // The gaps are measured where the exchange makes them, at its writes: arrival times at the
+    // device also carry the receiving side's scheduling delays, which on a busy machine can
+    // bunch two well-spaced arrivals together.
+    const writes: { line: string; at: number }[] = [];
     const replySentAt: number[] = [];
     const device = await tcpDevice((line, io) => {
-      arrivals.push({ line, at: performance.now() });
       if (line.startsWith('out_')) return undefined;
       setTimeout(() => {
         replySentAt.push(performance.now());
@@ -141,7 +143,20 @@ describe('Exchange over TCP', () => {
       }, 30);
       return undefined;
     });
-    const ex = exchangeFor(() => device.spec, { minGapMs: 60, gapAfterReplyMs: 45 });
+    const ex = new Exchange(
+      () => {
+        const link = createLink(device.spec);
+        const write = link.write.bind(link);
+        link.write = (data, hint) => {
+          writes.push({ line: data.toString('latin1').trim(), at: performance.now() });
+          return write(data, hint);
+        };
+        return link;
+      },
+      lineSplitter(),
+      { timeoutMs: 1000, initialBackoffMs: 30, maxBackoffMs: 120, minGapMs: 60, gapAfterReplyMs: 45 },
+    );
+    cleanup.push(() => ex.stop());
     await ex.start();
     await Promise.all([
       ex.request('in_a\r'),
@@ -150,15 +165,18 @@ describe('Exchange over TCP', () => {
       ex.request('in_d\r'),
       ex.request('in_e\r'),
     ]);
-    await waitFor(() => arrivals.length === 5, 'all five requests');
-    expect(arrivals.map((a) => a.line)).toEqual(['in_a', 'out_b 1', 'out_c 2', 'in_d', 'in_e']);
-    for (let i = 1; i < arrivals.length; i += 1) {
-      expect(arrivals[i]!.at - arrivals[i - 1]!.at).toBeGreaterThanOrEqual(60 - 5);
+    await waitFor(() => device.received.length === 5, 'all five requests at the device');
+    expect(device.received).toEqual(['in_a', 'out_b 1', 'out_c 2', 'in_d', 'in_e']);
+    expect(writes.map((w) => w.line)).toEqual(['in_a', 'out_b 1', 'out_c 2', 'in_d', 'in_e']);
+    // Timers may fire up to a millisecond early; 2 ms of slack.
+    for (let i = 1; i < writes.length; i += 1) {
+      expect(writes[i]!.at - writes[i - 1]!.at).toBeGreaterThanOrEqual(60 - 2);
     }
-    // in_a's reply left the device at replySentAt[0]; out_b must wait gapAfterReplyMs after it.
-    expect(arrivals[1]!.at - replySentAt[0]!).toBeGreaterThanOrEqual(45 - 5);
+    // in_a's reply left the device at replySentAt[0] and reached the exchange after that: out_b
+    // is written gapAfterReplyMs after its arrival, so at least that long after it was sent.
+    expect(writes[1]!.at - replySentAt[0]!).toBeGreaterThanOrEqual(45 - 2);
     // in_d's reply, then in_e: 30 ms reply + 45 ms gap > 60 ms minimum.
-    expect(arrivals[4]!.at - replySentAt[1]!).toBeGreaterThanOrEqual(45 - 5);
+    expect(writes[4]!.at - replySentAt[1]!).toBeGreaterThanOrEqual(45 - 2);
   });
 
   it('resolves set-only requests once written, without waiting for a reply', async () => {
