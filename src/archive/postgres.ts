@@ -329,6 +329,12 @@ function connectionFields(u: URL): pg.PoolConfig {
   return fields;
 }
 
+/** True when the connection is inside a transaction ('T') or a failed one ('E'). */
+function inTransaction(c: pg.PoolClient): boolean {
+  const status = typeof c.getTransactionStatus === 'function' ? c.getTransactionStatus() : null;
+  return status === 'T' || status === 'E';
+}
+
 /** Rows deleted per statement by retention (tables that are not partitioned). */
 const RETENTION_CHUNK = 5000;
 
@@ -731,21 +737,31 @@ export class PostgresArchive implements Archive {
     const what = 'retention failed on archive';
     if (policy.rawMs !== undefined) {
       const cutoff = now - policy.rawMs;
+      const dropped: number[] = [];
       await this.withClient(what, async (c) => {
         await c.query('BEGIN');
-        await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-        const parts = await c.query<{ name: string }>(
-          `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
-        );
-        for (const { name } of parts.rows) {
-          const b = boundsOfPartition(name);
-          if (b !== undefined && b.end <= cutoff) {
-            await c.query(`DROP TABLE ${name}`);
-            this.partitions.delete(b.start);
+        try {
+          await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+          const parts = await c.query<{ name: string }>(
+            `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
+          );
+          for (const { name } of parts.rows) {
+            const b = boundsOfPartition(name);
+            if (b !== undefined && b.end <= cutoff) {
+              await c.query(`DROP TABLE ${name}`);
+              dropped.push(b.start);
+            }
           }
+          await c.query('COMMIT');
+        } catch (e) {
+          // Without it the pooled connection stays "idle in transaction (aborted)" and every
+          // later statement on it fails 25P02.
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw e;
         }
-        await c.query('COMMIT');
       });
+      // Only once committed: a rolled-back DROP leaves the partition in place.
+      for (const start of dropped) this.partitions.delete(start);
       await this.q('DELETE FROM samples WHERE t_ms < $1', [cutoff], what);
       await yieldToLoop();
     }
@@ -1139,7 +1155,9 @@ export class PostgresArchive implements Archive {
     try {
       return await fn(client);
     } catch (e) {
-      if (classifyPgError(e) === 'UNAVAILABLE') broken = true;
+      // A connection still inside a transaction (a ROLLBACK that failed or was forgotten) would
+      // poison the pool with 25P02 for every later user: destroy it too.
+      if (classifyPgError(e) === 'UNAVAILABLE' || inTransaction(client)) broken = true;
       throw pgError(what, this.url, e);
     } finally {
       client.removeListener('error', onError);
