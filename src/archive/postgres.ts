@@ -251,7 +251,14 @@ interface SeriesRef {
 
 // 3D000: the database does not exist (dropped): retryable like a server that is down, since the
 // archive re-creates its schema once the database is back (see recreateSchema()).
-const UNAVAILABLE_CODES = new Set(['3D000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+// Transient server states are retryable too (the rows are spooled, not lost): 53100 disk full,
+// 53200 out of memory, 53300 too many connections, 57014 statement cancelled or timed out,
+// 40001/40P01 serialization failure/deadlock, 55P03 lock not available, 25P02 a connection left
+// in an aborted transaction (it is destroyed, the next one is clean).
+const UNAVAILABLE_CODES = new Set([
+  '3D000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '53100', '53200', '53300', '57014', '40001', '40P01', '55P03', '25P02',
+]);
 const AUTH_CODES = new Set(['28P01', '28000']);
 
 function errorCode(e: unknown): string | undefined {
@@ -265,7 +272,8 @@ export function classifyPgError(e: unknown): string | undefined {
   if (code !== undefined && AUTH_CODES.has(code)) return 'AUTH';
   if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return 'UNAVAILABLE';
   const message = e instanceof Error ? e.message : String(e);
-  if (/Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|Connection closed/i.test(message)) return 'UNAVAILABLE';
+  // pg-pool: "timeout exceeded when trying to connect"; pg query_timeout: "Query read timeout".
+  if (/Connection terminated|connection timeout|timeout expired|timeout exceeded|Query read timeout|Client has encountered a connection error|Connection closed/i.test(message)) return 'UNAVAILABLE';
   return code;
 }
 
