@@ -86,6 +86,13 @@ export interface PostgresArchiveOptions {
   poolSize?: number;
   /** Give up connecting after this long (ms). Default 10,000. */
   connectTimeoutMs?: number;
+  /**
+   * Give up waiting for a statement's answer after this long (ms; the connection is then
+   * destroyed and the error is UNAVAILABLE, so the spool takes the rows). Default 30,000: a
+   * network that drops packets silently would otherwise hold a commit for the kernel's TCP
+   * retransmission timeout (~15 min) while the queue fills.
+   */
+  queryTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -410,6 +417,10 @@ export class PostgresArchive implements Archive {
       ...(options.ssl === undefined || options.ssl === false ? {} : { ssl: options.ssl }),
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      query_timeout: options.queryTimeoutMs ?? 30_000,
+      // Idle pooled connections to a vanished server are noticed in ~1 min, not hours.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       idleTimeoutMillis: 30_000,
       types: TYPES,
       application_name: `labwire ${options.origin}`.slice(0, 63),
