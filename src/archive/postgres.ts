@@ -29,6 +29,7 @@ import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
 import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
 import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import { SECRET_PARAMETERS, unsupportedUrlParameter } from './pg-url.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
@@ -289,9 +290,12 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '';
+    for (const key of [...u.searchParams.keys()]) {
+      if (SECRET_PARAMETERS.has(key.toLowerCase())) u.searchParams.set(key, 'REDACTED');
+    }
     return u.toString();
   } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1@');
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1@').replace(/([?&](?:password|sslpassword|passfile|sslkey)=)[^&#]*/gi, '$1REDACTED');
   }
 }
 
@@ -408,6 +412,11 @@ export class PostgresArchive implements Archive {
     }
     if (parsed.password !== '') {
       throw new ArchiveError(`archive URL ${redactUrl(options.url)} holds a password: put it in monitor.archive.passwordFile or monitor.archive.password (\${VAR})`, { code: 'CONFIG' });
+    }
+    const badParameter = unsupportedUrlParameter(parsed);
+    if (badParameter !== undefined) throw new ArchiveError(`archive URL ${redactUrl(options.url)}: ${badParameter}`, { code: 'CONFIG' });
+    if (options.queryTimeoutMs !== undefined && !(Number.isFinite(options.queryTimeoutMs) && options.queryTimeoutMs > 0)) {
+      throw new RangeError(`queryTimeoutMs must be a duration in ms > 0 (got ${options.queryTimeoutMs})`);
     }
     const pool = new pg.Pool({
       // Fields, not connectionString: node-postgres lets a URL without a password override the
