@@ -55,6 +55,10 @@ import {
 } from './types.js';
 import {
   checkAuditEntry,
+  cleanAuditEntry,
+  cleanLogEntry,
+  cleanSamples,
+  cleanText,
   checkImage,
   checkLimit,
   checkLogEntry,
@@ -478,7 +482,7 @@ export class PostgresArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'samples', items: samples.slice() });
+    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
   }
 
   log(entry: LogEntry): Promise<void> {
@@ -487,7 +491,7 @@ export class PostgresArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'log', items: [entry] });
+    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
   }
 
   audit(entry: AuditEntry): Promise<void> {
@@ -496,7 +500,7 @@ export class PostgresArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'audit', items: [entry] });
+    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
   }
 
   flush(): Promise<void> {
@@ -653,7 +657,7 @@ export class PostgresArchive implements Archive {
     const value = entry.value !== null && Number.isFinite(entry.value) ? entry.value : null;
     await this.q(
       'INSERT INTO alarms (t_ms, alarm, from_state, to_state, severity, message, value, who) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, entry.message, value, entry.who ?? null],
+      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, cleanText(entry.message), value, entry.who === undefined ? null : cleanText(entry.who)],
       'cannot write to archive',
     );
   }
