@@ -147,6 +147,7 @@ export function checkImage(image: ImageInfo): void {
  * 22P05) and rejects the whole batch — every caller's rows in it — while SQLite stores them. Both
  * back-ends replace each with U+FFFD before queuing, so the archives agree (docs/archive.md).
  */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what must be found
 const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const BAD_TEXT_ALL = new RegExp(BAD_TEXT.source, 'g');
 

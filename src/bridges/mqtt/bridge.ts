@@ -496,7 +496,7 @@ export class MqttBridge {
 export function isOwnResponseTopic(commandTopic: string, responseTopic: string): boolean {
   if (!responseTopic.startsWith(`${commandTopic}/`) || !responseTopic.endsWith('/reply')) return false;
   const rest = responseTopic.slice(commandTopic.length + 1).split('/');
-  return rest.every((l) => l !== '' && !/[+#\u0000]/.test(l));
+  return rest.every((l) => l !== '' && !/[+#]/.test(l) && !l.includes('\u0000'));
 }
 
 function unitsOf(describe: DescribeDoc | undefined): Record<string, string> {
