@@ -18,6 +18,7 @@ import { parseLabConfig } from '../src/config/lab.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
 import { silentLogger, type Logger } from '../src/util/logger.js';
 import { startMqttBridge, type BridgeMonitor } from '../src/bridges/mqtt/index.js';
+import { isOwnResponseTopic } from '../src/bridges/mqtt/bridge.js';
 import type { PeerState } from '../src/monitor/types.js';
 import { labwireAcl, mosquittoAvailable, startPrivateMosquitto, type PrivateMosquitto } from '../src/bridges/mqtt/test-helpers/mosquitto.js';
 import { eventually } from './helpers/julabo-lab.js';
@@ -210,6 +211,30 @@ describe.skipIf(!HAVE)('MQTT bridge with a private Mosquitto', () => {
     expect(r).toMatchObject({ ok: true });
     expect(JSON.parse((await retained('labwire/chiller/setpoint')) ?? stateBefore!)).toHaveProperty('value');
   }, 60_000);
+
+  it('ignores a response topic that is not the sender’s own (another user’s reply topic)', async () => {
+    // vera listens on her own reply topic; alice names it as her response topic.
+    const v = await client('vera');
+    const veraReply = 'labwire/chiller/setpoint/set/vera/reply';
+    const seen: Reply[] = [];
+    v.on('message', (t, p) => t === veraReply && seen.push(JSON.parse(p.toString()) as Reply));
+    await v.subscribeAsync(veraReply, { qos: 1 });
+    const r = await command('alice', 'labwire/chiller/setpoint/set/alice', '21', { properties: { responseTopic: veraReply, correlationData: Buffer.from('spoof') } });
+    expect(r).toMatchObject({ ok: true }); // answered on alice's own reply topic instead
+    // vera's own command is answered after alice's (one bridge connection: in order), so once it
+    // is here, anything the bridge published on vera's topic for alice is here too.
+    await v.publishAsync('labwire/chiller/setpoint/set/vera', '22', { qos: 1 });
+    await eventually(() => expect(seen.length).toBeGreaterThan(0), 30_000, 50);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ ok: false, code: 'Unauthorized' });
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/p/set/alice/reply')).toBe(true);
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/p/set/alice/x/y/reply')).toBe(true);
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/p/set/bob/reply')).toBe(false);
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/reply')).toBe(false);
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/p/set/alice//reply')).toBe(false);
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/p/set/alice/+/reply')).toBe(false);
+    expect(isOwnResponseTopic('labwire/d/p/set/alice', 'labwire/d/p/set/alicex/reply')).toBe(false);
+  }, 90_000);
 
   it('refuses a flood of one user beyond 16 waiting commands with IsBusy, and answers every message', async () => {
     const c = await client('alice');

@@ -29,6 +29,7 @@ import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
 import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
 import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import { SECRET_PARAMETERS, unsupportedUrlParameter } from './pg-url.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
@@ -54,6 +55,10 @@ import {
 } from './types.js';
 import {
   checkAuditEntry,
+  cleanAuditEntry,
+  cleanLogEntry,
+  cleanSamples,
+  cleanText,
   checkImage,
   checkLimit,
   checkLogEntry,
@@ -86,6 +91,13 @@ export interface PostgresArchiveOptions {
   poolSize?: number;
   /** Give up connecting after this long (ms). Default 10,000. */
   connectTimeoutMs?: number;
+  /**
+   * Give up waiting for a statement's answer after this long (ms; the connection is then
+   * destroyed and the error is UNAVAILABLE, so the spool takes the rows). Default 30,000: a
+   * network that drops packets silently would otherwise hold a commit for the kernel's TCP
+   * retransmission timeout (~15 min) while the queue fills.
+   */
+  queryTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -316,7 +328,14 @@ interface SeriesRef {
 
 // 3D000: the database does not exist (dropped): retryable like a server that is down, since the
 // archive re-creates its schema once the database is back (see recreateSchema()).
-const UNAVAILABLE_CODES = new Set(['3D000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+// Transient server states are retryable too (the rows are spooled, not lost): 53100 disk full,
+// 53200 out of memory, 53300 too many connections, 57014 statement cancelled or timed out,
+// 40001/40P01 serialization failure/deadlock, 55P03 lock not available, 25P02 a connection left
+// in an aborted transaction (it is destroyed, the next one is clean).
+const UNAVAILABLE_CODES = new Set([
+  '3D000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '53100', '53200', '53300', '57014', '40001', '40P01', '55P03', '25P02',
+]);
 const AUTH_CODES = new Set(['28P01', '28000']);
 
 function errorCode(e: unknown): string | undefined {
@@ -330,7 +349,8 @@ export function classifyPgError(e: unknown): string | undefined {
   if (code !== undefined && AUTH_CODES.has(code)) return 'AUTH';
   if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return 'UNAVAILABLE';
   const message = e instanceof Error ? e.message : String(e);
-  if (/Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|Connection closed/i.test(message)) return 'UNAVAILABLE';
+  // pg-pool: "timeout exceeded when trying to connect"; pg query_timeout: "Query read timeout".
+  if (/Connection terminated|connection timeout|timeout expired|timeout exceeded|Query read timeout|Client has encountered a connection error|Connection closed/i.test(message)) return 'UNAVAILABLE';
   return code;
 }
 
@@ -339,9 +359,12 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '';
+    for (const key of [...u.searchParams.keys()]) {
+      if (SECRET_PARAMETERS.has(key.toLowerCase())) u.searchParams.set(key, 'REDACTED');
+    }
     return u.toString();
   } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1@');
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1@').replace(/([?&](?:password|sslpassword|passfile|sslkey)=)[^&#]*/gi, '$1REDACTED');
   }
 }
 
@@ -392,6 +415,12 @@ function connectionFields(u: URL): pg.PoolConfig {
   const opts = u.searchParams.get('options');
   if (opts !== null) fields.options = opts;
   return fields;
+}
+
+/** True when the connection is inside a transaction ('T') or a failed one ('E'). */
+function inTransaction(c: pg.PoolClient): boolean {
+  const status = typeof c.getTransactionStatus === 'function' ? c.getTransactionStatus() : null;
+  return status === 'T' || status === 'E';
 }
 
 /** Rows deleted per statement by retention (tables that are not partitioned). */
@@ -453,6 +482,11 @@ export class PostgresArchive implements Archive {
     if (parsed.password !== '') {
       throw new ArchiveError(`archive URL ${redactUrl(options.url)} holds a password: put it in monitor.archive.passwordFile or monitor.archive.password (\${VAR})`, { code: 'CONFIG' });
     }
+    const badParameter = unsupportedUrlParameter(parsed);
+    if (badParameter !== undefined) throw new ArchiveError(`archive URL ${redactUrl(options.url)}: ${badParameter}`, { code: 'CONFIG' });
+    if (options.queryTimeoutMs !== undefined && !(Number.isFinite(options.queryTimeoutMs) && options.queryTimeoutMs > 0)) {
+      throw new RangeError(`queryTimeoutMs must be a duration in ms > 0 (got ${options.queryTimeoutMs})`);
+    }
     const pool = new pg.Pool({
       // Fields, not connectionString: node-postgres lets a URL without a password override the
       // `password` option.
@@ -461,6 +495,10 @@ export class PostgresArchive implements Archive {
       ...(options.ssl === undefined || options.ssl === false ? {} : { ssl: options.ssl }),
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      query_timeout: options.queryTimeoutMs ?? 30_000,
+      // Idle pooled connections to a vanished server are noticed in ~1 min, not hours.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       idleTimeoutMillis: 30_000,
       types: TYPES,
       application_name: `labwire ${options.origin}`.slice(0, 63),
@@ -509,7 +547,7 @@ export class PostgresArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'samples', items: samples.slice() });
+    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
   }
 
   log(entry: LogEntry): Promise<void> {
@@ -518,7 +556,7 @@ export class PostgresArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'log', items: [entry] });
+    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
   }
 
   audit(entry: AuditEntry): Promise<void> {
@@ -527,7 +565,7 @@ export class PostgresArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'audit', items: [entry] });
+    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
   }
 
   flush(): Promise<void> {
@@ -700,7 +738,7 @@ export class PostgresArchive implements Archive {
     const value = entry.value !== null && Number.isFinite(entry.value) ? entry.value : null;
     await this.q(
       'INSERT INTO alarms (origin, t_ms, alarm, from_state, to_state, severity, message, value, who) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)',
-      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, entry.message, value, entry.who ?? null, this.origin],
+      [Math.round(entry.t), entry.id, entry.from, entry.to, entry.severity, cleanText(entry.message), value, entry.who === undefined ? null : cleanText(entry.who), this.origin],
       'cannot write to archive',
     );
   }
@@ -820,6 +858,7 @@ export class PostgresArchive implements Archive {
     const what = 'retention failed on archive';
     if (policy.rawMs !== undefined) {
       const cutoff = now - policy.rawMs;
+      const dropped: number[] = [];
       await this.withClient(what, async (c) => {
         await c.query('BEGIN');
         try {
@@ -835,14 +874,18 @@ export class PostgresArchive implements Archive {
             const shared = others.length > 0 && (await c.query(`SELECT 1 FROM ${name} WHERE series_id = ANY($1::int[]) LIMIT 1`, [others])).rows.length > 0;
             if (shared) continue;
             await c.query(`DROP TABLE ${name}`);
-            this.partitions.delete(b.start);
+            dropped.push(b.start);
           }
           await c.query('COMMIT');
         } catch (e) {
+          // Without it the pooled connection stays "idle in transaction (aborted)" and every
+          // later statement on it fails 25P02.
           await c.query('ROLLBACK').catch(() => undefined);
           throw e;
         }
       });
+      // Only once committed: a rolled-back DROP leaves the partition in place.
+      for (const start of dropped) this.partitions.delete(start);
       await this.q('DELETE FROM samples WHERE t_ms < $1 AND series_id IN (SELECT id FROM series WHERE origin = $2)', [cutoff, this.origin], what);
       await yieldToLoop();
     }
@@ -1240,7 +1283,9 @@ export class PostgresArchive implements Archive {
     try {
       return await fn(client);
     } catch (e) {
-      if (classifyPgError(e) === 'UNAVAILABLE') broken = true;
+      // A connection still inside a transaction (a ROLLBACK that failed or was forgotten) would
+      // poison the pool with 25P02 for every later user: destroy it too.
+      if (classifyPgError(e) === 'UNAVAILABLE' || inTransaction(client)) broken = true;
       throw pgError(what, this.url, e);
     } finally {
       client.removeListener('error', onError);

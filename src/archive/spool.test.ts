@@ -219,3 +219,26 @@ describe('SpoolingArchive', () => {
     await a.close();
   });
 });
+
+describe('SpoolingArchive route decision', () => {
+  it('spools a write that fails AUTH (as replay treats AUTH as retryable) and replays it once fixed', async () => {
+    const fake = new FakeArchive();
+    const { a } = await open(fake, spoolPath());
+    fake.failCode = 'AUTH';
+    await a.write(batch(0, 5)); // resolves: the rows are in the spool, not lost
+    expect(a.stats().state).not.toBe('ok');
+    fake.failCode = undefined;
+    await until(() => fake.samples.length === 5, 'the replay after the password is fixed');
+    expect(ts(fake.samples)).toEqual([0, 1, 2, 3, 4]);
+    await a.close();
+  });
+
+  it('still rejects a non-retryable error (bad data) instead of spooling it', async () => {
+    const fake = new FakeArchive();
+    const { a } = await open(fake, spoolPath());
+    fake.failCode = '22P02';
+    await expect(a.write(batch(0, 1))).rejects.toMatchObject({ code: '22P02' });
+    expect(a.stats().state).toBe('ok');
+    await a.close();
+  });
+});

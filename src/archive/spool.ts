@@ -114,6 +114,14 @@ export function isUnavailable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'UNAVAILABLE';
 }
 
+/**
+ * Worth spooling and retrying: UNAVAILABLE, and AUTH (a password rotated on the server before
+ * the monitor's file: the rows must wait for the fix, not be lost). route() and replay() agree.
+ */
+export function isRetryable(err: unknown): boolean {
+  return isUnavailable(err) || (typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'AUTH');
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -284,7 +292,7 @@ export class SpoolingArchive implements Archive {
     const settled = p.then(
       () => undefined,
       (err: unknown) => {
-        if (!isUnavailable(err)) throw err;
+        if (!isRetryable(err)) throw err;
         this.enterDegraded(err);
         // Appended before every write made after it (those are held until nothing is in flight).
         return this.append(record());
@@ -421,7 +429,7 @@ export class SpoolingArchive implements Archive {
       try {
         await this.commitBatch(batch.records);
       } catch (err) {
-        if (isUnavailable(err) || (err as { code?: unknown }).code === 'AUTH') {
+        if (isRetryable(err)) {
           this.lastCause = describe(err);
           this.backoffMs = Math.min(this.probeMaxMs, Math.max(this.probeMinMs, this.backoffMs * 2));
           this.logger.debug({ err: this.lastCause, retryMs: this.backoffMs }, 'archive still unavailable; spool kept');

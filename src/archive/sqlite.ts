@@ -66,6 +66,10 @@ import {
 } from './types.js';
 import {
   checkAuditEntry,
+  cleanAuditEntry,
+  cleanLogEntry,
+  cleanSamples,
+  cleanText,
   checkImage,
   checkLimit,
   checkLogEntry,
@@ -500,7 +504,7 @@ export class SqliteArchive implements Archive {
       return rejected(e);
     }
     // A copy: the caller may reuse its array before the batch is committed.
-    return this.queue.enqueue({ kind: 'samples', items: samples.slice() });
+    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
   }
 
   log(entry: LogEntry): Promise<void> {
@@ -509,7 +513,7 @@ export class SqliteArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'log', items: [entry] });
+    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
   }
 
   audit(entry: AuditEntry): Promise<void> {
@@ -518,7 +522,7 @@ export class SqliteArchive implements Archive {
     } catch (e) {
       return rejected(e);
     }
-    return this.queue.enqueue({ kind: 'audit', items: [entry] });
+    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
   }
 
   flush(): Promise<void> {
@@ -650,9 +654,9 @@ export class SqliteArchive implements Archive {
       entry.from,
       entry.to,
       entry.severity,
-      entry.message,
+      cleanText(entry.message),
       value,
-      entry.who ?? null,
+      entry.who === undefined ? null : cleanText(entry.who),
     );
   }
 

@@ -139,3 +139,83 @@ export function checkImage(image: ImageInfo): void {
   }
   if (typeof image.type !== 'string' || typeof image.object !== 'string') bad('type and object must be strings');
 }
+
+// ---- text normalisation ------------------------------------------------------------------------
+
+/**
+ * U+0000 and lone UTF-16 surrogates: PostgreSQL cannot store them in text or jsonb (22021,
+ * 22P05) and rejects the whole batch — every caller's rows in it — while SQLite stores them. Both
+ * back-ends replace each with U+FFFD before queuing, so the archives agree (docs/archive.md).
+ */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what must be found
+const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const BAD_TEXT_ALL = new RegExp(BAD_TEXT.source, 'g');
+
+/** The string with U+0000 and lone surrogates replaced by U+FFFD (the same string when clean). */
+export function cleanText(s: string): string {
+  return BAD_TEXT.test(s) ? s.replace(BAD_TEXT_ALL, '\ufffd') : s;
+}
+
+/** A JSON-like value with every string (keys too) cleaned; the same value when nothing changed. */
+export function cleanJson(v: unknown): unknown {
+  if (typeof v === 'string') return cleanText(v);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    v.forEach((x: unknown, i) => {
+      const c = cleanJson(x);
+      if (c !== x) (out ??= v.slice())[i] = c;
+    });
+    return out ?? v;
+  }
+  // toJSON (Date, ...): what JSON.stringify stores is its result.
+  const toJSON = (v as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return cleanJson((toJSON as () => unknown).call(v));
+  let changed = false;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const ck = cleanText(k);
+    const cx = cleanJson(x);
+    if (ck !== k || cx !== x) changed = true;
+    out[ck] = cx;
+  }
+  return changed ? out : v;
+}
+
+/** A copy of the (checked) samples with their strings cleaned (the caller may reuse its array). */
+export function cleanSamples(samples: readonly Sample[]): Sample[] {
+  return samples.map((s) => {
+    const device = cleanText(s.device);
+    const name = cleanText(s.name);
+    const value = typeof s.value === 'string' ? cleanText(s.value) : s.value;
+    return device === s.device && name === s.name && value === s.value ? s : { ...s, device, name, value };
+  });
+}
+
+/** The (checked) log entry with its strings cleaned. */
+export function cleanLogEntry(e: LogEntry): LogEntry {
+  const source = cleanText(e.source);
+  const message = cleanText(e.message);
+  return source === e.source && message === e.message ? e : { ...e, source, message };
+}
+
+/** The (checked) audit entry with its strings and before/after JSON cleaned. */
+export function cleanAuditEntry(e: AuditEntry): AuditEntry {
+  const out: AuditEntry = { ...e };
+  let changed = false;
+  for (const k of ['who', 'peer', 'device', 'command', 'result'] as const) {
+    const c = cleanText(e[k]);
+    if (c !== e[k]) {
+      out[k] = c;
+      changed = true;
+    }
+  }
+  for (const k of ['before', 'after'] as const) {
+    const c = cleanJson(e[k]);
+    if (c !== e[k]) {
+      out[k] = c as Record<string, unknown>;
+      changed = true;
+    }
+  }
+  return changed ? out : e;
+}

@@ -56,6 +56,24 @@ describe('lab config: monitor.archive', () => {
     expect(message).not.toContain('hunter2');
   });
 
+  it('refuses URL query parameters that would be ignored (sslmode) or leak (password), pointing to tls / passwordFile', () => {
+    const messageOf = (url: string): string => {
+      try {
+        parse(`type: postgres\nurl: ${url}`);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    };
+    const ssl = messageOf('postgres://labwire@db/labwire?sslmode=verify-full');
+    expect(ssl).toMatch(/monitor\.archive\.url/);
+    expect(ssl).toMatch(/"sslmode" is not supported.*monitor\.archive\.tls/);
+    const pw = messageOf('postgres://labwire@db/labwire?password=hunter2');
+    expect(pw).toMatch(/"password" is not supported.*monitor\.archive\.passwordFile/);
+    expect(pw).not.toContain('hunter2');
+    expect(archiveConfigOf(parse('type: postgres\nurl: postgres://labwire@db/labwire?options=-c%20search_path%3Dx'))).toMatchObject({ kind: 'postgres' });
+  });
+
   it('refuses mixed-up keys with the reason', () => {
     expect(() => parse('type: postgres')).toThrow(/needs url: postgres:\/\/user@host:5432\/database/);
     expect(() => parse('type: postgres\nurl: mysql://db/x')).toThrow(/must start with postgres:\/\//);

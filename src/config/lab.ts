@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseCondition } from '../client/condition.js';
 import type { ArchiveConfig } from '../archive/index.js';
+import { unsupportedUrlParameter } from '../archive/pg-url.js';
 import type { AlarmConfig } from '../monitor/alarms.js';
 import type { AlarmHookConfig } from '../monitor/hooks.js';
 import { parseLinkUrl } from '../links/registry.js';
@@ -332,6 +333,8 @@ export const labConfigSchema = z
                 message: 'the archive URL holds a password, which would show in logs and status: remove it from the URL and put it in monitor.archive.passwordFile (a file next to lab.yaml) or monitor.archive.password: ${LABWIRE_PG_PASSWORD}',
               });
             }
+            const badParameter = unsupportedUrlParameter(u);
+            if (badParameter !== undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: badParameter });
             if (a.passwordFile !== undefined && a.password !== undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: 'give either passwordFile or password, not both' });
           })
           .default({ kind: 'sqlite', retention: {} }),

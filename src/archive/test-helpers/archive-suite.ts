@@ -283,6 +283,29 @@ export function archiveSuite(name: string, backend: SuiteBackend): void {
       expect(await backend.rawRows(a, 'dev', 'x')).toEqual([[T0, 1]]);
     });
 
+    it('stores U+0000 and lone surrogates as U+FFFD, and the other rows of the batch with them', async () => {
+      // PostgreSQL refuses these in text and jsonb and would reject the whole batch (every
+      // caller's rows); both back-ends replace them before queuing (docs/archive.md).
+      const a = await backend.open({ batchMs: 50 });
+      const results = await Promise.allSettled([
+        a.write([sample('good', T0, 1)]),
+        a.write([sample('txt', T0, 'a\u0000b'), sample('txt', T0 + 1000, 'x\ud800y'), sample('txt', T0 + 2000, '\udc00z\ud83d\ude00')]),
+        a.log({ t: T0, source: 'src\u0000', level: 'info', message: 'm\u0000\udfff' }),
+        a.audit({ t: T0, who: 'mqtt:alice', peer: 'p', device: 'chiller', command: 'set', before: { sp: 1 }, after: { sp: 'a\u0000b', ['k\ud800']: ['\ud800', 2] }, result: 'ok' }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+      expect(await backend.rawRows(a, 'dev', 'good')).toEqual([[T0, 1]]);
+      const h = await a.history('dev', 'txt', T0, T0 + 10_000, 100);
+      expect(h.points).toEqual([
+        { t: T0, text: 'a\ufffdb' },
+        { t: T0 + 1000, text: 'x\ufffdy' },
+        { t: T0 + 2000, text: '\ufffdz\ud83d\ude00' },
+      ]);
+      expect((await a.messages({})).map((m) => [m.source, m.message])).toEqual([['src\ufffd', 'm\ufffd\ufffd']]);
+      const trail = await a.auditTrail({});
+      expect(trail.map((e) => e.after)).toEqual([{ sp: 'a\ufffdb', ['k\ufffd']: ['\ufffd', 2] }]);
+    });
+
     it('stores a unit changed by configureSeries, and keeps it across a reopen', async () => {
       const key = backend.newKey();
       const a = await backend.open({}, key);

@@ -475,11 +475,12 @@ export class MqttBridge {
 
   private reply(commandTopic: string, r: ReplyPayload, responseTopic: string | undefined, correlationData: Buffer | undefined): void {
     let topic = replyTopic(commandTopic);
-    // A response topic must be a reply topic: else any user could make the bridge write fake state.
+    // A response topic must be the sender's own reply topic: under its command topic (whose user
+    // level is the sender's), ending in /reply. Merely ending in /reply let alice make the bridge
+    // publish on bob's reply topic, or on state topics.
     if (responseTopic !== undefined) {
-      // …nor a command topic, which the bridge would read back as a command of a user called "reply".
-      if (/\/reply$/.test(responseTopic) && !/[+#]/.test(responseTopic) && !parseCommandTopic(this.prefix, responseTopic)) topic = responseTopic;
-      else this.logger.warn(`MQTT: response topic "${responseTopic}" of ${commandTopic} ignored: it must end in /reply and not be a command topic; answered on ${topic}`);
+      if (isOwnResponseTopic(commandTopic, responseTopic) && !parseCommandTopic(this.prefix, responseTopic)) topic = responseTopic;
+      else this.logger.warn(`MQTT: response topic "${responseTopic}" of ${commandTopic} ignored: it must be ${commandTopic}/reply or ${commandTopic}/…/reply; answered on ${topic}`);
     }
     this.enqueue({ topic, payload: JSON.stringify(r), retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }, true);
     this.pump();
@@ -489,6 +490,13 @@ export class MqttBridge {
     const s = this.stats();
     return `${what}: ${s.published} published, ${s.dropped} dropped, ${s.commands} command(s), ${s.refused} refused, ${s.retainedIgnored} retained command(s) ignored`;
   }
+}
+
+/** `<command topic>/reply` or `<command topic>/<levels>/reply`: no wildcards, no empty level. */
+export function isOwnResponseTopic(commandTopic: string, responseTopic: string): boolean {
+  if (!responseTopic.startsWith(`${commandTopic}/`) || !responseTopic.endsWith('/reply')) return false;
+  const rest = responseTopic.slice(commandTopic.length + 1).split('/');
+  return rest.every((l) => l !== '' && !/[+#]/.test(l) && !l.includes('\u0000'));
 }
 
 function unitsOf(describe: DescribeDoc | undefined): Record<string, string> {
