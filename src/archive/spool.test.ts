@@ -131,7 +131,31 @@ describe('SpoolingArchive', () => {
     await until(() => a.stats().state === 'ok', 'the replay');
     expect(ts(fake.samples)).toEqual([1, 3]);
     expect(reports.some((r) => /damaged record at byte/.test(r))).toBe(true);
-    expect(a.stats().spoolDropped).toBeGreaterThan(0);
+    expect(a.stats().spoolDropped).toBe(1);
+    await a.close();
+  });
+
+  it('skips a damaged record longer than a read chunk (1 MiB) and replays every good record after it; counts it once', async () => {
+    // One write() of ~40,000 samples is one record of > 1 MiB: the search for its end must not stop
+    // at the first chunk and jump to the end of the spool (that lost every later record silently).
+    const p = spoolPath();
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    const big: Array<[string, string, number, number]> = [];
+    for (let i = 0; i < 40_000; i++) big.push(['dev', 'temperature', 1000 + i, i]);
+    const bad = Buffer.from(encodeRecord({ k: 's', r: big }));
+    expect(bad.length).toBeGreaterThan(1 << 20);
+    bad[20] = bad[20]! ^ 1; // the checksum no longer matches
+    const parts = [encodeRecord({ k: 's', r: [['d', 'x', 1, 1]] }), bad];
+    for (let i = 0; i < 3; i++) parts.push(encodeRecord({ k: 's', r: [['d', 'x', 10 + i, i]] }));
+    fs.writeFileSync(p, Buffer.concat(parts));
+    const fake = new FakeArchive();
+    const { a, reports } = await open(fake, p);
+    expect(a.stats().spooled).toBe(4);
+    expect(a.stats().spoolDropped).toBe(1);
+    await until(() => a.stats().state === 'ok', 'the replay');
+    expect(ts(fake.samples)).toEqual([1, 10, 11, 12]);
+    expect(reports.filter((r) => /damaged record at byte/.test(r))).toHaveLength(1);
+    expect(a.stats().spoolDropped).toBe(1);
     await a.close();
   });
 

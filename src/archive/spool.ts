@@ -118,12 +118,19 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Reads records of the spool file from `offset`; stops at a torn or damaged record. */
-function scan(fd: number, offset: number, end: number, maxRows: number): { records: SpoolRecord[]; next: number; rows: number; bad: boolean } {
-  const records: SpoolRecord[] = [];
+/** Bytes read at once when scanning the spool (a longer record is read whole, by itself). */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * Walks the records of the spool file from `offset`, reading in chunks of READ_CHUNK (grown only
+ * while one record is longer than that, and shrunk again after it); stops at a torn or damaged
+ * record. `onRecord` sees each record; nothing is kept here, so counting a long spool needs
+ * memory for one chunk, not for the spool.
+ */
+function walk(fd: number, offset: number, end: number, maxRows: number, onRecord: (rec: SpoolRecord) => void): { next: number; rows: number; bad: boolean } {
   let rows = 0;
   let pos = offset;
-  let chunk = 1 << 20;
+  let chunk = READ_CHUNK;
   while (pos < end && rows < maxRows) {
     const size = Math.min(chunk, end - pos);
     const buf = Buffer.allocUnsafe(size);
@@ -132,20 +139,47 @@ function scan(fd: number, offset: number, end: number, maxRows: number): { recor
     let progressed = false;
     for (let nl = buf.indexOf(0x0a, 0); nl >= 0 && nl < n && rows < maxRows; nl = buf.indexOf(0x0a, start)) {
       const rec = decodeLine(buf.subarray(start, nl));
-      if (rec === undefined) return { records, next: pos + start, rows, bad: true };
-      records.push(rec);
+      if (rec === undefined) return { next: pos + start, rows, bad: true };
+      onRecord(rec);
       rows += rowsOf(rec);
       start = nl + 1;
       progressed = true;
     }
     if (!progressed) {
-      if (pos + n >= end) return { records, next: pos, rows, bad: true }; // a last line without its newline: torn
+      if (pos + n >= end) return { next: pos, rows, bad: true }; // a last line without its newline: torn
       chunk *= 4; // one record longer than the chunk: read more at once
       continue;
     }
+    chunk = READ_CHUNK;
     pos += start;
   }
-  return { records, next: pos, rows, bad: false };
+  return { next: pos, rows, bad: false };
+}
+
+/** Reads records of the spool file from `offset`; stops at a torn or damaged record. */
+function scan(fd: number, offset: number, end: number, maxRows: number): { records: SpoolRecord[]; next: number; rows: number; bad: boolean } {
+  const records: SpoolRecord[] = [];
+  const r = walk(fd, offset, end, maxRows, (rec) => records.push(rec));
+  return { records, ...r };
+}
+
+/**
+ * Where the first newline at or after `from` (before `end`) is, reading in chunks of `chunkBytes`
+ * up to `end` — a damaged record can be longer than any chunk (one write() is one record);
+ * -1 when there is none.
+ */
+export function findNewline(fd: number, from: number, end: number, chunkBytes = READ_CHUNK): number {
+  if (from >= end) return -1;
+  const buf = Buffer.allocUnsafe(Math.min(chunkBytes, end - from));
+  let pos = from;
+  while (pos < end) {
+    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+    if (n <= 0) return -1;
+    const nl = buf.subarray(0, n).indexOf(0x0a);
+    if (nl >= 0) return pos + nl;
+    pos += n;
+  }
+  return -1;
 }
 
 interface Held {
@@ -182,6 +216,8 @@ export class SpoolingArchive implements Archive {
   private streakReplayed = 0;
   private streakStart = 0;
   private dropped = 0;
+  /** Offsets of damaged records counted in `dropped` when the spool was opened. */
+  private readonly damagedAtOpen: Set<number>;
 
   /** Writes to the back-end not yet settled (ok state): the replay waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
@@ -201,7 +237,7 @@ export class SpoolingArchive implements Archive {
   constructor(
     private readonly inner: Archive,
     options: SpoolOptions,
-    state: { fd: number; end: number; offset: number; spooled: number; dropped: number },
+    state: { fd: number; end: number; offset: number; spooled: number; damaged: number[] },
   ) {
     this.kind = inner.kind;
     this.file = options.path;
@@ -217,7 +253,8 @@ export class SpoolingArchive implements Archive {
     this.end = state.end;
     this.offset = state.offset;
     this.spooled = state.spooled;
-    this.dropped = state.dropped;
+    this.damagedAtOpen = new Set(state.damaged);
+    this.dropped = state.damaged.length;
     if (this.spooled > 0) {
       this.degraded = true;
       this.streakStart = Date.now();
@@ -469,12 +506,12 @@ export class SpoolingArchive implements Archive {
   }
 
   private skipDamaged(): void {
-    // Find the next newline and go on from there: that record is lost (said loudly).
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, this.end - this.offset));
-    const n = fs.readSync(this.fd, buf, 0, buf.length, this.offset);
-    const nl = buf.subarray(0, n).indexOf(0x0a);
-    const next = nl >= 0 ? this.offset + nl + 1 : this.end;
-    this.dropped++;
+    // Go on after the next newline, however far (a damaged record can be longer than any read
+    // chunk); only when there is none is the rest of the durable part lost. Said loudly.
+    const nl = findNewline(this.fd, this.offset, this.end);
+    const next = nl >= 0 ? nl + 1 : this.end;
+    // Counted once: a record already found damaged (and counted) at open is not counted again.
+    if (!this.damagedAtOpen.delete(this.offset)) this.dropped++;
     const text = `archive spool: a damaged record at byte ${this.offset} of ${this.file} (bad checksum) is skipped; its rows are lost`;
     this.logger.error(text);
     this.report('error', text);
@@ -671,7 +708,7 @@ export async function openSpoolingArchive(inner: Archive, options: SpoolOptions)
   // Count what is left, and find where the good records end.
   let pos = offset;
   let spooled = 0;
-  let dropped = 0;
+  const damaged: number[] = [];
   for (;;) {
     const part = scan(fd, pos, size, Number.MAX_SAFE_INTEGER);
     spooled += part.rows;
@@ -679,19 +716,17 @@ export async function openSpoolingArchive(inner: Archive, options: SpoolOptions)
     if (!part.bad || pos >= size) break;
     // Torn or damaged at pos: is there a good record after it? Then it is damage inside (skip it
     // when replaying, said loudly); else it is the torn tail of an append that was never acknowledged.
-    const rest = Buffer.alloc(size - pos);
-    fs.readSync(fd, rest, 0, rest.length, pos);
-    const nl = rest.indexOf(0x0a);
-    if (nl < 0 || nl === rest.length - 1) {
+    const nl = findNewline(fd, pos, size);
+    if (nl < 0 || nl === size - 1) {
       logger.warn({ spool: options.path, bytes: size - pos }, 'archive spool: a torn last record (crash during an append) is cut off; it was never acknowledged');
       fs.ftruncateSync(fd, pos);
       fs.fdatasyncSync(fd);
       break;
     }
-    dropped++;
+    damaged.push(pos);
     logger.error({ spool: options.path, at: pos }, 'archive spool: a damaged record inside the spool is skipped');
-    pos += nl + 1;
+    pos = nl + 1;
   }
   const end = Math.min(fs.fstatSync(fd).size, size);
-  return new SpoolingArchive(inner, options, { fd, end, offset, spooled, dropped });
+  return new SpoolingArchive(inner, options, { fd, end, offset, spooled, damaged });
 }
