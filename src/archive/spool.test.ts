@@ -3,9 +3,11 @@
  * nothing acknowledged is lost, order is kept, a torn or damaged record is detected by its
  * checksum, the replayed position survives a restart, and the bound is loud.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeRecord, openSpoolingArchive, type SpoolingArchive } from './spool.js';
 import { FakeArchive } from './test-helpers/fake-archive.js';
@@ -157,6 +159,62 @@ describe('SpoolingArchive', () => {
     expect(reports.filter((r) => /damaged record at byte/.test(r))).toHaveLength(1);
     expect(a.stats().spoolDropped).toBe(1);
     await a.close();
+  });
+
+  it('counts a long spool at open without keeping its records: a 40 MB spool opens under a 40 MB heap', { timeout: 120_000 }, async () => {
+    // After a long outage the spool can be near its 1 GiB limit; counting it must not hold every
+    // parsed record (that took ~2.5 bytes of heap per spool byte). A child with a small old space
+    // dies (or fails) if the open keeps the records; a damaged record in the middle takes the
+    // damage path too.
+    const p = spoolPath();
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    const fd = fs.openSync(p, 'w');
+    let t = 0;
+    let total = 0;
+    let rows = 0;
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    let damagedDone = false;
+    while (total < 40e6) {
+      const r: Array<[string, string, number, number]> = [];
+      for (let i = 0; i < 50; i++) r.push(['cryo', `ch${i}`, ++t, i / 7]);
+      let b = encodeRecord({ k: 's', r });
+      if (!damagedDone && total > 20e6) {
+        b = Buffer.from(b);
+        b[20] = b[20]! ^ 1;
+        damagedDone = true;
+      } else {
+        rows += 50;
+      }
+      parts.push(b);
+      partBytes += b.length;
+      total += b.length;
+      if (partBytes > 4e6) {
+        fs.writeSync(fd, Buffer.concat(parts));
+        parts = [];
+        partBytes = 0;
+      }
+    }
+    fs.writeSync(fd, Buffer.concat(parts));
+    fs.closeSync(fd);
+    const spoolModule = path.join(path.dirname(fileURLToPath(import.meta.url)), 'spool.ts');
+    const script = path.join(path.dirname(p), 'open.mts');
+    fs.writeFileSync(
+      script,
+      `import { openSpoolingArchive } from ${JSON.stringify(spoolModule)};
+const fail = () => Object.assign(new Error('down'), { code: 'UNAVAILABLE' });
+const inner = { kind: 'postgres', write: async () => { throw fail(); }, log: async () => {}, audit: async () => {}, flush: async () => { throw fail(); }, close: async () => {}, stats: () => ({}), configureSeries() {} };
+const a = await openSpoolingArchive(inner as never, { path: ${JSON.stringify(p)}, probeMinMs: 1_000_000 });
+process.stdout.write(JSON.stringify(a.stats()) + '\\n');
+await a.close();
+`,
+    );
+    const child = spawnSync(process.execPath, ['--max-old-space-size=40', '--import', 'tsx', script], { encoding: 'utf8', timeout: 100_000 });
+    expect(child.stderr).not.toMatch(/heap out of memory/);
+    expect(child.status).toBe(0);
+    const stats = JSON.parse(child.stdout.trim()) as { spooled: number; spoolDropped?: number };
+    expect(stats.spooled).toBe(rows);
+    expect(stats.spoolDropped).toBe(1);
   });
 
   it('keeps the spool over a restart and resumes the replay where the committed offset says', async () => {

@@ -705,12 +705,13 @@ export async function openSpoolingArchive(inner: Archive, options: SpoolOptions)
   const size = fs.fstatSync(fd).size;
   let offset = readOffset(`${options.path}.offset`);
   if (offset > size) offset = 0;
-  // Count what is left, and find where the good records end.
+  // Count what is left, and find where the good records end. Counting only (nothing kept, read in
+  // bounded chunks): after a long outage the spool can be close to its 1 GiB limit.
   let pos = offset;
   let spooled = 0;
   const damaged: number[] = [];
   for (;;) {
-    const part = scan(fd, pos, size, Number.MAX_SAFE_INTEGER);
+    const part = walk(fd, pos, size, Number.MAX_SAFE_INTEGER, () => undefined);
     spooled += part.rows;
     pos = part.next;
     if (!part.bad || pos >= size) break;
