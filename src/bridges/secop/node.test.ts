@@ -322,6 +322,61 @@ describe('SECoP node: bad input', () => {
   }, 90_000);
 });
 
+describe('SECoP node: a client that pipelines and goes', () => {
+  const setsApplied = (): number => {
+    try {
+      return fs.readFileSync(path.join(dir, 'chiller-audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('setpoint')).length;
+    } catch {
+      return 0;
+    }
+  };
+
+  it('after the client disconnects, its queued changes are dropped: at most the one in flight is applied', async () => {
+    const before = setsApplied();
+    const c = await client();
+    const from = c.messages.length;
+    let lines = '';
+    for (let i = 0; i < 200; i++) lines += `change chiller:target ${10 + (i % 10)}\n`;
+    c.socket.write(lines);
+    // The first change is through (the queue is real), then the client leaves.
+    await c.next((m) => m.action === 'changed', from, 30_000);
+    c.close();
+    await eventually(() => expect(c.closed).toBe(true), 10_000);
+    const atClose = setsApplied();
+    expect(atClose).toBeGreaterThan(before);
+    // Wait until nothing more is applied for 3 s (the old node applied all 200, one after another).
+    let last = setsApplied();
+    let stableSince = Date.now();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() - stableSince < 3000) {
+      if (Date.now() > deadline) throw new Error(`changes of the gone client still applied: ${setsApplied() - atClose} after its close`);
+      await new Promise((r) => setTimeout(r, 100));
+      const now = setsApplied();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+    }
+    // The one in flight when the close was seen (and one whose close the node had not seen yet).
+    expect(last - atClose).toBeLessThanOrEqual(2);
+    // The node still serves: a new client's change is applied.
+    const d = await client();
+    const r = await d.request('change chiller:target 25', 'changed', 'chiller:target');
+    expect(r.action).toBe('changed');
+  }, 120_000);
+
+  it('pipelined requests beyond the pending bound are all answered, in order (the socket is paused and resumed)', async () => {
+    const c = await client();
+    const from = c.messages.length;
+    let lines = '';
+    for (let i = 0; i < 300; i++) lines += i % 2 === 0 ? 'read chiller:target\n' : 'ping p' + String(i) + '\n';
+    c.socket.write(lines);
+    await eventually(() => expect(c.messages.length - from).toBeGreaterThanOrEqual(300), 60_000);
+    const got = c.messages.slice(from, from + 300);
+    got.forEach((m, i) => expect(m.action).toBe(i % 2 === 0 ? 'reply' : 'pong'));
+  }, 90_000);
+});
+
 describe('SECoP node: a daemon that goes away', () => {
   it('reports CommunicationFailed and recovers by itself when the daemon returns', async () => {
     const c = await client();
