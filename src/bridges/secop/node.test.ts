@@ -302,6 +302,30 @@ describe('SECoP node: bad input', () => {
     await expect(n.start()).rejects.toThrow(/--trusted/);
   });
 
+  it('an over-long line gets error_<action> <specifier> of its request when its first bytes say them, else error_unknown .', async () => {
+    const c = await client();
+    const long = 'x'.repeat(100 * 1024); // beyond the 64 KiB default
+    let from = c.messages.length;
+    c.send(`change cryo_loop1:target "${long}"`);
+    let e = await c.next((m) => m.action.startsWith('error_'), from, 30_000);
+    expect(e.action).toBe('error_change');
+    expect(e.specifier).toBe('cryo_loop1:target');
+    expect(errorClass(e)).toBe('ProtocolError');
+    expect((e.data as [string, string, object])[2]).toEqual({});
+    from = c.messages.length;
+    c.send(long);
+    e = await c.next((m) => m.action.startsWith('error_'), from, 30_000);
+    expect(e.action).toBe('error_unknown');
+    expect(e.specifier).toBe('.');
+    expect(errorClass(e)).toBe('ProtocolError');
+    from = c.messages.length;
+    c.send(`read ${long}`); // a specifier too long to be one
+    e = await c.next((m) => m.action.startsWith('error_'), from, 30_000);
+    expect(e.action).toBe('error_read');
+    expect(e.specifier).toBe('.');
+    expect(c.closed).toBe(false);
+  });
+
   it('a 50 MB line is refused with ProtocolError, memory stays bounded, the connection survives', async () => {
     const c = await client();
     const heapBefore = process.memoryUsage().rss;
@@ -313,6 +337,7 @@ describe('SECoP node: bad input', () => {
     }
     c.socket.write('\n');
     const e = await c.next((m) => m.action.startsWith('error_'), from, 60_000);
+    expect(`${e.action} ${e.specifier}`).toBe('error_change cryo_loop1:target');
     expect(errorClass(e)).toBe('ProtocolError');
     const idn = await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
     expect(idn.action).toBe('ISSE&SINE2020,SECoP,V2019-09-16,v1.0');

@@ -63,6 +63,22 @@ const ERROR_CLASS: Record<string, string> = {
   InternalError: 'InternalError',
 };
 
+/** Bytes of an over-long line read for its action and specifier. */
+const HEAD_BYTES = 256;
+
+/**
+ * `error_<action> <specifier>` for a request line refused as too long, from its first bytes, so
+ * the client can match the error to its request. When the action cannot be read (not a SECoP
+ * word, or not ended by a space within the first bytes) it is `error_unknown`, as for any other
+ * unreadable action; a specifier that cannot be read is `.`.
+ */
+export function overlongErrorHead(first: Buffer): string {
+  const text = first.toString('latin1');
+  const m = /^([A-Za-z_*?][A-Za-z0-9_*?]{0,62}) (?:([A-Za-z0-9_.:]{1,128})(?= ))?/.exec(text);
+  if (!m) return 'error_unknown .';
+  return `error_${m[1]!} ${m[2] ?? '.'}`;
+}
+
 class SecopError extends Error {
   constructor(readonly errorClass: string, message: string) {
     super(message);
@@ -317,10 +333,11 @@ export class SecopNode {
         if (!discarding) {
           if (size + piece.length > this.maxLine) {
             // Nothing beyond the limit is kept: the rest of this line is dropped as it arrives.
+            const head = overlongErrorHead(Buffer.concat([...chunks, piece]).subarray(0, HEAD_BYTES));
             discarding = true;
             chunks = [];
             size = 0;
-            this.send(peer, `error_line . ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
+            this.send(peer, `${head} ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
           } else {
             chunks.push(piece);
             size += piece.length;
