@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { encodeRecord, openSpoolingArchive, type SpoolingArchive } from './spool.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { encodeRecord, openSpoolingArchive, spoolFs, type SpoolingArchive } from './spool.js';
 import { FakeArchive } from './test-helpers/fake-archive.js';
 import type { Sample } from './types.js';
 
@@ -215,6 +215,35 @@ await a.close();
     const stats = JSON.parse(child.stdout.trim()) as { spooled: number; spoolDropped?: number };
     expect(stats.spooled).toBe(rows);
     expect(stats.spoolDropped).toBe(1);
+  });
+
+  it('fsyncs the directory after creating the spool (and its directory) and after each rename of the sidecar', async () => {
+    // Only the call path is checked here (the real fsync runs too): whether the directory entries
+    // survive a power loss cannot be observed from a test.
+    const calls: string[] = [];
+    const real = spoolFs.fsyncDir.bind(spoolFs);
+    const spy = vi.spyOn(spoolFs, 'fsyncDir').mockImplementation((d: string) => {
+      calls.push(d);
+      real(d);
+    });
+    try {
+      const p = spoolPath(); // its directory does not exist yet
+      const fake = new FakeArchive();
+      const { a } = await open(fake, p);
+      expect(calls).toContain(path.dirname(p)); // the new spool file's entry
+      expect(calls).toContain(path.dirname(path.dirname(p))); // the new directory's entry
+      const atOpen = calls.length;
+      fake.down = true;
+      await a.write(batch(0, 5));
+      fake.down = false;
+      await until(() => a.stats().state === 'ok', 'the replay');
+      // The replay renamed the sidecar (after the batch, and when emptied): each followed by a directory fsync.
+      expect(fs.existsSync(`${p}.offset`)).toBe(true);
+      expect(calls.slice(atOpen).filter((d) => d === path.dirname(p)).length).toBeGreaterThanOrEqual(2);
+      await a.close();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps the spool over a restart and resumes the replay where the committed offset says', async () => {

@@ -118,6 +118,25 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * A directory fsync makes a created or renamed entry durable (the file's own fsync does not).
+ * An object so a test can observe the calls.
+ */
+export const spoolFs = {
+  fsyncDir(dir: string): void {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } catch (e) {
+      // Platforms that cannot fsync a directory say so with these; there is nothing more to do.
+      const code = (e as { code?: string }).code;
+      if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+
 /** Bytes read at once when scanning the spool (a longer record is read whole, by itself). */
 const READ_CHUNK = 1 << 20;
 
@@ -545,6 +564,7 @@ export class SpoolingArchive implements Archive {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, this.sidecar);
+    spoolFs.fsyncDir(path.dirname(this.sidecar));
   }
 
   // ---- the rest ----------------------------------------------------------------------------
@@ -691,14 +711,19 @@ function readOffset(sidecar: string): number {
  */
 export async function openSpoolingArchive(inner: Archive, options: SpoolOptions): Promise<SpoolingArchive> {
   const logger = options.logger ?? silentLogger();
+  let madeDir: string | undefined;
   try {
-    await fs.promises.mkdir(path.dirname(options.path), { recursive: true });
+    madeDir = await fs.promises.mkdir(path.dirname(options.path), { recursive: true });
   } catch (e) {
     throw new ArchiveError(`archive spool ${options.path}: cannot create its directory: ${describe(e)}`, { code: (e as { code?: string }).code ?? 'SPOOL_IO', cause: e });
   }
   let fd: number;
   try {
     fd = fs.openSync(options.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    // The spool's (and a new directory's) entry must survive a power loss like the rows in it.
+    // Always, not only when created here: a previous run may have died before its entry was durable.
+    spoolFs.fsyncDir(path.dirname(options.path));
+    if (madeDir !== undefined) spoolFs.fsyncDir(path.dirname(madeDir));
   } catch (e) {
     throw new ArchiveError(`archive spool ${options.path} cannot be opened: ${describe(e)}`, { code: (e as { code?: string }).code ?? 'SPOOL_IO', cause: e });
   }
