@@ -3,11 +3,13 @@
  * nothing acknowledged is lost, order is kept, a torn or damaged record is detected by its
  * checksum, the replayed position survives a restart, and the bound is loud.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { encodeRecord, openSpoolingArchive, type SpoolingArchive } from './spool.js';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { encodeRecord, openSpoolingArchive, spoolFs, type SpoolingArchive } from './spool.js';
 import { FakeArchive } from './test-helpers/fake-archive.js';
 import type { Sample } from './types.js';
 
@@ -131,8 +133,117 @@ describe('SpoolingArchive', () => {
     await until(() => a.stats().state === 'ok', 'the replay');
     expect(ts(fake.samples)).toEqual([1, 3]);
     expect(reports.some((r) => /damaged record at byte/.test(r))).toBe(true);
-    expect(a.stats().spoolDropped).toBeGreaterThan(0);
+    expect(a.stats().spoolDropped).toBe(1);
     await a.close();
+  });
+
+  it('skips a damaged record longer than a read chunk (1 MiB) and replays every good record after it; counts it once', async () => {
+    // One write() of ~40,000 samples is one record of > 1 MiB: the search for its end must not stop
+    // at the first chunk and jump to the end of the spool (that lost every later record silently).
+    const p = spoolPath();
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    const big: Array<[string, string, number, number]> = [];
+    for (let i = 0; i < 40_000; i++) big.push(['dev', 'temperature', 1000 + i, i]);
+    const bad = Buffer.from(encodeRecord({ k: 's', r: big }));
+    expect(bad.length).toBeGreaterThan(1 << 20);
+    bad[20] = bad[20]! ^ 1; // the checksum no longer matches
+    const parts = [encodeRecord({ k: 's', r: [['d', 'x', 1, 1]] }), bad];
+    for (let i = 0; i < 3; i++) parts.push(encodeRecord({ k: 's', r: [['d', 'x', 10 + i, i]] }));
+    fs.writeFileSync(p, Buffer.concat(parts));
+    const fake = new FakeArchive();
+    const { a, reports } = await open(fake, p);
+    expect(a.stats().spooled).toBe(4);
+    expect(a.stats().spoolDropped).toBe(1);
+    await until(() => a.stats().state === 'ok', 'the replay');
+    expect(ts(fake.samples)).toEqual([1, 10, 11, 12]);
+    expect(reports.filter((r) => /damaged record at byte/.test(r))).toHaveLength(1);
+    expect(a.stats().spoolDropped).toBe(1);
+    await a.close();
+  });
+
+  it('counts a long spool at open without keeping its records: a 40 MB spool opens under a 40 MB heap', { timeout: 120_000 }, async () => {
+    // After a long outage the spool can be near its 1 GiB limit; counting it must not hold every
+    // parsed record (that took ~2.5 bytes of heap per spool byte). A child with a small old space
+    // dies (or fails) if the open keeps the records; a damaged record in the middle takes the
+    // damage path too.
+    const p = spoolPath();
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    const fd = fs.openSync(p, 'w');
+    let t = 0;
+    let total = 0;
+    let rows = 0;
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    let damagedDone = false;
+    while (total < 40e6) {
+      const r: Array<[string, string, number, number]> = [];
+      for (let i = 0; i < 50; i++) r.push(['cryo', `ch${i}`, ++t, i / 7]);
+      let b = encodeRecord({ k: 's', r });
+      if (!damagedDone && total > 20e6) {
+        b = Buffer.from(b);
+        b[20] = b[20]! ^ 1;
+        damagedDone = true;
+      } else {
+        rows += 50;
+      }
+      parts.push(b);
+      partBytes += b.length;
+      total += b.length;
+      if (partBytes > 4e6) {
+        fs.writeSync(fd, Buffer.concat(parts));
+        parts = [];
+        partBytes = 0;
+      }
+    }
+    fs.writeSync(fd, Buffer.concat(parts));
+    fs.closeSync(fd);
+    const spoolModule = path.join(path.dirname(fileURLToPath(import.meta.url)), 'spool.ts');
+    const script = path.join(path.dirname(p), 'open.mts');
+    fs.writeFileSync(
+      script,
+      `import { openSpoolingArchive } from ${JSON.stringify(spoolModule)};
+const fail = () => Object.assign(new Error('down'), { code: 'UNAVAILABLE' });
+const inner = { kind: 'postgres', write: async () => { throw fail(); }, log: async () => {}, audit: async () => {}, flush: async () => { throw fail(); }, close: async () => {}, stats: () => ({}), configureSeries() {} };
+const a = await openSpoolingArchive(inner as never, { path: ${JSON.stringify(p)}, probeMinMs: 1_000_000 });
+process.stdout.write(JSON.stringify(a.stats()) + '\\n');
+await a.close();
+`,
+    );
+    const child = spawnSync(process.execPath, ['--max-old-space-size=40', '--import', 'tsx', script], { encoding: 'utf8', timeout: 100_000 });
+    expect(child.stderr).not.toMatch(/heap out of memory/);
+    expect(child.status).toBe(0);
+    const stats = JSON.parse(child.stdout.trim()) as { spooled: number; spoolDropped?: number };
+    expect(stats.spooled).toBe(rows);
+    expect(stats.spoolDropped).toBe(1);
+  });
+
+  it('fsyncs the directory after creating the spool (and its directory) and after each rename of the sidecar', async () => {
+    // Only the call path is checked here (the real fsync runs too): whether the directory entries
+    // survive a power loss cannot be observed from a test.
+    const calls: string[] = [];
+    const real = spoolFs.fsyncDir.bind(spoolFs);
+    const spy = vi.spyOn(spoolFs, 'fsyncDir').mockImplementation((d: string) => {
+      calls.push(d);
+      real(d);
+    });
+    try {
+      const p = spoolPath(); // its directory does not exist yet
+      const fake = new FakeArchive();
+      const { a } = await open(fake, p);
+      expect(calls).toContain(path.dirname(p)); // the new spool file's entry
+      expect(calls).toContain(path.dirname(path.dirname(p))); // the new directory's entry
+      const atOpen = calls.length;
+      fake.down = true;
+      await a.write(batch(0, 5));
+      fake.down = false;
+      await until(() => a.stats().state === 'ok', 'the replay');
+      // The replay renamed the sidecar (after the batch, and when emptied): each followed by a directory fsync.
+      expect(fs.existsSync(`${p}.offset`)).toBe(true);
+      expect(calls.slice(atOpen).filter((d) => d === path.dirname(p)).length).toBeGreaterThanOrEqual(2);
+      await a.close();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps the spool over a restart and resumes the replay where the committed offset says', async () => {

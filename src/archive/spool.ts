@@ -126,12 +126,38 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Reads records of the spool file from `offset`; stops at a torn or damaged record. */
-function scan(fd: number, offset: number, end: number, maxRows: number): { records: SpoolRecord[]; next: number; rows: number; bad: boolean } {
-  const records: SpoolRecord[] = [];
+/**
+ * A directory fsync makes a created or renamed entry durable (the file's own fsync does not).
+ * An object so a test can observe the calls.
+ */
+export const spoolFs = {
+  fsyncDir(dir: string): void {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } catch (e) {
+      // Platforms that cannot fsync a directory say so with these; there is nothing more to do.
+      const code = (e as { code?: string }).code;
+      if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+
+/** Bytes read at once when scanning the spool (a longer record is read whole, by itself). */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * Walks the records of the spool file from `offset`, reading in chunks of READ_CHUNK (grown only
+ * while one record is longer than that, and shrunk again after it); stops at a torn or damaged
+ * record. `onRecord` sees each record; nothing is kept here, so counting a long spool needs
+ * memory for one chunk, not for the spool.
+ */
+function walk(fd: number, offset: number, end: number, maxRows: number, onRecord: (rec: SpoolRecord) => void): { next: number; rows: number; bad: boolean } {
   let rows = 0;
   let pos = offset;
-  let chunk = 1 << 20;
+  let chunk = READ_CHUNK;
   while (pos < end && rows < maxRows) {
     const size = Math.min(chunk, end - pos);
     const buf = Buffer.allocUnsafe(size);
@@ -140,20 +166,47 @@ function scan(fd: number, offset: number, end: number, maxRows: number): { recor
     let progressed = false;
     for (let nl = buf.indexOf(0x0a, 0); nl >= 0 && nl < n && rows < maxRows; nl = buf.indexOf(0x0a, start)) {
       const rec = decodeLine(buf.subarray(start, nl));
-      if (rec === undefined) return { records, next: pos + start, rows, bad: true };
-      records.push(rec);
+      if (rec === undefined) return { next: pos + start, rows, bad: true };
+      onRecord(rec);
       rows += rowsOf(rec);
       start = nl + 1;
       progressed = true;
     }
     if (!progressed) {
-      if (pos + n >= end) return { records, next: pos, rows, bad: true }; // a last line without its newline: torn
+      if (pos + n >= end) return { next: pos, rows, bad: true }; // a last line without its newline: torn
       chunk *= 4; // one record longer than the chunk: read more at once
       continue;
     }
+    chunk = READ_CHUNK;
     pos += start;
   }
-  return { records, next: pos, rows, bad: false };
+  return { next: pos, rows, bad: false };
+}
+
+/** Reads records of the spool file from `offset`; stops at a torn or damaged record. */
+function scan(fd: number, offset: number, end: number, maxRows: number): { records: SpoolRecord[]; next: number; rows: number; bad: boolean } {
+  const records: SpoolRecord[] = [];
+  const r = walk(fd, offset, end, maxRows, (rec) => records.push(rec));
+  return { records, ...r };
+}
+
+/**
+ * Where the first newline at or after `from` (before `end`) is, reading in chunks of `chunkBytes`
+ * up to `end` — a damaged record can be longer than any chunk (one write() is one record);
+ * -1 when there is none.
+ */
+export function findNewline(fd: number, from: number, end: number, chunkBytes = READ_CHUNK): number {
+  if (from >= end) return -1;
+  const buf = Buffer.allocUnsafe(Math.min(chunkBytes, end - from));
+  let pos = from;
+  while (pos < end) {
+    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+    if (n <= 0) return -1;
+    const nl = buf.subarray(0, n).indexOf(0x0a);
+    if (nl >= 0) return pos + nl;
+    pos += n;
+  }
+  return -1;
 }
 
 interface Held {
@@ -190,6 +243,8 @@ export class SpoolingArchive implements Archive {
   private streakReplayed = 0;
   private streakStart = 0;
   private dropped = 0;
+  /** Offsets of damaged records counted in `dropped` when the spool was opened. */
+  private readonly damagedAtOpen: Set<number>;
 
   /** Writes to the back-end not yet settled (ok state): the replay waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
@@ -209,7 +264,7 @@ export class SpoolingArchive implements Archive {
   constructor(
     private readonly inner: Archive,
     options: SpoolOptions,
-    state: { fd: number; end: number; offset: number; spooled: number; dropped: number },
+    state: { fd: number; end: number; offset: number; spooled: number; damaged: number[] },
   ) {
     this.kind = inner.kind;
     this.file = options.path;
@@ -225,7 +280,8 @@ export class SpoolingArchive implements Archive {
     this.end = state.end;
     this.offset = state.offset;
     this.spooled = state.spooled;
-    this.dropped = state.dropped;
+    this.damagedAtOpen = new Set(state.damaged);
+    this.dropped = state.damaged.length;
     if (this.spooled > 0) {
       this.degraded = true;
       this.streakStart = Date.now();
@@ -477,12 +533,12 @@ export class SpoolingArchive implements Archive {
   }
 
   private skipDamaged(): void {
-    // Find the next newline and go on from there: that record is lost (said loudly).
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, this.end - this.offset));
-    const n = fs.readSync(this.fd, buf, 0, buf.length, this.offset);
-    const nl = buf.subarray(0, n).indexOf(0x0a);
-    const next = nl >= 0 ? this.offset + nl + 1 : this.end;
-    this.dropped++;
+    // Go on after the next newline, however far (a damaged record can be longer than any read
+    // chunk); only when there is none is the rest of the durable part lost. Said loudly.
+    const nl = findNewline(this.fd, this.offset, this.end);
+    const next = nl >= 0 ? nl + 1 : this.end;
+    // Counted once: a record already found damaged (and counted) at open is not counted again.
+    if (!this.damagedAtOpen.delete(this.offset)) this.dropped++;
     const text = `archive spool: a damaged record at byte ${this.offset} of ${this.file} (bad checksum) is skipped; its rows are lost`;
     this.logger.error(text);
     this.report('error', text);
@@ -516,6 +572,7 @@ export class SpoolingArchive implements Archive {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, this.sidecar);
+    spoolFs.fsyncDir(path.dirname(this.sidecar));
   }
 
   // ---- the rest ----------------------------------------------------------------------------
@@ -662,44 +719,48 @@ function readOffset(sidecar: string): number {
  */
 export async function openSpoolingArchive(inner: Archive, options: SpoolOptions): Promise<SpoolingArchive> {
   const logger = options.logger ?? silentLogger();
+  let madeDir: string | undefined;
   try {
-    await fs.promises.mkdir(path.dirname(options.path), { recursive: true });
+    madeDir = await fs.promises.mkdir(path.dirname(options.path), { recursive: true });
   } catch (e) {
     throw new ArchiveError(`archive spool ${options.path}: cannot create its directory: ${describe(e)}`, { code: (e as { code?: string }).code ?? 'SPOOL_IO', cause: e });
   }
   let fd: number;
   try {
     fd = fs.openSync(options.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    // The spool's (and a new directory's) entry must survive a power loss like the rows in it.
+    // Always, not only when created here: a previous run may have died before its entry was durable.
+    spoolFs.fsyncDir(path.dirname(options.path));
+    if (madeDir !== undefined) spoolFs.fsyncDir(path.dirname(madeDir));
   } catch (e) {
     throw new ArchiveError(`archive spool ${options.path} cannot be opened: ${describe(e)}`, { code: (e as { code?: string }).code ?? 'SPOOL_IO', cause: e });
   }
   const size = fs.fstatSync(fd).size;
   let offset = readOffset(`${options.path}.offset`);
   if (offset > size) offset = 0;
-  // Count what is left, and find where the good records end.
+  // Count what is left, and find where the good records end. Counting only (nothing kept, read in
+  // bounded chunks): after a long outage the spool can be close to its 1 GiB limit.
   let pos = offset;
   let spooled = 0;
-  let dropped = 0;
+  const damaged: number[] = [];
   for (;;) {
-    const part = scan(fd, pos, size, Number.MAX_SAFE_INTEGER);
+    const part = walk(fd, pos, size, Number.MAX_SAFE_INTEGER, () => undefined);
     spooled += part.rows;
     pos = part.next;
     if (!part.bad || pos >= size) break;
     // Torn or damaged at pos: is there a good record after it? Then it is damage inside (skip it
     // when replaying, said loudly); else it is the torn tail of an append that was never acknowledged.
-    const rest = Buffer.alloc(size - pos);
-    fs.readSync(fd, rest, 0, rest.length, pos);
-    const nl = rest.indexOf(0x0a);
-    if (nl < 0 || nl === rest.length - 1) {
+    const nl = findNewline(fd, pos, size);
+    if (nl < 0 || nl === size - 1) {
       logger.warn({ spool: options.path, bytes: size - pos }, 'archive spool: a torn last record (crash during an append) is cut off; it was never acknowledged');
       fs.ftruncateSync(fd, pos);
       fs.fdatasyncSync(fd);
       break;
     }
-    dropped++;
+    damaged.push(pos);
     logger.error({ spool: options.path, at: pos }, 'archive spool: a damaged record inside the spool is skipped');
-    pos += nl + 1;
+    pos = nl + 1;
   }
   const end = Math.min(fs.fstatSync(fd).size, size);
-  return new SpoolingArchive(inner, options, { fd, end, offset, spooled, dropped });
+  return new SpoolingArchive(inner, options, { fd, end, offset, spooled, damaged });
 }

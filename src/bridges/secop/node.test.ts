@@ -302,6 +302,30 @@ describe('SECoP node: bad input', () => {
     await expect(n.start()).rejects.toThrow(/--trusted/);
   });
 
+  it('an over-long line gets error_<action> <specifier> of its request when its first bytes say them, else error_unknown .', async () => {
+    const c = await client();
+    const long = 'x'.repeat(100 * 1024); // beyond the 64 KiB default
+    let from = c.messages.length;
+    c.send(`change cryo_loop1:target "${long}"`);
+    let e = await c.next((m) => m.action.startsWith('error_'), from, 30_000);
+    expect(e.action).toBe('error_change');
+    expect(e.specifier).toBe('cryo_loop1:target');
+    expect(errorClass(e)).toBe('ProtocolError');
+    expect((e.data as [string, string, object])[2]).toEqual({});
+    from = c.messages.length;
+    c.send(long);
+    e = await c.next((m) => m.action.startsWith('error_'), from, 30_000);
+    expect(e.action).toBe('error_unknown');
+    expect(e.specifier).toBe('.');
+    expect(errorClass(e)).toBe('ProtocolError');
+    from = c.messages.length;
+    c.send(`read ${long}`); // a specifier too long to be one
+    e = await c.next((m) => m.action.startsWith('error_'), from, 30_000);
+    expect(e.action).toBe('error_read');
+    expect(e.specifier).toBe('.');
+    expect(c.closed).toBe(false);
+  });
+
   it('a 50 MB line is refused with ProtocolError, memory stays bounded, the connection survives', async () => {
     const c = await client();
     const heapBefore = process.memoryUsage().rss;
@@ -313,12 +337,68 @@ describe('SECoP node: bad input', () => {
     }
     c.socket.write('\n');
     const e = await c.next((m) => m.action.startsWith('error_'), from, 60_000);
+    expect(`${e.action} ${e.specifier}`).toBe('error_change cryo_loop1:target');
     expect(errorClass(e)).toBe('ProtocolError');
     const idn = await c.request('*IDN?', 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
     expect(idn.action).toBe('ISSE&SINE2020,SECoP,V2019-09-16,v1.0');
     expect(c.closed).toBe(false);
     // The node keeps at most one line's limit per connection; 50 MB never sits in memory.
     expect(process.memoryUsage().rss - heapBefore).toBeLessThan(45 * 1024 * 1024);
+  }, 90_000);
+});
+
+describe('SECoP node: a client that pipelines and goes', () => {
+  const setsApplied = (): number => {
+    try {
+      return fs.readFileSync(path.join(dir, 'chiller-audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('setpoint')).length;
+    } catch {
+      return 0;
+    }
+  };
+
+  it('after the client disconnects, its queued changes are dropped: at most the one in flight is applied', async () => {
+    const before = setsApplied();
+    const c = await client();
+    const from = c.messages.length;
+    let lines = '';
+    for (let i = 0; i < 200; i++) lines += `change chiller:target ${10 + (i % 10)}\n`;
+    c.socket.write(lines);
+    // The first change is through (the queue is real), then the client leaves.
+    await c.next((m) => m.action === 'changed', from, 30_000);
+    c.close();
+    await eventually(() => expect(c.closed).toBe(true), 10_000);
+    const atClose = setsApplied();
+    expect(atClose).toBeGreaterThan(before);
+    // Wait until nothing more is applied for 3 s (the old node applied all 200, one after another).
+    let last = setsApplied();
+    let stableSince = Date.now();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() - stableSince < 3000) {
+      if (Date.now() > deadline) throw new Error(`changes of the gone client still applied: ${setsApplied() - atClose} after its close`);
+      await new Promise((r) => setTimeout(r, 100));
+      const now = setsApplied();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+    }
+    // The one in flight when the close was seen (and one whose close the node had not seen yet).
+    expect(last - atClose).toBeLessThanOrEqual(2);
+    // The node still serves: a new client's change is applied.
+    const d = await client();
+    const r = await d.request('change chiller:target 25', 'changed', 'chiller:target');
+    expect(r.action).toBe('changed');
+  }, 120_000);
+
+  it('pipelined requests beyond the pending bound are all answered, in order (the socket is paused and resumed)', async () => {
+    const c = await client();
+    const from = c.messages.length;
+    let lines = '';
+    for (let i = 0; i < 300; i++) lines += i % 2 === 0 ? 'read chiller:target\n' : 'ping p' + String(i) + '\n';
+    c.socket.write(lines);
+    await eventually(() => expect(c.messages.length - from).toBeGreaterThanOrEqual(300), 60_000);
+    const got = c.messages.slice(from, from + 300);
+    got.forEach((m, i) => expect(m.action).toBe(i % 2 === 0 ? 'reply' : 'pong'));
   }, 90_000);
 });
 

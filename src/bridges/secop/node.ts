@@ -36,6 +36,13 @@ export interface SecopNodeOptions {
 
 export const IDENTIFICATION = 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0';
 const MAX_QUEUED_OUTPUT = 16 * 1024 * 1024;
+/**
+ * Requests of one connection waiting to be handled: above either bound the socket is paused (TCP
+ * back-pressure reaches the client), and resumed when the queue is down to a quarter. Lines of the
+ * read chunk being parsed are still queued, so a queue can pass the bound by one chunk.
+ */
+const MAX_PENDING_LINES = 64;
+const MAX_PENDING_BYTES = 1024 * 1024;
 
 /** labwire error codes → SECoP error classes. */
 const ERROR_CLASS: Record<string, string> = {
@@ -55,6 +62,22 @@ const ERROR_CLASS: Record<string, string> = {
   Timeout: 'TimeoutError',
   InternalError: 'InternalError',
 };
+
+/** Bytes of an over-long line read for its action and specifier. */
+const HEAD_BYTES = 256;
+
+/**
+ * `error_<action> <specifier>` for a request line refused as too long, from its first bytes, so
+ * the client can match the error to its request. When the action cannot be read (not a SECoP
+ * word, or not ended by a space within the first bytes) it is `error_unknown`, as for any other
+ * unreadable action; a specifier that cannot be read is `.`.
+ */
+export function overlongErrorHead(first: Buffer): string {
+  const text = first.toString('latin1');
+  const m = /^([A-Za-z_*?][A-Za-z0-9_*?]{0,62}) (?:([A-Za-z0-9_.:]{1,128})(?= ))?/.exec(text);
+  if (!m) return 'error_unknown .';
+  return `error_${m[1]!} ${m[2] ?? '.'}`;
+}
 
 class SecopError extends Error {
   constructor(readonly errorClass: string, message: string) {
@@ -175,6 +198,8 @@ interface Peer {
   address: string;
   /** Activated modules; null = the whole node. */
   active: Set<string> | null | false;
+  /** The connection is gone: its queued requests are dropped, and no write is forwarded for it. */
+  closed: boolean;
 }
 
 export class SecopNode {
@@ -256,36 +281,70 @@ export class SecopNode {
   // ---- connections -------------------------------------------------------------------------------
 
   private accept(socket: net.Socket): void {
-    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false };
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false };
     this.peers.add(peer);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
     let size = 0;
     let discarding = false;
     // Requests of one connection run in order: a change's updates and reply keep their sequence.
-    let queue: Promise<void> = Promise.resolve();
+    // The queue is bounded (the socket is paused above it) and dropped when the peer goes: a client
+    // that pipelines 200 changes and disconnects must not have them applied for minutes in its name.
+    const pending: string[] = [];
+    let pendingBytes = 0;
+    let running = false;
+    let paused = false;
+    const run = async (): Promise<void> => {
+      running = true;
+      try {
+        while (pending.length > 0 && !peer.closed) {
+          const line = pending.shift()!;
+          pendingBytes -= line.length;
+          if (paused && pending.length <= MAX_PENDING_LINES / 4 && pendingBytes <= MAX_PENDING_BYTES / 4) {
+            paused = false;
+            socket.resume();
+          }
+          try {
+            await this.handle(peer, line);
+          } catch (err) {
+            this.opts.logger.error({ err }, 'SECoP request failed');
+          }
+        }
+      } finally {
+        running = false;
+      }
+    };
+    const enqueue = (line: string): void => {
+      if (peer.closed) return;
+      pending.push(line);
+      pendingBytes += line.length;
+      if (!paused && (pending.length > MAX_PENDING_LINES || pendingBytes > MAX_PENDING_BYTES)) {
+        paused = true;
+        socket.pause();
+      }
+      if (!running) void run();
+    };
     socket.on('data', (data: Buffer) => {
       let start = 0;
       for (;;) {
+        if (peer.closed) return;
         const lf = data.indexOf(0x0a, start);
         const piece = lf < 0 ? data.subarray(start) : data.subarray(start, lf);
         if (!discarding) {
           if (size + piece.length > this.maxLine) {
             // Nothing beyond the limit is kept: the rest of this line is dropped as it arrives.
+            const head = overlongErrorHead(Buffer.concat([...chunks, piece]).subarray(0, HEAD_BYTES));
             discarding = true;
             chunks = [];
             size = 0;
-            this.send(peer, `error_line . ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
+            this.send(peer, `${head} ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
           } else {
             chunks.push(piece);
             size += piece.length;
           }
         }
         if (lf < 0) return;
-        if (!discarding) {
-          const line = Buffer.concat(chunks).toString('utf8').replace(/\r$/, '');
-          queue = queue.then(() => this.handle(peer, line)).catch((err: unknown) => this.opts.logger.error({ err }, 'SECoP request failed'));
-        }
+        if (!discarding) enqueue(Buffer.concat(chunks).toString('utf8').replace(/\r$/, ''));
         discarding = false;
         chunks = [];
         size = 0;
@@ -293,7 +352,12 @@ export class SecopNode {
       }
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => this.peers.delete(peer));
+    socket.on('close', () => {
+      peer.closed = true;
+      pending.length = 0;
+      pendingBytes = 0;
+      this.peers.delete(peer);
+    });
   }
 
   private send(peer: Peer, line: string): void {
@@ -434,6 +498,8 @@ export class SecopNode {
   }
 
   private writeLine(peer: Peer, inner: string): string {
+    // A request queued before its client left is not applied in the name of a gone peer.
+    if (peer.closed || peer.socket.destroyed) throw new SecopError('Impossible', `the SECoP client ${peer.address} has disconnected: its request is not forwarded`);
     if (this.opts.token) return `as user=${quote(`secop:${peer.address}`)} role=operator ${inner}`;
     if (this.opts.trusted) return inner;
     throw new SecopError('Impossible', 'this SECoP node is read-only: give it an operator token (--token-file or LABWIRE_TOKEN; mark it forward in the daemon\'s token file) or declare the network trusted (--trusted)');
