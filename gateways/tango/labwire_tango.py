@@ -233,6 +233,7 @@ def main(argv):
             log("daemon %r is not host:port" % d)
             return 2
         link = Link(host, int(port), token, log)
+        link.thread_context = tango.EnsureOmniThread
         link.start()
         links.append(link)
     # No-database mode needs the device names before the server starts, so wait for describe.

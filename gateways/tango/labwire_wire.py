@@ -93,6 +93,14 @@ def convert(text, desc):
     return str(text)
 
 
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 class LabwireError(Exception):
     """An `error <command> code=… message=…` reply, or no link (code CommunicationFailed)."""
 
@@ -123,6 +131,9 @@ class Link:
         self._stop = False
         self._thread = None
         self._events = queue.Queue()
+        # A context each listener thread runs in (the gateway sets tango.EnsureOmniThread: omniORB
+        # must know a thread that pushes events, or the server crashes).
+        self.thread_context = None
 
     # -- requests -------------------------------------------------------------------------
     def request(self, line, timeout=10.0):
@@ -199,9 +210,10 @@ class Link:
         self._events.put((changed, t_ms))
 
     def _dispatch(self):
-        while True:
-            changed, t_ms = self._events.get()
-            self._call(changed, t_ms)
+        with (self.thread_context() if self.thread_context else _Nothing()):
+            while True:
+                changed, t_ms = self._events.get()
+                self._call(changed, t_ms)
 
     def _call(self, changed, t_ms):
         for fn in list(self.listeners):
