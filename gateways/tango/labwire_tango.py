@@ -146,6 +146,11 @@ class LabwireDevice(Device):
 
     # -- events (from the link's reader thread) --------------------------------------------
     def _on_change(self, changed, t_ms):
+        # Tango's device lock: a push must not race a client's read of the same attribute.
+        with tango.AutoTangoMonitor(self):
+            self._push(changed, t_ms)
+
+    def _push(self, changed, t_ms):
         t = t_ms / 1000.0
         params = self.link.describe["params"]
         for p, v in changed.items():
@@ -157,11 +162,14 @@ class LabwireDevice(Device):
             else:
                 self.push_change_event(name, v, t, AttrQuality.ATTR_VALID)
         state = self.dev_state()
-        if state != self._last_state or "state_text" in changed:
+        # With no value, Tango reads State/Status through dev_state/dev_status (pushing a DevState
+        # value from this thread crashes PyTango 9.3).
+        if state != self._last_state:
             self._last_state = state
             self.set_state(state)
-            self.push_change_event("State", state)
-            self.push_change_event("Status", self.dev_status())
+            self.push_change_event("State")
+        if state != self._last_state or "state_text" in changed or not changed:
+            self.push_change_event("Status")
 
     # -- commands -------------------------------------------------------------------------
     def _add_cmd(self, cname, spec):

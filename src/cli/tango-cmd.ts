@@ -61,7 +61,8 @@ Examples:
       process.on('SIGTERM', forward);
       const code = await new Promise<number>((resolve) => {
         child.once('error', () => resolve(-1));
-        child.once('exit', (c, signal) => resolve(c ?? (signal ? 0 : 2)));
+        // Stopped by our own forwarded signal: a clean stop; killed otherwise (a crash): a failure.
+      child.once('exit', (c, signal) => resolve(c ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 2)));
       });
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
