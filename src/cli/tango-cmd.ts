@@ -61,7 +61,7 @@ Examples:
       process.on('SIGTERM', forward);
       const code = await new Promise<number>((resolve) => {
         child.once('error', () => resolve(-1));
-        // Stopped by our own forwarded signal: a clean stop; killed otherwise (a crash): a failure.
+      // Stopped by our own forwarded signal: a clean stop; killed otherwise (a crash): a failure.
       child.once('exit', (c, signal) => resolve(c ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 2)));
       });
       process.off('SIGINT', forward);
