@@ -16,6 +16,7 @@ import { TANGO_GATEWAY } from '../src/cli/tango-cmd.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 import { ROOT } from './helpers/cli.js';
+import { cliInProcess } from './helpers/cli-in-process.js';
 
 const PYTHON = '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import tango'], { encoding: 'utf8' });
@@ -228,5 +229,17 @@ describe('labwire tango without PyTango', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/apt-get install python3-tango/);
+  });
+
+  it('labwire tango: --nodb without --port and a daemon that is not host:port are one-line errors; no token option', async () => {
+    const a = await cliInProcess('tango', '--daemon', '127.0.0.1:7001', '--nodb');
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/--nodb needs --port/);
+    const b = await cliInProcess('tango', '--daemon', 'nonsense');
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/not host:port/);
+    const h = await cliInProcess('tango', '--help');
+    expect(h.stdout).toMatch(/--token-file/);
+    expect(h.stdout).not.toMatch(/--token </);
   });
 });
