@@ -15,6 +15,7 @@ import { registerProgrammeCommands } from './programme-cmds.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim-cmd.js';
 import { registerSecopCommand } from './secop-cmd.js';
+import { registerTangoCommand } from './tango-cmd.js';
 import { registerUpCommands } from './up.js';
 import { EXIT } from './common.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDirectCommand(program);
   registerDeviceCommands(program);
   registerSecopCommand(program);
+  registerTangoCommand(program);
   program.addHelpText('after', `
 Examples:
   labwire demo                                        start a simulated lab

@@ -251,6 +251,8 @@ export const labConfigSchema = z
     mqtt: mqttConfigSchema.optional(),
     /** A SECoP node for the lab's daemons, named after the lab (docs/facilities.md). */
     secop: z.object({ listen: endpoint.default('127.0.0.1:10767'), trusted: z.boolean().default(false) }).strict().optional(),
+    /** The Tango gateway for the lab's daemons, devices labwire/<lab>/<device> (docs/facilities.md). */
+    tango: z.object({ port: z.number().int().min(0).max(65535).default(10000), nodb: z.boolean().default(true) }).strict().optional(),
     monitor: z
       .object({
         name: z.string().default('monitor'),

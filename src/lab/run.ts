@@ -25,6 +25,7 @@ import { VERSION } from '../version.js';
 import { busInstrumentModels, busLinkOf, startOrder } from './bus.js';
 import { startMqttBridgeFromConfig, type MqttBridge } from '../bridges/mqtt/index.js';
 import { SecopNode } from '../bridges/secop/index.js';
+import { startTangoGateway, type TangoGateway } from '../bridges/tango/index.js';
 
 export interface RunningLab {
   config: LabConfig;
@@ -40,6 +41,8 @@ export interface RunningLab {
   mqtt?: MqttBridge;
   /** The SECoP node, when the lab file has a `secop:` section (docs/facilities.md). */
   secop?: SecopNode;
+  /** The Tango gateway process, when the lab file has a `tango:` section (docs/facilities.md). */
+  tango?: TangoGateway;
   close(): Promise<void>;
 }
 
@@ -275,7 +278,13 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       secop = node;
     }
 
-    return { config, simulators, daemons, archive, archiveError, monitor, web, ...(mqtt ? { mqtt } : {}), ...(secop ? { secop } : {}), close };
+    // The gateway is a labwire client in Python (decision 0029), writing with the monitor's token.
+    const tango = config.tango
+      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, nodb: config.tango.nodb, ...(peerToken ? { token: peerToken } : {}), logger })
+      : undefined;
+    if (tango) stops.push(() => tango.close());
+
+    return { config, simulators, daemons, archive, archiveError, monitor, web, ...(mqtt ? { mqtt } : {}), ...(secop ? { secop } : {}), ...(tango ? { tango } : {}), close };
   } catch (err) {
     await close();
     throw err;
