@@ -27,7 +27,7 @@
 import pg from 'pg';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
-import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
+import { applySeriesPolicy, checkQueueOptions, cmp, enqueueAudit, enqueueLog, enqueueSamples, filterOf, newWriteQueue, parseObject, seriesKey } from './common.js';
 import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
 import { SECRET_PARAMETERS, unsupportedUrlParameter } from './pg-url.js';
 import { ArchiveError } from './errors.js';
@@ -54,19 +54,12 @@ import {
   type SeriesPolicy,
 } from './types.js';
 import {
-  checkAuditEntry,
-  cleanAuditEntry,
-  cleanLogEntry,
-  cleanSamples,
   cleanText,
   checkImage,
   checkLimit,
-  checkLogEntry,
   checkMaxPoints,
   checkOptionalRange,
-  checkPolicy,
   checkRange,
-  checkSamples,
   isLogLevel,
   levelsAtLeast,
 } from './validate.js';
@@ -443,30 +436,13 @@ export class PostgresArchive implements Archive {
   /** Start times (ms) of the monthly partitions known to exist. */
   private readonly partitions = new Set<number>();
   private closing: Promise<void> | undefined;
-  private failing = false;
-  private lastLogged: string | undefined;
 
   private constructor(pool: pg.Pool, options: PostgresArchiveOptions) {
     this.pool = pool;
     this.origin = options.origin;
     this.url = redactUrl(options.url);
     this.logger = options.logger ?? silentLogger();
-    this.queue = new WriteQueue({
-      batchMs: options.batchMs ?? 250,
-      batchRows: options.batchRows ?? PG_BATCH_ROWS,
-      maxPending: options.maxPending ?? 1_000_000,
-      commit: (batch) => this.commitBatch(batch),
-      onFailure: (error) => {
-        if (!this.failing || error.message !== this.lastLogged) this.logger.error({ err: error, url: this.url }, 'archive write failed');
-        this.failing = true;
-        this.lastLogged = error.message;
-      },
-      onRecovery: () => {
-        this.failing = false;
-        this.lastLogged = undefined;
-        this.logger.info({ url: this.url }, 'archive writes succeed again');
-      },
-    });
+    this.queue = newWriteQueue(options, PG_BATCH_ROWS, this.logger, { url: this.url }, (batch) => this.commitBatch(batch));
   }
 
   /** Connects, migrates the schema and loads this origin's series. */
@@ -524,48 +500,22 @@ export class PostgresArchive implements Archive {
   }
 
   configureSeries(device: string, name: string, policy: SeriesPolicy): void {
-    checkPolicy(device, name, policy);
-    const key = seriesKey(device, name);
-    const merged = { ...this.policies.get(key), ...policy };
-    this.policies.set(key, merged);
     const rt = this.byDevice.get(device)?.get(name);
-    if (rt === undefined) return;
-    rt.filter = filterOf(merged);
-    if (policy.type !== undefined && policy.type !== rt.type) {
-      this.logger.warn({ device, name, stored: rt.type, configured: policy.type }, 'archive: series keeps its stored type');
-    }
-    if (policy.unit !== undefined && policy.unit !== rt.unit) {
-      rt.unit = policy.unit;
-      this.dirtyUnits.add(rt);
-      if (!this.queue.isClosed) this.writeUnitsSoon();
-    }
+    if (!applySeriesPolicy(this.policies, rt, device, name, policy, this.logger) || rt === undefined) return;
+    this.dirtyUnits.add(rt);
+    if (!this.queue.isClosed) this.writeUnitsSoon();
   }
 
   write(samples: Sample[]): Promise<void> {
-    try {
-      checkSamples(samples);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
+    return enqueueSamples(this.queue, samples);
   }
 
   log(entry: LogEntry): Promise<void> {
-    try {
-      checkLogEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
+    return enqueueLog(this.queue, entry);
   }
 
   audit(entry: AuditEntry): Promise<void> {
-    try {
-      checkAuditEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
+    return enqueueAudit(this.queue, entry);
   }
 
   flush(): Promise<void> {

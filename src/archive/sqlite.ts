@@ -40,7 +40,7 @@ import Database from 'better-sqlite3';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
 import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
-import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
+import { applySeriesPolicy, checkQueueOptions, cmp, enqueueAudit, enqueueLog, enqueueSamples, filterOf, newWriteQueue, parseObject, seriesKey } from './common.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
@@ -65,19 +65,12 @@ import {
   type SeriesPolicy,
 } from './types.js';
 import {
-  checkAuditEntry,
-  cleanAuditEntry,
-  cleanLogEntry,
-  cleanSamples,
   cleanText,
   checkImage,
   checkLimit,
-  checkLogEntry,
   checkMaxPoints,
   checkOptionalRange,
-  checkPolicy,
   checkRange,
-  checkSamples,
   isLogLevel,
   levelsAtLeast,
 } from './validate.js';
@@ -399,8 +392,6 @@ export class SqliteArchive implements Archive {
   private readonly policies = new Map<string, SeriesPolicy>();
   private readonly dirtyUnits = new Set<SeriesRt>();
   private closing: Promise<void> | undefined;
-  private failing = false;
-  private lastLogged: string | undefined;
   private readonly s: Statements;
   private readonly stmtCache = new Map<string, Stmt>();
 
@@ -414,23 +405,7 @@ export class SqliteArchive implements Archive {
     for (const row of conn.prepare('SELECT id, device, name, unit, type FROM series').all() as Array<{ id: number; device: string; name: string; unit: string; type: SeriesType }>) {
       this.remember({ ...row, filter: filterOf(undefined), last: undefined, loaded: false, warnedConflict: false });
     }
-    this.queue = new WriteQueue({
-      batchMs: options.batchMs ?? 250,
-      batchRows: options.batchRows ?? 1000,
-      maxPending: options.maxPending ?? 1_000_000,
-      commit: (batch) => this.commitBatch(batch),
-      onFailure: (error) => {
-        // One warning when failures start or change; not one per batch while the disk stays full.
-        if (!this.failing || error.message !== this.lastLogged) this.logger.error({ err: error, path: this.path }, 'archive write failed');
-        this.failing = true;
-        this.lastLogged = error.message;
-      },
-      onRecovery: () => {
-        this.failing = false;
-        this.lastLogged = undefined;
-        this.logger.info({ path: this.path }, 'archive writes succeed again');
-      },
-    });
+    this.queue = newWriteQueue(options, 1000, this.logger, { path: this.path }, (batch) => this.commitBatch(batch));
   }
 
   /** Opens (creating if needed) an archive; throws ArchiveError with the path and a clear reason. */
@@ -480,49 +455,22 @@ export class SqliteArchive implements Archive {
   }
 
   configureSeries(device: string, name: string, policy: SeriesPolicy): void {
-    checkPolicy(device, name, policy);
-    const key = seriesKey(device, name);
-    const merged = { ...this.policies.get(key), ...policy };
-    this.policies.set(key, merged);
     const rt = this.byDevice.get(device)?.get(name);
-    if (rt === undefined) return;
-    rt.filter = filterOf(merged);
-    if (policy.type !== undefined && policy.type !== rt.type) {
-      this.logger.warn({ device, name, stored: rt.type, configured: policy.type }, 'archive: series keeps its stored type');
-    }
-    if (policy.unit !== undefined && policy.unit !== rt.unit) {
-      rt.unit = policy.unit;
-      this.dirtyUnits.add(rt);
-      if (!this.queue.isClosed && !this.conn.readonly) this.writeUnitsNow();
-    }
+    if (!applySeriesPolicy(this.policies, rt, device, name, policy, this.logger) || rt === undefined) return;
+    this.dirtyUnits.add(rt);
+    if (!this.queue.isClosed && !this.conn.readonly) this.writeUnitsNow();
   }
 
   write(samples: Sample[]): Promise<void> {
-    try {
-      checkSamples(samples);
-    } catch (e) {
-      return rejected(e);
-    }
-    // A copy: the caller may reuse its array before the batch is committed.
-    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
+    return enqueueSamples(this.queue, samples);
   }
 
   log(entry: LogEntry): Promise<void> {
-    try {
-      checkLogEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
+    return enqueueLog(this.queue, entry);
   }
 
   audit(entry: AuditEntry): Promise<void> {
-    try {
-      checkAuditEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
+    return enqueueAudit(this.queue, entry);
   }
 
   flush(): Promise<void> {
