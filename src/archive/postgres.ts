@@ -28,7 +28,7 @@ import pg from 'pg';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
 import { applySeriesPolicy, checkQueueOptions, cmp, enqueueAudit, enqueueLog, enqueueSamples, filterOf, newWriteQueue, parseObject, seriesKey } from './common.js';
-import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import { CSV_PAGE_ROWS, csvPages } from './csv.js';
 import { SECRET_PARAMETERS, unsupportedUrlParameter } from './pg-url.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
@@ -60,6 +60,7 @@ import {
   checkMaxPoints,
   checkOptionalRange,
   checkRange,
+  checkRetention,
   isLogLevel,
   levelsAtLeast,
 } from './validate.js';
@@ -766,21 +767,17 @@ export class PostgresArchive implements Archive {
     this.assertOpen();
     const ref = await this.findSeries(device, name);
     const table = ref.type === 'text' ? 'text_samples' : 'samples';
-    yield CSV_HEADER;
-    let cursor = range.from;
-    for (;;) {
-      this.assertOpen();
-      const rows = await this.rows<[number, number | string | null]>(
-        `SELECT t_ms, value FROM ${table} WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4`,
-        [ref.id, cursor, range.to, CSV_PAGE_ROWS],
-      );
-      if (rows.length === 0) return;
-      let chunk = '';
-      for (const [t, v] of rows) chunk += csvRow(t, v);
-      yield chunk;
-      if (rows.length < CSV_PAGE_ROWS) return;
-      cursor = rows[rows.length - 1]![0] + 1;
-    }
+    yield* csvPages(
+      range.from,
+      (cursor) =>
+        this.rows<[number, number | string | null]>(`SELECT t_ms, value FROM ${table} WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4`, [
+          ref.id,
+          cursor,
+          range.to,
+          CSV_PAGE_ROWS,
+        ]),
+      () => this.assertOpen(),
+    );
   }
 
   /**
@@ -791,19 +788,7 @@ export class PostgresArchive implements Archive {
    */
   async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
     this.assertOpen();
-    const limits: Array<[keyof RetentionPolicy, number | undefined]> = [
-      ['rawMs', policy.rawMs],
-      ['textMs', policy.textMs],
-      ['minuteMs', policy.minuteMs],
-      ['hourMs', policy.hourMs],
-      ['logMs', policy.logMs],
-      ['auditMs', policy.auditMs],
-      ['imagesMs', policy.imagesMs],
-    ];
-    for (const [k, v] of limits) {
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
-    }
-    if (!Number.isFinite(now)) throw new ArchiveQueryError(`retention: now must be Unix milliseconds (got ${now})`);
+    checkRetention(policy, now);
     const textMs = policy.textMs ?? policy.rawMs;
     const what = 'retention failed on archive';
     if (policy.rawMs !== undefined) {

@@ -39,7 +39,7 @@ import nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
-import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import { CSV_PAGE_ROWS, csvPages } from './csv.js';
 import { applySeriesPolicy, checkQueueOptions, cmp, enqueueAudit, enqueueLog, enqueueSamples, filterOf, newWriteQueue, parseObject, seriesKey } from './common.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
@@ -71,6 +71,7 @@ import {
   checkMaxPoints,
   checkOptionalRange,
   checkRange,
+  checkRetention,
   isLogLevel,
   levelsAtLeast,
 } from './validate.js';
@@ -686,18 +687,7 @@ export class SqliteArchive implements Archive {
     this.assertOpen();
     const rt = this.requireSeries(device, name);
     const page = rt.type === 'text' ? this.s.csvTextPage : this.s.csvPage;
-    yield CSV_HEADER;
-    let cursor = range.from;
-    for (;;) {
-      this.assertOpen();
-      const rows = page.all(rt.id, cursor, range.to, CSV_PAGE_ROWS) as Array<[number, number | string | null]>;
-      if (rows.length === 0) return;
-      let chunk = '';
-      for (const [t, v] of rows) chunk += csvRow(t, v);
-      yield chunk;
-      if (rows.length < CSV_PAGE_ROWS) return;
-      cursor = rows[rows.length - 1]![0] + 1;
-    }
+    yield* csvPages(range.from, (cursor) => page.all(rt.id, cursor, range.to, CSV_PAGE_ROWS) as Array<[number, number | string | null]>, () => this.assertOpen());
   }
 
   /**
@@ -708,19 +698,7 @@ export class SqliteArchive implements Archive {
    */
   async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
     this.assertOpen();
-    const limits: Array<[keyof RetentionPolicy, number | undefined]> = [
-      ['rawMs', policy.rawMs],
-      ['textMs', policy.textMs],
-      ['minuteMs', policy.minuteMs],
-      ['hourMs', policy.hourMs],
-      ['logMs', policy.logMs],
-      ['auditMs', policy.auditMs],
-      ['imagesMs', policy.imagesMs],
-    ];
-    for (const [k, v] of limits) {
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
-    }
-    if (!Number.isFinite(now)) throw new ArchiveQueryError(`retention: now must be Unix milliseconds (got ${now})`);
+    checkRetention(policy, now);
     const textMs = policy.textMs ?? policy.rawMs;
     // Between chunks the event loop runs: the archive may get closed meanwhile.
     const pause = async (): Promise<void> => {
