@@ -5,7 +5,7 @@
 import type { Logger } from '../util/logger.js';
 import { DEFAULT_FILTER, type FilterPolicy, type SeriesType } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
-import type { AuditEntry, LogEntry, Sample, SeriesPolicy } from './types.js';
+import type { AuditEntry, ImageInfo, ImageRecord, LogEntry, Sample, SeriesPolicy } from './types.js';
 import { checkAuditEntry, checkLogEntry, checkPolicy, checkSamples, cleanAuditEntry, cleanLogEntry, cleanSamples } from './validate.js';
 
 export function filterOf(policy: SeriesPolicy | undefined): FilterPolicy {
@@ -135,4 +135,12 @@ export function applySeriesPolicy(
   if (policy.unit === undefined || policy.unit === rt.unit) return false;
   rt.unit = policy.unit;
   return true;
+}
+
+/** An `images` row as both back-ends read it: the ImageInfo fields, the index id, t as t_ms. */
+export type ImageRow = Omit<ImageInfo, 't'> & { id: number; t_ms: number };
+
+export function imageRecord(r: ImageRow): ImageRecord {
+  const { t_ms, ...rest } = r;
+  return { ...rest, t: t_ms };
 }

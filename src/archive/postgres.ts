@@ -27,7 +27,20 @@
 import pg from 'pg';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
-import { applySeriesPolicy, checkQueueOptions, cmp, enqueueAudit, enqueueLog, enqueueSamples, filterOf, newWriteQueue, parseObject, seriesKey } from './common.js';
+import {
+  applySeriesPolicy,
+  checkQueueOptions,
+  cmp,
+  enqueueAudit,
+  enqueueLog,
+  enqueueSamples,
+  filterOf,
+  imageRecord,
+  newWriteQueue,
+  parseObject,
+  seriesKey,
+  type ImageRow,
+} from './common.js';
 import { CSV_PAGE_ROWS, csvPages } from './csv.js';
 import { SECRET_PARAMETERS, unsupportedUrlParameter } from './pg-url.js';
 import { ArchiveError } from './errors.js';
@@ -274,29 +287,12 @@ const TYPES = {
 
 const IMAGE_COLUMNS = 'id, t_ms, origin, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
 
-interface ImageRow {
-  id: number;
-  t_ms: number;
-  origin: string;
-  device: string;
-  path: string;
-  frame: number | null;
-  exptime: number | null;
-  type: string;
-  object: string;
-  width: number;
-  height: number;
-  bitpix: number;
-  bytes: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  median: number | null;
-}
+/** PostgreSQL's images rows carry the origin too (a shared database). */
+type PgImageRow = ImageRow & { origin: string };
 
-function imageRecord(r: ImageRow): ImageRecord {
-  const { t_ms, origin: _origin, ...rest } = r;
-  return { ...rest, t: t_ms };
+function ownImageRecord(r: PgImageRow): ImageRecord {
+  const { origin: _origin, ...rest } = r;
+  return imageRecord(rest);
 }
 
 interface SeriesRt {
@@ -721,7 +717,7 @@ export class PostgresArchive implements Archive {
   async addImage(image: ImageInfo): Promise<{ image: ImageRecord; added: boolean }> {
     checkImage(image);
     this.assertOpen();
-    const inserted = await this.q<ImageRow>(
+    const inserted = await this.q<PgImageRow>(
       `INSERT INTO images (t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median, indexed_ms, origin)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (origin, device, path) DO NOTHING RETURNING ${IMAGE_COLUMNS}`,
       [
@@ -731,7 +727,7 @@ export class PostgresArchive implements Archive {
       `cannot index image ${image.path} in archive`,
     );
     if (inserted[0] !== undefined) return { image: this.imageRecord(inserted[0]), added: true };
-    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE origin = $3 AND device = $1 AND path = $2`, [image.device, image.path, this.origin], 'read from archive');
+    const rows = await this.q<PgImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE origin = $3 AND device = $1 AND path = $2`, [image.device, image.path, this.origin], 'read from archive');
     return { image: this.imageRecord(rows[0]!), added: false };
   }
 
@@ -740,7 +736,7 @@ export class PostgresArchive implements Archive {
     const limit = checkLimit(query.limit);
     this.assertOpen();
     const byDevice = query.device !== undefined;
-    const rows = await this.q<ImageRow>(
+    const rows = await this.q<PgImageRow>(
       `SELECT ${IMAGE_COLUMNS} FROM images WHERE ${byDevice ? `${matchName('device', '$4', '$5')} AND ` : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
       byDevice ? [from, to, limit, this.origin, query.device] : [from, to, limit],
       'read from archive',
@@ -751,13 +747,13 @@ export class PostgresArchive implements Archive {
   async getImage(id: number): Promise<ImageRecord | undefined> {
     if (!Number.isSafeInteger(id)) throw new ArchiveQueryError(`an image id is an integer (got ${String(id)})`);
     this.assertOpen();
-    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = $1`, [id], 'read from archive');
+    const rows = await this.q<PgImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = $1`, [id], 'read from archive');
     return rows[0] === undefined ? undefined : this.imageRecord(rows[0]);
   }
 
   /** An image row as reads show it: another origin's device qualified, its origin named. */
-  private imageRecord(r: ImageRow): ImageRecord {
-    const rec = imageRecord(r);
+  private imageRecord(r: PgImageRow): ImageRecord {
+    const rec = ownImageRecord(r);
     if (r.origin === this.origin) return rec;
     return { ...rec, device: qualified(this.origin, r.origin, r.device), origin: r.origin };
   }

@@ -40,7 +40,20 @@ import Database from 'better-sqlite3';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
 import { CSV_PAGE_ROWS, csvPages } from './csv.js';
-import { applySeriesPolicy, checkQueueOptions, cmp, enqueueAudit, enqueueLog, enqueueSamples, filterOf, newWriteQueue, parseObject, seriesKey } from './common.js';
+import {
+  applySeriesPolicy,
+  checkQueueOptions,
+  cmp,
+  enqueueAudit,
+  enqueueLog,
+  enqueueSamples,
+  filterOf,
+  imageRecord,
+  newWriteQueue,
+  parseObject,
+  seriesKey,
+  type ImageRow,
+} from './common.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
@@ -213,30 +226,6 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
 ];
 
 const IMAGE_COLUMNS = 'id, t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
-
-interface ImageRow {
-  id: number;
-  t_ms: number;
-  device: string;
-  path: string;
-  frame: number | null;
-  exptime: number | null;
-  type: string;
-  object: string;
-  width: number;
-  height: number;
-  bitpix: number;
-  bytes: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  median: number | null;
-}
-
-function imageRecord(r: ImageRow): ImageRecord {
-  const { t_ms, ...rest } = r;
-  return { ...rest, t: t_ms };
-}
 
 /** Rows deleted per statement by retention (one short transaction each). */
 const RETENTION_CHUNK = 10_000;
