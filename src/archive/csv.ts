@@ -24,3 +24,27 @@ export const ALARM_CSV_HEADER = 'time_iso,t_ms,alarm,from,to,severity,value,who,
 export function alarmCsvRow(e: AlarmEntry): string {
   return `${new Date(e.t).toISOString()},${e.t},${[e.id, e.from, e.to, e.severity, e.value, e.who ?? '', e.message].map(csvField).join(',')}\n`;
 }
+
+/**
+ * The CSV of one series' samples in [from, to], paged by time: `page(cursor)` reads at most
+ * CSV_PAGE_ROWS rows with t >= cursor, in time order; `check` runs before each page (it throws
+ * when the archive got closed meanwhile). Bounded memory for any range.
+ */
+export async function* csvPages(
+  from: number,
+  page: (cursor: number) => Array<[number, number | string | null]> | Promise<Array<[number, number | string | null]>>,
+  check: () => void,
+): AsyncGenerator<string> {
+  yield CSV_HEADER;
+  let cursor = from;
+  for (;;) {
+    check();
+    const rows = await page(cursor);
+    if (rows.length === 0) return;
+    let chunk = '';
+    for (const [t, v] of rows) chunk += csvRow(t, v);
+    yield chunk;
+    if (rows.length < CSV_PAGE_ROWS) return;
+    cursor = rows[rows.length - 1]![0] + 1;
+  }
+}

@@ -27,8 +27,21 @@
 import pg from 'pg';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
-import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
-import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
+import {
+  applySeriesPolicy,
+  checkQueueOptions,
+  cmp,
+  enqueueAudit,
+  enqueueLog,
+  enqueueSamples,
+  filterOf,
+  imageRecord,
+  newWriteQueue,
+  parseObject,
+  seriesKey,
+  type ImageRow,
+} from './common.js';
+import { CSV_PAGE_ROWS, csvPages } from './csv.js';
 import { SECRET_PARAMETERS, unsupportedUrlParameter } from './pg-url.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
@@ -54,19 +67,13 @@ import {
   type SeriesPolicy,
 } from './types.js';
 import {
-  checkAuditEntry,
-  cleanAuditEntry,
-  cleanLogEntry,
-  cleanSamples,
   cleanText,
   checkImage,
   checkLimit,
-  checkLogEntry,
   checkMaxPoints,
   checkOptionalRange,
-  checkPolicy,
   checkRange,
-  checkSamples,
+  checkRetention,
   isLogLevel,
   levelsAtLeast,
 } from './validate.js';
@@ -280,29 +287,12 @@ const TYPES = {
 
 const IMAGE_COLUMNS = 'id, t_ms, origin, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
 
-interface ImageRow {
-  id: number;
-  t_ms: number;
-  origin: string;
-  device: string;
-  path: string;
-  frame: number | null;
-  exptime: number | null;
-  type: string;
-  object: string;
-  width: number;
-  height: number;
-  bitpix: number;
-  bytes: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  median: number | null;
-}
+/** PostgreSQL's images rows carry the origin too (a shared database). */
+type PgImageRow = ImageRow & { origin: string };
 
-function imageRecord(r: ImageRow): ImageRecord {
-  const { t_ms, origin: _origin, ...rest } = r;
-  return { ...rest, t: t_ms };
+function ownImageRecord(r: PgImageRow): ImageRecord {
+  const { origin: _origin, ...rest } = r;
+  return imageRecord(rest);
 }
 
 interface SeriesRt {
@@ -443,30 +433,13 @@ export class PostgresArchive implements Archive {
   /** Start times (ms) of the monthly partitions known to exist. */
   private readonly partitions = new Set<number>();
   private closing: Promise<void> | undefined;
-  private failing = false;
-  private lastLogged: string | undefined;
 
   private constructor(pool: pg.Pool, options: PostgresArchiveOptions) {
     this.pool = pool;
     this.origin = options.origin;
     this.url = redactUrl(options.url);
     this.logger = options.logger ?? silentLogger();
-    this.queue = new WriteQueue({
-      batchMs: options.batchMs ?? 250,
-      batchRows: options.batchRows ?? PG_BATCH_ROWS,
-      maxPending: options.maxPending ?? 1_000_000,
-      commit: (batch) => this.commitBatch(batch),
-      onFailure: (error) => {
-        if (!this.failing || error.message !== this.lastLogged) this.logger.error({ err: error, url: this.url }, 'archive write failed');
-        this.failing = true;
-        this.lastLogged = error.message;
-      },
-      onRecovery: () => {
-        this.failing = false;
-        this.lastLogged = undefined;
-        this.logger.info({ url: this.url }, 'archive writes succeed again');
-      },
-    });
+    this.queue = newWriteQueue(options, PG_BATCH_ROWS, this.logger, { url: this.url }, (batch) => this.commitBatch(batch));
   }
 
   /** Connects, migrates the schema and loads this origin's series. */
@@ -524,48 +497,22 @@ export class PostgresArchive implements Archive {
   }
 
   configureSeries(device: string, name: string, policy: SeriesPolicy): void {
-    checkPolicy(device, name, policy);
-    const key = seriesKey(device, name);
-    const merged = { ...this.policies.get(key), ...policy };
-    this.policies.set(key, merged);
     const rt = this.byDevice.get(device)?.get(name);
-    if (rt === undefined) return;
-    rt.filter = filterOf(merged);
-    if (policy.type !== undefined && policy.type !== rt.type) {
-      this.logger.warn({ device, name, stored: rt.type, configured: policy.type }, 'archive: series keeps its stored type');
-    }
-    if (policy.unit !== undefined && policy.unit !== rt.unit) {
-      rt.unit = policy.unit;
-      this.dirtyUnits.add(rt);
-      if (!this.queue.isClosed) this.writeUnitsSoon();
-    }
+    if (!applySeriesPolicy(this.policies, rt, device, name, policy, this.logger) || rt === undefined) return;
+    this.dirtyUnits.add(rt);
+    if (!this.queue.isClosed) this.writeUnitsSoon();
   }
 
   write(samples: Sample[]): Promise<void> {
-    try {
-      checkSamples(samples);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
+    return enqueueSamples(this.queue, samples);
   }
 
   log(entry: LogEntry): Promise<void> {
-    try {
-      checkLogEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
+    return enqueueLog(this.queue, entry);
   }
 
   audit(entry: AuditEntry): Promise<void> {
-    try {
-      checkAuditEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
+    return enqueueAudit(this.queue, entry);
   }
 
   flush(): Promise<void> {
@@ -770,7 +717,7 @@ export class PostgresArchive implements Archive {
   async addImage(image: ImageInfo): Promise<{ image: ImageRecord; added: boolean }> {
     checkImage(image);
     this.assertOpen();
-    const inserted = await this.q<ImageRow>(
+    const inserted = await this.q<PgImageRow>(
       `INSERT INTO images (t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median, indexed_ms, origin)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (origin, device, path) DO NOTHING RETURNING ${IMAGE_COLUMNS}`,
       [
@@ -780,7 +727,7 @@ export class PostgresArchive implements Archive {
       `cannot index image ${image.path} in archive`,
     );
     if (inserted[0] !== undefined) return { image: this.imageRecord(inserted[0]), added: true };
-    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE origin = $3 AND device = $1 AND path = $2`, [image.device, image.path, this.origin], 'read from archive');
+    const rows = await this.q<PgImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE origin = $3 AND device = $1 AND path = $2`, [image.device, image.path, this.origin], 'read from archive');
     return { image: this.imageRecord(rows[0]!), added: false };
   }
 
@@ -789,7 +736,7 @@ export class PostgresArchive implements Archive {
     const limit = checkLimit(query.limit);
     this.assertOpen();
     const byDevice = query.device !== undefined;
-    const rows = await this.q<ImageRow>(
+    const rows = await this.q<PgImageRow>(
       `SELECT ${IMAGE_COLUMNS} FROM images WHERE ${byDevice ? `${matchName('device', '$4', '$5')} AND ` : ''}t_ms >= $1 AND t_ms <= $2 ORDER BY t_ms DESC, id DESC LIMIT $3`,
       byDevice ? [from, to, limit, this.origin, query.device] : [from, to, limit],
       'read from archive',
@@ -800,13 +747,13 @@ export class PostgresArchive implements Archive {
   async getImage(id: number): Promise<ImageRecord | undefined> {
     if (!Number.isSafeInteger(id)) throw new ArchiveQueryError(`an image id is an integer (got ${String(id)})`);
     this.assertOpen();
-    const rows = await this.q<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = $1`, [id], 'read from archive');
+    const rows = await this.q<PgImageRow>(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = $1`, [id], 'read from archive');
     return rows[0] === undefined ? undefined : this.imageRecord(rows[0]);
   }
 
   /** An image row as reads show it: another origin's device qualified, its origin named. */
-  private imageRecord(r: ImageRow): ImageRecord {
-    const rec = imageRecord(r);
+  private imageRecord(r: PgImageRow): ImageRecord {
+    const rec = ownImageRecord(r);
     if (r.origin === this.origin) return rec;
     return { ...rec, device: qualified(this.origin, r.origin, r.device), origin: r.origin };
   }
@@ -816,21 +763,17 @@ export class PostgresArchive implements Archive {
     this.assertOpen();
     const ref = await this.findSeries(device, name);
     const table = ref.type === 'text' ? 'text_samples' : 'samples';
-    yield CSV_HEADER;
-    let cursor = range.from;
-    for (;;) {
-      this.assertOpen();
-      const rows = await this.rows<[number, number | string | null]>(
-        `SELECT t_ms, value FROM ${table} WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4`,
-        [ref.id, cursor, range.to, CSV_PAGE_ROWS],
-      );
-      if (rows.length === 0) return;
-      let chunk = '';
-      for (const [t, v] of rows) chunk += csvRow(t, v);
-      yield chunk;
-      if (rows.length < CSV_PAGE_ROWS) return;
-      cursor = rows[rows.length - 1]![0] + 1;
-    }
+    yield* csvPages(
+      range.from,
+      (cursor) =>
+        this.rows<[number, number | string | null]>(`SELECT t_ms, value FROM ${table} WHERE series_id = $1 AND t_ms >= $2 AND t_ms <= $3 ORDER BY t_ms LIMIT $4`, [
+          ref.id,
+          cursor,
+          range.to,
+          CSV_PAGE_ROWS,
+        ]),
+      () => this.assertOpen(),
+    );
   }
 
   /**
@@ -841,19 +784,7 @@ export class PostgresArchive implements Archive {
    */
   async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
     this.assertOpen();
-    const limits: Array<[keyof RetentionPolicy, number | undefined]> = [
-      ['rawMs', policy.rawMs],
-      ['textMs', policy.textMs],
-      ['minuteMs', policy.minuteMs],
-      ['hourMs', policy.hourMs],
-      ['logMs', policy.logMs],
-      ['auditMs', policy.auditMs],
-      ['imagesMs', policy.imagesMs],
-    ];
-    for (const [k, v] of limits) {
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
-    }
-    if (!Number.isFinite(now)) throw new ArchiveQueryError(`retention: now must be Unix milliseconds (got ${now})`);
+    checkRetention(policy, now);
     const textMs = policy.textMs ?? policy.rawMs;
     const what = 'retention failed on archive';
     if (policy.rawMs !== undefined) {

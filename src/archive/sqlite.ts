@@ -39,8 +39,21 @@ import nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { HOUR_MS, MINUTE_MS, TIER_MS, chooseTier, floorTo, planBins, tierCovers, type RollupTier } from './bins.js';
-import { CSV_HEADER, CSV_PAGE_ROWS, csvRow } from './csv.js';
-import { checkQueueOptions, cmp, filterOf, parseObject, rejected, seriesKey } from './common.js';
+import { CSV_PAGE_ROWS, csvPages } from './csv.js';
+import {
+  applySeriesPolicy,
+  checkQueueOptions,
+  cmp,
+  enqueueAudit,
+  enqueueLog,
+  enqueueSamples,
+  filterOf,
+  imageRecord,
+  newWriteQueue,
+  parseObject,
+  seriesKey,
+  type ImageRow,
+} from './common.js';
 import { ArchiveError } from './errors.js';
 import { coerce, decide, typeOf, type FilterPolicy, type SeriesType, type StoredSample } from './filter.js';
 import { WriteQueue, type Batch, type CommitResult } from './queue.js';
@@ -65,19 +78,13 @@ import {
   type SeriesPolicy,
 } from './types.js';
 import {
-  checkAuditEntry,
-  cleanAuditEntry,
-  cleanLogEntry,
-  cleanSamples,
   cleanText,
   checkImage,
   checkLimit,
-  checkLogEntry,
   checkMaxPoints,
   checkOptionalRange,
-  checkPolicy,
   checkRange,
-  checkSamples,
+  checkRetention,
   isLogLevel,
   levelsAtLeast,
 } from './validate.js';
@@ -219,30 +226,6 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
 ];
 
 const IMAGE_COLUMNS = 'id, t_ms, device, path, frame, exptime, type, object, width, height, bitpix, bytes, min, max, mean, median';
-
-interface ImageRow {
-  id: number;
-  t_ms: number;
-  device: string;
-  path: string;
-  frame: number | null;
-  exptime: number | null;
-  type: string;
-  object: string;
-  width: number;
-  height: number;
-  bitpix: number;
-  bytes: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  median: number | null;
-}
-
-function imageRecord(r: ImageRow): ImageRecord {
-  const { t_ms, ...rest } = r;
-  return { ...rest, t: t_ms };
-}
 
 /** Rows deleted per statement by retention (one short transaction each). */
 const RETENTION_CHUNK = 10_000;
@@ -399,8 +382,6 @@ export class SqliteArchive implements Archive {
   private readonly policies = new Map<string, SeriesPolicy>();
   private readonly dirtyUnits = new Set<SeriesRt>();
   private closing: Promise<void> | undefined;
-  private failing = false;
-  private lastLogged: string | undefined;
   private readonly s: Statements;
   private readonly stmtCache = new Map<string, Stmt>();
 
@@ -414,23 +395,7 @@ export class SqliteArchive implements Archive {
     for (const row of conn.prepare('SELECT id, device, name, unit, type FROM series').all() as Array<{ id: number; device: string; name: string; unit: string; type: SeriesType }>) {
       this.remember({ ...row, filter: filterOf(undefined), last: undefined, loaded: false, warnedConflict: false });
     }
-    this.queue = new WriteQueue({
-      batchMs: options.batchMs ?? 250,
-      batchRows: options.batchRows ?? 1000,
-      maxPending: options.maxPending ?? 1_000_000,
-      commit: (batch) => this.commitBatch(batch),
-      onFailure: (error) => {
-        // One warning when failures start or change; not one per batch while the disk stays full.
-        if (!this.failing || error.message !== this.lastLogged) this.logger.error({ err: error, path: this.path }, 'archive write failed');
-        this.failing = true;
-        this.lastLogged = error.message;
-      },
-      onRecovery: () => {
-        this.failing = false;
-        this.lastLogged = undefined;
-        this.logger.info({ path: this.path }, 'archive writes succeed again');
-      },
-    });
+    this.queue = newWriteQueue(options, 1000, this.logger, { path: this.path }, (batch) => this.commitBatch(batch));
   }
 
   /** Opens (creating if needed) an archive; throws ArchiveError with the path and a clear reason. */
@@ -480,49 +445,22 @@ export class SqliteArchive implements Archive {
   }
 
   configureSeries(device: string, name: string, policy: SeriesPolicy): void {
-    checkPolicy(device, name, policy);
-    const key = seriesKey(device, name);
-    const merged = { ...this.policies.get(key), ...policy };
-    this.policies.set(key, merged);
     const rt = this.byDevice.get(device)?.get(name);
-    if (rt === undefined) return;
-    rt.filter = filterOf(merged);
-    if (policy.type !== undefined && policy.type !== rt.type) {
-      this.logger.warn({ device, name, stored: rt.type, configured: policy.type }, 'archive: series keeps its stored type');
-    }
-    if (policy.unit !== undefined && policy.unit !== rt.unit) {
-      rt.unit = policy.unit;
-      this.dirtyUnits.add(rt);
-      if (!this.queue.isClosed && !this.conn.readonly) this.writeUnitsNow();
-    }
+    if (!applySeriesPolicy(this.policies, rt, device, name, policy, this.logger) || rt === undefined) return;
+    this.dirtyUnits.add(rt);
+    if (!this.queue.isClosed && !this.conn.readonly) this.writeUnitsNow();
   }
 
   write(samples: Sample[]): Promise<void> {
-    try {
-      checkSamples(samples);
-    } catch (e) {
-      return rejected(e);
-    }
-    // A copy: the caller may reuse its array before the batch is committed.
-    return this.queue.enqueue({ kind: 'samples', items: cleanSamples(samples) });
+    return enqueueSamples(this.queue, samples);
   }
 
   log(entry: LogEntry): Promise<void> {
-    try {
-      checkLogEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'log', items: [cleanLogEntry(entry)] });
+    return enqueueLog(this.queue, entry);
   }
 
   audit(entry: AuditEntry): Promise<void> {
-    try {
-      checkAuditEntry(entry);
-    } catch (e) {
-      return rejected(e);
-    }
-    return this.queue.enqueue({ kind: 'audit', items: [cleanAuditEntry(entry)] });
+    return enqueueAudit(this.queue, entry);
   }
 
   flush(): Promise<void> {
@@ -738,18 +676,7 @@ export class SqliteArchive implements Archive {
     this.assertOpen();
     const rt = this.requireSeries(device, name);
     const page = rt.type === 'text' ? this.s.csvTextPage : this.s.csvPage;
-    yield CSV_HEADER;
-    let cursor = range.from;
-    for (;;) {
-      this.assertOpen();
-      const rows = page.all(rt.id, cursor, range.to, CSV_PAGE_ROWS) as Array<[number, number | string | null]>;
-      if (rows.length === 0) return;
-      let chunk = '';
-      for (const [t, v] of rows) chunk += csvRow(t, v);
-      yield chunk;
-      if (rows.length < CSV_PAGE_ROWS) return;
-      cursor = rows[rows.length - 1]![0] + 1;
-    }
+    yield* csvPages(range.from, (cursor) => page.all(rt.id, cursor, range.to, CSV_PAGE_ROWS) as Array<[number, number | string | null]>, () => this.assertOpen());
   }
 
   /**
@@ -760,19 +687,7 @@ export class SqliteArchive implements Archive {
    */
   async applyRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<void> {
     this.assertOpen();
-    const limits: Array<[keyof RetentionPolicy, number | undefined]> = [
-      ['rawMs', policy.rawMs],
-      ['textMs', policy.textMs],
-      ['minuteMs', policy.minuteMs],
-      ['hourMs', policy.hourMs],
-      ['logMs', policy.logMs],
-      ['auditMs', policy.auditMs],
-      ['imagesMs', policy.imagesMs],
-    ];
-    for (const [k, v] of limits) {
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
-    }
-    if (!Number.isFinite(now)) throw new ArchiveQueryError(`retention: now must be Unix milliseconds (got ${now})`);
+    checkRetention(policy, now);
     const textMs = policy.textMs ?? policy.rawMs;
     // Between chunks the event loop runs: the archive may get closed meanwhile.
     const pause = async (): Promise<void> => {

@@ -1,6 +1,6 @@
 /** Checks of what callers hand to the archive (back-end neutral). */
 import { MAX_TIME_MS } from './bins.js';
-import { ArchiveQueryError, type AuditEntry, type ImageInfo, type LogEntry, type LogLevel, type Sample, type SeriesPolicy } from './types.js';
+import { ArchiveQueryError, type AuditEntry, type ImageInfo, type LogEntry, type LogLevel, type RetentionPolicy, type Sample, type SeriesPolicy } from './types.js';
 
 export const MAX_HISTORY_POINTS = 100_000;
 export const DEFAULT_LIST_LIMIT = 200;
@@ -218,4 +218,21 @@ export function cleanAuditEntry(e: AuditEntry): AuditEntry {
     }
   }
   return changed ? out : e;
+}
+
+/** Checks applyRetention's arguments: every age limit a duration in ms >= 0 (or undefined), `now` finite. */
+export function checkRetention(policy: RetentionPolicy, now: number): void {
+  const limits: Array<[keyof RetentionPolicy, number | undefined]> = [
+    ['rawMs', policy.rawMs],
+    ['textMs', policy.textMs],
+    ['minuteMs', policy.minuteMs],
+    ['hourMs', policy.hourMs],
+    ['logMs', policy.logMs],
+    ['auditMs', policy.auditMs],
+    ['imagesMs', policy.imagesMs],
+  ];
+  for (const [k, v] of limits) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ArchiveQueryError(`retention ${k} must be a duration in ms >= 0 (got ${v})`);
+  }
+  if (!Number.isFinite(now)) throw new ArchiveQueryError(`retention: now must be Unix milliseconds (got ${now})`);
 }
