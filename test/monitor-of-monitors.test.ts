@@ -32,6 +32,7 @@ import { silentLogger } from '../src/util/logger.js';
 import { monitorMetrics } from '../src/bridges/metrics/monitor.js';
 import { promtoolCheck, runPromtool } from '../src/testing/promtool.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
+import { freePort } from '../src/testing/free-port.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
 
 const ROOM1_TOKEN = 'room1-to-daemon-token-0123456789';
@@ -51,14 +52,6 @@ interface AuditLine {
   result: string;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('a top monitor over two lower monitors', () => {
   let dir: string;

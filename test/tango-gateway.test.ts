@@ -5,7 +5,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { CryoconSimulator } from '../src/devices/cryocon/simulator.js';
 import { cryoconFamily } from '../src/devices/cryocon/device.js';
 import { TANGO_GATEWAY } from '../src/cli/tango-cmd.js';
 import { silentLogger } from '../src/util/logger.js';
+import { freePort } from '../src/testing/free-port.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 import { ROOT } from './helpers/cli.js';
 import { cliInProcess } from './helpers/cli-in-process.js';
@@ -32,16 +32,6 @@ let gateway: ChildProcess | undefined;
 let gatewayLog = '';
 let port = 0;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Runs a PyTango client script; `dev(name)` gives a DeviceProxy; the script prints one JSON line. */
 function py(script: string, timeoutMs = 60_000): Promise<unknown> {
