@@ -13,9 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
-import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
-import { julaboFamily } from '../src/devices/julabo/device.js';
+import type { Daemon } from '../src/daemon/daemon.js';
+import { startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import type { MonitorOptions } from '../src/monitor/options.js';
 import { MemoryArchive } from '../src/monitor/test-helpers/memory-archive.js';
@@ -32,6 +31,7 @@ import { silentLogger } from '../src/util/logger.js';
 import { monitorMetrics } from '../src/bridges/metrics/monitor.js';
 import { promtoolCheck, runPromtool } from '../src/testing/promtool.js';
 import { startWeb, type WebServer } from '../src/web/index.js';
+import { freePort } from '../src/testing/free-port.js';
 import { eventually, sleep } from '../src/testing/eventually.js';
 
 const ROOM1_TOKEN = 'room1-to-daemon-token-0123456789';
@@ -51,19 +51,11 @@ interface AuditLine {
   result: string;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('a top monitor over two lower monitors', () => {
   let dir: string;
   let auditFile: string;
-  let sim: JulaboSimulator;
+  let julabo: JulaboLab;
   let daemon: Daemon;
   let bath: FakeDaemon;
   let room1: Monitor;
@@ -95,19 +87,8 @@ describe('a top monitor over two lower monitors', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-mom-'));
     auditFile = path.join(dir, 'chiller-audit.jsonl');
-    sim = new JulaboSimulator({ byteTiming: false, noise: 0, timeScale: 1, seed: 7 });
-    const simPort = await sim.listenTcp('127.0.0.1', 0);
-    daemon = await startDaemon({
-      definition: julaboFamily.definition,
-      link: { kind: 'tcp', host: '127.0.0.1', port: simPort },
-      name: 'chiller',
-      port: 0,
-      tokens: parseTokenFile(`admin ${ROOM1_TOKEN} room1 forward`, 'daemon-tokens'),
-      auditFile,
-      refusalSummaryMs: 0,
-      logger,
-      version: 'test',
-    });
+    julabo = await startJulaboLab({}, { tokens: parseTokenFile(`admin ${ROOM1_TOKEN} room1 forward`, 'daemon-tokens'), auditFile, refusalSummaryMs: 0, logger });
+    daemon = julabo.daemon;
     bath = new FakeDaemon({ values: { temperature: 20 } });
     await bath.start();
     room1 = await startMonitor({ name: 'room1', peers: [{ name: 'chiller', host: '127.0.0.1', port: daemon.port, token: ROOM1_TOKEN }], listen: { host: '127.0.0.1', port: 0 }, tokens: roomTokens, refusalSummaryMs: 0, logger, ...timing });
@@ -141,8 +122,7 @@ describe('a top monitor over two lower monitors', () => {
     await room2?.close();
     await room1?.close();
     await bath?.stop();
-    await daemon?.close();
-    await sim?.close();
+    await julabo?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

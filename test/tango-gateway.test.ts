@@ -5,15 +5,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
-import { CryoconSimulator } from '../src/devices/cryocon/simulator.js';
-import { cryoconFamily } from '../src/devices/cryocon/device.js';
+import type { Daemon } from '../src/daemon/daemon.js';
 import { TANGO_GATEWAY } from '../src/cli/tango-cmd.js';
-import { silentLogger } from '../src/util/logger.js';
+import { freePort } from '../src/testing/free-port.js';
+import { startCryoconLab, type CryoconLab } from './helpers/cryocon-lab.js';
 import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 import { ROOT } from './helpers/cli.js';
 import { cliInProcess } from './helpers/cli-in-process.js';
@@ -26,22 +24,12 @@ if (!HAVE_TANGO) console.warn(`skipping the Tango gateway tests: PyTango is not 
 const TOKEN = 'tango-test-token-0123456789';
 let dir: string;
 let julabo: JulaboLab;
-let cryoSim: CryoconSimulator;
+let cryoLab: CryoconLab;
 let cryo: Daemon;
 let gateway: ChildProcess | undefined;
 let gatewayLog = '';
 let port = 0;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Runs a PyTango client script; `dev(name)` gives a DeviceProxy; the script prints one JSON line. */
 function py(script: string, timeoutMs = 60_000): Promise<unknown> {
@@ -81,19 +69,8 @@ describeTango('labwire tango: the lab as Tango devices (PyTango DeviceProxy, no 
     const tokens = [{ role: 'operator' as const, token: TOKEN, name: 'tango' }];
     // Anonymous peers may only read: a write that works proves the gateway used its token.
     julabo = await startJulaboLab({}, { tokens, anonymousRole: 'viewer', auditFile: path.join(dir, 'audit.jsonl') });
-    cryoSim = new CryoconSimulator({ noise: 0, timeScale: 2000 });
-    const cryoPort = await cryoSim.listenTcp('127.0.0.1', 0);
-    cryo = await startDaemon({
-      definition: cryoconFamily.definition,
-      options: { settleSeconds: 1 },
-      link: { kind: 'tcp', host: '127.0.0.1', port: cryoPort },
-      name: 'cryo',
-      port: 0,
-      tokens,
-      anonymousRole: 'viewer',
-      logger: silentLogger(),
-      version: 'test',
-    });
+    cryoLab = await startCryoconLab({ tokens, anonymousRole: 'viewer' });
+    cryo = cryoLab.daemon;
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     port = await freePort();
@@ -119,8 +96,7 @@ describeTango('labwire tango: the lab as Tango devices (PyTango DeviceProxy, no 
       await new Promise((r) => gateway!.once('exit', r));
     }
     await julabo?.close();
-    await cryo?.close();
-    await cryoSim?.close();
+    await cryoLab?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

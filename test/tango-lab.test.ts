@@ -4,13 +4,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
+import { bridgeLabYaml } from './helpers/bridge-lab.js';
 import { silentLogger } from '../src/util/logger.js';
+import { freePort } from '../src/testing/free-port.js';
 import { eventually } from '../src/testing/eventually.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -20,31 +21,8 @@ if (!HAVE_TANGO) console.warn(`skipping the tango: lab file test: PyTango is not
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-tango-lab-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
-const yaml = (tango: string): string => [
-  'name: beamline',
-  'simulators:',
-  '  - { name: bath, type: julabo, options: { byteTiming: false } }',
-  'daemons:',
-  '  - { name: chiller, type: julabo, link: "sim:bath", tokenFile: tokens.txt, anonymousRole: viewer, auditFile: audit.jsonl, limits: { setpoint: { max: 30 } } }',
-  'monitor:',
-  '  listen: 127.0.0.1:0',
-  '  web: 127.0.0.1:0',
-  '  peerToken: monitor-token-0123456789',
-  '  archive: { path: archive.sqlite }',
-  tango,
-  '',
-].join('\n');
+const yaml = bridgeLabYaml;
 
 describe('tango in the lab file', () => {
   it('refuses an unknown key of tango: with its path', () => {

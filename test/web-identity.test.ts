@@ -8,10 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
+import type { Daemon } from '../src/daemon/daemon.js';
 import { parseTokenFile } from '../src/server/index.js';
-import { JulaboSimulator } from '../src/devices/julabo/simulator.js';
-import { julaboFamily } from '../src/devices/julabo/device.js';
+import type { JulaboSimulator } from '../src/devices/julabo/simulator.js';
 import { startMonitor, type Monitor } from '../src/monitor/monitor.js';
 import { startWeb, type WebServer } from '../src/web/server.js';
 import { silentLogger } from '../src/util/logger.js';
@@ -20,7 +19,7 @@ import type { Archive } from '../src/archive/types.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { parseLabConfig } from '../src/config/lab.js';
 import { startLab } from '../src/lab/run.js';
-import { eventually } from './helpers/julabo-lab.js';
+import { eventually, startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 
 const MONITOR_TOKEN = 'monitor-token-0123456789';
 const PLAIN_MONITOR_TOKEN = 'plain-monitor-token-0123456789';
@@ -32,6 +31,7 @@ const DAEMON_TOKENS = parseTokenFile(
 const WEB_TOKENS = parseTokenFile(['operator otto-token-0123456789 otto', 'viewer vera-token-0123456789 vera'].join('\n'), 'web-tokens');
 
 let dir: string;
+let julabo: JulaboLab;
 let sim: JulaboSimulator;
 let daemon: Daemon;
 let archive: Archive;
@@ -66,20 +66,9 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-identity-'));
   auditFile = path.join(dir, 'chiller-audit.jsonl');
   const logger = silentLogger();
-  sim = new JulaboSimulator({ byteTiming: false, noise: 0, timeScale: 1, seed: 7 });
-  const simPort = await sim.listenTcp('127.0.0.1', 0);
-  daemon = await startDaemon({
-    definition: julaboFamily.definition,
-    link: { kind: 'tcp', host: '127.0.0.1', port: simPort },
-    name: 'chiller',
-    port: 0,
-    tokens: DAEMON_TOKENS,
-    auditFile,
-    // Every refusal in full: the test looks for each one (all its clients share 127.0.0.1).
-    refusalSummaryMs: 0,
-    logger,
-    version: 'test',
-  });
+  // Every refusal in full: the test looks for each one (all its clients share 127.0.0.1).
+  julabo = await startJulaboLab({}, { tokens: DAEMON_TOKENS, auditFile, refusalSummaryMs: 0, logger });
+  ({ sim, daemon } = julabo);
   archive = await openArchive({ kind: 'sqlite', path: path.join(dir, 'archive.sqlite') });
   const peer = { name: 'chiller', host: '127.0.0.1', port: daemon.port };
   monitor = await startMonitor({ name: 'monitor', peers: [{ ...peer, token: MONITOR_TOKEN }], archive, listen: { host: '127.0.0.1', port: 0 }, tokens: WEB_TOKENS, logger });
@@ -98,8 +87,7 @@ afterAll(async () => {
   await monitor?.close();
   await plainMonitor?.close();
   await archive?.close();
-  await daemon?.close();
-  await sim?.close();
+  await julabo?.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,9 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { formatCommand, formatErrorReply, formatLog, formatOk, formatPairs, formatValue, quote } from '../wire/format.js';
-import { lineBody, parseLine, tokenize } from '../wire/tokenize.js';
 import { LabwireError, type Command, type StatusDoc, type WireValue } from '../wire/types.js';
-import { type BinaryReply, BUILTIN_COMMANDS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { type BinaryReply, BUILTIN_COMMANDS, builtinRule, listedBuiltins, readForwarded, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import type { AuditEvent, DeviceRunner, LogEvent, UpdateEvent } from './runner.js';
 import { BinaryResult } from './api.js';
 
@@ -184,37 +183,12 @@ export class DaemonServer extends EventEmitter implements LineService {
    * refused and audited: an ordinary client cannot put somebody else's name in the audit.
    */
   private forwarded(s: Session, line: string): Handled {
-    const refuse = (err: LabwireError): string => {
-      this.runner.auditRefusal(line.trim(), this.lines.actor(s), err);
-      return formatErrorReply(err);
-    };
-    const usage = 'usage: as user=<name> role=viewer|operator|admin <line ...>';
-    if (!this.tokens.mayForward(s.tokenName)) {
-      const why = s.tokenName === undefined ? 'this connection has not authenticated with a token' : `the token "${s.tokenName}" is not marked forward in the daemon's token file`;
-      return refuse(new LabwireError('Unauthorized', `only a monitor's trusted connection may run lines for other users: ${why}`, 'as'));
+    const read = readForwarded(s, line, this.tokens, { host: 'daemon' });
+    if (read instanceof LabwireError) {
+      this.runner.auditRefusal(line.trim(), this.lines.actor(s), read);
+      return formatErrorReply(read);
     }
-    const head: Record<string, string> = {};
-    for (const tok of tokenize(line, 3).slice(1)) {
-      if (tok.eq > 0) head[tok.text.slice(0, tok.eq)] = tok.text.slice(tok.eq + 1);
-    }
-    const { user, role } = head;
-    if (user === undefined || role === undefined) return refuse(new LabwireError('ProtocolError', usage, 'as'));
-    if (user === '' || user.length > 200 || [...user].some((c) => c < ' ' || c === '\x7f')) return refuse(new LabwireError('ProtocolError', 'as: user must be a name of 1 to 200 printable characters', 'as'));
-    if (!isRole(role)) return refuse(new LabwireError('WrongType', `as: role must be viewer, operator or admin, not "${role}"`, 'as'));
-    const inner = lineBody(line, 3);
-    let cmd: Command;
-    try {
-      cmd = parseLine(inner);
-    } catch (err) {
-      return refuse(new LabwireError('ProtocolError', `as: the line cannot be read: ${err instanceof Error ? err.message : String(err)}`, 'as'));
-    }
-    if (cmd.name === null) return refuse(new LabwireError('ProtocolError', `as needs a line to run; ${usage}`, 'as'));
-    if (NOT_FORWARDED.has(cmd.name)) return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection and cannot be run for another user`, 'as'));
-    const via = hasChosenName(s) ? s.name : s.tokenName;
-    const lower = lowerRole(role, s.role);
-    // A view of the session for this one line: same connection, the end user's name and role.
-    const onBehalf: Session = { id: s.id, peer: s.peer, address: s.address, name: `${user} via ${via}`, type: s.type, role: lower, tokenName: undefined, subscribed: null };
-    return this.dispatch(onBehalf, cmd as Command & { name: string }, inner);
+    return this.dispatch(read.session, read.cmd, read.inner);
   }
 
   /** Whether a request of this name is audited, refusals included: the table's built-ins, a device's writing commands. */

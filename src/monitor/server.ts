@@ -19,9 +19,8 @@
  */
 import { formatErrorReply, formatLog, formatOk, formatValue, quote } from '../wire/format.js';
 import { lineBody, tokenize } from '../wire/tokenize.js';
-import { parseLine } from '../wire/index.js';
 import { LabwireError, type Command, type ErrorCode } from '../wire/types.js';
-import { RefusalSummary, LINE_SERVER_DEFAULTS, NOT_FORWARDED, builtinRule, hasChosenName, isRole, listedBuiltins, lowerRole, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
+import { RefusalSummary, LINE_SERVER_DEFAULTS, builtinRule, hasChosenName, listedBuiltins, readForwarded, noticesOf, LineServer, type Role, type TokenStore, type Handled, type LineServerOptions, type LineService, type Session } from '../server/index.js';
 import { capText } from '../daemon/audit.js';
 import type { LabState } from '../daemon/api.js';
 import type { LogEntry, LogLevel } from '../archive/types.js';
@@ -251,37 +250,13 @@ export class MonitorServer implements LineService {
    * name and never with more rights than either hop has. Refusals are audited under the session.
    */
   private forwarded(s: Session, line: string): Handled {
-    const refuse = (err: LabwireError): string => {
-      this.auditRefusal(s, this.backend.name, line, err);
-      return formatErrorReply(err);
-    };
-    const usage = 'usage: as user=<name> role=viewer|operator|admin <line ...>';
-    if (!this.tokens.mayForward(s.tokenName)) {
-      const why = s.tokenName === undefined ? 'this connection has not authenticated with a token' : `the token "${s.tokenName}" is not marked forward in the monitor's token file`;
-      return refuse(new LabwireError('Unauthorized', `only a trusted monitor's connection may run lines for other users: ${why}`, 'as'));
+    // Log lines and `exit` belong to the monitor itself, so they are not run for another user.
+    const read = readForwarded(s, line, this.tokens, { host: 'monitor', alsoRefused: (name) => LOG_COMMANDS.has(name) || name === 'exit' });
+    if (read instanceof LabwireError) {
+      this.auditRefusal(s, this.backend.name, line, read);
+      return formatErrorReply(read);
     }
-    const head: Record<string, string> = {};
-    for (const tok of tokenize(line, 3).slice(1)) {
-      if (tok.eq > 0) head[tok.text.slice(0, tok.eq)] = tok.text.slice(tok.eq + 1);
-    }
-    const { user, role } = head;
-    if (user === undefined || role === undefined) return refuse(new LabwireError('ProtocolError', usage, 'as'));
-    if (user === '' || user.length > 200 || [...user].some((c) => c < ' ' || c === '\x7f')) return refuse(new LabwireError('ProtocolError', 'as: user must be a name of 1 to 200 printable characters', 'as'));
-    if (!isRole(role)) return refuse(new LabwireError('WrongType', `as: role must be viewer, operator or admin, not "${role}"`, 'as'));
-    const inner = lineBody(line, 3);
-    let cmd: Command;
-    try {
-      cmd = parseLine(inner);
-    } catch (err) {
-      return refuse(new LabwireError('ProtocolError', `as: the line cannot be read: ${err instanceof Error ? err.message : String(err)}`, 'as'));
-    }
-    if (cmd.name === null) return refuse(new LabwireError('ProtocolError', `as needs a line to run; ${usage}`, 'as'));
-    if (NOT_FORWARDED.has(cmd.name) || LOG_COMMANDS.has(cmd.name) || cmd.name === 'exit') {
-      return refuse(new LabwireError('ProtocolError', `"${cmd.name}" belongs to a connection or to the monitor itself and cannot be run for another user`, 'as'));
-    }
-    const via = hasChosenName(s) ? s.name : s.tokenName;
-    const onBehalf: Session = { id: s.id, peer: s.peer, address: s.address, name: `${user} via ${via}`, type: s.type, role: lowerRole(role, s.role), tokenName: undefined, subscribed: null };
-    return this.dispatch(onBehalf, cmd as Command & { name: string }, inner);
+    return this.dispatch(read.session, read.cmd, read.inner);
   }
 
   private logLine(s: Session, name: string, line: string): Handled {

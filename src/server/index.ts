@@ -8,3 +8,4 @@ export * from './line-server.js';
 export * from './listener-policy.js';
 export * from './builtins.js';
 export * from './listener-limits.js';
+export * from './forwarding.js';

@@ -9,6 +9,7 @@ export { runLateReplyScenario, delaysAround, type LateReplySubject, type Scenari
 export { LateReplyProxy, type DelaySpec, type LateReplyProxyOptions, type ProxyChunk } from './conformance/late-reply-proxy.js';
 export { GpibInstrumentBench, BUS_PAIRS_REPLIES } from './conformance/gpib-bench.js';
 export { eventually, sleep } from './eventually.js';
+export { freePort } from './free-port.js';
 export { fakeClock } from './fake-clock.js';
 export { MemoryLink, FakeTcpDevice, FakePtyDevice, fakeTimerExchanges, nextEvent, waitFor, type DeviceHandler, type DeviceIo } from './fake-devices.js';
 export { RawClient } from './raw-client.js';

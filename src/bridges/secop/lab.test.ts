@@ -8,26 +8,14 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseLabConfig } from '../../config/lab.js';
 import { startLab } from '../../lab/run.js';
+import { bridgeLabYaml } from '../../../test/helpers/bridge-lab.js';
 import { silentLogger } from '../../util/logger.js';
 import { SpecClient } from './test-helpers.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-secop-lab-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const yaml = (secop: string): string => [
-  'name: beamline',
-  'simulators:',
-  '  - { name: bath, type: julabo, options: { byteTiming: false } }',
-  'daemons:',
-  '  - { name: chiller, type: julabo, link: "sim:bath", tokenFile: tokens.txt, anonymousRole: viewer, auditFile: audit.jsonl, limits: { setpoint: { max: 30 } } }',
-  'monitor:',
-  '  listen: 127.0.0.1:0',
-  '  web: 127.0.0.1:0',
-  '  peerToken: monitor-token-0123456789',
-  '  archive: { path: archive.sqlite }',
-  secop,
-  '',
-].join('\n');
+const yaml = bridgeLabYaml;
 
 describe('secop in the lab file', () => {
   it('refuses an unknown key of secop: with its path', () => {

@@ -10,8 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.js';
 import { startDaemonOnPort } from '../../testing/restart-daemon.js';
-import { CryoconSimulator } from '../../devices/cryocon/simulator.js';
-import { cryoconFamily } from '../../devices/cryocon/device.js';
+import { startCryoconLab, type CryoconLab } from '../../../test/helpers/cryocon-lab.js';
 import { JulaboSimulator } from '../../devices/julabo/simulator.js';
 import { julaboFamily } from '../../devices/julabo/device.js';
 import { silentLogger } from '../../util/logger.js';
@@ -21,7 +20,7 @@ import { SpecClient, type Msg } from './test-helpers.js';
 
 const logger = silentLogger();
 let dir: string;
-let cryoSim: CryoconSimulator;
+let cryoLab: CryoconLab;
 let julaboSim: JulaboSimulator;
 let cryo: Daemon;
 let julabo: Daemon;
@@ -40,20 +39,8 @@ async function client(port = node.port): Promise<SpecClient> {
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-secop-'));
   const tokens = [{ role: 'operator' as const, token: TOKEN, name: 'secop', forward: true }];
-  cryoSim = new CryoconSimulator({ noise: 0, timeScale: 2000 });
-  const cryoPort = await cryoSim.listenTcp('127.0.0.1', 0);
-  cryo = await startDaemon({
-    definition: cryoconFamily.definition,
-    options: { settleSeconds: 1 },
-    link: { kind: 'tcp', host: '127.0.0.1', port: cryoPort },
-    name: 'cryo',
-    port: 0,
-    tokens,
-    anonymousRole: 'viewer',
-    auditFile: path.join(dir, 'cryo-audit.jsonl'),
-    logger,
-    version: 'test',
-  });
+  cryoLab = await startCryoconLab({ tokens, anonymousRole: 'viewer', auditFile: path.join(dir, 'cryo-audit.jsonl'), logger });
+  cryo = cryoLab.daemon;
   julaboSim = new JulaboSimulator({ byteTiming: false, noise: 0, seed: 7 });
   const julaboSimPort = await julaboSim.listenTcp('127.0.0.1', 0);
   julaboOptions = {
@@ -92,9 +79,8 @@ afterAll(async () => {
   for (const c of clients) c.close();
   await node?.close();
   await roNode?.close();
-  await cryo?.close();
+  await cryoLab?.close();
   await julabo?.close();
-  await cryoSim?.close();
   await julaboSim?.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
