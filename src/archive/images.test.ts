@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, openSqliteArchive, type SqliteArchive } from './index.js';
-import type { ImageInfo } from './types.js';
+import { IT0, image } from './test-helpers/archive-suite.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labwire-images-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -24,27 +24,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((a) => a.close()));
 });
 
-const T0 = Date.UTC(2026, 11, 3, 17, 0, 0);
-function image(over: Partial<ImageInfo> = {}): ImageInfo {
-  return {
-    t: T0,
-    device: 'ccd',
-    path: '/data/2026-12-03/archon-20261203-170000-f000001.fits',
-    frame: 1,
-    exptime: 1.5,
-    type: 'dark',
-    object: '',
-    width: 512,
-    height: 512,
-    bitpix: 16,
-    bytes: 527040,
-    min: 980,
-    max: 65535,
-    mean: 1012.25,
-    median: 1003,
-    ...over,
-  };
-}
+const T0 = IT0;
 
 describe('archive: image index', () => {
   it('survives a reopen (the index is in the file)', async () => {

@@ -54,8 +54,9 @@ function settled(p: Promise<unknown>): { done: boolean } {
   return state;
 }
 
-const IT0 = Date.UTC(2026, 11, 3, 17, 0, 0);
-function image(over: Partial<ImageInfo> = {}): ImageInfo {
+export const IT0 = Date.UTC(2026, 11, 3, 17, 0, 0);
+/** One image as a camera daemon describes it; `over` changes fields. */
+export function image(over: Partial<ImageInfo> = {}): ImageInfo {
   return {
     t: IT0,
     device: 'ccd',
