@@ -3,7 +3,6 @@
  * monitor and the web page — and stops it all in the reverse order, flushing the archive last so
  * no acknowledged sample is lost.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
@@ -66,15 +65,6 @@ function trustMonitor(tokens: TokenEntry[], monitorToken: string | undefined): T
   return monitorToken === undefined ? tokens : tokens.map((e) => (e.token === monitorToken ? { ...e, forward: true } : e));
 }
 
-/**
- * The Tango gateway's own token: the monitor token's role and name + `/tango`, but never `forward`.
- * Tango clients are not authenticated, so what the gateway sends must not be able to name users.
- */
-function trustTangoGateway(tokens: TokenEntry[], monitorToken: string | undefined, gatewayToken: string | undefined): TokenEntry[] {
-  const monitor = monitorToken === undefined ? undefined : tokens.find((e) => e.token === monitorToken);
-  return monitor && gatewayToken ? [...tokens, { role: monitor.role, token: gatewayToken, name: `${monitor.name}/tango` }] : tokens;
-}
-
 /** The token of the lowest role: what a daemon needs to read the monitor's snapshot, no more. */
 function leastToken(tokens: readonly TokenEntry[]): string {
   const rank = (r: Role): number => (r === 'viewer' ? 0 : r === 'operator' ? 1 : 2);
@@ -119,8 +109,6 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
 
     // The token this lab's monitor sends; the lab's daemons trust it to name end users.
     const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
-    // Made per run, known only to this process, the daemons and the gateway (its environment).
-    const tangoToken = config.tango && peerToken !== undefined ? randomBytes(24).toString('hex') : undefined;
     const started = new Map<string, RunningLab['daemons'][number]>();
     // Every daemon asks this lab's monitor for the lab's state (image headers); it starts after
     // the daemons, so they learn where it is when they first ask.
@@ -154,7 +142,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         host: ep.host,
         port: ep.port,
         tls: tls.daemons.get(d.name)?.listen,
-        tokens: trustTangoGateway(trustMonitor(tokensFor(d.tokenFile), peerToken), peerToken, tangoToken),
+        tokens: trustMonitor(tokensFor(d.tokenFile), peerToken),
         anonymousRole: d.anonymousRole,
         readOnly: d.readOnly,
         siteLimits: d.limits,
@@ -292,7 +280,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
 
     // The gateway is a labwire client in Python (decision 0029), writing with the monitor's token.
     const tango = config.tango
-      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, listen: config.tango.listen, nodb: config.tango.nodb, ...(tangoToken ? { token: tangoToken } : {}), logger })
+      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, listen: config.tango.listen, nodb: config.tango.nodb, ...(peerToken ? { token: peerToken } : {}), logger }) // a `forward` token: the gateway rebuilds every line, so no client can add `as`
       : undefined;
     if (tango) stops.push(() => tango.close());
 
