@@ -29,6 +29,11 @@ describe('tango in the lab file', () => {
     expect(() => parseLabConfig(yaml('tango: { port: 10000, open: yes }'), path.join(dir, 'lab.yaml'), dir)).toThrow(/tango/);
   });
 
+  it('tango: binds loopback unless listen says otherwise', () => {
+    expect(parseLabConfig(yaml('tango: { port: 10000 }'), path.join(dir, 'lab.yaml'), dir).tango?.listen).toBe('127.0.0.1');
+    expect(parseLabConfig(yaml('tango: { port: 10000, listen: 0.0.0.0 }'), path.join(dir, 'lab.yaml'), dir).tango?.listen).toBe('0.0.0.0');
+  });
+
   it.skipIf(!HAVE_TANGO)('labwire up serves the lab\'s daemons as Tango devices; a write goes through the daemon with the monitor\'s token', async () => {
     fs.writeFileSync(path.join(dir, 'tokens.txt'), 'operator monitor-token-0123456789 monitor\n');
     const port = await freePort();

@@ -10,8 +10,11 @@ through the daemon's `set`, so its limits, roles and audit apply; the operator t
     labwire_tango.py --daemon 127.0.0.1:7001 [--daemon ...] [--lab lab] [--nodb --port 10000]
 """
 import argparse
+import ctypes
 import os
+import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,6 +59,27 @@ def attr_name(param):
     return "lw_" + name if name.lower() in RESERVED else name
 
 
+def unique_names(names, kind):
+    """Tango names for labwire names, distinct case-insensitively (Tango compares names so).
+
+    `loop1.setpoint` and `loop1_setpoint`, or `Temp` and `temp`, would otherwise be one attribute;
+    the later one (in a fixed order, so the result does not depend on describe's order) gets a
+    suffix `_2`, `_3`, … and a log line says so.
+    """
+    out, taken = {}, set()
+    # A name Tango can carry as it is keeps it; among the rest, sorted order decides.
+    for n in sorted(names, key=lambda n: (attr_name(n) != n, n)):
+        base = attr_name(n)
+        name, i = base, 2
+        while name.lower() in taken:
+            name, i = "%s_%d" % (base, i), i + 1
+        if name != base:
+            log("%s %r would clash with another as Tango %s; it is %s" % (kind, n, base, name))
+        taken.add(name.lower())
+        out[n] = name
+    return out
+
+
 def throw(err):
     tango.Except.throw_exception(err.code, err.message, "labwire")
 
@@ -66,23 +90,26 @@ class LabwireDevice(Device):
     def init_device(self):
         Device.init_device(self)
         self.link = LINKS[self.get_name().lower()]
-        self.params = {}  # Tango attribute name -> labwire parameter name
-        self.names = {}  # labwire parameter -> Tango attribute name
         doc = self.link.describe
-        for p, d in doc["params"].items():
-            if p in STANDARD:
-                continue
-            name = attr_name(p)
-            self.params[name.lower()] = p
-            self.names[p] = name
-        for c, spec in doc.get("commands", {}).items():
-            if spec.get("binary"):
-                continue  # a binary reply (an image) has no Tango command form here
-            self._add_cmd(c, spec)
+        # labwire parameter -> Tango attribute name, and back (by lower case, as Tango looks up).
+        self.names = unique_names([p for p in doc["params"] if p not in STANDARD], "parameter")
+        self.params = {name.lower(): p for p, name in self.names.items()}
+        cmds = {c: spec for c, spec in doc.get("commands", {}).items() if not spec.get("binary")}
+        # Commands share Tango's name space with State/Status/Init (attr_name's RESERVED).
+        for c, tname in unique_names(list(cmds), "command").items():
+            self._add_cmd(c, cmds[c], tname)
         self.set_change_event("State", True, False)
         self.set_change_event("Status", True, False)
         self._last_state = None
+        self._last_status = None
+        # Init runs delete_device then init_device: the old listener goes first, or each Init adds one.
         self.link.listeners.append(self._on_change)
+
+    def delete_device(self):
+        try:
+            self.link.listeners.remove(self._on_change)
+        except (AttributeError, ValueError):
+            pass
 
     def initialize_dynamic_attributes(self):
         doc = self.link.describe
@@ -125,7 +152,7 @@ class LabwireDevice(Device):
     def write_param(self, attr):
         p = self.params[attr.get_name().lower()]
         try:
-            reply = self.link.request("set %s=%s" % (p, fmt(attr.get_write_value())))
+            reply = self.link.request("set %s=%s" % (p, wire_value(attr.get_write_value())))
         except LabwireError as e:
             throw(e)
         # The applied value (it may be rounded by the device) is what readers see next.
@@ -164,18 +191,22 @@ class LabwireDevice(Device):
         state = self.dev_state()
         # With no value, Tango reads State/Status through dev_state/dev_status (pushing a DevState
         # value from this thread crashes PyTango 9.3).
-        if state != self._last_state:
+        state_changed = state != self._last_state
+        if state_changed:
             self._last_state = state
             self.set_state(state)
             self.push_change_event("State")
-        if state != self._last_state or "state_text" in changed or not changed:
+        status = self.dev_status()
+        if state_changed or status != self._last_status or "state_text" in changed or not changed:
+            self._last_status = status
+            # Without a value Tango pushes the device's own status string, not dev_status().
+            self.set_status(status)
             self.push_change_event("Status")
 
     # -- commands -------------------------------------------------------------------------
-    def _add_cmd(self, cname, spec):
+    def _add_cmd(self, cname, spec, tname):
         args = list(spec.get("args", {}).items())
         link = self.link
-        tname = attr_name(cname)
 
         def run(line):
             try:
@@ -194,19 +225,62 @@ class LabwireDevice(Device):
             dtype_in = TYPES.get(adesc.get("type"), tango.DevString)
 
             def fn(self_, value):
-                return run("%s %s=%s" % (cname, aname, fmt(value)))
+                return run("%s %s=%s" % (cname, aname, wire_value(value)))
             doc_in = "%s: %s" % (aname, adesc.get("description", ""))
         else:
             dtype_in = tango.DevString
 
+            declared = [a for a, _ in args]
+
             def fn(self_, text):
-                return run("%s %s" % (cname, text))
+                return run(kw_line(cname, declared, text))
             doc_in = "keyword arguments as one string: " + " ".join("%s=<%s>" % (a, d.get("type")) for a, d in args)
         fn.__name__ = tname
         cmd = command(fn, dtype_in=dtype_in, doc_in=doc_in, dtype_out=str,
                       doc_out="the daemon's reply, e.g. `start` or `set setpoint=20`")
         setattr(self, tname, cmd.__get__(self, type(self)))
         self.add_command(cmd, True)
+
+
+def wire_value(value):
+    """fmt, with its refusal (a control character) as a Tango error."""
+    try:
+        return fmt(value)
+    except ValueError as e:
+        throw(LabwireError("WrongType", str(e)))
+
+
+def kw_line(cname, declared, text):
+    """`<cname> k=v ...` rebuilt from the client's string: only the declared argument names, each
+    value re-quoted by fmt, so the string cannot add a line, a second command or an `as=`."""
+    _, pos, kw = parse("x " + text)
+    if pos:
+        throw(LabwireError("WrongType", "%s takes keyword arguments %s, not %r" % (cname, " ".join(a + "=<value>" for a in declared), " ".join(pos))))
+    unknown = [k for k in kw if k not in declared]
+    if unknown:
+        throw(LabwireError("WrongType", "%s has no argument %s (it takes %s)" % (cname, ", ".join(unknown), ", ".join(declared))))
+    return " ".join([cname] + ["%s=%s" % (k, wire_value(v)) for k, v in kw.items()])
+
+
+def watch_parent():
+    """Ends the gateway when its parent dies, even by SIGKILL: Linux's PR_SET_PDEATHSIG, and EOF on
+    stdin when the parent gave us a pipe (`labwire up` does; a terminal or /dev/null does not)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError) as e:
+            log("cannot set PR_SET_PDEATHSIG: %s" % e)
+    if os.environ.get("LABWIRE_PARENT_PIPE") == "1":
+        def wait_eof():
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            log("parent gone (stdin closed); exiting")
+            os._exit(0)
+        threading.Thread(target=wait_eof, daemon=True).start()
 
 
 def parse_args(argv):
@@ -216,6 +290,9 @@ def parse_args(argv):
     ap.add_argument("--instance", default=None, help="Tango server instance name (default: the lab)")
     ap.add_argument("--nodb", action="store_true", help="run without a Tango database (clients add #dbase=no)")
     ap.add_argument("--port", type=int, default=None, help="the server's TCP port (needed with --nodb)")
+    ap.add_argument("--listen", default="127.0.0.1",
+                    help="address the Tango port binds (default 127.0.0.1; Tango clients are not authenticated, "
+                         "so anyone reaching it writes with the gateway's token)")
     ap.add_argument("--token-file", default=None, help="file holding the operator token (default: $LABWIRE_TOKEN)")
     ap.add_argument("--wait", type=float, default=60.0, help="seconds to wait for each daemon's describe at start")
     return ap.parse_args(argv)
@@ -223,6 +300,7 @@ def parse_args(argv):
 
 def main(argv):
     o = parse_args(argv)
+    watch_parent()
     if o.nodb and not o.port:
         log("--nodb needs --port <n>: without a database, clients find the server only by its port")
         return 2
@@ -261,8 +339,8 @@ def main(argv):
     args = ["LabwireTango", o.instance or o.lab]
     if o.nodb:
         args += ["-nodb", "-dlist", ",".join(names)]
-    if o.port:
-        args += ["-ORBendPoint", "giop:tcp:0.0.0.0:%d" % o.port] if not o.nodb else ["-port", str(o.port)]
+    # Both modes bind through omniORB's endpoint (not -port, which binds every interface).
+    args += ["-ORBendPoint", "giop:tcp:%s:%s" % (o.listen, o.port or "")]
     log("serving %s" % ", ".join(names))
     tango.server.run((LabwireDevice,), args=args)
     return 0

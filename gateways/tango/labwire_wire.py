@@ -58,13 +58,24 @@ def parse(line):
     return head, pos, kw
 
 
+def has_control(s):
+    """True if s holds a control character (C0, DEL): PROTOCOL.md quoting cannot carry a line end."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in s)
+
+
 def fmt(value):
-    """A value as labwire writes it: bare when safe, else double-quoted."""
+    """A value as labwire writes it: bare when safe, else double-quoted.
+
+    A control character is refused (ValueError): a raw \n would end the request line, and the next
+    line would reach the daemon as a second request under the gateway's token.
+    """
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
         return "nan" if math.isnan(value) else repr(value)
     s = str(value)
+    if has_control(s):
+        raise ValueError("value %r holds a control character (a line end or similar); labwire values cannot" % s)
     if s and not any(c in s for c in " \t\"'\\="):
         return s
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -138,6 +149,9 @@ class Link:
     # -- requests -------------------------------------------------------------------------
     def request(self, line, timeout=10.0):
         """Sends one request line and returns its reply line; raises LabwireError."""
+        if "\n" in line or "\r" in line:
+            # One request is one line: anything after a line end would be a second request.
+            raise LabwireError("WrongType", "refused: the request holds a line end (%r)" % line[:60])
         sock = self._sock
         if sock is None or not self.connected and not line.startswith(("describe", "auth", "get_status", "subscribe", "id ")):
             raise LabwireError("CommunicationFailed", "daemon %s:%d unreachable: %s" % (self.host, self.port, self.error))

@@ -22,6 +22,7 @@ interface TangoFlags {
   lab: string;
   nodb?: boolean;
   port?: string;
+  listen: string;
   instance?: string;
   tokenFile?: string;
 }
@@ -34,6 +35,7 @@ export function registerTangoCommand(program: Command): void {
     .option('--lab <name>', 'the <lab> of labwire/<lab>/<device>', 'lab')
     .option('--nodb', 'run without a Tango database (clients add #dbase=no); needs --port')
     .option('--port <n>', 'the Tango server\'s TCP port')
+    .option('--listen <host>', 'address the Tango port binds; Tango clients are not authenticated (anyone reaching it writes with the token)', '127.0.0.1')
     .option('--instance <name>', 'Tango server instance (default: the lab), as registered in the database')
     .option('--token-file <path>', 'operator token for writes (default: $LABWIRE_TOKEN); never on the command line')
     .addHelpText('after', `
@@ -52,9 +54,10 @@ Examples:
       const args = [TANGO_GATEWAY, ...daemons.flatMap((d) => ['--daemon', `${d.host}:${d.port}`]), '--lab', o.lab];
       if (o.nodb) args.push('--nodb');
       if (o.port) args.push('--port', o.port);
+      args.push('--listen', o.listen);
       if (o.instance) args.push('--instance', o.instance);
       // The token travels in the environment: argv is visible to every user in `ps`.
-      const env = { ...process.env, ...(token ? { LABWIRE_TOKEN: token } : {}) };
+      const env = { ...process.env, LABWIRE_PARENT_PIPE: '', ...(token ? { LABWIRE_TOKEN: token } : {}) };
       const child = spawn(tangoPython(), args, { stdio: 'inherit', env });
       const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
       process.on('SIGINT', forward);

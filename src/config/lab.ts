@@ -252,7 +252,15 @@ export const labConfigSchema = z
     /** A SECoP node for the lab's daemons, named after the lab (docs/facilities.md). */
     secop: z.object({ listen: endpoint.default('127.0.0.1:10767'), trusted: z.boolean().default(false) }).strict().optional(),
     /** The Tango gateway for the lab's daemons, devices labwire/<lab>/<device> (docs/facilities.md). */
-    tango: z.object({ port: z.number().int().min(0).max(65535).default(10000), nodb: z.boolean().default(true) }).strict().optional(),
+    tango: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(10000),
+        nodb: z.boolean().default(true),
+        /** Address the Tango port binds; Tango has no authentication here, so loopback unless chosen. */
+        listen: z.string().min(1).default('127.0.0.1'),
+      })
+      .strict()
+      .optional(),
     monitor: z
       .object({
         name: z.string().default('monitor'),

@@ -280,7 +280,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
 
     // The gateway is a labwire client in Python (decision 0029), writing with the monitor's token.
     const tango = config.tango
-      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, nodb: config.tango.nodb, ...(peerToken ? { token: peerToken } : {}), logger })
+      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, listen: config.tango.listen, nodb: config.tango.nodb, ...(peerToken ? { token: peerToken } : {}), logger }) // a `forward` token: the gateway rebuilds every line, so no client can add `as`
       : undefined;
     if (tango) stops.push(() => tango.close());
 
