@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import type { ArchiveStats } from '../../archive/types.js';
 import type { AlarmStatus, MonitorView } from '../../monitor/types.js';
-import { collectedCounter, collectedGauge, newRegistry, recordHistogram, valueFamily, type DeviceValues } from './registry.js';
+import { collectedCounter, collectedGauge, newRegistry, perScrape, recordHistogram, valueFamily, type DeviceValues } from './registry.js';
 
 export const ALARM_STATES: readonly AlarmStatus[] = ['ok', 'pending', 'raised', 'acknowledged', 'cleared'];
 
@@ -29,22 +29,23 @@ function* peerValues(monitor: MonitorView): Iterable<DeviceValues> {
 
 export function monitorMetrics(monitor: MonitorView, options: MonitorMetricsOptions = {}): Registry {
   const registry = newRegistry('monitor');
+  const health = perScrape(() => monitor.health?.());
   valueFamily(registry, () => peerValues(monitor));
 
   collectedGauge(registry, 'labwire_peer_up', 'Whether the peer (daemon, CCDLab daemon or monitor) is connected and answering: 1 or 0.', ['peer', 'protocol'], (set) => {
     for (const p of monitor.peers()) set({ peer: p.name, protocol: p.protocol }, p.connected ? 1 : 0);
     // A lower monitor's own link is no device of peers(): from health, also while it never connected.
-    for (const p of monitor.health?.().peers ?? []) if (p.protocol === 'monitor') set({ peer: p.name, protocol: p.protocol }, p.connected ? 1 : 0);
+    for (const p of health()?.peers ?? []) if (p.protocol === 'monitor') set({ peer: p.name, protocol: p.protocol }, p.connected ? 1 : 0);
   });
   collectedCounter(registry, 'labwire_peer_reconnects_total', 'Times the peer came back (connected and answering) after it was lost.', ['peer'], (set) => {
-    for (const p of monitor.health?.().peers ?? []) set({ peer: p.name }, p.reconnects);
+    for (const p of health()?.peers ?? []) set({ peer: p.name }, p.reconnects);
   });
   collectedCounter(registry, 'labwire_peer_timeouts_total', 'Liveness probes and forwarded requests the peer left unanswered in time.', ['peer'], (set) => {
-    for (const p of monitor.health?.().peers ?? []) set({ peer: p.name }, p.timeouts);
+    for (const p of health()?.peers ?? []) set({ peer: p.name }, p.timeouts);
   });
 
   collectedGauge(registry, 'labwire_clients', 'Open client connections: the labwire port (listener monitor) and the live web streams (web_sse, web_ws).', ['listener'], (set) => {
-    const port = monitor.health?.().port;
+    const port = health()?.port;
     if (port) set({ listener: 'monitor' }, port.connections);
     const s = options.streams?.();
     if (s) {
@@ -53,25 +54,24 @@ export function monitorMetrics(monitor: MonitorView, options: MonitorMetricsOpti
     }
   });
   collectedCounter(registry, 'labwire_rate_limited_total', 'Requests refused by a rate limit: the labwire port (monitor), token checks of the web while the address backs off (web).', ['listener'], (set) => {
-    const port = monitor.health?.().port;
+    const port = health()?.port;
     if (port) set({ listener: 'monitor' }, port.rateLimited);
     const web = options.webRefused?.();
     if (web !== undefined) set({ listener: 'web' }, web);
   });
   collectedCounter(registry, 'labwire_connections_refused_total', 'Connections refused by the connection limits of the labwire port.', ['listener'], (set) => {
-    const port = monitor.health?.().port;
+    const port = health()?.port;
     if (port) set({ listener: 'monitor' }, port.connectionsRefused);
   });
 
-  // The archive: one stats() per family and scrape, none of them on the write path.
-  // `spooled` and `state` come with the spool (another branch): read when present.
-  const stats = (): (ArchiveStats & { spooled?: number; state?: string }) | undefined => {
+  // The archive: one stats() per scrape for every family, none of them on the write path.
+  const stats = perScrape((): ArchiveStats | undefined => {
     try {
       return monitor.archive?.stats();
     } catch {
       return undefined;
     }
-  };
+  });
   const archiveGauge = (name: string, help: string, read: (s: NonNullable<ReturnType<typeof stats>>) => number): void =>
     collectedGauge(registry, name, help, [], (set) => {
       const s = stats();

@@ -29,6 +29,22 @@ export interface DeviceValues {
   units: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * Reads once per scrape: prom-client starts every collector of one scrape in the same turn of the
+ * event loop, so a value kept until the next turn is one snapshot for all of them — the families
+ * of one exposition then agree, and a source such as stats() or health() is built once.
+ */
+export function perScrape<T>(read: () => T): () => T {
+  let cached: { value: T } | undefined;
+  return () => {
+    if (cached === undefined) {
+      cached = { value: read() };
+      setImmediate(() => (cached = undefined));
+    }
+    return cached.value;
+  };
+}
+
 export function newRegistry(role: 'daemon' | 'monitor'): Registry {
   const registry = new Registry();
   new Gauge({
