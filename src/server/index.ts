@@ -1,4 +1,5 @@
 /** What every listener shares (DESIGN.md §2): daemon, monitor and web import it from here. */
+export { ConnectionSlots } from './connection-slots.js';
 export * from './roles.js';
 export * from './tokens.js';
 export * from './rate-limit.js';

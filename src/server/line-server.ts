@@ -21,6 +21,7 @@ import type { Logger } from '../util/logger.js';
 import { formatDuration } from '../util/duration.js';
 import { roleAtLeast, type Role } from './roles.js';
 import type { TokenStore } from './tokens.js';
+import { ConnectionSlots } from './connection-slots.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { RefusalSummary } from './refusals.js';
 import { SecretThrottle, ThrottleBusy, type ThrottleOptions } from './secret-throttle.js';
@@ -203,12 +204,10 @@ export class LineServer {
    * Every admitted TCP socket, TLS ones still in their handshake included: what the connection
    * limits count, and what close() destroys so that it never waits on a stranger.
    */
-  private readonly sockets = new Set<net.Socket>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly sockets: ConnectionSlots;
   private readonly limiter: RateLimiter;
   /** What one address makes us log about refused connections, handshakes and `auth`s. */
   private readonly refusals: RefusalSummary;
-  private readonly maxPerAddress: number;
   private readonly authTimeoutMs: number;
   /** Wrong tokens cost a growing delay per address: guessing is a few tries a second at most. */
   private readonly secrets: SecretThrottle;
@@ -222,7 +221,7 @@ export class LineServer {
 
   constructor(private readonly opts: LineServerOptions, private readonly service: LineService) {
     this.limiter = new RateLimiter(opts.rateLimit);
-    this.maxPerAddress = opts.maxConnectionsPerAddress ?? LINE_SERVER_DEFAULTS.maxConnectionsPerAddress;
+    this.sockets = new ConnectionSlots(opts.maxConnections, opts.maxConnectionsPerAddress ?? LINE_SERVER_DEFAULTS.maxConnectionsPerAddress);
     this.authTimeoutMs = opts.authTimeoutMs ?? LINE_SERVER_DEFAULTS.authTimeoutMs;
     this.secrets = opts.authThrottle instanceof SecretThrottle ? opts.authThrottle : new SecretThrottle(opts.authThrottle);
     this.refusals = new RefusalSummary({
@@ -405,10 +404,7 @@ export class LineServer {
   /** Takes a slot for a new TCP socket, or refuses it. */
   private admit(socket: net.Socket): boolean {
     const address = socket.remoteAddress ?? '?';
-    const fromThere = this.perAddress.get(address) ?? 0;
-    let why: string | undefined;
-    if (this.sockets.size >= this.opts.maxConnections) why = `connection limit of ${this.opts.maxConnections} reached; try again later`;
-    else if (fromThere >= this.maxPerAddress) why = `limit of ${this.maxPerAddress} connections from ${address} reached; close one or try again later`;
+    const why = this.sockets.take(socket);
     if (why !== undefined) {
       this.refusedCounts.connections++;
       this.note(address, 'connection refused', { peer: `${address}:${socket.remotePort ?? '?'}` }, `${this.opts.label}: ${why}; refusing`);
@@ -421,14 +417,6 @@ export class LineServer {
       }
       return false;
     }
-    this.sockets.add(socket);
-    this.perAddress.set(address, fromThere + 1);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      const n = (this.perAddress.get(address) ?? 1) - 1;
-      if (n > 0) this.perAddress.set(address, n);
-      else this.perAddress.delete(address);
-    });
     return true;
   }
 

@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
-import { SecretThrottle, ThrottleBusy, isLoopbackHost, type TokenStore } from '../../server/index.js';
+import { ConnectionSlots, SecretThrottle, ThrottleBusy, isLoopbackHost, type TokenStore } from '../../server/index.js';
 import type { Logger } from '../../util/logger.js';
 import { METRICS_CONTENT_TYPE } from './registry.js';
 import type { MetricsAddress } from './address.js';
@@ -37,6 +37,11 @@ function send(res: http.ServerResponse, status: number, body: string, headers: R
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...headers });
   res.end(body);
 }
+
+/** Limits of the metrics listener: Prometheus keeps one connection per target. */
+export const METRICS_MAX_CONNECTIONS = 64;
+export const METRICS_MAX_PER_ADDRESS = 8;
+const METRICS_IDLE_MS = 15_000;
 
 export async function startMetricsListener(opts: MetricsListenerOptions): Promise<MetricsListener> {
   const tokens = opts.tokens?.enabled ? opts.tokens : undefined;
@@ -70,10 +75,21 @@ export async function startMetricsListener(opts: MetricsListenerOptions): Promis
       else res.destroy();
     });
   });
-  // A scrape is one short request: nobody needs a socket held open for minutes.
+  // A scrape is one short request: nobody needs a socket held open for minutes. The request and
+  // header timeouts start only with a request; `timeout` also closes a socket that never sends one.
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
+  server.timeout = METRICS_IDLE_MS;
+  // Descriptors are the daemon's too (its labwire port, its device link): a few scrapers need few.
+  const slots = new ConnectionSlots(METRICS_MAX_CONNECTIONS, METRICS_MAX_PER_ADDRESS);
+  server.on('connection', (socket) => {
+    const why = slots.take(socket);
+    if (why !== undefined) {
+      opts.logger.debug(`${opts.label}: metrics connection refused: ${why}`);
+      socket.destroy();
+    }
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE' ? 'the port is already in use' : err.code === 'EADDRNOTAVAIL' ? 'no interface of this machine has that address' : err.message;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { LabwireClient, type TlsOptions } from '../../client/index.js';
 import { convertValue } from '../../client/index.js';
 import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
 import { startDiscovery, type Discovery } from './discovery.js';
 import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
 
@@ -207,6 +208,7 @@ export class SecopNode {
   private readonly links: DaemonLink[] = [];
   private readonly modules = new Map<string, { module: SecopModule; link: DaemonLink }>();
   private readonly peers = new Set<Peer>();
+  private readonly slots = new ConnectionSlots(LISTENER_DEFAULTS.maxConnections, LISTENER_DEFAULTS.maxConnectionsPerAddress);
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
@@ -281,6 +283,15 @@ export class SecopNode {
   // ---- connections -------------------------------------------------------------------------------
 
   private accept(socket: net.Socket): void {
+    // The line server's connection limits (docs/decisions/0008): a stranger cannot take every
+    // descriptor, nor N × the output bound of memory, with connections that never read.
+    const refused = this.slots.take(socket);
+    if (refused !== undefined) {
+      this.opts.logger.warn(`SECoP node: ${refused}; refusing ${socket.remoteAddress ?? '?'}`);
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
     const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false };
     this.peers.add(peer);
     socket.setNoDelay(true);
