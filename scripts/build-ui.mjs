@@ -31,9 +31,13 @@ const result = await build({
   logLevel: 'warning',
 });
 
+// style.css holds the page's variables and base rules; each view keeps its own rules in its own
+// file (overview.css, history.css…), appended in name order.
+const ownCss = (await fs.readdir(src)).filter((f) => f.endsWith('.css') && f !== 'style.css').sort();
 const css = [
   await fs.readFile(path.join(root, 'node_modules/uplot/dist/uPlot.min.css'), 'utf8'),
   await fs.readFile(path.join(src, 'style.css'), 'utf8'),
+  ...(await Promise.all(ownCss.map((f) => fs.readFile(path.join(src, f), 'utf8')))),
 ].join('\n');
 await fs.writeFile(path.join(out, 'app.css'), css);
 await fs.copyFile(path.join(src, 'index.html'), path.join(out, 'index.html'));
