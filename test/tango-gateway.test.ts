@@ -106,7 +106,8 @@ c, k = dev("chiller"), dev("cryo")
 cfg = c.get_attribute_config("setpoint")
 print(json.dumps({
   "t": c.read_attribute("temperature").value, "sp": c.read_attribute("setpoint").value,
-  "unit": cfg.unit, "max": cfg.max_value, "min": cfg.min_value,
+  "unit": cfg.unit, "max": cfg.alarms.max_warning, "min": cfg.alarms.min_warning,
+  "max_value": cfg.max_value, "desc": cfg.description,
   "sp_w": str(cfg.writable), "t_w": str(c.get_attribute_config("temperature").writable),
   "cmds": [x.cmd_name for x in c.command_list_query()],
   "loop": k.read_attribute("loop1_setpoint").value, "chA": k.read_attribute("chA_temperature").value,
@@ -116,7 +117,11 @@ print(json.dumps({
     expect(r.t).toBeCloseTo(Number(status.temperature), 1);
     expect(r.sp).toBe(Number(status.setpoint));
     expect(r.unit).toBe('°C');
+    // describe's limits are shown as warning levels and in the description; Tango's own
+    // min_value/max_value stay unset, so the daemon, not Tango, refuses (its message, below).
     expect([r.min, r.max]).toEqual(['-20', '40']);
+    expect(r.max_value).toBe('Not specified');
+    expect(r.desc).toMatch(/limits -20 … 40 °C/);
     expect(r.sp_w).toBe('READ_WRITE');
     expect(r.t_w).toBe('READ');
     expect(r.cmds).toEqual(expect.arrayContaining(['start', 'stop', 'State', 'Status']));
@@ -136,18 +141,27 @@ try:
     c.write_attribute("setpoint", 55.0)
     out["range"] = "accepted"
 except tango.DevFailed as e:
-    out["range"] = e.args[0].reason
+    out["range"] = [e.args[0].reason, e.args[0].desc]
 try:
     k.write_attribute("chA_name", 'bad"name')
     out["name"] = "accepted"
 except tango.DevFailed as e:
     out["name"] = [e.args[0].reason, e.args[0].desc]
-print(json.dumps(out))`)) as { sp: number; range: string; name: [string, string] };
+try:
+    k.write_attribute("loop1_setpoint", -5.0)
+    out["low"] = "accepted"
+except tango.DevFailed as e:
+    out["low"] = [e.args[0].reason, e.args[0].desc]
+print(json.dumps(out))`)) as { sp: number; range: [string, string]; low: [string, string]; name: [string, string] };
     expect(r.sp).toBe(23.5);
     await eventually(async () => expect(kv(await (await julabo.client()).request('get_status')).setpoint).toBe('23.5'), 30_000, 200);
     expect(fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')).toMatch(/setpoint/);
-    // Beyond describe's max, Tango refuses before the daemon (the limit is the attribute's max_value).
-    expect(r.range).toBe('API_WAttrOutsideLimit');
+    // Beyond describe's max the daemon refuses, and its code and message reach the client
+    // (not Tango's API_WAttrOutsideLimit with Tango's own text).
+    expect(r.range[0]).toBe('RangeError');
+    expect(r.range[1]).toMatch(/setpoint 55 °C is above the \S+ limit of 40 °C/);
+    expect(r.low[0]).toBe('RangeError');
+    expect(r.low[1]).toMatch(/below/);
     // Within Tango's checks, the daemon decides, and its code and message reach the client.
     expect(r.name[0]).toMatch(/WrongType|RangeError/);
     expect(r.name[1]).toMatch(/quote/);

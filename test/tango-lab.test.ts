@@ -1,6 +1,6 @@
 /**
  * `tango:` in the lab file: `labwire up` starts the Tango gateway for the lab's daemons, devices
- * labwire/<lab name>/<daemon>, writing with the monitor's token (PyTango DeviceProxy client).
+ * labwire/<lab name>/<daemon>, writing with a token of its own (not the monitor's forward one) (PyTango DeviceProxy client).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseLabConfig } from '../src/config/lab.js';
-import { startLab } from '../src/lab/run.js';
+import { TANGO_GATEWAY_TOKEN_NAME, startLab } from '../src/lab/run.js';
 import { bridgeLabYaml } from './helpers/bridge-lab.js';
 import { silentLogger } from '../src/util/logger.js';
 import { freePort } from '../src/testing/free-port.js';
@@ -34,41 +34,64 @@ describe('tango in the lab file', () => {
     expect(parseLabConfig(yaml('tango: { port: 10000, listen: 0.0.0.0 }'), path.join(dir, 'lab.yaml'), dir).tango?.listen).toBe('0.0.0.0');
   });
 
-  it.skipIf(!HAVE_TANGO)('labwire up serves the lab\'s daemons as Tango devices; a write goes through the daemon with the monitor\'s token', async () => {
+  it.skipIf(!HAVE_TANGO)('labwire up serves the lab\'s daemons as Tango devices: a write is audited as the gateway (its own token, not the monitor\'s forward one); State goes MOVING then ON', async () => {
     fs.writeFileSync(path.join(dir, 'tokens.txt'), 'operator monitor-token-0123456789 monitor\n');
     const port = await freePort();
-    const config = parseLabConfig(yaml(`tango: { port: ${port} }`), path.join(dir, 'lab.yaml'), dir);
+    // A quick bath and a short settling time: MOVING → ON within seconds (the defaults settle 30 s).
+    const text = yaml(`tango: { port: ${port} }`)
+      .replace('options: { byteTiming: false }', 'options: { byteTiming: false }, timeScale: 20')
+      .replace('auditFile: audit.jsonl,', 'auditFile: audit.jsonl, options: { settleSeconds: 1, tolerance: 0.5 },');
+    expect(text).toMatch(/timeScale: 20/);
+    expect(text).toMatch(/settleSeconds: 1/);
+    const config = parseLabConfig(text, path.join(dir, 'lab.yaml'), dir);
     const lab = await startLab({ ...config, data: path.join(dir, 'data') }, silentLogger());
     try {
       expect(lab.tango).toBeDefined();
       const script = `
-import json, tango
+import json, time, tango
 c = tango.DeviceProxy("tango://127.0.0.1:${port}/labwire/beamline/chiller#dbase=no")
 c.set_timeout_millis(10000)
 assert str(c.state()) == "ON", str(c.state())
+states = []
+c.subscribe_event("State", tango.EventType.CHANGE_EVENT, lambda e: None if e.err else states.append(str(e.attr_value.value)))
+time.sleep(1)
+c.command_inout("start")
 c.write_attribute("setpoint", 21.5)
-print(json.dumps([c.read_attribute("setpoint").value, c.get_attribute_config("setpoint").max_value]))`;
+deadline = time.time() + 60
+while time.time() < deadline and not ("MOVING" in states and states[-1] == "ON"):
+    time.sleep(0.2)
+print(json.dumps({"sp": c.read_attribute("setpoint").value, "warn": c.get_attribute_config("setpoint").alarms.max_warning, "states": states, "final": str(c.state())}), flush=True)
+import os; os._exit(0)  # PyTango 9.3 may crash tearing down event subscriptions at exit`;
       // Asynchronously: the daemons run in this process and must answer while the client runs.
-      const run = (): Promise<[number, string]> =>
+      const run = (): Promise<{ sp: number; warn: string; states: string[]; final: string }> =>
         new Promise((resolve, reject) => {
           const p = spawn(PYTHON, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           let err = '';
           p.stdout.on('data', (d: Buffer) => (out += d.toString()));
           p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-          const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+          const timer = setTimeout(() => p.kill('SIGKILL'), 90_000);
           p.on('close', (code) => {
             clearTimeout(timer);
             if (code !== 0) return reject(new Error(err.slice(-500)));
-            resolve(JSON.parse(out.trim().split('\n').pop()!) as [number, string]);
+            resolve(JSON.parse(out.trim().split('\n').pop()!) as { sp: number; warn: string; states: string[]; final: string });
           });
         });
-      const r = await eventually(run, 60_000, 1000);
-      expect(r).toEqual([21.5, '30']);
-      expect(fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')).toMatch(/setpoint/);
+      const r = await eventually(run, 100_000, 1000);
+      // The site limit (30) of the lab file, shown as the attribute's warning level.
+      expect([r.sp, r.warn]).toEqual([21.5, '30']);
+      expect(r.states).toContain('MOVING');
+      expect(r.states[r.states.length - 1]).toBe('ON');
+      expect(r.final).toBe('ON');
+      const audit = fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const write = audit.find((e) => /setpoint/.test(JSON.stringify(e)));
+      expect(write, JSON.stringify(audit)).toBeDefined();
+      const text = JSON.stringify(write);
+      expect(text).toContain(TANGO_GATEWAY_TOKEN_NAME);
+      expect(text).not.toMatch(/"monitor"/);
     } finally {
       await lab.close();
     }
     expect(lab.tango!.child.exitCode !== null || lab.tango!.child.signalCode !== null).toBe(true);
-  }, 120_000);
+  }, 150_000);
 });

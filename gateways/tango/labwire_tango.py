@@ -46,6 +46,9 @@ TYPES = {"float": tango.DevDouble, "int": tango.DevLong64, "bool": tango.DevBool
 MISSING = {"float": float("nan"), "int": 0, "bool": False, "enum": "", "string": ""}
 
 LINKS = {}  # Tango device name (lower case) -> Link
+# Seconds a write waits for the daemon's reply: below DeviceProxy's default timeout (3 s), so a
+# client sees the gateway's Timeout with its message, not a bare API_DeviceTimedOut. (--write-timeout)
+WRITE_TIMEOUT = [2.5]
 
 
 def log(msg):
@@ -81,7 +84,9 @@ def unique_names(names, kind):
 
 
 def throw(err):
-    tango.Except.throw_exception(err.code, err.message, "labwire")
+    # PyTango 9.3 clients decode an error's text as Latin-1 while a str goes out as UTF-8 ("°C"
+    # arrived as "Â°C"): Latin-1 bytes, with "?" for what Latin-1 cannot hold.
+    tango.Except.throw_exception(err.code, err.message.encode("latin-1", "replace"), "labwire")
 
 
 class LabwireDevice(Device):
@@ -124,15 +129,24 @@ class LabwireDevice(Device):
             text = d.get("description", "") or p
             if d.get("type") == "enum":
                 text = "%s (one of: %s)" % (text, ", ".join(d.get("values", [])))
-            props.set_description(text)
             props.set_label(p)
             if d.get("unit"):
                 props.set_unit(d["unit"])
             if d.get("type") in ("float", "int"):
-                if d.get("min") is not None:
-                    props.set_min_value(str(d["min"]))
-                if d.get("max") is not None:
-                    props.set_max_value(str(d["max"]))
+                # The daemon's limits as warning levels, not min_value/max_value: with those Tango
+                # refuses a write itself (API_WAttrOutsideLimit, its own text), and the client
+                # never sees the daemon's message ("55 °C is above the FL1703 limit of 40 °C").
+                # Jive and Taurus still show the range; the description says what it is.
+                lo, hi = d.get("min"), d.get("max")
+                if lo is not None:
+                    props.set_min_warning(str(lo))
+                if hi is not None:
+                    props.set_max_warning(str(hi))
+                if lo is not None or hi is not None:
+                    text = "%s; limits %s … %s%s (the daemon refuses a %s outside them)" % (
+                        text, "-inf" if lo is None else lo, "+inf" if hi is None else hi,
+                        " " + d["unit"] if d.get("unit") else "", "write" if writable else "value")
+            props.set_description(text)
             attr.set_default_properties(props)
             self.add_attribute(attr, self.read_param, self.write_param if writable else None)
             self.set_change_event(name, True, False)
@@ -152,7 +166,7 @@ class LabwireDevice(Device):
     def write_param(self, attr):
         p = self.params[attr.get_name().lower()]
         try:
-            reply = self.link.request("set %s=%s" % (p, wire_value(attr.get_write_value())))
+            reply = self.link.request("set %s=%s" % (p, wire_value(attr.get_write_value())), timeout=WRITE_TIMEOUT[0])
         except LabwireError as e:
             throw(e)
         # The applied value (it may be rounded by the device) is what readers see next.
@@ -188,7 +202,12 @@ class LabwireDevice(Device):
                 self.push_change_event(name, MISSING.get(params[p].get("type"), ""), t, AttrQuality.ATTR_INVALID)
             else:
                 self.push_change_event(name, v, t, AttrQuality.ATTR_VALID)
-        state = self.dev_state()
+        # The state this update carries (the cache may already hold a later one: a MOVING
+        # between two quick updates must still be pushed).
+        if "state" in changed and self.link.connected:
+            state = STATES.get(changed["state"], DevState.UNKNOWN)
+        else:
+            state = self.dev_state()
         # With no value, Tango reads State/Status through dev_state/dev_status (pushing a DevState
         # value from this thread crashes PyTango 9.3).
         state_changed = state != self._last_state
@@ -294,6 +313,8 @@ def parse_args(argv):
                     help="address the Tango port binds (default 127.0.0.1; Tango clients are not authenticated, "
                          "so anyone reaching it writes with the gateway's token)")
     ap.add_argument("--token-file", default=None, help="file holding the operator token (default: $LABWIRE_TOKEN)")
+    ap.add_argument("--write-timeout", type=float, default=2.5,
+                    help="seconds a write waits for the daemon (default 2.5, below DeviceProxy's default 3 s)")
     ap.add_argument("--wait", type=float, default=60.0, help="seconds to wait for each daemon's describe at start")
     return ap.parse_args(argv)
 
@@ -301,6 +322,7 @@ def parse_args(argv):
 def main(argv):
     o = parse_args(argv)
     watch_parent()
+    WRITE_TIMEOUT[0] = o.write_timeout
     if o.nodb and not o.port:
         log("--nodb needs --port <n>: without a database, clients find the server only by its port")
         return 2

@@ -121,11 +121,56 @@ class LabwireError(Exception):
         self.message = message
 
 
+class _Conn:
+    """One socket and the waiters for its replies, in request order.
+
+    Waiters belong to the socket they were sent on: a reply on a new connection can never go to a
+    request sent on an old one (a shared list shifted every reply by one after a reconnect).
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.waiters = []
+        self.lock = threading.Lock()
+        self.closed = False
+        # Why the gateway ended it (None: the daemon did).
+        self.why = None
+
+    def add(self, q):
+        """Registers a waiter; False if the connection has ended (its reader drained it)."""
+        with self.lock:
+            if self.closed:
+                return False
+            self.waiters.append(q)
+            return True
+
+    def discard(self, q):
+        with self.lock:
+            try:
+                self.waiters.remove(q)
+            except ValueError:
+                pass
+
+    def next_waiter(self):
+        with self.lock:
+            return self.waiters.pop(0) if self.waiters else None
+
+    def end(self):
+        """No more replies: every waiter learns it now, and no new one is taken."""
+        with self.lock:
+            self.closed = True
+            waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            w.put(None)
+
+
 class Link:
     """One daemon: a connection that subscribes, keeps a value cache and carries requests.
 
-    Replies come in request order (PROTOCOL.md), so a FIFO of waiters matches them; push lines are
-    told apart by their first token. The link reconnects by itself, with a bounded back-off.
+    Replies come in request order (PROTOCOL.md), so a FIFO of waiters per connection matches them;
+    push lines are told apart by their first token. The link reconnects by itself, with a bounded
+    back-off. A request that gets no reply within its timeout ends the connection: a daemon that
+    skipped one reply cannot be trusted to pair the next ones, and a new connection pairs afresh.
     """
 
     def __init__(self, host, port, token=None, log=print):
@@ -135,10 +180,8 @@ class Link:
         self.connected = False
         self.error = "not connected yet"
         self.listeners = []  # callables (changed: dict name -> value, t_ms)
-        self._sock = None
+        self._conn = None
         self._send_lock = threading.Lock()
-        self._waiters = []
-        self._wlock = threading.Lock()
         self._stop = False
         self._thread = None
         self._events = queue.Queue()
@@ -146,66 +189,89 @@ class Link:
         # must know a thread that pushes events, or the server crashes).
         self.thread_context = None
 
+    def _unreachable(self):
+        return LabwireError("CommunicationFailed", "daemon %s:%d unreachable: %s" % (self.host, self.port, self.error))
+
     # -- requests -------------------------------------------------------------------------
-    def request(self, line, timeout=10.0):
-        """Sends one request line and returns its reply line; raises LabwireError."""
+    def request(self, line, timeout=10.0, conn=None):
+        """Sends one request line and returns its reply line; raises LabwireError.
+
+        `conn` is for the handshake of a connection not yet published as the link's own.
+        """
         if "\n" in line or "\r" in line:
             # One request is one line: anything after a line end would be a second request.
             raise LabwireError("WrongType", "refused: the request holds a line end (%r)" % line[:60])
-        sock = self._sock
-        if sock is None or not self.connected and not line.startswith(("describe", "auth", "get_status", "subscribe", "id ")):
-            raise LabwireError("CommunicationFailed", "daemon %s:%d unreachable: %s" % (self.host, self.port, self.error))
+        if conn is None:
+            conn = self._conn
+            if conn is None or not self.connected:
+                raise self._unreachable()
         q = queue.Queue(1)
         with self._send_lock:
-            with self._wlock:
-                self._waiters.append(q)
+            if not conn.add(q):
+                raise LabwireError("CommunicationFailed", "daemon %s:%d went away before %s was sent" % (self.host, self.port, line.split(" ")[0]))
             try:
-                sock.sendall((line + "\n").encode("utf-8"))
+                conn.sock.sendall((line + "\n").encode("utf-8"))
             except OSError as e:
+                conn.discard(q)
                 raise LabwireError("CommunicationFailed", "daemon %s:%d: %s" % (self.host, self.port, e))
         try:
             reply = q.get(timeout=timeout)
         except queue.Empty:
-            raise LabwireError("Timeout", "no reply from %s:%d to %s within %gs" % (self.host, self.port, line.split(" ")[0], timeout))
+            # The waiter stays first in line for the late reply; the connection ends, so no later
+            # request can be paired with it, and the link reconnects.
+            self.log("no reply from %s:%d to %s within %gs; reconnecting" % (self.host, self.port, line.split(" ")[0], timeout))
+            self._drop(conn, "no reply to %s within %gs" % (line.split(" ")[0], timeout))
+            raise LabwireError("Timeout", "no reply from daemon %s:%d to %s within %gs (it may still be carried out; the gateway reconnects)" % (self.host, self.port, line.split(" ")[0], timeout))
         if reply is None:
-            raise LabwireError("CommunicationFailed", "daemon %s:%d went away" % (self.host, self.port))
+            raise LabwireError("CommunicationFailed", "daemon %s:%d went away before it answered %s" % (self.host, self.port, line.split(" ")[0]))
         if reply.startswith("error"):
             _, _, kw = parse(reply)
             raise LabwireError(kw.get("code", "InternalError"), kw.get("message", reply))
         return reply
 
     # -- connection -----------------------------------------------------------------------
-    def _reader(self, sock):
-        buf = b""
-        while True:
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            buf += data
+    # A line longer than this without an end is no labwire line: a daemon gone wrong.
+    MAX_LINE = 16 * 1024 * 1024
+
+    def _reader(self, conn):
+        buf = bytearray()
+        try:
             while True:
-                i = buf.find(b"\n")
-                if i < 0:
+                try:
+                    data = conn.sock.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
                     break
-                line = buf[:i].decode("utf-8", "replace").rstrip("\r")
-                buf = buf[i + 1:]
-                if not line.strip():
-                    continue
-                head = line.split(" ", 1)[0]
-                if head in PUSH:
-                    if head == "update":
-                        self._on_update(line)
-                    continue
-                with self._wlock:
-                    w = self._waiters.pop(0) if self._waiters else None
-                if w is not None:
-                    w.put(line)
-        with self._wlock:
-            waiters, self._waiters = self._waiters, []
-        for w in waiters:
-            w.put(None)
+                start = len(buf)
+                buf += data
+                lines, cut = [], 0
+                i = buf.find(b"\n", start)
+                while i >= 0:
+                    lines.append(bytes(buf[cut:i]))
+                    cut = i + 1
+                    i = buf.find(b"\n", cut)
+                del buf[:cut]
+                for raw in lines:
+                    self._on_line(conn, raw.decode("utf-8", "replace").rstrip("\r"))
+                if len(buf) > self.MAX_LINE:
+                    self.log("daemon %s:%d sent %d bytes without a line end; reconnecting" % (self.host, self.port, len(buf)))
+                    conn.why = "the daemon sent a line longer than %d bytes" % self.MAX_LINE
+                    break
+        finally:
+            conn.end()
+
+    def _on_line(self, conn, line):
+        if not line.strip():
+            return
+        head = line.split(" ", 1)[0]
+        if head in PUSH:
+            if head == "update":
+                self._on_update(line)
+            return
+        w = conn.next_waiter()
+        if w is not None:
+            w.put(line)
 
     def _on_update(self, line):
         _, _, kw = parse(line)
@@ -216,7 +282,11 @@ class Link:
             if k in params:
                 changed[k] = convert(v, params[k])
                 self.values[k] = changed[k]
-        self._notify(changed, float(t) if t else time.time() * 1000)
+        try:
+            t_ms = float(t) if t else time.time() * 1000
+        except ValueError:
+            t_ms = time.time() * 1000
+        self._notify(changed, t_ms)
 
     def _notify(self, changed, t_ms):
         # Listeners run on their own thread: pushing a Tango event takes the device's lock, which a
@@ -227,6 +297,22 @@ class Link:
         with (self.thread_context() if self.thread_context else _Nothing()):
             while True:
                 changed, t_ms = self._events.get()
+                # A daemon that floods: what is queued meanwhile is merged into one push per
+                # parameter (the latest value), so the queue cannot grow without bound behind
+                # slow Tango clients.
+                while True:
+                    try:
+                        more, t2 = self._events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if not more or not changed or "state" in more:
+                        # A connection change (empty dict) and a state change are pushed on their
+                        # own, in order: MOVING between two merged updates must not be lost.
+                        self._call(changed, t_ms)
+                        changed, t_ms = more, t2
+                        continue
+                    changed = dict(changed, **more)
+                    t_ms = t2
                 self._call(changed, t_ms)
 
     def _call(self, changed, t_ms):
@@ -241,36 +327,34 @@ class Link:
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
-        reader = threading.Thread(target=self._reader, args=(sock,), daemon=True)
+        conn = _Conn(sock)
+        reader = threading.Thread(target=self._reader, args=(conn,), daemon=True)
         reader.start()
         try:
             if self.token:
-                self.request("auth token=%s" % fmt(self.token))
-            d = self.request("describe")
+                self.request("auth token=%s" % fmt(self.token), conn=conn)
+            d = self.request("describe", conn=conn)
             self.describe = json.loads(d[len("describe "):])
-            st = self.request("get_status format=json")
+            st = self.request("get_status format=json", conn=conn)
             doc = json.loads(st[len("status_json "):])
             params = self.describe.get("params", {})
             values = {k: convert(v, params[k]) for k, v in doc.get("values", {}).items() if k in params}
             self.values.update(values)
-            self.request("subscribe")
+            self.request("subscribe", conn=conn)
         except Exception:
-            self._close_sock()
+            _close(sock)
             raise
+        self._conn = conn
         self.connected = True
         self.error = ""
         self._notify(dict(values), doc.get("t", time.time() * 1000))
         return reader
 
-    def _close_sock(self):
-        s, self._sock = self._sock, None
-        if s is not None:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+    def _drop(self, conn, why):
+        """Ends one connection (the reader then ends it for its waiters and _run reconnects)."""
+        if conn is not None and not conn.closed:
+            conn.why = why
+            _close(conn.sock)
 
     def _run(self):
         delay = 0.2
@@ -282,11 +366,13 @@ class Link:
                 reader.join()
                 if self._stop:
                     break
-                self.error = "connection closed by the daemon"
+                self.error = (self._conn and self._conn.why) or "connection closed by the daemon"
             except (OSError, LabwireError, ValueError) as e:
                 self.error = str(e)
             self.connected = False
-            self._close_sock()
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                _close(conn.sock)
             self._notify({}, time.time() * 1000)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -298,4 +384,14 @@ class Link:
 
     def stop(self):
         self._stop = True
-        self._close_sock()
+        conn = self._conn
+        if conn is not None:
+            _close(conn.sock)
+
+
+def _close(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

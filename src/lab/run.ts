@@ -3,6 +3,7 @@
  * monitor and the web page — and stops it all in the reverse order, flushing the archive last so
  * no acknowledged sample is lost.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../daemon/api.js';
@@ -65,6 +66,21 @@ function trustMonitor(tokens: TokenEntry[], monitorToken: string | undefined): T
   return monitorToken === undefined ? tokens : tokens.map((e) => (e.token === monitorToken ? { ...e, forward: true } : e));
 }
 
+/** The name the daemons' audit gives the Tango gateway of `labwire up`. */
+export const TANGO_GATEWAY_TOKEN_NAME = 'tango-gateway';
+
+/**
+ * The Tango gateway's own token on a daemon that knows the monitor's: operator at most (never
+ * more than the monitor's role) and never `forward`. Tango clients are not authenticated, so what
+ * the gateway sends must not name users, and the audit names the gateway, not the monitor.
+ */
+function trustTangoGateway(tokens: TokenEntry[], monitorToken: string | undefined, gatewayToken: string | undefined): TokenEntry[] {
+  const monitor = monitorToken === undefined ? undefined : tokens.find((e) => e.token === monitorToken);
+  if (!monitor || gatewayToken === undefined) return tokens;
+  const role: Role = monitor.role === 'viewer' ? 'viewer' : 'operator';
+  return [...tokens, { role, token: gatewayToken, name: TANGO_GATEWAY_TOKEN_NAME }];
+}
+
 /** The token of the lowest role: what a daemon needs to read the monitor's snapshot, no more. */
 function leastToken(tokens: readonly TokenEntry[]): string {
   const rank = (r: Role): number => (r === 'viewer' ? 0 : r === 'operator' ? 1 : 2);
@@ -109,6 +125,8 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
 
     // The token this lab's monitor sends; the lab's daemons trust it to name end users.
     const peerToken = expandEnv(config.monitor.peerToken, 'monitor.peerToken') ?? process.env.LABWIRE_TOKEN;
+    // The gateway's own token, made per run, known only to this process, the daemons and the gateway (its environment).
+    const tangoToken = config.tango && peerToken !== undefined ? randomBytes(24).toString('hex') : undefined;
     const started = new Map<string, RunningLab['daemons'][number]>();
     // Every daemon asks this lab's monitor for the lab's state (image headers); it starts after
     // the daemons, so they learn where it is when they first ask.
@@ -142,7 +160,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         host: ep.host,
         port: ep.port,
         tls: tls.daemons.get(d.name)?.listen,
-        tokens: trustMonitor(tokensFor(d.tokenFile), peerToken),
+        tokens: trustTangoGateway(trustMonitor(tokensFor(d.tokenFile), peerToken), peerToken, tangoToken),
         anonymousRole: d.anonymousRole,
         readOnly: d.readOnly,
         siteLimits: d.limits,
@@ -278,9 +296,9 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       secop = node;
     }
 
-    // The gateway is a labwire client in Python (decision 0029), writing with the monitor's token.
+    // The gateway is a labwire client in Python (decision 0029), writing with a token of its own (decision 0035).
     const tango = config.tango
-      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, listen: config.tango.listen, nodb: config.tango.nodb, ...(peerToken ? { token: peerToken } : {}), logger }) // a `forward` token: the gateway rebuilds every line, so no client can add `as`
+      ? startTangoGateway({ daemons: daemons.map((d) => ({ host: reachable(d.daemon.host), port: d.daemon.port })), lab: config.name, port: config.tango.port, listen: config.tango.listen, nodb: config.tango.nodb, ...(tangoToken ? { token: tangoToken } : {}), logger })
       : undefined;
     if (tango) stops.push(() => tango.close());
 
