@@ -30,10 +30,12 @@ const DESCRIBE = {
     label: { type: 'string', readonly: false },
     Temp: { type: 'float', readonly: true },
     temp: { type: 'float', readonly: true },
+    /** Its `set` is never answered. */
+    stuck: { type: 'float', readonly: false },
   },
-  commands: { start: {}, go: { args: { a: { type: 'int' }, b: { type: 'string' } } } },
+  commands: { start: {}, drop: {}, go: { args: { a: { type: 'int' }, b: { type: 'string' } } } },
 };
-const VALUES = { state: 'idle', state_text: '', 'loop1.setpoint': 1, loop1_setpoint: 2, label: 'x', Temp: 3, temp: 4 };
+const VALUES = { state: 'idle', state_text: '', 'loop1.setpoint': 1, loop1_setpoint: 2, label: 'x', Temp: 3, temp: 4, stuck: 0 };
 
 /** Every line the fake daemon received, in order, over all connections. */
 const received: string[] = [];
@@ -46,7 +48,13 @@ let port = 0;
 function startFake(): Promise<number> {
   const subscribers = new Set<net.Socket>();
   let starts = 0;
+  /** `drop` ends every connection and refuses new ones for a while: a daemon that went away. */
+  let downUntil = 0;
+  const all = new Set<net.Socket>();
   fake = net.createServer((sock) => {
+    if (Date.now() < downUntil) return void sock.destroy();
+    all.add(sock);
+    sock.on('close', () => all.delete(sock));
     let buf = '';
     sock.on('error', () => undefined);
     sock.on('close', () => subscribers.delete(sock));
@@ -63,7 +71,16 @@ function startFake(): Promise<number> {
         else if (head === 'subscribe') {
           subscribers.add(sock);
           sock.write('ok subscribe\n');
+        } else if (head === 'set' && line.startsWith('set stuck=')) {
+          // never answered
         } else if (head === 'set') sock.write(`ok ${line}\n`);
+        else if (head === 'drop') {
+          sock.write('ok drop\n');
+          downUntil = Date.now() + 1500;
+          setTimeout(() => {
+            for (const s of all) s.destroy();
+          }, 100);
+        }
         else if (head === 'start') {
           sock.write('ok start\n');
           // One update with a new value and a new state (no state_text): events for both, Status too.
@@ -192,12 +209,52 @@ print(json.dumps({
   "l2": p.read_attribute("loop1_setpoint_2").value, "l2_label": p.get_attribute_config("loop1_setpoint_2").label,
   "T": p.read_attribute("Temp").value, "t2": p.read_attribute("temp_2").value,
 }))`);
-    expect(r.attrs).toEqual(['State', 'Status', 'Temp', 'label', 'loop1_setpoint', 'loop1_setpoint_2', 'temp_2']);
+    expect(r.attrs).toEqual(['State', 'Status', 'Temp', 'label', 'loop1_setpoint', 'loop1_setpoint_2', 'stuck', 'temp_2']);
     // A name Tango can carry as it is keeps it; the dotted one gets the suffix.
     expect([r.l1, r.l1_label, r.l2, r.l2_label]).toEqual([2, 'loop1_setpoint', 1, 'loop1.setpoint']);
     expect([r.T, r.t2]).toEqual([3, 4]);
     expect(gatewayLog).toMatch(/'loop1\.setpoint' would clash .* it is loop1_setpoint_2/);
     expect(gatewayLog).toMatch(/'temp' would clash .* it is temp_2/);
+  }, 90_000);
+
+  it('a write the daemon never answers fails within DeviceProxy\'s default timeout with the gateway\'s Timeout and message; the link recovers', async () => {
+    const r = await py(`
+p.set_timeout_millis(3000)  # DeviceProxy's default
+out = {"stuck": err(lambda: p.write_attribute("stuck", 1.0))}
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        p.write_attribute("label", "after")
+        out["after"] = "ok"; break
+    except tango.DevFailed as e:
+        out["after"] = e.args[0].reason; time.sleep(0.3)
+print(json.dumps(out))`);
+    const stuck = r.stuck as [string, string];
+    expect(stuck[0]).toBe('Timeout');
+    expect(stuck[1]).toMatch(/no reply from daemon 127\.0\.0\.1:\d+ to set within 2\.5s/);
+    expect(r.after).toBe('ok');
+    expect(received).toContain('set label=after');
+  }, 90_000);
+
+  it('a daemon that goes away: State UNKNOWN, subscribers get their attributes INVALID, and both recover when it returns', async () => {
+    const r = await py(`
+temps, states = [], []
+p.subscribe_event("Temp", tango.EventType.CHANGE_EVENT, lambda e: None if e.err else temps.append(str(e.attr_value.quality)))
+p.subscribe_event("State", tango.EventType.CHANGE_EVENT, lambda e: None if e.err else states.append(str(e.attr_value.value)))
+time.sleep(1)
+p.command_inout("drop")
+deadline = time.time() + 45
+while time.time() < deadline and not ("UNKNOWN" in states and states[-1] == "ON" and "ATTR_INVALID" in temps and temps[-1] == "ATTR_VALID"):
+    time.sleep(0.1)
+print(json.dumps({"temps": temps, "states": states, "final": str(p.state())}), flush=True)
+import os; os._exit(0)`);
+    const temps = r.temps as string[];
+    const states = r.states as string[];
+    expect(states).toContain('UNKNOWN');
+    expect(states[states.length - 1]).toBe('ON');
+    expect(temps).toContain('ATTR_INVALID');
+    expect(temps[temps.length - 1]).toBe('ATTR_VALID');
+    expect(r.final).toBe('ON');
   }, 90_000);
 
   it('after Init twice, one update gives no more events than before Init; a state change pushes State and Status', async () => {

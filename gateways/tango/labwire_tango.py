@@ -215,6 +215,11 @@ class LabwireDevice(Device):
             self._last_state = state
             self.set_state(state)
             self.push_change_event("State")
+            if not self.link.connected:
+                # The daemon is gone: every subscriber learns its last value is no longer current
+                # (the reconnect pushes fresh values with the daemon's status).
+                for p, name in self.names.items():
+                    self.push_change_event(name, MISSING.get(params[p].get("type"), ""), t, AttrQuality.ATTR_INVALID)
         status = self.dev_status()
         if state_changed or status != self._last_status or "state_text" in changed or not changed:
             self._last_status = status
