@@ -25,6 +25,7 @@ interface TangoFlags {
   listen: string;
   instance?: string;
   tokenFile?: string;
+  writeTimeout?: string;
 }
 
 export function registerTangoCommand(program: Command): void {
@@ -37,6 +38,7 @@ export function registerTangoCommand(program: Command): void {
     .option('--port <n>', 'the Tango server\'s TCP port')
     .option('--listen <host>', 'address the Tango port binds; Tango clients are not authenticated (anyone reaching it writes with the token)', '127.0.0.1')
     .option('--instance <name>', 'Tango server instance (default: the lab), as registered in the database')
+    .option('--write-timeout <s>', 'seconds a write waits for the daemon before a Timeout (default 2.5, below DeviceProxy\'s 3 s)')
     .option('--token-file <path>', 'operator token for writes (default: $LABWIRE_TOKEN); never on the command line')
     .addHelpText('after', `
 Needs PyTango for ${tangoPython()} (Debian: apt-get install python3-tango; another interpreter: $LABWIRE_PYTHON).
@@ -56,6 +58,10 @@ Examples:
       if (o.port) args.push('--port', o.port);
       args.push('--listen', o.listen);
       if (o.instance) args.push('--instance', o.instance);
+      if (o.writeTimeout !== undefined) {
+        if (!/^\d+(\.\d+)?$/.test(o.writeTimeout) || Number(o.writeTimeout) <= 0) throw new CliError(`--write-timeout "${o.writeTimeout}" is not a number of seconds`);
+        args.push('--write-timeout', o.writeTimeout);
+      }
       // The token travels in the environment: argv is visible to every user in `ps`.
       const env = { ...process.env, LABWIRE_PARENT_PIPE: '', ...(token ? { LABWIRE_TOKEN: token } : {}) };
       const child = spawn(tangoPython(), args, { stdio: 'inherit', env });
