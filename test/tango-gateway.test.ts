@@ -228,6 +228,9 @@ describe('labwire tango without PyTango', () => {
     const b = await cliInProcess('tango', '--daemon', 'nonsense');
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/not host:port/);
+    const w = await cliInProcess('tango', '--daemon', '127.0.0.1:7001', '--write-timeout', 'soon');
+    expect(w.code).toBe(2);
+    expect(w.stderr).toMatch(/--write-timeout "soon" is not a number of seconds/);
     const h = await cliInProcess('tango', '--help');
     expect(h.stdout).toMatch(/--token-file/);
     expect(h.stdout).not.toMatch(/--token </);

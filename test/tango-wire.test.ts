@@ -34,6 +34,14 @@ def serve(c):
             out = "ok get %s=%s" % (p, VALUES[p])
         elif head == "hang":
             continue
+        elif head == "flood":
+            # 3000 updates in one write; the state goes busy at 1000 and idle at 2000.
+            ups = []
+            for i in range(1, 3001):
+                extra = " state=busy" if i == 1000 else " state=idle" if i == 2000 else ""
+                ups.append("update a=%d%s t=%d" % (i, extra, i))
+            c.sendall(("\\n".join(ups) + "\\n").encode())
+            out = "ok flood"
         else:
             out = "ok " + head
         try:
@@ -112,6 +120,26 @@ print(json.dumps(out))`);
     expect((r.hang as string[])[1]).toMatch(/no reply from daemon .* to hang within 1s/);
     expect(r.up).toBe(true);
     expect([r.b, r.a]).toEqual(['ok get b=2', 'ok get a=1']);
+  }, 90_000);
+
+  it('a flood of updates reaches a slow listener merged (latest value, far fewer calls), with every state change kept in order', () => {
+    const r = py(`
+until(lambda: link.connected)
+calls, states = [], []
+def slow(changed, t):
+    if "a" in changed:
+        calls.append(changed["a"])
+    if "state" in changed:
+        states.append(changed["state"])
+    time.sleep(0.002)
+link.listeners.append(slow)
+link.request("flood")
+until(lambda: calls and calls[-1] == 3000)
+time.sleep(0.3)
+print(json.dumps({"n": len(calls), "last": calls[-1] if calls else None, "states": states}))`);
+    expect(r.last).toBe(3000);
+    expect(r.n as number).toBeLessThan(1500);
+    expect(r.states).toEqual(['busy', 'idle']);
   }, 90_000);
 
   it('a daemon that sends an endless line is cut off and reconnected, not buffered without bound', () => {
