@@ -13,7 +13,8 @@ import { linkPtyPathName } from './pty-link.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:5000');
 
-const fleetSchema = z
+/** `labwire sim <type> --config sims.yaml`: the simulators one process serves (exported for the docs' example test). */
+export const simFleetSchema = z
   .object({
     simulators: z
       .array(
@@ -131,7 +132,7 @@ sims.yaml:
       const specs: Serve[] = [];
       if (o.config) {
         if (o.listen || o.pty) throw new CliError('give either --config or --listen/--pty, not both');
-        for (const e of loadYamlConfig(String(o.config), fleetSchema).simulators) {
+        for (const e of loadYamlConfig(String(o.config), simFleetSchema).simulators) {
           specs.push({
             name: e.name,
             type: e.type ?? type,

@@ -62,7 +62,24 @@ A minimal lab.yaml:
     # webTls: { cert: pki/monitor.pem, key: pki/monitor.key } # HTTPS for the page
 See docs/monitor.md for every option, docs/security.md for TLS, docs/devices/prologix.md for the GPIB bench.`)
     .action(async (file: string, o: { logLevel?: string }) => {
-      await runLab(loadLabConfig(file), o.logLevel);
+      // Every secret too: a missing token file is reported with the file's other problems, not after a start.
+      await runLab(loadLabConfig(file, { secrets: true }), o.logLevel);
+    });
+
+  program
+    .command('check')
+    .description('check a lab config without starting anything: every mistake, missing secret and certificate problem at once')
+    .argument('<lab.yaml>', 'the lab config')
+    .addHelpText('after', `
+Exit status 0 when the lab can start, 2 with every problem listed (file:line:column: key: what is wrong).
+
+Examples:
+  labwire check lab.yaml && labwire up lab.yaml`)
+    .action((file: string) => {
+      const lab = loadLabConfig(file, { secrets: true });
+      const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+      const parts = [count(lab.simulators.length, 'simulator'), count(lab.daemons.length, 'daemon'), count(lab.peers.length, 'peer'), count(lab.alarms.length, 'alarm')];
+      process.stdout.write(`${file}: ok — ${lab.name}: ${parts.join(', ')}\n`);
     });
 
   program
