@@ -7,8 +7,7 @@ import { z } from 'zod';
 import type { Simulator, SimulatorOptions } from '../daemon/api.js';
 import { getFamily } from '../devices/index.js';
 import { loadYamlConfig } from '../config/yaml.js';
-import { CliError, collect, parseEndpoint, parseOptionPairs } from './common.js';
-import { onShutdown } from './daemon-cmds.js';
+import { CliError, collect, onShutdown, parseEndpoint, parseOptionPairs } from './common.js';
 import { linkPtyPathName } from './pty-link.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:5000');

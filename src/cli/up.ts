@@ -3,13 +3,15 @@
  * shutdown on SIGINT/SIGTERM; and `labwire config schema` for editor completion.
  */
 import type { Command } from 'commander';
-import { labConfigJsonSchema, loadLabConfig, type LabConfig } from '../config/lab.js';
-import { startLab } from '../lab/run.js';
-import { createLogger } from '../util/logger.js';
-import { onShutdown } from './daemon-cmds.js';
+import type { LabConfig } from '../config/lab.js';
+import { onShutdown } from './common.js';
+
+// The lab's modules (config schema, archive, web server, every device family) are imported when a
+// command runs, not for `--help` (main.ts keeps start-up light).
 
 /** Starts the lab, prints where everything is, and stops it all on the first signal. */
 export async function runLab(config: LabConfig, logLevel: string | undefined): Promise<void> {
+  const [{ createLogger }, { startLab }] = await Promise.all([import('../util/logger.js'), import('../lab/run.js')]);
   const logger = createLogger({ level: logLevel });
   const lab = await startLab(config, logger);
   const tlsNote = (t: { ca?: string } | undefined): string => (t ? (t.ca ? ', TLS with client certificates' : ', TLS') : '');
@@ -63,7 +65,7 @@ A minimal lab.yaml:
 See docs/monitor.md for every option, docs/security.md for TLS, docs/devices/prologix.md for the GPIB bench.`)
     .action(async (file: string, o: { logLevel?: string }) => {
       // Every secret too: a missing token file is reported with the file's other problems, not after a start.
-      await runLab(loadLabConfig(file, { secrets: true }), o.logLevel);
+      await runLab((await import('../config/lab.js')).loadLabConfig(file, { secrets: true }), o.logLevel);
     });
 
   program
@@ -75,8 +77,8 @@ Exit status 0 when the lab can start, 2 with every problem listed (file:line:col
 
 Examples:
   labwire check lab.yaml && labwire up lab.yaml`)
-    .action((file: string) => {
-      const lab = loadLabConfig(file, { secrets: true });
+    .action(async (file: string) => {
+      const lab = (await import('../config/lab.js')).loadLabConfig(file, { secrets: true });
       const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
       const parts = [count(lab.simulators.length, 'simulator'), count(lab.daemons.length, 'daemon'), count(lab.peers.length, 'peer'), count(lab.alarms.length, 'alarm')];
       process.stdout.write(`${file}: ok — ${lab.name}: ${parts.join(', ')}\n`);
@@ -89,8 +91,8 @@ Examples:
     .addHelpText('after', `
 Examples:
   labwire config schema > lab.schema.json`)
-    .action((what: string) => {
+    .action(async (what: string) => {
       if (what !== 'schema') throw new Error(`unknown config helper "${what}": expected schema`);
-      process.stdout.write(`${JSON.stringify(labConfigJsonSchema(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify((await import('../config/lab.js')).labConfigJsonSchema(), null, 2)}\n`);
     });
 }
