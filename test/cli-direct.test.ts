@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Command, CommanderError } from 'commander';
 import type { DeviceFamily, Simulator, SimulatorOptions } from '../src/daemon/api.js';
 import { deviceFamilies, getFamily } from '../src/devices/index.js';
-import { buildProgram } from '../src/cli/main.js';
+import { buildProgram } from '../src/cli/program.js';
 import { assertBuilt, runCli } from './helpers/cli.js';
 import { cliInProcess, type InProcessRun } from './helpers/cli-in-process.js';
 

@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { buildProgram } from '../src/cli/main.js';
+import { buildProgram } from '../src/cli/program.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
 import { labConfigJsonSchema, loadLabConfig, parseLabConfig } from '../src/config/lab.js';
 import { silentLogger } from '../src/util/logger.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../src/cli/main.js';
+import { buildProgram } from '../src/cli/program.js';
 import { loadLabConfig } from '../src/config/lab.js';
 import { getFamily } from '../src/devices/index.js';
 import { parseLinkUrl } from '../src/links/registry.js';

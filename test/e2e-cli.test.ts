@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Command, CommanderError } from 'commander';
-import { buildProgram } from '../src/cli/main.js';
+import { buildProgram } from '../src/cli/program.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
 import { eventually } from './helpers/julabo-lab.js';
 
@@ -194,7 +194,7 @@ describe('device-direct commands', () => {
   it('every command has --help with examples', async () => {
     // Each command's help is checked in this process (one process start per command took more than
     // the test's time on a loaded machine); one real process proves the executable prints it too.
-    const commands = ['daemon', 'sim', 'send', 'status', 'wait', 'watch', 'julabo', 'demo', 'up', 'config', 'programme', 'programme load', 'programme status', 'alarms', 'alarms ack'];
+    const commands = ['daemon', 'sim', 'send', 'status', 'wait', 'watch', 'julabo', 'demo', 'up', 'check', 'config', 'programme', 'programme load', 'programme status', 'alarms', 'alarms ack'];
     for (const cmd of commands) {
       const r = await helpInProcess(cmd.split(' '));
       expect(r.code, cmd).toBe(0);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceFamilies } from '../src/devices/index.js';
-import { DEMO_BENCH, DEMO_BUS } from '../src/cli/demo.js';
+import { DEMO_BENCH, DEMO_BUS } from '../src/cli/demo-lab.js';
 import { assertBuilt, CliProcess, runCli } from './helpers/cli.js';
 import { eventually } from './helpers/julabo-lab.js';
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoLabConfig, DEMO_BENCH, DEMO_BUS } from '../src/cli/demo.js';
+import { demoLabConfig, DEMO_BENCH, DEMO_BUS } from '../src/cli/demo-lab.js';
 import { startLab, type RunningLab } from '../src/lab/run.js';
 import { silentLogger } from '../src/util/logger.js';
 import { haveChromium, openBrowser, warnIfNoChromium, type TestBrowser } from './helpers/browser.js';

@@ -126,3 +126,21 @@ export async function connectOnce(address: string, flags: ConnectFlags, reconnec
   await client.connect();
   return client;
 }
+
+/** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
+export function onShutdown(stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`labwire: error while stopping: ${(err as Error).message}\n`);
+        process.exit(2);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}

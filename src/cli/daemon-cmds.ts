@@ -6,35 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { LinkSpec } from '../links/types.js';
-import { SecretThrottle, loadTokenFile, tokensFromEnv, isRole, type Role, type TokenEntry } from '../server/index.js';
-import { startDaemon, type LabMonitorOptions } from '../daemon/daemon.js';
+import type { Role, TokenEntry } from '../server/index.js';
+import type { LabMonitorOptions } from '../daemon/daemon.js';
+import type { MetricsAddress } from '../bridges/metrics/index.js';
 import { parseLabAddress } from '../daemon/lab-state.js';
-import { getFamily } from '../devices/index.js';
-import { parseLinkUrl } from '../links/registry.js';
-import { createLogger } from '../util/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from '../config/size.js';
 import { VERSION } from '../version.js';
-import { parseMetricsAddress, serveDaemonMetrics, type MetricsAddress } from '../bridges/metrics/index.js';
-import { CliError, collect, parseEndpoint, parseLimits, parseOptionPairs, tlsOption, withDetectOptions } from './common.js';
-
-/** Runs `stop` once on the first SIGINT/SIGTERM; a second signal exits at once. */
-export function onShutdown(stop: (signal: string) => Promise<void>): void {
-  let stopping = false;
-  const handler = (signal: NodeJS.Signals): void => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    stop(signal).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`labwire: error while stopping: ${(err as Error).message}\n`);
-        process.exit(2);
-      },
-    );
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-}
+import { CliError, collect, onShutdown, parseEndpoint, parseLimits, parseOptionPairs, tlsOption, withDetectOptions } from './common.js';
 
 export function registerDaemonCommands(program: Command): void {
   withDetectOptions(program.command('daemon'), '<type>')
@@ -76,6 +55,14 @@ Examples:
   labwire daemon julabo --link tcp://127.0.0.1:5050 --listen 127.0.0.1:7001 --limit setpoint=5:30
   LABWIRE_TOKEN=$(cat ~/.labwire-token) labwire daemon julabo --link /dev/ttyUSB0 --listen 0.0.0.0:7001 --audit-log audit.jsonl`)
     .action(async (type: string, o: Record<string, string | string[] | boolean | undefined>) => {
+      // The daemon's modules load when it starts, not for `--help` (main.ts keeps start-up light).
+      const [{ SecretThrottle, loadTokenFile, tokensFromEnv, isRole }, { startDaemon }, { getFamily }, { createLogger }, { parseMetricsAddress, serveDaemonMetrics }] = await Promise.all([
+        import('../server/index.js'),
+        import('../daemon/daemon.js'),
+        import('../devices/index.js'),
+        import('../util/logger.js'),
+        import('../bridges/metrics/index.js'),
+      ]);
       const family = getFamily(type);
       const listen = parseEndpoint(String(o.listen), '--listen');
       const logger = createLogger({ level: o.logLevel === undefined ? undefined : String(o.logLevel) });
@@ -183,6 +170,7 @@ export function labMonitor(o: Record<string, string | string[] | boolean | undef
 
 /** `auto` probes serial ports with the family's own detector (opt-in, never on excluded ports). */
 export async function resolveLink(type: string, link: string, exclude: string[], portCache: string | undefined): Promise<LinkSpec> {
+  const [{ getFamily }, { parseLinkUrl }] = await Promise.all([import('../devices/index.js'), import('../links/registry.js')]);
   const family = getFamily(type);
   if (link !== 'auto') return parseLinkUrl(link, family.definition.serialDefaults);
   if (!family.detectPort) throw new CliError(`device type "${type}" has no port detection; give --link explicitly`);

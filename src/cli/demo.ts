@@ -1,91 +1,12 @@
 /**
  * `labwire demo`: the whole simulated lab in one command — a simulator and a daemon for every
  * device family, the monitor with an embedded SQLite archive in a local data folder, and the web
- * page — so a newcomer sees labwire work before owning any hardware.
+ * page — so a newcomer sees labwire work before owning any hardware. The lab itself is in
+ * demo-lab.ts, loaded when the command runs (not for `--help`: main.ts keeps start-up light).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { DemoSetup, DeviceFamily } from '../daemon/api.js';
-import { deviceFamilies } from '../devices/index.js';
-import { labConfigSchema, resolvePaths, type LabConfig } from '../config/lab.js';
-import { mqttConfigSchema } from '../config/mqtt.js';
 import { CliError } from './common.js';
-import { runLab } from './up.js';
-
-/** The bus daemon of the demo's GPIB bench (CCDLab's gpib.py multiplexor, on the adapter simulator). */
-export const DEMO_BUS = { name: 'gpib', type: 'prologix', simulator: 'gpib-adapter' } as const;
-
-/** The demo's GPIB bench, as in the CCDLab lab: address, type, and a daemon name that says what it is. */
-export const DEMO_BENCH: ReadonlyArray<{ address: number; type: string; name: string }> = [
-  { address: 14, type: 'keithley6485', name: 'picoammeter' },
-  { address: 15, type: 'keithley487', name: 'source' },
-  { address: 22, type: 'hp33120a', name: 'generator' },
-];
-
-/**
- * The built-in demo lab: every family that has a simulator, each on its own (the bus adapter
- * excepted), then the GPIB bench: the adapter simulator with its instruments, the bus daemon and
- * one daemon per instrument on `bus:` links. Daemons from basePort upwards.
- */
-export function demoLabConfig(opts: { basePort: number; timeScale: number; data: string; web: number; monitor: number }): LabConfig {
-  const family = (type: string): DeviceFamily => deviceFamilies[type]!;
-  const families = Object.entries(deviceFamilies).filter(([type, f]) => f.loadSimulator && type !== DEMO_BUS.type);
-  const data = path.resolve(opts.data);
-  const demo = (type: string, name: string): ReturnType<DemoSetup> => family(type).demo?.({ dataDir: data, name }) ?? {};
-  const extras = families.map(([type]) => demo(type, type));
-  const benchExtras = DEMO_BENCH.map((b) => demo(b.type, b.name));
-  let port = opts.basePort;
-  const listen = (): string => `127.0.0.1:${opts.basePort === 0 ? 0 : port++}`;
-  const daemons = [
-    ...families.map(([type, f], i) => ({
-      name: type,
-      type,
-      link: `sim:${type}-sim`,
-      listen: listen(),
-      description: `simulated ${f.definition.title}`,
-      options: extras[i]!.deviceOptions ?? {},
-      plots: f.plots ?? [],
-    })),
-    {
-      name: DEMO_BUS.name,
-      type: DEMO_BUS.type,
-      link: `sim:${DEMO_BUS.simulator}`,
-      listen: listen(),
-      description: `GPIB bus: ${family(DEMO_BUS.type).definition.title}, simulated, with ${DEMO_BENCH.map((b) => `${b.name} at ${b.address}`).join(', ')}`,
-      plots: family(DEMO_BUS.type).plots ?? [],
-    },
-    ...DEMO_BENCH.map((b, i) => ({
-      name: b.name,
-      type: b.type,
-      link: `bus:${DEMO_BUS.name}/${b.address}`,
-      listen: listen(),
-      description: `simulated ${family(b.type).definition.title} at GPIB address ${b.address}`,
-      options: benchExtras[i]!.deviceOptions ?? {},
-      plots: family(b.type).plots ?? [],
-    })),
-  ];
-  const config = labConfigSchema.parse({
-    name: 'labwire demo',
-    data,
-    simulators: [
-      ...families.map(([type], i) => ({ name: `${type}-sim`, type, timeScale: opts.timeScale, options: extras[i]!.simulatorOptions ?? {} })),
-      {
-        name: DEMO_BUS.simulator,
-        type: DEMO_BUS.type,
-        timeScale: opts.timeScale,
-        instruments: Object.fromEntries(DEMO_BENCH.map((b, i) => [String(b.address), { type: b.type, options: benchExtras[i]!.simulatorOptions ?? {} }])),
-      },
-    ],
-    daemons,
-    monitor: { listen: `127.0.0.1:${opts.monitor}`, web: `127.0.0.1:${opts.web}` },
-    // Every daemon's link, and what each family offers: the alarms panel has something to show.
-    alarms: [
-      ...daemons.map((d) => ({ id: `${d.name}_link`, type: 'disconnected', client: d.name, delay: '10s', severity: 'warning', description: `the ${d.name} daemon is not reachable` })),
-      ...[...extras, ...benchExtras].flatMap((e) => e.alarms ?? []),
-    ],
-  });
-  return resolvePaths(config, process.cwd());
-}
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -118,6 +39,7 @@ Examples (open the printed URL, or in another terminal):
       };
       const timeScale = Number(o.timeScale);
       if (!(timeScale > 0)) throw new CliError(`--time-scale "${o.timeScale}" must be a positive number`);
+      const [{ demoLabConfig }, { mqttConfigSchema }, { runLab }] = await Promise.all([import('./demo-lab.js'), import('../config/mqtt.js'), import('./up.js')]);
       const config = demoLabConfig({
         basePort: num(o.port, '--port'),
         web: num(o.web, '--web'),

@@ -1,62 +1,55 @@
 /**
  * The `labwire` command. Thin: it parses arguments and calls the modules; every failure becomes
  * one clear line on stderr and exit code 2 (1 is reserved for "condition not met" of `wait`).
+ *
+ * Start-up time matters (scripts call `labwire send` and `labwire wait` in loops): a command line
+ * that names its command loads only the module of that command, so `labwire status` never
+ * evaluates the archive, the web server or the device families; `--version` loads no command at
+ * all. Only the top-level help (and an unknown command, for its suggestion) loads them all.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { LabwireError } from '../wire/types.js';
-import { VERSION } from '../version.js';
-import { registerAlarmsCommand } from './alarms-cmd.js';
-import { registerClientCommands } from './client-cmds.js';
-import { registerDaemonCommands } from './daemon-cmds.js';
-import { registerDeviceCommands } from './device-cmds.js';
-import { registerDirectCommand } from './direct-cmd.js';
-import { registerExposeCommand } from './expose-cmd.js';
-import { registerProgrammeCommands } from './programme-cmds.js';
-import { registerDemoCommand } from './demo.js';
-import { registerSimCommand } from './sim-cmd.js';
-import { registerSecopCommand } from './secop-cmd.js';
-import { registerTangoCommand } from './tango-cmd.js';
-import { registerUpCommands } from './up.js';
 import { EXIT } from './common.js';
+import { finishProgram, newProgram } from './program-base.js';
 
-export function buildProgram(): Command {
-  const program = new Command('labwire')
-    .version(VERSION)
-    .description('labwire puts every laboratory instrument on the network and keeps watch over it')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  registerDemoCommand(program);
-  registerUpCommands(program);
-  registerDaemonCommands(program);
-  registerSimCommand(program);
-  registerClientCommands(program);
-  registerExposeCommand(program);
-  registerProgrammeCommands(program);
-  registerAlarmsCommand(program);
-  registerDirectCommand(program);
-  registerDeviceCommands(program);
-  registerSecopCommand(program);
-  registerTangoCommand(program);
-  program.addHelpText('after', `
-Examples:
-  labwire demo                                        start a simulated lab
-  labwire sim julabo --listen 127.0.0.1:5050          a simulated Julabo chiller on TCP
-  labwire daemon julabo --link tcp://127.0.0.1:5050   a daemon for it on 127.0.0.1:7001
-  labwire status 127.0.0.1:7001                       what the daemon knows
-  labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s
-  labwire expose 127.0.0.1:7010 10 --type dark --wait one exposure; prints the FITS file's path
-  labwire direct cryocon --link tcp://127.0.0.1:5000 get   one instrument without a daemon
-  labwire programme load 127.0.0.1:7001 cycle.csv --param setpoint --loops 3
-  labwire programme start 127.0.0.1:7001              run it; \`programme status --watch\` follows it
-  labwire alarms 127.0.0.1:7100 --watch               the monitor's active alarms, then every transition
-  labwire alarms ack 127.0.0.1:7100 chiller_deviation acknowledge one`);
-  for (const c of program.commands) c.exitOverride();
-  return program;
+type Register = (program: Command) => void;
+
+/** Which module registers which top-level command. test/cli-lazy.test.ts checks it against program.ts. */
+export const COMMAND_MODULES: Record<string, () => Promise<Register>> = {
+  demo: async () => (await import('./demo.js')).registerDemoCommand,
+  up: async () => (await import('./up.js')).registerUpCommands,
+  check: async () => (await import('./up.js')).registerUpCommands,
+  config: async () => (await import('./up.js')).registerUpCommands,
+  daemon: async () => (await import('./daemon-cmds.js')).registerDaemonCommands,
+  sim: async () => (await import('./sim-cmd.js')).registerSimCommand,
+  send: async () => (await import('./client-cmds.js')).registerClientCommands,
+  status: async () => (await import('./client-cmds.js')).registerClientCommands,
+  wait: async () => (await import('./client-cmds.js')).registerClientCommands,
+  watch: async () => (await import('./client-cmds.js')).registerClientCommands,
+  expose: async () => (await import('./expose-cmd.js')).registerExposeCommand,
+  programme: async () => (await import('./programme-cmds.js')).registerProgrammeCommands,
+  alarms: async () => (await import('./alarms-cmd.js')).registerAlarmsCommand,
+  direct: async () => (await import('./direct-cmd.js')).registerDirectCommand,
+  julabo: async () => (await import('./device-cmds.js')).registerDeviceCommands,
+  secop: async () => (await import('./secop-cmd.js')).registerSecopCommand,
+  tango: async () => (await import('./tango-cmd.js')).registerTangoCommand,
+};
+
+/** The program for this command line: one command's module when it names one, else every command. */
+export async function programFor(args: readonly string[]): Promise<Command> {
+  // Top-level options are only --version and --help; the first other word is the command.
+  const word = args.find((a) => !a.startsWith('-'));
+  if (word === undefined && args.some((a) => a === '-V' || a === '--version')) return finishProgram(newProgram());
+  const load = word === undefined ? undefined : COMMAND_MODULES[word];
+  if (load === undefined) return (await import('./program.js')).buildProgram();
+  const program = newProgram();
+  (await load())(program);
+  return finishProgram(program);
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    const program = await programFor(argv.slice(2));
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {

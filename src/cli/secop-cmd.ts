@@ -1,9 +1,6 @@
 /** `labwire secop`: a SECoP node for labwire daemons (src/bridges/secop, decision 0027). */
 import type { Command } from 'commander';
-import { SecopNode } from '../bridges/secop/index.js';
-import { createLogger } from '../util/logger.js';
-import { onShutdown } from './daemon-cmds.js';
-import { CliError, clientToken, connectionOptions, parseEndpoint, tlsOption, type ConnectFlags } from './common.js';
+import { CliError, clientToken, connectionOptions, onShutdown, parseEndpoint, tlsOption, type ConnectFlags } from './common.js';
 
 export function registerSecopCommand(program: Command): void {
   connectionOptions(
@@ -27,6 +24,7 @@ Examples:
   labwire secop --listen 0.0.0.0:10767 --trusted 192.168.1.20:7001`)
     .action(async (daemons: string[], o: ConnectFlags & { listen: string; name: string; trusted?: boolean; discovery?: boolean; logLevel?: string }) => {
       const listen = parseEndpoint(o.listen, '--listen');
+      const [{ SecopNode }, { createLogger }] = await Promise.all([import('../bridges/secop/index.js'), import('../util/logger.js')]);
       const logger = createLogger({ level: o.logLevel });
       const token = clientToken(o.tokenFile);
       const tls = tlsOption(o);

@@ -7,13 +7,13 @@ import { z } from 'zod';
 import type { Simulator, SimulatorOptions } from '../daemon/api.js';
 import { getFamily } from '../devices/index.js';
 import { loadYamlConfig } from '../config/yaml.js';
-import { CliError, collect, parseEndpoint, parseOptionPairs } from './common.js';
-import { onShutdown } from './daemon-cmds.js';
+import { CliError, collect, onShutdown, parseEndpoint, parseOptionPairs } from './common.js';
 import { linkPtyPathName } from './pty-link.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:5000');
 
-const fleetSchema = z
+/** `labwire sim <type> --config sims.yaml`: the simulators one process serves (exported for the docs' example test). */
+export const simFleetSchema = z
   .object({
     simulators: z
       .array(
@@ -131,7 +131,7 @@ sims.yaml:
       const specs: Serve[] = [];
       if (o.config) {
         if (o.listen || o.pty) throw new CliError('give either --config or --listen/--pty, not both');
-        for (const e of loadYamlConfig(String(o.config), fleetSchema).simulators) {
+        for (const e of loadYamlConfig(String(o.config), simFleetSchema).simulators) {
           specs.push({
             name: e.name,
             type: e.type ?? type,

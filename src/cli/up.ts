@@ -3,13 +3,15 @@
  * shutdown on SIGINT/SIGTERM; and `labwire config schema` for editor completion.
  */
 import type { Command } from 'commander';
-import { labConfigJsonSchema, loadLabConfig, type LabConfig } from '../config/lab.js';
-import { startLab } from '../lab/run.js';
-import { createLogger } from '../util/logger.js';
-import { onShutdown } from './daemon-cmds.js';
+import type { LabConfig } from '../config/lab.js';
+import { onShutdown } from './common.js';
+
+// The lab's modules (config schema, archive, web server, every device family) are imported when a
+// command runs, not for `--help` (main.ts keeps start-up light).
 
 /** Starts the lab, prints where everything is, and stops it all on the first signal. */
 export async function runLab(config: LabConfig, logLevel: string | undefined): Promise<void> {
+  const [{ createLogger }, { startLab }] = await Promise.all([import('../util/logger.js'), import('../lab/run.js')]);
   const logger = createLogger({ level: logLevel });
   const lab = await startLab(config, logger);
   const tlsNote = (t: { ca?: string } | undefined): string => (t ? (t.ca ? ', TLS with client certificates' : ', TLS') : '');
@@ -62,7 +64,24 @@ A minimal lab.yaml:
     # webTls: { cert: pki/monitor.pem, key: pki/monitor.key } # HTTPS for the page
 See docs/monitor.md for every option, docs/security.md for TLS, docs/devices/prologix.md for the GPIB bench.`)
     .action(async (file: string, o: { logLevel?: string }) => {
-      await runLab(loadLabConfig(file), o.logLevel);
+      // Every secret too: a missing token file is reported with the file's other problems, not after a start.
+      await runLab((await import('../config/lab.js')).loadLabConfig(file, { secrets: true }), o.logLevel);
+    });
+
+  program
+    .command('check')
+    .description('check a lab config without starting anything: every mistake, missing secret and certificate problem at once')
+    .argument('<lab.yaml>', 'the lab config')
+    .addHelpText('after', `
+Exit status 0 when the lab can start, 2 with every problem listed (file:line:column: key: what is wrong).
+
+Examples:
+  labwire check lab.yaml && labwire up lab.yaml`)
+    .action(async (file: string) => {
+      const lab = (await import('../config/lab.js')).loadLabConfig(file, { secrets: true });
+      const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+      const parts = [count(lab.simulators.length, 'simulator'), count(lab.daemons.length, 'daemon'), count(lab.peers.length, 'peer'), count(lab.alarms.length, 'alarm')];
+      process.stdout.write(`${file}: ok — ${lab.name}: ${parts.join(', ')}\n`);
     });
 
   program
@@ -72,8 +91,8 @@ See docs/monitor.md for every option, docs/security.md for TLS, docs/devices/pro
     .addHelpText('after', `
 Examples:
   labwire config schema > lab.schema.json`)
-    .action((what: string) => {
+    .action(async (what: string) => {
       if (what !== 'schema') throw new Error(`unknown config helper "${what}": expected schema`);
-      process.stdout.write(`${JSON.stringify(labConfigJsonSchema(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify((await import('../config/lab.js')).labConfigJsonSchema(), null, 2)}\n`);
     });
 }

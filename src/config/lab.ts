@@ -21,7 +21,8 @@ import { parseDuration } from '../util/duration.js';
 import { parseSize } from './size.js';
 import { checkLabTls } from './tls.js';
 import { mqttConfigSchema } from './mqtt.js';
-import { loadYamlConfig, parseYamlConfig } from './yaml.js';
+import { checkLabSecrets } from './secrets.js';
+import { loadYamlConfig, parseYamlConfig, type ConfigChecks } from './yaml.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:7001');
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - and _ (it becomes <name>.<param> in the lab status)');
@@ -32,7 +33,7 @@ const duration = z.string().refine((s) => {
   } catch {
     return false;
   }
-}, 'expected a duration such as 30d, 12h or 90m');
+}, 'expected a duration such as 90m, 12h, 30d, 2w or 1y');
 
 const MIN_REPLY = 4096;
 const MAX_REPLY = 1024 ** 3;
@@ -588,17 +589,37 @@ export function resolvePaths(lab: LabConfig, baseDir: string): LabConfig {
   };
 }
 
-/**
- * Reads and validates a lab file. Every certificate and key it names is read and checked too, so
- * a missing or mismatched file is reported with the rest, by key and line, before anything starts.
- */
-export function loadLabConfig(file: string): LabConfig {
-  const baseDir = path.dirname(path.resolve(file));
-  return resolvePaths(loadYamlConfig(file, labConfigSchema, (lab) => checkLabTls(lab, baseDir)), baseDir);
+/** How much of a lab file's surroundings the loader checks besides the file itself. */
+export interface LabLoadOptions {
+  /**
+   * Also check every secret it names (token and password files, `${VAR}` references,
+   * LABWIRE_TOKEN), reported together with the file's other problems: what `labwire up` and
+   * `labwire check` do. Off by default, for tools and tests that only read the lab's shape.
+   */
+  secrets?: boolean;
+  /** The environment `${VAR}` is read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
-export function parseLabConfig(text: string, file: string, baseDir: string): LabConfig {
-  return resolvePaths(parseYamlConfig(text, file, labConfigSchema, (lab) => checkLabTls(lab, baseDir)), baseDir);
+function labChecks(baseDir: string, options: LabLoadOptions): ConfigChecks<LabConfig> {
+  return {
+    check: (lab) => checkLabTls(lab, baseDir),
+    ...(options.secrets ? { checkInput: (input: unknown) => checkLabSecrets(input, baseDir, options.env) } : {}),
+  };
+}
+
+/**
+ * Reads and validates a lab file. Every certificate and key it names is read and checked too (and,
+ * with `secrets`, every token and password), so a missing or mismatched file is reported with the
+ * rest, by key and line, before anything starts.
+ */
+export function loadLabConfig(file: string, options: LabLoadOptions = {}): LabConfig {
+  const baseDir = path.dirname(path.resolve(file));
+  return resolvePaths(loadYamlConfig(file, labConfigSchema, labChecks(baseDir, options)), baseDir);
+}
+
+export function parseLabConfig(text: string, file: string, baseDir: string, options: LabLoadOptions = {}): LabConfig {
+  return resolvePaths(parseYamlConfig(text, file, labConfigSchema, labChecks(baseDir, options)), baseDir);
 }
 
 /** The JSON Schema of the lab config, for editors (`# yaml-language-server: $schema=...`). */

@@ -25,7 +25,18 @@ export interface ConfigProblem {
   message: string;
 }
 
-export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S, check?: (value: z.output<S>) => ConfigProblem[]): z.output<S> {
+/**
+ * What else to check besides the schema. `check` sees the validated value, so it runs only when the
+ * schema passed; `checkInput` sees the document as written and always runs, so what it finds is
+ * reported together with the schema's mistakes: one run lists every problem it can.
+ */
+export interface ConfigChecks<T> {
+  check?: (value: T) => ConfigProblem[];
+  checkInput?: (input: unknown) => ConfigProblem[];
+}
+
+export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S, checks: ConfigChecks<z.output<S>> | ((value: z.output<S>) => ConfigProblem[]) = {}): z.output<S> {
+  const { check, checkInput } = typeof checks === 'function' ? { check: checks, checkInput: undefined } : checks;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const at = (offset: number | undefined): string => {
@@ -43,28 +54,32 @@ export function parseYamlConfig<S extends z.ZodType>(text: string, file: string,
     while (path.length > 0 && !isNode((node = doc.getIn(path, true)))) path = path.slice(0, -1);
     return at(isNode(node) ? node.range?.[0] : undefined);
   };
-  const result = schema.safeParse(doc.toJS() ?? {});
+  const input: unknown = doc.toJS() ?? {};
+  const shown = (p: ConfigProblem): string => `${locate(p.path)}${p.label ?? p.path.map(String).join('.')}: ${p.message}`;
+  const inputProblems = (checkInput?.(input) ?? []).map(shown);
+  const result = schema.safeParse(input);
   if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map((issue) => {
-      const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-      const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-      return `${locate(path)}${where}${issue.message}`;
-    }));
+    throw new ConfigError(file, [
+      ...result.error.issues.map((issue) => {
+        const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+        const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
+        return `${locate(path)}${where}${issue.message}`;
+      }),
+      ...inputProblems,
+    ]);
   }
   const value = result.data as z.output<S>;
-  const problems = check?.(value) ?? [];
-  if (problems.length > 0) {
-    throw new ConfigError(file, problems.map((p) => `${locate(p.path)}${p.label ?? p.path.map(String).join('.')}: ${p.message}`));
-  }
+  const problems = [...(check?.(value) ?? []).map(shown), ...inputProblems];
+  if (problems.length > 0) throw new ConfigError(file, problems);
   return value;
 }
 
-export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, check?: (value: z.output<S>) => ConfigProblem[]): z.output<S> {
+export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, checks: ConfigChecks<z.output<S>> | ((value: z.output<S>) => ConfigProblem[]) = {}): z.output<S> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
   }
-  return parseYamlConfig(text, file, schema, check);
+  return parseYamlConfig(text, file, schema, checks);
 }

@@ -10,10 +10,13 @@ describe('parseDuration', () => {
     ['30min', 1_800_000],
     ['2h', 7_200_000],
     ['1d', 86_400_000],
+    ['2w', 14 * 86_400_000],
+    ['1y', 365 * 86_400_000],
+    ['10y', 3650 * 86_400_000],
     [' 10 s ', 10_000],
   ])('%s → %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  it.each(['', 'abc', '5 parsecs', '-3s', '1e3'])('rejects %j with a hint', (text) => {
+  it.each(['', 'abc', '5 parsecs', '-3s', '1e3', '1M', '1mo'])('rejects %j with a hint', (text) => {
     expect(() => parseDuration(text, '--stable')).toThrow(/--stable .* expected a number with a unit/);
   });
 
