@@ -108,6 +108,18 @@ function settingForms(c: CardContext, names: readonly string[], group: string | 
   return names.map((n) => h(ParamForm, { key: n, device: c.d.name, name: n, d: params[n]!, current: c.d.values[n], label: group ? shortName(n, group) : n }));
 }
 
+/** How many of a group's first values its folded line shows: a channel's temperature, a loop's setpoint and temperature. */
+const GLANCE = 2;
+
+/** The group's first values, on its folded line: what a glance at a folded channel should tell. */
+function glance(c: CardContext, group: ParamGroup): ComponentChild[] {
+  const stale = freshnessClass(c.fresh);
+  return group.members
+    .filter((n) => c.d.values[n] !== undefined && c.d.values[n] !== null && c.d.values[n] !== '')
+    .slice(0, GLANCE)
+    .map((n) => h('span', { class: `glance${stale ? ` ${stale}` : ''}`, title: n }, [h('span', { class: 'muted' }, `${shortName(n, group.name)} `), h('b', { class: 'v' }, fmtValue(c.d.values[n])), c.d.units[n] ? ` ${c.d.units[n]}` : '']));
+}
+
 /**
  * One group (a channel, a loop, an output): its values, then its settings as one compact row
  * each. Folded unless opened, or unless a filter matches something in it.
@@ -123,7 +135,7 @@ function GroupFold(props: { c: CardContext; group: ParamGroup; settings: Setting
       // While a filter opens the groups it matches, their toggles are its, not the user's.
       if (filter === '') props.onToggle((e.currentTarget as HTMLDetailsElement).open);
     } }, [
-    h('summary', null, [h('span', { class: 'gname' }, group.name), h('span', { class: 'gcount muted' }, count)]),
+    h('summary', null, [h('span', { class: 'gname' }, group.name), ...glance(c, group), h('span', { class: 'gcount muted' }, count)]),
     table(c, values, `${c.d.name} ${group.name} values`, group.name),
     forms.length ? h('div', { class: 'gforms', role: 'group', 'aria-label': `${group.name} settings` }, settingForms(c, forms, group.name)) : null,
   ]);
