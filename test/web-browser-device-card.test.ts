@@ -157,6 +157,32 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     expect(lab.sim.setpoint).toBe(18);
   });
 
+  it('defect 2: during a programme the field follows the setpoint it drives', async () => {
+    const card = page.getByTestId('device-chiller');
+    const input = card.getByTestId('form-chiller-setpoint').getByLabel('setpoint');
+    const cell = card.getByTestId('value-chiller-setpoint');
+    // A ramp 18 → 26 over 12 s, one step a second (the programme's default tick).
+    const yaml = '{points: [{minutes: 0, value: 18}, {minutes: 0.2, value: 26}]}';
+    await sendElsewhere(lab, 'chiller', `programme_load param=setpoint format=yaml data="${yaml}"`);
+    await sendElsewhere(lab, 'chiller', 'programme_start');
+    try {
+      const seen = new Set<string>();
+      const deadline = Date.now() + 20_000;
+      while (seen.size < 3 && Date.now() < deadline) {
+        const shown = await cell.textContent();
+        // Whenever the card shows a new setpoint, the field shows it too.
+        if (shown && shown !== '18' && !seen.has(shown)) {
+          await expect.poll(() => input.inputValue(), { timeout: 5000 }).toBe(shown);
+          seen.add(shown);
+        }
+        await page.waitForTimeout(100);
+      }
+      expect(seen.size, [...seen].join(' ')).toBeGreaterThanOrEqual(3);
+    } finally {
+      await sendElsewhere(lab, 'chiller', 'programme_stop');
+    }
+  });
+
   it('defect 6: the command line keeps the newest reply in view and indents describe', async () => {
     await page.locator('#cl-device').selectOption('cryo');
     const line = page.getByLabel('Command', { exact: true });

@@ -92,7 +92,8 @@ const HOLD_SENT_MS = 3000;
 /**
  * `set <name>=<value>` for one writable parameter. The field follows the device's value (a `set`
  * from the command line, a script or a running programme shows at once) unless the user is
- * editing it: while it has focus, or once changed until it is sent or reverted with Escape.
+ * editing it: while it has focus (until a send), or once changed until it is sent or reverted
+ * with Escape.
  * So pressing Set without editing sends what the device has now, never a value from page load.
  */
 export function ParamForm(props: { device: string; name: string; d: ParamDescription; current: unknown; label?: string }): ComponentChild {
@@ -101,6 +102,7 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
   const live = initialText(d, props.current);
   // What the user typed, or null while the field follows the device.
   const [edit, setEdit] = useState<string | null>(null);
+  // Focused and not sent since it got focus.
   const [focused, setFocused] = useState(false);
   const [dirty, setDirty] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -118,6 +120,7 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
     const timer = setTimeout(() => setSentOver(null), HOLD_SENT_MS);
     return () => clearTimeout(timer);
   }, [sentOver, live]);
+  // Focus counts as editing until a send: after Enter the field, still focused, follows again.
   const editing = focused || dirty || holding;
   const text = editing && edit !== null ? edit : live;
   const submit = async (e: Event): Promise<void> => {
@@ -134,6 +137,7 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
       // Sent: the field follows the device again (it keeps its text while it still has focus).
       setSentOver(live);
       setDirty(false);
+      setFocused(false);
     } catch (err) {
       setOutcome({ ok: false, text: errorText(err) });
     } finally {
