@@ -120,12 +120,16 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     const form = card.getByTestId('form-chiller-setpoint');
     const input = form.getByLabel('setpoint');
     await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('19');
+    // Visited and left without a change: not an edit.
+    await input.focus();
+    await card.locator('h2').click();
     await sendElsewhere(lab, 'chiller', 'set setpoint=21');
     await expect.poll(() => card.getByTestId('value-chiller-setpoint').textContent(), { timeout: 10_000 }).toBe('21');
     await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('21');
     // Pressing Set without editing re-applies nothing stale.
     await form.getByRole('button', { name: 'Set' }).click();
     await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('21');
+    expect(await input.inputValue()).toBe('21');
     expect(lab.sim.setpoint).toBe(21);
     // After a Set from the form the field follows the device again.
     await sendElsewhere(lab, 'chiller', 'set setpoint=20.5');

@@ -134,7 +134,8 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
       const r = await sendLine(device, `set ${name}=${quote(text.trim())}`);
       const applied = r.results[name];
       setOutcome({ ok: true, text: `${name} = ${fmtValue(applied === undefined ? text : applied)}${d.unit ? ` ${d.unit}` : ''}` });
-      // Sent: the field follows the device again (it keeps its text while it still has focus).
+      // Sent: the field shows what was sent until the device reports a change, then follows it.
+      setEdit(text);
       setSentOver(live);
       setDirty(false);
       setFocused(false);
