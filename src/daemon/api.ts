@@ -39,6 +39,8 @@ interface ParamDeclBase extends ValueDecl {
   /** Archive hint: ignore changes smaller than this. */
   deadband?: number;
   target?: TargetDecl;
+  /** Display group in `describe` (a page's fold); defaults to the name's prefix before the first '.'. */
+  group?: string;
 }
 
 /** A parameter the device reports and nobody sets. */

@@ -5,6 +5,7 @@ import { checkDeclarations, defineDevice, isWritable, type DeviceDefinition, typ
 import { handlerContext } from '../testing/handler-context.js';
 import { numbered, paramsFor, vector } from './declare.js';
 import { resolveDevice } from './resolved-device.js';
+import { describeDevice } from './describe.js';
 
 interface FakeDriver {
   written: Array<[string, WireValue]>;
@@ -96,5 +97,12 @@ describe('declarations that contradict themselves are rejected at definition tim
   it('a refusal of a builder handler names the parameter once resolved', async () => {
     const device = resolveDevice(base({ mode: p.choice(['A', 'B'], 'mode', { write: async () => undefined }) }));
     await expect(device.params.mode!.write!({ written: [] }, 'C', ctx)).rejects.toMatchObject({ code: 'WrongType', message: 'mode must be one of A, B, not C' });
+  });
+
+  it('a declared display group goes into describe; without one describe carries none', () => {
+    const device = resolveDevice(base({ heater_power: p.float('heater', { unit: 'W', group: 'loop1' }), 'chA.temperature': p.float('t', { unit: 'K' }) }));
+    const doc = describeDevice(device, { name: 'x', version: 'test', readOnly: false });
+    expect(doc.params.heater_power).toMatchObject({ group: 'loop1', unit: 'W' });
+    expect(doc.params['chA.temperature']).not.toHaveProperty('group');
   });
 });

@@ -20,6 +20,8 @@ export interface ParamOptions {
   /** Archive hint: ignore changes smaller than this. */
   deadband?: number;
   target?: TargetDecl;
+  /** Display group in describe (a page folds by it); defaults to the name's prefix before the first '.'. */
+  group?: string;
 }
 
 type ReadOnly = ParamOptions & { write?: undefined };

@@ -99,6 +99,11 @@ export interface ParamDescription extends ValueDescription {
   deadband?: number;
   /** Present on targets: the parameter that follows this one and when it counts as reached. */
   target?: { of: string; tolerance: number; settleMs: number };
+  /**
+   * Where a page shows the parameter (a channel, a loop); optional. Without it a page groups by
+   * the name's prefix before the first '.' (`chA.temperature` → `chA`).
+   */
+  group?: string;
 }
 
 /** The JSON document of a `describe` reply. Parameters are listed in status order. */

@@ -1,10 +1,12 @@
 /// <reference lib="dom" />
 /**
- * The command line (any labwire line to any device, with up/down history kept in this browser)
- * and the live message log with level filters.
+ * The command line (any labwire line to any device, with up/down history kept in this browser;
+ * it keeps the newest reply in view and shows JSON replies such as `describe` indented) and the
+ * live message log with a search box and filters by device and by level.
  */
 import { h, type ComponentChild } from 'preact';
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { CommandResult } from '../replies.js';
 import type { LogEntry, LogLevel } from '../../archive/types.js';
 import type { DeviceView } from '../views.js';
 import { ApiError } from './api.js';
@@ -29,6 +31,22 @@ interface OutLine {
   text: string;
 }
 
+/**
+ * A reply as shown: a JSON body (`describe {...}`, `status_json {...}`, or any reply whose body
+ * parses as an object or array) indented on its own lines; anything else as the device sent it.
+ */
+export function replyText(r: Pick<CommandResult, 'reply' | 'kind' | 'json'>): string {
+  if (r.json !== undefined) return `${r.kind}\n${JSON.stringify(r.json, null, 2)}`;
+  const space = r.reply.indexOf(' ');
+  const body = space < 0 ? '' : r.reply.slice(space + 1).trim();
+  if (!body.startsWith('{') && !body.startsWith('[')) return r.reply;
+  try {
+    return `${r.reply.slice(0, space)}\n${JSON.stringify(JSON.parse(body) as unknown, null, 2)}`;
+  } catch {
+    return r.reply;
+  }
+}
+
 export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean }): ComponentChild {
   const [device, setDevice] = useState('');
   const [line, setLine] = useState('');
@@ -36,7 +54,13 @@ export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean })
   const [busy, setBusy] = useState(false);
   const history = useRef<string[]>(loadHistory());
   const pos = useRef<number>(history.current.length);
+  const outRef = useRef<HTMLDivElement>(null);
   const target = device || props.devices[0]?.name || '';
+  // The newest reply is the one asked for: keep it in view, however long the one before was.
+  useEffect(() => {
+    const el = outRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [out]);
 
   const push = (...lines: OutLine[]): void => setOut((o) => [...o, ...lines].slice(-MAX_OUTPUT));
 
@@ -57,7 +81,7 @@ export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean })
     setBusy(true);
     try {
       const r = await sendLine(target, text);
-      push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'ok', text: r.reply });
+      push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'ok', text: replyText(r) });
     } catch (err) {
       const msg = err instanceof ApiError ? (err.reply ?? `${err.code}: ${err.message}`) : (err as Error).message;
       push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'err', text: msg });
@@ -99,31 +123,71 @@ export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean })
       }),
       h('button', { type: 'submit', disabled: busy || !target }, 'Send'),
     ]),
-    h('div', { class: 'cl-out', role: 'log', 'aria-live': 'polite', 'aria-label': 'Command output', 'data-testid': 'command-output' },
+    h('div', { class: 'cl-out', ref: outRef, role: 'log', 'aria-live': 'polite', 'aria-label': 'Command output', 'data-testid': 'command-output' },
       out.map((o) => h('div', { class: `o-${o.kind}` }, o.text))),
   ]);
 }
 
 const LEVELS: LogLevel[] = ['error', 'warning', 'success', 'info', 'debug'];
 
-export function MessageLog(props: { messages: LogEntry[]; dropped: number }): ComponentChild {
-  const [shown, setShown] = useState<Record<LogLevel, boolean>>({ error: true, warning: true, success: true, info: true, debug: false });
-  const list = props.messages.filter((m) => shown[m.level]).slice(-300).reverse();
+export interface LogFilter {
+  /** Words that must all occur in the message or its source (case-insensitive). */
+  search: string;
+  /** A source (device or `monitor`), or '' for all. */
+  source: string;
+  levels: Record<LogLevel, boolean>;
+}
+
+export function filterMessages(messages: readonly LogEntry[], f: LogFilter): LogEntry[] {
+  const words = f.search.toLowerCase().split(/\s+/).filter(Boolean);
+  return messages.filter((m) => {
+    if (!f.levels[m.level]) return false;
+    if (f.source && m.source !== f.source) return false;
+    if (words.length === 0) return true;
+    const text = `${m.source} ${m.message}`.toLowerCase();
+    return words.every((w) => text.includes(w));
+  });
+}
+
+export function MessageLog(props: { messages: LogEntry[]; dropped: number; devices?: readonly string[] }): ComponentChild {
+  const [levels, setLevels] = useState<Record<LogLevel, boolean>>({ error: true, warning: true, success: true, info: true, debug: false });
+  const [search, setSearch] = useState('');
+  const [source, setSource] = useState('');
+  // Every source seen (the monitor, devices, users' log lines) plus the configured devices.
+  const sources = [...new Set([...(props.devices ?? []), ...props.messages.map((m) => m.source)])].sort();
+  const matching = filterMessages(props.messages, { search, source, levels });
+  const list = matching.slice(-300).reverse();
+  const filtered = search.trim() !== '' || source !== '';
   return h('section', { class: 'panel', 'aria-labelledby': 'ml-title' }, [
     h('h2', { id: 'ml-title' }, 'Messages'),
+    h('div', { class: 'ml-filters' }, [
+      h('input', {
+        type: 'search',
+        value: search,
+        placeholder: 'search messages',
+        'aria-label': 'Search messages',
+        'data-testid': 'messages-search',
+        onInput: (e: Event) => setSearch((e.target as HTMLInputElement).value),
+      }),
+      h('select', { value: source, 'aria-label': 'Messages from', 'data-testid': 'messages-source', onChange: (e: Event) => setSource((e.target as HTMLSelectElement).value) }, [
+        h('option', { value: '' }, 'all sources'),
+        ...sources.map((s) => h('option', { value: s }, s)),
+      ]),
+    ]),
     h('fieldset', { class: 'levels' }, [
       h('legend', { class: 'vh' }, 'Levels shown'),
       ...LEVELS.map((l) =>
         h('label', { class: `lvl lvl-${l}` }, [
-          h('input', { type: 'checkbox', checked: shown[l], onChange: () => setShown({ ...shown, [l]: !shown[l] }) }),
+          h('input', { type: 'checkbox', checked: levels[l], onChange: () => setLevels({ ...levels, [l]: !levels[l] }) }),
           ` ${l}`,
         ]),
       ),
     ]),
     props.dropped > 0 ? h('p', { class: 'muted' }, `${props.dropped} live events were skipped because this page fell behind.`) : null,
+    filtered ? h('p', { class: 'muted small', 'data-testid': 'messages-count' }, `${matching.length} of ${props.messages.length} messages match`) : null,
     h('ol', { class: 'msgs', 'data-testid': 'messages', 'aria-label': 'Message log, newest first' },
       list.length === 0
-        ? [h('li', { class: 'muted' }, 'no messages')]
+        ? [h('li', { class: 'muted' }, filtered ? 'no message matches' : 'no messages')]
         : list.map((m) =>
             h('li', { class: `m m-${m.level}` }, [
               h('time', { dateTime: new Date(m.t).toISOString() }, fmtClock(m.t)),

@@ -7,7 +7,7 @@
  * is the one that counts.
  */
 import { h, type ComponentChild } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { CommandResult } from '../replies.js';
 import type { ParamDescription, ValueDescription } from '../../wire/types.js';
 import { ApiError, api, quote } from './api.js';
@@ -27,9 +27,20 @@ function hint(d: ValueDescription): string {
 }
 
 /** The input for one value: number, select (bool, enum) or text. */
-function Field(props: { id: string; name: string; d: ValueDescription; value: string; invalid: boolean; hintId: string; onInput: (v: string) => void }): ComponentChild {
+function Field(props: {
+  id: string;
+  name: string;
+  d: ValueDescription;
+  value: string;
+  invalid: boolean;
+  hintId: string;
+  onInput: (v: string) => void;
+  onFocus?: () => void;
+  onBlur?: () => void;
+  onKeyDown?: (e: KeyboardEvent) => void;
+}): ComponentChild {
   const { id, d } = props;
-  const common = { id, name: props.name, 'aria-describedby': props.hintId, 'aria-invalid': props.invalid ? 'true' : undefined };
+  const common = { id, name: props.name, 'aria-describedby': props.hintId, 'aria-invalid': props.invalid ? 'true' : undefined, onFocus: props.onFocus, onBlur: props.onBlur, onKeyDown: props.onKeyDown };
   if (d.type === 'bool') {
     return h('select', { ...common, value: props.value, onChange: (e: Event) => props.onInput((e.target as HTMLSelectElement).value) }, [
       h('option', { value: '1' }, 'on'),
@@ -75,13 +86,43 @@ export function errorText(err: unknown): string {
   return (err as Error).message;
 }
 
-/** `set <name>=<value>` for one writable parameter. */
-export function ParamForm(props: { device: string; name: string; d: ParamDescription; current: unknown }): ComponentChild {
+/** How long a sent value stays in its field when the device reports no change (it may have refused it silently). */
+const HOLD_SENT_MS = 3000;
+
+/**
+ * `set <name>=<value>` for one writable parameter. The field follows the device's value (a `set`
+ * from the command line, a script or a running programme shows at once) unless the user is
+ * editing it: while it has focus (until a send), or once changed until it is sent or reverted
+ * with Escape.
+ * So pressing Set without editing sends what the device has now, never a value from page load.
+ */
+export function ParamForm(props: { device: string; name: string; d: ParamDescription; current: unknown; label?: string }): ComponentChild {
   const { device, name, d } = props;
   const base = `${slug(device)}-${slug(name)}`;
-  const [text, setText] = useState(() => initialText(d, props.current));
+  const live = initialText(d, props.current);
+  // What the user typed, or null while the field follows the device.
+  const [edit, setEdit] = useState<string | null>(null);
+  // Focused and not sent since it got focus.
+  const [focused, setFocused] = useState(false);
+  const [dirty, setDirty] = useState(false);
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome>(null);
+  // Just sent: the device's value as it was then. The field keeps the sent text until the device
+  // reports a change (or briefly, if it reports none), instead of flashing the old value.
+  const [sentOver, setSentOver] = useState<string | null>(null);
+  const holding = sentOver !== null && sentOver === live;
+  useEffect(() => {
+    if (sentOver === null) return;
+    if (sentOver !== live) {
+      setSentOver(null);
+      return;
+    }
+    const timer = setTimeout(() => setSentOver(null), HOLD_SENT_MS);
+    return () => clearTimeout(timer);
+  }, [sentOver, live]);
+  // Focus counts as editing until a send: after Enter the field, still focused, follows again.
+  const editing = focused || dirty || holding;
+  const text = editing && edit !== null ? edit : live;
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     if (text.trim() === '') {
@@ -93,25 +134,52 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
       const r = await sendLine(device, `set ${name}=${quote(text.trim())}`);
       const applied = r.results[name];
       setOutcome({ ok: true, text: `${name} = ${fmtValue(applied === undefined ? text : applied)}${d.unit ? ` ${d.unit}` : ''}` });
+      // Sent: the field shows what was sent until the device reports a change, then follows it.
+      setEdit(text);
+      setSentOver(live);
+      setDirty(false);
+      setFocused(false);
     } catch (err) {
       setOutcome({ ok: false, text: errorText(err) });
     } finally {
       setBusy(false);
     }
   };
-  return h('form', { class: 'pform', noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `set ${name}` }, [
-    h('label', { for: `f-${base}`, title: d.description }, name),
+  const onInput = (v: string): void => {
+    setEdit(v);
+    setDirty(true);
+  };
+  const onFocus = (): void => {
+    if (!dirty) setEdit(live);
+    setFocused(true);
+  };
+  const onKeyDown = (e: KeyboardEvent): void => {
+    if (e.key !== 'Escape') return;
+    setEdit(live);
+    setDirty(false);
+    setOutcome(null);
+  };
+  return h('form', { class: `pform${dirty ? ' edited' : ''}`, noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `set ${name}` }, [
+    h('label', { for: `f-${base}`, title: props.label && props.label !== name ? `${name}: ${d.description}` : d.description }, props.label ?? name),
     h('div', { class: 'row' }, [
-      h(Field, { id: `f-${base}`, name, d, value: text, invalid: outcome?.ok === false, hintId: `h-${base} o-${base}`, onInput: (v: string) => setText(v) }),
+      h(Field, { id: `f-${base}`, name, d, value: text, invalid: outcome?.ok === false, hintId: `h-${base} o-${base}`, onInput, onFocus, onBlur: () => setFocused(false), onKeyDown }),
       d.unit ? h('span', { class: 'unit' }, d.unit) : null,
       h('button', { type: 'submit', disabled: busy }, busy ? '…' : 'Set'),
     ]),
-    h('small', { id: `h-${base}`, class: 'hint' }, hint(d)),
+    h('small', { id: `h-${base}`, class: 'hint' }, [
+      hint(d),
+      // While edited, what the device has now: the typed value is not applied until Set.
+      dirty && text !== live ? h('span', { class: 'now', 'data-testid': `now-${base}` }, ` · device: ${live === '' ? '—' : live}${d.unit ? ` ${d.unit}` : ''} (Esc reverts)`) : null,
+    ]),
     h(OutcomeLine, { outcome, id: `o-${base}`, testid: base }),
   ]);
 }
 
-/** One device command: a button, or a small form for its arguments. */
+/**
+ * One device command: a button, or a small form for its arguments. A command that changes state
+ * (`write` in describe: start, stop, expose…) looks like an action and asks first, inline (a
+ * dialog of the browser's own would block the page and its live updates); reads run at once.
+ */
 export function CommandForm(props: { device: string; name: string; cmd: { description: string; write: boolean; args: Record<string, ValueDescription> } }): ComponentChild {
   const { device, name, cmd } = props;
   const base = `${slug(device)}-cmd-${slug(name)}`;
@@ -119,21 +187,26 @@ export function CommandForm(props: { device: string; name: string; cmd: { descri
   const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(argNames.map((a) => [a, initialText(cmd.args[a]!, undefined)])));
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome>(null);
-  const submit = async (e: Event): Promise<void> => {
-    e.preventDefault();
+  // The line waiting for the user's yes, for a command that changes state.
+  const [pending, setPending] = useState<string | null>(null);
+  const lineOf = (): string | null => {
     const parts = [name];
     for (const a of argNames) {
       const v = (values[a] ?? '').trim();
       if (v === '') {
         if (cmd.args[a]!.optional) continue;
         setOutcome({ ok: false, text: `enter a value for ${a}` });
-        return;
+        return null;
       }
       parts.push(`${a}=${quote(v)}`);
     }
+    return parts.join(' ');
+  };
+  const run = async (line: string): Promise<void> => {
+    setPending(null);
     setBusy(true);
     try {
-      const r = await sendLine(device, parts.join(' '));
+      const r = await sendLine(device, line);
       const res = Object.entries(r.results).map(([k, v]) => `${k}=${fmtValue(v)}`).join(' ');
       setOutcome({ ok: true, text: res ? `${name}: ${res}` : `${name} done` });
     } catch (err) {
@@ -142,7 +215,18 @@ export function CommandForm(props: { device: string; name: string; cmd: { descri
       setBusy(false);
     }
   };
-  return h('form', { class: `cform${argNames.length ? ' with-args' : ''}`, noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `command ${name}` }, [
+  const submit = (e: Event): void => {
+    e.preventDefault();
+    const line = lineOf();
+    if (line === null) return;
+    if (cmd.write) {
+      setOutcome(null);
+      setPending(line);
+      return;
+    }
+    void run(line);
+  };
+  return h('form', { class: `cform${argNames.length ? ' with-args' : ''}${cmd.write ? ' action' : ''}`, noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `command ${name}` }, [
     ...argNames.map((a) => {
       const d = cmd.args[a]!;
       const id = `f-${base}-${slug(a)}`;
@@ -155,7 +239,13 @@ export function CommandForm(props: { device: string; name: string; cmd: { descri
         h('small', { id: `h-${id}`, class: 'hint' }, hint(d)),
       ]);
     }),
-    h('button', { type: 'submit', disabled: busy, title: cmd.description }, busy ? '…' : name),
+    pending === null
+      ? h('button', { type: 'submit', disabled: busy, title: cmd.description, class: cmd.write ? 'act' : undefined }, busy ? '…' : cmd.write ? `${name}…` : name)
+      : h('div', { class: 'confirm', role: 'group', 'aria-label': `confirm ${name}`, 'data-testid': `confirm-${base}` }, [
+          h('span', { class: 'confirm-q' }, ['Send ', h('code', null, pending), ` to ${device}?`]),
+          h('button', { type: 'button', class: 'act', onClick: () => void run(pending) }, `Yes, ${name}`),
+          h('button', { type: 'button', onClick: () => setPending(null) }, 'Cancel'),
+        ]),
     h(OutcomeLine, { outcome, id: `o-${base}`, testid: base }),
   ]);
 }

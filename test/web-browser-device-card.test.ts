@@ -1,0 +1,253 @@
+/**
+ * Issue 15, the device card and the console, in headless Chromium against the real chain
+ * (Julabo and Cryo-con simulators → daemons → monitor → web): a large device folds into groups
+ * with a filter; a command that changes state asks first; fields follow the device unless being
+ * edited (defect 2); values that are not live are marked (defect 4); the command line keeps the
+ * newest reply in view and indents JSON (defect 6); the message log searches and filters.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { startWebLab, type WebLab } from '../src/web/test-helpers/web-lab.js';
+import { haveChromium, openBrowser, warnIfNoChromium, type TestBrowser } from './helpers/browser.js';
+
+warnIfNoChromium('device card browser tests');
+
+/** Sends a line to a device through the web API, as a script or the CLI would, outside the page's forms. */
+async function sendElsewhere(lab: WebLab, device: string, line: string): Promise<void> {
+  const res = await fetch(new URL(`/api/devices/${encodeURIComponent(device)}/command`, lab.web.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ line }) });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+/** Test ids of the value cells of a card that are shown (not in a folded group, not filtered out). */
+async function visibleValues(card: Locator): Promise<string[]> {
+  return card.locator('[data-testid^="value-"]').evaluateAll((cells) => cells.filter((c) => (c as HTMLElement).offsetParent !== null).map((c) => c.getAttribute('data-testid') ?? ''));
+}
+
+describe.skipIf(!haveChromium)('the device card and the console in headless Chromium', () => {
+  let lab: WebLab;
+  let browser: TestBrowser;
+  let page: Page;
+
+  beforeAll(async () => {
+    lab = await startWebLab({ sim: { running: true, setpoint: 19, initialTemperature: 19 }, cryo: { timeScale: 50 } });
+    browser = await openBrowser({ allowOnly: lab.web.url, viewport: { width: 1440, height: 900 } });
+    page = browser.page;
+    await page.goto(`${lab.web.url}#/devices`);
+    await page.getByTestId('conn-cryo').filter({ hasText: /^connected$/ }).waitFor({ timeout: 20_000 });
+    await page.getByTestId('conn-chiller').filter({ hasText: /^connected$/ }).waitFor({ timeout: 20_000 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await lab?.close();
+  });
+
+  it('folds a Cryo-con into groups by channel and loop; groups open and close; the filter narrows values and settings', async () => {
+    const card = page.getByTestId('device-cryo');
+    const chA = card.getByTestId('group-cryo-chA');
+    const loop1 = card.getByTestId('group-cryo-loop1');
+    await chA.waitFor();
+    expect(await loop1.count()).toBe(1);
+    // Ungrouped values stay on top and shown; grouped ones are folded away.
+    expect(await card.getByTestId('value-cryo-control').isVisible()).toBe(true);
+    const temperature = card.getByTestId('value-cryo-chA_temperature');
+    expect(await temperature.isVisible()).toBe(false);
+    expect(await chA.getAttribute('open')).toBeNull();
+    // Inside its group a value is named without the group's prefix.
+    expect(await chA.locator('th', { hasText: /^temperature$/ }).count()).toBe(1);
+    await chA.locator('summary').click();
+    await expect.poll(() => temperature.isVisible(), { timeout: 5000 }).toBe(true);
+    await expect.poll(() => temperature.textContent(), { timeout: 10_000 }).toMatch(/^-?\d/);
+    await chA.locator('summary').click();
+    await expect.poll(() => temperature.isVisible(), { timeout: 5000 }).toBe(false);
+    // A loop's settings sit in its group, one compact row each, not in a column of Set buttons.
+    const setpointForm = loop1.getByTestId('form-cryo-loop1_setpoint');
+    expect(await setpointForm.count()).toBe(1);
+    expect(await card.locator('section.forms').getByTestId('form-cryo-loop1_setpoint').count()).toBe(0);
+
+    const all = (await card.locator('[data-testid^="value-cryo-"]').count());
+    expect(all).toBeGreaterThan(40);
+    const filter = card.getByTestId('filter-cryo');
+    await filter.fill('temperature');
+    await expect.poll(async () => (await visibleValues(card)).length, { timeout: 5000 }).toBeGreaterThan(3);
+    const shown = await visibleValues(card);
+    expect(shown.every((id) => /temperature/.test(id)), shown.join(' ')).toBe(true);
+    expect(shown).toContain('value-cryo-chA_temperature');
+    expect(shown).toContain('value-cryo-loop1_temperature');
+    // Settings are filtered by name as well.
+    expect(await setpointForm.isVisible()).toBe(false);
+    await filter.fill('loop1 setp');
+    await expect.poll(() => setpointForm.isVisible(), { timeout: 5000 }).toBe(true);
+    expect(await visibleValues(card)).toEqual(['value-cryo-loop1_setpoint']);
+    await filter.fill('no such thing');
+    await expect.poll(() => card.getByTestId('filter-none-cryo').count(), { timeout: 5000 }).toBe(1);
+    expect(await visibleValues(card)).toEqual([]);
+    await filter.fill('');
+    await expect.poll(() => card.getByTestId('value-cryo-control').isVisible(), { timeout: 5000 }).toBe(true);
+    expect(await temperature.isVisible()).toBe(false);
+  });
+
+  it('a command that changes state looks like an action and runs only after an inline yes', async () => {
+    const card = page.getByTestId('device-cryo');
+    const control = card.getByTestId('value-cryo-control');
+    const form = card.getByTestId('form-cryo-cmd-stop');
+    expect(await form.getAttribute('class')).toContain('action');
+    // The simulated controller starts with its loops engaged.
+    await expect.poll(() => control.textContent(), { timeout: 10_000 }).toBe('on');
+    await form.getByRole('button', { name: /^stop/ }).click();
+    const confirm = form.getByTestId('confirm-cryo-cmd-stop');
+    await confirm.waitFor({ timeout: 5000 });
+    expect(await confirm.textContent()).toContain('stop');
+    // Cancel sends nothing.
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect(await confirm.count()).toBe(0);
+    await page.waitForTimeout(1500);
+    expect(await form.getByTestId('ok-cryo-cmd-stop').count()).toBe(0);
+    expect(await control.textContent()).toBe('on');
+    // Yes sends it.
+    await form.getByRole('button', { name: /^stop/ }).click();
+    await form.getByRole('button', { name: 'Yes, stop' }).click();
+    await expect.poll(() => form.getByTestId('ok-cryo-cmd-stop').textContent(), { timeout: 10_000 }).toContain('stop');
+    await expect.poll(() => control.textContent(), { timeout: 10_000 }).toBe('off');
+    const engage = card.getByTestId('form-cryo-cmd-control');
+    await engage.getByRole('button', { name: /^control/ }).click();
+    await engage.getByRole('button', { name: 'Yes, control' }).click();
+    await expect.poll(() => control.textContent(), { timeout: 10_000 }).toBe('on');
+  });
+
+  it('defect 2: a field follows a set made elsewhere, and Set without editing sends the live value', async () => {
+    const card = page.getByTestId('device-chiller');
+    const form = card.getByTestId('form-chiller-setpoint');
+    const input = form.getByLabel('setpoint');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('19');
+    // Visited and left without a change: not an edit.
+    await input.focus();
+    await card.locator('h2').click();
+    await sendElsewhere(lab, 'chiller', 'set setpoint=21');
+    await expect.poll(() => card.getByTestId('value-chiller-setpoint').textContent(), { timeout: 10_000 }).toBe('21');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('21');
+    // Pressing Set without editing re-applies nothing stale.
+    await form.getByRole('button', { name: 'Set' }).click();
+    await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('21');
+    expect(await input.inputValue()).toBe('21');
+    expect(lab.sim.setpoint).toBe(21);
+    // After a Set from the form the field follows the device again.
+    await sendElsewhere(lab, 'chiller', 'set setpoint=20.5');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('20.5');
+  });
+
+  it('defect 2: a field being edited is not overwritten by live values; Escape reverts to the device', async () => {
+    const card = page.getByTestId('device-chiller');
+    const form = card.getByTestId('form-chiller-setpoint');
+    const input = form.getByLabel('setpoint');
+    await input.fill('23');
+    // Still focused: a live change leaves the typed text alone.
+    await sendElsewhere(lab, 'chiller', 'set setpoint=22');
+    await expect.poll(() => card.getByTestId('value-chiller-setpoint').textContent(), { timeout: 10_000 }).toBe('22');
+    expect(await input.inputValue()).toBe('23');
+    // Changed and not sent, after the focus went elsewhere: still the user's text, and the card says what the device has.
+    await card.locator('h2').click();
+    await sendElsewhere(lab, 'chiller', 'set setpoint=22.5');
+    await expect.poll(() => card.getByTestId('value-chiller-setpoint').textContent(), { timeout: 10_000 }).toBe('22.5');
+    expect(await input.inputValue()).toBe('23');
+    await expect.poll(() => form.getByTestId('now-chiller-setpoint').textContent(), { timeout: 5000 }).toContain('22.5');
+    expect(lab.sim.setpoint).toBe(22.5);
+    await input.press('Escape');
+    await expect.poll(() => input.inputValue(), { timeout: 5000 }).toBe('22.5');
+    // Edited and sent: applied as typed.
+    await input.fill('18');
+    await input.press('Enter');
+    await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('18');
+    expect(lab.sim.setpoint).toBe(18);
+  });
+
+  it('defect 2: during a programme the field follows the setpoint it drives', async () => {
+    const card = page.getByTestId('device-chiller');
+    const input = card.getByTestId('form-chiller-setpoint').getByLabel('setpoint');
+    const cell = card.getByTestId('value-chiller-setpoint');
+    // A ramp 18 → 26 over 12 s, one step a second (the programme's default tick).
+    const yaml = '{points: [{minutes: 0, value: 18}, {minutes: 0.2, value: 26}]}';
+    await sendElsewhere(lab, 'chiller', `programme_load param=setpoint format=yaml data="${yaml}"`);
+    await sendElsewhere(lab, 'chiller', 'programme_start');
+    try {
+      const seen = new Set<string>();
+      const deadline = Date.now() + 20_000;
+      while (seen.size < 3 && Date.now() < deadline) {
+        const shown = await cell.textContent();
+        // Whenever the card shows a new setpoint, the field shows it too.
+        if (shown && shown !== '18' && !seen.has(shown)) {
+          await expect.poll(() => input.inputValue(), { timeout: 5000 }).toBe(shown);
+          seen.add(shown);
+        }
+        await page.waitForTimeout(100);
+      }
+      expect(seen.size, [...seen].join(' ')).toBeGreaterThanOrEqual(3);
+    } finally {
+      await sendElsewhere(lab, 'chiller', 'programme_stop');
+    }
+  });
+
+  it('defect 6: the command line keeps the newest reply in view and indents describe', async () => {
+    await page.locator('#cl-device').selectOption('cryo');
+    const line = page.getByLabel('Command', { exact: true });
+    const out = page.getByTestId('command-output');
+    await line.fill('describe');
+    await line.press('Enter');
+    await expect.poll(() => out.textContent(), { timeout: 10_000 }).toContain('"params"');
+    const text = (await out.innerText()).split('\n');
+    // Indented JSON: one key per line, not 1.6 KB on one line.
+    expect(text.some((l) => /^ {2}"params": \{$/.test(l)), text.slice(0, 8).join('\n')).toBe(true);
+    expect(Math.max(...text.map((l) => l.length))).toBeLessThan(400);
+    await line.fill('get_id');
+    await line.press('Enter');
+    await expect.poll(() => out.textContent(), { timeout: 10_000 }).toContain('id name=cryo');
+    const atBottom = (): Promise<boolean> => out.evaluate((el) => el.scrollHeight > el.clientHeight && el.scrollTop + el.clientHeight >= el.scrollHeight - 2);
+    await expect.poll(atBottom, { timeout: 5000 }).toBe(true);
+  });
+
+  it('the message log searches and filters by source and level', async () => {
+    await lab.monitor.message('cryo', 'warning', 'sensor chB open circuit (test)');
+    await lab.monitor.message('chiller', 'info', 'bath refilled (test)');
+    await lab.monitor.message('chiller', 'error', 'pump stalled (test)');
+    const log = page.getByTestId('messages');
+    await expect.poll(() => log.textContent(), { timeout: 10_000 }).toContain('pump stalled (test)');
+    const search = page.getByTestId('messages-search');
+    await search.fill('(test)');
+    await expect.poll(() => log.locator('li.m').count(), { timeout: 5000 }).toBe(3);
+    await page.getByTestId('messages-source').selectOption('chiller');
+    await expect.poll(() => log.locator('li.m').count(), { timeout: 5000 }).toBe(2);
+    await page.locator('.levels label', { hasText: 'error' }).locator('input').uncheck();
+    await expect.poll(() => log.locator('li.m').count(), { timeout: 5000 }).toBe(1);
+    expect(await log.textContent()).toContain('bath refilled');
+    await search.fill('refilled bath');
+    await expect.poll(() => log.locator('li.m').count(), { timeout: 5000 }).toBe(1);
+    await search.fill('stalled');
+    await expect.poll(() => log.textContent(), { timeout: 5000 }).toContain('no message matches');
+    await page.locator('.levels label', { hasText: 'error' }).locator('input').check();
+    await page.getByTestId('messages-source').selectOption('');
+    await search.fill('');
+  });
+
+  it('defect 4: a lost device and a lost monitor are marked on the card, and "connected" is not claimed offline', async () => {
+    const cryo = page.getByTestId('device-cryo');
+    const cell = cryo.getByTestId('value-cryo-control');
+    expect(await cell.getAttribute('data-fresh')).toBe('live');
+    expect(await cell.getAttribute('class')).not.toContain('stale');
+    await lab.cryoDaemon!.close();
+    await expect.poll(() => cryo.getByTestId('conn-cryo').textContent(), { timeout: 20_000 }).toBe('disconnected');
+    await expect.poll(() => cell.getAttribute('class'), { timeout: 5000 }).toContain('stale');
+    expect(await cell.getAttribute('data-fresh')).toBe('disconnected');
+    expect(await cell.getAttribute('title')).toMatch(/lost this device/);
+    expect(await cryo.getByTestId('stale-cryo').textContent()).toMatch(/lost this device/);
+    // The chiller is still live.
+    const chillerCell = page.getByTestId('value-chiller-temperature');
+    expect(await chillerCell.getAttribute('class')).not.toContain('stale');
+
+    await lab.web.close();
+    await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 20_000 }).toBe('offline');
+    await expect.poll(() => page.getByTestId('conn-chiller').textContent(), { timeout: 5000 }).toBe('offline');
+    expect(await chillerCell.getAttribute('class')).toContain('stale');
+    expect(await chillerCell.getAttribute('data-fresh')).toBe('offline');
+    expect(await page.getByTestId('stale-chiller').textContent()).toMatch(/lost the monitor/);
+  });
+});
