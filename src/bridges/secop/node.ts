@@ -8,19 +8,32 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { LabwireClient, type TlsOptions } from '../../client/index.js';
 import { convertValue } from '../../client/index.js';
-import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import { LabwireError, makeCommand, formatCommand, parseErrorReply, parseLine, quote, type Command, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import type { MonitorUpdate, MonitorView, PeerState } from '../../monitor/types.js';
 import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
 import { startDiscovery, type Discovery } from './discovery.js';
+import type { AnswerLimits } from './answer-limiter.js';
 import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
 
 export interface SecopNodeOptions {
   /** Node name (the lab); the equipment_id. */
   name: string;
-  /** The daemons; `tls` per daemon overrides the node-wide `tls`. */
-  daemons: Array<{ host: string; port: number; tls?: TlsOptions | boolean }>;
+  /** The daemons the node connects to itself; `tls` per daemon overrides the node-wide `tls`. */
+  daemons?: Array<{ host: string; port: number; tls?: TlsOptions | boolean }>;
+  /**
+   * Serve every labwire device this monitor watches (its daemons, peer daemons, lower monitors'
+   * devices `room1/<device>`), reached through it; devices it describes later are added then.
+   */
+  monitor?: SecopMonitor;
+  /** Monitor client names start() waits for (up to connectTimeoutMs) before it listens: the lab's own daemons. */
+  waitFor?: string[];
   host?: string;
   port?: number;
-  /** Operator token the node presents to the daemons (its `forward` entry makes the audit name the SECoP peer). */
+  /**
+   * Operator token the node presents to the daemons (its `forward` entry makes the audit name the
+   * SECoP peer). With `monitor`, the monitor connects with its own token: a token here then only
+   * says that writes go as operator, naming the SECoP peer.
+   */
   token?: string;
   /** TLS to the daemons, as LabwireClient takes it. */
   tls?: TlsOptions | boolean;
@@ -28,8 +41,13 @@ export interface SecopNodeOptions {
   trusted?: boolean;
   /** Answer SECoP UDP discovery on this port (10767 is the spec's; 0 in tests); off when undefined. */
   discoveryPort?: number;
+  /** Rate limits of the discovery answers (default DISCOVERY_LIMITS: 5 then 1/s per source, 50 then 20/s in all). */
+  discoveryLimits?: AnswerLimits;
   /** Longest accepted request line in bytes (default 64 KiB). */
   maxLineLength?: number;
+  /** Connections in all and from one address (the listeners' defaults, docs/decisions/0008). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   /** How long start() waits for each daemon's first describe (default 15 s). */
   connectTimeoutMs?: number;
   logger: Logger;
@@ -92,80 +110,33 @@ function secopErrorOf(err: unknown): SecopError {
   return new SecopError('InternalError', err instanceof Error ? err.message : String(err));
 }
 
-/** One labwire daemon as the node sees it. */
-class DaemonLink {
-  doc!: DescribeDoc;
+/**
+ * One labwire device as the node sees it: its modules, a cache of its values, and how a write
+ * reaches it. A DaemonLink talks to a daemon itself (`labwire secop`); a MonitorLink reaches any
+ * device a monitor watches through that monitor (`secop:` under `labwire up`).
+ */
+abstract class DeviceLink {
   modules: SecopModule[] = [];
   readonly values = new Map<string, CacheValue>();
   readonly ts = new Map<string, number>();
-  private stopped = false;
 
-  constructor(
-    readonly client: LabwireClient,
-    private readonly onChange: (link: DaemonLink, names: string[]) => void,
-    private readonly onConnection: (link: DaemonLink, up: boolean) => void,
-    private readonly logger: Logger,
-  ) {}
+  constructor(protected readonly logger: Logger) {}
 
-  get up(): boolean {
-    return this.client.connected;
-  }
-
-  async start(): Promise<void> {
-    await this.client.connect();
-    this.doc = await this.client.describe();
-    this.modules = modulesOf(this.doc);
-    await this.refresh();
-    this.client.on('connected', () => {
-      this.refresh()
-        .then(() => this.onConnection(this, true))
-        .catch((err: unknown) => this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: reading the daemon after a reconnect failed'));
-    });
-    this.client.on('disconnected', () => this.onConnection(this, false));
-    void this.follow();
-  }
-
-  stop(): void {
-    this.stopped = true;
-  }
-
-  /** Reads every value (after a connect) and reports those that changed. */
-  async refresh(): Promise<void> {
-    const status = await this.client.status();
-    const changed: string[] = [];
-    for (const [name, v] of Object.entries(status.values)) {
-      if (this.values.get(name) !== v) changed.push(name);
-      this.values.set(name, v);
-      this.ts.set(name, status.ts[name] ?? status.t);
-    }
-    if (changed.length > 0) this.onChange(this, changed);
-  }
-
-  private async follow(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        for await (const u of this.client.subscribe()) {
-          const names: string[] = [];
-          for (const [name, raw] of Object.entries(u.values)) {
-            const v = convertValue(raw, this.doc.params[name]?.type);
-            this.values.set(name, v);
-            this.ts.set(name, u.t);
-            names.push(name);
-          }
-          if (names.length > 0) this.onChange(this, names);
-        }
-        return; // the client was closed
-      } catch (err) {
-        if (this.stopped) return;
-        this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: subscription refused; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
+  /** Where the device is reached, for messages. */
+  abstract readonly endpoint: string;
+  abstract get up(): boolean;
+  /** Reads every value again and reports those that changed. */
+  abstract refresh(): Promise<void>;
+  /**
+   * Sends one state-changing labwire line for a SECoP peer; resolves with the daemon's `ok` reply,
+   * rejects with its error. `asOperator`: name the SECoP peer as an operator (the node holds a
+   * token the daemons trust to forward end users), else the line goes as the node's own.
+   */
+  abstract write(line: string, peerAddress: string, asOperator: boolean): Promise<Command>;
 
   /** [code, text] of a module. */
   status(m: SecopModule): [number, string] {
-    if (!this.up) return [STATUS.ERROR, `no connection to the labwire daemon ${this.client.endpoint}`];
+    if (!this.up) return [STATUS.ERROR, `no connection to the labwire daemon ${this.endpoint}`];
     const hw = this.values.get('hw_connected');
     const state = String(this.values.get('state') ?? 'idle');
     const text = String(this.values.get('state_text') ?? state);
@@ -194,6 +165,153 @@ class DaemonLink {
   }
 }
 
+/** A labwire daemon the node connects to itself. */
+class DaemonLink extends DeviceLink {
+  doc!: DescribeDoc;
+  private stopped = false;
+
+  constructor(
+    readonly client: LabwireClient,
+    private readonly onChange: (link: DeviceLink, names: string[]) => void,
+    private readonly onConnection: (link: DeviceLink, up: boolean) => void,
+    logger: Logger,
+  ) {
+    super(logger);
+  }
+
+  get endpoint(): string {
+    return this.client.endpoint;
+  }
+
+  get up(): boolean {
+    return this.client.connected;
+  }
+
+  async start(): Promise<void> {
+    await this.client.connect();
+    this.doc = await this.client.describe();
+    this.modules = modulesOf(this.doc);
+    await this.refresh();
+    this.client.on('connected', () => {
+      this.refresh()
+        .then(() => this.onConnection(this, true))
+        .catch((err: unknown) => this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: reading the daemon after a reconnect failed'));
+    });
+    this.client.on('disconnected', () => this.onConnection(this, false));
+    void this.follow();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  async refresh(): Promise<void> {
+    const status = await this.client.status();
+    const changed: string[] = [];
+    for (const [name, v] of Object.entries(status.values)) {
+      if (this.values.get(name) !== v) changed.push(name);
+      this.values.set(name, v);
+      this.ts.set(name, status.ts[name] ?? status.t);
+    }
+    if (changed.length > 0) this.onChange(this, changed);
+  }
+
+  async write(line: string, peerAddress: string, asOperator: boolean): Promise<Command> {
+    const sent = asOperator ? `as user=${quote(`secop:${peerAddress}`)} role=operator ${line}` : line;
+    return (await this.client.request(sent)).command;
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        for await (const u of this.client.subscribe()) {
+          const names: string[] = [];
+          for (const [name, raw] of Object.entries(u.values)) {
+            const v = convertValue(raw, this.doc.params[name]?.type);
+            this.values.set(name, v);
+            this.ts.set(name, u.t);
+            names.push(name);
+          }
+          if (names.length > 0) this.onChange(this, names);
+        }
+        return; // the client was closed
+      } catch (err) {
+        if (this.stopped) return;
+        this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: subscription refused; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+}
+
+/** What the node needs of a monitor: its devices, their changes, and `send` (MonitorView). */
+export type SecopMonitor = Pick<MonitorView, 'name' | 'peers' | 'peer' | 'send' | 'on' | 'off'>;
+
+/**
+ * A device the monitor watches — a lab daemon, a peer daemon, a lower monitor's device — reached
+ * through the monitor: values from its events, writes through `send` (its audit and read-only
+ * mode apply, and it forwards the SECoP peer as the end user to the daemon).
+ */
+class MonitorLink extends DeviceLink {
+  private connected = false;
+
+  constructor(
+    private readonly monitor: SecopMonitor,
+    readonly client: string,
+    doc: DescribeDoc,
+    private readonly onChange: (link: DeviceLink, names: string[]) => void,
+    logger: Logger,
+  ) {
+    super(logger);
+    this.modules = modulesOf(doc, client);
+  }
+
+  get endpoint(): string {
+    return `${this.client} (through monitor ${this.monitor.name})`;
+  }
+
+  get up(): boolean {
+    return this.connected;
+  }
+
+  /** Takes the monitor's view of the device; returns the names whose value changed and whether the link went up or down. */
+  sync(state: PeerState): { changed: string[]; linkChanged: boolean } {
+    const changed: string[] = [];
+    for (const [name, v] of Object.entries(state.values)) {
+      if (this.values.get(name) !== v) changed.push(name);
+      this.values.set(name, v);
+      this.ts.set(name, state.ts[name] ?? Date.now());
+    }
+    const linkChanged = this.connected !== state.connected;
+    this.connected = state.connected;
+    return { changed, linkChanged };
+  }
+
+  update(u: MonitorUpdate): void {
+    const names = Object.keys(u.values);
+    for (const name of names) {
+      this.values.set(name, u.values[name]!);
+      this.ts.set(name, u.t);
+    }
+    if (names.length > 0) this.onChange(this, names);
+  }
+
+  async refresh(): Promise<void> {
+    const state = this.monitor.peer(this.client);
+    if (!state) return;
+    const { changed } = this.sync(state);
+    if (changed.length > 0) this.onChange(this, changed);
+  }
+
+  async write(line: string, peerAddress: string, asOperator: boolean): Promise<Command> {
+    const reply = await this.monitor.send(this.client, line, { who: `secop:${peerAddress}`, peer: peerAddress, role: asOperator ? 'operator' : null });
+    const cmd = parseLine(reply);
+    const err = parseErrorReply(cmd);
+    if (err) throw err;
+    return cmd;
+  }
+}
+
 interface Peer {
   socket: net.Socket;
   address: string;
@@ -206,9 +324,18 @@ interface Peer {
 export class SecopNode {
   private server: net.Server | null = null;
   private readonly links: DaemonLink[] = [];
-  private readonly modules = new Map<string, { module: SecopModule; link: DaemonLink }>();
+  /** Devices reached through the monitor, by its client name. */
+  private readonly monitorLinks = new Map<string, MonitorLink>();
+  private unfollowMonitor: (() => void) | undefined;
+  private readonly modules = new Map<string, { module: SecopModule; link: DeviceLink }>();
   private readonly peers = new Set<Peer>();
-  private readonly slots = new ConnectionSlots(LISTENER_DEFAULTS.maxConnections, LISTENER_DEFAULTS.maxConnectionsPerAddress);
+  private readonly slots: ConnectionSlots;
+  /**
+   * What the node's framing did, for tests and diagnosis: request lines refused as too long,
+   * connections refused by the slots, and the most bytes of one unfinished line it ever held
+   * (never above maxLineLength: an over-long line is dropped as it arrives).
+   */
+  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0 };
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
@@ -219,6 +346,7 @@ export class SecopNode {
 
   constructor(private readonly opts: SecopNodeOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
+    this.slots = new ConnectionSlots(opts.maxConnections ?? LISTENER_DEFAULTS.maxConnections, opts.maxConnectionsPerAddress ?? LISTENER_DEFAULTS.maxConnectionsPerAddress);
   }
 
   async start(): Promise<void> {
@@ -226,7 +354,8 @@ export class SecopNode {
     if (!this.opts.trusted && !isLoopback(host)) {
       throw new SecopError('Impossible', `SECoP has no authentication: listening on ${host} needs --trusted (the facility network is trusted), or listen on 127.0.0.1`);
     }
-    for (const d of this.opts.daemons) {
+    if (this.opts.monitor) await this.followMonitor(this.opts.monitor);
+    for (const d of this.opts.daemons ?? []) {
       const client = new LabwireClient({
         host: d.host,
         port: d.port,
@@ -240,10 +369,9 @@ export class SecopNode {
       const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger);
       this.links.push(link);
       await link.start();
-      for (const m of link.modules) {
-        if (this.modules.has(m.name.toLowerCase())) throw new SecopError('Impossible', `two daemons give the module name ${m.name}: give the devices distinct names`);
-        this.modules.set(m.name.toLowerCase(), { module: m, link });
-      }
+      const clash = this.clash(link);
+      if (clash) throw new SecopError('Impossible', clash);
+      this.addModules(link);
     }
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
@@ -255,13 +383,15 @@ export class SecopNode {
     if (this.opts.discoveryPort !== undefined) {
       // Broadcasts reach only a socket bound to the wildcard address, so beyond loopback bind that.
       const udpHost = isLoopback(host) ? host : host.includes(':') ? '::' : '0.0.0.0';
-      this.discovery = await startDiscovery(udpHost, this.opts.discoveryPort, () => ({ port: this.port, equipment_id: this.opts.name, firmware: 'labwire', description: `labwire lab ${this.opts.name}` }), this.opts.logger);
+      this.discovery = await startDiscovery(udpHost, this.opts.discoveryPort, () => ({ port: this.port, equipment_id: this.opts.name, firmware: 'labwire', description: `labwire lab ${this.opts.name}` }), this.opts.logger, this.opts.discoveryLimits ? { limits: this.opts.discoveryLimits } : {});
       this.discoveryPort = this.discovery.port;
     }
     this.opts.logger.info({ port: this.port, host, modules: [...this.modules.values()].map((m) => m.module.name) }, 'SECoP node listening');
   }
 
   async close(): Promise<void> {
+    this.unfollowMonitor?.();
+    this.unfollowMonitor = undefined;
     for (const p of this.peers) p.socket.destroy();
     this.peers.clear();
     await this.discovery?.close();
@@ -280,6 +410,61 @@ export class SecopNode {
     return describeNode(this.opts.name, `labwire lab ${this.opts.name}`, [...this.modules.values()].map((m) => m.module));
   }
 
+  /** Why the link's modules cannot join the node (a name another device's module has), or undefined. */
+  private clash(link: DeviceLink): string | undefined {
+    for (const m of link.modules) {
+      // SECoP names must be unique lower-cased (reference §1).
+      const other = this.modules.get(m.name.toLowerCase());
+      if (other) return `two devices give the SECoP module name ${m.name} (${other.link.endpoint} and ${link.endpoint}): give the devices distinct names`;
+    }
+    return undefined;
+  }
+
+  private addModules(link: DeviceLink): void {
+    for (const m of link.modules) this.modules.set(m.name.toLowerCase(), { module: m, link });
+  }
+
+  /** Follows the monitor's devices: those it describes now, and every one it describes later. */
+  private async followMonitor(monitor: SecopMonitor): Promise<void> {
+    const onPeer = (state: PeerState): void => this.onMonitorPeer(monitor, state);
+    const onUpdate = (u: MonitorUpdate): void => this.monitorLinks.get(u.client)?.update(u);
+    monitor.on('peer', onPeer);
+    monitor.on('update', onUpdate);
+    this.unfollowMonitor = () => {
+      monitor.off('peer', onPeer);
+      monitor.off('update', onUpdate);
+    };
+    for (const state of monitor.peers()) this.onMonitorPeer(monitor, state);
+    const wanted = this.opts.waitFor ?? [];
+    const deadline = Date.now() + (this.opts.connectTimeoutMs ?? 15_000);
+    while (wanted.some((n) => !this.monitorLinks.has(n)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const missing = wanted.filter((n) => !this.monitorLinks.has(n));
+    // Not fatal: the device joins the node when the monitor reads its describe.
+    if (missing.length > 0) this.opts.logger.warn({ missing }, 'SECoP node: not described by the monitor yet; their modules are added when they are');
+  }
+
+  private onMonitorPeer(monitor: SecopMonitor, state: PeerState): void {
+    const link = this.monitorLinks.get(state.name);
+    if (link) {
+      const { changed, linkChanged } = link.sync(state);
+      if (changed.length > 0) this.onValues(link, changed);
+      if (linkChanged) this.onConnection(link, state.connected);
+      return;
+    }
+    // CCDLab peers have no describe: nothing to build modules from.
+    if (state.protocol !== 'labwire' || !state.describe) return;
+    const added = new MonitorLink(monitor, state.name, state.describe, (l, names) => this.onValues(l, names), this.opts.logger);
+    const clash = this.clash(added);
+    if (clash) {
+      this.opts.logger.error(`SECoP node: ${clash}; ${state.name} is left out`);
+      return;
+    }
+    added.sync(state);
+    this.monitorLinks.set(state.name, added);
+    this.addModules(added);
+    this.opts.logger.info({ device: state.name, modules: added.modules.map((m) => m.name) }, 'SECoP node: device added');
+  }
+
   // ---- connections -------------------------------------------------------------------------------
 
   private accept(socket: net.Socket): void {
@@ -287,6 +472,7 @@ export class SecopNode {
     // descriptor, nor N × the output bound of memory, with connections that never read.
     const refused = this.slots.take(socket);
     if (refused !== undefined) {
+      this.counters.refusedConnections++;
       this.opts.logger.warn(`SECoP node: ${refused}; refusing ${socket.remoteAddress ?? '?'}`);
       socket.on('error', () => undefined);
       socket.destroy();
@@ -348,10 +534,12 @@ export class SecopNode {
             discarding = true;
             chunks = [];
             size = 0;
+            this.counters.overlongLines++;
             this.send(peer, `${head} ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
           } else {
             chunks.push(piece);
             size += piece.length;
+            if (size > this.counters.maxHeldLineBytes) this.counters.maxHeldLineBytes = size;
           }
         }
         if (lf < 0) return;
@@ -447,7 +635,7 @@ export class SecopNode {
     }
   }
 
-  private module(name: string): { module: SecopModule; link: DaemonLink } {
+  private module(name: string): { module: SecopModule; link: DeviceLink } {
     const m = this.modules.get(name.toLowerCase());
     if (!m || m.module.name !== name) throw new SecopError('NoSuchModule', `no module "${name.slice(0, 63)}"; this node has ${[...this.modules.values()].map((x) => x.module.name).join(', ')}`);
     return m;
@@ -460,7 +648,7 @@ export class SecopNode {
     return [parts[0], parts[1]];
   }
 
-  private accessible(specifier: string): { module: SecopModule; link: DaemonLink; param: string } {
+  private accessible(specifier: string): { module: SecopModule; link: DeviceLink; param: string } {
     const [mod, param] = this.split(specifier);
     const { module, link } = this.module(mod);
     if (param !== 'status' && !module.params.has(param)) {
@@ -470,11 +658,11 @@ export class SecopNode {
     return { module, link, param };
   }
 
-  private requireUp(link: DaemonLink): void {
-    if (!link.up) throw new SecopError('CommunicationFailed', `no connection to the labwire daemon ${link.client.endpoint}; the node reconnects by itself`);
+  private requireUp(link: DeviceLink): void {
+    if (!link.up) throw new SecopError('CommunicationFailed', `no connection to the labwire daemon ${link.endpoint}; the node reconnects by itself`);
   }
 
-  private report(module: SecopModule, link: DaemonLink, param: string): Json {
+  private report(module: SecopModule, link: DeviceLink, param: string): Json {
     if (param === 'status') {
       const t = Math.max(link.ts.get('state') ?? 0, link.ts.get('hw_connected') ?? 0) || Date.now();
       return [link.status(module), { t: t / 1000 }];
@@ -489,7 +677,7 @@ export class SecopNode {
     for (const { module, link } of this.modules.values()) {
       if (only && module.name !== only) continue;
       if (!link.up) {
-        this.send(peer, `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `no connection to the labwire daemon ${link.client.endpoint}`, {}])}`);
+        this.send(peer, `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `no connection to the labwire daemon ${link.endpoint}`, {}])}`);
         this.send(peer, `update ${module.name}:status ${JSON.stringify(this.report(module, link, 'status'))}`);
         continue;
       }
@@ -508,12 +696,23 @@ export class SecopNode {
     }
   }
 
-  private writeLine(peer: Peer, inner: string): string {
+  /** Whether a write may go, and as operator naming the peer (true) or as the node's own line (false). */
+  private writeMode(peer: Peer): boolean {
     // A request queued before its client left is not applied in the name of a gone peer.
     if (peer.closed || peer.socket.destroyed) throw new SecopError('Impossible', `the SECoP client ${peer.address} has disconnected: its request is not forwarded`);
-    if (this.opts.token) return `as user=${quote(`secop:${peer.address}`)} role=operator ${inner}`;
-    if (this.opts.trusted) return inner;
+    if (this.opts.token) return true;
+    if (this.opts.trusted) return false;
     throw new SecopError('Impossible', 'this SECoP node is read-only: give it an operator token (--token-file or LABWIRE_TOKEN; mark it forward in the daemon\'s token file) or declare the network trusted (--trusted)');
+  }
+
+  /** Sends a write for the peer; the daemon's refusal becomes the SECoP error it maps to. */
+  private async write(link: DeviceLink, peer: Peer, line: string): Promise<Command> {
+    const asOperator = this.writeMode(peer);
+    try {
+      return await link.write(line, peer.address, asOperator);
+    } catch (err) {
+      throw secopErrorOf(err);
+    }
   }
 
   private parseJson(data: string | undefined, what: string): unknown {
@@ -533,15 +732,15 @@ export class SecopNode {
     const converted = fromSecop(this.parseJson(data, `change ${specifier}`), p.desc);
     if (!converted.ok) throw new SecopError('WrongType', `${module.name}:${param}: ${converted.message}`);
     this.requireUp(link);
-    const line = this.writeLine(peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
-    try {
-      await link.client.request(line);
-    } catch (err) {
-      throw secopErrorOf(err);
-    }
+    const reply = await this.write(link, peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
+    const appliedAt = Date.now();
     // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
     await this.afterWrite(link);
-    this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(this.report(module, link, param))}`);
+    // `changed` carries the value as read back after the change (reference §4): the daemon's
+    // `ok set <param>=<value as applied>`, which the cache (a poll behind) may not hold yet.
+    const readBack = reply.kwargs[p.labwire];
+    const report: Json = readBack === undefined ? this.report(module, link, param) : [toSecop(convertValue(readBack, p.desc.type) as CacheValue, p.desc), { t: appliedAt / 1000 }];
+    this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(report)}`);
   }
 
   private async doCommand(peer: Peer, specifier: string, data: string | undefined): Promise<void> {
@@ -576,23 +775,18 @@ export class SecopNode {
       throw new SecopError('WrongType', `${mod}:${name} takes no argument`);
     }
     this.requireUp(link);
-    const line = this.writeLine(peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
-    try {
-      await link.client.request(line);
-    } catch (err) {
-      throw secopErrorOf(err);
-    }
+    await this.write(link, peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
     // Side effects (the target, the state turning BUSY) go out as updates before `done`.
     await this.afterWrite(link);
     this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
   }
 
   /** The write was applied: a failing re-read must not turn it into an error reply. */
-  private async afterWrite(link: DaemonLink): Promise<void> {
+  private async afterWrite(link: DeviceLink): Promise<void> {
     try {
       await link.refresh();
     } catch (err) {
-      this.opts.logger.warn({ err, daemon: link.client.endpoint }, 'SECoP node: re-reading after a write failed; updates follow from the subscription');
+      this.opts.logger.warn({ err, daemon: link.endpoint }, 'SECoP node: re-reading after a write failed; updates follow from the subscription');
     }
   }
 
@@ -602,7 +796,7 @@ export class SecopNode {
     return [...this.peers].filter((p) => p.active === null || (p.active !== false && p.active.has(module)));
   }
 
-  private onValues(link: DaemonLink, names: string[]): void {
+  private onValues(link: DeviceLink, names: string[]): void {
     const changed = new Set(names);
     for (const module of link.modules) {
       const peers = this.activeFor(module.name);
@@ -615,7 +809,7 @@ export class SecopNode {
     }
   }
 
-  private pushStatus(module: SecopModule, link: DaemonLink, peers: Peer[]): void {
+  private pushStatus(module: SecopModule, link: DeviceLink, peers: Peer[]): void {
     const status = JSON.stringify(link.status(module));
     if (this.lastStatus.get(module.name) === status) return;
     this.lastStatus.set(module.name, status);
@@ -623,11 +817,11 @@ export class SecopNode {
     for (const peer of peers) this.send(peer, line);
   }
 
-  private onConnection(link: DaemonLink, up: boolean): void {
+  private onConnection(link: DeviceLink, up: boolean): void {
     for (const module of link.modules) {
       const peers = this.activeFor(module.name);
       if (!up) {
-        const line = `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `lost the labwire daemon ${link.client.endpoint}; reconnecting`, {}])}`;
+        const line = `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `lost the labwire daemon ${link.endpoint}; reconnecting`, {}])}`;
         for (const peer of peers) this.send(peer, line);
       }
       this.pushStatus(module, link, peers);
