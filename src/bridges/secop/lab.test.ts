@@ -93,6 +93,13 @@ describe('secop in the lab file', () => {
       expect(below.received.some((l) => /set setpoint=30$/.test(l))).toBe(true);
       const refused = await c.request('change remote:target 41', 'changed', 'remote:target');
       expect((refused.data as [string])[0]).toBe('RangeError');
+      // The peer daemon's log lines, as the monitor receives them, on request.
+      await c.request('logging remote "info"', 'logging', 'remote');
+      const logMark = c.messages.length;
+      await eventually(() => {
+        remote.log('warning', 'compressor hot');
+        expect(client.messages.slice(logMark).some((m) => m.line === 'log remote:info "compressor hot"')).toBe(true);
+      }, 15_000, 200);
       // A peer that goes away: CommunicationFailed, and back by itself.
       await remote.stop();
       await eventually(async () => expect(((await client.request('read remote:value', 'reply')).data as [string])[0]).toBe('CommunicationFailed'), 30_000, 200);

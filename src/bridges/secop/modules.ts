@@ -166,13 +166,14 @@ export function describeNode(equipmentId: string, description: string, modules: 
   for (const m of modules) {
     const accessibles: { [k: string]: Json } = {};
     for (const p of m.params.values()) {
-      accessibles[p.name] = { description: p.desc.description, datainfo: datainfo(p.desc), readonly: p.readonly };
+      // Writable parameters and commands answer `check` (validated by the node, nothing applied).
+      accessibles[p.name] = { description: p.desc.description, datainfo: datainfo(p.desc), readonly: p.readonly, ...(p.readonly ? {} : { checkable: true }) };
       if (p.name === 'value') {
         accessibles.status = { description: `labwire state of ${m.device} (${m.valueParam})`, datainfo: STATUS_DATAINFO, readonly: true };
       }
     }
     if (!accessibles.status) accessibles.status = { description: `labwire state of ${m.device}`, datainfo: STATUS_DATAINFO, readonly: true };
-    for (const c of m.commands.values()) accessibles[c.name] = { description: c.description, datainfo: commandInfo(c) };
+    for (const c of m.commands.values()) accessibles[c.name] = { description: c.description, datainfo: commandInfo(c), checkable: true };
     const classes = m.className === 'Drivable' ? ['Drivable', 'Writable', 'Readable'] : m.className === 'Writable' ? ['Writable', 'Readable'] : ['Readable'];
     mods[m.name] = { description: m.description, interface_classes: classes, accessibles, implementor: 'labwire' };
   }

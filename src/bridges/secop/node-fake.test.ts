@@ -95,3 +95,53 @@ describe('SECoP connection limits', () => {
     expect(again.closed).toBe(false);
   }, 60_000);
 });
+
+describe('SECoP check and logging (optional requests of the reference)', () => {
+  const errorClass = (m: { data: unknown }): string => (m.data as [string])[0];
+
+  it('check validates a change or a command against the describe without applying it', async () => {
+    const n = await node();
+    const c = await client(n.port);
+    const d = (await c.request('describe', 'describing')).data as { modules: Record<string, { accessibles: Record<string, { checkable?: boolean }> }> };
+    expect(d.modules.fake!.accessibles.target!.checkable).toBe(true);
+    expect(d.modules.fake!.accessibles.value!.checkable).toBeUndefined();
+    const sets = (): number => fake.received.filter((l) => l.includes('set ')).length;
+    const before = sets();
+    const ok = await c.request('check fake:target 12.5', 'checked', 'fake:target');
+    expect(ok.line).toMatch(/^checked fake:target \[12\.5,\{\}\]$/);
+    expect(errorClass(await c.request('check fake:target 41', 'checked'))).toBe('RangeError');
+    expect(errorClass(await c.request('check fake:target "hot"', 'checked'))).toBe('WrongType');
+    expect(errorClass(await c.request('check fake:value 3', 'checked'))).toBe('NotCheckable');
+    expect(errorClass(await c.request('check fake:nothing 3', 'checked'))).toBe('NoSuchParameter');
+    expect(errorClass(await c.request('check nosuch:target 3', 'checked'))).toBe('NoSuchModule');
+    expect((await c.request('check fake:_start', 'checked', 'fake:_start')).line).toBe('checked fake:_start [null,{}]');
+    expect(errorClass(await c.request('check fake:_start 3', 'checked'))).toBe('WrongType');
+    expect(sets()).toBe(before);
+  });
+
+  it('logging <module> <level> sends the device\'s log lines from that level up; "off" stops them', async () => {
+    const n = await node();
+    const c = await client(n.port);
+    const quiet = await client(n.port);
+    expect((await c.request('logging fake "info"', 'logging', 'fake')).line).toBe('logging fake "info"');
+    let mark = c.messages.length;
+    // The node's subscription carries the daemon's log pushes.
+    await eventually(() => {
+      fake.log('warning', 'pump pressure low');
+      expect(c.messages.slice(mark).some((m) => m.line === 'log fake:info "pump pressure low"')).toBe(true);
+    }, 15_000, 200);
+    fake.log('error', 'pump stopped');
+    await c.next((m) => m.line === 'log fake:error "pump stopped"', mark);
+    await c.request('logging fake "error"', 'logging', 'fake');
+    mark = c.messages.length;
+    fake.log('info', 'just info');
+    fake.log('error', 'second error');
+    await c.next((m) => m.line === 'log fake:error "second error"', mark);
+    expect(c.messages.slice(mark).some((m) => m.line.includes('just info'))).toBe(false);
+    await c.request('logging fake "off"', 'logging', 'fake');
+    expect(quiet.messages.some((m) => m.action === 'log')).toBe(false);
+    expect(errorClass(await c.request('logging fake "loud"', 'logging'))).toBe('WrongType');
+    expect(errorClass(await c.request('logging nosuch "info"', 'logging'))).toBe('NoSuchModule');
+  });
+});
+

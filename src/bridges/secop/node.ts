@@ -10,10 +10,11 @@ import { LabwireClient, type TlsOptions } from '../../client/index.js';
 import { convertValue } from '../../client/index.js';
 import { LabwireError, makeCommand, formatCommand, parseErrorReply, parseLine, quote, type Command, type DescribeDoc, type WireValue } from '../../wire/index.js';
 import type { MonitorUpdate, MonitorView, PeerState } from '../../monitor/types.js';
+import type { LogEntry } from '../../archive/types.js';
 import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
 import { startDiscovery, type Discovery } from './discovery.js';
 import type { AnswerLimits } from './answer-limiter.js';
-import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
+import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopCommand, type SecopModule } from './modules.js';
 
 export interface SecopNodeOptions {
   /** Node name (the lab); the equipment_id. */
@@ -319,6 +320,16 @@ interface Peer {
   active: Set<string> | null | false;
   /** The connection is gone: its queued requests are dropped, and no write is forwarded for it. */
   closed: boolean;
+  /** `logging`: per module, the lowest SECoP log level sent to this peer (absent: none). */
+  logging: Map<string, number>;
+}
+
+/** SECoP log levels, lowest first; `logging <module> "off"` (or false) switches a module off. */
+const LOG_LEVELS = ['debug', 'info', 'error'] as const;
+
+/** A labwire log level as SECoP's: errors stay errors, the rest is info. */
+function secopLogLevel(level: string): (typeof LOG_LEVELS)[number] {
+  return level === 'error' ? 'error' : level === 'debug' ? 'debug' : 'info';
 }
 
 export class SecopNode {
@@ -367,6 +378,7 @@ export class SecopNode {
         backoff: { initialMs: 200, maxMs: 2000 },
       });
       const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger);
+      client.on('log', (e: { level: string; message: string }) => this.onLog(link, e.level, e.message));
       this.links.push(link);
       await link.start();
       const clash = this.clash(link);
@@ -428,11 +440,17 @@ export class SecopNode {
   private async followMonitor(monitor: SecopMonitor): Promise<void> {
     const onPeer = (state: PeerState): void => this.onMonitorPeer(monitor, state);
     const onUpdate = (u: MonitorUpdate): void => this.monitorLinks.get(u.client)?.update(u);
+    const onMessage = (e: LogEntry): void => {
+      const link = this.monitorLinks.get(e.source);
+      if (link) this.onLog(link, e.level, e.message);
+    };
     monitor.on('peer', onPeer);
     monitor.on('update', onUpdate);
+    monitor.on('message', onMessage);
     this.unfollowMonitor = () => {
       monitor.off('peer', onPeer);
       monitor.off('update', onUpdate);
+      monitor.off('message', onMessage);
     };
     for (const state of monitor.peers()) this.onMonitorPeer(monitor, state);
     const wanted = this.opts.waitFor ?? [];
@@ -478,7 +496,7 @@ export class SecopNode {
       socket.destroy();
       return;
     }
-    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false };
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map() };
     this.peers.add(peer);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
@@ -614,7 +632,7 @@ export class SecopNode {
         return;
       case 'help':
         for (const text of [
-          `labwire SECoP node ${this.opts.name}: requests *IDN?, describe, activate [module], deactivate [module], ping [token], read module:param, change module:param <json>, do module:command [<json>], help`,
+          `labwire SECoP node ${this.opts.name}: requests *IDN?, describe, activate [module], deactivate [module], ping [token], read module:param, change module:param <json>, do module:command [<json>], check module:accessible [<json>], logging [module] <level>, help`,
           'modules follow the labwire devices: <device> and <device>_<group> (loop1, chA …); custom parameters carry a leading _',
         ]) {
           this.send(peer, `helping . ${JSON.stringify(text)}`);
@@ -630,8 +648,12 @@ export class SecopNode {
         return this.change(peer, specifier, data);
       case 'do':
         return this.doCommand(peer, specifier, data);
+      case 'check':
+        return this.check(peer, specifier, data);
+      case 'logging':
+        return this.logging(peer, specifier, data);
       default:
-        throw new SecopError('ProtocolError', `unknown request "${action.slice(0, 40)}"; this node accepts *IDN?, describe, activate, deactivate, ping, read, change, do, help`);
+        throw new SecopError('ProtocolError', `unknown request "${action.slice(0, 40)}"; this node accepts *IDN?, describe, activate, deactivate, ping, read, change, do, check, logging, help`);
     }
   }
 
@@ -750,7 +772,16 @@ export class SecopNode {
     if (!cmd) {
       throw new SecopError('NoSuchCommand', `module ${mod} has no command "${name}"${module.commands.size ? `; it has ${[...module.commands.keys()].join(', ')}` : ''}`);
     }
-    const arg = this.parseJson(data, `do ${specifier}`);
+    const kwargs = this.commandArgs(mod, name, cmd, this.parseJson(data, `do ${specifier}`));
+    this.requireUp(link);
+    await this.write(link, peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
+    // Side effects (the target, the state turning BUSY) go out as updates before `done`.
+    await this.afterWrite(link);
+    this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+  }
+
+  /** The labwire arguments of a command from its SECoP argument (one value, or a struct of several). */
+  private commandArgs(mod: string, name: string, cmd: SecopCommand, arg: unknown): Record<string, WireValue> {
     const kwargs: Record<string, WireValue> = {};
     if (cmd.args.length === 1) {
       const [argName, desc] = cmd.args[0]!;
@@ -774,11 +805,73 @@ export class SecopNode {
     } else if (arg !== null) {
       throw new SecopError('WrongType', `${mod}:${name} takes no argument`);
     }
-    this.requireUp(link);
-    await this.write(link, peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
-    // Side effects (the target, the state turning BUSY) go out as updates before `done`.
-    await this.afterWrite(link);
-    this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+    return kwargs;
+  }
+
+  /**
+   * `check` (reference §3, optional in SECoP): whether a `change` or `do` would be accepted by the
+   * node's own checks — the accessible exists and is writable, the JSON has its type, a number is
+   * within the daemon's effective limits — without applying anything. The daemon's roles and
+   * state are not asked: those only a real `change` meets.
+   */
+  private check(peer: Peer, specifier: string, data: string | undefined): void {
+    const [mod, name] = this.split(specifier);
+    const { module } = this.module(mod);
+    const cmd = module.commands.get(name);
+    if (cmd) {
+      const arg = this.parseJson(data, `check ${specifier}`);
+      this.commandArgs(mod, name, cmd, arg);
+      this.send(peer, `checked ${mod}:${name} ${JSON.stringify([arg as Json, {}])}`);
+      return;
+    }
+    const { param } = this.accessible(specifier);
+    const p = module.params.get(param);
+    if (!p || p.readonly) throw new SecopError('NotCheckable', `${mod}:${param} is read-only: only writable parameters and commands can be checked`);
+    if (data === undefined) throw new SecopError('ProtocolError', `check ${specifier} needs a JSON value`);
+    const converted = fromSecop(this.parseJson(data, `check ${specifier}`), p.desc);
+    if (!converted.ok) throw new SecopError('WrongType', `${mod}:${param}: ${converted.message}`);
+    const v = converted.value;
+    if (typeof v === 'number' && ((p.desc.min !== undefined && v < p.desc.min) || (p.desc.max !== undefined && v > p.desc.max))) {
+      throw new SecopError('RangeError', `${mod}:${param}: ${v} is outside ${p.desc.min ?? '-inf'}..${p.desc.max ?? 'inf'}${p.desc.unit ? ` ${p.desc.unit}` : ''}`);
+    }
+    this.send(peer, `checked ${mod}:${param} ${JSON.stringify([toSecop(v, p.desc), {}])}`);
+  }
+
+  /**
+   * `logging [module[:param]] <level>` (reference §3, optional): the device's log lines (labwire
+   * `log` pushes, and what the monitor logs of the device) go to this peer as
+   * `log <module>:<level> <json text>` from that level up. Without a module: every module.
+   */
+  private logging(peer: Peer, specifier: string, data: string | undefined): void {
+    // `logging "info"` has the level where the specifier would be.
+    const nodeWide = data === undefined;
+    const levelText = nodeWide ? specifier : data;
+    // MUST-ignore: a `:param` part of the specifier (labwire logs are per device).
+    const moduleName = nodeWide || specifier === '' ? undefined : specifier.split(':')[0]!;
+    const level = this.parseJson(levelText, `logging ${specifier}`);
+    const rank = level === false || level === 'off' ? -1 : LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
+    if (rank < -1 || (rank === -1 && level !== false && level !== 'off')) {
+      throw new SecopError('WrongType', `logging: the level is one of ${LOG_LEVELS.map((l) => JSON.stringify(l)).join(', ')}, "off" or false; got ${String(levelText).slice(0, 40)}`);
+    }
+    const names = moduleName !== undefined ? [this.module(moduleName).module.name] : [...this.modules.values()].map((m) => m.module.name);
+    for (const n of names) {
+      if (rank < 0) peer.logging.delete(n);
+      else peer.logging.set(n, rank);
+    }
+    this.send(peer, `logging ${moduleName ?? '.'} ${JSON.stringify(level)}`);
+  }
+
+  /** A log line of a device: to the peers that asked for its device module's logs at that level. */
+  private onLog(link: DeviceLink, level: string, text: string): void {
+    const module = link.modules[0];
+    if (!module) return;
+    const secop = secopLogLevel(level);
+    const rank = LOG_LEVELS.indexOf(secop);
+    const line = `log ${module.name}:${secop} ${JSON.stringify(text)}`;
+    for (const peer of this.peers) {
+      const wanted = peer.logging.get(module.name);
+      if (wanted !== undefined && rank >= wanted) this.send(peer, line);
+    }
   }
 
   /** The write was applied: a failing re-read must not turn it into an error reply. */
