@@ -14,6 +14,7 @@ import type { LogEntry } from '../../archive/types.js';
 import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
 import { startDiscovery, type Discovery } from './discovery.js';
 import type { AnswerLimits } from './answer-limiter.js';
+import { MAX_HANDSHAKE_BYTES, OP, WsDecoder, WsError, encodeFrame, handshakeResponse } from './websocket.js';
 import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopCommand, type SecopModule } from './modules.js';
 
 export interface SecopNodeOptions {
@@ -322,6 +323,8 @@ interface Peer {
   closed: boolean;
   /** `logging`: per module, the lowest SECoP log level sent to this peer (absent: none). */
   logging: Map<string, number>;
+  /** The WebSocket variant: every message goes as one TEXT frame. */
+  ws: boolean;
 }
 
 /** SECoP log levels, lowest first; `logging <module> "off"` (or false) switches a module off. */
@@ -496,7 +499,7 @@ export class SecopNode {
       socket.destroy();
       return;
     }
-    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map() };
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map(), ws: false };
     this.peers.add(peer);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
@@ -539,7 +542,7 @@ export class SecopNode {
       }
       if (!running) void run();
     };
-    socket.on('data', (data: Buffer) => {
+    const onLines = (data: Buffer): void => {
       let start = 0;
       for (;;) {
         if (peer.closed) return;
@@ -567,6 +570,65 @@ export class SecopNode {
         size = 0;
         start = lf + 1;
       }
+    };
+    // The first bytes decide: `GET /` is the WebSocket variant (reference §2), anything else lines.
+    let mode: 'sniff' | 'lines' | 'ws-head' | 'ws' = 'sniff';
+    let held: Buffer = Buffer.alloc(0);
+    const decoder = new WsDecoder(this.maxLine);
+    const wsFail = (err: WsError): void => {
+      this.counters.overlongLines += err.closeCode === 1009 ? 1 : 0;
+      this.send(peer, `error_unknown . ${JSON.stringify(['ProtocolError', err.message, {}])}`);
+      this.closeWs(peer, err.closeCode);
+    };
+    const onFrames = (data: Buffer): void => {
+      let messages;
+      try {
+        messages = decoder.push(data);
+      } catch (err) {
+        if (err instanceof WsError) return wsFail(err);
+        throw err;
+      }
+      for (const m of messages) {
+        if (peer.closed) return;
+        if (m.opcode === OP.ping) socket.write(encodeFrame(OP.pong, m.data));
+        else if (m.opcode === OP.close) return this.closeWs(peer, 1000);
+        else if (m.opcode === OP.text || m.opcode === OP.binary) {
+          // One message per frame, its line ending optional.
+          for (const line of m.data.toString('utf8').split('\n')) if (line.replace(/\r$/, '') !== '') enqueue(line.replace(/\r$/, ''));
+        }
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (mode === 'lines') return onLines(chunk);
+      if (mode === 'ws') return onFrames(chunk);
+      held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+      if (mode === 'sniff') {
+        const first = held.subarray(0, 5).toString('latin1');
+        if (held.length < 5 && 'GET /'.startsWith(first)) return;
+        if (first !== 'GET /') {
+          mode = 'lines';
+          const data = held;
+          held = Buffer.alloc(0);
+          return onLines(data);
+        }
+        mode = 'ws-head';
+      }
+      const end = held.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (held.length > MAX_HANDSHAKE_BYTES) socket.destroy();
+        return;
+      }
+      const { ok, response } = handshakeResponse(held.subarray(0, end).toString('latin1'));
+      socket.write(response);
+      if (!ok) {
+        socket.end();
+        return;
+      }
+      peer.ws = true;
+      mode = 'ws';
+      const rest = held.subarray(end + 4);
+      held = Buffer.alloc(0);
+      if (rest.length > 0) onFrames(rest);
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -585,7 +647,17 @@ export class SecopNode {
       return;
     }
     // SECoP lines are ASCII: JSON escapes keep units such as °C intact for any client.
-    peer.socket.write(`${line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`);
+    const ascii = line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    if (peer.ws) peer.socket.write(encodeFrame(OP.text, Buffer.from(ascii, 'latin1')));
+    else peer.socket.write(`${ascii}\n`);
+  }
+
+  /** Ends a WebSocket connection with a close frame (RFC 6455 §5.5.1). */
+  private closeWs(peer: Peer, code: number): void {
+    if (peer.socket.destroyed) return;
+    const body = Buffer.alloc(2);
+    body.writeUInt16BE(code, 0);
+    peer.socket.end(encodeFrame(OP.close, body));
   }
 
   private async handle(peer: Peer, line: string): Promise<void> {
