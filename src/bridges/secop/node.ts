@@ -724,7 +724,7 @@ export class SecopNode {
     const moduleName = nodeWide || specifier === '' ? undefined : specifier.split(':')[0]!;
     const level = this.parseJson(levelText, `logging ${specifier}`);
     const rank = level === false || level === 'off' ? -1 : LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
-    if (rank < -1 || (rank === -1 && level !== false && level !== 'off')) {
+    if (rank === -1 && level !== false && level !== 'off') {
       throw new SecopError('WrongType', `logging: the level is one of ${LOG_LEVELS.map((l) => JSON.stringify(l)).join(', ')}, "off" or false; got ${String(levelText).slice(0, 40)}`);
     }
     const names = moduleName !== undefined ? [this.module(moduleName).module.name] : [...this.modules.values()].map((m) => m.module.name);
