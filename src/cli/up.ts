@@ -23,6 +23,7 @@ export async function runLab(config: LabConfig, logLevel: string | undefined): P
     `  monitor       127.0.0.1:${lab.monitor.port} (labwire protocol${tlsNote(config.monitor.tls)})`,
     ...lab.daemons.map((d) => `  ${d.name.padEnd(13)} ${d.daemon.host}:${d.daemon.port} (${d.type} daemon${tlsNote(daemonTls.get(d.name))})${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`),
     `  archive       ${lab.archive ? (config.monitor.archive.kind === 'postgres' ? `PostgreSQL ${config.monitor.archive.url}` : config.monitor.archive.path) : `NONE — ${lab.archiveError}`}`,
+    ...(config.secop && lab.secop ? [`  secop         ${config.secop.listen.slice(0, config.secop.listen.lastIndexOf(':'))}:${lab.secop.port} (SECoP node ${config.name}: every labwire device the monitor watches${config.secop.trusted ? ', trusted network' : ''})`] : []),
     ...(config.mqtt ? [`  mqtt          ${config.mqtt.url} topics ${config.mqtt.prefix}/<device>/<param> (commands for ${Object.keys(config.mqtt.users).join(', ') || 'nobody'})`] : []),
     'Stop with Ctrl-C.',
   ];

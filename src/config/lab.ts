@@ -250,7 +250,7 @@ export const labConfigSchema = z
     alarmHooks: z.array(alarmHookSchema).default([]),
     /** The MQTT bridge, run in the monitor's process (docs/mqtt.md). */
     mqtt: mqttConfigSchema.optional(),
-    /** A SECoP node for the lab's daemons, named after the lab (docs/facilities.md). */
+    /** A SECoP node for every labwire device the monitor watches, named after the lab (docs/facilities.md, decision 0036). */
     secop: z.object({ listen: endpoint.default('127.0.0.1:10767'), trusted: z.boolean().default(false) }).strict().optional(),
     /** The Tango gateway for the lab's daemons, devices labwire/<lab>/<device> (docs/facilities.md). */
     tango: z

@@ -275,16 +275,16 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     const mqtt = config.mqtt ? startMqttBridgeFromConfig(config.mqtt, monitor, logger) : undefined;
     if (mqtt) stops.push(() => mqtt.close());
 
-    // The lab's own daemons, with the monitor's token: they trust it to name the SECoP peer in their audit.
+    // Every labwire device the monitor watches (its daemons, peer daemons, lower monitors'
+    // devices), reached through the monitor: its audit and read-only mode apply, and it names the
+    // SECoP peer to the daemons as it names the page's users (decision 0036).
     let secop: SecopNode | undefined;
     if (config.secop) {
       const ep = hostPort(config.secop.listen);
       const node = new SecopNode({
         name: config.name,
-        daemons: daemons.map((d) => {
-          const t = tls.daemons.get(d.name)?.client;
-          return { host: reachable(d.daemon.host), port: d.daemon.port, ...(t ? { tls: t } : {}) };
-        }),
+        monitor,
+        waitFor: config.daemons.map((d) => d.name),
         host: ep.host,
         port: ep.port,
         ...(peerToken ? { token: peerToken } : {}),

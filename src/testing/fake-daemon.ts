@@ -25,6 +25,13 @@ export interface FakeDaemonOptions {
   ccdlab?: boolean;
   tls?: { cert: string; key: string };
   values?: Record<string, WireValue>;
+  /** What `set` reads back for a value (an instrument that rounds or clamps); default: the value sent. */
+  readBack?: (param: string, value: WireValue) => WireValue;
+  /**
+   * `set` answers with the read-back but leaves the status values alone, like a daemon whose
+   * status is refreshed by its next poll: the test moves them with set().
+   */
+  statusLagsSet?: boolean;
 }
 
 export class FakeDaemon {
@@ -165,8 +172,9 @@ export class FakeDaemon {
             if (!(k in this.values)) return fail('NoSuchParameter', `no parameter ${k}`);
             if (k === 'setpoint' && Number(v) > 40) return fail('RangeError', `setpoint ${v} °C is above the limit of 40 °C`);
           }
-          const applied = Object.fromEntries(Object.entries(cmd.kwargs).map(([k, v]) => [k, Number.isNaN(Number(v)) ? v : Number(v)]));
-          this.set(applied);
+          const readBack = this.options.readBack ?? ((_k: string, v: WireValue) => v);
+          const applied = Object.fromEntries(Object.entries(cmd.kwargs).map(([k, v]) => [k, readBack(k, Number.isNaN(Number(v)) ? v : Number(v))]));
+          if (!this.options.statusLagsSet) this.set(applied);
           reply(formatOk('set', applied));
           return;
         }

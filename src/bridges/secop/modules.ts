@@ -66,9 +66,13 @@ function isNumber(d: ValueDescription): boolean {
   return d.type === 'float' || d.type === 'int';
 }
 
-/** The modules of one daemon's device. */
-export function modulesOf(doc: DescribeDoc): SecopModule[] {
-  const device = identifier(doc.name);
+/**
+ * The modules of one daemon's device. `deviceName` is the name the node knows the device by: the
+ * monitor's client name under `labwire up` (`chiller`, or `room1/cryo` for a lower monitor's
+ * device, whose modules are then `room1_cryo`, `room1_cryo_loop1` …), else the describe's name.
+ */
+export function modulesOf(doc: DescribeDoc, deviceName: string = doc.name): SecopModule[] {
+  const device = identifier(deviceName);
   const groups = new Map<string, Array<[string, ParamDescription]>>([['', []]]);
   for (const [name, desc] of Object.entries(doc.params)) {
     if (STANDARD.has(name)) continue;
@@ -79,7 +83,7 @@ export function modulesOf(doc: DescribeDoc): SecopModule[] {
   }
   const modules: SecopModule[] = [];
   for (const [group, entries] of groups) {
-    const moduleName = group === '' ? device : identifier(`${doc.name}_${group}`);
+    const moduleName = group === '' ? device : identifier(`${deviceName}_${group}`);
     const local = (p: string): string => (group === '' ? p : p.slice(group.length + 1));
     const declared = entries.find(([, d]) => d.target !== undefined && !d.readonly);
     // Without a declared target, one settable number is a plain target (Writable: no completion contract).
@@ -106,10 +110,10 @@ export function modulesOf(doc: DescribeDoc): SecopModule[] {
         commands.set(custom(name), { name: custom(name), labwire: name, args: Object.entries(c.args), description: c.description });
       }
     }
-    const what = group === '' ? doc.title : `${group} of ${doc.name} (${doc.title})`;
+    const what = group === '' ? doc.title : `${group} of ${deviceName} (${doc.title})`;
     modules.push({
       name: moduleName,
-      device: doc.name,
+      device: deviceName,
       className: declared ? 'Drivable' : target ? 'Writable' : 'Readable',
       valueParam,
       ...(target ? { targetParam: target[0] } : {}),
@@ -162,13 +166,14 @@ export function describeNode(equipmentId: string, description: string, modules: 
   for (const m of modules) {
     const accessibles: { [k: string]: Json } = {};
     for (const p of m.params.values()) {
-      accessibles[p.name] = { description: p.desc.description, datainfo: datainfo(p.desc), readonly: p.readonly };
+      // Writable parameters and commands answer `check` (validated by the node, nothing applied).
+      accessibles[p.name] = { description: p.desc.description, datainfo: datainfo(p.desc), readonly: p.readonly, ...(p.readonly ? {} : { checkable: true }) };
       if (p.name === 'value') {
         accessibles.status = { description: `labwire state of ${m.device} (${m.valueParam})`, datainfo: STATUS_DATAINFO, readonly: true };
       }
     }
     if (!accessibles.status) accessibles.status = { description: `labwire state of ${m.device}`, datainfo: STATUS_DATAINFO, readonly: true };
-    for (const c of m.commands.values()) accessibles[c.name] = { description: c.description, datainfo: commandInfo(c) };
+    for (const c of m.commands.values()) accessibles[c.name] = { description: c.description, datainfo: commandInfo(c), checkable: true };
     const classes = m.className === 'Drivable' ? ['Drivable', 'Writable', 'Readable'] : m.className === 'Writable' ? ['Writable', 'Readable'] : ['Readable'];
     mods[m.name] = { description: m.description, interface_classes: classes, accessibles, implementor: 'labwire' };
   }

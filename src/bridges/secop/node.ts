@@ -1,26 +1,45 @@
 /**
- * A SECoP 1.x node (reference/secop.md) in front of labwire daemons: one LabwireClient per daemon
- * (reconnecting), a cache fed by get_status and subscriptions, and a TCP listener that answers the
- * requests a node must accept. Writes go through the daemon's `set` (limits, roles, audit apply),
- * forwarded as `as user=secop:<peer> role=operator …` when the node holds a token (decision 0009).
+ * A SECoP 1.x node (reference/secop.md) in front of labwire devices: reached through their
+ * daemons (one reconnecting LabwireClient each, `labwire secop`) or through a monitor (every
+ * device it watches, `secop:` under `labwire up`; links.ts, decision 0036), and a TCP listener —
+ * plain lines or the WebSocket variant — that answers the requests a node must accept and the
+ * optional check and logging. Writes go through the daemon's `set` (limits, roles, audit apply),
+ * naming the SECoP peer as `as user=secop:<peer> role=operator …` when the node holds a token.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { LabwireClient, type TlsOptions } from '../../client/index.js';
-import { convertValue } from '../../client/index.js';
-import { LabwireError, makeCommand, formatCommand, quote, type DescribeDoc, type WireValue } from '../../wire/index.js';
+import { LabwireClient, convertValue, type TlsOptions } from '../../client/index.js';
+import { LabwireError, makeCommand, formatCommand, type Command, type WireValue } from '../../wire/index.js';
+import type { MonitorUpdate, PeerState } from '../../monitor/types.js';
+import type { LogEntry } from '../../archive/types.js';
 import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
 import { startDiscovery, type Discovery } from './discovery.js';
-import { STATUS, describeNode, fromSecop, modulesOf, toSecop, type CacheValue, type Json, type SecopModule } from './modules.js';
+import type { AnswerLimits } from './answer-limiter.js';
+import { MAX_HANDSHAKE_BYTES, OP, WsDecoder, WsError, encodeFrame, handshakeResponse } from './websocket.js';
+import { describeNode, fromSecop, toSecop, type CacheValue, type Json, type SecopCommand, type SecopModule } from './modules.js';
+import { DaemonLink, MonitorLink, type DeviceLink, type SecopMonitor } from './links.js';
+
+export type { SecopMonitor } from './links.js';
 
 export interface SecopNodeOptions {
   /** Node name (the lab); the equipment_id. */
   name: string;
-  /** The daemons; `tls` per daemon overrides the node-wide `tls`. */
-  daemons: Array<{ host: string; port: number; tls?: TlsOptions | boolean }>;
+  /** The daemons the node connects to itself; `tls` per daemon overrides the node-wide `tls`. */
+  daemons?: Array<{ host: string; port: number; tls?: TlsOptions | boolean }>;
+  /**
+   * Serve every labwire device this monitor watches (its daemons, peer daemons, lower monitors'
+   * devices `room1/<device>`), reached through it; devices it describes later are added then.
+   */
+  monitor?: SecopMonitor;
+  /** Monitor client names start() waits for (up to connectTimeoutMs) before it listens: the lab's own daemons. */
+  waitFor?: string[];
   host?: string;
   port?: number;
-  /** Operator token the node presents to the daemons (its `forward` entry makes the audit name the SECoP peer). */
+  /**
+   * Operator token the node presents to the daemons (its `forward` entry makes the audit name the
+   * SECoP peer). With `monitor`, the monitor connects with its own token: a token here then only
+   * says that writes go as operator, naming the SECoP peer.
+   */
   token?: string;
   /** TLS to the daemons, as LabwireClient takes it. */
   tls?: TlsOptions | boolean;
@@ -28,8 +47,13 @@ export interface SecopNodeOptions {
   trusted?: boolean;
   /** Answer SECoP UDP discovery on this port (10767 is the spec's; 0 in tests); off when undefined. */
   discoveryPort?: number;
+  /** Rate limits of the discovery answers (default DISCOVERY_LIMITS: 5 then 1/s per source, 50 then 20/s in all). */
+  discoveryLimits?: AnswerLimits;
   /** Longest accepted request line in bytes (default 64 KiB). */
   maxLineLength?: number;
+  /** Connections in all and from one address (the listeners' defaults, docs/decisions/0008). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   /** How long start() waits for each daemon's first describe (default 15 s). */
   connectTimeoutMs?: number;
   logger: Logger;
@@ -92,108 +116,6 @@ function secopErrorOf(err: unknown): SecopError {
   return new SecopError('InternalError', err instanceof Error ? err.message : String(err));
 }
 
-/** One labwire daemon as the node sees it. */
-class DaemonLink {
-  doc!: DescribeDoc;
-  modules: SecopModule[] = [];
-  readonly values = new Map<string, CacheValue>();
-  readonly ts = new Map<string, number>();
-  private stopped = false;
-
-  constructor(
-    readonly client: LabwireClient,
-    private readonly onChange: (link: DaemonLink, names: string[]) => void,
-    private readonly onConnection: (link: DaemonLink, up: boolean) => void,
-    private readonly logger: Logger,
-  ) {}
-
-  get up(): boolean {
-    return this.client.connected;
-  }
-
-  async start(): Promise<void> {
-    await this.client.connect();
-    this.doc = await this.client.describe();
-    this.modules = modulesOf(this.doc);
-    await this.refresh();
-    this.client.on('connected', () => {
-      this.refresh()
-        .then(() => this.onConnection(this, true))
-        .catch((err: unknown) => this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: reading the daemon after a reconnect failed'));
-    });
-    this.client.on('disconnected', () => this.onConnection(this, false));
-    void this.follow();
-  }
-
-  stop(): void {
-    this.stopped = true;
-  }
-
-  /** Reads every value (after a connect) and reports those that changed. */
-  async refresh(): Promise<void> {
-    const status = await this.client.status();
-    const changed: string[] = [];
-    for (const [name, v] of Object.entries(status.values)) {
-      if (this.values.get(name) !== v) changed.push(name);
-      this.values.set(name, v);
-      this.ts.set(name, status.ts[name] ?? status.t);
-    }
-    if (changed.length > 0) this.onChange(this, changed);
-  }
-
-  private async follow(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        for await (const u of this.client.subscribe()) {
-          const names: string[] = [];
-          for (const [name, raw] of Object.entries(u.values)) {
-            const v = convertValue(raw, this.doc.params[name]?.type);
-            this.values.set(name, v);
-            this.ts.set(name, u.t);
-            names.push(name);
-          }
-          if (names.length > 0) this.onChange(this, names);
-        }
-        return; // the client was closed
-      } catch (err) {
-        if (this.stopped) return;
-        this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: subscription refused; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
-
-  /** [code, text] of a module. */
-  status(m: SecopModule): [number, string] {
-    if (!this.up) return [STATUS.ERROR, `no connection to the labwire daemon ${this.client.endpoint}`];
-    const hw = this.values.get('hw_connected');
-    const state = String(this.values.get('state') ?? 'idle');
-    const text = String(this.values.get('state_text') ?? state);
-    if (hw === false) return [STATUS.ERROR, text];
-    switch (state) {
-      case 'error':
-        return [STATUS.ERROR, text];
-      case 'disabled':
-        return [STATUS.DISABLED, text];
-      case 'warn':
-        return [STATUS.WARN, text];
-      case 'busy':
-        return m.className === 'Drivable' ? [STATUS.BUSY, text] : [STATUS.IDLE, 'idle'];
-      case 'ramping':
-      case 'stabilizing': {
-        if (m.className !== 'Drivable') return [STATUS.IDLE, 'idle'];
-        // The daemon's state is device-wide; its text names the target that is moving (state.ts).
-        const drivables = this.modules.filter((x) => x.className === 'Drivable');
-        const mine = drivables.length === 1 || text.includes(`${m.valueParam} `) || (m.targetParam !== undefined && text.includes(`${m.targetParam} `));
-        if (!mine) return [STATUS.IDLE, 'idle'];
-        return [state === 'ramping' ? STATUS.RAMPING : STATUS.STABILIZING, text];
-      }
-      default:
-        return [STATUS.IDLE, text];
-    }
-  }
-}
-
 interface Peer {
   socket: net.Socket;
   address: string;
@@ -201,14 +123,35 @@ interface Peer {
   active: Set<string> | null | false;
   /** The connection is gone: its queued requests are dropped, and no write is forwarded for it. */
   closed: boolean;
+  /** `logging`: per module, the lowest SECoP log level sent to this peer (absent: none). */
+  logging: Map<string, number>;
+  /** The WebSocket variant: every message goes as one TEXT frame. */
+  ws: boolean;
+}
+
+/** SECoP log levels, lowest first; `logging <module> "off"` (or false) switches a module off. */
+const LOG_LEVELS = ['debug', 'info', 'error'] as const;
+
+/** A labwire log level as SECoP's: errors stay errors, the rest is info. */
+function secopLogLevel(level: string): (typeof LOG_LEVELS)[number] {
+  return level === 'error' ? 'error' : level === 'debug' ? 'debug' : 'info';
 }
 
 export class SecopNode {
   private server: net.Server | null = null;
   private readonly links: DaemonLink[] = [];
-  private readonly modules = new Map<string, { module: SecopModule; link: DaemonLink }>();
+  /** Devices reached through the monitor, by its client name. */
+  private readonly monitorLinks = new Map<string, MonitorLink>();
+  private unfollowMonitor: (() => void) | undefined;
+  private readonly modules = new Map<string, { module: SecopModule; link: DeviceLink }>();
   private readonly peers = new Set<Peer>();
-  private readonly slots = new ConnectionSlots(LISTENER_DEFAULTS.maxConnections, LISTENER_DEFAULTS.maxConnectionsPerAddress);
+  private readonly slots: ConnectionSlots;
+  /**
+   * What the node's framing did, for tests and diagnosis: request lines refused as too long,
+   * connections refused by the slots, and the most bytes of one unfinished line it ever held
+   * (never above maxLineLength: an over-long line is dropped as it arrives).
+   */
+  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0 };
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
@@ -219,6 +162,7 @@ export class SecopNode {
 
   constructor(private readonly opts: SecopNodeOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
+    this.slots = new ConnectionSlots(opts.maxConnections ?? LISTENER_DEFAULTS.maxConnections, opts.maxConnectionsPerAddress ?? LISTENER_DEFAULTS.maxConnectionsPerAddress);
   }
 
   async start(): Promise<void> {
@@ -226,7 +170,8 @@ export class SecopNode {
     if (!this.opts.trusted && !isLoopback(host)) {
       throw new SecopError('Impossible', `SECoP has no authentication: listening on ${host} needs --trusted (the facility network is trusted), or listen on 127.0.0.1`);
     }
-    for (const d of this.opts.daemons) {
+    if (this.opts.monitor) await this.followMonitor(this.opts.monitor);
+    for (const d of this.opts.daemons ?? []) {
       const client = new LabwireClient({
         host: d.host,
         port: d.port,
@@ -238,12 +183,12 @@ export class SecopNode {
         backoff: { initialMs: 200, maxMs: 2000 },
       });
       const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger);
+      client.on('log', (e: { level: string; message: string }) => this.onLog(link, e.level, e.message));
       this.links.push(link);
       await link.start();
-      for (const m of link.modules) {
-        if (this.modules.has(m.name.toLowerCase())) throw new SecopError('Impossible', `two daemons give the module name ${m.name}: give the devices distinct names`);
-        this.modules.set(m.name.toLowerCase(), { module: m, link });
-      }
+      const clash = this.clash(link);
+      if (clash) throw new SecopError('Impossible', clash);
+      this.addModules(link);
     }
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
@@ -255,13 +200,15 @@ export class SecopNode {
     if (this.opts.discoveryPort !== undefined) {
       // Broadcasts reach only a socket bound to the wildcard address, so beyond loopback bind that.
       const udpHost = isLoopback(host) ? host : host.includes(':') ? '::' : '0.0.0.0';
-      this.discovery = await startDiscovery(udpHost, this.opts.discoveryPort, () => ({ port: this.port, equipment_id: this.opts.name, firmware: 'labwire', description: `labwire lab ${this.opts.name}` }), this.opts.logger);
+      this.discovery = await startDiscovery(udpHost, this.opts.discoveryPort, () => ({ port: this.port, equipment_id: this.opts.name, firmware: 'labwire', description: `labwire lab ${this.opts.name}` }), this.opts.logger, this.opts.discoveryLimits ? { limits: this.opts.discoveryLimits } : {});
       this.discoveryPort = this.discovery.port;
     }
     this.opts.logger.info({ port: this.port, host, modules: [...this.modules.values()].map((m) => m.module.name) }, 'SECoP node listening');
   }
 
   async close(): Promise<void> {
+    this.unfollowMonitor?.();
+    this.unfollowMonitor = undefined;
     for (const p of this.peers) p.socket.destroy();
     this.peers.clear();
     await this.discovery?.close();
@@ -280,6 +227,67 @@ export class SecopNode {
     return describeNode(this.opts.name, `labwire lab ${this.opts.name}`, [...this.modules.values()].map((m) => m.module));
   }
 
+  /** Why the link's modules cannot join the node (a name another device's module has), or undefined. */
+  private clash(link: DeviceLink): string | undefined {
+    for (const m of link.modules) {
+      // SECoP names must be unique lower-cased (reference §1).
+      const other = this.modules.get(m.name.toLowerCase());
+      if (other) return `two devices give the SECoP module name ${m.name} (${other.link.endpoint} and ${link.endpoint}): give the devices distinct names`;
+    }
+    return undefined;
+  }
+
+  private addModules(link: DeviceLink): void {
+    for (const m of link.modules) this.modules.set(m.name.toLowerCase(), { module: m, link });
+  }
+
+  /** Follows the monitor's devices: those it describes now, and every one it describes later. */
+  private async followMonitor(monitor: SecopMonitor): Promise<void> {
+    const onPeer = (state: PeerState): void => this.onMonitorPeer(monitor, state);
+    const onUpdate = (u: MonitorUpdate): void => this.monitorLinks.get(u.client)?.update(u);
+    const onMessage = (e: LogEntry): void => {
+      const link = this.monitorLinks.get(e.source);
+      if (link) this.onLog(link, e.level, e.message);
+    };
+    monitor.on('peer', onPeer);
+    monitor.on('update', onUpdate);
+    monitor.on('message', onMessage);
+    this.unfollowMonitor = () => {
+      monitor.off('peer', onPeer);
+      monitor.off('update', onUpdate);
+      monitor.off('message', onMessage);
+    };
+    for (const state of monitor.peers()) this.onMonitorPeer(monitor, state);
+    const wanted = this.opts.waitFor ?? [];
+    const deadline = Date.now() + (this.opts.connectTimeoutMs ?? 15_000);
+    while (wanted.some((n) => !this.monitorLinks.has(n)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const missing = wanted.filter((n) => !this.monitorLinks.has(n));
+    // Not fatal: the device joins the node when the monitor reads its describe.
+    if (missing.length > 0) this.opts.logger.warn({ missing }, 'SECoP node: not described by the monitor yet; their modules are added when they are');
+  }
+
+  private onMonitorPeer(monitor: SecopMonitor, state: PeerState): void {
+    const link = this.monitorLinks.get(state.name);
+    if (link) {
+      const { changed, linkChanged } = link.sync(state);
+      if (changed.length > 0) this.onValues(link, changed);
+      if (linkChanged) this.onConnection(link, state.connected);
+      return;
+    }
+    // CCDLab peers have no describe: nothing to build modules from.
+    if (state.protocol !== 'labwire' || !state.describe) return;
+    const added = new MonitorLink(monitor, state.name, state.describe, (l, names) => this.onValues(l, names), this.opts.logger);
+    const clash = this.clash(added);
+    if (clash) {
+      this.opts.logger.error(`SECoP node: ${clash}; ${state.name} is left out`);
+      return;
+    }
+    added.sync(state);
+    this.monitorLinks.set(state.name, added);
+    this.addModules(added);
+    this.opts.logger.info({ device: state.name, modules: added.modules.map((m) => m.name) }, 'SECoP node: device added');
+  }
+
   // ---- connections -------------------------------------------------------------------------------
 
   private accept(socket: net.Socket): void {
@@ -287,12 +295,13 @@ export class SecopNode {
     // descriptor, nor N × the output bound of memory, with connections that never read.
     const refused = this.slots.take(socket);
     if (refused !== undefined) {
+      this.counters.refusedConnections++;
       this.opts.logger.warn(`SECoP node: ${refused}; refusing ${socket.remoteAddress ?? '?'}`);
       socket.on('error', () => undefined);
       socket.destroy();
       return;
     }
-    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false };
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map(), ws: false };
     this.peers.add(peer);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
@@ -335,7 +344,7 @@ export class SecopNode {
       }
       if (!running) void run();
     };
-    socket.on('data', (data: Buffer) => {
+    const onLines = (data: Buffer): void => {
       let start = 0;
       for (;;) {
         if (peer.closed) return;
@@ -348,10 +357,12 @@ export class SecopNode {
             discarding = true;
             chunks = [];
             size = 0;
+            this.counters.overlongLines++;
             this.send(peer, `${head} ${JSON.stringify(['ProtocolError', `request line longer than ${this.maxLine} bytes: refused`, {}])}`);
           } else {
             chunks.push(piece);
             size += piece.length;
+            if (size > this.counters.maxHeldLineBytes) this.counters.maxHeldLineBytes = size;
           }
         }
         if (lf < 0) return;
@@ -361,6 +372,65 @@ export class SecopNode {
         size = 0;
         start = lf + 1;
       }
+    };
+    // The first bytes decide: `GET /` is the WebSocket variant (reference §2), anything else lines.
+    let mode: 'sniff' | 'lines' | 'ws-head' | 'ws' = 'sniff';
+    let held: Buffer = Buffer.alloc(0);
+    const decoder = new WsDecoder(this.maxLine);
+    const wsFail = (err: WsError): void => {
+      this.counters.overlongLines += err.closeCode === 1009 ? 1 : 0;
+      this.send(peer, `error_unknown . ${JSON.stringify(['ProtocolError', err.message, {}])}`);
+      this.closeWs(peer, err.closeCode);
+    };
+    const onFrames = (data: Buffer): void => {
+      let messages;
+      try {
+        messages = decoder.push(data);
+      } catch (err) {
+        if (err instanceof WsError) return wsFail(err);
+        throw err;
+      }
+      for (const m of messages) {
+        if (peer.closed) return;
+        if (m.opcode === OP.ping) socket.write(encodeFrame(OP.pong, m.data));
+        else if (m.opcode === OP.close) return this.closeWs(peer, 1000);
+        else if (m.opcode === OP.text || m.opcode === OP.binary) {
+          // One message per frame, its line ending optional.
+          for (const line of m.data.toString('utf8').split('\n')) if (line.replace(/\r$/, '') !== '') enqueue(line.replace(/\r$/, ''));
+        }
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (mode === 'lines') return onLines(chunk);
+      if (mode === 'ws') return onFrames(chunk);
+      held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+      if (mode === 'sniff') {
+        const first = held.subarray(0, 5).toString('latin1');
+        if (held.length < 5 && 'GET /'.startsWith(first)) return;
+        if (first !== 'GET /') {
+          mode = 'lines';
+          const data = held;
+          held = Buffer.alloc(0);
+          return onLines(data);
+        }
+        mode = 'ws-head';
+      }
+      const end = held.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (held.length > MAX_HANDSHAKE_BYTES) socket.destroy();
+        return;
+      }
+      const { ok, response } = handshakeResponse(held.subarray(0, end).toString('latin1'));
+      socket.write(response);
+      if (!ok) {
+        socket.end();
+        return;
+      }
+      peer.ws = true;
+      mode = 'ws';
+      const rest = held.subarray(end + 4);
+      held = Buffer.alloc(0);
+      if (rest.length > 0) onFrames(rest);
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -379,7 +449,17 @@ export class SecopNode {
       return;
     }
     // SECoP lines are ASCII: JSON escapes keep units such as °C intact for any client.
-    peer.socket.write(`${line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`);
+    const ascii = line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    if (peer.ws) peer.socket.write(encodeFrame(OP.text, Buffer.from(ascii, 'latin1')));
+    else peer.socket.write(`${ascii}\n`);
+  }
+
+  /** Ends a WebSocket connection with a close frame (RFC 6455 §5.5.1). */
+  private closeWs(peer: Peer, code: number): void {
+    if (peer.socket.destroyed) return;
+    const body = Buffer.alloc(2);
+    body.writeUInt16BE(code, 0);
+    peer.socket.end(encodeFrame(OP.close, body));
   }
 
   private async handle(peer: Peer, line: string): Promise<void> {
@@ -426,7 +506,7 @@ export class SecopNode {
         return;
       case 'help':
         for (const text of [
-          `labwire SECoP node ${this.opts.name}: requests *IDN?, describe, activate [module], deactivate [module], ping [token], read module:param, change module:param <json>, do module:command [<json>], help`,
+          `labwire SECoP node ${this.opts.name}: requests *IDN?, describe, activate [module], deactivate [module], ping [token], read module:param, change module:param <json>, do module:command [<json>], check module:accessible [<json>], logging [module] <level>, help`,
           'modules follow the labwire devices: <device> and <device>_<group> (loop1, chA …); custom parameters carry a leading _',
         ]) {
           this.send(peer, `helping . ${JSON.stringify(text)}`);
@@ -442,12 +522,16 @@ export class SecopNode {
         return this.change(peer, specifier, data);
       case 'do':
         return this.doCommand(peer, specifier, data);
+      case 'check':
+        return this.check(peer, specifier, data);
+      case 'logging':
+        return this.logging(peer, specifier, data);
       default:
-        throw new SecopError('ProtocolError', `unknown request "${action.slice(0, 40)}"; this node accepts *IDN?, describe, activate, deactivate, ping, read, change, do, help`);
+        throw new SecopError('ProtocolError', `unknown request "${action.slice(0, 40)}"; this node accepts *IDN?, describe, activate, deactivate, ping, read, change, do, check, logging, help`);
     }
   }
 
-  private module(name: string): { module: SecopModule; link: DaemonLink } {
+  private module(name: string): { module: SecopModule; link: DeviceLink } {
     const m = this.modules.get(name.toLowerCase());
     if (!m || m.module.name !== name) throw new SecopError('NoSuchModule', `no module "${name.slice(0, 63)}"; this node has ${[...this.modules.values()].map((x) => x.module.name).join(', ')}`);
     return m;
@@ -460,7 +544,7 @@ export class SecopNode {
     return [parts[0], parts[1]];
   }
 
-  private accessible(specifier: string): { module: SecopModule; link: DaemonLink; param: string } {
+  private accessible(specifier: string): { module: SecopModule; link: DeviceLink; param: string } {
     const [mod, param] = this.split(specifier);
     const { module, link } = this.module(mod);
     if (param !== 'status' && !module.params.has(param)) {
@@ -470,11 +554,11 @@ export class SecopNode {
     return { module, link, param };
   }
 
-  private requireUp(link: DaemonLink): void {
-    if (!link.up) throw new SecopError('CommunicationFailed', `no connection to the labwire daemon ${link.client.endpoint}; the node reconnects by itself`);
+  private requireUp(link: DeviceLink): void {
+    if (!link.up) throw new SecopError('CommunicationFailed', `no connection to the labwire daemon ${link.endpoint}; the node reconnects by itself`);
   }
 
-  private report(module: SecopModule, link: DaemonLink, param: string): Json {
+  private report(module: SecopModule, link: DeviceLink, param: string): Json {
     if (param === 'status') {
       const t = Math.max(link.ts.get('state') ?? 0, link.ts.get('hw_connected') ?? 0) || Date.now();
       return [link.status(module), { t: t / 1000 }];
@@ -489,7 +573,7 @@ export class SecopNode {
     for (const { module, link } of this.modules.values()) {
       if (only && module.name !== only) continue;
       if (!link.up) {
-        this.send(peer, `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `no connection to the labwire daemon ${link.client.endpoint}`, {}])}`);
+        this.send(peer, `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `no connection to the labwire daemon ${link.endpoint}`, {}])}`);
         this.send(peer, `update ${module.name}:status ${JSON.stringify(this.report(module, link, 'status'))}`);
         continue;
       }
@@ -508,12 +592,23 @@ export class SecopNode {
     }
   }
 
-  private writeLine(peer: Peer, inner: string): string {
+  /** Whether a write may go, and as operator naming the peer (true) or as the node's own line (false). */
+  private writeMode(peer: Peer): boolean {
     // A request queued before its client left is not applied in the name of a gone peer.
     if (peer.closed || peer.socket.destroyed) throw new SecopError('Impossible', `the SECoP client ${peer.address} has disconnected: its request is not forwarded`);
-    if (this.opts.token) return `as user=${quote(`secop:${peer.address}`)} role=operator ${inner}`;
-    if (this.opts.trusted) return inner;
+    if (this.opts.token) return true;
+    if (this.opts.trusted) return false;
     throw new SecopError('Impossible', 'this SECoP node is read-only: give it an operator token (--token-file or LABWIRE_TOKEN; mark it forward in the daemon\'s token file) or declare the network trusted (--trusted)');
+  }
+
+  /** Sends a write for the peer; the daemon's refusal becomes the SECoP error it maps to. */
+  private async write(link: DeviceLink, peer: Peer, line: string): Promise<Command> {
+    const asOperator = this.writeMode(peer);
+    try {
+      return await link.write(line, peer.address, asOperator);
+    } catch (err) {
+      throw secopErrorOf(err);
+    }
   }
 
   private parseJson(data: string | undefined, what: string): unknown {
@@ -533,15 +628,15 @@ export class SecopNode {
     const converted = fromSecop(this.parseJson(data, `change ${specifier}`), p.desc);
     if (!converted.ok) throw new SecopError('WrongType', `${module.name}:${param}: ${converted.message}`);
     this.requireUp(link);
-    const line = this.writeLine(peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
-    try {
-      await link.client.request(line);
-    } catch (err) {
-      throw secopErrorOf(err);
-    }
+    const reply = await this.write(link, peer, formatCommand(makeCommand('set', [], { [p.labwire]: converted.value })));
+    const appliedAt = Date.now();
     // Side effects (the target, the state turning BUSY) go out as updates before `changed`.
     await this.afterWrite(link);
-    this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(this.report(module, link, param))}`);
+    // `changed` carries the value as read back after the change (reference §4): the daemon's
+    // `ok set <param>=<value as applied>`, which the cache (a poll behind) may not hold yet.
+    const readBack = reply.kwargs[p.labwire];
+    const report: Json = readBack === undefined ? this.report(module, link, param) : [toSecop(convertValue(readBack, p.desc.type) as CacheValue, p.desc), { t: appliedAt / 1000 }];
+    this.send(peer, `changed ${module.name}:${param} ${JSON.stringify(report)}`);
   }
 
   private async doCommand(peer: Peer, specifier: string, data: string | undefined): Promise<void> {
@@ -551,7 +646,16 @@ export class SecopNode {
     if (!cmd) {
       throw new SecopError('NoSuchCommand', `module ${mod} has no command "${name}"${module.commands.size ? `; it has ${[...module.commands.keys()].join(', ')}` : ''}`);
     }
-    const arg = this.parseJson(data, `do ${specifier}`);
+    const kwargs = this.commandArgs(mod, name, cmd, this.parseJson(data, `do ${specifier}`));
+    this.requireUp(link);
+    await this.write(link, peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
+    // Side effects (the target, the state turning BUSY) go out as updates before `done`.
+    await this.afterWrite(link);
+    this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+  }
+
+  /** The labwire arguments of a command from its SECoP argument (one value, or a struct of several). */
+  private commandArgs(mod: string, name: string, cmd: SecopCommand, arg: unknown): Record<string, WireValue> {
     const kwargs: Record<string, WireValue> = {};
     if (cmd.args.length === 1) {
       const [argName, desc] = cmd.args[0]!;
@@ -575,24 +679,81 @@ export class SecopNode {
     } else if (arg !== null) {
       throw new SecopError('WrongType', `${mod}:${name} takes no argument`);
     }
-    this.requireUp(link);
-    const line = this.writeLine(peer, formatCommand(makeCommand(cmd.labwire, [], kwargs)));
-    try {
-      await link.client.request(line);
-    } catch (err) {
-      throw secopErrorOf(err);
+    return kwargs;
+  }
+
+  /**
+   * `check` (reference §3, optional in SECoP): whether a `change` or `do` would be accepted by the
+   * node's own checks — the accessible exists and is writable, the JSON has its type, a number is
+   * within the daemon's effective limits — without applying anything. The daemon's roles and
+   * state are not asked: those only a real `change` meets.
+   */
+  private check(peer: Peer, specifier: string, data: string | undefined): void {
+    const [mod, name] = this.split(specifier);
+    const { module } = this.module(mod);
+    const cmd = module.commands.get(name);
+    if (cmd) {
+      const arg = this.parseJson(data, `check ${specifier}`);
+      this.commandArgs(mod, name, cmd, arg);
+      this.send(peer, `checked ${mod}:${name} ${JSON.stringify([arg as Json, {}])}`);
+      return;
     }
-    // Side effects (the target, the state turning BUSY) go out as updates before `done`.
-    await this.afterWrite(link);
-    this.send(peer, `done ${mod}:${name} ${JSON.stringify([null, { t: Date.now() / 1000 }])}`);
+    const { param } = this.accessible(specifier);
+    const p = module.params.get(param);
+    if (!p || p.readonly) throw new SecopError('NotCheckable', `${mod}:${param} is read-only: only writable parameters and commands can be checked`);
+    if (data === undefined) throw new SecopError('ProtocolError', `check ${specifier} needs a JSON value`);
+    const converted = fromSecop(this.parseJson(data, `check ${specifier}`), p.desc);
+    if (!converted.ok) throw new SecopError('WrongType', `${mod}:${param}: ${converted.message}`);
+    const v = converted.value;
+    if (typeof v === 'number' && ((p.desc.min !== undefined && v < p.desc.min) || (p.desc.max !== undefined && v > p.desc.max))) {
+      throw new SecopError('RangeError', `${mod}:${param}: ${v} is outside ${p.desc.min ?? '-inf'}..${p.desc.max ?? 'inf'}${p.desc.unit ? ` ${p.desc.unit}` : ''}`);
+    }
+    this.send(peer, `checked ${mod}:${param} ${JSON.stringify([toSecop(v, p.desc), {}])}`);
+  }
+
+  /**
+   * `logging [module[:param]] <level>` (reference §3, optional): the device's log lines (labwire
+   * `log` pushes, and what the monitor logs of the device) go to this peer as
+   * `log <module>:<level> <json text>` from that level up. Without a module: every module.
+   */
+  private logging(peer: Peer, specifier: string, data: string | undefined): void {
+    // `logging "info"` has the level where the specifier would be.
+    const nodeWide = data === undefined;
+    const levelText = nodeWide ? specifier : data;
+    // MUST-ignore: a `:param` part of the specifier (labwire logs are per device).
+    const moduleName = nodeWide || specifier === '' ? undefined : specifier.split(':')[0]!;
+    const level = this.parseJson(levelText, `logging ${specifier}`);
+    const rank = level === false || level === 'off' ? -1 : LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
+    if (rank === -1 && level !== false && level !== 'off') {
+      throw new SecopError('WrongType', `logging: the level is one of ${LOG_LEVELS.map((l) => JSON.stringify(l)).join(', ')}, "off" or false; got ${String(levelText).slice(0, 40)}`);
+    }
+    const names = moduleName !== undefined ? [this.module(moduleName).module.name] : [...this.modules.values()].map((m) => m.module.name);
+    for (const n of names) {
+      if (rank < 0) peer.logging.delete(n);
+      else peer.logging.set(n, rank);
+    }
+    this.send(peer, `logging ${moduleName ?? '.'} ${JSON.stringify(level)}`);
+  }
+
+  /** A log line of a device: to the peers that asked for its device module's logs at that level. */
+  private onLog(link: DeviceLink, level: string, text: string): void {
+    const module = link.modules[0];
+    if (!module) return;
+    const secop = secopLogLevel(level);
+    const rank = LOG_LEVELS.indexOf(secop);
+    const line = `log ${module.name}:${secop} ${JSON.stringify(text)}`;
+    for (const peer of this.peers) {
+      const wanted = peer.logging.get(module.name);
+      if (wanted !== undefined && rank >= wanted) this.send(peer, line);
+    }
   }
 
   /** The write was applied: a failing re-read must not turn it into an error reply. */
-  private async afterWrite(link: DaemonLink): Promise<void> {
+  private async afterWrite(link: DeviceLink): Promise<void> {
     try {
       await link.refresh();
     } catch (err) {
-      this.opts.logger.warn({ err, daemon: link.client.endpoint }, 'SECoP node: re-reading after a write failed; updates follow from the subscription');
+      this.opts.logger.warn({ err, daemon: link.endpoint }, 'SECoP node: re-reading after a write failed; updates follow from the subscription');
     }
   }
 
@@ -602,7 +763,7 @@ export class SecopNode {
     return [...this.peers].filter((p) => p.active === null || (p.active !== false && p.active.has(module)));
   }
 
-  private onValues(link: DaemonLink, names: string[]): void {
+  private onValues(link: DeviceLink, names: string[]): void {
     const changed = new Set(names);
     for (const module of link.modules) {
       const peers = this.activeFor(module.name);
@@ -615,7 +776,7 @@ export class SecopNode {
     }
   }
 
-  private pushStatus(module: SecopModule, link: DaemonLink, peers: Peer[]): void {
+  private pushStatus(module: SecopModule, link: DeviceLink, peers: Peer[]): void {
     const status = JSON.stringify(link.status(module));
     if (this.lastStatus.get(module.name) === status) return;
     this.lastStatus.set(module.name, status);
@@ -623,11 +784,11 @@ export class SecopNode {
     for (const peer of peers) this.send(peer, line);
   }
 
-  private onConnection(link: DaemonLink, up: boolean): void {
+  private onConnection(link: DeviceLink, up: boolean): void {
     for (const module of link.modules) {
       const peers = this.activeFor(module.name);
       if (!up) {
-        const line = `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `lost the labwire daemon ${link.client.endpoint}; reconnecting`, {}])}`;
+        const line = `error_update ${module.name}:value ${JSON.stringify(['CommunicationFailed', `lost the labwire daemon ${link.endpoint}; reconnecting`, {}])}`;
         for (const peer of peers) this.send(peer, line);
       }
       this.pushStatus(module, link, peers);

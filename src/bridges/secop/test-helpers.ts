@@ -42,9 +42,10 @@ export class SpecClient {
     return { action, specifier, data: json === undefined ? undefined : JSON.parse(json), line };
   }
 
-  static connect(port: number): Promise<SpecClient> {
+  /** `localAddress`: connect from another loopback address (127.0.0.2 …), as another host would. */
+  static connect(port: number, localAddress?: string): Promise<SpecClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new SpecClient(s)));
+      const s = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) }, () => resolve(new SpecClient(s)));
       s.once('error', reject);
     });
   }
