@@ -71,9 +71,18 @@ export function historyMaxPoints(widthPx: number): number {
 /** The API's limit of maxPoints. */
 const MAX_HISTORY_POINTS = 10_000;
 
-/** uPlot axis and legend settings of a time abscissa in the page's one time form (format.ts). */
-export function timeAxis(): Pick<uPlot.Axis, 'values'> {
-  return { values: (_u, splits, _axis, _space, incr) => timeAxisLabels(splits, incr) };
+/**
+ * uPlot's time axis in the page's one time form (format.ts). With `el`, the labels last drawn are
+ * also kept in its data-x-labels (a canvas hides them from tools and the browser tests).
+ */
+export function timeAxis(el?: HTMLElement): Pick<uPlot.Axis, 'values'> {
+  return {
+    values: (_u, splits, _axis, _space, incr) => {
+      const labels = timeAxisLabels(splits, incr);
+      if (el) el.dataset.xLabels = labels.join('|');
+      return labels;
+    },
+  };
 }
 export const timeSeriesX: uPlot.Series = { value: (_u, v) => (v === null || v === undefined ? '—' : fmtDateTime(v * 1000, true)) };
 
@@ -283,7 +292,7 @@ export function LivePlot(props: { device: string; plot: ResolvedPlot; unit: stri
         timeX ? timeSeriesX : { label: xName },
         ...yNames.map((y, i) => ({ label: y, stroke: COLORS[i % COLORS.length], width: 1.5, ...(timeX ? {} : { paths: () => null, points: { show: true, size: 4 } }) })),
       ],
-      axes: [timeX ? timeAxis() : { label: plot.xlabel ?? xName }, { label: plot.ylabel ?? props.unit ?? unitOf(refs[0]), size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
+      axes: [timeX ? timeAxis(el) : { label: plot.xlabel ?? xName }, { label: plot.ylabel ?? props.unit ?? unitOf(refs[0]), size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
       scales: { x: { time: timeX, distr: !timeX && plot.xscale === 'log' ? 3 : 1 }, y: { distr: plot.yscale === 'log' ? 3 : 1 } },
       cursor: { drag: { x: true, y: false } },
       legend: { show: true },
