@@ -87,11 +87,11 @@ describe.skipIf(!haveChromium)('card plot of an hour of samples', () => {
     const now = Date.now();
     const samples = [];
     // A ramp sampled every 5 s for an hour: 720 samples.
-    for (let k = 0; k < 720; k++) samples.push({ device: 'cryo', name: 'chA.temperature', t: now - 3_600_000 + k * 5000 + 2500, value: 300 - k * 0.1 });
+    for (let k = 0; k < 720; k++) samples.push({ device: 'cryo', name: 'temperature', t: now - 3_600_000 + k * 5000 + 2500, value: 300 - k * 0.1 });
     await archive.write(samples);
     const monitor = new FakeMonitor({
       archive,
-      peers: [{ name: 'cryo', protocol: 'ccdlab', values: { 'chA.temperature': 228 }, plots: [{ id: 'temps', name: 'Cryostat temperatures', values: ['time', 'chA.temperature'] }] }],
+      peers: [{ name: 'cryo', protocol: 'ccdlab', values: { temperature: 228 }, plots: [{ id: 'temps', name: 'Cryostat temperatures', values: ['time', 'temperature'] }] }],
     });
     web = await startWeb({ monitor, port: 0, logger: silentLogger() });
     browser = await openBrowser({ allowOnly: web.url, viewport: { width: 1280, height: 900 } });
