@@ -24,8 +24,9 @@ describe('the page\'s one time form (ISO date, 24-hour clock, local time)', () =
     }
   });
 
-  it('reads and writes datetime-local input values', () => {
-    expect(fmtInputDateTime(t)).toBe('2026-12-04T16:50');
+  it('reads and writes typed date-times in the same form', () => {
+    expect(fmtInputDateTime(t)).toBe('2026-12-04 16:50');
+    expect(parseInputDateTime(' 2026-12-04 16:50 ')).toBe(new Date(2026, 11, 4, 16, 50).getTime());
     expect(parseInputDateTime('2026-12-04T16:50')).toBe(new Date(2026, 11, 4, 16, 50).getTime());
     expect(parseInputDateTime('2026-12-04T16:50:07')).toBe(t);
     expect(parseInputDateTime('yesterday')).toBeUndefined();

@@ -61,17 +61,14 @@ export function timeAxisLabels(splits: number[], incr: number): string[] {
   });
 }
 
-/**
- * The date-time form of a value in the page's inputs (`<input type="datetime-local">`):
- * `2026-12-04T19:25`, local time.
- */
+/** A date-time typed into the page's inputs, in the page's one form: `2026-12-04 19:25` (local). */
 export function fmtInputDateTime(t: number): string {
-  return `${fmtDate(t)}T${fmtClock(t).slice(0, 5)}`;
+  return fmtDateTime(t);
 }
 
-/** An `<input type="datetime-local">` value as unix ms (local time); undefined when not a date. */
+/** A typed `2026-12-04 19:25` (or with seconds, or ISO's `T`) as unix ms, local time; undefined when not a date. */
 export function parseInputDateTime(text: string): number | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text);
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim());
   if (!m) return undefined;
   const [y, mo, d, hh, mm, ss] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number];
   const t = new Date(y, mo - 1, d, hh, mm, ss).getTime();

@@ -268,8 +268,9 @@ export function HistoryExplorer(): ComponentChild {
       state.range === null ? h('button', { type: 'button', class: 'link', onClick: () => update({ ...state, range: '1h', from: undefined, to: undefined }) }, 'reset zoom') : null,
     ]),
     h('div', { class: 'hx-absolute', hidden }, [
-      h('label', null, ['from ', h('input', { type: 'datetime-local', 'data-testid': 'hx-from', value: fmtInputDateTime(span.from), onChange: (e: Event) => setAbsolute('from', (e.target as HTMLInputElement).value) })]),
-      h('label', null, ['to ', h('input', { type: 'datetime-local', 'data-testid': 'hx-to', value: fmtInputDateTime(span.to), onChange: (e: Event) => setAbsolute('to', (e.target as HTMLInputElement).value) })]),
+      // Text, not datetime-local: the browser would show that in its locale's form (12-hour in en-US).
+      h('label', null, ['from ', h('input', { type: 'text', inputMode: 'numeric', size: 16, 'data-testid': 'hx-from', placeholder: 'YYYY-MM-DD HH:MM', title: 'YYYY-MM-DD HH:MM (local time); Enter applies', value: fmtInputDateTime(span.from), onChange: (e: Event) => setAbsolute('from', (e.target as HTMLInputElement).value) })]),
+      h('label', null, ['to ', h('input', { type: 'text', inputMode: 'numeric', size: 16, 'data-testid': 'hx-to', placeholder: 'YYYY-MM-DD HH:MM', title: 'YYYY-MM-DD HH:MM (local time); Enter applies', value: fmtInputDateTime(span.to), onChange: (e: Event) => setAbsolute('to', (e.target as HTMLInputElement).value) })]),
       h('label', { title: state.range === null ? 'follow needs a relative range (1 h, 1 day, …)' : 'append live values; the range ends now' }, [
         h('input', { type: 'checkbox', 'data-testid': 'hx-follow', checked: state.follow, disabled: state.range === null, onChange: () => update({ ...state, follow: !state.follow }) }),
         ' follow',

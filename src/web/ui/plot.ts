@@ -89,6 +89,11 @@ export const timeSeriesX: uPlot.Series = { value: (_u, v) => (v === null || v ==
 const LIVE_WINDOW_MS = 3_600_000;
 /** How long before a change its held predecessor is drawn (a millisecond: the step's riser). */
 const HOLD_EPSILON_S = 0.001;
+/**
+ * A series quiet for longer than this was holding its value: its next change is drawn as a step.
+ * One that changes more often (a ramp read every poll) is joined point to point, as its history is.
+ */
+const HOLD_GAP_S = 10;
 
 /** The unit a series' device declares for it, for the y axis when the plot names none. */
 function unitOf(r: SeriesRef | undefined): string | undefined {
@@ -306,6 +311,8 @@ export function LivePlot(props: { device: string; plot: ResolvedPlot; unit: stri
     let xCurrent = xRef ? valueOf(xRef) : null;
     // What the page already knows holds from now on: a steady value is drawn before its next change.
     if (timeCols && current.some((v) => v !== null)) timeCols.push([Date.now() / 1000, ...current]);
+    // When each series last had a point: a change after a long quiet is drawn as a step.
+    const lastT = refs.map(() => Date.now() / 1000);
     const u = new uPlot(opts, noData as uPlot.AlignedData, el);
     let frame = 0;
     const redraw = (): void => {
@@ -327,19 +334,20 @@ export function LivePlot(props: { device: string; plot: ResolvedPlot; unit: stri
     const unsubscribe = live.onUpdate((up) => {
       let touched = false;
       // Time plots: only the series that changed get a point, at their own time; a value held
-      // until this change is drawn on to just before it, so a step stays a step.
+      // for a while until this change is drawn on to just before it, so a step stays a step.
       const held: PlotRow = refs.map(() => undefined);
       const changed: PlotRow = refs.map(() => undefined);
       let steps = false;
       refs.forEach((r, i) => {
         if (r.device === up.client && r.name in up.values) {
           const v = num(up.values[r.name]);
-          if (current[i] !== null && current[i] !== v) {
+          if (current[i] !== null && current[i] !== v && up.t / 1000 - lastT[i]! > HOLD_GAP_S) {
             held[i] = current[i];
             steps = true;
           }
           current[i] = v;
           changed[i] = v;
+          lastT[i] = up.t / 1000;
           touched = true;
         }
       });
