@@ -29,6 +29,8 @@ beforeEach(async () => {
         ],
       },
       { name: 'absent', connected: false, protocol: 'ccdlab' },
+      // Cryo-con's parameter names hold dots; `chiller.temperature` is another client's value.
+      { name: 'cryocon', protocol: 'ccdlab', connected: false, plots: [{ id: 'temps', name: 'Cryostat', values: ['time', 'chA.temperature', 'chiller.temperature'] }] },
     ],
   });
   ({ app } = await createWebApp({ monitor, logger: silentLogger(), uiDir: '/nonexistent' }));
@@ -66,6 +68,26 @@ describe('/monitor/plot', () => {
     expect(res.body).not.toContain('<temperature>');
     expect((res.body.match(/<path d="M/g) ?? []).length).toBe(2);
     expect(res.body).toContain('>setpoint</text>');
+  });
+
+  it('draws dotted parameters of the plot\'s own device and another client\'s value', async () => {
+    const now = Date.now();
+    const samples = [];
+    for (let i = 0; i < 50; i++) {
+      samples.push({ device: 'cryocon', name: 'chA.temperature', t: now - (50 - i) * 10_000, value: 4 + i / 100 });
+      samples.push({ device: 'chiller', name: 'temperature', t: now - (50 - i) * 10_000, value: 20 + i / 10 });
+    }
+    await archive.write(samples);
+    const res = await app.inject({ url: '/monitor/plot/cryocon/temps' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('no data yet');
+    expect((res.body.match(/<path d="M/g) ?? []).length).toBe(2);
+    expect(res.body).toContain('>chA.temperature</text>');
+    const status = (await app.inject({ url: '/monitor/status' })).json() as { clients: Record<string, { plots: Record<string, { series: unknown }> }> };
+    expect(status.clients.cryocon!.plots.temps!.series).toEqual([
+      { device: 'cryocon', name: 'chA.temperature' },
+      { device: 'chiller', name: 'temperature' },
+    ]);
   });
 
   it('draws x against y plots and empty plots', async () => {

@@ -413,7 +413,7 @@ describe('lifecycle and config', () => {
   it('lists plots and peers as configured', async () => {
     const plots = [{ id: 't', name: 'Temperature', values: ['time', 'temperature'] }];
     const { m } = await monitor([{ name: 'bath', host: '127.0.0.1', port: 9, plots, description: 'the bath' }]);
-    expect(m.plots('bath')).toEqual(plots);
+    expect(m.plots('bath')).toEqual([{ ...plots[0], x: null, series: [{ device: 'bath', name: 'temperature' }] }]);
     expect(m.plots('nope')).toEqual([]);
     expect(m.peers()).toMatchObject([{ name: 'bath', protocol: 'labwire', host: '127.0.0.1', port: 9, description: 'the bath', connected: false, values: {} }]);
     expect(m.peer('nope')).toBeUndefined();

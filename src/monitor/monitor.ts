@@ -21,7 +21,8 @@ import { Peer, type PeerHooks } from './peer.js';
 import { MonitorPeer, RemoteDevice } from './monitor-peer.js';
 import type { LabDevice } from './device.js';
 import { MonitorServer, type MonitorBackend } from './server.js';
-import type { LabStatus, LogReceipt, MonitorHealth, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, PlotConfig } from './types.js';
+import type { LabStatus, LogReceipt, MonitorHealth, MonitorActor, MonitorUpdate, MonitorView, PeerState, PeerValue, ResolvedPlot } from './types.js';
+import { resolvePlot } from './plots.js';
 import { NOT_FORWARDED, archiveHealth, clientNameProblem, lineKind, type ClientStatus, type LineKind } from './values.js';
 
 export type { MonitorOptions, PeerConfig } from './options.js';
@@ -291,8 +292,12 @@ export class Monitor extends EventEmitter implements MonitorView {
     return this.peerMap.get(name)?.state();
   }
 
-  plots(client: string): PlotConfig[] {
-    return [...(this.peerMap.get(client)?.config.plots ?? [])];
+  plots(client: string): ResolvedPlot[] {
+    const peer = this.peerMap.get(client);
+    if (!peer) return [];
+    const params = peer.state().describe?.params;
+    const ctx = { clients: new Set(this.peerMap.keys()), ...(params ? { ownParams: new Set(Object.keys(params)) } : {}) };
+    return (peer.config.plots ?? []).map((p) => resolvePlot(client, p, ctx));
   }
 
   /** The lower monitors this one watches: name, endpoint, whether it answers, and its devices' client names here. */

@@ -51,6 +51,23 @@ export interface PlotConfig {
   height?: number;
 }
 
+/** One plotted series: a parameter of a device, as two fields (a parameter name may hold dots). */
+export interface SeriesRef {
+  device: string;
+  name: string;
+}
+
+/**
+ * A plot as the monitor serves it: CCDLab's definition plus its values resolved once, by the
+ * monitor that knows the clients and their parameters, so no reader splits `chA.temperature`.
+ */
+export interface ResolvedPlot extends PlotConfig {
+  /** The abscissa; null for time. */
+  x: SeriesRef | null;
+  /** The plotted values after the abscissa, in order. */
+  series: SeriesRef[];
+}
+
 export interface MonitorUpdate {
   client: string;
   t: number;
@@ -110,7 +127,7 @@ export interface MonitorView extends EventEmitter {
   readonly archive: Archive | undefined;
   peers(): PeerState[];
   peer(name: string): PeerState | undefined;
-  plots(client: string): PlotConfig[];
+  plots(client: string): ResolvedPlot[];
   status(): LabStatus;
   /**
    * Sends one labwire line to a peer and resolves with the peer's own reply line (an `error ...`

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HistoryResult, LogLevel } from '../archive/types.js';
 import { ArchiveQueryError } from '../archive/types.js';
-import type { MonitorView, PlotConfig } from '../monitor/types.js';
+import type { MonitorView, ResolvedPlot, SeriesRef } from '../monitor/types.js';
 import { lineBody, parseLine } from '../wire/tokenize.js';
 import type { Command } from '../wire/types.js';
 import { actorOf } from './auth.js';
@@ -18,12 +18,6 @@ import { errorRef } from './schemas.js';
 import { renderSvgPlot, type SvgPlotSpec, type SvgSeries } from './svg-plot.js';
 
 const MESSAGE_LEVELS: Record<string, LogLevel> = { message: 'info', info: 'info', warning: 'warning', error: 'error', success: 'success', debug: 'debug' };
-
-/** `name` of client `client`, or `other.name` of another client. */
-function seriesRef(client: string, value: string): { device: string; name: string } {
-  const dot = value.indexOf('.');
-  return dot > 0 ? { device: value.slice(0, dot), name: value.slice(dot + 1) } : { device: client, name: value };
-}
 
 type XY = Array<[number, number | null]>;
 
@@ -52,11 +46,12 @@ function pairByTime(x: XY, y: XY): XY {
   return out;
 }
 
-export async function plotSpec(monitor: MonitorView, client: string, plot: PlotConfig, windowMs: number, now = Date.now()): Promise<SvgPlotSpec> {
+export async function plotSpec(monitor: MonitorView, plot: ResolvedPlot, windowMs: number, now = Date.now()): Promise<SvgPlotSpec> {
   const width = plot.width ?? 800;
   const height = plot.height ?? 300;
+  // Labels as configured; what is read comes from the monitor's resolved series (a name may hold dots).
   const [xName = 'time', ...yNames] = plot.values;
-  const xTime = xName === 'time';
+  const xTime = plot.x === null;
   const spec: SvgPlotSpec = {
     title: plot.name,
     xlabel: plot.xlabel ?? xName,
@@ -76,8 +71,7 @@ export async function plotSpec(monitor: MonitorView, client: string, plot: PlotC
   }
   const from = now - windowMs;
   const maxPoints = Math.max(50, Math.min(2000, Math.round(width)));
-  const load = async (value: string): Promise<XY> => {
-    const ref = seriesRef(client, value);
+  const load = async (ref: SeriesRef): Promise<XY> => {
     try {
       return timeSeries(await archive.history(ref.device, ref.name, from, now, maxPoints));
     } catch (err) {
@@ -86,11 +80,11 @@ export async function plotSpec(monitor: MonitorView, client: string, plot: PlotC
       throw err;
     }
   };
-  const xData = xTime ? undefined : await load(xName);
+  const xData = plot.x === null ? undefined : await load(plot.x);
   const series: SvgSeries[] = [];
-  for (const label of yNames) {
-    const y = await load(label);
-    series.push({ label, points: xData ? pairByTime(xData, y) : y });
+  for (const [i, ref] of plot.series.entries()) {
+    const y = await load(ref);
+    series.push({ label: yNames[i] ?? `${ref.device} ${ref.name}`, points: xData ? pairByTime(xData, y) : y });
   }
   spec.series = series;
   return spec;
@@ -109,7 +103,7 @@ export async function ccdlabRoutes(app: FastifyInstance, ctx: { monitor: Monitor
     const clients: Record<string, unknown> = {};
     const status: Record<string, unknown> = { nconnected: monitor.status().nconnected };
     for (const p of monitor.peers()) {
-      const plots: Record<string, PlotConfig> = {};
+      const plots: Record<string, ResolvedPlot> = {};
       for (const pl of monitor.plots(p.name)) plots[pl.id] = pl;
       clients[p.name] = { name: p.name, protocol: p.protocol, host: p.host, port: p.port, description: p.description ?? '', connected: p.connected, plots };
       status[p.name] = p.connected ? p.values : {};
@@ -137,7 +131,7 @@ export async function ccdlabRoutes(app: FastifyInstance, ctx: { monitor: Monitor
     }
     let spec: SvgPlotSpec;
     try {
-      spec = await plotSpec(monitor, client, plot, req.query.minutes * 60_000);
+      spec = await plotSpec(monitor, plot, req.query.minutes * 60_000);
     } catch (err) {
       req.log.error({ err }, 'plot history query failed');
       throw new HttpError(500, 'ArchiveError', 'the archive could not answer; see the monitor log');

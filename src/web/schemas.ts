@@ -29,13 +29,20 @@ export const components = {
     },
   },
   Values: { type: 'object', additionalProperties: value },
+  SeriesRef: {
+    type: 'object',
+    required: ['device', 'name'],
+    properties: { device: { type: 'string' }, name: { type: 'string' } },
+  },
   Plot: {
     type: 'object',
-    required: ['id', 'name', 'values'],
+    required: ['id', 'name', 'values', 'x', 'series'],
     properties: {
       id: { type: 'string' },
       name: { type: 'string' },
-      values: { type: 'array', items: { type: 'string' }, description: 'the first one is the abscissa (usually time)' },
+      values: { type: 'array', items: { type: 'string' }, description: 'as configured; the first one is the abscissa (usually time)' },
+      x: { oneOf: [{ type: 'null' }, { $ref: '#/components/schemas/SeriesRef' }], description: 'the abscissa resolved: null for time' },
+      series: { type: 'array', items: { $ref: '#/components/schemas/SeriesRef' }, description: 'the values after the abscissa resolved to a device and a parameter (a parameter name may hold dots: never split it)' },
       xlabel: { type: 'string' },
       ylabel: { type: 'string' },
       xscale: { type: 'string', enum: ['linear', 'log'] },

@@ -1,6 +1,6 @@
 /** The JSON shapes of devices and the live snapshot, shared by the API, the streams and the page. */
 import type { LogEntry } from '../archive/types.js';
-import type { AlarmState, AlarmTransition, LabStatus, MonitorView, PeerState, PlotConfig } from '../monitor/types.js';
+import type { AlarmState, AlarmTransition, LabStatus, MonitorView, PeerState, ResolvedPlot } from '../monitor/types.js';
 import type { DescribeDoc } from '../wire/types.js';
 
 /** A peer as the monitor knows it, plus what the page needs beside it. */
@@ -11,7 +11,7 @@ export interface DeviceView extends Omit<PeerState, 'describe'> {
   /** Unit of each parameter that has one (from describe). */
   units: Record<string, string>;
   describe: DescribeDoc | null;
-  plots: PlotConfig[];
+  plots: ResolvedPlot[];
 }
 
 export function deviceView(monitor: MonitorView, p: PeerState): DeviceView {

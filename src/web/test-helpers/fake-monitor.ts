@@ -18,7 +18,8 @@ import type {
   SeriesPolicy,
 } from '../../archive/types.js';
 import { ArchiveQueryError } from '../../archive/types.js';
-import type { LabStatus, LogReceipt, MonitorActor, MonitorView, PeerState, PeerValue, PlotConfig } from '../../monitor/types.js';
+import type { LabStatus, LogReceipt, MonitorActor, MonitorView, PeerState, PeerValue, PlotConfig, ResolvedPlot } from '../../monitor/types.js';
+import { resolvePlot } from '../../monitor/plots.js';
 import { formatErrorReply, formatOk, formatPairs } from '../../wire/format.js';
 import { parseLine } from '../../wire/tokenize.js';
 import { LabwireError, type DescribeDoc } from '../../wire/types.js';
@@ -99,8 +100,10 @@ export class FakeMonitor extends EventEmitter implements MonitorView {
   peer(name: string): PeerState | undefined {
     return this.state.get(name);
   }
-  plots(client: string): PlotConfig[] {
-    return this.plotCfg.get(client) ?? [];
+  plots(client: string): ResolvedPlot[] {
+    const params = this.state.get(client)?.describe?.params;
+    const ctx = { clients: new Set(this.state.keys()), ...(params ? { ownParams: new Set(Object.keys(params)) } : {}) };
+    return (this.plotCfg.get(client) ?? []).map((p) => resolvePlot(client, p, ctx));
   }
   status(): LabStatus {
     const clients: LabStatus['clients'] = {};

@@ -1,181 +1,288 @@
 /// <reference lib="dom" />
 /**
- * The history explorer: any series from the archive over 10 minutes to a year, zoom by dragging
- * across the plot (re-queried at the new range, so zooming in shows finer bins), the min/max
- * envelope when the answer is binned, and a CSV download of the range.
+ * The history explorer (`#/history?…`): several series on one plot, a second y axis once a second
+ * unit is shown, a searchable series picker, relative ranges (10 min to a year) and absolute ones
+ * (from/to inputs, or drag across the plot to zoom: re-queried, so zooming shows finer bins), live
+ * follow, and a CSV of exactly what is shown. The whole view lives in the route's parameters
+ * (history-state.ts): the URL shares it and a reload restores it.
  */
 import { h, type ComponentChild } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import type { HistoryResult, SeriesInfo } from '../../archive/types.js';
+import type { SeriesRef } from '../../monitor/types.js';
 import { ApiError, api, query } from './api.js';
-import { fmtDateTime, fmtDuration } from './format.js';
+import { fmtDateTime, fmtDuration, fmtInputDateTime, parseInputDateTime, slug } from './format.js';
+import {
+  RANGES,
+  historyParams,
+  historySpan,
+  parseHistoryParams,
+  rangeMs,
+  sameSeries,
+  shownCsv,
+  type HistoryViewState,
+  type ShownSeries,
+} from './history-state.js';
+import { live } from './live.js';
+import { COLORS, alignSeries, historyMaxPoints, historyXY, num, timeAxis, timeSeriesX } from './plot.js';
+import { navigate, routeHref, useRoute } from './route.js';
 
-export const RANGES: Array<{ label: string; ms: number }> = [
-  { label: '10 min', ms: 600_000 },
-  { label: '1 h', ms: 3_600_000 },
-  { label: '1 day', ms: 86_400_000 },
-  { label: '1 week', ms: 7 * 86_400_000 },
-  { label: '1 month', ms: 30 * 86_400_000 },
-  { label: '1 year', ms: 365 * 86_400_000 },
-];
+export { RANGES } from './history-state.js';
 
-interface View {
-  from: number;
-  to: number;
-  /** The range button this view came from; null once zoomed. */
-  range: number | null;
-}
+/** Matches of the picker's search shown at once. */
+const PICKER_ROWS = 40;
+/** Live points kept per series while following, beyond what the range shows. */
+const FOLLOW_MAX_POINTS = 20_000;
+const FOLLOW_REDRAW_MS = 2000;
 
-function toColumns(hr: HistoryResult): { data: uPlot.AlignedData; binned: boolean } {
-  const binned = hr.binMs > 0;
-  const t: number[] = [];
-  const mean: Array<number | null> = [];
-  const lo: Array<number | null> = [];
-  const hi: Array<number | null> = [];
-  let prev: number | undefined;
-  for (const p of hr.points) {
-    // A missing stretch stays visible as a gap.
-    if (binned && prev !== undefined && p.t - prev > 2.5 * hr.binMs) {
-      t.push((prev + hr.binMs) / 1000);
-      mean.push(null);
-      lo.push(null);
-      hi.push(null);
-    }
-    t.push(p.t / 1000);
-    if (binned) {
-      mean.push(p.mean ?? null);
-      lo.push(p.min ?? null);
-      hi.push(p.max ?? null);
-    } else {
-      mean.push(p.v ?? null);
-    }
-    prev = p.t;
-  }
-  return { data: (binned ? [t, mean, lo, hi] : [t, mean]) as uPlot.AlignedData, binned };
+const label = (s: SeriesRef): string => `${s.device} ${s.name}`;
+const key = (s: SeriesRef): string => `${slug(s.device)}-${slug(s.name)}`;
+
+/** Every word of the search appears in the series' device, name or unit. */
+function matches(s: SeriesInfo, search: string): boolean {
+  const text = `${s.device} ${s.name} ${s.unit}`.toLowerCase();
+  return search.toLowerCase().split(/\s+/).filter(Boolean).every((w) => text.includes(w));
 }
 
 export function HistoryExplorer(): ComponentChild {
-  const [series, setSeries] = useState<SeriesInfo[] | null>(null);
-  const [seriesError, setSeriesError] = useState('');
-  const [key, setKey] = useState('');
-  const [view, setView] = useState<View>(() => ({ from: Date.now() - RANGES[1]!.ms, to: Date.now(), range: 1 }));
-  const [result, setResult] = useState<HistoryResult | null>(null);
+  const route = useRoute();
+  const paramText = route.view === 'history' ? route.params.toString() : '';
+  const state = useMemo(() => parseHistoryParams(new URLSearchParams(paramText)), [paramText]);
+  const update = (next: HistoryViewState): void => navigate(routeHref('history', { params: historyParams(next) }), { replace: true });
+
+  const [catalog, setCatalog] = useState<SeriesInfo[] | null>(null);
+  const [catalogError, setCatalogError] = useState('');
+  const [search, setSearch] = useState('');
+  const [reload, setReload] = useState(0);
+  const [shown, setShown] = useState<{ series: ShownSeries[]; from: number; to: number; info: string } | null>(null);
   const [status, setStatus] = useState('');
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const zoom = useRef<(from: number, to: number) => void>(() => undefined);
-  zoom.current = (from, to) => setView({ from, to, range: null });
+  const stateRef = useRef(state);
+  stateRef.current = state;
 
-  const loadSeries = (): void => {
+  const loadCatalog = (): void => {
     api<SeriesInfo[]>('/api/series')
       .then((s) => {
-        const sorted = [...s].filter((x) => x.type === 'number').sort((a, b) => `${a.device}.${a.name}`.localeCompare(`${b.device}.${b.name}`));
-        setSeries(sorted);
-        setSeriesError('');
+        setCatalog([...s].filter((x) => x.type === 'number').sort((a, b) => a.device.localeCompare(b.device) || a.name.localeCompare(b.name)));
+        setCatalogError('');
       })
       .catch((err: Error) => {
-        setSeries([]);
-        setSeriesError(err instanceof ApiError && err.code === 'NoArchive' ? 'This monitor keeps no archive, so there is no history.' : err.message);
+        setCatalog([]);
+        setCatalogError(err instanceof ApiError && err.code === 'NoArchive' ? 'This monitor keeps no archive, so there is no history.' : err.message);
       });
   };
-  useEffect(loadSeries, []);
+  useEffect(loadCatalog, []);
 
-  const selected = series?.find((s) => `${s.device}.${s.name}` === key);
+  const unitOf = (r: SeriesRef): string => catalog?.find((c) => sameSeries(c, r))?.unit ?? '';
+  const seriesKey = state.series.map((s) => `${s.device}\u0000${s.name}`).join('\u0001');
+  const spanKey = state.range ?? `${state.from}-${state.to}`;
 
+  // Each series' history over the view's span, at most about two points per pixel.
   useEffect(() => {
-    if (!selected) return;
+    if (state.series.length === 0) {
+      setShown(null);
+      setStatus('');
+      return;
+    }
     const ctrl = new AbortController();
-    const width = Math.max(200, Math.floor(box.current?.clientWidth ?? 600));
-    const maxPoints = Math.min(1000, width);
+    const { from, to } = historySpan(state, Date.now());
+    const maxPoints = historyMaxPoints(Math.max(200, Math.floor(box.current?.clientWidth ?? 600)));
     setStatus('loading…');
-    api<HistoryResult>(`/api/history?${query({ device: selected.device, name: selected.name, from: Math.round(view.from), to: Math.round(view.to), maxPoints })}`, { signal: ctrl.signal })
-      .then((hr) => {
-        setResult(hr);
-        setStatus('');
+    Promise.all(
+      state.series.map((ref) =>
+        api<HistoryResult>(`/api/history?${query({ device: ref.device, name: ref.name, from: Math.round(from), to: Math.round(to), maxPoints })}`, { signal: ctrl.signal }).then(
+          (hr) => ({ hr, error: '' }),
+          (err: Error) => {
+            if (err.name === 'AbortError') throw err;
+            return { hr: undefined, error: `${label(ref)}: ${err.message}` };
+          },
+        ),
+      ),
+    )
+      .then((answers) => {
+        const series: ShownSeries[] = answers.map((a, i) => ({
+          ref: state.series[i]!,
+          unit: a.hr?.unit ?? unitOf(state.series[i]!),
+          // Milliseconds here; the plot takes seconds.
+          points: a.hr ? historyXY(a.hr).map(([t, v]) => [Math.round(t * 1000), v] as [number, number | null]) : [],
+        }));
+        const binned = answers.map((a) => a.hr?.binMs ?? 0).filter((b) => b > 0);
+        const what = binned.length ? `bins of ${fmtDuration(Math.max(...binned))} (mean)` : 'raw samples';
+        const count = series.reduce((n, s) => n + s.points.length, 0);
+        setShown({ series, from, to, info: `${count} ${what} · ${fmtDateTime(from)} → ${fmtDateTime(to)}` });
+        setStatus(answers.map((a) => a.error).filter(Boolean).join('; '));
       })
-      .catch((err: Error) => {
-        if (err.name !== 'AbortError') setStatus(err.message);
-      });
+      .catch(() => undefined);
     return () => ctrl.abort();
-  }, [key, view.from, view.to, selected !== undefined]);
+  }, [seriesKey, spanKey, reload]);
 
+  // The plot: one y axis per unit, the first on the left, every other unit on the right.
   useEffect(() => {
     const el = box.current;
-    if (!el || !result) return;
-    const { data, binned } = toColumns(result);
-    const unit = result.unit;
-    const label = `${result.device}.${result.name}`;
-    const series: uPlot.Series[] = [{}, { label: binned ? `${label} (mean)` : label, stroke: '#1f77b4', width: 1.5 }];
-    if (binned) {
-      series.push({ label: 'min', stroke: 'rgba(31,119,180,0.35)', width: 1 });
-      series.push({ label: 'max', stroke: 'rgba(31,119,180,0.35)', width: 1 });
-    }
+    plot.current?.destroy();
+    plot.current = null;
+    if (!el || !shown) return;
+    const units = [...new Set(shown.series.map((s) => s.unit))];
+    const scaleOf = (unit: string): string => (units.indexOf(unit) === 0 ? 'y' : 'y2');
     const width = (): number => Math.max(200, Math.floor(el.clientWidth));
+    const columns = (): uPlot.AlignedData => {
+      const cols = alignSeries(shown.series.map((s) => s.points.map(([t, v]) => [t / 1000, v] as [number, number | null])));
+      el.dataset.points = String(shown.series.reduce((n, s) => n + s.points.filter(([, v]) => v !== null).length, 0));
+      return cols as uPlot.AlignedData;
+    };
+    const xRange = (): [number, number] => {
+      const s = stateRef.current;
+      if (s.follow) {
+        const ms = rangeMs(s.range) ?? 3_600_000;
+        return [(Date.now() - ms) / 1000, Date.now() / 1000];
+      }
+      return [shown.from / 1000, shown.to / 1000];
+    };
     const opts: uPlot.Options = {
       width: width(),
-      height: 300,
-      series,
-      bands: binned ? [{ series: [3, 2], fill: 'rgba(31,119,180,0.15)' }] : [],
-      axes: [{}, { label: unit || undefined, size: 60 }],
-      scales: { x: { time: true, range: () => [result.from / 1000, result.to / 1000] } },
+      height: 320,
+      series: [
+        timeSeriesX,
+        ...shown.series.map((s, i) => ({ label: `${label(s.ref)}${s.unit ? ` (${s.unit})` : ''}`, stroke: COLORS[i % COLORS.length], width: 1.5, scale: scaleOf(s.unit) })),
+      ],
+      axes: [
+        timeAxis(el),
+        { scale: 'y', label: units[0] || undefined, size: 60 },
+        ...(units.length > 1 ? [{ scale: 'y2', side: 1, label: units.slice(1).join(', ') || undefined, size: 60, grid: { show: false } }] : []),
+      ],
+      scales: { x: { time: true, range: () => xRange() } },
       cursor: { drag: { x: true, y: false, setScale: false } },
+      legend: { show: true },
       hooks: {
         setSelect: [
           (u: uPlot) => {
             if (u.select.width > 4) {
               const from = u.posToVal(u.select.left, 'x') * 1000;
               const to = u.posToVal(u.select.left + u.select.width, 'x') * 1000;
-              if (to - from >= 1000) zoom.current(from, to);
+              if (to - from >= 1000) update({ ...stateRef.current, range: null, from, to, follow: false });
             }
             u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
           },
         ],
       },
     };
-    plot.current?.destroy();
-    const u = new uPlot(opts, data, el);
+    const u = new uPlot(opts, columns(), el);
     plot.current = u;
-    const ro = new ResizeObserver(() => u.setSize({ width: width(), height: 300 }));
+    el.dataset.yAxes = String(Math.min(2, units.length));
+    const ro = new ResizeObserver(() => u.setSize({ width: width(), height: 320 }));
     ro.observe(el);
+
+    // Live follow: the series' new values are appended and the range's end moves with now.
+    let frame = 0;
+    const redraw = (): void => {
+      frame ||= requestAnimationFrame(() => {
+        frame = 0;
+        u.setData(columns());
+      });
+    };
+    const off = live.onUpdate((up) => {
+      if (!stateRef.current.follow) return;
+      let touched = false;
+      for (const s of shown.series) {
+        if (s.ref.device !== up.client || !(s.ref.name in up.values)) continue;
+        s.points.push([up.t, num(up.values[s.ref.name])]);
+        if (s.points.length > FOLLOW_MAX_POINTS) s.points.splice(0, s.points.length - FOLLOW_MAX_POINTS / 2);
+        touched = true;
+      }
+      if (touched) redraw();
+    });
+    const timer = setInterval(() => {
+      if (stateRef.current.follow) redraw();
+    }, FOLLOW_REDRAW_MS);
     return () => {
+      off();
+      clearInterval(timer);
+      if (frame) cancelAnimationFrame(frame);
       ro.disconnect();
     };
-  }, [result]);
+  }, [shown]);
 
   useEffect(() => () => plot.current?.destroy(), []);
 
-  const pick = (i: number): void => {
-    const now = Date.now();
-    setView({ from: now - RANGES[i]!.ms, to: now, range: i });
+  const toggle = (ref: SeriesRef): void => {
+    const has = state.series.some((s) => sameSeries(s, ref));
+    update({ ...state, series: has ? state.series.filter((s) => !sameSeries(s, ref)) : [...state.series, ref] });
+  };
+  const span = shown ? { from: shown.from, to: shown.to } : historySpan(state, Date.now());
+  const setAbsolute = (which: 'from' | 'to', text: string): void => {
+    const t = parseInputDateTime(text);
+    if (t === undefined) return;
+    const next = { from: span.from, to: span.to, [which]: t };
+    if (next.from < next.to) update({ ...state, range: null, from: next.from, to: next.to, follow: false });
+  };
+  const downloadCsv = (): void => {
+    if (!shown) return;
+    const url = URL.createObjectURL(new Blob([shownCsv(shown.series)], { type: 'text/csv' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `history-${fmtDateTime(shown.from).replace(/[ :]/g, '')}.csv`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   };
 
-  const csv = selected ? `/api/history.csv?${query({ device: selected.device, name: selected.name, from: Math.round(view.from), to: Math.round(view.to) })}` : undefined;
-  const info = result
-    ? `${result.points.length} ${result.binMs > 0 ? `bins of ${fmtDuration(result.binMs)} (min/max band)` : 'raw samples'} · ${fmtDateTime(result.from)} → ${fmtDateTime(result.to)}`
-    : '';
+  const found = (catalog ?? []).filter((s) => matches(s, search));
+  const hidden = catalogError !== '';
 
-  return h('section', { class: 'panel history', 'aria-labelledby': 'hx-title' }, [
+  return h('section', { class: 'panel history', 'aria-labelledby': 'hx-title', 'data-testid': 'history' }, [
     h('h2', { id: 'hx-title' }, 'History'),
-    seriesError ? h('p', { class: 'muted', role: 'status' }, seriesError) : null,
-    h('div', { class: 'hx-controls', hidden: seriesError !== '' }, [
-      h('label', { for: 'hx-series' }, 'Series'),
-      h('select', { id: 'hx-series', value: key, onChange: (e: Event) => setKey((e.target as HTMLSelectElement).value) }, [
-        h('option', { value: '' }, series === null ? 'loading…' : series.length ? 'choose a series' : 'no series yet'),
-        ...(series ?? []).map((s) => h('option', { value: `${s.device}.${s.name}` }, `${s.device}.${s.name}${s.unit ? ` (${s.unit})` : ''}`)),
+    catalogError ? h('p', { class: 'muted', role: 'status' }, catalogError) : null,
+    h('div', { class: 'hx-chosen', hidden }, [
+      ...state.series.map((s, i) =>
+        h('span', { class: 'hx-chip', 'data-testid': `hx-chip-${key(s)}`, style: { borderColor: COLORS[i % COLORS.length] } }, [
+          label(s),
+          h('a', { href: `/api/history.csv?${query({ device: s.device, name: s.name, from: Math.round(span.from), to: Math.round(span.to) })}`, download: '', title: 'every raw sample of this series in the range', class: 'csv' }, 'raw CSV'),
+          h('button', { type: 'button', class: 'link', 'aria-label': `remove ${label(s)}`, onClick: () => toggle(s) }, '×'),
+        ]),
+      ),
+    ]),
+    h('div', { class: 'hx-picker', hidden }, [
+      h('label', { for: 'hx-search' }, 'Find series'),
+      h('input', { id: 'hx-search', type: 'search', value: search, placeholder: 'device, parameter or unit', autocomplete: 'off', onInput: (e: Event) => setSearch((e.target as HTMLInputElement).value) }),
+      h('button', { type: 'button', class: 'link', onClick: loadCatalog, title: 'reload the list of series' }, '↻'),
+      h('ul', { class: 'hx-list', 'aria-label': 'Series' }, [
+        catalog === null ? h('li', { class: 'muted' }, 'loading…') : found.length === 0 ? h('li', { class: 'muted' }, catalog.length ? 'no series matches' : 'no series yet') : null,
+        ...found.slice(0, PICKER_ROWS).map((s) =>
+          h('li', { key: `${s.device}\u0000${s.name}` }, [
+            h('label', null, [
+              h('input', { type: 'checkbox', 'data-testid': `hx-pick-${key(s)}`, checked: state.series.some((x) => sameSeries(x, s)), onChange: () => toggle({ device: s.device, name: s.name }) }),
+              ` ${s.device} `,
+              h('strong', null, s.name),
+              s.unit ? h('span', { class: 'muted' }, ` ${s.unit}`) : null,
+            ]),
+          ]),
+        ),
+        found.length > PICKER_ROWS ? h('li', { class: 'muted' }, `${found.length - PICKER_ROWS} more: narrow the search`) : null,
       ]),
-      h('button', { type: 'button', class: 'link', onClick: loadSeries, title: 'reload the list of series' }, '↻'),
     ]),
-    h('div', { class: 'ranges', role: 'group', 'aria-label': 'Range', hidden: seriesError !== '' }, [
-      ...RANGES.map((r, i) => h('button', { type: 'button', 'aria-pressed': view.range === i ? 'true' : 'false', onClick: () => pick(i) }, r.label)),
-      view.range === null ? h('button', { type: 'button', class: 'link', onClick: () => pick(1) }, 'reset zoom') : null,
+    h('div', { class: 'ranges', role: 'group', 'aria-label': 'Range', hidden }, [
+      ...RANGES.map((r) => h('button', { type: 'button', 'aria-pressed': state.range === r.key ? 'true' : 'false', onClick: () => update({ ...state, range: r.key, from: undefined, to: undefined }) }, r.label)),
+      state.range === null ? h('button', { type: 'button', class: 'link', onClick: () => update({ ...state, range: '1h', from: undefined, to: undefined }) }, 'reset zoom') : null,
     ]),
-    selected || seriesError ? null : h('p', { class: 'muted' }, 'Pick a series to plot its history. Drag across the plot to zoom.'),
+    h('div', { class: 'hx-absolute', hidden }, [
+      // Text, not datetime-local: the browser would show that in its locale's form (12-hour in en-US).
+      h('label', null, ['from ', h('input', { type: 'text', inputMode: 'numeric', size: 16, 'data-testid': 'hx-from', placeholder: 'YYYY-MM-DD HH:MM', title: 'YYYY-MM-DD HH:MM (local time); Enter applies', value: fmtInputDateTime(span.from), onChange: (e: Event) => setAbsolute('from', (e.target as HTMLInputElement).value) })]),
+      h('label', null, ['to ', h('input', { type: 'text', inputMode: 'numeric', size: 16, 'data-testid': 'hx-to', placeholder: 'YYYY-MM-DD HH:MM', title: 'YYYY-MM-DD HH:MM (local time); Enter applies', value: fmtInputDateTime(span.to), onChange: (e: Event) => setAbsolute('to', (e.target as HTMLInputElement).value) })]),
+      h('label', { title: state.range === null ? 'follow needs a relative range (1 h, 1 day, …)' : 'append live values; the range ends now' }, [
+        h('input', { type: 'checkbox', 'data-testid': 'hx-follow', checked: state.follow, disabled: state.range === null, onChange: () => update({ ...state, follow: !state.follow }) }),
+        ' follow',
+      ]),
+      h('button', { type: 'button', class: 'link', onClick: () => setReload((n) => n + 1), title: 'query the range again' }, 'refresh'),
+    ]),
+    state.series.length || hidden ? null : h('p', { class: 'muted' }, 'Pick series to plot their history (several at once; a second unit gets the right axis). Drag across the plot to zoom.'),
     // uPlot owns this element's children.
     h('div', { class: 'hx-plot', ref: box, 'data-testid': 'history-plot' }),
     h('p', { class: 'hx-info' }, [
-      h('span', { 'data-testid': 'history-info' }, status || info),
-      csv ? h('a', { href: csv, download: '', class: 'csv' }, 'Download CSV') : null,
+      h('span', { 'data-testid': 'history-info' }, status || shown?.info || ''),
+      shown ? h('button', { type: 'button', class: 'link csv', onClick: downloadCsv, title: 'the series and range shown, as one CSV' }, 'Download CSV') : null,
     ]),
   ]);
 }

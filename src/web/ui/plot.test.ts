@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../devices/kits/sim/noise-and-clock.js';
-import { TimeColumns, type PlotRow } from './plot.js';
+import { TimeColumns, alignSeries, historyMaxPoints, type PlotRow } from './plot.js';
 
 /**
  * The time plot's redraw as it was before TimeColumns (every frame rebuilt from the history and
@@ -123,5 +123,24 @@ describe('TimeColumns', () => {
     inc.frame(8.5, [8]);
     for (let t = 9; t <= 11; t++) inc.push([t, t]);
     expect(inc.frame(11.5, [11])[0]).toEqual([7, 8, 9, 10, 11, 11.5]);
+  });
+});
+
+describe('card plot history', () => {
+  it('asks for raw samples while they fit two per pixel: an hour of ~700 samples at card width comes back raw', () => {
+    // An hour of 5-second samples (709 in the issue) in a 360 px card at phone width and a 480 px card.
+    expect(historyMaxPoints(360)).toBeGreaterThanOrEqual(709);
+    expect(historyMaxPoints(480)).toBeGreaterThanOrEqual(709);
+    expect(historyMaxPoints(100_000)).toBe(10_000);
+  });
+
+  it('aligns series at their own timestamps: the other series have no point there (undefined), gaps stay null', () => {
+    const a = [[0, 0], [10, 10], [20, null], [30, 30]] as Array<[number, number | null]>;
+    const b = [[5, 1], [15, 2]] as Array<[number, number | null]>;
+    expect(alignSeries([a, b])).toEqual([
+      [0, 5, 10, 15, 20, 30],
+      [0, undefined, 10, undefined, null, 30],
+      [undefined, 1, undefined, 2, undefined, undefined],
+    ]);
   });
 });

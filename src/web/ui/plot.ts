@@ -7,9 +7,10 @@ import { h, type ComponentChild } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import type { HistoryResult } from '../../archive/types.js';
-import type { PeerValue, PlotConfig } from '../../monitor/types.js';
+import type { PeerValue, ResolvedPlot, SeriesRef } from '../../monitor/types.js';
 import { numberOf } from '../../wire/format.js';
 import { api, query } from './api.js';
+import { fmtDateTime, timeAxisLabels } from './format.js';
 import { live } from './live.js';
 
 export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
@@ -32,37 +33,72 @@ export function historyXY(hr: HistoryResult): XY {
 }
 
 /**
- * Several series on one time axis: at every time any series has a point, each series shows the
- * value it last had (a recorded null stays a gap until the next real value).
+ * Several series on one time axis, each at its own timestamps: at a time only some series have a
+ * sample, the others hold `undefined`, which uPlot draws through (a line from their previous to
+ * their next sample), while a recorded null stays a gap. Holding every series' last value at every
+ * other series' times instead drew interleaved ramps as staircases.
  */
-export function alignStepHold(series: XY[]): Array<Array<number | null>> {
+export function alignSeries(series: XY[]): PlotRow[] {
   const events: Array<[number, number, number | null]> = [];
   series.forEach((s, i) => {
     for (const [t, v] of s) events.push([t, i, v]);
   });
   events.sort((a, b) => a[0] - b[0]);
-  const cols: Array<Array<number | null>> = [[], ...series.map(() => [])];
-  const cur: Array<number | null> = series.map(() => null);
+  const cols: PlotRow[] = [[], ...series.map(() => [])];
   let k = 0;
   while (k < events.length) {
     const t = events[k]![0];
+    const row: PlotRow = series.map(() => undefined);
     while (k < events.length && events[k]![0] === t) {
       const [, i, v] = events[k]!;
-      cur[i] = v;
+      row[i] = v;
       k++;
     }
     cols[0]!.push(t);
-    cur.forEach((v, i) => cols[i + 1]!.push(v));
+    row.forEach((v, i) => cols[i + 1]!.push(v));
   }
   return cols;
 }
 
-function seriesRef(client: string, value: string): { device: string; name: string } {
-  const dot = value.indexOf('.');
-  return dot > 0 ? { device: value.slice(0, dot), name: value.slice(dot + 1) } : { device: client, name: value };
+/**
+ * How many points to ask the archive for at a plot width: raw samples while they fit about two
+ * per pixel (an hour of 5-second samples at card width is drawn from its ~700 samples, not from
+ * 15 one-minute bins), bins only beyond.
+ */
+export function historyMaxPoints(widthPx: number): number {
+  return Math.max(200, Math.min(MAX_HISTORY_POINTS, Math.round(2 * widthPx)));
 }
+/** The API's limit of maxPoints. */
+const MAX_HISTORY_POINTS = 10_000;
+
+/**
+ * uPlot's time axis in the page's one time form (format.ts). With `el`, the labels last drawn are
+ * also kept in its data-x-labels (a canvas hides them from tools and the browser tests).
+ */
+export function timeAxis(el?: HTMLElement): Pick<uPlot.Axis, 'values'> {
+  return {
+    values: (_u, splits, _axis, _space, incr) => {
+      const labels = timeAxisLabels(splits, incr);
+      if (el) el.dataset.xLabels = labels.join('|');
+      return labels;
+    },
+  };
+}
+export const timeSeriesX: uPlot.Series = { value: (_u, v) => (v === null || v === undefined ? '—' : fmtDateTime(v * 1000, true)) };
 
 const LIVE_WINDOW_MS = 3_600_000;
+/** How long before a change its held predecessor is drawn (a millisecond: the step's riser). */
+const HOLD_EPSILON_S = 0.001;
+/**
+ * A series quiet for longer than this was holding its value: its next change is drawn as a step.
+ * One that changes more often (a ramp read every poll) is joined point to point, as its history is.
+ */
+const HOLD_GAP_S = 10;
+
+/** The unit a series' device declares for it, for the y axis when the plot names none. */
+function unitOf(r: SeriesRef | undefined): string | undefined {
+  return r ? live.state.devices.find((d) => d.name === r.device)?.units[r.name] : undefined;
+}
 /** A value holds until the next update (daemons report changes): the line is drawn on to now this often. */
 const HOLD_REDRAW_MS = 2000;
 
@@ -88,15 +124,15 @@ export function tickLabels(splits: number[], incr: number): string[] {
 }
 
 /** Abscissae with at least one value: shown as the plot's data-points, for tools and the browser tests (a canvas hides it). */
-function drawn(cols: Array<Array<number | null>>): number {
+function drawn(cols: PlotRow[]): number {
   let n = 0;
   for (let j = 0; j < cols[0]!.length; j++) if (cols.some((c, i) => i > 0 && typeof c[j] === 'number')) n++;
   return n;
 }
 const MAX_LIVE_ROWS = 20_000;
 
-/** A live row: [time or abscissa, ...one value per series]. */
-export type PlotRow = Array<number | null>;
+/** A row or column of plot data: numbers, null for a gap, undefined where a series has no sample at that time. */
+export type PlotRow = Array<number | null | undefined>;
 
 const hasValue = (row: PlotRow): boolean => row.some((v, i) => i > 0 && typeof v === 'number');
 
@@ -239,27 +275,29 @@ export class TimeColumns {
 }
 
 /** A configured plot of a device: the last hour from the archive, then live. */
-export function LivePlot(props: { device: string; plot: PlotConfig; unit: string | undefined; height?: number }): ComponentChild {
+export function LivePlot(props: { device: string; plot: ResolvedPlot; unit: string | undefined; height?: number }): ComponentChild {
   const { device, plot } = props;
   const box = useRef<HTMLDivElement>(null);
   const [note, setNote] = useState<string>('loading history…');
 
   useEffect(() => {
     const el = box.current!;
-    const [xName = 'time', ...yNames] = plot.values;
-    const timeX = xName === 'time';
-    const refs = yNames.map((y) => seriesRef(device, y));
-    const xRef = timeX ? undefined : seriesRef(device, xName);
+    // Labels as configured; the series themselves as the monitor resolved them (names may hold dots).
+    const [xName = 'time', ...labels] = plot.values;
+    const refs: SeriesRef[] = plot.series;
+    const yNames = refs.map((r, i) => labels[i] ?? `${r.device} ${r.name}`);
+    const xRef = plot.x ?? undefined;
+    const timeX = xRef === undefined;
     const height = props.height ?? 220;
     const width = (): number => Math.max(200, Math.floor(el.clientWidth));
     const opts: uPlot.Options = {
       width: width(),
       height,
       series: [
-        timeX ? {} : { label: xName },
+        timeX ? timeSeriesX : { label: xName },
         ...yNames.map((y, i) => ({ label: y, stroke: COLORS[i % COLORS.length], width: 1.5, ...(timeX ? {} : { paths: () => null, points: { show: true, size: 4 } }) })),
       ],
-      axes: [{ label: timeX ? undefined : (plot.xlabel ?? xName) }, { label: plot.ylabel ?? props.unit, size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
+      axes: [timeX ? timeAxis(el) : { label: plot.xlabel ?? xName }, { label: plot.ylabel ?? props.unit ?? unitOf(refs[0]), size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
       scales: { x: { time: timeX, distr: !timeX && plot.xscale === 'log' ? 3 : 1 }, y: { distr: plot.yscale === 'log' ? 3 : 1 } },
       cursor: { drag: { x: true, y: false } },
       legend: { show: true },
@@ -268,11 +306,13 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
     // Time plots keep their columns between redraws; the x-y plot sorts its few live points each time.
     const timeCols = timeX ? new TimeColumns(yNames.length) : undefined;
     let rows: PlotRow[] = [];
-    const valueOf = (r: { device: string; name: string }): number | null => num(live.state.devices.find((d) => d.name === r.device)?.values[r.name]);
+    const valueOf = (r: SeriesRef): number | null => num(live.state.devices.find((d) => d.name === r.device)?.values[r.name]);
     const current = refs.map(valueOf);
     let xCurrent = xRef ? valueOf(xRef) : null;
     // What the page already knows holds from now on: a steady value is drawn before its next change.
     if (timeCols && current.some((v) => v !== null)) timeCols.push([Date.now() / 1000, ...current]);
+    // When each series last had a point: a change after a long quiet is drawn as a step.
+    const lastT = refs.map(() => Date.now() / 1000);
     const u = new uPlot(opts, noData as uPlot.AlignedData, el);
     let frame = 0;
     const redraw = (): void => {
@@ -293,9 +333,21 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
     };
     const unsubscribe = live.onUpdate((up) => {
       let touched = false;
+      // Time plots: only the series that changed get a point, at their own time; a value held
+      // for a while until this change is drawn on to just before it, so a step stays a step.
+      const held: PlotRow = refs.map(() => undefined);
+      const changed: PlotRow = refs.map(() => undefined);
+      let steps = false;
       refs.forEach((r, i) => {
         if (r.device === up.client && r.name in up.values) {
-          current[i] = num(up.values[r.name]);
+          const v = num(up.values[r.name]);
+          if (current[i] !== null && current[i] !== v && up.t / 1000 - lastT[i]! > HOLD_GAP_S) {
+            held[i] = current[i];
+            steps = true;
+          }
+          current[i] = v;
+          changed[i] = v;
+          lastT[i] = up.t / 1000;
           touched = true;
         }
       });
@@ -304,8 +356,11 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
         touched = true;
       }
       if (!touched) return;
-      if (timeCols) timeCols.push([up.t / 1000, ...current]);
-      else {
+      if (timeCols) {
+        const t = up.t / 1000;
+        if (steps) timeCols.push([t - HOLD_EPSILON_S, ...held]);
+        timeCols.push([t, ...changed]);
+      } else {
         rows.push([xCurrent, ...current]);
         if (rows.length > MAX_LIVE_ROWS) rows = rows.slice(-MAX_LIVE_ROWS / 2);
       }
@@ -321,7 +376,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
       const from = to - LIVE_WINDOW_MS;
       Promise.all(
         refs.map((r) =>
-          api<HistoryResult>(`/api/history?${query({ device: r.device, name: r.name, from, to, maxPoints: Math.min(1000, width()) })}`, { signal: ctrl.signal })
+          api<HistoryResult>(`/api/history?${query({ device: r.device, name: r.name, from, to, maxPoints: historyMaxPoints(width()) })}`, { signal: ctrl.signal })
             .then(historyXY)
             .catch((err: Error) => {
               if (err.name === 'AbortError') throw err;
@@ -330,7 +385,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
         ),
       )
         .then((xys) => {
-          timeCols.setHistory(alignStepHold(xys));
+          timeCols.setHistory(alignSeries(xys));
           setNote(xys.some((x) => x.length > 0) ? '' : 'no history yet');
           redraw();
         })
@@ -346,7 +401,7 @@ export function LivePlot(props: { device: string; plot: PlotConfig; unit: string
       if (frame) cancelAnimationFrame(frame);
       u.destroy();
     };
-  }, [device, plot.id, plot.values.join(',')]);
+  }, [device, plot.id, plot.series.map((r) => `${r.device}\u0000${r.name}`).join('\u0001')]);
 
   return h('figure', { class: 'plot' }, [
     h('figcaption', null, [plot.name, note ? h('span', { class: 'muted' }, ` — ${note}`) : null]),

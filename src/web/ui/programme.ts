@@ -17,7 +17,7 @@ import { api, query, quote } from './api.js';
 import { OutcomeLine, errorText, sendLine, type Outcome } from './forms.js';
 import { fmtSpan, fmtValue, slug } from './format.js';
 import { live } from './live.js';
-import { COLORS, historyXY, num, type XY } from './plot.js';
+import { COLORS, historyXY, num, timeAxis, timeSeriesX, type XY } from './plot.js';
 
 /** Status reads: every second while a programme runs, less often otherwise, rarely while folded. */
 const POLL_RUNNING_MS = 1000;
@@ -126,12 +126,12 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
         width: width(),
         height: 200,
         series: [
-          {},
+          timeSeriesX,
           { label: `${param} (programme)`, stroke: '#888', width: 2, dash: [6, 4], spanGaps: true },
           { label: param, stroke: COLORS[1], width: 1.5, spanGaps: true },
           ...(actual ? [{ label: actual, stroke: COLORS[0], width: 1.5, spanGaps: true }] : []),
         ],
-        axes: [{}, { label: props.unit, size: 60 }],
+        axes: [timeAxis(), { label: props.unit, size: 60 }],
         scales: { x: { time: true } },
         legend: { show: true },
       },

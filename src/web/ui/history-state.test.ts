@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { historyParams, historySpan, parseHistoryParams, shownCsv } from './history-state.js';
+
+describe('the history explorer\'s view in route parameters', () => {
+  it('pairs device and name parameters, keeping dotted names whole, and round-trips', () => {
+    const q = new URLSearchParams('device=cryo&name=chA.temperature&device=chiller&name=setpoint&range=1d&follow=1');
+    const state = parseHistoryParams(q);
+    expect(state).toEqual({ series: [{ device: 'cryo', name: 'chA.temperature' }, { device: 'chiller', name: 'setpoint' }], range: '1d', follow: true });
+    expect(historyParams(state).toString()).toBe(q.toString());
+  });
+
+  it('takes an absolute range from from/to (no follow), and falls back to the last hour', () => {
+    const abs = parseHistoryParams(new URLSearchParams('from=1000&to=5000&follow=1'));
+    expect(abs).toEqual({ series: [], range: null, from: 1000, to: 5000, follow: false });
+    expect(historySpan(abs, 10_000)).toEqual({ from: 1000, to: 5000 });
+    expect(historyParams(abs).toString()).toBe('from=1000&to=5000');
+    const bad = parseHistoryParams(new URLSearchParams('from=9&to=1&range=nonsense'));
+    expect(bad.range).toBe('1h');
+    expect(historySpan(bad, 10_000_000)).toEqual({ from: 10_000_000 - 3_600_000, to: 10_000_000 });
+  });
+
+  it('writes the CSV of what is shown: a column per series, empty where a series has no point', () => {
+    const csv = shownCsv([
+      { ref: { device: 'cryo', name: 'chA.temperature' }, unit: 'K', points: [[0, 4], [2000, null]] },
+      { ref: { device: 'chiller', name: 'setpoint' }, unit: '°C', points: [[1000, 20]] },
+    ]);
+    expect(csv).toBe(
+      'time_iso,t_ms,cryo chA.temperature (K),chiller setpoint (°C)\n' +
+        '1970-01-01T00:00:00.000Z,0,4,\n' +
+        '1970-01-01T00:00:01.000Z,1000,,20\n' +
+        '1970-01-01T00:00:02.000Z,2000,,\n',
+    );
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * The history explorer's view as route parameters, so a view can be bookmarked, shared and
+ * reloaded: `#/history?device=cryocon&name=chA.temperature&device=chiller&name=temperature&range=1h&follow=1`
+ * or with `from`/`to` (unix ms) for an absolute range. Each series is a `device` and a `name`
+ * parameter, paired by position: a parameter name may hold dots and is never split.
+ */
+import type { SeriesRef } from '../../monitor/types.js';
+
+export const RANGES: ReadonlyArray<{ key: string; label: string; ms: number }> = [
+  { key: '10m', label: '10 min', ms: 600_000 },
+  { key: '1h', label: '1 h', ms: 3_600_000 },
+  { key: '1d', label: '1 day', ms: 86_400_000 },
+  { key: '7d', label: '1 week', ms: 7 * 86_400_000 },
+  { key: '30d', label: '1 month', ms: 30 * 86_400_000 },
+  { key: '1y', label: '1 year', ms: 365 * 86_400_000 },
+];
+export const DEFAULT_RANGE = '1h';
+
+export interface HistoryViewState {
+  series: SeriesRef[];
+  /** A relative range's key (RANGES), or null for the absolute range from/to. */
+  range: string | null;
+  from?: number;
+  to?: number;
+  /** Append live values and keep the range's end at now (relative ranges only). */
+  follow: boolean;
+}
+
+export const sameSeries = (a: SeriesRef, b: SeriesRef): boolean => a.device === b.device && a.name === b.name;
+
+export function rangeMs(key: string | null): number | undefined {
+  return RANGES.find((r) => r.key === key)?.ms;
+}
+
+export function parseHistoryParams(params: URLSearchParams): HistoryViewState {
+  const devices = params.getAll('device');
+  const names = params.getAll('name');
+  const series: SeriesRef[] = [];
+  devices.forEach((device, i) => {
+    const name = names[i];
+    if (device !== '' && name !== undefined && name !== '' && !series.some((s) => sameSeries(s, { device, name }))) series.push({ device, name });
+  });
+  const from = Number(params.get('from'));
+  const to = Number(params.get('to'));
+  const absolute = params.has('from') && params.has('to') && Number.isFinite(from) && Number.isFinite(to) && from < to;
+  const key = params.get('range');
+  const range = absolute ? null : rangeMs(key) !== undefined ? key : DEFAULT_RANGE;
+  return { series, range, ...(absolute ? { from, to } : {}), follow: range !== null && params.get('follow') === '1' };
+}
+
+export function historyParams(state: HistoryViewState): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const s of state.series) {
+    q.append('device', s.device);
+    q.append('name', s.name);
+  }
+  if (state.range !== null) q.set('range', state.range);
+  else if (state.from !== undefined && state.to !== undefined) {
+    q.set('from', String(Math.round(state.from)));
+    q.set('to', String(Math.round(state.to)));
+  }
+  if (state.follow && state.range !== null) q.set('follow', '1');
+  return q;
+}
+
+/** The time span a state shows at `now`. */
+export function historySpan(state: HistoryViewState, now: number): { from: number; to: number } {
+  const ms = rangeMs(state.range);
+  if (ms !== undefined) return { from: now - ms, to: now };
+  return { from: state.from ?? now - 3_600_000, to: state.to ?? now };
+}
+
+export interface ShownSeries {
+  ref: SeriesRef;
+  unit: string;
+  points: Array<[number, number | null]>;
+}
+
+/** The CSV of what the plot shows: one row per time any series has a point (unix ms), one column per series. */
+export function shownCsv(shown: ShownSeries[]): string {
+  const rows = new Map<number, Array<number | null | undefined>>();
+  shown.forEach((s, i) => {
+    for (const [t, v] of s.points) {
+      let row = rows.get(t);
+      if (!row) rows.set(t, (row = shown.map(() => undefined)));
+      row[i] = v;
+    }
+  });
+  const quote = (text: string): string => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+  const head = ['time_iso', 't_ms', ...shown.map((s) => quote(`${s.ref.device} ${s.ref.name}${s.unit ? ` (${s.unit})` : ''}`))].join(',');
+  const lines = [...rows.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([t, vals]) => [new Date(t).toISOString(), String(t), ...vals.map((v) => (typeof v === 'number' ? String(v) : ''))].join(','));
+  return `${[head, ...lines].join('\n')}\n`;
+}
