@@ -282,11 +282,11 @@ function expectNoArgs(cmd: Command & { name: string }): void {
   if (extra.length > 0) throw new LabwireError('ProtocolError', `${cmd.name} takes no arguments; got "${extra[0]}"`, cmd.name);
 }
 
-/** programme_load param=<name> format=csv|yaml data="<text>" [loop=N] [min_step=X] */
-function loadRequest(cmd: Command & { name: string }): { param: string; format: string; data: string; loops?: number; minStep?: number } {
-  const usage = 'usage: programme_load param=<name> format=csv|yaml data=<text> [loop=N] [min_step=X]';
+/** programme_load param=<name> format=csv|yaml data="<text>" [loop=N] [min_step=X] [name=<file name>] */
+function loadRequest(cmd: Command & { name: string }): { param: string; name?: string; format: string; data: string; loops?: number; minStep?: number } {
+  const usage = 'usage: programme_load param=<name> format=csv|yaml data=<text> [loop=N] [min_step=X] [name=<file name>]';
   if (cmd.args.length > 0) throw new LabwireError('ProtocolError', `programme_load takes name=value pairs; got "${cmd.args[0]}"; ${usage}`, cmd.name);
-  const known = new Set(['param', 'format', 'data', 'loop', 'min_step']);
+  const known = new Set(['param', 'format', 'data', 'loop', 'min_step', 'name']);
   for (const k of Object.keys(cmd.kwargs)) {
     if (!known.has(k)) throw new LabwireError('ProtocolError', `programme_load has no argument "${k}"; ${usage}`, cmd.name);
   }
@@ -303,7 +303,8 @@ function loadRequest(cmd: Command & { name: string }): { param: string; format: 
     }
     return v;
   };
-  return { param, format, data, loops: num('loop', true), minStep: num('min_step', false) };
+  const label = cmd.kwargs.name?.trim().slice(0, 200);
+  return { param, ...(label ? { name: label } : {}), format, data, loops: num('loop', true), minStep: num('min_step', false) };
 }
 
 /** A kind is one bare word, so that the header line reads back the same. */
