@@ -33,7 +33,8 @@ export class DaemonServer extends EventEmitter implements LineService {
   private readonly recentLogs: Array<{ t: number; line: string }> = [];
   private readonly tokens: TokenStore;
 
-  constructor(private readonly runner: DeviceRunner, opts: ServerOptions) {
+  /** @param exitRefusal why `exit` is refused (a managed lab stops as a whole); unset: `exit` stops the daemon. */
+  constructor(private readonly runner: DeviceRunner, opts: ServerOptions, private readonly exitRefusal?: string) {
     super();
     this.tokens = opts.tokens;
     this.lines = new LineServer({ ...opts, label: `daemon "${runner.name}"` }, this);
@@ -142,6 +143,12 @@ export class DaemonServer extends EventEmitter implements LineService {
         return formatOk('unsubscribe');
       case 'exit': {
         const actor = this.lines.actor(s);
+        if (this.exitRefusal !== undefined) {
+          // Answering `ok exit` and staying up would be a lie (issue 15, defect 5): whoever runs the lab decides.
+          const err = new LabwireError('Disabled', this.exitRefusal, 'exit');
+          this.runner.auditRefusal('exit', actor, err);
+          return formatErrorReply(err);
+        }
         this.runner.emit('audit', { t: Date.now(), ...actor, device: this.runner.name, command: 'exit', before: {}, after: {}, result: 'ok: daemon stops' });
         setImmediate(() => this.emit('exit', `exit requested by ${actor.who} from ${actor.peer}`));
         return formatOk('exit');

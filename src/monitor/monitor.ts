@@ -533,10 +533,18 @@ export class Monitor extends EventEmitter implements MonitorView {
       alarms: () => this.alarms(),
       acknowledge: (id, actor) => this.acknowledge(id, actor),
       requestExit: (reason, actor) => {
+        const refusal = this.options.exitRefusal;
+        if (refusal !== undefined) {
+          const err = new LabwireError('Disabled', refusal, 'exit');
+          void this.auditRefusal(this.name, 'exit', actor, err);
+          return err;
+        }
         const t = Date.now();
         this.feed.audit({ t, who: actor.who, peer: actor.peer, device: this.name, command: 'exit', before: {}, after: {}, result: 'ok exit' });
         this.addEntry({ t, source: this.name, level: 'warning', message: reason });
-        this.emit('exit', reason);
+        // After the reply: the client reads `ok exit` before the listener goes.
+        setImmediate(() => this.emit('exit', reason));
+        return undefined;
       },
     };
   }

@@ -45,7 +45,11 @@ export interface MonitorBackend {
   auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): void;
   /** Adds to the message log; settles after the archive's commit (see Monitor.message). */
   message(source: string, level: LogLevel, text: string): Promise<LogReceipt>;
-  requestExit(reason: string, actor: MonitorActor): void;
+  /**
+   * Stops the monitor (the `exit` event), or answers why not: a monitor inside a lab run by
+   * `labwire up`/`demo` is stopped with the lab. Called before the reply; a refusal is sent instead of `ok exit`.
+   */
+  requestExit(reason: string, actor: MonitorActor): LabwireError | undefined;
   /** Every configured alarm with its state. */
   alarms(): AlarmState[];
   /** Acknowledges a raised alarm; throws the LabwireError to answer with. */
@@ -235,8 +239,8 @@ export class MonitorServer implements LineService {
         return formatOk('unsubscribe');
       case 'exit': {
         const who = this.lines.actor(s);
-        setImmediate(() => this.backend.requestExit(`exit requested by ${who.who} from ${who.peer}`, who));
-        return formatOk('exit');
+        const refused = this.backend.requestExit(`exit requested by ${who.who} from ${who.peer}`, who);
+        return refused ? formatErrorReply(refused) : formatOk('exit');
       }
     }
     return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; the monitor knows: ${COMMANDS.join(', ')}`, name));
