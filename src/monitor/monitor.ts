@@ -311,7 +311,9 @@ export class Monitor extends EventEmitter implements MonitorView {
     const clients: LabStatus['clients'] = {};
     for (const c of this.clientStatuses()) clients[c.name] = { connected: c.connected, values: c.values };
     const archive = archiveHealth(this.archive);
-    return { nconnected: this.server?.connectionCount ?? 0, clients, ...(archive ? { archive } : {}) };
+    const connections = this.server?.connectionCount ?? 0;
+    const devicesConnected = Object.values(clients).filter((c) => c.connected).length;
+    return { nconnected: connections, clientsConnected: connections, devicesConnected, clients, ...(archive ? { archive } : {}) };
   }
 
   health(): MonitorHealth {
