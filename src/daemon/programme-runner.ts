@@ -179,24 +179,27 @@ export class ProgrammeRunner {
     this.run();
   }
 
-  pause(): void {
+  /** @param by who asked (the connection's name), for the log. */
+  pause(by?: string): void {
     const cmd = 'programme_pause';
     if (this.state !== 'running') throw new LabwireError('ProtocolError', `no programme is running (state ${this.state})`, cmd);
     this.tick();
     this.halt();
     this.state = 'paused';
     this.save(true);
-    this.host.log('info', `programme on ${this.loaded!.param} paused at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.lastApplied ?? 'its value'}`);
+    this.host.log('info', `programme on ${this.loaded!.param} paused${byWhom(by)} at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.shownApplied()}`);
   }
 
-  stop(): void {
+  /** @param by who asked (the connection's name), for the log. */
+  stop(by?: string): void {
     const cmd = 'programme_stop';
     if (this.state !== 'running' && this.state !== 'paused') throw new LabwireError('ProtocolError', `no programme is running or paused (state ${this.state})`, cmd);
     if (this.state === 'running') this.tick();
     this.halt();
     this.state = 'stopped';
     this.save(true);
-    this.host.log('warning', `programme on ${this.loaded!.param} stopped at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.lastApplied ?? 'its value'}`);
+    // Somebody asked for it: news, not a warning (issue 15, defect 16).
+    this.host.log('info', `programme on ${this.loaded!.param} stopped${byWhom(by)} at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.shownApplied()}`);
   }
 
   /**
@@ -404,6 +407,19 @@ export class ProgrammeRunner {
       });
   }
 
+  /**
+   * The last applied value for people: to the programme's resolution (minStep 0.01 → 2 decimals;
+   * a ramp's interpolated 26.123456789 is 26.12), with the unit.
+   */
+  private shownApplied(): string {
+    const v = this.lastApplied;
+    if (v === undefined || !this.loaded) return 'its value';
+    const step = this.loaded.minStep;
+    const decimals = step > 0 ? Math.min(6, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 6;
+    const unit = this.host.paramInfo(this.loaded.param)?.decl.unit;
+    return `${round(v, decimals)}${unit ? ` ${unit}` : ''}`;
+  }
+
   private value(v: number): number {
     return this.loaded?.integer ? Math.round(v) : Number(v.toPrecision(10));
   }
@@ -444,6 +460,10 @@ export class ProgrammeRunner {
 function round(v: number, digits = 4): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+function byWhom(by: string | undefined): string {
+  return by ? ` by ${by}` : '';
 }
 
 function fmt(v: number): string {

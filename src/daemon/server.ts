@@ -223,11 +223,11 @@ export class DaemonServer extends EventEmitter implements LineService {
           break;
         case 'programme_pause':
           expectNoArgs(cmd);
-          programme.pause();
+          programme.pause(actor.who);
           break;
         case 'programme_stop':
           expectNoArgs(cmd);
-          programme.stop();
+          programme.stop(actor.who);
           break;
       }
       result = { ...result, state: programme.currentState };
