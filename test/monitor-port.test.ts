@@ -126,7 +126,7 @@ describe('reads', () => {
     const c = await client();
     c.write('id name=script1 type=script\n');
     expect(await c.request('clients')).toBe(
-      `ok clients names="bath gauge absent" connected="bath gauge" endpoints="127.0.0.1:${bath.port} 127.0.0.1:${gauge.port} 127.0.0.1:9"`,
+      `ok clients names="bath gauge absent" connected="bath gauge" endpoints="127.0.0.1:${bath.port} 127.0.0.1:${gauge.port} 127.0.0.1:9" protocols="labwire ccdlab labwire"`,
     );
     const d = await client();
     const line = await d.request('connections');

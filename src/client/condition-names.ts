@@ -75,8 +75,13 @@ async function checkOnDaemon(source: NameSource, names: readonly string[]): Prom
 }
 
 async function checkOnMonitor(source: NameSource, names: readonly string[]): Promise<string[]> {
-  const listed = (await source.request('clients')).command.kwargs.names ?? '';
-  const devices = listed.split(' ').filter((d) => d !== '');
+  const reply = (await source.request('clients')).command.kwargs;
+  const words = (text: string | undefined): string[] => (text ?? '').split(' ').filter((w) => w !== '');
+  const devices = words(reply.names);
+  // Only labwire peers are asked for describe: through send, a CCDLab daemon would hand `describe`
+  // to its instrument. A monitor that does not say (an older one) has none asked.
+  const protocols = words(reply.protocols);
+  const labwire = new Set(protocols.length === devices.length ? devices.filter((_, i) => protocols[i] === 'labwire') : []);
   // The monitor's own fields (nconnected, archive.…) are not any device's.
   const own = new Set(Object.keys((await source.request('get_status')).command.kwargs).filter((k) => !devices.some((d) => k === d || k.startsWith(`${d}.`))));
   const problems: string[] = [];
@@ -90,6 +95,7 @@ async function checkOnMonitor(source: NameSource, names: readonly string[]): Pro
       problems.push(unknownNameMessage('device', head, undefined, devices));
       continue;
     }
+    if (!labwire.has(device)) continue;
     if (!described.has(device)) described.set(device, describeOrUndefined(source, device));
     const doc = await described.get(device);
     if (!doc) continue;

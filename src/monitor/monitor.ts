@@ -524,7 +524,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       clientStatuses: () => this.clientStatuses(),
       archiveHealth: () => archiveHealth(this.archive),
       labState: () => this.labState(),
-      clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint })),
+      clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint, protocol: p.protocol })),
       prepareSend: (client, line) => {
         const { cmd, kind } = this.prepare(client, line);
         return { kind, command: cmd.name ?? '' };

@@ -37,7 +37,7 @@ export interface MonitorBackend {
   archiveHealth?(): ArchiveHealth | undefined;
   /** Every device with its values and units, for `snapshot`. */
   labState(): LabState;
-  clientList(): Array<{ name: string; connected: boolean; endpoint: string }>;
+  clientList(): Array<{ name: string; connected: boolean; endpoint: string; protocol: 'labwire' | 'ccdlab' }>;
   /** Checks a forward and tells what it is; throws the LabwireError to answer with. */
   prepareSend(client: string, line: string): { kind: LineKind; command: string };
   send(client: string, line: string, actor: MonitorActor): Promise<string>;
@@ -218,6 +218,8 @@ export class MonitorServer implements LineService {
           names: list.map((c) => c.name).join(' '),
           connected: list.filter((c) => c.connected).map((c) => c.name).join(' '),
           endpoints: list.map((c) => c.endpoint).join(' '),
+          // Which peers understand labwire requests (describe): a CCDLab daemon would pass them to its instrument.
+          protocols: list.map((c) => c.protocol).join(' '),
         });
       }
       case 'connections': {
