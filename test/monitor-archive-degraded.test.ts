@@ -37,7 +37,7 @@ describe('archive degraded', () => {
       const spooled = archive.stats().spooled!;
       expect(spooled).toBeGreaterThanOrEqual(2); // the two writes, and the warning's own log row
 
-      expect(await c.request('get_status')).toMatch(new RegExp(`^status nconnected=1 archive=degraded archive\\.spooled=${spooled}$`));
+      expect(await c.request('get_status')).toMatch(new RegExp(`^status nconnected=1 clients_connected=1 devices_connected=0 archive=degraded archive\\.spooled=${spooled}$`));
       const json = JSON.parse((await c.request('get_status format=json')).slice('status_json '.length));
       expect(json.archive).toEqual({ state: 'degraded', spooled, text: `archive degraded (${spooled} spooled)` });
       const status = (await app.inject({ url: '/monitor/status' })).json();

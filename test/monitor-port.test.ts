@@ -80,12 +80,12 @@ describe('reads', () => {
     expect(m.port).toBeGreaterThan(0);
   });
 
-  it('get_status aggregates every client in CCDLab naming; nconnected counts connections to the port', async () => {
+  it('get_status aggregates every client in CCDLab naming; clients_connected (= CCDLab\'s nconnected) counts connections to the port, devices_connected the devices up', async () => {
     const { client } = await setup();
     const c = await client();
     await client();
     expect(await c.request('get_status')).toBe(
-      'status nconnected=2 bath=1 bath.temperature=20 bath.setpoint=20 bath.state=idle bath.running=1 ' +
+      'status nconnected=2 clients_connected=2 devices_connected=2 bath=1 bath.temperature=20 bath.setpoint=20 bath.state=idle bath.running=1 ' +
         'gauge=1 gauge.hw_connected=1 gauge.status=0 gauge.pressure=3.42041 absent=0',
     );
   });
@@ -98,6 +98,8 @@ describe('reads', () => {
     const doc = JSON.parse(line.slice('status_json '.length)) as Record<string, unknown>;
     expect(doc).toMatchObject({
       nconnected: 1,
+      clients_connected: 1,
+      devices_connected: 2,
       connected: { bath: true, gauge: true, absent: false },
       bath: { temperature: 20, setpoint: 20, state: 'idle', running: true },
       gauge: { hw_connected: 1, status: 0, pressure: 3.42041 },
@@ -124,7 +126,7 @@ describe('reads', () => {
     const c = await client();
     c.write('id name=script1 type=script\n');
     expect(await c.request('clients')).toBe(
-      `ok clients names="bath gauge absent" connected="bath gauge" endpoints="127.0.0.1:${bath.port} 127.0.0.1:${gauge.port} 127.0.0.1:9"`,
+      `ok clients names="bath gauge absent" connected="bath gauge" endpoints="127.0.0.1:${bath.port} 127.0.0.1:${gauge.port} 127.0.0.1:9" protocols="labwire ccdlab labwire"`,
     );
     const d = await client();
     const line = await d.request('connections');
@@ -305,7 +307,7 @@ describe('roles and read-only mode', () => {
     const { client, bath, m, archive } = await setup({ tokens: TOKENS });
     const c = await client();
     expect(await c.request(`auth token=${VIEWER}`)).toBe('ok auth role=viewer');
-    expect(await c.request('get_status')).toMatch(/^status nconnected=1 bath=1/);
+    expect(await c.request('get_status')).toMatch(/^status nconnected=1 clients_connected=1 devices_connected=\d bath=1/);
     expect(await c.request('send bath get_status')).toMatch(/^status hw_connected=1/);
     expect(await c.request('send bath set setpoint=12')).toBe('error send code=Unauthorized message="send bath set needs the operator role; your role is viewer"');
     expect(await c.request('send bath exit')).toBe('error send code=Unauthorized message="send bath exit needs the admin role; your role is viewer"');

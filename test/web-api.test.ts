@@ -45,7 +45,8 @@ describe('devices', () => {
 
   it('gives the lab status', async () => {
     const res = await app.inject({ url: '/api/status' });
-    expect(res.json()).toMatchObject({ nconnected: 1, clients: { chiller: { connected: true } } });
+    // Named for what they count: devices with a link up, connections to the monitor's port (CCDLab's nconnected).
+    expect(res.json()).toMatchObject({ devicesConnected: 1, clientsConnected: 0, nconnected: 0, clients: { chiller: { connected: true } } });
   });
 });
 

@@ -5,8 +5,9 @@
 import type { Command } from 'commander';
 import { LabwireError, type StatusDoc } from '../wire/types.js';
 import { parseCondition } from '../client/condition.js';
+import { unknownConditionNames } from '../client/condition-names.js';
 import { parseDuration, formatDuration } from '../util/duration.js';
-import { EXIT, connectOnce, connectionOptions, type ConnectFlags } from './common.js';
+import { CliError, EXIT, connectOnce, connectionOptions, type ConnectFlags } from './common.js';
 
 export function formatStatusTable(doc: StatusDoc): string {
   const rows = Object.entries(doc.values).map(([k, v]) => [k, v === null ? 'nan' : typeof v === 'boolean' ? (v ? '1' : '0') : String(v), doc.units[k] ?? '']);
@@ -73,11 +74,14 @@ Examples:
   labwire wait 127.0.0.1:7001 'temperature<15' --stable 60s --timeout 30m && echo cold
   labwire wait 127.0.0.1:7001 state=idle --timeout 10m`)
     .action(async (address: string, condition: string, flags: ConnectFlags & { stable: string; timeout: string; quiet?: boolean }) => {
-      parseCondition(condition); // a malformed condition is a usage error before any connection
+      const parsed = parseCondition(condition); // a malformed condition is a usage error before any connection
       const stableForMs = parseDuration(flags.stable, '--stable');
       const timeoutMs = parseDuration(flags.timeout, '--timeout');
       const client = await connectOnce(address, flags, true, Math.min(10_000, timeoutMs));
       try {
+        // A misspelt name never comes true: say so at once (exit 2) instead of waiting out --timeout.
+        const unknown = await unknownConditionNames(client, parsed).catch(() => []);
+        if (unknown.length > 0) throw new CliError(`${unknown.join('; ')} (condition ${condition})`);
         const values = await client.waitFor(condition, { timeoutMs, stableForMs });
         if (!flags.quiet) {
           const stable = stableForMs > 0 ? ` for ${formatDuration(stableForMs)}` : '';

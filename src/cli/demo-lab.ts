@@ -18,6 +18,13 @@ export const DEMO_BENCH: ReadonlyArray<{ address: number; type: string; name: st
 ];
 
 /**
+ * What a visitor of the demo may do without a token (decision 0033): everything a lab user does —
+ * read, set, run commands and programmes, acknowledge alarms — but no admin requests (`exit`):
+ * the demo is a lab to try, not a shell on its processes.
+ */
+export const DEMO_ANONYMOUS_ROLE = 'operator';
+
+/**
  * The built-in demo lab: every family that has a simulator, each on its own (the bus adapter
  * excepted), then the GPIB bench: the adapter simulator with its instruments, the bus daemon and
  * one daemon per instrument on `bus:` links. Daemons from basePort upwards.
@@ -40,6 +47,7 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
       description: `simulated ${f.definition.title}`,
       options: extras[i]!.deviceOptions ?? {},
       plots: f.plots ?? [],
+      anonymousRole: DEMO_ANONYMOUS_ROLE,
     })),
     {
       name: DEMO_BUS.name,
@@ -48,6 +56,7 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
       listen: listen(),
       description: `GPIB bus: ${family(DEMO_BUS.type).definition.title}, simulated, with ${DEMO_BENCH.map((b) => `${b.name} at ${b.address}`).join(', ')}`,
       plots: family(DEMO_BUS.type).plots ?? [],
+      anonymousRole: DEMO_ANONYMOUS_ROLE,
     },
     ...DEMO_BENCH.map((b, i) => ({
       name: b.name,
@@ -57,13 +66,14 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
       description: `simulated ${family(b.type).definition.title} at GPIB address ${b.address}`,
       options: benchExtras[i]!.deviceOptions ?? {},
       plots: family(b.type).plots ?? [],
+      anonymousRole: DEMO_ANONYMOUS_ROLE,
     })),
   ];
   const config = labConfigSchema.parse({
     name: 'labwire demo',
     data,
     simulators: [
-      ...families.map(([type], i) => ({ name: `${type}-sim`, type, timeScale: opts.timeScale, options: extras[i]!.simulatorOptions ?? {} })),
+      ...families.map(([type], i) => ({ name: `${type}-sim`, type, timeScale: opts.timeScale * (extras[i]!.timeScaleFactor ?? 1), options: extras[i]!.simulatorOptions ?? {} })),
       {
         name: DEMO_BUS.simulator,
         type: DEMO_BUS.type,
@@ -72,7 +82,7 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
       },
     ],
     daemons,
-    monitor: { listen: `127.0.0.1:${opts.monitor}`, web: `127.0.0.1:${opts.web}` },
+    monitor: { listen: `127.0.0.1:${opts.monitor}`, web: `127.0.0.1:${opts.web}`, anonymousRole: DEMO_ANONYMOUS_ROLE },
     // Every daemon's link, and what each family offers: the alarms panel has something to show.
     alarms: [
       ...daemons.map((d) => ({ id: `${d.name}_link`, type: 'disconnected', client: d.name, delay: '10s', severity: 'warning', description: `the ${d.name} daemon is not reachable` })),

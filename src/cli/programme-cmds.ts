@@ -165,6 +165,7 @@ Examples:
         // call() quotes the data for the wire ($'…' with \n for the newlines).
         const reply = await client.call('programme_load', {
           param: flags.param,
+          name: path.basename(file),
           format,
           data,
           ...(loops !== undefined ? { loop: loops } : {}),

@@ -209,9 +209,12 @@ export class LabwireClient extends EventEmitter<LabwireClientEvents> {
     return plain(reply.command.kwargs);
   }
 
-  /** `describe`: parameters with types, units and limits; commands with their arguments. */
-  async describe(): Promise<DescribeDoc> {
-    const reply = await this.request('describe');
+  /**
+   * `describe`: parameters with types, units and limits; commands with their arguments. With
+   * `device`, of that device through the monitor this client talks to (`send <device> describe`).
+   */
+  async describe(device?: string): Promise<DescribeDoc> {
+    const reply = await this.request(device === undefined ? 'describe' : makeCommand('send', [device, 'describe'], {}));
     expectReply(reply, 'describe', 'describe');
     const doc = parseJsonBody(reply, 'describe');
     if (!isRecord(doc) || !isRecord(doc.params) || !isRecord(doc.commands)) {

@@ -364,6 +364,11 @@ export type DemoSetup = (ctx: { dataDir: string; name: string }) => {
   simulatorOptions?: Record<string, unknown>;
   deviceOptions?: Record<string, unknown>;
   alarms?: Array<Record<string, unknown>>;
+  /**
+   * Multiplies the demo's `--time-scale` for this family's simulator: physics that are slow at
+   * the lab's pace (a chiller's heater takes an hour for 20 K) still show in seconds.
+   */
+  timeScaleFactor?: number;
 };
 
 /**

@@ -53,6 +53,12 @@ export interface DaemonOptions extends ListenerLimitOptions {
    * without it a handler's labState() holds this daemon's own values.
    */
   lab?: MonitorLabStateOptions['monitor'];
+  /**
+   * Set when something else owns this daemon's process (a lab run by `labwire up` or `labwire
+   * demo`): `exit` is then refused with this text, which says what to stop instead. Without it
+   * `exit` stops the daemon (the `exit` event; `labwire daemon` ends the process).
+   */
+  exitRefusal?: string;
   logger: Logger;
   version: string;
 }
@@ -123,7 +129,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     anonymousRole: anonymous,
     ...listenerLimits(opts),
     logger,
-  });
+  }, opts.exitRefusal);
   const audit = opts.auditFile
     ? new AuditLog(opts.auditFile, (err) => logger.error({ err }, `audit log ${opts.auditFile} failed`), {
       maxBytes: opts.auditMaxBytes ?? DAEMON_DEFAULTS.auditMaxBytes,

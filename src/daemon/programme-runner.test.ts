@@ -113,6 +113,21 @@ describe('ProgrammeRunner', () => {
     expect(r.status().state).toBe('finished');
   });
 
+  it('a stop asked for is logged as info, with who asked and the value to the programme\'s resolution', async () => {
+    const r = runner();
+    r.load({ param: 'setpoint', format: 'csv', data: '0,20\n3,27\n' });
+    r.start();
+    await step(10_000);
+    const applied = host.sets.at(-1)!;
+    expect(String(applied).length).toBeGreaterThan(6); // a ramp's value: 20.38888889
+    r.pause('otto');
+    expect(host.logs.at(-1)).toEqual(['info', `programme on setpoint paused by otto at ${Math.round((10 / 180) * 1000) / 10} %; setpoint stays at ${Math.round(applied * 100) / 100} °C`]);
+    r.stop('otto');
+    const [level, message] = host.logs.at(-1)!;
+    expect(level).toBe('info');
+    expect(message).toMatch(/^programme on setpoint stopped by otto at [\d.]+ %; setpoint stays at 20\.\d\d °C$/);
+  });
+
   it('refuses start in read-only mode and commands in the wrong state', () => {
     const r = runner();
     expect(() => r.pause()).toThrow(/no programme is running \(state none\)/);

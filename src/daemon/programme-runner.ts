@@ -56,6 +56,8 @@ export interface ProgrammeHost {
 
 interface Loaded {
   param: string;
+  /** What the user calls it (the file's name), for messages; may be empty. */
+  name: string;
   format: string;
   data: string;
   loops: number;
@@ -69,6 +71,7 @@ interface SavedState {
   version: 1;
   device: string;
   param: string;
+  name?: string;
   format: string;
   data: string;
   loops: number;
@@ -78,12 +81,19 @@ interface SavedState {
   savedAt: string;
 }
 
-const ACTOR: Actor = { who: 'programme', peer: 'daemon' };
+/**
+ * The programme's own writes carry this actor (compared by identity, so no client can pass for the
+ * programme by calling itself "programme").
+ */
+export const PROGRAMME_ACTOR: Actor = Object.freeze({ who: 'programme', peer: 'daemon' });
+const ACTOR = PROGRAMME_ACTOR;
 /** While running, the position is written at least this often (and at every phase change). */
 const SAVE_EVERY_MS = 5000;
 
 export interface LoadRequest {
   param: string;
+  /** The programme's name for messages (the CLI and the page send the file's name). */
+  name?: string;
   format: string;
   data: string;
   loops?: number;
@@ -152,7 +162,7 @@ export class ProgrammeRunner {
     const programme = parseProgramme(req.format, req.data, req.loops);
     const integer = info.decl.type === 'int';
     checkLimits(programme, info.limits, info.decl.unit, integer);
-    return { param: req.param, format: req.format, data: req.data, loops: programme.loops, minStep, programme, plan: planProgramme(programme), integer };
+    return { param: req.param, name: req.name ?? '', format: req.format, data: req.data, loops: programme.loops, minStep, programme, plan: planProgramme(programme), integer };
   }
 
   start(): void {
@@ -169,24 +179,47 @@ export class ProgrammeRunner {
     this.run();
   }
 
-  pause(): void {
+  /** @param by who asked (the connection's name), for the log. */
+  pause(by?: string): void {
     const cmd = 'programme_pause';
     if (this.state !== 'running') throw new LabwireError('ProtocolError', `no programme is running (state ${this.state})`, cmd);
     this.tick();
     this.halt();
     this.state = 'paused';
     this.save(true);
-    this.host.log('info', `programme on ${this.loaded!.param} paused at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.lastApplied ?? 'its value'}`);
+    this.host.log('info', `programme on ${this.loaded!.param} paused${byWhom(by)} at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.shownApplied()}`);
   }
 
-  stop(): void {
+  /** @param by who asked (the connection's name), for the log. */
+  stop(by?: string): void {
     const cmd = 'programme_stop';
     if (this.state !== 'running' && this.state !== 'paused') throw new LabwireError('ProtocolError', `no programme is running or paused (state ${this.state})`, cmd);
     if (this.state === 'running') this.tick();
     this.halt();
     this.state = 'stopped';
     this.save(true);
-    this.host.log('warning', `programme on ${this.loaded!.param} stopped at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.lastApplied ?? 'its value'}`);
+    // Somebody asked for it: news, not a warning (issue 15, defect 16).
+    this.host.log('info', `programme on ${this.loaded!.param} stopped${byWhom(by)} at ${fmt(this.progress())} %; ${this.loaded!.param} stays at ${this.shownApplied()}`);
+  }
+
+  /**
+   * Why a manual write of these parameters must be refused: a running programme drives one of them
+   * and would undo the write at its next tick (issue 15, defect 3). Undefined when nothing stands
+   * in the way; a paused or stopped programme does not (it writes nothing until started again).
+   */
+  conflictWith(params: readonly string[], command: string): LabwireError | undefined {
+    if (this.state !== 'running' || !this.loaded || !params.includes(this.loaded.param)) return undefined;
+    const { param, name, plan } = this.loaded;
+    const ramps = (phases: Plan['phases']): number => phases.filter((ph) => ph.kind === 'ramp').length;
+    const point = ramps(plan.phases.slice(0, this.pos.phase + 1));
+    const cycle = plan.loops > 1 ? `, cycle ${Math.min(this.pos.cycle + 1, plan.loops)} of ${plan.loops}` : '';
+    const what = name ? `programme ${name}` : 'a programme';
+    return new LabwireError(
+      'IsBusy',
+      `${param} is driven by ${what} (point ${point} of ${ramps(plan.phases)}${cycle}); a manual ${command} would be undone at its next step: ` +
+        `programme_pause or programme_stop it first (labwire programme pause|stop <address>)`,
+      command,
+    );
   }
 
   status(): Record<string, WireValue> {
@@ -197,6 +230,7 @@ export class ProgrammeRunner {
     const out: Record<string, WireValue> = {
       state: this.state,
       param: this.loaded.param,
+      ...(this.loaded.name ? { name: this.loaded.name } : {}),
       progress: round(progressAt(plan, this.pos, finished), 1),
       elapsed_s: round(elapsedAt(plan, this.pos) / 1000, 1),
       total_s: round(plan.totalMs / 1000, 1),
@@ -247,7 +281,7 @@ export class ProgrammeRunner {
       return;
     }
     try {
-      this.loaded = this.compile({ param: saved.param, format: saved.format, data: saved.data, loops: saved.loops, minStep: saved.minStep }, 'programme_restore');
+      this.loaded = this.compile({ param: saved.param, ...(saved.name ? { name: saved.name } : {}), format: saved.format, data: saved.data, loops: saved.loops, minStep: saved.minStep }, 'programme_restore');
     } catch (err) {
       this.host.log('error', `the saved programme on ${saved.param} no longer loads (${(err as Error).message}); it is not resumed`);
       this.state = 'none';
@@ -373,6 +407,19 @@ export class ProgrammeRunner {
       });
   }
 
+  /**
+   * The last applied value for people: to the programme's resolution (minStep 0.01 → 2 decimals;
+   * a ramp's interpolated 26.123456789 is 26.12), with the unit.
+   */
+  private shownApplied(): string {
+    const v = this.lastApplied;
+    if (v === undefined || !this.loaded) return 'its value';
+    const step = this.loaded.minStep;
+    const decimals = step > 0 ? Math.min(6, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 6;
+    const unit = this.host.paramInfo(this.loaded.param)?.decl.unit;
+    return `${round(v, decimals)}${unit ? ` ${unit}` : ''}`;
+  }
+
   private value(v: number): number {
     return this.loaded?.integer ? Math.round(v) : Number(v.toPrecision(10));
   }
@@ -390,6 +437,7 @@ export class ProgrammeRunner {
       version: 1,
       device: this.host.name,
       param: this.loaded.param,
+      ...(this.loaded.name ? { name: this.loaded.name } : {}),
       format: this.loaded.format,
       data: this.loaded.data,
       loops: this.loaded.loops,
@@ -412,6 +460,10 @@ export class ProgrammeRunner {
 function round(v: number, digits = 4): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+function byWhom(by: string | undefined): string {
+  return by ? ` by ${by}` : '';
 }
 
 function fmt(v: number): string {

@@ -19,7 +19,7 @@ import { toLabwireError } from './errors.js';
 import { Slots } from '../util/slots.js';
 import type { Actor, AuditEvent, LogEvent, LogLevel } from './events.js';
 import { Poller } from './poller.js';
-import { ProgrammeRunner, type ProgrammeOptions } from './programme-runner.js';
+import { PROGRAMME_ACTOR, ProgrammeRunner, type ProgrammeOptions } from './programme-runner.js';
 import { resolveDevice, type ResolvedDevice } from './resolved-device.js';
 import { deriveState } from './state.js';
 import { validateArgs, validateSet } from './validation.js';
@@ -297,6 +297,10 @@ export class DeviceRunner extends EventEmitter {
     try {
       typed = validateSet(this.device, entries);
       this.assertWritable('set');
+      if (actor !== PROGRAMME_ACTOR) {
+        const conflict = this.programme.conflictWith(Object.keys(raw), 'set');
+        if (conflict) throw conflict;
+      }
     } catch (err) {
       this.auditRefusal(line, actor, err);
       throw err;

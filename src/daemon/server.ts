@@ -33,7 +33,8 @@ export class DaemonServer extends EventEmitter implements LineService {
   private readonly recentLogs: Array<{ t: number; line: string }> = [];
   private readonly tokens: TokenStore;
 
-  constructor(private readonly runner: DeviceRunner, opts: ServerOptions) {
+  /** @param exitRefusal why `exit` is refused (a managed lab stops as a whole); unset: `exit` stops the daemon. */
+  constructor(private readonly runner: DeviceRunner, opts: ServerOptions, private readonly exitRefusal?: string) {
     super();
     this.tokens = opts.tokens;
     this.lines = new LineServer({ ...opts, label: `daemon "${runner.name}"` }, this);
@@ -142,6 +143,12 @@ export class DaemonServer extends EventEmitter implements LineService {
         return formatOk('unsubscribe');
       case 'exit': {
         const actor = this.lines.actor(s);
+        if (this.exitRefusal !== undefined) {
+          // Answering `ok exit` and staying up would be a lie (issue 15, defect 5): whoever runs the lab decides.
+          const err = new LabwireError('Disabled', this.exitRefusal, 'exit');
+          this.runner.auditRefusal('exit', actor, err);
+          return formatErrorReply(err);
+        }
         this.runner.emit('audit', { t: Date.now(), ...actor, device: this.runner.name, command: 'exit', before: {}, after: {}, result: 'ok: daemon stops' });
         setImmediate(() => this.emit('exit', `exit requested by ${actor.who} from ${actor.peer}`));
         return formatOk('exit');
@@ -216,11 +223,11 @@ export class DaemonServer extends EventEmitter implements LineService {
           break;
         case 'programme_pause':
           expectNoArgs(cmd);
-          programme.pause();
+          programme.pause(actor.who);
           break;
         case 'programme_stop':
           expectNoArgs(cmd);
-          programme.stop();
+          programme.stop(actor.who);
           break;
       }
       result = { ...result, state: programme.currentState };
@@ -282,11 +289,11 @@ function expectNoArgs(cmd: Command & { name: string }): void {
   if (extra.length > 0) throw new LabwireError('ProtocolError', `${cmd.name} takes no arguments; got "${extra[0]}"`, cmd.name);
 }
 
-/** programme_load param=<name> format=csv|yaml data="<text>" [loop=N] [min_step=X] */
-function loadRequest(cmd: Command & { name: string }): { param: string; format: string; data: string; loops?: number; minStep?: number } {
-  const usage = 'usage: programme_load param=<name> format=csv|yaml data=<text> [loop=N] [min_step=X]';
+/** programme_load param=<name> format=csv|yaml data="<text>" [loop=N] [min_step=X] [name=<file name>] */
+function loadRequest(cmd: Command & { name: string }): { param: string; name?: string; format: string; data: string; loops?: number; minStep?: number } {
+  const usage = 'usage: programme_load param=<name> format=csv|yaml data=<text> [loop=N] [min_step=X] [name=<file name>]';
   if (cmd.args.length > 0) throw new LabwireError('ProtocolError', `programme_load takes name=value pairs; got "${cmd.args[0]}"; ${usage}`, cmd.name);
-  const known = new Set(['param', 'format', 'data', 'loop', 'min_step']);
+  const known = new Set(['param', 'format', 'data', 'loop', 'min_step', 'name']);
   for (const k of Object.keys(cmd.kwargs)) {
     if (!known.has(k)) throw new LabwireError('ProtocolError', `programme_load has no argument "${k}"; ${usage}`, cmd.name);
   }
@@ -303,7 +310,8 @@ function loadRequest(cmd: Command & { name: string }): { param: string; format: 
     }
     return v;
   };
-  return { param, format, data, loops: num('loop', true), minStep: num('min_step', false) };
+  const label = cmd.kwargs.name?.trim().slice(0, 200);
+  return { param, ...(label ? { name: label } : {}), format, data, loops: num('loop', true), minStep: num('min_step', false) };
 }
 
 /** A kind is one bare word, so that the header line reads back the same. */

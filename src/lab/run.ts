@@ -87,6 +87,14 @@ function leastToken(tokens: readonly TokenEntry[]): string {
   return [...tokens].sort((a, b) => rank(a.role) - rank(b.role))[0]!.token;
 }
 
+/**
+ * Why `exit` is refused inside a lab: one process holds every part, and stopping one daemon (or
+ * the monitor) alone would leave the others running and the page showing a hole.
+ */
+export function managedExitRefusal(what: string, lab: string): string {
+  return `${what} is part of the lab "${lab}", run by \`labwire up\` (or \`labwire demo\`), and stops only with the whole lab: stop the lab instead (Ctrl-C where it runs, or stop its service)`;
+}
+
 export async function startLab(config: LabConfig, logger: Logger): Promise<RunningLab> {
   const stops: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
@@ -168,6 +176,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         stateDir: path.join(config.data, 'programmes'),
         programme: { onRestart: d.programmeOnRestart },
         lab: () => labMonitor.current,
+        exitRefusal: managedExitRefusal(`daemon "${d.name}"`, config.name),
         silentLinkMs: d.silentLink === undefined ? undefined : typeof d.silentLink === 'number' ? d.silentLink : parseDuration(d.silentLink),
         logger,
         version: VERSION,
@@ -234,6 +243,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
       anonymousRole: config.monitor.anonymousRole,
       authThrottle: monitorSecrets,
       readOnly: config.monitor.readOnly,
+      exitRefusal: managedExitRefusal(`monitor "${config.monitor.name}"`, config.name),
       alarms: alarmOptions(config),
       alarmHooks: alarmHookOptions(config),
       ...(config.monitor.imageMaxSize !== undefined ? { imageMaxBytes: parseSize(config.monitor.imageMaxSize) } : {}),

@@ -316,7 +316,9 @@ export class Monitor extends EventEmitter implements MonitorView {
     const clients: LabStatus['clients'] = {};
     for (const c of this.clientStatuses()) clients[c.name] = { connected: c.connected, values: c.values };
     const archive = archiveHealth(this.archive);
-    return { nconnected: this.server?.connectionCount ?? 0, clients, ...(archive ? { archive } : {}) };
+    const connections = this.server?.connectionCount ?? 0;
+    const devicesConnected = Object.values(clients).filter((c) => c.connected).length;
+    return { nconnected: connections, clientsConnected: connections, devicesConnected, clients, ...(archive ? { archive } : {}) };
   }
 
   health(): MonitorHealth {
@@ -527,7 +529,7 @@ export class Monitor extends EventEmitter implements MonitorView {
       clientStatuses: () => this.clientStatuses(),
       archiveHealth: () => archiveHealth(this.archive),
       labState: () => this.labState(),
-      clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint })),
+      clientList: () => this.peerList.map((p) => ({ name: p.name, connected: p.connected, endpoint: p.endpoint, protocol: p.protocol })),
       prepareSend: (client, line) => {
         const { cmd, kind } = this.prepare(client, line);
         return { kind, command: cmd.name ?? '' };
@@ -538,10 +540,18 @@ export class Monitor extends EventEmitter implements MonitorView {
       alarms: () => this.alarms(),
       acknowledge: (id, actor) => this.acknowledge(id, actor),
       requestExit: (reason, actor) => {
+        const refusal = this.options.exitRefusal;
+        if (refusal !== undefined) {
+          const err = new LabwireError('Disabled', refusal, 'exit');
+          void this.auditRefusal(this.name, 'exit', actor, err);
+          return err;
+        }
         const t = Date.now();
         this.feed.audit({ t, who: actor.who, peer: actor.peer, device: this.name, command: 'exit', before: {}, after: {}, result: 'ok exit' });
         this.addEntry({ t, source: this.name, level: 'warning', message: reason });
-        this.emit('exit', reason);
+        // After the reply: the client reads `ok exit` before the listener goes.
+        setImmediate(() => this.emit('exit', reason));
+        return undefined;
       },
     };
   }

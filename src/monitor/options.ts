@@ -79,6 +79,8 @@ export interface MonitorOptions extends ListenerLimitOptions {
   anonymousRole?: Role | 'none';
   /** Refuse every state-changing `send`. */
   readOnly?: boolean;
+  /** Set inside a lab run by `labwire up`/`demo`: `exit` on the monitor's port is refused with this text (the lab stops as a whole). */
+  exitRefusal?: string;
   logger: Logger;
   /** Poll interval of CCDLab peers, and the liveness check interval of labwire peers (default 1000 ms). */
   ccdlabPollMs?: number;

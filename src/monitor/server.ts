@@ -37,7 +37,7 @@ export interface MonitorBackend {
   archiveHealth?(): ArchiveHealth | undefined;
   /** Every device with its values and units, for `snapshot`. */
   labState(): LabState;
-  clientList(): Array<{ name: string; connected: boolean; endpoint: string }>;
+  clientList(): Array<{ name: string; connected: boolean; endpoint: string; protocol: 'labwire' | 'ccdlab' }>;
   /** Checks a forward and tells what it is; throws the LabwireError to answer with. */
   prepareSend(client: string, line: string): { kind: LineKind; command: string };
   send(client: string, line: string, actor: MonitorActor): Promise<string>;
@@ -45,7 +45,11 @@ export interface MonitorBackend {
   auditRefusal(client: string, line: string, actor: MonitorActor, err: LabwireError): void;
   /** Adds to the message log; settles after the archive's commit (see Monitor.message). */
   message(source: string, level: LogLevel, text: string): Promise<LogReceipt>;
-  requestExit(reason: string, actor: MonitorActor): void;
+  /**
+   * Stops the monitor (the `exit` event), or answers why not: a monitor inside a lab run by
+   * `labwire up`/`demo` is stopped with the lab. Called before the reply; a refusal is sent instead of `ok exit`.
+   */
+  requestExit(reason: string, actor: MonitorActor): LabwireError | undefined;
   /** Every configured alarm with its state. */
   alarms(): AlarmState[];
   /** Acknowledges a raised alarm; throws the LabwireError to answer with. */
@@ -214,6 +218,8 @@ export class MonitorServer implements LineService {
           names: list.map((c) => c.name).join(' '),
           connected: list.filter((c) => c.connected).map((c) => c.name).join(' '),
           endpoints: list.map((c) => c.endpoint).join(' '),
+          // Which peers understand labwire requests (describe): a CCDLab daemon would pass them to its instrument.
+          protocols: list.map((c) => c.protocol).join(' '),
         });
       }
       case 'connections': {
@@ -235,8 +241,8 @@ export class MonitorServer implements LineService {
         return formatOk('unsubscribe');
       case 'exit': {
         const who = this.lines.actor(s);
-        setImmediate(() => this.backend.requestExit(`exit requested by ${who.who} from ${who.peer}`, who));
-        return formatOk('exit');
+        const refused = this.backend.requestExit(`exit requested by ${who.who} from ${who.peer}`, who);
+        return refused ? formatErrorReply(refused) : formatOk('exit');
       }
     }
     return formatErrorReply(new LabwireError('NoSuchCommand', `unknown command "${name}"; the monitor knows: ${COMMANDS.join(', ')}`, name));

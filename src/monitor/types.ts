@@ -93,7 +93,12 @@ export type LogReceipt = { stored: true } | { stored: false; reason?: string };
 
 /** The aggregated lab status (`get_status format=json` of the monitor, `/monitor/status`). */
 export interface LabStatus {
+  /** CCDLab's name: connections to the monitor's port (clientsConnected), kept for CCDLab peers. */
   nconnected: number;
+  /** Connections to the monitor's labwire port (scripts, the CLI, CCDLab tools). */
+  clientsConnected: number;
+  /** Devices whose link from the monitor is up. */
+  devicesConnected: number;
   clients: Record<string, { connected: boolean; values: Record<string, PeerValue> }>;
   /** Present while the archive is degraded (spooling to a local file: decision 0022). */
   archive?: { state: 'degraded'; spooled: number; text: string };

@@ -100,7 +100,7 @@ describe('aggregated status', () => {
 
   it('writes CCDLab naming with a dot, quoting what needs it, and only <client>=0 for one that is down', () => {
     expect(formatStatusLine(4, clients)).toBe(
-      'status nconnected=4 pfeiffer=1 pfeiffer.hw_connected=1 pfeiffer.pressure=3.42041 pfeiffer.note="a b" pfeiffer.missing=nan absent=0 odd=1 odd.ok=1',
+      'status nconnected=4 clients_connected=4 devices_connected=2 pfeiffer=1 pfeiffer.hw_connected=1 pfeiffer.pressure=3.42041 pfeiffer.note="a b" pfeiffer.missing=nan absent=0 odd=1 odd.ok=1',
     );
     expect(parseLine(formatStatusLine(4, clients)).kwargs['pfeiffer.note']).toBe('a b');
   });
@@ -109,6 +109,8 @@ describe('aggregated status', () => {
     const doc = statusDocument(2, clients, 1000);
     expect(doc).toEqual({
       nconnected: 2,
+      clients_connected: 2,
+      devices_connected: 2,
       t: 1000,
       connected: { pfeiffer: true, absent: false, odd: true },
       pfeiffer: { hw_connected: 1, pressure: 3.42041, note: 'a b', missing: null },

@@ -14,7 +14,7 @@ const KEY = /^[^\s"'\\=\x00-\x1f\x7f]+$/;
 /* eslint-enable no-control-regex */
 
 /** Top-level names of the monitor's JSON status that a client may not take. */
-export const RESERVED_CLIENT_NAMES = new Set(['nconnected', 'connected', 'values', 't', 'archive']);
+export const RESERVED_CLIENT_NAMES = new Set(['nconnected', 'clients_connected', 'devices_connected', 'connected', 'values', 't', 'archive']);
 
 /** The archive's state as the status shows it while it is degraded (spooling: decision 0022). */
 export interface ArchiveHealth {
@@ -108,12 +108,24 @@ export interface ClientStatus {
 }
 
 /**
- * `status nconnected=<n> <client>=1|0 <client>.<param>=<value> ...`. A disconnected client shows
+ * The counts at the head of the monitor's status. `nconnected` is CCDLab's field (its MONITOR
+ * counted every live connection, which there meant devices and scripts alike; here it counts the
+ * connections to the monitor's port, and CCDLab peers may read it): kept as it was. The names that
+ * say what they count stand beside it: `clients_connected` (the same number: connections to this
+ * port) and `devices_connected` (devices whose link from the monitor is up).
+ */
+export function statusCounts(connections: number, clients: readonly ClientStatus[]): { nconnected: number; clients_connected: number; devices_connected: number } {
+  return { nconnected: connections, clients_connected: connections, devices_connected: clients.filter((c) => c.connected).length };
+}
+
+/**
+ * `status nconnected=<n> clients_connected=<n> devices_connected=<n> <client>=1|0 <client>.<param>=<value> ...`. A disconnected client shows
  * only `<client>=0`: its last values are not current and are not shown as if they were. Keys the
  * line could not carry (a CCDLab peer may send odd ones) are left out.
  */
 export function formatStatusLine(nconnected: number, clients: readonly ClientStatus[], archive?: ArchiveHealth): string {
-  const parts = [`status nconnected=${nconnected}`];
+  const counts = statusCounts(nconnected, clients);
+  const parts = [`status nconnected=${counts.nconnected} clients_connected=${counts.clients_connected} devices_connected=${counts.devices_connected}`];
   if (archive) parts.push(`archive=${archive.state}`, `archive.spooled=${archive.spooled}`);
   for (const c of clients) {
     parts.push(`${c.name}=${c.connected ? 1 : 0}`);
@@ -134,7 +146,7 @@ export function formatStatusLine(nconnected: number, clients: readonly ClientSta
  * the same `<client>.<param>` names as the text line, so `waitFor` works through the monitor.
  */
 export function statusDocument(nconnected: number, clients: readonly ClientStatus[], t = Date.now(), archive?: ArchiveHealth): Record<string, unknown> {
-  const doc: Record<string, unknown> = { nconnected, t };
+  const doc: Record<string, unknown> = { ...statusCounts(nconnected, clients), t };
   if (archive) doc.archive = { ...archive };
   const connected: Record<string, boolean> = {};
   for (const c of clients) connected[c.name] = c.connected;

@@ -81,7 +81,9 @@ export const components = {
   LabStatus: {
     type: 'object',
     properties: {
-      nconnected: { type: 'integer' },
+      nconnected: { type: 'integer', description: "CCDLab's field: connections to the monitor's labwire port (= clientsConnected)" },
+      clientsConnected: { type: 'integer', description: "connections to the monitor's labwire port" },
+      devicesConnected: { type: 'integer', description: 'devices whose link from the monitor is up' },
       clients: { type: 'object', additionalProperties: { type: 'object', properties: { connected: { type: 'boolean' }, values: { $ref: '#/components/schemas/Values' } } } },
     },
   },

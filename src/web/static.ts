@@ -1,6 +1,9 @@
 /**
  * The page: the bundled UI (scripts/build-ui.mjs writes it to dist/web/public) served as static
  * files, with a strict Content-Security-Policy — the page loads nothing from anywhere else.
+ * The build writes each file also as `.br` and `.gz`: a browser that accepts brotli or gzip gets
+ * those bytes (with `Content-Encoding` and `Vary: Accept-Encoding`), nothing is compressed per
+ * request. Source maps are not served (a stray `.map` in the folder gets no route).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,7 +44,11 @@ export async function staticRoutes(app: FastifyInstance, ctx: { uiDir: string })
     prefix: '/',
     // One route per file found at start: anything else falls through to the JSON 404.
     wildcard: false,
-    index: 'index.html',
+    // The compressed copies are sent in place of their file, never under their own name.
+    preCompressed: true,
+    globIgnore: ['**/*.map', '**/*.br', '**/*.gz'],
+    // A list: with preCompressed, @fastify/static finds the index of / only in a list.
+    index: ['index.html'],
     dotfiles: 'deny',
     cacheControl: false,
     setHeaders: (reply) => {

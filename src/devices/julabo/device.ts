@@ -154,12 +154,19 @@ export const julaboDevice = defineDevice<JulaboOptions, JulaboDriver>({
   },
 });
 
+/** How much faster than `labwire demo --time-scale` the demo's bath runs (see `demo` below). */
+export const JULABO_DEMO_SPEED_UP = 30;
+
 export const julaboFamily = deviceFamily(julaboDevice, {
   loadSimulator: async () => (await import('./simulator.js')).createJulaboSimulator,
   detectPort: (options) => detectJulaboPort(options),
   plots: [{ id: 'temperature', name: 'Bath temperature', values: ['time', 'temperature', 'setpoint'], ylabel: '°C' }],
   // One alarm a newcomer can trip on purpose: `set setpoint=38`, and clear again with a lower one.
+  // The real unit's 500 W heater takes over half an hour from 12 to 35 °C; the demo runs this
+  // bath JULABO_DEMO_SPEED_UP times faster than the rest of the lab, so the alarm (2 s above 35 °C)
+  // raises about 10 s after the set at the default --time-scale 10 (README's first session).
   demo: ({ name }) => ({
-    alarms: [{ id: `${name}_hot`, type: 'threshold', param: `${name}.temperature`, above: 35, hysteresis: 1, delay: '10s', severity: 'critical', description: 'bath above 35 °C' }],
+    timeScaleFactor: JULABO_DEMO_SPEED_UP,
+    alarms: [{ id: `${name}_hot`, type: 'threshold', param: `${name}.temperature`, above: 35, hysteresis: 1, delay: '2s', severity: 'critical', description: 'bath above 35 °C' }],
   }),
 });

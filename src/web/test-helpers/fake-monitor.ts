@@ -112,7 +112,8 @@ export class FakeMonitor extends EventEmitter implements MonitorView {
       clients[p.name] = { connected: p.connected, values: p.values };
       if (p.connected) n++;
     }
-    return { nconnected: n, clients };
+    // No port, so no connections to it: only devices count here.
+    return { nconnected: 0, clientsConnected: 0, devicesConnected: n, clients };
   }
 
   /** Changes values as a device would and emits `update`. */

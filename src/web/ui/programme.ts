@@ -232,7 +232,7 @@ function LoadForm(props: { device: string; params: string[]; onLoaded: () => voi
     if (!/^\d+$/.test(n) || Number(n) < 1) return setOutcome({ ok: false, text: 'loops must be a whole number of 1 or more' });
     setBusy(true);
     try {
-      const r = await sendLine(device, `programme_load param=${quote(param)} format=${formatOf(file.name)} data=${quote(file.text)} loop=${n}`);
+      const r = await sendLine(device, `programme_load param=${quote(param)} name=${quote(file.name)} format=${formatOf(file.name)} data=${quote(file.text)} loop=${n}`);
       const x = r.results;
       setOutcome({ ok: true, text: `loaded ${file.name}: ${fmtValue(x.points)} points, ${fmtValue(x.holds)} holds, ${fmtValue(x.loops)} loop(s), ${fmtSpan(num(x.duration_s) ?? 0)}` });
       props.onLoaded();
