@@ -31,6 +31,7 @@ export function describeDevice(device: ResolvedDevice, daemon: { name: string; v
       ...(lim?.max ? { max: lim.max.value } : {}),
       readonly: !isWritable(d),
       ...(d.deadband !== undefined ? { deadband: d.deadband } : {}),
+      ...(d.key ? { key: true as const } : {}),
       ...(target ? { target: { of: target.decl.of, tolerance: target.tolerance, settleMs: target.settleMs } } : {}),
     };
   }
