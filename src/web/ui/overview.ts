@@ -113,6 +113,18 @@ function useSparkSeries(device: string, params: readonly string[]): Record<strin
   return series;
 }
 
+/**
+ * The points with the current value carried to now: a daemon pushes a value when it changes, so a
+ * steady one is right until now and its line reaches the right edge instead of stopping at its
+ * last change.
+ */
+export function untilNow(points: Points, current: PeerValue | undefined, now: number): Points {
+  if (typeof current !== 'number' || !Number.isFinite(current)) return points;
+  const last = points.at(-1);
+  if (last && last[0] >= now) return points;
+  return [...points, [now, current]];
+}
+
 const SPARK_W = 120;
 const SPARK_H = 28;
 
@@ -154,6 +166,7 @@ function TileView(props: { d: DeviceView; alarms: AlarmState[]; online: boolean 
   const numeric = keys.filter((k) => isNumeric(d, k, d.values[k]));
   const series = useSparkSeries(d.name, numeric);
   const f = freshness(props.online, d.connected);
+  const now = Date.now();
   const deviceAlarm = alarmOnDevice(alarms, d.name);
   const cls = ['tile', d.connected ? '' : 'down', deviceAlarm ? `al al-${deviceAlarm.severity}` : ''].filter(Boolean).join(' ');
   return h('a', { class: cls, href: routeHref('device', { device: d.name }), 'data-testid': `tile-${id}`, title: deviceAlarm ? `alarm ${deviceAlarm.id}: ${deviceAlarm.description}` : `open ${d.name}` }, [
@@ -174,7 +187,7 @@ function TileView(props: { d: DeviceView; alarms: AlarmState[]; online: boolean 
               h('span', { class: 'kv-name', title: d.describe?.params[k]?.description ?? k }, k),
               h('span', { class: 'kv-value' }, [h('span', { class: 'v', 'data-testid': `tile-value-${id}-${slug(k)}` }, fmtValue(d.values[k])), d.units[k] ? h('span', { class: 'u' }, ` ${d.units[k]}`) : null]),
             ]),
-            numeric.includes(k) ? h(Sparkline, { points: series[k] ?? [], testid: `spark-${id}-${slug(k)}`, label: `${k}, last 15 minutes` }) : null,
+            numeric.includes(k) ? h(Sparkline, { points: untilNow(series[k] ?? [], d.values[k], now), testid: `spark-${id}-${slug(k)}`, label: `${k}, last 15 minutes` }) : null,
           ]);
         })),
   ]);
