@@ -36,7 +36,10 @@ describe.skipIf(!haveChromium)('the shell and the overview in headless Chromium'
   let devices: string[];
 
   beforeAll(async () => {
-    lab = await startLab(demoLabConfig({ basePort: 0, web: 0, monitor: 0, timeScale: 10, data: tmp }), silentLogger());
+    const config = demoLabConfig({ basePort: 0, web: 0, monitor: 0, timeScale: 10, data: tmp });
+    // The lab file's choice for one device, instead of its family's key values.
+    config.daemons.find((d) => d.name === 'gpib')!.overview = ['current_addr', 'transactions'];
+    lab = await startLab(config, silentLogger());
     devices = lab.daemons.map((d) => d.name);
     browser = await openBrowser({ allowOnly: lab.web.url, viewport: { width: 1440, height: 900 } });
     page = browser.page;
@@ -60,6 +63,8 @@ describe.skipIf(!haveChromium)('the shell and the overview in headless Chromium'
     expect(await page.getByTestId('kv-julabo-setpoint').count()).toBe(1);
     await expect.poll(() => page.getByTestId('tile-value-cryocon-chA_temperature').textContent(), { timeout: 10_000 }).toMatch(/^\d/);
     for (const name of devices) expect(await page.getByTestId(`tile-${name}`).locator('.kv-row').count(), name).toBeGreaterThanOrEqual(1);
+    // overview: in the lab file wins over the family's key values (transactions, timeouts).
+    expect(await page.getByTestId('tile-gpib').locator('.kv-name').allTextContents()).toEqual(['current_addr', 'transactions']);
     // A moving value's sparkline fills with live points (and the archive's, after a reload).
     const spark = page.getByTestId('spark-julabo-temperature');
     await expect.poll(async () => Number(await spark.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThanOrEqual(5);

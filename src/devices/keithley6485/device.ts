@@ -31,7 +31,7 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
     range: p.choice(RANGE_NAMES, 'current range: auto (CURR:RANG:AUTO ON) or a fixed full scale 2nA … 20mA (CURR:RANG)', {
       write: async (driver, range: RangeName) => driver.setRange(range),
     }),
-    range_amps: { type: 'float', unit: 'A', description: 'full scale of the range in use (the one autorange chose)' },
+    range_amps: { type: 'float', unit: 'A', description: 'full scale of the range in use (the one autorange chose)', key: true },
     zero_check: p.bool('zero check (SYST:ZCH): the input is shorted, the reading shows only the offset', {
       write: async (driver, on) => driver.setZeroCheck(on),
     }),
