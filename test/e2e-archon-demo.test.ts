@@ -57,7 +57,7 @@ describe('the Archon in the demo lab', () => {
   it('labwire expose … 1 --type dark --wait: a verified FITS file with the model pixels and the lab state; the page shows it', async () => {
     if (haveChromium) {
       browser = await openBrowser({ allowOnly: web });
-      await browser.page.goto(web);
+      await browser.page.goto(`${web}#/device/archon`);
       await browser.page.getByTestId('device-archon').waitFor({ timeout: 30_000 });
     }
     const cryoBefore = await status(cryocon);

@@ -67,10 +67,10 @@ describe.skipIf(!haveChromium)('an alarm on the page', () => {
       }
       Object.defineProperty(window, 'Notification', { value: RecordingNotification, configurable: true });
     });
-    await page.goto(lab.web.url);
+    await page.goto(`${lab.web.url}#/alarms`);
     await page.getByLabel('Token').fill('oper-token-0123456789');
     await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByTestId('conn-chiller').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
+    await page.locator('[data-testid="chip-chiller"].on').waitFor({ timeout: 15_000 });
   }, 60_000);
 
   afterAll(async () => {
@@ -95,6 +95,13 @@ describe.skipIf(!haveChromium)('an alarm on the page', () => {
     expect(await panel.getByTestId('alarm-state-bath_hot').textContent()).toBe('raised');
     expect(await page.title()).toMatch(/^\(1\) /);
     await page.screenshot({ path: path.join(os.tmpdir(), 'labwire-web-alarm-raised.png'), fullPage: true });
+    // The overview colours the value the alarm watches, the banner stays, the tab counts it.
+    await page.getByTestId('nav-overview').click();
+    await expect.poll(() => page.getByTestId('kv-chiller-temperature').getAttribute('class'), { timeout: 5000 }).toContain('al-critical');
+    expect(await page.getByTestId('kv-chiller-setpoint').getAttribute('class')).not.toContain('al-');
+    expect(await page.getByTestId('alarm-banner').count()).toBe(1);
+    expect(await page.getByTestId('nav-alarms-count').textContent()).toBe('1');
+    await page.getByTestId('nav-alarms').click();
     const raised = lab.monitor.alarms().find((a) => a.id === 'bath_hot')!;
     expect(raised.raisedAt! - heatedAt).toBeGreaterThanOrEqual(1000);
     const notes = await eventually(async () => {
@@ -132,6 +139,10 @@ describe.skipIf(!haveChromium)('an alarm on the page', () => {
     await expect.poll(async () => (await table.textContent()) ?? '', { timeout: 10_000 }).toMatch(/cleared.*acknowledged.*otto.*raised/s);
     // One notification: acknowledging and clearing do not notify again.
     expect(await page.evaluate(() => window.recordedNotifications?.length)).toBe(1);
+    // Defect 9: the alarm history table was 405 px wide on a 390 px phone; now it scrolls in its own box.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect.poll(() => page.evaluate(() => document.scrollingElement!.scrollWidth), { timeout: 5000 }).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 900 });
     expect(browser.errors).toEqual([]);
   }, 60_000);
 });

@@ -30,7 +30,8 @@ describe.skipIf(!haveChromium)('the demo page with the GPIB bench in headless Ch
   beforeAll(async () => {
     lab = await startLab(demoLabConfig({ basePort: 0, web: 0, monitor: 0, timeScale: 10, data: tmp }), silentLogger());
     browser = await openBrowser({ allowOnly: lab.web.url });
-    await browser.page.goto(lab.web.url);
+    // Every device's card: the shell's Devices view.
+    await browser.page.goto(`${lab.web.url}#/devices`);
   }, 60_000);
 
   afterAll(async () => {

@@ -145,7 +145,8 @@ describe.skipIf(!haveChromium)('the images panel in headless Chromium', () => {
     await indexed(expose({ frame: 1, type: 'dark', exptime: 2, object: '' }));
     browser = await openBrowser({ allowOnly: web.url });
     page = browser.page;
-    await page.goto(web.url);
+    // The image source's own view (the shell's device route).
+    await page.goto(`${web.url}#/device/ccd`);
   }, 60_000);
 
   afterAll(async () => {

@@ -54,7 +54,7 @@ describe.skipIf(!haveChromium)('programmes from the device card, through daemon 
     });
     browser = await openBrowser({ allowOnly: lab.web.url });
     page = browser.page;
-    await page.goto(lab.web.url);
+    await page.goto(`${lab.web.url}#/devices`);
     await page.getByTestId('conn-cryo').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
     await page.getByTestId('conn-chiller').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
   }, 60_000);

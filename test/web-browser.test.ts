@@ -39,7 +39,8 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
     // No request may leave the server under test.
     browser = await openBrowser({ allowOnly: lab.web.url });
     ({ page, errors } = browser);
-    await page.goto(lab.web.url);
+    // Every device's card: the shell's Devices view; the tools are reached by their tabs below.
+    await page.goto(`${lab.web.url}#/devices`);
   }, 60_000);
 
   afterAll(async () => {
@@ -91,6 +92,7 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
   });
 
   it('sends a line from the command line, with history', async () => {
+    await page.getByTestId('nav-console').click();
     const line = page.getByLabel('Command', { exact: true });
     await line.fill('get_id');
     await line.press('Enter');
@@ -100,6 +102,7 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
   });
 
   it('draws a year-long series in the history explorer, binned', async () => {
+    await page.getByTestId('nav-history').click();
     await page.getByRole('button', { name: '↻' }).click();
     await page.getByLabel('Find series').fill('year');
     await expect.poll(() => page.getByTestId('hx-pick-test-year_series').count(), { timeout: 5000 }).toBe(1);
@@ -162,6 +165,9 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(overflow).toBeLessThanOrEqual(390);
     await page.screenshot({ path: path.join(os.tmpdir(), 'labwire-web-phone.png'), fullPage: true });
+    await page.getByTestId('nav-devices').click();
+    await page.getByTestId('device-chiller').waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.setViewportSize({ width: 1280, height: 900 });
     expect(errors).toEqual([]);
   });
@@ -188,7 +194,7 @@ describe.skipIf(!haveChromium)('login and read-only in headless Chromium', () =>
 
   it('asks for a token, keeps an HttpOnly session cookie, and shows read-only without write forms', async () => {
     const { page, ctx } = browser;
-    await page.goto(web.url);
+    await page.goto(`${web.url}#/devices`);
     await page.getByLabel('Token').fill('wrong-token-xxxxxxxx');
     await page.getByRole('button', { name: 'Log in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 5000 }).toContain('unknown token');

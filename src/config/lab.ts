@@ -158,6 +158,8 @@ const daemonSchema = z
     maxReplySize: replySize.optional(),
     description: z.string().optional(),
     plots: z.array(plotSchema).default([]),
+    /** The page's overview shows these parameters of the device (default: those its family marks as key values). */
+    overview: z.array(z.string().min(1)).max(8).optional(),
   })
   .strict();
 
@@ -177,6 +179,8 @@ const peerSchema = z
     description: z.string().optional(),
     enabled: z.boolean().default(true),
     plots: z.array(plotSchema).default([]),
+    /** The page's overview shows these parameters of the device (default: those its family marks as key values). */
+    overview: z.array(z.string().min(1)).max(8).optional(),
     /** `protocol: monitor` only: archive the lower monitor's devices here too (default false: that monitor archives them). */
     archive: z.boolean().optional(),
   })

@@ -38,6 +38,8 @@ export type WriteHandler<D = unknown, V extends WireValue = WireValue> = (driver
 interface ParamDeclBase extends ValueDecl {
   /** Archive hint: ignore changes smaller than this. */
   deadband?: number;
+  /** One of the few values that say how the device is doing: the page's overview shows them (with a sparkline). */
+  key?: boolean;
   target?: TargetDecl;
   /** Display group in `describe` (a page's fold); defaults to the name's prefix before the first '.'. */
   group?: string;

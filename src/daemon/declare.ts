@@ -19,6 +19,8 @@ export interface ParamOptions {
   max?: number;
   /** Archive hint: ignore changes smaller than this. */
   deadband?: number;
+  /** A key value: shown on the page's overview (2–4 per device: what says how it is doing). */
+  key?: boolean;
   target?: TargetDecl;
   /** Display group in describe (a page folds by it); defaults to the name's prefix before the first '.'. */
   group?: string;

@@ -32,6 +32,7 @@ export function describeDevice(device: ResolvedDevice, daemon: { name: string; v
       readonly: !isWritable(d),
       ...(d.deadband !== undefined ? { deadband: d.deadband } : {}),
       ...(d.group ? { group: d.group } : {}),
+      ...(d.key ? { key: true as const } : {}),
       ...(target ? { target: { of: target.decl.of, tolerance: target.tolerance, settleMs: target.settleMs } } : {}),
     };
   }

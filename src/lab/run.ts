@@ -215,6 +215,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         token: peerToken,
         description: d.description,
         plots: d.plots,
+        ...(d.overview ? { overview: d.overview } : {}),
       })),
       ...config.peers.filter((p) => p.enabled).map((p): PeerConfig => ({
         name: p.name,
@@ -226,6 +227,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
         token: expandEnv(p.token, `peers.${p.name}.token`) ?? peerToken,
         description: p.description,
         plots: p.plots,
+        ...(p.overview ? { overview: p.overview } : {}),
         ...(p.archive !== undefined ? { archiveDevices: p.archive } : {}),
       })),
     ];
@@ -278,7 +280,7 @@ export async function startLab(config: LabConfig, logger: Logger): Promise<Runni
     }
 
     const webEp = hostPort(config.monitor.web);
-    const web = await startWeb({ monitor, host: webEp.host, port: webEp.port, ...(tls.web ? { https: tls.web } : {}), tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, authThrottle: monitorSecrets, logger });
+    const web = await startWeb({ monitor, labName: config.name, host: webEp.host, port: webEp.port, ...(tls.web ? { https: tls.web } : {}), tokens: monitorTokens, anonymousRole: config.monitor.anonymousRole, authThrottle: monitorSecrets, logger });
     stops.push(() => web.close());
 
     // After the monitor: it feeds the bridge and carries its commands; stopped before it.

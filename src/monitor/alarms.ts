@@ -63,6 +63,11 @@ export interface AlarmState {
   since: number;
   /** The clients this alarm reads. */
   clients: string[];
+  /**
+   * threshold, deviation, rate: the value it watches, as client and parameter (the page colours
+   * that value while the alarm is raised; read these fields, never split `param`).
+   */
+  watches?: { client: string; param: string };
   /** The value the alarm judged last (the deviation for `deviation`, the rate for `rate`); null when unknown. */
   value: number | null;
   raisedAt?: number;
@@ -113,6 +118,12 @@ type Verdict = 'fault' | 'clear' | 'hold' | 'unknown';
 
 function clientOf(name: string): string {
   return name.slice(0, name.indexOf('.'));
+}
+
+/** `<client>.<param>` as its parts: client names have no dot (lab.ts), parameter names may (`chA.temperature`). */
+function watched(ref: string): { client: string; param: string } {
+  const client = clientOf(ref);
+  return { client, param: ref.slice(client.length + 1) };
 }
 
 
@@ -250,7 +261,7 @@ export class AlarmEngine {
         hysteresis: def.hysteresis ?? 0,
         condition: def.activeWhen ? parseCondition(def.activeWhen) : undefined,
         clients,
-        state: { id: def.id, type: def.type, severity: def.severity ?? 'warning', description: describe(def), state: 'ok', since: start, clients, value: null },
+        state: { id: def.id, type: def.type, severity: def.severity ?? 'warning', description: describe(def), state: 'ok', since: start, clients, ...(def.param ? { watches: watched(def.param) } : {}), value: null },
         verdict: 'unknown',
         pendingSince: undefined,
         clearingSince: undefined,

@@ -12,7 +12,7 @@ export interface LabDevice {
   readonly name: string;
   readonly protocol: 'labwire' | 'ccdlab';
   /** Plots, description and per-parameter archive policy. */
-  readonly config: Pick<PeerConfig, 'plots' | 'description' | 'archive'>;
+  readonly config: Pick<PeerConfig, 'plots' | 'description' | 'archive' | 'overview'>;
   readonly values: Record<string, PeerValue>;
   readonly describe: DescribeDoc | undefined;
   readonly connected: boolean;

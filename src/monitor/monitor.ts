@@ -300,6 +300,11 @@ export class Monitor extends EventEmitter implements MonitorView {
     return (peer.config.plots ?? []).map((p) => resolvePlot(client, p, ctx));
   }
 
+  overview(client: string): string[] | undefined {
+    const o = this.peerMap.get(client)?.config.overview;
+    return o ? [...o] : undefined;
+  }
+
   /** The lower monitors this one watches: name, endpoint, whether it answers, and its devices' client names here. */
   monitors(): Array<{ name: string; endpoint: string; connected: boolean; lowerName?: string; lastError?: string; devices: string[] }> {
     return [...this.monitorPeers.values()].map((m) => ({

@@ -35,6 +35,8 @@ export interface PeerConfig {
   maxReplyBytes?: number;
   description?: string;
   plots?: PlotConfig[];
+  /** The parameters the page's overview shows for this device (default: the family's key values from describe). */
+  overview?: string[];
   /** false: left out entirely, as CCDLab's `enabled = False` (default true). */
   enabled?: boolean;
   /**

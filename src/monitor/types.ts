@@ -133,6 +133,8 @@ export interface MonitorView extends EventEmitter {
   peers(): PeerState[];
   peer(name: string): PeerState | undefined;
   plots(client: string): ResolvedPlot[];
+  /** The parameters the lab file chose for the page's overview of this client (undefined: none chosen). */
+  overview?(client: string): string[] | undefined;
   status(): LabStatus;
   /**
    * Sends one labwire line to a peer and resolves with the peer's own reply line (an `error ...`

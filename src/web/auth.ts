@@ -111,6 +111,8 @@ export interface AuthOptions {
   sessionTtlMs: number;
   readOnly: boolean;
   monitorName: string;
+  /** The lab's name, shown on the page (public: the login form shows it too). */
+  labName: string;
   /**
    * Listening on loopback only: then the Host header must name a loopback address too, so a web
    * site whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot use the page.
@@ -252,6 +254,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
 
   const sessionView = (req: FastifyRequest) => ({
     monitor: options.monitorName,
+    lab: options.labName,
     tokensEnabled: options.tokens.enabled,
     authRequired: options.tokens.enabled && options.anonymousRole === null,
     role: req.auth.role,
@@ -264,6 +267,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
     type: 'object',
     properties: {
       monitor: { type: 'string' },
+      lab: { type: 'string', description: "the lab's name (name: in the lab file), shown on the page" },
       tokensEnabled: { type: 'boolean' },
       authRequired: { type: 'boolean' },
       role: { type: ['string', 'null'], enum: ['viewer', 'operator', 'admin', null] },

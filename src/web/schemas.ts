@@ -76,6 +76,7 @@ export const components = {
       units: { type: 'object', additionalProperties: { type: 'string' } },
       describe: { type: ['object', 'null'], description: "the device's describe document (labwire peers)" },
       plots: { type: 'array', items: { $ref: '#/components/schemas/Plot' } },
+      overview: { type: 'array', items: { type: 'string' }, description: "the parameters the lab file chose for the page's overview (absent: the key values of describe)" },
     },
   },
   LabStatus: {
@@ -110,6 +111,7 @@ export const components = {
       state: { type: 'string', enum: ['ok', 'pending', 'raised', 'acknowledged', 'cleared'] },
       since: { type: 'integer', description: 'unix ms of the last state change' },
       clients: { type: 'array', items: { type: 'string' } },
+      watches: { type: 'object', description: 'threshold, deviation, rate: the watched value as client and parameter', required: ['client', 'param'], properties: { client: { type: 'string' }, param: { type: 'string' } } },
       value: { type: ['number', 'null'], description: 'the value judged last (the deviation, the rate, the reading)' },
       raisedAt: { type: 'integer' },
       acknowledgedBy: { type: 'string' },

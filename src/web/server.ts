@@ -27,6 +27,8 @@ import { metricsRoutes } from './metrics.js';
 
 export interface WebOptions {
   monitor: MonitorView;
+  /** The lab's name (`name:` of the lab file), in the page's title and header; default the monitor's name. */
+  labName?: string;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 8888; 0 picks a free port. */
@@ -120,6 +122,7 @@ export async function createWebApp(options: WebOptions): Promise<WebApp> {
     sessionTtlMs: options.sessionTtlMs ?? WEB_DEFAULTS.sessionTtlMs,
     readOnly: monitor.readOnly,
     monitorName: monitor.name,
+    labName: options.labName ?? monitor.name,
     loopbackOnly: isLoopbackHost(options.host ?? WEB_DEFAULTS.host),
     ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
   });

@@ -12,6 +12,8 @@ export interface DeviceView extends Omit<PeerState, 'describe'> {
   units: Record<string, string>;
   describe: DescribeDoc | null;
   plots: ResolvedPlot[];
+  /** The parameters the lab file chose for the overview (`overview:` on the device); absent: the family's key values. */
+  overview?: string[];
 }
 
 export function deviceView(monitor: MonitorView, p: PeerState): DeviceView {
@@ -34,6 +36,8 @@ export function deviceView(monitor: MonitorView, p: PeerState): DeviceView {
     describe: p.describe ?? null,
     plots: monitor.plots(p.name),
   };
+  const overview = monitor.overview?.(p.name);
+  if (overview !== undefined) v.overview = overview;
   if (p.description !== undefined) v.description = p.description;
   if (p.lastError !== undefined) v.lastError = p.lastError;
   if (p.via !== undefined) v.via = { ...p.via };

@@ -97,6 +97,11 @@ export interface ParamDescription extends ValueDescription {
   readonly: boolean;
   /** Changes smaller than this are noise: a hint for archives. */
   deadband?: number;
+  /**
+   * A key value of the device (what says how it is doing: a temperature and its setpoint), shown
+   * first in overviews. Optional and only ever `true`: peers that do not send it (CCDLab) are fine.
+   */
+  key?: true;
   /** Present on targets: the parameter that follows this one and when it counts as reached. */
   target?: { of: string; tolerance: number; settleMs: number };
   /**

@@ -38,12 +38,12 @@ export const arbinOptionsSchema = z.object({
 
 export type ArbinOptions = z.output<typeof arbinOptionsSchema>;
 
-/** The per-channel parameters: suffix → declaration (without the channel in the description). */
+/** The per-channel parameters: suffix → declaration (without the channel in the description). Channel 1's status, voltage and current are the overview's key values. */
 const CHANNEL_PARAMS: Array<[string, (ch: number) => ParamDecl<ArbinDriver>]> = [
-  ['status', (ch) => ({ type: 'enum', values: [...CHANNEL_STATUS, 'unknown'], description: `channel ${ch} status (idle, charge, discharge, rest, finished, unsafe, …)` })],
+  ['status', (ch) => ({ type: 'enum', values: [...CHANNEL_STATUS, 'unknown'], key: ch === 1, description: `channel ${ch} status (idle, charge, discharge, rest, finished, unsafe, …)` })],
   ['status_code', (ch) => ({ type: 'int', description: `channel ${ch} status code as the cycler sends it (0 idle, 2 charge, 3 discharge, 4 rest, 15 finished, …)` })],
-  ['voltage', (ch) => ({ type: 'float', unit: 'V', deadband: 0.0005, description: `channel ${ch} cell voltage` })],
-  ['current', (ch) => ({ type: 'float', unit: 'A', deadband: 0.0005, description: `channel ${ch} current (positive: charge)` })],
+  ['voltage', (ch) => ({ type: 'float', unit: 'V', deadband: 0.0005, key: ch === 1, description: `channel ${ch} cell voltage` })],
+  ['current', (ch) => ({ type: 'float', unit: 'A', deadband: 0.0005, key: ch === 1, description: `channel ${ch} current (positive: charge)` })],
   ['power', (ch) => ({ type: 'float', unit: 'W', deadband: 0.001, description: `channel ${ch} power` })],
   ['charge_capacity', (ch) => ({ type: 'float', unit: 'Ah', deadband: 0.0001, description: `channel ${ch} charge capacity of the test` })],
   ['discharge_capacity', (ch) => ({ type: 'float', unit: 'Ah', deadband: 0.0001, description: `channel ${ch} discharge capacity of the test` })],

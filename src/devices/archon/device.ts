@@ -76,14 +76,14 @@ function exposureParams(): Record<string, ParamDecl<ArchonHandle>> {
   return {
     phase: p.choice(PHASES, 'exposure phase: idle, exposing, reading_out, fetching, writing'),
     exposure_time: p.float('requested time of the current or last exposure', { unit: 's' }),
-    exposure_elapsed: p.float('time integrated so far in the current exposure', { unit: 's' }),
-    readout_percent: p.float('readout progress of the frame being read (LINES of LINECOUNT)', { unit: '%' }),
+    exposure_elapsed: p.float('time integrated so far in the current exposure', { unit: 's', key: true }),
+    readout_percent: p.float('readout progress of the frame being read (LINES of LINECOUNT)', { unit: '%', key: true }),
     frames_left: p.int('frames of the current expose count= still to come'),
     frame: p.int("the controller's newest complete frame number"),
     last_image: p.text('absolute path of the last FITS file written, empty before the first'),
     current_image: p.text('the FITS file being written now, empty otherwise'),
     last_error: p.text('why the last exposure failed; empty when it succeeded'),
-    images_written: p.int('FITS files written since the daemon started'),
+    images_written: p.int('FITS files written since the daemon started', { key: true }),
   };
 }
 
@@ -113,7 +113,7 @@ function statusParams(options: ArchonOptions): Record<string, ParamDecl<ArchonHa
     LOG: p.int('controller log entries waiting (the daemon moves them into the message log)'),
     POWERGOOD: p.int("1 when the controller's own supplies are good"),
     OVERHEAT: p.int('1 when the controller overheats'),
-    BACKPLANE_TEMP: p.float('backplane temperature', { unit: '°C', deadband: 0.1 }),
+    BACKPLANE_TEMP: p.float('backplane temperature', { unit: '°C', deadband: 0.1, key: true }),
   };
   for (const r of RAILS) {
     out[`${r}_V`] = p.float(`${r} rail voltage`, { unit: 'V', deadband: 0.01 });

@@ -76,12 +76,13 @@ export function declaredInputs(options: CryoconOptions): readonly Channel[] {
   return options.inputs ?? CRYOCON_MODELS[options.model].channels;
 }
 
-function channelParams(c: Channel): Record<string, ParamDecl<CryoconDriver>> {
+function channelParams(c: Channel, index: number): Record<string, ParamDecl<CryoconDriver>> {
   const ch = `ch${c}`;
   return {
     [`${ch}.temperature`]: p.float(
       `input ${c} temperature in kelvin, converted from the unit's display units; missing (nan) when there is no valid reading, with the reason in ${ch}.sensor`,
-      { unit: 'K', deadband: 0.001 },
+      // The first input is a key value of the overview (the loops' own temperatures are shown in the card).
+      { unit: 'K', deadband: 0.001, key: index === 0 },
     ),
     [`${ch}.sensor`]: p.choice(SENSOR_STATES, `why ${ch}.temperature is missing: ok, fault (-------), uncalibrated (.......), not_applicable (N/A), sensor_units (units S), refused (NACK)`),
     [`${ch}.units`]: p.choice(DISPLAY_UNITS, `display units of input ${c} on the unit (INPut ${c}:UNITs): K, C, F or S (sensor units); labwire reports kelvin either way`, {
@@ -108,6 +109,7 @@ function loopParams(n: LoopNumber, options: CryoconOptions): Record<string, Para
       `loop ${n} setpoint in kelvin (sent in the source input's display units, confirmed by read-back); state follows ${lp}.temperature to it`,
       {
         unit: 'K',
+        key: n === 1,
         target: {
           of: `${lp}.temperature`,
           tolerance: options.tolerance,
@@ -140,7 +142,7 @@ function loopParams(n: LoopNumber, options: CryoconOptions): Record<string, Para
     }),
     [`${lp}.dgain`]: p.float(`loop ${n} differentiator gain (DGAin)`, { unit: '1/s', min: 0, max: 1000, write: (driver, gain) => driver.setGain(n, 'D', gain) }),
     [`${lp}.pman`]: p.float(`loop ${n} output power in MAN mode, % of full scale`, { unit: '%', min: 0, max: 100, write: (driver, power) => driver.setManualPower(n, power) }),
-    [`${lp}.output`]: p.float(`loop ${n} output power, % of full scale (OUTPwr?)`, { unit: '%', deadband: 0.1 }),
+    [`${lp}.output`]: p.float(`loop ${n} output power, % of full scale (OUTPwr?)`, { unit: '%', deadband: 0.1, key: n === 1 }),
     [`${lp}.heater`]: p.float(`loop ${n} heater read-back, % (HTRRead?)`, { unit: '%', deadband: 0.5 }),
     [`${lp}.heater_status`]: p.text(`loop ${n} heater status as the unit says it (ERRor?): --Htr OK--, -Overtemp-, OTDisconn, Htr-Low-R, Fan Fault`),
   };

@@ -45,15 +45,18 @@ export const hp33120aDevice = defineDevice<Hp33120aOptions, Hp33120aDriver>({
   splitter: hp33120aSplitter,
   params: {
     function: p.choice(SHAPES, 'output shape (FUNC:SHAP): SIN, SQU, TRI, RAMP, NOIS, DC, USER', {
+      key: true,
       write: async (driver, shape: Shape) => (await driver.setShape(shape)).shape,
     }),
     frequency: p.float('frequency (FREQ): to 15 MHz for SIN and SQU, 100 kHz for TRI and RAMP, 5 MHz for USER', {
       unit: 'Hz',
+      key: true,
       min: FREQUENCY_MIN,
       max: 15e6,
       write: async (driver, hz) => (await driver.setFrequency(hz)).frequency,
     }),
     amplitude: p.float('amplitude (VOLT) in the units set (Vpp, Vrms or dBm) for the load set: 50 mVpp–10 Vpp into 50 Ω, 100 mVpp–20 Vpp into high-Z', {
+      key: true,
       write: async (driver, amplitude) => (await driver.setAmplitude(amplitude)).amplitude,
     }),
     offset: p.float('DC offset (VOLT:OFFS); |offset| + Vpp/2 within 5 V into 50 Ω, 10 V into high-Z; the level of the DC shape', {

@@ -68,12 +68,14 @@ export const julaboDevice = defineDevice<JulaboOptions, JulaboDriver>({
       unit: '°C',
       description: 'bath temperature (in_pv_00)',
       deadband: 0.01,
+      key: true,
     },
     setpoint: {
       type: 'float',
       unit: '°C',
       description: 'working temperature setpoint (in_sp_00 / out_sp_00), confirmed by read-back',
       readonly: false,
+      key: true,
       target: {
         of: 'temperature',
         tolerance: DEFAULTS.tolerance,

@@ -66,7 +66,7 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
   exchange: keithley487ExchangeOptions,
   splitter: keithley487Splitter,
   params: {
-    current: { type: 'float', unit: 'A', description: 'current reading (B0X); nan on overflow' },
+    current: { type: 'float', unit: 'A', description: 'current reading (B0X); nan on overflow', key: true },
     overflow: { type: 'bool', description: 'the reading is beyond the range in use' },
     range: {
       type: 'enum',
@@ -94,6 +94,7 @@ export const keithley487Device = defineDevice<Keithley487Options, Keithley487Dri
       unit: 'V',
       description: 'programmed source voltage (V command, read back with U8X); within ±50.5 V on the 50V range, ±505 V on the 500V range',
       readonly: false,
+      key: true,
       write: async (driver, value) => {
         const s = await sourceSettings(driver);
         return (await driver.setSource(volts(value, 'source_voltage'), s.range, s.limit)).volts;

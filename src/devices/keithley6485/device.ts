@@ -25,13 +25,13 @@ export const keithley6485Device = defineDevice<Keithley6485Options, Keithley6485
   exchange: keithley6485ExchangeOptions,
   splitter: keithley6485Splitter,
   params: {
-    current: { type: 'float', unit: 'A', description: 'current reading (READ?); nan on overflow' },
+    current: { type: 'float', unit: 'A', description: 'current reading (READ?); nan on overflow', key: true },
     overflow: { type: 'bool', description: 'the reading is beyond the range in use (+9.9E37)' },
     timestamp: { type: 'float', unit: 's', description: "the instrument's reading timestamp, seconds since power-on (wraps at 99 999.99 s)" },
     range: p.choice(RANGE_NAMES, 'current range: auto (CURR:RANG:AUTO ON) or a fixed full scale 2nA … 20mA (CURR:RANG)', {
       write: async (driver, range: RangeName) => driver.setRange(range),
     }),
-    range_amps: { type: 'float', unit: 'A', description: 'full scale of the range in use (the one autorange chose)' },
+    range_amps: { type: 'float', unit: 'A', description: 'full scale of the range in use (the one autorange chose)', key: true },
     zero_check: p.bool('zero check (SYST:ZCH): the input is shorted, the reading shows only the offset', {
       write: async (driver, on) => driver.setZeroCheck(on),
     }),

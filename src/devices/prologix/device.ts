@@ -73,8 +73,8 @@ export const prologixDevice = defineDevice<PrologixOptions, GpibBus>({
   params: {
     version: { type: 'string', description: 'the adapter\'s ++ver line' },
     current_addr: { type: 'int', description: 'GPIB address the adapter is set to (-1 before the first transaction), as CCDLab\'s gpib.py reports it' },
-    transactions: { type: 'int', description: 'transactions made through the bus since the daemon started' },
-    timeouts: { type: 'int', description: 'queries whose instrument did not answer in time' },
+    transactions: { type: 'int', description: 'transactions made through the bus since the daemon started', key: true },
+    timeouts: { type: 'int', description: 'queries whose instrument did not answer in time', key: true },
     reconnects: { type: 'int', description: 'times the adapter link was lost and regained (taken over by another client, dropped)' },
     addresses: { type: 'string', description: 'per address seen: address:present/absent:transactions:timeouts (details with bus_status)' },
   },

@@ -1,8 +1,10 @@
 /// <reference lib="dom" />
 /**
- * The page: a login form when a token is needed; otherwise the header with every device and
- * its connection state (and a banner while an alarm is raised), the alarms panel, a card per
- * device, the command line, the message log and the history explorer.
+ * The page: a login form when a token is needed; otherwise the header (the lab's name, the tabs,
+ * every device with its connection state, and a banner while an alarm is raised: on every view)
+ * above one view at a time, chosen by the URL fragment (route.ts): the overview, every device's
+ * card, one device's card, the alarms panel, the history explorer, the message log, the command
+ * line.
  */
 import { h, type ComponentChild } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -13,10 +15,15 @@ import { CommandLine, MessageLog } from './console.js';
 import { DeviceCard, stateClass } from './device.js';
 import { slug } from './format.js';
 import { HistoryExplorer } from './history.js';
-import { live, useLive } from './live.js';
+import { live, useLive, type LiveState } from './live.js';
+import { Nav, viewLabel } from './nav.js';
+import { Overview } from './overview.js';
+import { routeHref, useRoute, type Route } from './route.js';
 
 interface Session {
   monitor: string;
+  /** The lab's name (older monitors leave it out: then the monitor's). */
+  lab?: string;
   tokensEnabled: boolean;
   authRequired: boolean;
   role: Role | null;
@@ -53,7 +60,7 @@ function ArchiveBadge(): ComponentChild {
   return text ? h('span', { class: 'badge degraded', role: 'status', 'data-testid': 'archive-degraded', title: 'the database is unavailable: history is kept in a local spool and written when it returns' }, text) : null;
 }
 
-function Login(props: { onDone: (s: Session) => void }): ComponentChild {
+function Login(props: { lab: string; onDone: (s: Session) => void }): ComponentChild {
   const [token, setToken] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -71,7 +78,7 @@ function Login(props: { onDone: (s: Session) => void }): ComponentChild {
   };
   return h('main', { class: 'login' }, [
     h('form', { class: 'panel login-form', onSubmit: submit, 'aria-labelledby': 'login-title' }, [
-      h('h1', { id: 'login-title' }, 'labwire'),
+      h('h1', { id: 'login-title' }, props.lab),
       h('p', null, 'This monitor needs a token.'),
       h('label', { for: 'login-token' }, 'Token'),
       h('input', { id: 'login-token', type: 'password', autoComplete: 'current-password', value: token, required: true, onInput: (e: Event) => setToken((e.target as HTMLInputElement).value) }),
@@ -81,8 +88,49 @@ function Login(props: { onDone: (s: Session) => void }): ComponentChild {
   ]);
 }
 
+/** The lab's name as the page shows it: the lab file's `name:`, else the monitor's. */
+function labNameOf(session: Session, s: LiveState): string {
+  return session.lab ?? (s.monitor || session.monitor);
+}
+
+/** Keeps the tab's title on the lab and the view (the alarm banner's "(N) " count stays in front). */
+function useTitle(title: string): void {
+  useEffect(() => {
+    const count = /^\(\d+\) /.exec(document.title)?.[0] ?? '';
+    document.title = `${count}${title}`;
+  }, [title]);
+}
+
+function ViewBody(props: { route: Route; s: LiveState; canWrite: boolean; readOnly: boolean }): ComponentChild {
+  const { route, s, canWrite, readOnly } = props;
+  const waiting = !s.ready ? h('p', { class: 'muted' }, 'connecting…') : s.devices.length === 0 ? h('p', { class: 'muted' }, 'No devices are configured.') : null;
+  switch (route.view) {
+    case 'overview':
+      return h(Overview, { devices: s.devices, alarms: s.alarms, online: s.online, ready: s.ready });
+    case 'devices':
+      return waiting ?? h('section', { class: 'devices', 'aria-label': 'Devices' }, s.devices.map((d) => h(DeviceCard, { key: d.name, d, canWrite, readOnly })));
+    case 'device': {
+      const d = s.devices.find((x) => x.name === route.device);
+      if (d) return h('section', { class: 'devices one', 'aria-label': d.name }, h(DeviceCard, { key: d.name, d, canWrite, readOnly }));
+      if (!s.ready) return waiting;
+      return h('p', { class: 'muted', 'data-testid': 'no-such-device' }, [`No device is named "${route.device ?? ''}". `, h('a', { href: routeHref('devices') }, 'Every device')]);
+    }
+    case 'alarms':
+      return s.alarms.length > 0 ? h(AlarmPanel, { alarms: s.alarms, canAck: canWrite }) : h('p', { class: 'muted', 'data-testid': 'no-alarms' }, 'No alarms are configured (alarms: in the lab file).');
+    case 'history':
+      return h(HistoryExplorer, null);
+    case 'log':
+      return h(MessageLog, { messages: s.messages, dropped: s.dropped });
+    case 'console':
+      return canWrite
+        ? h(CommandLine, { devices: s.devices, readOnly })
+        : h('p', { class: 'muted', 'data-testid': 'no-console' }, 'The command line needs the operator role.');
+  }
+}
+
 function Lab(props: { session: Session; onLogout: () => void }): ComponentChild {
   const s = useLive();
+  const route = useRoute();
   const { session } = props;
   useEffect(() => {
     live.start();
@@ -91,10 +139,15 @@ function Lab(props: { session: Session; onLogout: () => void }): ComponentChild 
   const readOnly = s.ready ? s.readOnly : session.readOnly;
   const canWrite = session.role !== null && RANK[session.role] >= RANK.operator;
   const nconnected = s.devices.filter((d) => d.connected).length;
+  const lab = labNameOf(session, s);
+  const monitor = s.monitor || session.monitor;
+  const label = route.view === 'device' ? (route.device ?? '') : viewLabel(route.view);
+  useTitle(route.view === 'overview' ? `${lab} · labwire` : `${label} · ${lab}`);
+  useEffect(() => window.scrollTo(0, 0), [route.view, route.device]);
   return h('div', { class: 'app' }, [
     h('header', { class: 'top' }, [
       h('div', { class: 'bar' }, [
-        h('h1', null, ['labwire ', h('span', { class: 'muted' }, s.monitor || session.monitor)]),
+        h('h1', { 'data-testid': 'lab-name' }, [lab, ' ', h('span', { class: 'muted small', title: 'the monitor serving this page' }, monitor && monitor !== lab ? `labwire · ${monitor}` : 'labwire')]),
         h('span', { class: `live ${s.online ? 'on' : 'off'}`, 'data-testid': 'stream-state', title: s.online ? 'live updates are flowing' : 'reconnecting to the monitor' }, s.online ? 'live' : 'offline'),
         readOnly ? h('span', { class: 'badge ro', 'data-testid': 'read-only' }, 'read-only') : null,
         h(ArchiveBadge, null),
@@ -102,9 +155,10 @@ function Lab(props: { session: Session; onLogout: () => void }): ComponentChild 
         h('span', { class: 'who muted' }, session.role ? `${session.name} · ${session.role}` : ''),
         session.via === 'session' ? h('button', { type: 'button', class: 'link', onClick: props.onLogout }, 'Log out') : null,
       ]),
+      h(Nav, { view: route.view, alarms: s.alarms }),
       h('nav', { class: 'chips', 'aria-label': `Devices: ${nconnected} of ${s.devices.length} connected` },
         s.devices.map((d) =>
-          h('a', { href: `#dev-${slug(d.name)}`, class: `chip ${d.connected ? 'on' : 'off'}`, 'data-testid': `chip-${slug(d.name)}`, title: d.connected ? 'connected' : `disconnected${d.lastError ? `: ${d.lastError}` : ''}` }, [
+          h('a', { href: routeHref('device', { device: d.name }), class: `chip ${d.connected ? 'on' : 'off'}${route.view === 'device' && route.device === d.name ? ' current' : ''}`, 'data-testid': `chip-${slug(d.name)}`, title: d.connected ? 'connected' : `disconnected${d.lastError ? `: ${d.lastError}` : ''}` }, [
             h('span', { class: 'dot', 'aria-hidden': 'true' }),
             h('span', { class: 'vh' }, d.connected ? 'connected: ' : 'disconnected: '),
             d.name,
@@ -113,17 +167,7 @@ function Lab(props: { session: Session; onLogout: () => void }): ComponentChild 
         )),
       h(AlarmBanner, { alarms: s.alarms }),
     ]),
-    h('main', null, [
-      !s.ready ? h('p', { class: 'muted' }, 'connecting…') : null,
-      s.ready && s.devices.length === 0 ? h('p', { class: 'muted' }, 'No devices are configured.') : null,
-      s.alarms.length > 0 ? h(AlarmPanel, { alarms: s.alarms, canAck: canWrite }) : null,
-      h('section', { class: 'devices', 'aria-label': 'Devices' }, s.devices.map((d) => h(DeviceCard, { key: d.name, d, canWrite, readOnly }))),
-      h('div', { class: 'duo' }, [
-        canWrite ? h(CommandLine, { devices: s.devices, readOnly }) : null,
-        h(MessageLog, { messages: s.messages, dropped: s.dropped }),
-      ]),
-      h(HistoryExplorer, null),
-    ]),
+    h('main', { class: `view-${route.view}`, 'data-testid': `view-${route.view}` }, h(ViewBody, { route, s, canWrite, readOnly })),
   ]);
 }
 
@@ -144,7 +188,7 @@ export function App(): ComponentChild {
   }, []);
   if (error) return h('main', { class: 'login' }, h('p', { class: 'err', role: 'alert' }, `The monitor cannot be reached: ${error}`));
   if (!session) return h('main', { class: 'login' }, h('p', { class: 'muted' }, 'loading…'));
-  if (session.role === null) return h(Login, { onDone: setSession });
+  if (session.role === null) return h(Login, { lab: session.lab ?? 'labwire', onDone: setSession });
   const logout = (): void => {
     live.stop();
     api<Session>('/api/logout', { method: 'POST' }).then(setSession, load);
