@@ -29,7 +29,7 @@ Examples (open the printed URL, or in another terminal):
   labwire send 127.0.0.1:7100 get_status
   labwire send 127.0.0.1:7100 send generator set frequency=2000     # the GPIB bench, through the monitor
   labwire expose 127.0.0.1:7004 1 --type dark --wait                # the CCD camera: prints the FITS file
-  printf 'set_addr 14\n?$*IDN?\n' | nc -N 127.0.0.1 7005              # the bus daemon, as CCDLab's gpib.py
+  printf 'set_addr 14\\n?$*IDN?\\n' | nc -N 127.0.0.1 7005              # the bus daemon, as CCDLab's gpib.py
   printf 'get_status\\n' | nc -N 127.0.0.1 7001`)
     .action(async (o: { port: string; web: string; monitor: string; data: string; timeScale: string; logLevel?: string; mqtt?: string }) => {
       const num = (v: string, what: string): number => {
