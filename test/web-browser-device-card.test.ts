@@ -29,7 +29,12 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
   let page: Page;
 
   beforeAll(async () => {
-    lab = await startWebLab({ sim: { running: true, setpoint: 19, initialTemperature: 19 }, cryo: { timeScale: 50 } });
+    lab = await startWebLab({
+      sim: { running: true, setpoint: 19, initialTemperature: 19 },
+      cryo: { timeScale: 50 },
+      // Always raised: its value in the alarms table, for the marking of values that are not live.
+      alarms: [{ id: 'bath_seen', type: 'threshold', param: 'chiller.temperature', above: -1000, severity: 'info', description: 'test: the bath temperature is known' }],
+    });
     browser = await openBrowser({ allowOnly: lab.web.url, viewport: { width: 1440, height: 900 } });
     page = browser.page;
     await page.goto(`${lab.web.url}#/devices`);
@@ -357,6 +362,9 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     const chillerCell = page.getByTestId('value-chiller-temperature');
     expect(await chillerCell.getAttribute('class')).not.toContain('stale');
 
+    await page.goto(`${lab.web.url}#/alarms`);
+    await expect.poll(() => page.getByTestId('alarm-value-bath_seen').getAttribute('data-fresh'), { timeout: 10_000 }).toBe('live');
+    await page.goto(`${lab.web.url}#/devices`);
     // A loaded programme, for its status in the programme panel.
     await sendElsewhere(lab, 'chiller', 'programme_load param=setpoint format=yaml data="{points: [{minutes: 0, value: 18}, {minutes: 1, value: 20}]}"');
     // Opened, the panel reads the status at once (folded, it reads rarely).
@@ -377,5 +385,10 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     const progStatus = page.getByTestId('programme-status-chiller');
     expect(await progStatus.getAttribute('class')).toContain('stale');
     expect(await progStatus.getAttribute('title')).toMatch(/lost the monitor/);
+    // The alarms table's values are the last ones judged: marked too.
+    await page.goto(`${lab.web.url}#/alarms`);
+    const alarmValue = page.getByTestId('alarm-value-bath_seen');
+    await expect.poll(() => alarmValue.getAttribute('class'), { timeout: 10_000 }).toContain('stale');
+    expect(await alarmValue.getAttribute('title')).toMatch(/lost the monitor/);
   });
 });
