@@ -71,4 +71,16 @@ describe('CLI start-up', () => {
     // Only the named command's module: `status --help` does not evaluate the daemon's.
     expect(statusHelp.modules.filter((u) => /\/src\/cli\/(daemon-cmds|up|demo|direct-cmd|sim-cmd)\.ts$/.test(u))).toEqual([]);
   }, 120_000);
+
+  it('a help option before the command word prints the whole top-level help', async () => {
+    const full = buildProgram().commands.map((c) => c.name());
+    const runs = await Promise.all([modulesOf(['--help', 'status']), modulesOf(['-h', 'up']), modulesOf(['--help'])]);
+    for (const run of runs) {
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^Usage: labwire /m);
+      // Every command is listed, not just the ones of the word's module.
+      for (const name of full) expect(run.stdout, name).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    }
+    expect(runs[0]!.stdout).toBe(runs[2]!.stdout);
+  }, 120_000);
 });

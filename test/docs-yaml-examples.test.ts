@@ -39,10 +39,16 @@ function yamlBlocks(file: string): Example[] {
   const lines = fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n');
   const out: Example[] = [];
   let start = -1;
+  // A fence may be indented (in a list item): its indent is stripped from every line of the block.
+  let indent = '';
   lines.forEach((line, i) => {
-    if (start < 0 && /^```ya?ml\s*$/.test(line)) start = i;
-    else if (start >= 0 && /^```\s*$/.test(line)) {
-      out.push({ where: `${file}:${start + 1}`, text: lines.slice(start + 1, i).join('\n') });
+    const open = start < 0 ? /^(\s*)```ya?ml\s*$/.exec(line) : null;
+    if (open) {
+      start = i;
+      indent = open[1]!;
+    } else if (start >= 0 && line.startsWith(indent) && /^```\s*$/.test(line.slice(indent.length))) {
+      const body = lines.slice(start + 1, i).map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l.trimStart()));
+      out.push({ where: `${file}:${start + 1}`, text: body.join('\n') });
       start = -1;
     }
   });

@@ -47,11 +47,16 @@ describe('engines', () => {
       await app.register(fastifyStatic, { root: dir, serve: false });
       app.get('/download', (_req, reply) => reply.download('frame one.fits'));
       app.get('/login', (_req, reply) => reply.header('set-cookie', 'session=abc123; Path=/; HttpOnly').send('ok'));
+      app.get('/echo-cookie', (req, reply) => reply.send({ cookie: req.headers.cookie ?? null }));
       const file = await app.inject('/download');
       expect(file.statusCode).toBe(200);
       expect(file.headers['content-disposition']).toBe('attachment; filename="frame one.fits"');
       const login = await app.inject('/login');
       expect(login.cookies).toEqual([expect.objectContaining({ name: 'session', value: 'abc123', path: '/', httpOnly: true })]);
+      // Request cookies are what inject serialises with the pinned `cookie` (stringifySetCookie).
+      const echo = await app.inject({ url: '/echo-cookie', cookies: { session: 'abc', note: 'a b;c' } });
+      expect(echo.statusCode).toBe(200);
+      expect(echo.json()).toEqual({ cookie: 'session=abc; note=a%20b%3Bc' });
     } finally {
       await app.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -58,8 +58,14 @@ describe('a lab file with several problems', () => {
 
   it('`labwire check` prints all four and exits 2; once fixed it says ok and exits 0', async () => {
     const file = write('four-cli.yaml', FOUR_PROBLEMS);
+    const saved = process.env.CYCLER_TOKEN;
     delete process.env.CYCLER_TOKEN;
-    const bad = await cliInProcess('check', file);
+    let bad: Awaited<ReturnType<typeof cliInProcess>>;
+    try {
+      bad = await cliInProcess('check', file);
+    } finally {
+      if (saved !== undefined) process.env.CYCLER_TOKEN = saved;
+    }
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${file}: 4 problems:`);
     expect(bad.stderr.trim().split('\n').slice(1)).toHaveLength(4);
@@ -79,5 +85,42 @@ describe('a lab file with several problems', () => {
     expect(() => loadLabConfig(file, { secrets: true, env: {} })).toThrow(/2 problems:\n {2}2:\d+: daemons\.a\.tokenFile: short\.txt:1: token is too short.*\n {2}3:\d+: monitor\.tokenFile: cannot read nowhere\.txt/s);
     // Without `secrets` (tools that only read the lab's shape) the file loads.
     expect(loadLabConfig(file).daemons[0]!.name).toBe('a');
+  });
+
+  it('certificate problems are listed with the schema\'s mistakes and the secrets, in one run', async () => {
+    const text = [
+      'daemons:',
+      '  - { name: chiller, type: julabo, link: tcp://127.0.0.1:5050, tokenFile: missing-tokens.txt }', // a secret: not there
+      'monitor:',
+      '  webTls: { cert: pki/missing.pem, key: pki/missing.key }', // certificates: not there
+      '  archive:',
+      '    retention: { raw: 30d, minute: 1 year }', // the schema: not a duration
+      '',
+    ].join('\n');
+    const file = write('tls-too.yaml', text);
+    let err: unknown;
+    try {
+      loadLabConfig(file, { secrets: true, env: {} });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^6:\d+: monitor\.archive\.retention\.minute: expected a duration/),
+      expect.stringMatching(/^2:\d+: daemons\.chiller\.tokenFile: cannot read missing-tokens\.txt .*ENOENT/),
+      expect.stringMatching(/^4:\d+: monitor\.webTls\.cert: cannot read pki\/missing\.pem .*ENOENT/),
+      expect.stringMatching(/^4:\d+: monitor\.webTls\.key: cannot read pki\/missing\.key .*ENOENT/),
+    ]));
+    expect(problems).toHaveLength(4);
+    // `labwire check` lists the same four.
+    const cli = await cliInProcess('check', file);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain(`${file}: 4 problems:`);
+    expect(cli.stderr).toMatch(/monitor\.webTls\.cert: cannot read/);
+    // Once the schema passes, the certificates are still checked (the same problems, not twice).
+    fs.writeFileSync(path.join(dir, 'missing-tokens.txt'), 'operator 0123456789abcdef alice\n');
+    const onlyTls = write('tls-only.yaml', text.replace('1 year', '1y'));
+    expect(() => loadLabConfig(onlyTls, { secrets: true, env: {} })).toThrow(/2 problems:\n {2}4:\d+: monitor\.webTls\.cert: cannot read.*\n {2}4:\d+: monitor\.webTls\.key: cannot read/s);
   });
 });

@@ -29,7 +29,12 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
   let page: Page;
 
   beforeAll(async () => {
-    lab = await startWebLab({ sim: { running: true, setpoint: 19, initialTemperature: 19 }, cryo: { timeScale: 50 } });
+    lab = await startWebLab({
+      sim: { running: true, setpoint: 19, initialTemperature: 19 },
+      cryo: { timeScale: 50 },
+      // Always raised: its value in the alarms table, for the marking of values that are not live.
+      alarms: [{ id: 'bath_seen', type: 'threshold', param: 'chiller.temperature', above: -1000, severity: 'info', description: 'test: the bath temperature is known' }],
+    });
     browser = await openBrowser({ allowOnly: lab.web.url, viewport: { width: 1440, height: 900 } });
     page = browser.page;
     await page.goto(`${lab.web.url}#/devices`);
@@ -98,12 +103,28 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     const confirm = form.getByTestId('confirm-cryo-cmd-stop');
     await confirm.waitFor({ timeout: 5000 });
     expect(await confirm.textContent()).toContain('stop');
-    // Cancel sends nothing.
-    await confirm.getByRole('button', { name: 'Cancel' }).click();
-    expect(await confirm.count()).toBe(0);
-    await page.waitForTimeout(1500);
+    // Asking moves the focus to the answer: Enter (or Space) says yes, Tab reaches Cancel.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent ?? ''), { timeout: 5000 }).toBe('Yes, stop');
+    // Cancel sends nothing: a read command sent after it is the only line the page sends.
+    const sent: string[] = [];
+    const onRequest = (r: import('playwright-core').Request): void => {
+      if (r.method() === 'POST' && r.url().includes('/api/devices/cryo/command')) sent.push((JSON.parse(r.postData() ?? '{}') as { line?: string }).line ?? '');
+    };
+    page.on('request', onRequest);
+    try {
+      await confirm.getByRole('button', { name: 'Cancel' }).click();
+      expect(await confirm.count()).toBe(0);
+      // The Cryo-con has no read command: `control` (loops already engaged) changes nothing.
+      const engage = card.getByTestId('form-cryo-cmd-control');
+      await engage.getByRole('button', { name: /^control/ }).click();
+      await engage.getByRole('button', { name: 'Yes, control' }).click();
+      await expect.poll(() => engage.getByTestId('ok-cryo-cmd-control').count(), { timeout: 10_000 }).toBe(1);
+      expect(sent).toEqual(['control']);
+    } finally {
+      page.off('request', onRequest);
+    }
     expect(await form.getByTestId('ok-cryo-cmd-stop').count()).toBe(0);
-    expect(await control.textContent()).toBe('on');
+    expect(lab.cryoSim!.control).toBe(true);
     // Yes sends it.
     await form.getByRole('button', { name: /^stop/ }).click();
     await form.getByRole('button', { name: 'Yes, stop' }).click();
@@ -134,6 +155,95 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     // After a Set from the form the field follows the device again.
     await sendElsewhere(lab, 'chiller', 'set setpoint=20.5');
     await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('20.5');
+  });
+
+  it('defect 2: a focused field that was not typed in still follows the device; Enter and Escape use the live value', async () => {
+    const card = page.getByTestId('device-chiller');
+    const form = card.getByTestId('form-chiller-setpoint');
+    const input = form.getByLabel('setpoint');
+    await sendElsewhere(lab, 'chiller', 'set setpoint=19');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('19');
+    // Focus alone is not an edit: a set made elsewhere shows in the focused field.
+    await input.focus();
+    await sendElsewhere(lab, 'chiller', 'set setpoint=21');
+    await expect.poll(() => card.getByTestId('value-chiller-setpoint').textContent(), { timeout: 10_000 }).toBe('21');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('21');
+    expect(await form.getByTestId('now-chiller-setpoint').count()).toBe(0);
+    // Enter sends what the field shows now, the device's value, not the one it had at focus.
+    const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/api/devices/chiller/command'));
+    await input.press('Enter');
+    expect(JSON.parse((await sent).postData() ?? '{}')).toEqual({ line: 'set setpoint=21' });
+    await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('21');
+    expect(lab.sim.setpoint).toBe(21);
+    // Escape in a focused, untyped field keeps following too.
+    await input.focus();
+    await sendElsewhere(lab, 'chiller', 'set setpoint=20');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('20');
+    await input.press('Escape');
+    await sendElsewhere(lab, 'chiller', 'set setpoint=19.5');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('19.5');
+  });
+
+  it('defect 2: what is typed while a set is on its way stays in the field, edited', async () => {
+    const card = page.getByTestId('device-chiller');
+    const form = card.getByTestId('form-chiller-setpoint');
+    const input = form.getByLabel('setpoint');
+    // Hold the set in the browser until the user has typed more.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const pattern = '**/api/devices/chiller/command';
+    await page.route(pattern, async (route) => {
+      await gate;
+      await route.continue();
+    });
+    try {
+      await input.fill('22');
+      await input.press('Enter');
+      await expect.poll(() => form.getByRole('button', { name: '…' }).count(), { timeout: 5000 }).toBe(1);
+      await input.press('End');
+      await input.press('5');
+      expect(await input.inputValue()).toBe('225');
+      release();
+      await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('22');
+      await expect.poll(() => lab.sim.setpoint, { timeout: 10_000 }).toBe(22);
+      await expect.poll(() => card.getByTestId('value-chiller-setpoint').textContent(), { timeout: 10_000 }).toBe('22');
+      // The reply did not throw the new keystroke away: still the user's text, still an edit.
+      expect(await input.inputValue()).toBe('225');
+      expect(await form.getAttribute('class')).toContain('edited');
+      await expect.poll(() => form.getByTestId('now-chiller-setpoint').textContent(), { timeout: 5000 }).toContain('22');
+    } finally {
+      release();
+      await page.unroute(pattern);
+    }
+    await input.press('Escape');
+    await expect.poll(() => input.inputValue(), { timeout: 5000 }).toBe('22');
+  });
+
+  it('defect 2: focusing a field just after a set does not bring back the old value', async () => {
+    const card = page.getByTestId('device-chiller');
+    const form = card.getByTestId('form-chiller-setpoint');
+    const input = form.getByLabel('setpoint');
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('22');
+    // The page is answered "ok" without the device changing: the field holds what was sent.
+    const pattern = '**/api/devices/chiller/command';
+    await page.route(pattern, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ results: { setpoint: 24 } }) }));
+    try {
+      await input.fill('24');
+      await input.press('Enter');
+      await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('24');
+      // Leave and come back while it holds: the field must not flash the device's old value.
+      const seen = await input.evaluate(async (el: HTMLInputElement) => {
+        el.blur();
+        el.focus();
+        await new Promise((r) => setTimeout(r, 50));
+        return el.value;
+      });
+      expect(seen).toBe('24');
+      // The device never changed: after the hold the field goes back to it.
+      await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('22');
+    } finally {
+      await page.unroute(pattern);
+    }
   });
 
   it('defect 2: a field being edited is not overwritten by live values; Escape reverts to the device', async () => {
@@ -188,6 +298,7 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
   });
 
   it('defect 6: the command line keeps the newest reply in view and indents describe', async () => {
+    await page.goto(`${lab.web.url}#/console`);
     await page.locator('#cl-device').selectOption('cryo');
     const line = page.getByLabel('Command', { exact: true });
     const out = page.getByTestId('command-output');
@@ -206,6 +317,7 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
   });
 
   it('the message log searches and filters by source and level', async () => {
+    await page.goto(`${lab.web.url}#/log`);
     await lab.monitor.message('cryo', 'warning', 'sensor chB open circuit (test)');
     await lab.monitor.message('chiller', 'info', 'bath refilled (test)');
     await lab.monitor.message('chiller', 'error', 'pump stalled (test)');
@@ -229,9 +341,10 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
   });
 
   it('defect 4: a lost device and a lost monitor are marked on the card, and "connected" is not claimed offline', async () => {
+    await page.goto(`${lab.web.url}#/devices`);
     const cryo = page.getByTestId('device-cryo');
     const cell = cryo.getByTestId('value-cryo-control');
-    expect(await cell.getAttribute('data-fresh')).toBe('live');
+    await expect.poll(() => cell.getAttribute('data-fresh'), { timeout: 10_000 }).toBe('live');
     expect(await cell.getAttribute('class')).not.toContain('stale');
     await lab.cryoDaemon!.close();
     await expect.poll(() => cryo.getByTestId('conn-cryo').textContent(), { timeout: 20_000 }).toBe('disconnected');
@@ -239,15 +352,43 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     expect(await cell.getAttribute('data-fresh')).toBe('disconnected');
     expect(await cell.getAttribute('title')).toMatch(/lost this device/);
     expect(await cryo.getByTestId('stale-cryo').textContent()).toMatch(/lost this device/);
+    // Its settings show the last values seen, and are marked the same way.
+    const setpointForm = cryo.getByTestId('form-cryo-loop1_setpoint');
+    await expect.poll(() => setpointForm.getAttribute('class'), { timeout: 5000 }).toContain('stale');
+    expect(await setpointForm.getAttribute('data-fresh')).toBe('disconnected');
+    expect(await setpointForm.locator('.row').getAttribute('title')).toMatch(/lost this device/);
+    expect(await page.getByTestId('form-chiller-setpoint').getAttribute('class')).not.toContain('stale');
     // The chiller is still live.
     const chillerCell = page.getByTestId('value-chiller-temperature');
     expect(await chillerCell.getAttribute('class')).not.toContain('stale');
 
+    await page.goto(`${lab.web.url}#/alarms`);
+    await expect.poll(() => page.getByTestId('alarm-value-bath_seen').getAttribute('data-fresh'), { timeout: 10_000 }).toBe('live');
+    await page.goto(`${lab.web.url}#/devices`);
+    // A loaded programme, for its status in the programme panel.
+    await sendElsewhere(lab, 'chiller', 'programme_load param=setpoint format=yaml data="{points: [{minutes: 0, value: 18}, {minutes: 1, value: 20}]}"');
+    // Opened, the panel reads the status at once (folded, it reads rarely).
+    await page.getByTestId('programme-chiller').locator('summary').click();
+    await expect.poll(() => page.getByTestId('programme-state-chiller').textContent(), { timeout: 20_000 }).toBe('loaded');
+    expect(await page.getByTestId('programme-status-chiller').getAttribute('class')).not.toContain('stale');
     await lab.web.close();
     await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 20_000 }).toBe('offline');
     await expect.poll(() => page.getByTestId('conn-chiller').textContent(), { timeout: 5000 }).toBe('offline');
     expect(await chillerCell.getAttribute('class')).toContain('stale');
     expect(await chillerCell.getAttribute('data-fresh')).toBe('offline');
     expect(await page.getByTestId('stale-chiller').textContent()).toMatch(/lost the monitor/);
+    const chillerForm = page.getByTestId('form-chiller-setpoint');
+    expect(await chillerForm.getAttribute('class')).toContain('stale');
+    expect(await chillerForm.getAttribute('data-fresh')).toBe('offline');
+    expect(await chillerForm.getByTestId('stale-form-chiller-setpoint').textContent()).toMatch(/lost the monitor/);
+    // The programme panel's status is the last one read: marked too.
+    const progStatus = page.getByTestId('programme-status-chiller');
+    expect(await progStatus.getAttribute('class')).toContain('stale');
+    expect(await progStatus.getAttribute('title')).toMatch(/lost the monitor/);
+    // The alarms table's values are the last ones judged: marked too.
+    await page.goto(`${lab.web.url}#/alarms`);
+    const alarmValue = page.getByTestId('alarm-value-bath_seen');
+    await expect.poll(() => alarmValue.getAttribute('class'), { timeout: 10_000 }).toContain('stale');
+    expect(await alarmValue.getAttribute('title')).toMatch(/lost the monitor/);
   });
 });

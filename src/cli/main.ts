@@ -38,9 +38,13 @@ export const COMMAND_MODULES: Record<string, () => Promise<Register>> = {
 /** The program for this command line: one command's module when it names one, else every command. */
 export async function programFor(args: readonly string[]): Promise<Command> {
   // Top-level options are only --version and --help; the first other word is the command.
-  const word = args.find((a) => !a.startsWith('-'));
+  const at = args.findIndex((a) => !a.startsWith('-'));
+  const word = at === -1 ? undefined : args[at];
   if (word === undefined && args.some((a) => a === '-V' || a === '--version')) return finishProgram(newProgram());
-  const load = word === undefined ? undefined : COMMAND_MODULES[word];
+  // `labwire --help status` is the top-level help (commander answers the first --help it meets),
+  // which lists every command: a program of one module would print a cut-down list.
+  const helpFirst = args.slice(0, at === -1 ? args.length : at).some((a) => a === '-h' || a === '--help');
+  const load = word === undefined || helpFirst ? undefined : COMMAND_MODULES[word];
   if (load === undefined) return (await import('./program.js')).buildProgram();
   const program = newProgram();
   (await load())(program);

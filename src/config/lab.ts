@@ -19,9 +19,9 @@ import '../devices/index.js';
 import { parseMetricsAddress } from '../bridges/metrics/address.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from './size.js';
-import { checkLabTls } from './tls.js';
+import { checkLabTlsInput } from './tls.js';
 import { mqttConfigSchema } from './mqtt.js';
-import { checkLabSecrets } from './secrets.js';
+import { checkLabSecrets, substituteEnvRefs } from './secrets.js';
 import { loadYamlConfig, parseYamlConfig, type ConfigChecks } from './yaml.js';
 
 const endpoint = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d+$/, 'expected host:port, e.g. 127.0.0.1:7001');
@@ -508,7 +508,7 @@ export function alarmHookOptions(lab: LabConfig): AlarmHookConfig[] {
 /** `${VAR}` in secrets reads the environment; a missing variable is an error, not an empty token. */
 export function expandEnv(value: string | undefined, what: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (value === undefined) return undefined;
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, v: string) => {
+  return substituteEnvRefs(value, (v) => {
     const got = env[v];
     if (got === undefined || got === '') throw new Error(`${what} refers to the environment variable ${v}, which is not set`);
     return got;
@@ -607,8 +607,8 @@ export interface LabLoadOptions {
 
 function labChecks(baseDir: string, options: LabLoadOptions): ConfigChecks<LabConfig> {
   return {
-    check: (lab) => checkLabTls(lab, baseDir),
-    ...(options.secrets ? { checkInput: (input: unknown) => checkLabSecrets(input, baseDir, options.env) } : {}),
+    // On the document as written, so that certificates and secrets are reported with the schema's mistakes.
+    checkInput: (input: unknown) => [...checkLabTlsInput(input, baseDir), ...(options.secrets ? checkLabSecrets(input, baseDir, options.env) : [])],
   };
 }
 

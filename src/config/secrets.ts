@@ -22,6 +22,14 @@ function label(section: string, entry: Record<string, unknown>, index: number, k
   return `${section}.${text(entry.name) ?? index}.${key}`;
 }
 
+/**
+ * Replaces every `${VAR}` of a lab value by what `lookup` gives for VAR: the one definition of the
+ * syntax, used both to check a lab (here) and to read its secrets (lab.ts expandEnv).
+ */
+export function substituteEnvRefs(value: string, lookup: (name: string) => string): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => lookup(name));
+}
+
 class SecretChecker {
   readonly problems: ConfigProblem[] = [];
 
@@ -65,11 +73,11 @@ class SecretChecker {
   envRefs(value: unknown, where: Key, shown: string): void {
     const s = text(value);
     if (s === undefined) return;
-    for (const m of s.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
-      const name = m[1]!;
+    substituteEnvRefs(s, (name) => {
       const got = this.env[name];
       if (got === undefined || got === '') this.add(where, shown, `refers to the environment variable ${name}, which is not set: export ${name}=… before starting the lab`);
-    }
+      return '';
+    });
   }
 }
 

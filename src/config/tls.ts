@@ -138,8 +138,18 @@ class PemReader {
   }
 }
 
+type TlsFiles = { cert?: string | undefined; key?: string | undefined; ca?: string | undefined; servername?: string | undefined };
+type ListenerFiles = { cert: string; key: string; ca?: string | undefined; servername?: string | undefined };
+
+/** The parts of a lab that name TLS files: a LabConfig, or what can be read of a document the schema refused. */
+export interface LabTlsSources {
+  daemons: { name: string; tls?: ListenerFiles | undefined }[];
+  peers: { name: string; enabled: boolean; tls?: true | TlsFiles | undefined }[];
+  monitor: { tls?: ListenerFiles | undefined; webTls?: ListenerFiles | undefined; peerTls?: TlsFiles | undefined };
+}
+
 /** Reads and checks every TLS file of a lab; relative paths are taken from baseDir. */
-export function collectLabTls(lab: LabConfig, baseDir: string): { tls: LabTls; problems: ConfigProblem[] } {
+export function collectLabTls(lab: LabTlsSources, baseDir: string): { tls: LabTls; problems: ConfigProblem[] } {
   const r = new PemReader(baseDir);
   const tls: LabTls = { daemons: new Map(), peers: new Map() };
 
@@ -196,6 +206,45 @@ export function collectLabTls(lab: LabConfig, baseDir: string): { tls: LabTls; p
 /** For the loader: what is wrong with the lab's TLS files, located by key. */
 export function checkLabTls(lab: LabConfig, baseDir: string): ConfigProblem[] {
   return collectLabTls(lab, baseDir).problems;
+}
+
+const record = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** The file names of a TLS section as written; what is not a string is left to the schema. */
+function filesOf(v: unknown): TlsFiles | undefined {
+  const t = record(v);
+  if (!t) return undefined;
+  return { cert: text(t.cert), key: text(t.key), ca: text(t.ca), servername: text(t.servername) };
+}
+
+/** A listener needs both files; without one the schema says so, and there is no pair to check. */
+function listenerOf(v: unknown): ListenerFiles | undefined {
+  const t = filesOf(v);
+  return t?.cert !== undefined && t.key !== undefined ? { ...t, cert: t.cert, key: t.key } : undefined;
+}
+
+/**
+ * What is wrong with the TLS files of a lab document as written (before the schema), so that a
+ * missing certificate is reported in the same run as the schema's mistakes and the secrets.
+ * A valid lab gives the same problems as checkLabTls.
+ */
+export function checkLabTlsInput(input: unknown, baseDir: string): ConfigProblem[] {
+  const lab = record(input) ?? {};
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const monitor = record(lab.monitor) ?? {};
+  const sources: LabTlsSources = {
+    daemons: list(lab.daemons).map((raw, i) => {
+      const d = record(raw) ?? {};
+      return { name: text(d.name) ?? String(i), tls: listenerOf(d.tls) };
+    }),
+    peers: list(lab.peers).map((raw, i) => {
+      const p = record(raw) ?? {};
+      return { name: text(p.name) ?? String(i), enabled: p.enabled !== false, tls: p.tls === true ? true : filesOf(p.tls) };
+    }),
+    monitor: { tls: listenerOf(monitor.tls), webTls: listenerOf(monitor.webTls), peerTls: filesOf(monitor.peerTls) },
+  };
+  return collectLabTls(sources, baseDir).problems;
 }
 
 /** For starting a lab (paths already resolved): the material, or a ConfigError listing every problem. */

@@ -11,6 +11,7 @@ import type { AlarmState } from '../../monitor/types.js';
 import type { AlarmEvent } from '../views.js';
 import { ApiError, api } from './api.js';
 import { fmtDateTime, fmtValue, slug } from './format.js';
+import { freshness, freshnessClass, freshnessTitle, type Freshness } from './freshness.js';
 import { live } from './live.js';
 
 const ACTIVE = new Set(['raised', 'acknowledged', 'pending']);
@@ -125,7 +126,10 @@ function useAlarmHistory(): { rows: AlarmEntry[]; note: string } {
   return { rows, note };
 }
 
-export function AlarmPanel(props: { alarms: AlarmState[]; canAck: boolean }): ComponentChild {
+export function AlarmPanel(props: { alarms: AlarmState[]; canAck: boolean; online?: boolean; connected?: (client: string) => boolean }): ComponentChild {
+  // An alarm's value is as live as the path to the devices it reads (freshness.ts).
+  const freshOf = (a: AlarmState): Freshness => freshness(props.online ?? true, a.clients.every((c) => props.connected?.(c) ?? true));
+  const staleOf = (a: AlarmState): string => freshnessClass(freshOf(a));
   const { permission: perm, enable } = useAlarmNotifications();
   const [error, setError] = useState('');
   const history = useAlarmHistory();
@@ -149,7 +153,7 @@ export function AlarmPanel(props: { alarms: AlarmState[]; canAck: boolean }): Co
               h('td', null, [h('strong', null, a.id), h('div', { class: 'muted small' }, a.description)]),
               h('td', null, h('span', { class: `sev sev-${a.severity}` }, a.severity)),
               h('td', { 'data-testid': `alarm-state-${slug(a.id)}` }, a.state),
-              h('td', { class: 'num' }, fmtValue(a.value)),
+              h('td', { class: `num v${staleOf(a) ? ` ${staleOf(a)}` : ''}`, 'data-testid': `alarm-value-${slug(a.id)}`, 'data-fresh': freshOf(a), title: freshnessTitle(freshOf(a), undefined) }, fmtValue(a.value)),
               h('td', null, fmtDateTime(a.raisedAt ?? a.since, true)),
               h('td', { 'data-testid': `alarm-ackby-${slug(a.id)}` }, a.acknowledgedBy ? `${a.acknowledgedBy}, ${fmtDateTime(a.acknowledgedAt ?? a.since, true)}` : ''),
               h('td', null, props.canAck && a.state === 'raised' ? h(AckButton, { alarm: a, onError: setError }) : null),

@@ -116,7 +116,7 @@ function ViewBody(props: { route: Route; s: LiveState; canWrite: boolean; readOn
       return h('p', { class: 'muted', 'data-testid': 'no-such-device' }, [`No device is named "${route.device ?? ''}". `, h('a', { href: routeHref('devices') }, 'Every device')]);
     }
     case 'alarms':
-      return s.alarms.length > 0 ? h(AlarmPanel, { alarms: s.alarms, canAck: canWrite }) : h('p', { class: 'muted', 'data-testid': 'no-alarms' }, 'No alarms are configured (alarms: in the lab file).');
+      return s.alarms.length > 0 ? h(AlarmPanel, { alarms: s.alarms, canAck: canWrite, online: s.online, connected: (c: string) => s.devices.find((x) => x.name === c)?.connected ?? true }) : h('p', { class: 'muted', 'data-testid': 'no-alarms' }, 'No alarms are configured (alarms: in the lab file).');
     case 'history':
       return h(HistoryExplorer, null);
     case 'log':

@@ -105,7 +105,7 @@ interface Settings {
 
 function settingForms(c: CardContext, names: readonly string[], group: string | null): ComponentChild[] {
   const params = c.d.describe?.params ?? {};
-  return names.map((n) => h(ParamForm, { key: n, device: c.d.name, name: n, d: params[n]!, current: c.d.values[n], label: group ? shortName(n, group) : n }));
+  return names.map((n) => h(ParamForm, { key: n, device: c.d.name, name: n, d: params[n]!, current: c.d.values[n], label: group ? shortName(n, group) : n, fresh: c.fresh, lastSeen: c.d.ts[n] ? fmtClock(c.d.ts[n]) : undefined }));
 }
 
 /** How many of a group's first values its folded line shows: a channel's temperature, a loop's setpoint and temperature. */
@@ -211,7 +211,7 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
     isImageSource(d) ? h(ImagesPanel, { device: d.name, connected: d.connected, values: d.values }) : null,
     d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
     d.protocol === 'labwire' && d.describe && programmableParams(d.describe).length > 0
-      ? h(ProgrammePanel, { device: d.name, connected: d.connected, describe: d.describe, units: d.units, canWrite: showForms })
+      ? h(ProgrammePanel, { device: d.name, connected: d.connected, fresh, describe: d.describe, units: d.units, canWrite: showForms })
       : null,
     showForms && topSettings.length
       ? h('section', { class: 'forms', 'aria-label': `${d.name} settings` }, [h('h3', null, 'Settings'), ...settingForms(c, topSettings, null)])

@@ -7,11 +7,12 @@
  * is the one that counts.
  */
 import { h, type ComponentChild } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { CommandResult } from '../replies.js';
 import type { ParamDescription, ValueDescription } from '../../wire/types.js';
 import { ApiError, api, quote } from './api.js';
 import { fmtValue, slug } from './format.js';
+import { freshnessClass, freshnessTitle, type Freshness } from './freshness.js';
 
 export async function sendLine(device: string, line: string): Promise<CommandResult> {
   return api<CommandResult>(`/api/devices/${encodeURIComponent(device)}/command`, { method: 'POST', body: { line } });
@@ -35,12 +36,10 @@ function Field(props: {
   invalid: boolean;
   hintId: string;
   onInput: (v: string) => void;
-  onFocus?: () => void;
-  onBlur?: () => void;
   onKeyDown?: (e: KeyboardEvent) => void;
 }): ComponentChild {
   const { id, d } = props;
-  const common = { id, name: props.name, 'aria-describedby': props.hintId, 'aria-invalid': props.invalid ? 'true' : undefined, onFocus: props.onFocus, onBlur: props.onBlur, onKeyDown: props.onKeyDown };
+  const common = { id, name: props.name, 'aria-describedby': props.hintId, 'aria-invalid': props.invalid ? 'true' : undefined, onKeyDown: props.onKeyDown };
   if (d.type === 'bool') {
     return h('select', { ...common, value: props.value, onChange: (e: Event) => props.onInput((e.target as HTMLSelectElement).value) }, [
       h('option', { value: '1' }, 'on'),
@@ -91,20 +90,23 @@ const HOLD_SENT_MS = 3000;
 
 /**
  * `set <name>=<value>` for one writable parameter. The field follows the device's value (a `set`
- * from the command line, a script or a running programme shows at once) unless the user is
- * editing it: while it has focus (until a send), or once changed until it is sent or reverted
- * with Escape.
- * So pressing Set without editing sends what the device has now, never a value from page load.
+ * from the command line, a script or a running programme shows at once) unless the user has
+ * typed in it: from the first keystroke until it is sent or reverted with Escape. Focus alone
+ * freezes nothing, so pressing Set or Enter without typing sends what the device has now, never a
+ * value from page load or from when the field got focus. Whenever the field shows something else
+ * than the device has, the hint says what the device has.
  */
-export function ParamForm(props: { device: string; name: string; d: ParamDescription; current: unknown; label?: string }): ComponentChild {
+export function ParamForm(props: { device: string; name: string; d: ParamDescription; current: unknown; label?: string; fresh?: Freshness; lastSeen?: string }): ComponentChild {
   const { device, name, d } = props;
+  const fresh = props.fresh ?? 'live';
   const base = `${slug(device)}-${slug(name)}`;
   const live = initialText(d, props.current);
-  // What the user typed, or null while the field follows the device.
+  // What the user typed, or the text just sent; shown only while dirty or holding.
   const [edit, setEdit] = useState<string | null>(null);
-  // Focused and not sent since it got focus.
-  const [focused, setFocused] = useState(false);
+  // Typed since the last send or Escape.
   const [dirty, setDirty] = useState(false);
+  // Counts keystrokes, so a reply can tell whether the user typed while it was on its way.
+  const typed = useRef(0);
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome>(null);
   // Just sent: the device's value as it was then. The field keeps the sent text until the device
@@ -120,25 +122,28 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
     const timer = setTimeout(() => setSentOver(null), HOLD_SENT_MS);
     return () => clearTimeout(timer);
   }, [sentOver, live]);
-  // Focus counts as editing until a send: after Enter the field, still focused, follows again.
-  const editing = focused || dirty || holding;
-  const text = editing && edit !== null ? edit : live;
+  const text = (dirty || holding) && edit !== null ? edit : live;
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     if (text.trim() === '') {
       setOutcome({ ok: false, text: `enter a value for ${name}` });
       return;
     }
+    const sent = text;
+    const liveThen = live;
+    const typedThen = typed.current;
     setBusy(true);
     try {
-      const r = await sendLine(device, `set ${name}=${quote(text.trim())}`);
+      const r = await sendLine(device, `set ${name}=${quote(sent.trim())}`);
       const applied = r.results[name];
-      setOutcome({ ok: true, text: `${name} = ${fmtValue(applied === undefined ? text : applied)}${d.unit ? ` ${d.unit}` : ''}` });
-      // Sent: the field shows what was sent until the device reports a change, then follows it.
-      setEdit(text);
-      setSentOver(live);
-      setDirty(false);
-      setFocused(false);
+      setOutcome({ ok: true, text: `${name} = ${fmtValue(applied === undefined ? sent : applied)}${d.unit ? ` ${d.unit}` : ''}` });
+      // What was typed while the line was on its way is a new edit: it stays, and stays edited.
+      if (typed.current === typedThen) {
+        // Sent: the field shows what was sent until the device reports a change, then follows it.
+        setEdit(sent);
+        setSentOver(liveThen);
+        setDirty(false);
+      }
     } catch (err) {
       setOutcome({ ok: false, text: errorText(err) });
     } finally {
@@ -146,30 +151,31 @@ export function ParamForm(props: { device: string; name: string; d: ParamDescrip
     }
   };
   const onInput = (v: string): void => {
+    typed.current += 1;
     setEdit(v);
     setDirty(true);
   };
-  const onFocus = (): void => {
-    if (!dirty) setEdit(live);
-    setFocused(true);
-  };
   const onKeyDown = (e: KeyboardEvent): void => {
     if (e.key !== 'Escape') return;
-    setEdit(live);
+    typed.current += 1;
+    setEdit(null);
+    setSentOver(null);
     setDirty(false);
     setOutcome(null);
   };
-  return h('form', { class: `pform${dirty ? ' edited' : ''}`, noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'aria-label': `set ${name}` }, [
+  const staleClass = freshnessClass(fresh);
+  return h('form', { class: `pform${dirty ? ' edited' : ''}${staleClass ? ` ${staleClass}` : ''}`, noValidate: true, onSubmit: submit, 'data-testid': `form-${base}`, 'data-fresh': fresh, 'aria-label': `set ${name}` }, [
     h('label', { for: `f-${base}`, title: props.label && props.label !== name ? `${name}: ${d.description}` : d.description }, props.label ?? name),
-    h('div', { class: 'row' }, [
-      h(Field, { id: `f-${base}`, name, d, value: text, invalid: outcome?.ok === false, hintId: `h-${base} o-${base}`, onInput, onFocus, onBlur: () => setFocused(false), onKeyDown }),
+    h('div', { class: 'row', title: freshnessTitle(fresh, props.lastSeen) }, [
+      h(Field, { id: `f-${base}`, name, d, value: text, invalid: outcome?.ok === false, hintId: `h-${base} o-${base}`, onInput, onKeyDown }),
       d.unit ? h('span', { class: 'unit' }, d.unit) : null,
       h('button', { type: 'submit', disabled: busy }, busy ? '…' : 'Set'),
     ]),
     h('small', { id: `h-${base}`, class: 'hint' }, [
       hint(d),
-      // While edited, what the device has now: the typed value is not applied until Set.
-      dirty && text !== live ? h('span', { class: 'now', 'data-testid': `now-${base}` }, ` · device: ${live === '' ? '—' : live}${d.unit ? ` ${d.unit}` : ''} (Esc reverts)`) : null,
+      // Whenever the field shows something else than the device has (typed, or just sent and not yet reported).
+      text !== live ? h('span', { class: 'now', 'data-testid': `now-${base}` }, ` · device: ${live === '' ? '—' : live}${d.unit ? ` ${d.unit}` : ''}${dirty ? ' (Esc reverts)' : ''}`) : null,
+      fresh !== 'live' ? h('span', { class: 'stale-hint', 'data-testid': `stale-form-${base}` }, fresh === 'offline' ? ' · not live: the page has lost the monitor' : ' · not live: the monitor has lost this device') : null,
     ]),
     h(OutcomeLine, { outcome, id: `o-${base}`, testid: base }),
   ]);
@@ -189,6 +195,11 @@ export function CommandForm(props: { device: string; name: string; cmd: { descri
   const [outcome, setOutcome] = useState<Outcome>(null);
   // The line waiting for the user's yes, for a command that changes state.
   const [pending, setPending] = useState<string | null>(null);
+  // The question takes the focus, so the keyboard answers it (Enter says yes, Tab reaches Cancel).
+  const yes = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (pending !== null) yes.current?.focus();
+  }, [pending]);
   const lineOf = (): string | null => {
     const parts = [name];
     for (const a of argNames) {
@@ -243,7 +254,7 @@ export function CommandForm(props: { device: string; name: string; cmd: { descri
       ? h('button', { type: 'submit', disabled: busy, title: cmd.description, class: cmd.write ? 'act' : undefined }, busy ? '…' : cmd.write ? `${name}…` : name)
       : h('div', { class: 'confirm', role: 'group', 'aria-label': `confirm ${name}`, 'data-testid': `confirm-${base}` }, [
           h('span', { class: 'confirm-q' }, ['Send ', h('code', null, pending), ` to ${device}?`]),
-          h('button', { type: 'button', class: 'act', onClick: () => void run(pending) }, `Yes, ${name}`),
+          h('button', { type: 'button', class: 'act', ref: yes, onClick: () => void run(pending) }, `Yes, ${name}`),
           h('button', { type: 'button', onClick: () => setPending(null) }, 'Cancel'),
         ]),
     h(OutcomeLine, { outcome, id: `o-${base}`, testid: base }),

@@ -16,6 +16,7 @@ import type { ProgrammeView } from '../programme.js';
 import { api, query, quote } from './api.js';
 import { OutcomeLine, errorText, sendLine, type Outcome } from './forms.js';
 import { fmtSpan, fmtValue, slug } from './format.js';
+import { freshnessClass, freshnessTitle, type Freshness } from './freshness.js';
 import { live } from './live.js';
 import { COLORS, historyXY, num, timeAxis, timeSeriesX, type XY } from './plot.js';
 
@@ -188,17 +189,19 @@ function ProfilePlot(props: { device: string; view: ProgrammeView; actual: strin
   return h('div', { class: 'plot-area', 'data-testid': `programme-plot-${slug(device)}`, 'data-vertices': String(profile.length), ref: box });
 }
 
-function Status(props: { device: string; view: ProgrammeView }): ComponentChild {
+function Status(props: { device: string; view: ProgrammeView; fresh: Freshness }): ComponentChild {
   const s = props.view.status;
+  const stale = freshnessClass(props.fresh);
   const id = slug(props.device);
   const state = String(s.state ?? 'none');
   const progress = num(s.progress) ?? 0;
   const next = s.next === 'hold' ? 'hold until stable' : s.next === 'end' || s.next === undefined ? 'end' : `${fmtValue(s.next)}${s.next_in_s !== undefined ? ` in ${fmtSpan(num(s.next_in_s) ?? 0)}` : ''}`;
-  return h('div', { class: 'prog-status' }, [
+  // Not live: the status is the last one read, so it is marked like the card's values.
+  return h('div', { class: `prog-status${stale ? ` ${stale}` : ''}`, 'data-fresh': props.fresh, 'data-testid': `programme-status-${id}`, title: freshnessTitle(props.fresh, undefined) }, [
     h('div', { class: 'row' }, [
       h('span', { class: `state prog-${state}`, 'data-testid': `programme-state-${id}` }, state),
       h('progress', { max: 100, value: progress, 'aria-label': 'programme progress' }),
-      h('span', { class: 'num', 'data-testid': `programme-progress-${id}` }, `${fmtValue(progress)} %`),
+      h('span', { class: 'num v', 'data-testid': `programme-progress-${id}` }, `${fmtValue(progress)} %`),
     ]),
     state === 'none'
       ? null
@@ -289,7 +292,7 @@ function Controls(props: { device: string; state: string; onDone: () => void }):
 }
 
 /** The programme section of a device card. */
-export function ProgrammePanel(props: { device: string; connected: boolean; describe: DescribeDoc; units: Record<string, string>; canWrite: boolean }): ComponentChild {
+export function ProgrammePanel(props: { device: string; connected: boolean; fresh?: Freshness; describe: DescribeDoc; units: Record<string, string>; canWrite: boolean }): ComponentChild {
   const { device, describe } = props;
   const params = programmableParams(describe);
   // Folded until someone opens it or a programme is loaded.
@@ -314,7 +317,7 @@ export function ProgrammePanel(props: { device: string; connected: boolean; desc
   }, [
     h('summary', null, ['Programme ', h('span', { class: 'muted' }, state === 'none' ? '(none loaded)' : `(${state})`)]),
     error ? h('p', { class: 'err', role: 'alert' }, error) : null,
-    view && state !== 'none' ? h(Status, { device, view }) : null,
+    view && state !== 'none' ? h(Status, { device, view, fresh: props.fresh ?? 'live' }) : null,
     view?.profile ? h(ProfilePlot, { device, view, actual, unit: param ? props.units[param] : undefined }) : null,
     view?.profile && state === 'loaded' ? h('p', { class: 'small muted' }, 'Preview: the profile as it would run if started now.') : null,
     props.canWrite && view?.profile ? h(Controls, { device, state, onDone: refresh }) : null,
