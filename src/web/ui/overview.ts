@@ -168,13 +168,16 @@ function TileView(props: { d: DeviceView; alarms: AlarmState[]; online: boolean 
   const f = freshness(props.online, d.connected);
   const now = Date.now();
   const deviceAlarm = alarmOnDevice(alarms, d.name);
-  const cls = ['tile', d.connected ? '' : 'down', deviceAlarm ? `al al-${deviceAlarm.severity}` : ''].filter(Boolean).join(' ');
+  const cls = ['tile', d.connected ? '' : 'down', f === 'offline' ? 'offline' : '', deviceAlarm ? `al al-${deviceAlarm.severity}` : ''].filter(Boolean).join(' ');
+  // As on the card (device.ts): without the stream the page cannot know the device is connected.
+  const conn = f === 'offline' ? 'offline' : d.connected ? 'connected' : 'disconnected';
+  const up = f === 'live';
   return h('a', { class: cls, href: routeHref('device', { device: d.name }), 'data-testid': `tile-${id}`, title: deviceAlarm ? `alarm ${deviceAlarm.id}: ${deviceAlarm.description}` : `open ${d.name}` }, [
     h('div', { class: 'tile-head' }, [
-      h('span', { class: `dot ${d.connected ? 'on' : 'off'}`, 'aria-hidden': 'true' }),
+      h('span', { class: `dot ${up ? 'on' : 'off'}${f === 'offline' ? ' unknown' : ''}`, 'aria-hidden': 'true', 'data-testid': `tile-dot-${id}` }),
       h('h2', null, d.name),
-      h('span', { class: `conn ${d.connected ? 'on' : 'off'}`, 'data-testid': `tile-conn-${id}` }, d.connected ? 'connected' : 'disconnected'),
-      d.state ? h('span', { class: `state ${stateClass(d.state)}`, 'data-testid': `tile-state-${id}` }, d.state) : null,
+      h('span', { class: `conn ${up ? 'on' : 'off'}${f === 'offline' ? ' unknown' : ''}`, 'data-testid': `tile-conn-${id}`, title: freshnessTitle(f, undefined) }, conn),
+      d.state ? h('span', { class: `state ${stateClass(d.state)}${up ? '' : ' stale'}`, 'data-testid': `tile-state-${id}` }, d.state) : null,
     ]),
     h('p', { class: 'tile-sub muted' }, !d.connected && d.lastError ? d.lastError : (d.stateText ?? d.describe?.title ?? d.description ?? '')),
     keys.length === 0
