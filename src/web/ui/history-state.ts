@@ -40,12 +40,18 @@ export function parseHistoryParams(params: URLSearchParams): HistoryViewState {
     const name = names[i];
     if (device !== '' && name !== undefined && name !== '' && !series.some((s) => sameSeries(s, { device, name }))) series.push({ device, name });
   });
-  const from = Number(params.get('from'));
-  const to = Number(params.get('to'));
-  const absolute = params.has('from') && params.has('to') && Number.isFinite(from) && Number.isFinite(to) && from < to;
+  // An empty `from=` is absent, not Number('') = 0 (an absolute range from 1970).
+  const given = (k: string): number | undefined => {
+    const text = params.get(k)?.trim() ?? '';
+    const n = text === '' ? NaN : Number(text);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  const from = given('from');
+  const to = given('to');
+  const span = from !== undefined && to !== undefined && from < to ? { from, to } : undefined;
   const key = params.get('range');
-  const range = absolute ? null : rangeMs(key) !== undefined ? key : DEFAULT_RANGE;
-  return { series, range, ...(absolute ? { from, to } : {}), follow: range !== null && params.get('follow') === '1' };
+  const range = span ? null : rangeMs(key) !== undefined ? key : DEFAULT_RANGE;
+  return { series, range, ...span, follow: range !== null && params.get('follow') === '1' };
 }
 
 export function historyParams(state: HistoryViewState): URLSearchParams {
