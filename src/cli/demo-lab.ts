@@ -24,6 +24,21 @@ export const DEMO_BENCH: ReadonlyArray<{ address: number; type: string; name: st
  */
 export const DEMO_ANONYMOUS_ROLE = 'operator';
 
+/** The largest time scale every simulator accepts (their options schemas cap it at 1e6 or more). */
+export const SIMULATOR_MAX_TIME_SCALE = 1e6;
+
+/**
+ * The largest `labwire demo --time-scale`: some families run faster than the rest of the demo
+ * (the Julabo bath 30×, so that its alarm trips in seconds), and their simulator's own time scale,
+ * the product, must stay within SIMULATOR_MAX_TIME_SCALE.
+ */
+export function demoMaxTimeScale(): number {
+  const factors = Object.entries(deviceFamilies)
+    .filter(([type, f]) => f.loadSimulator && type !== DEMO_BUS.type)
+    .map(([type, f]) => f.demo?.({ dataDir: '.', name: type }).timeScaleFactor ?? 1);
+  return SIMULATOR_MAX_TIME_SCALE / Math.max(1, ...factors);
+}
+
 /**
  * The built-in demo lab: every family that has a simulator, each on its own (the bus adapter
  * excepted), then the GPIB bench: the adapter simulator with its instruments, the bus daemon and

@@ -39,7 +39,9 @@ Examples (open the printed URL, or in another terminal):
       };
       const timeScale = Number(o.timeScale);
       if (!(timeScale > 0)) throw new CliError(`--time-scale "${o.timeScale}" must be a positive number`);
-      const [{ demoLabConfig }, { mqttConfigSchema }, { runLab }] = await Promise.all([import('./demo-lab.js'), import('../config/mqtt.js'), import('./up.js')]);
+      const [{ demoLabConfig, demoMaxTimeScale }, { mqttConfigSchema }, { runLab }] = await Promise.all([import('./demo-lab.js'), import('../config/mqtt.js'), import('./up.js')]);
+      const maxScale = demoMaxTimeScale();
+      if (timeScale > maxScale) throw new CliError(`--time-scale ${o.timeScale} is too large: at most ${Math.floor(maxScale)} (the Julabo bath runs 30× faster than the rest of the demo, and a simulator's time scale is at most 1e6)`);
       const config = demoLabConfig({
         basePort: num(o.port, '--port'),
         web: num(o.web, '--web'),
