@@ -76,6 +76,22 @@ export function historySpan(state: HistoryViewState, now: number): { from: numbe
   return { from: state.from ?? now - 3_600_000, to: state.to ?? now };
 }
 
+/**
+ * The span the plot shows: in follow mode the range's length up to now (the plot's x range moves
+ * with it), else the span that was loaded. The range text, the from/to inputs and the CSV use it,
+ * so none of them stays at load time while the plot moves on.
+ */
+export function visibleSpan(state: HistoryViewState, loaded: { from: number; to: number }, now: number): { from: number; to: number } {
+  if (!state.follow) return loaded;
+  const ms = rangeMs(state.range) ?? loaded.to - loaded.from;
+  return { from: now - ms, to: now };
+}
+
+/** The series cut to a span: what the plot shows of them (follow mode keeps older points in memory). */
+export function seriesInSpan(shown: readonly ShownSeries[], span: { from: number; to: number }): ShownSeries[] {
+  return shown.map((s) => ({ ...s, points: s.points.filter(([t]) => t >= span.from && t <= span.to) }));
+}
+
 export interface ShownSeries {
   ref: SeriesRef;
   unit: string;
