@@ -28,15 +28,15 @@ export const DEMO_ANONYMOUS_ROLE = 'operator';
 export const SIMULATOR_MAX_TIME_SCALE = 1e6;
 
 /**
- * The largest `labwire demo --time-scale`: some families run faster than the rest of the demo
+ * A `--time-scale` too large for a simulator: some families run faster than the rest of the demo
  * (the Julabo bath 30×, so that its alarm trips in seconds), and their simulator's own time scale,
  * the product, must stay within SIMULATOR_MAX_TIME_SCALE.
  */
-export function demoMaxTimeScale(): number {
-  const factors = Object.entries(deviceFamilies)
-    .filter(([type, f]) => f.loadSimulator && type !== DEMO_BUS.type)
-    .map(([type, f]) => f.demo?.({ dataDir: '.', name: type }).timeScaleFactor ?? 1);
-  return SIMULATOR_MAX_TIME_SCALE / Math.max(1, ...factors);
+export class DemoTimeScaleError extends Error {
+  readonly code = 'TimeScaleTooLarge';
+  constructor(readonly timeScale: number, readonly max: number) {
+    super(`--time-scale ${timeScale} is too large: at most ${Math.floor(max)} (the Julabo bath runs 30× faster than the rest of the demo, and a simulator's time scale is at most ${SIMULATOR_MAX_TIME_SCALE.toLocaleString('en')})`);
+  }
 }
 
 /**
@@ -51,6 +51,8 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
   const demo = (type: string, name: string): ReturnType<DemoSetup> => family(type).demo?.({ dataDir: data, name }) ?? {};
   const extras = families.map(([type]) => demo(type, type));
   const benchExtras = DEMO_BENCH.map((b) => demo(b.type, b.name));
+  const maxTimeScale = SIMULATOR_MAX_TIME_SCALE / Math.max(1, ...extras.map((e) => e.timeScaleFactor ?? 1));
+  if (opts.timeScale > maxTimeScale) throw new DemoTimeScaleError(opts.timeScale, maxTimeScale);
   let port = opts.basePort;
   const listen = (): string => `127.0.0.1:${opts.basePort === 0 ? 0 : port++}`;
   const daemons = [
