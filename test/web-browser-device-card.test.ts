@@ -321,6 +321,7 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     await lab.monitor.message('cryo', 'warning', 'sensor chB open circuit (test)');
     await lab.monitor.message('chiller', 'info', 'bath refilled (test)');
     await lab.monitor.message('chiller', 'error', 'pump stalled (test)');
+    await page.getByTestId('nav-log').click();
     const log = page.getByTestId('messages');
     await expect.poll(() => log.textContent(), { timeout: 10_000 }).toContain('pump stalled (test)');
     const search = page.getByTestId('messages-search');
@@ -338,6 +339,9 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     await page.locator('.levels label', { hasText: 'error' }).locator('input').check();
     await page.getByTestId('messages-source').selectOption('');
     await search.fill('');
+    // Back to every card for the tests that follow.
+    await page.getByTestId('nav-devices').click();
+    await page.getByTestId('device-cryo').waitFor({ timeout: 10_000 });
   });
 
   it('defect 4: a lost device and a lost monitor are marked on the card, and "connected" is not claimed offline', async () => {

@@ -19,8 +19,10 @@ describe.skipIf(!haveChromium)('the history explorer', () => {
   let page: Page;
   let monitor: FakeMonitor;
 
+  let archive: FakeArchive;
+
   beforeAll(async () => {
-    const archive = new FakeArchive();
+    archive = new FakeArchive();
     archive.configureSeries('cryo', 'chA.temperature', { unit: 'K' });
     archive.configureSeries('chiller', 'setpoint', { unit: '°C' });
     const now = Date.now();
@@ -120,4 +122,25 @@ describe.skipIf(!haveChromium)('the history explorer', () => {
     expect(rows.some((r) => /^[^,]+,\d+,,20$/.test(r))).toBe(true);
     expect(browser.errors).toEqual([]);
   });
+
+  it('in follow mode the CSV holds what the moving range shows, not every point since loading', async () => {
+    // Samples a second apart around the 10-minute cut, so a cut that stayed at load time shows.
+    const now = Date.now();
+    const dense = [];
+    for (let t = now - 660_000; t <= now - 540_000; t += 1000) dense.push({ device: 'cryo', name: 'chA.temperature', t, value: 5 });
+    await archive.write(dense);
+    await page.goto(`${web.url}#/history?device=cryo&name=chA.temperature&range=10m&follow=1`);
+    await page.reload();
+    const plot = page.getByTestId('history-plot');
+    await expect.poll(() => plot.getAttribute('data-points').then(Number), { timeout: 20_000 }).toBeGreaterThan(50);
+    // Let the range move on by a few seconds of samples.
+    await page.waitForTimeout(4000);
+    const cut = Date.now() - 600_000;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+    const rows = fs.readFileSync((await download.path())!, 'utf8').trim().split('\n').slice(1);
+    expect(rows.length).toBeGreaterThan(10);
+    const early = rows.map((r) => Number(r.split(',')[1])).filter((t) => t < cut);
+    expect(early, 'rows older than the range shown').toEqual([]);
+    expect(browser.errors).toEqual([]);
+  }, 60_000);
 });

@@ -110,6 +110,42 @@ describe.skipIf(!haveChromium)('the shell and the overview in headless Chromium'
     await page.getByTestId('nav-overview').click();
   });
 
+  it('leaving a tab loses no work: the console transcript (a reply in flight too), the log filter, the picked series', async () => {
+    await page.getByTestId('nav-console').click();
+    await page.locator('#cl-device').selectOption('julabo');
+    const line = page.getByLabel('Command', { exact: true });
+    await line.fill('get_id');
+    await line.press('Enter');
+    // Leave before the reply can have been shown: it lands while the console is not mounted.
+    await page.getByTestId('nav-overview').click();
+    await page.getByTestId('overview').waitFor();
+    await page.getByTestId('nav-console').click();
+    await expect.poll(() => page.getByTestId('command-output').textContent(), { timeout: 10_000 }).toContain('julabo> get_id');
+    expect(await page.getByTestId('command-output').textContent()).toMatch(/id name=julabo/);
+    expect(await page.locator('#cl-device').inputValue()).toBe('julabo');
+
+    await page.getByTestId('nav-log').click();
+    await page.getByTestId('messages-search').fill('nothing matches this');
+    await page.getByTestId('nav-overview').click();
+    await page.getByTestId('overview').waitFor();
+    await page.getByTestId('nav-log').click();
+    expect(await page.getByTestId('messages-search').inputValue()).toBe('nothing matches this');
+    await page.getByTestId('messages-search').fill('');
+
+    await page.getByTestId('nav-history').click();
+    await page.getByLabel('Find series').fill('julabo temperature');
+    await page.getByTestId('hx-pick-julabo-temperature').check({ timeout: 20_000 });
+    await page.getByTestId('hx-chip-julabo-temperature').waitFor({ timeout: 10_000 });
+    await page.getByTestId('nav-overview').click();
+    await page.getByTestId('overview').waitFor();
+    await page.getByTestId('nav-history').click();
+    await page.getByTestId('history').waitFor();
+    expect(new URL(page.url()).hash).toContain('name=temperature');
+    expect(await page.getByTestId('hx-chip-julabo-temperature').count()).toBe(1);
+    await page.getByTestId('nav-overview').click();
+    await page.getByTestId('overview').waitFor();
+  }, 60_000);
+
   it('follows the system dark mode', async () => {
     const background = (): Promise<string> => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     const luminance = (rgb: string): number => {
@@ -146,5 +182,20 @@ describe.skipIf(!haveChromium)('the shell and the overview in headless Chromium'
       await page.setViewportSize({ width: 1440, height: 900 });
     }
     expect(browser.errors).toEqual([]);
+  }, 60_000);
+
+  // Last: it stops the web server.
+  it('defect 4 on the overview: when the page loses the monitor no tile claims "connected", and values are marked', async () => {
+    await page.goto(lab.web.url);
+    await expect.poll(() => page.getByTestId('tile-conn-julabo').textContent(), { timeout: 20_000 }).toBe('connected');
+    expect(await page.getByTestId('kv-julabo-temperature').getAttribute('class')).not.toContain('stale');
+    await lab.web.close();
+    await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 20_000 }).toBe('offline');
+    for (const name of devices) {
+      await expect.poll(() => page.getByTestId(`tile-conn-${name}`).textContent(), { timeout: 5000 }).toBe('offline');
+      expect(await page.getByTestId(`tile-dot-${name}`).getAttribute('class'), name).not.toMatch(/\bon\b/);
+    }
+    expect(await page.getByTestId('kv-julabo-temperature').getAttribute('class')).toContain('stale');
+    expect(await page.getByTestId('kv-julabo-temperature').getAttribute('title')).toMatch(/lost the monitor/);
   }, 60_000);
 });

@@ -24,6 +24,21 @@ export const DEMO_BENCH: ReadonlyArray<{ address: number; type: string; name: st
  */
 export const DEMO_ANONYMOUS_ROLE = 'operator';
 
+/** The largest time scale every simulator accepts (their options schemas cap it at 1e6 or more). */
+export const SIMULATOR_MAX_TIME_SCALE = 1e6;
+
+/**
+ * A `--time-scale` too large for a simulator: some families run faster than the rest of the demo
+ * (the Julabo bath 30×, so that its alarm trips in seconds), and their simulator's own time scale,
+ * the product, must stay within SIMULATOR_MAX_TIME_SCALE.
+ */
+export class DemoTimeScaleError extends Error {
+  readonly code = 'TimeScaleTooLarge';
+  constructor(readonly timeScale: number, readonly max: number) {
+    super(`--time-scale ${timeScale} is too large: at most ${Math.floor(max)} (the Julabo bath runs 30× faster than the rest of the demo, and a simulator's time scale is at most ${SIMULATOR_MAX_TIME_SCALE.toLocaleString('en')})`);
+  }
+}
+
 /**
  * The built-in demo lab: every family that has a simulator, each on its own (the bus adapter
  * excepted), then the GPIB bench: the adapter simulator with its instruments, the bus daemon and
@@ -36,6 +51,8 @@ export function demoLabConfig(opts: { basePort: number; timeScale: number; data:
   const demo = (type: string, name: string): ReturnType<DemoSetup> => family(type).demo?.({ dataDir: data, name }) ?? {};
   const extras = families.map(([type]) => demo(type, type));
   const benchExtras = DEMO_BENCH.map((b) => demo(b.type, b.name));
+  const maxTimeScale = SIMULATOR_MAX_TIME_SCALE / Math.max(1, ...extras.map((e) => e.timeScaleFactor ?? 1));
+  if (opts.timeScale > maxTimeScale) throw new DemoTimeScaleError(opts.timeScale, maxTimeScale);
   let port = opts.basePort;
   const listen = (): string => `127.0.0.1:${opts.basePort === 0 ? 0 : port++}`;
   const daemons = [

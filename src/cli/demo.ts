@@ -39,14 +39,15 @@ Examples (open the printed URL, or in another terminal):
       };
       const timeScale = Number(o.timeScale);
       if (!(timeScale > 0)) throw new CliError(`--time-scale "${o.timeScale}" must be a positive number`);
-      const [{ demoLabConfig }, { mqttConfigSchema }, { runLab }] = await Promise.all([import('./demo-lab.js'), import('../config/mqtt.js'), import('./up.js')]);
-      const config = demoLabConfig({
-        basePort: num(o.port, '--port'),
-        web: num(o.web, '--web'),
-        monitor: num(o.monitor, '--monitor'),
-        timeScale,
-        data: path.resolve(o.data),
-      });
+      const [{ demoLabConfig, DemoTimeScaleError }, { mqttConfigSchema }, { runLab }] = await Promise.all([import('./demo-lab.js'), import('../config/mqtt.js'), import('./up.js')]);
+      const opts = { basePort: num(o.port, '--port'), web: num(o.web, '--web'), monitor: num(o.monitor, '--monitor'), timeScale, data: path.resolve(o.data) };
+      let config: ReturnType<typeof demoLabConfig>;
+      try {
+        config = demoLabConfig(opts);
+      } catch (err) {
+        if (err instanceof DemoTimeScaleError) throw new CliError(err.message);
+        throw err;
+      }
       if (o.mqtt !== undefined) {
         const login = { ...(process.env.LABWIRE_MQTT_USER ? { username: process.env.LABWIRE_MQTT_USER } : {}), ...(process.env.LABWIRE_MQTT_PASSWORD ? { password: process.env.LABWIRE_MQTT_PASSWORD } : {}) };
         const parsed = mqttConfigSchema.safeParse({ url: o.mqtt, ...login });

@@ -16,6 +16,12 @@ export interface PlotContext {
 /**
  * A value of `own`'s plot: its own parameter when it declares that name, else another client's
  * when the text before the first dot names a client (client names hold no dots), else its own.
+ *
+ * Until `own`'s describe is known (`ownParams` absent), a dotted name whose prefix is another
+ * client resolves to that client, though `own` may turn out to declare it. Nothing caches the
+ * answer: Monitor.plots() resolves on every call, and a describe that arrives (or changes) emits
+ * `peer`, on which the web server sends the device's view with its plots resolved anew, so the
+ * page follows as soon as the device has described itself.
  */
 export function resolvePlotValue(own: string, value: string, ctx: PlotContext): SeriesRef {
   if (ctx.ownParams?.has(value)) return { device: own, name: value };

@@ -47,11 +47,52 @@ export function replyText(r: Pick<CommandResult, 'reply' | 'kind' | 'json'>): st
   }
 }
 
+/**
+ * What the command line shows, kept outside the component: the Console tab unmounts it, and the
+ * transcript (with the reply of a line still in flight when the user left) must be there on return.
+ */
+class Transcript {
+  lines: OutLine[] = [];
+  device = '';
+  /** Lines sent and not answered yet. */
+  pending = 0;
+  private readonly listeners = new Set<() => void>();
+
+  push(...lines: OutLine[]): void {
+    this.lines = [...this.lines, ...lines].slice(-MAX_OUTPUT);
+    this.changed();
+  }
+
+  changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  subscribe(l: () => void): () => void {
+    this.listeners.add(l);
+    return () => {
+      this.listeners.delete(l);
+    };
+  }
+}
+
+export const transcript = new Transcript();
+
+function useTranscript(): Transcript {
+  const [, setTick] = useState(0);
+  useEffect(() => transcript.subscribe(() => setTick((n) => n + 1)), []);
+  return transcript;
+}
+
 export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean }): ComponentChild {
-  const [device, setDevice] = useState('');
+  const t = useTranscript();
+  const device = t.device;
+  const setDevice = (name: string): void => {
+    t.device = name;
+    t.changed();
+  };
   const [line, setLine] = useState('');
-  const [out, setOut] = useState<OutLine[]>([]);
-  const [busy, setBusy] = useState(false);
+  const out = t.lines;
+  const busy = t.pending > 0;
   const history = useRef<string[]>(loadHistory());
   const pos = useRef<number>(history.current.length);
   const outRef = useRef<HTMLDivElement>(null);
@@ -62,7 +103,6 @@ export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean })
     if (el) el.scrollTop = el.scrollHeight;
   }, [out]);
 
-  const push = (...lines: OutLine[]): void => setOut((o) => [...o, ...lines].slice(-MAX_OUTPUT));
 
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
@@ -78,15 +118,17 @@ export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean })
       // storage full or disabled: history stays in memory
     }
     setLine('');
-    setBusy(true);
+    t.pending++;
+    t.changed();
     try {
       const r = await sendLine(target, text);
-      push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'ok', text: replyText(r) });
+      t.push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'ok', text: replyText(r) });
     } catch (err) {
       const msg = err instanceof ApiError ? (err.reply ?? `${err.code}: ${err.message}`) : (err as Error).message;
-      push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'err', text: msg });
+      t.push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'err', text: msg });
     } finally {
-      setBusy(false);
+      t.pending--;
+      t.changed();
     }
   };
 
@@ -149,10 +191,19 @@ export function filterMessages(messages: readonly LogEntry[], f: LogFilter): Log
   });
 }
 
+/** The log's filter, kept outside the component so that it survives the Log tab being left. */
+let logFilter: LogFilter = { search: '', source: '', levels: { error: true, warning: true, success: true, info: true, debug: false } };
+
 export function MessageLog(props: { messages: LogEntry[]; dropped: number; devices?: readonly string[] }): ComponentChild {
-  const [levels, setLevels] = useState<Record<LogLevel, boolean>>({ error: true, warning: true, success: true, info: true, debug: false });
-  const [search, setSearch] = useState('');
-  const [source, setSource] = useState('');
+  const [filter, setFilter] = useState<LogFilter>(logFilter);
+  const change = (part: Partial<LogFilter>): void => {
+    logFilter = { ...logFilter, ...part };
+    setFilter(logFilter);
+  };
+  const { levels, search, source } = filter;
+  const setLevels = (l: Record<LogLevel, boolean>): void => change({ levels: l });
+  const setSearch = (text: string): void => change({ search: text });
+  const setSource = (name: string): void => change({ source: name });
   // Every source seen (the monitor, devices, users' log lines) plus the configured devices.
   const sources = [...new Set([...(props.devices ?? []), ...props.messages.map((m) => m.source)])].sort();
   const matching = filterMessages(props.messages, { search, source, levels });

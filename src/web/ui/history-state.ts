@@ -40,12 +40,18 @@ export function parseHistoryParams(params: URLSearchParams): HistoryViewState {
     const name = names[i];
     if (device !== '' && name !== undefined && name !== '' && !series.some((s) => sameSeries(s, { device, name }))) series.push({ device, name });
   });
-  const from = Number(params.get('from'));
-  const to = Number(params.get('to'));
-  const absolute = params.has('from') && params.has('to') && Number.isFinite(from) && Number.isFinite(to) && from < to;
+  // An empty `from=` is absent, not Number('') = 0 (an absolute range from 1970).
+  const given = (k: string): number | undefined => {
+    const text = params.get(k)?.trim() ?? '';
+    const n = text === '' ? NaN : Number(text);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  const from = given('from');
+  const to = given('to');
+  const span = from !== undefined && to !== undefined && from < to ? { from, to } : undefined;
   const key = params.get('range');
-  const range = absolute ? null : rangeMs(key) !== undefined ? key : DEFAULT_RANGE;
-  return { series, range, ...(absolute ? { from, to } : {}), follow: range !== null && params.get('follow') === '1' };
+  const range = span ? null : rangeMs(key) !== undefined ? key : DEFAULT_RANGE;
+  return { series, range, ...span, follow: range !== null && params.get('follow') === '1' };
 }
 
 export function historyParams(state: HistoryViewState): URLSearchParams {
@@ -68,6 +74,22 @@ export function historySpan(state: HistoryViewState, now: number): { from: numbe
   const ms = rangeMs(state.range);
   if (ms !== undefined) return { from: now - ms, to: now };
   return { from: state.from ?? now - 3_600_000, to: state.to ?? now };
+}
+
+/**
+ * The span the plot shows: in follow mode the range's length up to now (the plot's x range moves
+ * with it), else the span that was loaded. The range text, the from/to inputs and the CSV use it,
+ * so none of them stays at load time while the plot moves on.
+ */
+export function visibleSpan(state: HistoryViewState, loaded: { from: number; to: number }, now: number): { from: number; to: number } {
+  if (!state.follow) return loaded;
+  const ms = rangeMs(state.range) ?? loaded.to - loaded.from;
+  return { from: now - ms, to: now };
+}
+
+/** The series cut to a span: what the plot shows of them (follow mode keeps older points in memory). */
+export function seriesInSpan(shown: readonly ShownSeries[], span: { from: number; to: number }): ShownSeries[] {
+  return shown.map((s) => ({ ...s, points: s.points.filter(([t]) => t >= span.from && t <= span.to) }));
 }
 
 export interface ShownSeries {

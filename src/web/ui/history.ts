@@ -20,7 +20,9 @@ import {
   parseHistoryParams,
   rangeMs,
   sameSeries,
+  seriesInSpan,
   shownCsv,
+  visibleSpan,
   type HistoryViewState,
   type ShownSeries,
 } from './history-state.js';
@@ -55,7 +57,9 @@ export function HistoryExplorer(): ComponentChild {
   const [catalogError, setCatalogError] = useState('');
   const [search, setSearch] = useState('');
   const [reload, setReload] = useState(0);
-  const [shown, setShown] = useState<{ series: ShownSeries[]; from: number; to: number; info: string } | null>(null);
+  const [shown, setShown] = useState<{ series: ShownSeries[]; from: number; to: number; what: string } | null>(null);
+  // Re-renders in follow mode so that the range text and the from/to inputs move with the plot.
+  const [, setTick] = useState(0);
   const [status, setStatus] = useState('');
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -110,13 +114,14 @@ export function HistoryExplorer(): ComponentChild {
         }));
         const binned = answers.map((a) => a.hr?.binMs ?? 0).filter((b) => b > 0);
         const what = binned.length ? `bins of ${fmtDuration(Math.max(...binned))} (mean)` : 'raw samples';
-        const count = series.reduce((n, s) => n + s.points.length, 0);
-        setShown({ series, from, to, info: `${count} ${what} · ${fmtDateTime(from)} → ${fmtDateTime(to)}` });
+        setShown({ series, from, to, what });
         setStatus(answers.map((a) => a.error).filter(Boolean).join('; '));
       })
       .catch(() => undefined);
     return () => ctrl.abort();
-  }, [seriesKey, spanKey, reload]);
+    // Follow switched on asks again: live values were appended only while it was on, so the
+    // span since loading would otherwise have a gap.
+  }, [seriesKey, spanKey, reload, state.follow]);
 
   // The plot: one y axis per unit, the first on the left, every other unit on the right.
   useEffect(() => {
@@ -194,7 +199,11 @@ export function HistoryExplorer(): ComponentChild {
       if (touched) redraw();
     });
     const timer = setInterval(() => {
-      if (stateRef.current.follow) redraw();
+      if (!stateRef.current.follow) return;
+      redraw();
+      // The text and inputs show minutes: a render a minute, which also leaves a from/to being
+      // typed alone in between (a controlled input is rewritten on each render).
+      setTick(Math.floor(Date.now() / 60_000));
     }, FOLLOW_REDRAW_MS);
     return () => {
       off();
@@ -210,7 +219,9 @@ export function HistoryExplorer(): ComponentChild {
     const has = state.series.some((s) => sameSeries(s, ref));
     update({ ...state, series: has ? state.series.filter((s) => !sameSeries(s, ref)) : [...state.series, ref] });
   };
-  const span = shown ? { from: shown.from, to: shown.to } : historySpan(state, Date.now());
+  const span = shown ? visibleSpan(state, shown, Date.now()) : historySpan(state, Date.now());
+  const visible = shown ? seriesInSpan(shown.series, span) : [];
+  const info = shown ? `${visible.reduce((n, s) => n + s.points.length, 0)} ${shown.what} · ${fmtDateTime(span.from)} → ${fmtDateTime(span.to)}` : '';
   const setAbsolute = (which: 'from' | 'to', text: string): void => {
     const t = parseInputDateTime(text);
     if (t === undefined) return;
@@ -219,10 +230,12 @@ export function HistoryExplorer(): ComponentChild {
   };
   const downloadCsv = (): void => {
     if (!shown) return;
-    const url = URL.createObjectURL(new Blob([shownCsv(shown.series)], { type: 'text/csv' }));
+    // What is shown now: in follow mode, the points inside the moving range only.
+    const at = visibleSpan(state, shown, Date.now());
+    const url = URL.createObjectURL(new Blob([shownCsv(seriesInSpan(shown.series, at))], { type: 'text/csv' }));
     const a = document.createElement('a');
     a.href = url;
-    a.download = `history-${fmtDateTime(shown.from).replace(/[ :]/g, '')}.csv`;
+    a.download = `history-${fmtDateTime(at.from).replace(/[ :]/g, '')}.csv`;
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -281,7 +294,7 @@ export function HistoryExplorer(): ComponentChild {
     // uPlot owns this element's children.
     h('div', { class: 'hx-plot', ref: box, 'data-testid': 'history-plot' }),
     h('p', { class: 'hx-info' }, [
-      h('span', { 'data-testid': 'history-info' }, status || shown?.info || ''),
+      h('span', { 'data-testid': 'history-info' }, status || info),
       shown ? h('button', { type: 'button', class: 'link csv', onClick: downloadCsv, title: 'the series and range shown, as one CSV' }, 'Download CSV') : null,
     ]),
   ]);

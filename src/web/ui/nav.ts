@@ -5,7 +5,7 @@
  */
 import { h, type ComponentChild } from 'preact';
 import type { AlarmState } from '../../monitor/types.js';
-import { routeHref, type View } from './route.js';
+import { tabHref, type View } from './route.js';
 
 export interface Tab {
   view: Exclude<View, 'device'>;
@@ -35,7 +35,7 @@ export function Nav(props: { view: View; alarms: AlarmState[] }): ComponentChild
   const active = props.alarms.filter((a) => a.state === 'raised' || a.state === 'acknowledged').length;
   return h('nav', { class: 'tabs', 'aria-label': 'Views' },
     TABS.map((t) =>
-      h('a', { key: t.view, href: routeHref(t.view), class: `tab${t.view === current ? ' current' : ''}`, 'aria-current': t.view === current ? 'page' : undefined, 'data-testid': `nav-${t.view}` }, [
+      h('a', { key: t.view, href: tabHref(t.view), class: `tab${t.view === current ? ' current' : ''}`, 'aria-current': t.view === current ? 'page' : undefined, 'data-testid': `nav-${t.view}` }, [
         t.label,
         t.view === 'alarms' && active > 0 ? h('span', { class: 'count', 'data-testid': 'nav-alarms-count', title: `${active} alarm${active === 1 ? '' : 's'} raised or acknowledged` }, String(active)) : null,
       ]),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlarmState } from '../../monitor/types.js';
 import type { DescribeDoc } from '../../wire/types.js';
-import { alarmOnDevice, alarmOnValue, keyParams, untilNow } from './overview.js';
+import { alarmOnDevice, alarmOnValue, inWindow, keyParams, SPARK_WINDOW_MS, untilNow } from './overview.js';
 
 const describeDoc = (params: DescribeDoc['params']): DescribeDoc => ({ name: 'd', type: 't', title: 'T', protocol: 'labwire/1', version: '0', readOnly: false, params, commands: {} });
 const f = (extra: Partial<DescribeDoc['params'][string]> = {}): DescribeDoc['params'][string] => ({ type: 'float', description: '', readonly: true, ...extra });
@@ -37,5 +37,17 @@ describe('overview key values', () => {
     expect(untilNow([[10, 5]], 6, 10)).toEqual([[10, 5]]);
     expect(untilNow([], 'on', 10)).toEqual([]);
     expect(untilNow([], Number.NaN, 10)).toEqual([]);
+  });
+  it('trims to the window when drawn, keeping the value held at the window start', () => {
+    const now = 10 * 3_600_000;
+    const cut = now - SPARK_WINDOW_MS;
+    // A steady parameter: one value hours ago, nothing since.
+    expect(inWindow([[now - 3 * 3_600_000, 20]], now)).toEqual([[cut, 20]]);
+    expect(untilNow(inWindow([[now - 3 * 3_600_000, 20]], now), 20, now)).toEqual([[cut, 20], [now, 20]]);
+    // Older points go, the one before the cut is moved to the start, newer ones stay.
+    expect(inWindow([[cut - 2000, 1], [cut - 1000, 2], [cut + 1000, 3]], now)).toEqual([[cut, 2], [cut + 1000, 3]]);
+    expect(inWindow([[cut - 1000, 2], [cut, 3]], now)).toEqual([[cut, 3]]);
+    expect(inWindow([[cut + 1, 1]], now)).toEqual([[cut + 1, 1]]);
+    expect(inWindow([], now)).toEqual([]);
   });
 });

@@ -114,6 +114,22 @@ function useSparkSeries(device: string, params: readonly string[]): Record<strin
 }
 
 /**
+ * The points inside the sparkline's window at `now`. The points are trimmed when they are drawn,
+ * not when a new value arrives: a steady parameter gets no new values, and its line would
+ * otherwise span hours under "last 15 minutes". The last point before the cut is kept, moved to
+ * the window's start, because its value held until the next point.
+ */
+export function inWindow(points: Points, now: number, windowMs = SPARK_WINDOW_MS): Points {
+  const cut = now - windowMs;
+  let i = 0;
+  while (i < points.length && points[i]![0] < cut) i++;
+  if (i === 0) return points;
+  const before = points[i - 1]!;
+  const next = points[i];
+  return next && next[0] === cut ? points.slice(i) : [[cut, before[1]], ...points.slice(i)];
+}
+
+/**
  * The points with the current value carried to now: a daemon pushes a value when it changes, so a
  * steady one is right until now and its line reaches the right edge instead of stopping at its
  * last change.
@@ -168,13 +184,16 @@ function TileView(props: { d: DeviceView; alarms: AlarmState[]; online: boolean 
   const f = freshness(props.online, d.connected);
   const now = Date.now();
   const deviceAlarm = alarmOnDevice(alarms, d.name);
-  const cls = ['tile', d.connected ? '' : 'down', deviceAlarm ? `al al-${deviceAlarm.severity}` : ''].filter(Boolean).join(' ');
+  const cls = ['tile', d.connected ? '' : 'down', f === 'offline' ? 'offline' : '', deviceAlarm ? `al al-${deviceAlarm.severity}` : ''].filter(Boolean).join(' ');
+  // As on the card (device.ts): without the stream the page cannot know the device is connected.
+  const conn = f === 'offline' ? 'offline' : d.connected ? 'connected' : 'disconnected';
+  const up = f === 'live';
   return h('a', { class: cls, href: routeHref('device', { device: d.name }), 'data-testid': `tile-${id}`, title: deviceAlarm ? `alarm ${deviceAlarm.id}: ${deviceAlarm.description}` : `open ${d.name}` }, [
     h('div', { class: 'tile-head' }, [
-      h('span', { class: `dot ${d.connected ? 'on' : 'off'}`, 'aria-hidden': 'true' }),
+      h('span', { class: `dot ${up ? 'on' : 'off'}${f === 'offline' ? ' unknown' : ''}`, 'aria-hidden': 'true', 'data-testid': `tile-dot-${id}` }),
       h('h2', null, d.name),
-      h('span', { class: `conn ${d.connected ? 'on' : 'off'}`, 'data-testid': `tile-conn-${id}` }, d.connected ? 'connected' : 'disconnected'),
-      d.state ? h('span', { class: `state ${stateClass(d.state)}`, 'data-testid': `tile-state-${id}` }, d.state) : null,
+      h('span', { class: `conn ${up ? 'on' : 'off'}${f === 'offline' ? ' unknown' : ''}`, 'data-testid': `tile-conn-${id}`, title: freshnessTitle(f, undefined) }, conn),
+      d.state ? h('span', { class: `state ${stateClass(d.state)}${up ? '' : ' stale'}`, 'data-testid': `tile-state-${id}` }, d.state) : null,
     ]),
     h('p', { class: 'tile-sub muted' }, !d.connected && d.lastError ? d.lastError : (d.stateText ?? d.describe?.title ?? d.description ?? '')),
     keys.length === 0
@@ -187,7 +206,7 @@ function TileView(props: { d: DeviceView; alarms: AlarmState[]; online: boolean 
               h('span', { class: 'kv-name', title: d.describe?.params[k]?.description ?? k }, k),
               h('span', { class: 'kv-value' }, [h('span', { class: 'v', 'data-testid': `tile-value-${id}-${slug(k)}` }, fmtValue(d.values[k])), d.units[k] ? h('span', { class: 'u' }, ` ${d.units[k]}`) : null]),
             ]),
-            numeric.includes(k) ? h(Sparkline, { points: untilNow(series[k] ?? [], d.values[k], now), testid: `spark-${id}-${slug(k)}`, label: `${k}, last 15 minutes` }) : null,
+            numeric.includes(k) ? h(Sparkline, { points: untilNow(inWindow(series[k] ?? [], now), d.values[k], now), testid: `spark-${id}-${slug(k)}`, label: `${k}, last 15 minutes` }) : null,
           ]);
         })),
   ]);

@@ -42,6 +42,21 @@ export function routeHref(view: View, opts: { device?: string; params?: URLSearc
   return `#/${path}${query ? `?${query}` : ''}`;
 }
 
+/** The query each view had when last shown: its tab goes back there (the History tab to the picked series). */
+const lastQuery = new Map<View, string>();
+
+/** The current route, remembered as its view's last query. */
+function currentRoute(): Route {
+  const r = parseRoute(location.hash);
+  lastQuery.set(r.view, r.params.toString());
+  return r;
+}
+
+/** The link of a view's tab: the view as it was last shown on this page, or its default. */
+export function tabHref(view: View): string {
+  return routeHref(view, { params: new URLSearchParams(lastQuery.get(view) ?? '') });
+}
+
 const listeners = new Set<() => void>();
 let listening = false;
 function notify(): void {
@@ -63,13 +78,13 @@ export function navigate(href: string, opts: { replace?: boolean } = {}): void {
 
 /** The current route, re-rendering on every change (links, Back/Forward, `navigate`). */
 export function useRoute(): Route {
-  const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
+  const [route, setRoute] = useState<Route>(currentRoute);
   useEffect(() => {
     if (!listening) {
       listening = true;
       window.addEventListener('hashchange', notify);
     }
-    const l = (): void => setRoute(parseRoute(location.hash));
+    const l = (): void => setRoute(currentRoute());
     listeners.add(l);
     return () => {
       listeners.delete(l);
