@@ -127,7 +127,15 @@ interface Peer {
   logging: Map<string, number>;
   /** The WebSocket variant: every message goes as one TEXT frame. */
   ws: boolean;
+  /**
+   * The node has ended the connection (a refused handshake, a WebSocket close): what the client
+   * still sends is not read, and the socket is destroyed after CLOSE_GRACE_MS if it stays open.
+   */
+  closing: boolean;
 }
+
+/** How long a connection the node has ended may stay open for its last bytes to reach the client. */
+const CLOSE_GRACE_MS = 1000;
 
 /** SECoP log levels, lowest first; `logging <module> "off"` (or false) switches a module off. */
 const LOG_LEVELS = ['debug', 'info', 'error'] as const;
@@ -149,9 +157,11 @@ export class SecopNode {
   /**
    * What the node's framing did, for tests and diagnosis: request lines refused as too long,
    * connections refused by the slots, and the most bytes of one unfinished line it ever held
-   * (never above maxLineLength: an over-long line is dropped as it arrives).
+   * (never above maxLineLength: an over-long line is dropped as it arrives), and the most bytes of
+   * an unfinished WebSocket handshake or frame (never above MAX_HANDSHAKE_BYTES or maxLineLength
+   * plus one read chunk: after a refused handshake or a close nothing more is read).
    */
-  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0 };
+  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0, maxHeldWsBytes: 0 };
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
@@ -301,7 +311,7 @@ export class SecopNode {
       socket.destroy();
       return;
     }
-    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map(), ws: false };
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map(), ws: false, closing: false };
     this.peers.add(peer);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
@@ -389,6 +399,8 @@ export class SecopNode {
       } catch (err) {
         if (err instanceof WsError) return wsFail(err);
         throw err;
+      } finally {
+        if (decoder.heldBytes > this.counters.maxHeldWsBytes) this.counters.maxHeldWsBytes = decoder.heldBytes;
       }
       for (const m of messages) {
         if (peer.closed) return;
@@ -401,9 +413,12 @@ export class SecopNode {
       }
     };
     socket.on('data', (chunk: Buffer) => {
+      // Ended by the node: the rest is dropped unread, not buffered or parsed again.
+      if (peer.closing) return;
       if (mode === 'lines') return onLines(chunk);
       if (mode === 'ws') return onFrames(chunk);
       held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+      if (mode === 'ws-head' && held.length > this.counters.maxHeldWsBytes) this.counters.maxHeldWsBytes = held.length;
       if (mode === 'sniff') {
         const first = held.subarray(0, 5).toString('latin1');
         if (held.length < 5 && 'GET /'.startsWith(first)) return;
@@ -414,6 +429,7 @@ export class SecopNode {
           return onLines(data);
         }
         mode = 'ws-head';
+        if (held.length > this.counters.maxHeldWsBytes) this.counters.maxHeldWsBytes = held.length;
       }
       const end = held.indexOf('\r\n\r\n');
       if (end < 0) {
@@ -421,11 +437,12 @@ export class SecopNode {
         return;
       }
       const { ok, response } = handshakeResponse(held.subarray(0, end).toString('latin1'));
-      socket.write(response);
       if (!ok) {
-        socket.end();
+        held = Buffer.alloc(0);
+        this.endConnection(peer, response);
         return;
       }
+      socket.write(response);
       peer.ws = true;
       mode = 'ws';
       const rest = held.subarray(end + 4);
@@ -442,7 +459,7 @@ export class SecopNode {
   }
 
   private send(peer: Peer, line: string): void {
-    if (peer.socket.destroyed) return;
+    if (peer.socket.destroyed || peer.closing) return;
     // A peer that reads nothing must not make the node buffer without bound.
     if (peer.socket.writableLength > MAX_QUEUED_OUTPUT) {
       peer.socket.destroy();
@@ -456,10 +473,24 @@ export class SecopNode {
 
   /** Ends a WebSocket connection with a close frame (RFC 6455 §5.5.1). */
   private closeWs(peer: Peer, code: number): void {
-    if (peer.socket.destroyed) return;
     const body = Buffer.alloc(2);
     body.writeUInt16BE(code, 0);
-    peer.socket.end(encodeFrame(OP.close, body));
+    this.endConnection(peer, encodeFrame(OP.close, body));
+  }
+
+  /**
+   * Ends a connection with its last bytes: nothing more is read or answered (queued requests are
+   * dropped), and a client that keeps its side open and sending is cut after a short grace.
+   */
+  private endConnection(peer: Peer, last: Buffer | string): void {
+    if (peer.socket.destroyed || peer.closing) return;
+    peer.closing = true;
+    peer.closed = true;
+    const socket = peer.socket;
+    socket.end(last);
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private async handle(peer: Peer, line: string): Promise<void> {
