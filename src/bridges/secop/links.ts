@@ -153,6 +153,8 @@ export type SecopMonitor = Pick<MonitorView, 'name' | 'peers' | 'peer' | 'send' 
  */
 export class MonitorLink extends DeviceLink {
   private connected = false;
+  /** The describe the modules were built from (its JSON), to tell a re-description from a repeat. */
+  describedAs = '';
 
   constructor(
     private readonly monitor: SecopMonitor,
@@ -162,7 +164,13 @@ export class MonitorLink extends DeviceLink {
     logger: Logger,
   ) {
     super(logger);
-    this.modules = modulesOf(doc, client);
+    this.rebuild(doc);
+  }
+
+  /** Builds the modules from a describe: the first one, or a new one after the daemon changed (limits, parameters). */
+  rebuild(doc: DescribeDoc): void {
+    this.modules = modulesOf(doc, this.client);
+    this.describedAs = JSON.stringify(doc);
   }
 
   get endpoint(): string {

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { LabwireClient, convertValue, type TlsOptions } from '../../client/index.js';
-import { LabwireError, makeCommand, formatCommand, type Command, type WireValue } from '../../wire/index.js';
+import { LabwireError, makeCommand, formatCommand, type Command, type DescribeDoc, type WireValue } from '../../wire/index.js';
 import type { MonitorUpdate, PeerState } from '../../monitor/types.js';
 import type { LogEntry } from '../../archive/types.js';
 import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
@@ -150,6 +150,8 @@ export class SecopNode {
   private readonly links: DaemonLink[] = [];
   /** Devices reached through the monitor, by its client name. */
   private readonly monitorLinks = new Map<string, MonitorLink>();
+  /** Devices left out for a module-name clash, with their describe (JSON) and the clash: logged once for each. */
+  private readonly leftOut = new Map<string, string>();
   private unfollowMonitor: (() => void) | undefined;
   private readonly modules = new Map<string, { module: SecopModule; link: DeviceLink }>();
   private readonly peers = new Set<Peer>();
@@ -278,6 +280,9 @@ export class SecopNode {
 
   private onMonitorPeer(monitor: SecopMonitor, state: PeerState): void {
     const link = this.monitorLinks.get(state.name);
+    // A daemon restarted with other site limits, or other parameters or commands: the monitor
+    // describes it anew, and its modules are built again from that describe.
+    if (link && state.describe && JSON.stringify(state.describe) !== link.describedAs) return this.redescribe(link, state, state.describe);
     if (link) {
       const { changed, linkChanged } = link.sync(state);
       if (changed.length > 0) this.onValues(link, changed);
@@ -288,14 +293,52 @@ export class SecopNode {
     if (state.protocol !== 'labwire' || !state.describe) return;
     const added = new MonitorLink(monitor, state.name, state.describe, (l, names) => this.onValues(l, names), this.opts.logger);
     const clash = this.clash(added);
-    if (clash) {
-      this.opts.logger.error(`SECoP node: ${clash}; ${state.name} is left out`);
-      return;
-    }
+    if (clash) return this.leaveOut(state.name, added.describedAs, clash);
+    this.leftOut.delete(state.name);
     added.sync(state);
     this.monitorLinks.set(state.name, added);
     this.addModules(added);
     this.opts.logger.info({ device: state.name, modules: added.modules.map((m) => m.name) }, 'SECoP node: device added');
+  }
+
+  /**
+   * Replaces a device's modules with those of its new describe: min/max, parameters and commands
+   * as the daemon has them now. Activated peers get every value and status of the new modules (a
+   * SECoP node cannot push a new description: a client sees it at its next `describe`).
+   */
+  private redescribe(link: MonitorLink, state: PeerState, doc: DescribeDoc): void {
+    for (const m of link.modules) {
+      this.modules.delete(m.name.toLowerCase());
+      this.lastStatus.delete(m.name);
+    }
+    link.rebuild(doc);
+    const clash = this.clash(link);
+    if (clash) {
+      this.monitorLinks.delete(state.name);
+      this.leaveOut(state.name, link.describedAs, clash);
+    } else {
+      this.addModules(link);
+      const { linkChanged } = link.sync(state);
+      this.onValues(link, [...link.values.keys()]);
+      if (linkChanged) this.onConnection(link, state.connected);
+      this.opts.logger.info({ device: state.name, modules: link.modules.map((m) => m.name) }, 'SECoP node: device described anew; its modules are rebuilt');
+    }
+    // The old modules are gone: a device left out for one of their names may fit now.
+    for (const name of [...this.leftOut.keys()]) {
+      const other = name === state.name ? undefined : this.opts.monitor?.peer(name);
+      if (other) this.onMonitorPeer(this.opts.monitor!, other);
+    }
+  }
+
+  /**
+   * A device whose modules clash with another's stays out of the node; it is tried again at each
+   * of its `peer` events, but the clash is logged once per device, describe and clash.
+   */
+  private leaveOut(name: string, describedAs: string, clash: string): void {
+    const key = `${describedAs}\u0000${clash}`;
+    if (this.leftOut.get(name) === key) return;
+    this.leftOut.set(name, key);
+    this.opts.logger.error(`SECoP node: ${clash}; ${name} is left out`);
   }
 
   // ---- connections -------------------------------------------------------------------------------
