@@ -211,6 +211,29 @@ class WsClient {
   }
 }
 
+describe('SECoP node on its own (labwire secop): a daemon restarted with another describe', () => {
+  it('has its modules rebuilt: the new limit in describe, check and change', async () => {
+    const bath = new FakeDaemon({ values: { setpoint: 5 } });
+    await bath.start();
+    try {
+      const n = await node({ name: 'solo', daemons: [{ host: '127.0.0.1', port: bath.port }] });
+      const c = await client(n.port);
+      type Doc = { modules: Record<string, { accessibles: Record<string, { datainfo: { max?: number } }> }> };
+      const max = async (): Promise<number | undefined> => ((await c.request('describe', 'describing')).data as Doc).modules.fake!.accessibles.target!.datainfo.max;
+      expect(await max()).toBe(40);
+      await bath.stop();
+      bath.setpointMax = 60;
+      await bath.start();
+      await eventually(async () => expect(await max()).toBe(60), 30_000, 200);
+      expect((await c.request('check fake:target 50', 'checked', 'fake:target')).action).toBe('checked');
+      await eventually(async () => expect((await c.request('change fake:target 50', 'changed', 'fake:target')).line).toMatch(/^changed fake:target \[50,/), 15_000, 200);
+      expect(((await c.request('check fake:target 61', 'checked', 'fake:target')).data as [string])[0]).toBe('RangeError');
+    } finally {
+      await bath.stop();
+    }
+  }, 60_000);
+});
+
 describe('SECoP over WebSocket (first bytes GET /)', () => {
   it('upgrades, answers each TEXT frame as one SECoP message, in frames of its own', async () => {
     const n = await node();

@@ -194,7 +194,7 @@ export class SecopNode {
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 15_000,
         backoff: { initialMs: 200, maxMs: 2000 },
       });
-      const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger);
+      const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger, (l, before) => this.onDaemonDescribed(l, before));
       client.on('log', (e: { level: string; message: string }) => this.onLog(link, e.level, e.message));
       this.links.push(link);
       await link.start();
@@ -328,6 +328,23 @@ export class SecopNode {
       const other = name === state.name ? undefined : this.opts.monitor?.peer(name);
       if (other) this.onMonitorPeer(this.opts.monitor!, other);
     }
+  }
+
+  /** A daemon the node connects to came back with another describe: its modules replace the old ones. */
+  private onDaemonDescribed(link: DaemonLink, before: SecopModule[]): void {
+    for (const m of before) {
+      this.modules.delete(m.name.toLowerCase());
+      this.lastStatus.delete(m.name);
+    }
+    const clash = this.clash(link);
+    if (clash) {
+      // Not fatal once running: the daemon's modules are out of the node until it is restarted.
+      this.opts.logger.error(`SECoP node: ${clash}; ${link.endpoint} is left out`);
+      link.modules = [];
+      return;
+    }
+    this.addModules(link);
+    this.opts.logger.info({ daemon: link.endpoint, modules: link.modules.map((m) => m.name) }, 'SECoP node: daemon described anew; its modules are rebuilt');
   }
 
   /**
