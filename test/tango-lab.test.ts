@@ -34,6 +34,14 @@ describe('tango in the lab file', () => {
     expect(parseLabConfig(yaml('tango: { port: 10000, listen: 0.0.0.0 }'), path.join(dir, 'lab.yaml'), dir).tango?.listen).toBe('0.0.0.0');
   });
 
+  it('refuses tango: when a lab daemon listens with TLS, naming the daemon (the gateway speaks plain TCP only)', () => {
+    const text = yaml('tango: { port: 10000 }').replace('limits: { setpoint: { max: 30 } } }', 'limits: { setpoint: { max: 30 } }, tls: { cert: server.pem, key: server.key } }');
+    expect(text).toMatch(/tls: \{ cert: server\.pem/);
+    expect(() => parseLabConfig(text, path.join(dir, 'lab.yaml'), dir)).toThrow(/the Tango gateway cannot reach daemon "chiller": it listens with TLS, which the gateway does not speak yet/);
+    // Without tango: the same daemon is fine as far as this check goes.
+    expect(() => parseLabConfig(yaml('').replace('limits: { setpoint: { max: 30 } } }', 'limits: { setpoint: { max: 30 } }, tls: { cert: server.pem, key: server.key } }'), path.join(dir, 'lab.yaml'), dir)).not.toThrow(/Tango/);
+  });
+
   it.skipIf(!HAVE_TANGO)('labwire up serves the lab\'s daemons as Tango devices: a write is audited as the gateway (its own token, not the monitor\'s forward one); State goes MOVING then ON', async () => {
     fs.writeFileSync(path.join(dir, 'tokens.txt'), 'operator monitor-token-0123456789 monitor\n');
     const port = await freePort();

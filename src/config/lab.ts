@@ -394,6 +394,11 @@ export const labConfigSchema = z
       else onBus.set(at, d.name);
     });
     lab.daemons.forEach((d, i) => {
+      // The gateway (gateways/tango/labwire_wire.py) connects over plain TCP only: refused here
+      // rather than a gateway that never reaches the daemon.
+      if (lab.tango && d.tls) {
+        ctx.addIssue({ code: 'custom', path: ['daemons', i, 'tls'], message: `the Tango gateway cannot reach daemon "${d.name}": it listens with TLS, which the gateway does not speak yet; remove tango: from the lab file, or serve this daemon without tls: on a loopback address (docs/facilities.md, "Tango and TLS")` });
+      }
       if (d.tls?.ca !== undefined && lab.monitor.peerTls?.cert === undefined) {
         ctx.addIssue({ code: 'custom', path: ['daemons', i, 'tls', 'ca'], message: `daemon "${d.name}" requires client certificates, so the monitor needs one: set monitor.peerTls.cert and monitor.peerTls.key (issued by this CA)` });
       }

@@ -44,6 +44,10 @@ export class FakeDaemon {
   readonly subscribed = new Map<LineConnection, string[] | null>();
   /** Delay before answering get_status (ms), to provoke timeouts. */
   statusDelayMs = 0;
+  /** The setpoint's site limit, in describe and in what `set` accepts; change it and restart for a daemon with new limits. */
+  setpointMax = 40;
+  /** Parameters beyond the fixed ones in describe (give them values too), e.g. a parameter a newer daemon gained. */
+  extraParams: DescribeDoc['params'] = {};
   private server: net.Server | null = null;
   port = 0;
 
@@ -99,10 +103,11 @@ export class FakeDaemon {
       readOnly: false,
       params: {
         temperature: { type: 'float', unit: '°C', readonly: true, description: 'bath temperature' },
-        setpoint: { type: 'float', unit: '°C', readonly: false, min: -20, max: 40, description: 'setpoint' },
+        setpoint: { type: 'float', unit: '°C', readonly: false, min: -20, max: this.setpointMax, description: 'setpoint' },
         state: { type: 'enum', values: ['idle', 'busy'], readonly: true, description: 'state' },
         running: { type: 'bool', readonly: false, description: 'pump running' },
         code: { type: 'string', readonly: true, description: 'a code that looks like a number' },
+        ...this.extraParams,
       },
       commands: { start: { description: 'start', write: true, args: {} } },
     };
@@ -170,7 +175,7 @@ export class FakeDaemon {
         case 'set': {
           for (const [k, v] of Object.entries(cmd.kwargs)) {
             if (!(k in this.values)) return fail('NoSuchParameter', `no parameter ${k}`);
-            if (k === 'setpoint' && Number(v) > 40) return fail('RangeError', `setpoint ${v} °C is above the limit of 40 °C`);
+            if (k === 'setpoint' && Number(v) > this.setpointMax) return fail('RangeError', `setpoint ${v} °C is above the limit of ${this.setpointMax} °C`);
           }
           const readBack = this.options.readBack ?? ((_k: string, v: WireValue) => v);
           const applied = Object.fromEntries(Object.entries(cmd.kwargs).map(([k, v]) => [k, readBack(k, Number.isNaN(Number(v)) ? v : Number(v))]));

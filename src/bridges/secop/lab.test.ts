@@ -52,6 +52,51 @@ describe('secop in the lab file', () => {
     }
   }, 90_000);
 
+  it('under labwire up a change is followed by the status codes: the Julabo BUSY (3xx) then IDLE (100); Cryo-con loop 1 to 77 BUSY then IDLE', async () => {
+    fs.writeFileSync(path.join(dir, 'tokens.txt'), 'operator monitor-token-0123456789 monitor\n');
+    // A quick bath and a Cryo-con that settle within seconds (the defaults settle in 30 s).
+    const text = yaml(['secop: { listen: "127.0.0.1:0" }'].join('\n'))
+      .replace('options: { byteTiming: false }', 'options: { byteTiming: false }, timeScale: 20')
+      .replace('auditFile: audit.jsonl,', 'auditFile: audit.jsonl, options: { settleSeconds: 1, tolerance: 0.5 },')
+      .replace('daemons:\n', 'daemons:\n  - { name: cryo, type: cryocon, link: "sim:cc", options: { settleSeconds: 1 } }\n')
+      .replace('simulators:\n', 'simulators:\n  - { name: cc, type: cryocon, timeScale: 2000, options: { noise: 0 } }\n');
+    expect(text).toMatch(/settleSeconds: 1, tolerance/);
+    expect(text).toMatch(/type: cryocon, link/);
+    const config = parseLabConfig(text, path.join(dir, 'lab.yaml'), dir);
+    const lab = await startLab({ ...config, data: path.join(dir, 'data3') }, silentLogger());
+    let c: SpecClient | undefined;
+    type Report = [[number, string], { t: number }];
+    const code = (m: { data: unknown }): number => (m.data as Report)[0][0];
+    try {
+      c = await SpecClient.connect(lab.secop!.port);
+      const client = c;
+      const doc = (await c.request('describe', 'describing')).data as { modules: Record<string, { interface_classes: string[] }> };
+      expect(doc.modules.chiller!.interface_classes[0]).toBe('Drivable');
+      expect(doc.modules.cryo_loop1!.interface_classes[0]).toBe('Drivable');
+      await c.request('activate', 'active');
+      // Wait until the bath reads steadily IDLE before moving it.
+      await eventually(async () => expect(code(await client.request('read chiller:status', 'reply', 'chiller:status'))).toBe(100), 30_000, 200);
+      const now = (await c.request('read chiller:value', 'reply', 'chiller:value')).data as [number];
+      const target = Math.min(29, Math.round(now[0]) + 3);
+      let mark = c.messages.length;
+      const changed = await c.request(`change chiller:target ${target}`, 'changed', 'chiller:target');
+      expect(changed.line).toMatch(/^changed chiller:target /);
+      const busy = await c.next((m) => m.action === 'update' && m.specifier === 'chiller:status' && code(m) >= 300 && code(m) < 400, mark, 30_000);
+      await c.next((m) => m.action === 'update' && m.specifier === 'chiller:status' && code(m) === 100, c.messages.indexOf(busy), 60_000);
+
+      mark = c.messages.length;
+      const loop = await c.request('change cryo_loop1:target 77', 'changed', 'cryo_loop1:target');
+      expect((loop.data as [number])[0]).toBe(77);
+      const loopBusy = await c.next((m) => m.action === 'update' && m.specifier === 'cryo_loop1:status' && code(m) >= 300 && code(m) < 400, mark, 30_000);
+      await c.next((m) => m.action === 'update' && m.specifier === 'cryo_loop1:status' && code(m) === 100, c.messages.indexOf(loopBusy), 60_000);
+      const value = await c.request('read cryo_loop1:value', 'reply', 'cryo_loop1:value');
+      expect(Math.abs((value.data as [number])[0] - 77)).toBeLessThan(0.5);
+    } finally {
+      c?.close();
+      await lab.close();
+    }
+  }, 120_000);
+
   it('serves the devices the monitor watches beyond the lab: a peer daemon and a lower monitor\'s device (room1/cryo → room1_cryo)', async () => {
     // A daemon the lab does not start, and a lower monitor "room1" watching another one as "cryo".
     const remote = new FakeDaemon({ token: BRIDGE_LAB_TOKEN, values: { temperature: 4.2, setpoint: 5 } });

@@ -74,6 +74,8 @@ export class DaemonLink extends DeviceLink {
     private readonly onChange: (link: DeviceLink, names: string[]) => void,
     private readonly onConnection: (link: DeviceLink, up: boolean) => void,
     logger: Logger,
+    /** The daemon came back with another describe: `modules` are rebuilt, `before` are those they replace. */
+    private readonly onDescribed: (link: DaemonLink, before: SecopModule[]) => void = () => undefined,
   ) {
     super(logger);
   }
@@ -92,7 +94,9 @@ export class DaemonLink extends DeviceLink {
     this.modules = modulesOf(this.doc);
     await this.refresh();
     this.client.on('connected', () => {
-      this.refresh()
+      // A restarted daemon may have other site limits, parameters or commands.
+      this.redescribe()
+        .then(() => this.refresh())
         .then(() => this.onConnection(this, true))
         .catch((err: unknown) => this.logger.warn({ err, daemon: this.client.endpoint }, 'SECoP node: reading the daemon after a reconnect failed'));
     });
@@ -102,6 +106,15 @@ export class DaemonLink extends DeviceLink {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  private async redescribe(): Promise<void> {
+    const doc = await this.client.describe();
+    if (JSON.stringify(doc) === JSON.stringify(this.doc)) return;
+    const before = this.modules;
+    this.doc = doc;
+    this.modules = modulesOf(doc);
+    this.onDescribed(this, before);
   }
 
   async refresh(): Promise<void> {
@@ -153,6 +166,8 @@ export type SecopMonitor = Pick<MonitorView, 'name' | 'peers' | 'peer' | 'send' 
  */
 export class MonitorLink extends DeviceLink {
   private connected = false;
+  /** The describe the modules were built from (its JSON), to tell a re-description from a repeat. */
+  describedAs = '';
 
   constructor(
     private readonly monitor: SecopMonitor,
@@ -162,7 +177,13 @@ export class MonitorLink extends DeviceLink {
     logger: Logger,
   ) {
     super(logger);
-    this.modules = modulesOf(doc, client);
+    this.rebuild(doc);
+  }
+
+  /** Builds the modules from a describe: the first one, or a new one after the daemon changed (limits, parameters). */
+  rebuild(doc: DescribeDoc): void {
+    this.modules = modulesOf(doc, this.client);
+    this.describedAs = JSON.stringify(doc);
   }
 
   get endpoint(): string {

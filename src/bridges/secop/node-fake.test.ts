@@ -10,7 +10,7 @@ import { eventually } from '../../testing/eventually.js';
 import { silentLogger } from '../../util/logger.js';
 import { SecopNode } from './node.js';
 import { SpecClient, type Msg } from './test-helpers.js';
-import { OP, WsDecoder, acceptKey, encodeFrame } from './websocket.js';
+import { MAX_HANDSHAKE_BYTES, OP, WsDecoder, acceptKey, encodeFrame } from './websocket.js';
 
 const logger = silentLogger();
 const IDN = 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0';
@@ -211,6 +211,29 @@ class WsClient {
   }
 }
 
+describe('SECoP node on its own (labwire secop): a daemon restarted with another describe', () => {
+  it('has its modules rebuilt: the new limit in describe, check and change', async () => {
+    const bath = new FakeDaemon({ values: { setpoint: 5 } });
+    await bath.start();
+    try {
+      const n = await node({ name: 'solo', daemons: [{ host: '127.0.0.1', port: bath.port }] });
+      const c = await client(n.port);
+      type Doc = { modules: Record<string, { accessibles: Record<string, { datainfo: { max?: number } }> }> };
+      const max = async (): Promise<number | undefined> => ((await c.request('describe', 'describing')).data as Doc).modules.fake!.accessibles.target!.datainfo.max;
+      expect(await max()).toBe(40);
+      await bath.stop();
+      bath.setpointMax = 60;
+      await bath.start();
+      await eventually(async () => expect(await max()).toBe(60), 30_000, 200);
+      expect((await c.request('check fake:target 50', 'checked', 'fake:target')).action).toBe('checked');
+      await eventually(async () => expect((await c.request('change fake:target 50', 'changed', 'fake:target')).line).toMatch(/^changed fake:target \[50,/), 15_000, 200);
+      expect(((await c.request('check fake:target 61', 'checked', 'fake:target')).data as [string])[0]).toBe('RangeError');
+    } finally {
+      await bath.stop();
+    }
+  }, 60_000);
+});
+
 describe('SECoP over WebSocket (first bytes GET /)', () => {
   it('upgrades, answers each TEXT frame as one SECoP message, in frames of its own', async () => {
     const n = await node();
@@ -263,5 +286,50 @@ describe('SECoP over WebSocket (first bytes GET /)', () => {
     await eventually(() => expect(text).toMatch(/^HTTP\/1\.1 400 /), 15_000);
     raw.destroy();
   });
+
+  /**
+   * A client that keeps its side open and sending after the node refused its handshake (400) or
+   * closed the WebSocket (1002, 1009): the node reads none of it and cuts the connection itself.
+   */
+  async function keepsSending(port: number, preamble: Buffer[], expectFirst: (received: Buffer) => boolean): Promise<void> {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = Buffer.alloc(0);
+    let closed = false;
+    s.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+    s.on('error', () => undefined);
+    s.on('close', () => (closed = true));
+    await new Promise((r) => s.once('connect', r));
+    for (const p of preamble) s.write(p);
+    await eventually(() => expect(expectFirst(received)).toBe(true), 15_000);
+    // The server's FIN has come; this client does not end its side and keeps writing.
+    // It learns of the node's close by a reset to one of its writes: bounded, about 15 s at most.
+    const junk = Buffer.alloc(256 * 1024, 0x41);
+    for (let i = 0; i < 600 && !closed && !s.destroyed; i++) {
+      s.write(junk);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(closed).toBe(true);
+    s.destroy();
+  }
+
+  it('after a 400, a 1002 or a 1009 the node reads no more of a half-open client that keeps sending, and closes it', async () => {
+    const n = await node({ maxLineLength: 1024 });
+    const key = randomBytes(16).toString('base64');
+    const upgrade = Buffer.from(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    const has = (b: Buffer, text: string): boolean => b.includes(Buffer.from(text, 'latin1'));
+    const closeCode = (b: Buffer, code: number): boolean => {
+      const at = b.indexOf(Buffer.from([0x88, 0x02]));
+      return at >= 0 && b.length >= at + 4 && b.readUInt16BE(at + 2) === code;
+    };
+    await keepsSending(n.port, [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], (b) => has(b, 'HTTP/1.1 400 '));
+    await keepsSending(n.port, [upgrade, encodeFrame(OP.text, Buffer.from('*IDN?'))], (b) => closeCode(b, 1002));
+    // A frame head that declares 1 GiB.
+    await keepsSending(n.port, [upgrade, Buffer.from([0x81, 0xff, 0, 0, 0, 0, 0x40, 0, 0, 0])], (b) => closeCode(b, 1009));
+    // Only the handshakes and the first frames were ever held, not the megabytes after them.
+    expect(n.counters.maxHeldWsBytes).toBeLessThanOrEqual(MAX_HANDSHAKE_BYTES);
+    // The node still serves others.
+    const c = await client(n.port);
+    expect((await c.request('*IDN?', IDN)).line).toBe(IDN);
+  }, 60_000);
 });
 

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { LabwireClient, convertValue, type TlsOptions } from '../../client/index.js';
-import { LabwireError, makeCommand, formatCommand, type Command, type WireValue } from '../../wire/index.js';
+import { LabwireError, makeCommand, formatCommand, type Command, type DescribeDoc, type WireValue } from '../../wire/index.js';
 import type { MonitorUpdate, PeerState } from '../../monitor/types.js';
 import type { LogEntry } from '../../archive/types.js';
 import { ConnectionSlots, LISTENER_DEFAULTS } from '../../server/index.js';
@@ -127,7 +127,15 @@ interface Peer {
   logging: Map<string, number>;
   /** The WebSocket variant: every message goes as one TEXT frame. */
   ws: boolean;
+  /**
+   * The node has ended the connection (a refused handshake, a WebSocket close): what the client
+   * still sends is not read, and the socket is destroyed after CLOSE_GRACE_MS if it stays open.
+   */
+  closing: boolean;
 }
+
+/** How long a connection the node has ended may stay open for its last bytes to reach the client. */
+const CLOSE_GRACE_MS = 1000;
 
 /** SECoP log levels, lowest first; `logging <module> "off"` (or false) switches a module off. */
 const LOG_LEVELS = ['debug', 'info', 'error'] as const;
@@ -142,6 +150,8 @@ export class SecopNode {
   private readonly links: DaemonLink[] = [];
   /** Devices reached through the monitor, by its client name. */
   private readonly monitorLinks = new Map<string, MonitorLink>();
+  /** Devices left out for a module-name clash, with their describe (JSON) and the clash: logged once for each. */
+  private readonly leftOut = new Map<string, string>();
   private unfollowMonitor: (() => void) | undefined;
   private readonly modules = new Map<string, { module: SecopModule; link: DeviceLink }>();
   private readonly peers = new Set<Peer>();
@@ -149,9 +159,11 @@ export class SecopNode {
   /**
    * What the node's framing did, for tests and diagnosis: request lines refused as too long,
    * connections refused by the slots, and the most bytes of one unfinished line it ever held
-   * (never above maxLineLength: an over-long line is dropped as it arrives).
+   * (never above maxLineLength: an over-long line is dropped as it arrives), and the most bytes of
+   * an unfinished WebSocket handshake or frame (never above MAX_HANDSHAKE_BYTES or maxLineLength
+   * plus one read chunk: after a refused handshake or a close nothing more is read).
    */
-  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0 };
+  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0, maxHeldWsBytes: 0 };
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
@@ -182,7 +194,7 @@ export class SecopNode {
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 15_000,
         backoff: { initialMs: 200, maxMs: 2000 },
       });
-      const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger);
+      const link = new DaemonLink(client, (l, names) => this.onValues(l, names), (l, up) => this.onConnection(l, up), this.opts.logger, (l, before) => this.onDaemonDescribed(l, before));
       client.on('log', (e: { level: string; message: string }) => this.onLog(link, e.level, e.message));
       this.links.push(link);
       await link.start();
@@ -268,6 +280,9 @@ export class SecopNode {
 
   private onMonitorPeer(monitor: SecopMonitor, state: PeerState): void {
     const link = this.monitorLinks.get(state.name);
+    // A daemon restarted with other site limits, or other parameters or commands: the monitor
+    // describes it anew, and its modules are built again from that describe.
+    if (link && state.describe && JSON.stringify(state.describe) !== link.describedAs) return this.redescribe(link, state, state.describe);
     if (link) {
       const { changed, linkChanged } = link.sync(state);
       if (changed.length > 0) this.onValues(link, changed);
@@ -278,14 +293,69 @@ export class SecopNode {
     if (state.protocol !== 'labwire' || !state.describe) return;
     const added = new MonitorLink(monitor, state.name, state.describe, (l, names) => this.onValues(l, names), this.opts.logger);
     const clash = this.clash(added);
-    if (clash) {
-      this.opts.logger.error(`SECoP node: ${clash}; ${state.name} is left out`);
-      return;
-    }
+    if (clash) return this.leaveOut(state.name, added.describedAs, clash);
+    this.leftOut.delete(state.name);
     added.sync(state);
     this.monitorLinks.set(state.name, added);
     this.addModules(added);
     this.opts.logger.info({ device: state.name, modules: added.modules.map((m) => m.name) }, 'SECoP node: device added');
+  }
+
+  /**
+   * Replaces a device's modules with those of its new describe: min/max, parameters and commands
+   * as the daemon has them now. Activated peers get every value and status of the new modules (a
+   * SECoP node cannot push a new description: a client sees it at its next `describe`).
+   */
+  private redescribe(link: MonitorLink, state: PeerState, doc: DescribeDoc): void {
+    for (const m of link.modules) {
+      this.modules.delete(m.name.toLowerCase());
+      this.lastStatus.delete(m.name);
+    }
+    link.rebuild(doc);
+    const clash = this.clash(link);
+    if (clash) {
+      this.monitorLinks.delete(state.name);
+      this.leaveOut(state.name, link.describedAs, clash);
+    } else {
+      this.addModules(link);
+      const { linkChanged } = link.sync(state);
+      this.onValues(link, [...link.values.keys()]);
+      if (linkChanged) this.onConnection(link, state.connected);
+      this.opts.logger.info({ device: state.name, modules: link.modules.map((m) => m.name) }, 'SECoP node: device described anew; its modules are rebuilt');
+    }
+    // The old modules are gone: a device left out for one of their names may fit now.
+    for (const name of [...this.leftOut.keys()]) {
+      const other = name === state.name ? undefined : this.opts.monitor?.peer(name);
+      if (other) this.onMonitorPeer(this.opts.monitor!, other);
+    }
+  }
+
+  /** A daemon the node connects to came back with another describe: its modules replace the old ones. */
+  private onDaemonDescribed(link: DaemonLink, before: SecopModule[]): void {
+    for (const m of before) {
+      this.modules.delete(m.name.toLowerCase());
+      this.lastStatus.delete(m.name);
+    }
+    const clash = this.clash(link);
+    if (clash) {
+      // Not fatal once running: the daemon's modules are out of the node until it is restarted.
+      this.opts.logger.error(`SECoP node: ${clash}; ${link.endpoint} is left out`);
+      link.modules = [];
+      return;
+    }
+    this.addModules(link);
+    this.opts.logger.info({ daemon: link.endpoint, modules: link.modules.map((m) => m.name) }, 'SECoP node: daemon described anew; its modules are rebuilt');
+  }
+
+  /**
+   * A device whose modules clash with another's stays out of the node; it is tried again at each
+   * of its `peer` events, but the clash is logged once per device, describe and clash.
+   */
+  private leaveOut(name: string, describedAs: string, clash: string): void {
+    const key = `${describedAs}\u0000${clash}`;
+    if (this.leftOut.get(name) === key) return;
+    this.leftOut.set(name, key);
+    this.opts.logger.error(`SECoP node: ${clash}; ${name} is left out`);
   }
 
   // ---- connections -------------------------------------------------------------------------------
@@ -301,7 +371,7 @@ export class SecopNode {
       socket.destroy();
       return;
     }
-    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map(), ws: false };
+    const peer: Peer = { socket, address: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, active: false, closed: false, logging: new Map(), ws: false, closing: false };
     this.peers.add(peer);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
@@ -389,6 +459,8 @@ export class SecopNode {
       } catch (err) {
         if (err instanceof WsError) return wsFail(err);
         throw err;
+      } finally {
+        if (decoder.heldBytes > this.counters.maxHeldWsBytes) this.counters.maxHeldWsBytes = decoder.heldBytes;
       }
       for (const m of messages) {
         if (peer.closed) return;
@@ -401,9 +473,12 @@ export class SecopNode {
       }
     };
     socket.on('data', (chunk: Buffer) => {
+      // Ended by the node: the rest is dropped unread, not buffered or parsed again.
+      if (peer.closing) return;
       if (mode === 'lines') return onLines(chunk);
       if (mode === 'ws') return onFrames(chunk);
       held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+      if (mode === 'ws-head' && held.length > this.counters.maxHeldWsBytes) this.counters.maxHeldWsBytes = held.length;
       if (mode === 'sniff') {
         const first = held.subarray(0, 5).toString('latin1');
         if (held.length < 5 && 'GET /'.startsWith(first)) return;
@@ -414,6 +489,7 @@ export class SecopNode {
           return onLines(data);
         }
         mode = 'ws-head';
+        if (held.length > this.counters.maxHeldWsBytes) this.counters.maxHeldWsBytes = held.length;
       }
       const end = held.indexOf('\r\n\r\n');
       if (end < 0) {
@@ -421,11 +497,12 @@ export class SecopNode {
         return;
       }
       const { ok, response } = handshakeResponse(held.subarray(0, end).toString('latin1'));
-      socket.write(response);
       if (!ok) {
-        socket.end();
+        held = Buffer.alloc(0);
+        this.endConnection(peer, response);
         return;
       }
+      socket.write(response);
       peer.ws = true;
       mode = 'ws';
       const rest = held.subarray(end + 4);
@@ -442,7 +519,7 @@ export class SecopNode {
   }
 
   private send(peer: Peer, line: string): void {
-    if (peer.socket.destroyed) return;
+    if (peer.socket.destroyed || peer.closing) return;
     // A peer that reads nothing must not make the node buffer without bound.
     if (peer.socket.writableLength > MAX_QUEUED_OUTPUT) {
       peer.socket.destroy();
@@ -456,10 +533,24 @@ export class SecopNode {
 
   /** Ends a WebSocket connection with a close frame (RFC 6455 §5.5.1). */
   private closeWs(peer: Peer, code: number): void {
-    if (peer.socket.destroyed) return;
     const body = Buffer.alloc(2);
     body.writeUInt16BE(code, 0);
-    peer.socket.end(encodeFrame(OP.close, body));
+    this.endConnection(peer, encodeFrame(OP.close, body));
+  }
+
+  /**
+   * Ends a connection with its last bytes: nothing more is read or answered (queued requests are
+   * dropped), and a client that keeps its side open and sending is cut after a short grace.
+   */
+  private endConnection(peer: Peer, last: Buffer | string): void {
+    if (peer.socket.destroyed || peer.closing) return;
+    peer.closing = true;
+    peer.closed = true;
+    const socket = peer.socket;
+    socket.end(last);
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private async handle(peer: Peer, line: string): Promise<void> {

@@ -81,6 +81,11 @@ export class WsDecoder {
     private readonly requireMask = true,
   ) {}
 
+  /** Bytes held for a frame not yet whole and the fragments of an unfinished message. */
+  get heldBytes(): number {
+    return this.buf.length + this.fragmentBytes;
+  }
+
   push(chunk: Buffer): WsMessage[] {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const out: WsMessage[] = [];
