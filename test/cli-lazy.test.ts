@@ -4,7 +4,7 @@
  * database drivers or the metrics library. Checked by the modules a child process evaluates
  * (test/helpers/module-log.mjs), not by timing.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,4 +83,12 @@ describe('CLI start-up', () => {
     }
     expect(runs[0]!.stdout).toBe(runs[2]!.stdout);
   }, 120_000);
+
+  it('the README\'s `export PATH="$PWD/bin:$PATH"` makes `labwire` a command (bin/labwire, not only bin/labwire.js)', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain('export PATH="$PWD/bin:$PATH"');
+    // The built CLI (npm test builds first), found on PATH by its bare name, as a newcomer types it.
+    const out = execFileSync('labwire', ['--version'], { cwd: tmp, env: { ...process.env, PATH: `${path.join(ROOT, 'bin')}${path.delimiter}${process.env.PATH ?? ''}` }, encoding: 'utf8' });
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  }, 60_000);
 });
