@@ -55,6 +55,8 @@ describe.skipIf(!haveChromium)('card plots of a demo-like lab', () => {
   it('draws the Cryo-con "Cryostat temperatures" and "Loop outputs" and the Arbin "Channel 1" plots', async () => {
     const { page } = browser;
     await page.goto(`${lab.web.url}#/devices`);
+    // The same card is grouped (issue 15: "a grouped Cryo-con card with a working plot").
+    await expect.poll(() => page.getByTestId('device-cryocon').locator('[data-testid^="group-cryocon-"]').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(8);
     for (const id of ['plot-cryocon-temperatures', 'plot-cryocon-heaters', 'plot-arbin-ch1']) {
       await expect.poll(() => page.getByTestId(id).locator('canvas').count(), { timeout: 20_000 }).toBe(1);
       await expect.poll(() => points(page, id), { timeout: 20_000 }).toBeGreaterThan(1);
