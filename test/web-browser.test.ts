@@ -211,3 +211,53 @@ describe.skipIf(!haveChromium)('login and read-only in headless Chromium', () =>
     await expect.poll(() => page.getByLabel('Token').count(), { timeout: 5000 }).toBe(1);
   });
 });
+
+describe.skipIf(!haveChromium)('the next person at the page in headless Chromium', () => {
+  let browser: TestBrowser;
+  let web: WebServer;
+
+  beforeAll(async () => {
+    browser = await openBrowser();
+    web = await startWeb({
+      monitor: new FakeMonitor(),
+      port: 0,
+      logger: silentLogger(),
+      tokens: parseTokenFile('operator alice-token-0123456789 alice\noperator bob-token-01234567890 bob', 'test'),
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.close();
+  });
+
+  it("sees none of the previous user's console transcript, command history or log filter after a log out", async () => {
+    const { page } = browser;
+    const logIn = async (token: string): Promise<void> => {
+      await page.getByLabel('Token').fill(token);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByTestId('nav-console').waitFor({ timeout: 10_000 });
+    };
+    await page.goto(`${web.url}#/console`);
+    await logIn('alice-token-0123456789');
+    await page.getByTestId('nav-console').click();
+    const line = page.getByLabel('Command', { exact: true });
+    await line.fill('ping');
+    await line.press('Enter');
+    await expect.poll(() => page.getByTestId('command-output').textContent(), { timeout: 10_000 }).toContain('pong');
+    await page.getByTestId('nav-log').click();
+    await page.getByTestId('messages-search').fill('alice was here');
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Token').waitFor({ timeout: 10_000 });
+
+    await logIn('bob-token-01234567890');
+    await page.getByTestId('nav-console').click();
+    const output = page.getByTestId('command-output');
+    await page.getByLabel('Command', { exact: true }).waitFor({ timeout: 10_000 });
+    expect((await output.count()) === 0 || !(await output.textContent())?.includes('pong')).toBe(true);
+    await page.getByLabel('Command', { exact: true }).press('ArrowUp');
+    expect(await page.getByLabel('Command', { exact: true }).inputValue()).toBe('');
+    await page.getByTestId('nav-log').click();
+    expect(await page.getByTestId('messages-search').inputValue()).toBe('');
+  });
+});

@@ -11,14 +11,14 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Role } from '../../server/roles.js';
 import { AlarmBanner, AlarmPanel } from './alarms.js';
 import { ApiError, api, onUnauthorized } from './api.js';
-import { CommandLine, MessageLog } from './console.js';
+import { CommandLine, MessageLog, forgetConsole } from './console.js';
 import { DeviceCard, stateClass } from './device.js';
 import { slug } from './format.js';
 import { HistoryExplorer } from './history.js';
 import { live, useLive, type LiveState } from './live.js';
 import { Nav, viewLabel } from './nav.js';
 import { Overview } from './overview.js';
-import { routeHref, useRoute, type Route } from './route.js';
+import { forgetViews, routeHref, useRoute, type Route } from './route.js';
 
 interface Session {
   monitor: string;
@@ -171,9 +171,23 @@ function Lab(props: { session: Session; onLogout: () => void }): ComponentChild 
   ]);
 }
 
+/** The identity the page last showed (App's `setSession`). */
+let pageUser: string | null = null;
+
 export function App(): ComponentChild {
-  const [session, setSession] = useState<Session | null>(null);
+  const [session, setSessionState] = useState<Session | null>(null);
   const [error, setError] = useState('');
+  // Whoever is at the page now: when that changes (log out, another token, an expired session),
+  // what the console, the log and the tabs kept for the previous person is forgotten.
+  const setSession = (next: Session): void => {
+    const who = `${next.via}:${next.name}:${next.role ?? ''}`;
+    if (pageUser !== null && pageUser !== who) {
+      forgetConsole();
+      forgetViews();
+    }
+    pageUser = who;
+    setSessionState(next);
+  };
   const load = (): void => {
     api<Session>('/api/session')
       .then(setSession)

@@ -56,7 +56,18 @@ class Transcript {
   device = '';
   /** Lines sent and not answered yet. */
   pending = 0;
+  /** Bumped by `reset`: a reply to a line sent before it belongs to the previous user and is dropped. */
+  generation = 0;
   private readonly listeners = new Set<() => void>();
+
+  /** Forgets everything: another user (or nobody) is now on this page. */
+  reset(): void {
+    this.lines = [];
+    this.device = '';
+    this.pending = 0;
+    this.generation++;
+    this.changed();
+  }
 
   push(...lines: OutLine[]): void {
     this.lines = [...this.lines, ...lines].slice(-MAX_OUTPUT);
@@ -118,17 +129,20 @@ export function CommandLine(props: { devices: DeviceView[]; readOnly: boolean })
       // storage full or disabled: history stays in memory
     }
     setLine('');
+    const generation = t.generation;
     t.pending++;
     t.changed();
     try {
       const r = await sendLine(target, text);
-      t.push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'ok', text: replyText(r) });
+      if (t.generation === generation) t.push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'ok', text: replyText(r) });
     } catch (err) {
       const msg = err instanceof ApiError ? (err.reply ?? `${err.code}: ${err.message}`) : (err as Error).message;
-      t.push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'err', text: msg });
+      if (t.generation === generation) t.push({ kind: 'in', text: `${target}> ${text}` }, { kind: 'err', text: msg });
     } finally {
-      t.pending--;
-      t.changed();
+      if (t.generation === generation) {
+        t.pending--;
+        t.changed();
+      }
     }
   };
 
@@ -192,7 +206,23 @@ export function filterMessages(messages: readonly LogEntry[], f: LogFilter): Log
 }
 
 /** The log's filter, kept outside the component so that it survives the Log tab being left. */
-let logFilter: LogFilter = { search: '', source: '', levels: { error: true, warning: true, success: true, info: true, debug: false } };
+const DEFAULT_LOG_FILTER: LogFilter = { search: '', source: '', levels: { error: true, warning: true, success: true, info: true, debug: false } };
+let logFilter: LogFilter = DEFAULT_LOG_FILTER;
+
+/**
+ * What the console and the log keep for the person at the page — the transcript, the log's
+ * filter, the typed command history — forgotten when that person changes (log out, another
+ * token, an expired session): the next user must not read the previous one's replies.
+ */
+export function forgetConsole(): void {
+  transcript.reset();
+  logFilter = DEFAULT_LOG_FILTER;
+  try {
+    localStorage.removeItem(HISTORY_KEY);
+  } catch {
+    // storage disabled: there is nothing kept
+  }
+}
 
 export function MessageLog(props: { messages: LogEntry[]; dropped: number; devices?: readonly string[] }): ComponentChild {
   const [filter, setFilter] = useState<LogFilter>(logFilter);

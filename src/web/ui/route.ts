@@ -52,6 +52,11 @@ function currentRoute(): Route {
   return r;
 }
 
+/** Forgets every view's last query (the person at the page changed). */
+export function forgetViews(): void {
+  lastQuery.clear();
+}
+
 /** The link of a view's tab: the view as it was last shown on this page, or its default. */
 export function tabHref(view: View): string {
   return routeHref(view, { params: new URLSearchParams(lastQuery.get(view) ?? '') });
