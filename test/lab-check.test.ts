@@ -36,17 +36,22 @@ function write(name: string, text: string): string {
   return file;
 }
 
+/** The problems the loader lists for a lab file, secrets checked, in one ConfigError. */
+function problemsOf(file: string): readonly string[] {
+  let err: unknown;
+  try {
+    loadLabConfig(file, { secrets: true, env: {} });
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(ConfigError);
+  return (err as ConfigError).problems;
+}
+
 describe('a lab file with several problems', () => {
   it('lists every problem, secrets too, in one ConfigError', () => {
     const file = write('four.yaml', FOUR_PROBLEMS);
-    let err: unknown;
-    try {
-      loadLabConfig(file, { secrets: true, env: {} });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems;
+    const problems = problemsOf(file);
     expect(problems).toHaveLength(4);
     expect(problems).toEqual(expect.arrayContaining([
       expect.stringMatching(/^12:\d+: monitor\.archive\.retention\.minute: expected a duration/),
@@ -98,14 +103,7 @@ describe('a lab file with several problems', () => {
       '',
     ].join('\n');
     const file = write('tls-too.yaml', text);
-    let err: unknown;
-    try {
-      loadLabConfig(file, { secrets: true, env: {} });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems;
+    const problems = problemsOf(file);
     expect(problems).toEqual(expect.arrayContaining([
       expect.stringMatching(/^6:\d+: monitor\.archive\.retention\.minute: expected a duration/),
       expect.stringMatching(/^2:\d+: daemons\.chiller\.tokenFile: cannot read missing-tokens\.txt .*ENOENT/),
