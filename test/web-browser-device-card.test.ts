@@ -230,15 +230,21 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     try {
       await input.fill('24');
       await input.press('Enter');
-      await expect.poll(() => form.getByTestId('ok-chiller-setpoint').textContent(), { timeout: 10_000 }).toContain('24');
-      // Leave and come back while it holds: the field must not flash the device's old value.
+      // Leave and come back while it holds: the field must not flash the device's old value. The
+      // wait for the reply and the check run in the page in one go, well inside the 3 s hold
+      // however slow the round trips of a busy machine are.
       const seen = await input.evaluate(async (el: HTMLInputElement) => {
+        const ok = (): boolean => el.closest('[data-testid="form-chiller-setpoint"]')?.querySelector('[data-testid="ok-chiller-setpoint"]')?.textContent?.includes('24') ?? false;
+        const until = Date.now() + 10_000;
+        while (!ok() && Date.now() < until) await new Promise((r) => requestAnimationFrame(r));
+        if (!ok()) return 'no ok reply';
         el.blur();
         el.focus();
         await new Promise((r) => setTimeout(r, 50));
         return el.value;
       });
       expect(seen).toBe('24');
+      expect(await form.getByTestId('ok-chiller-setpoint').textContent()).toContain('24');
       // The device never changed: after the hold the field goes back to it.
       await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe('22');
     } finally {
@@ -273,8 +279,6 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
 
   it('defect 2: during a programme the field follows the setpoint it drives', async () => {
     const card = page.getByTestId('device-chiller');
-    const input = card.getByTestId('form-chiller-setpoint').getByLabel('setpoint');
-    const cell = card.getByTestId('value-chiller-setpoint');
     // A ramp 18 → 26 over 12 s, one step a second (the programme's default tick).
     const yaml = '{points: [{minutes: 0, value: 18}, {minutes: 0.2, value: 26}]}';
     await sendElsewhere(lab, 'chiller', `programme_load param=setpoint format=yaml data="${yaml}"`);
@@ -282,11 +286,18 @@ describe.skipIf(!haveChromium)('the device card and the console in headless Chro
     try {
       const seen = new Set<string>();
       const deadline = Date.now() + 20_000;
+      // The card's value and the field, read together: the programme steps every second, so two
+      // separate reads could straddle a step.
+      const pair = (): Promise<[string, string]> =>
+        card.evaluate((el) => [
+          el.querySelector('[data-testid="value-chiller-setpoint"]')?.textContent ?? '',
+          (el.querySelector('[data-testid="form-chiller-setpoint"] input') as HTMLInputElement | null)?.value ?? '',
+        ]);
       while (seen.size < 3 && Date.now() < deadline) {
-        const shown = await cell.textContent();
+        const [shown] = await pair();
         // Whenever the card shows a new setpoint, the field shows it too.
         if (shown && shown !== '18' && !seen.has(shown)) {
-          await expect.poll(() => input.inputValue(), { timeout: 5000 }).toBe(shown);
+          await expect.poll(async () => { const [c, f] = await pair(); return c === f; }, { timeout: 5000 }).toBe(true);
           seen.add(shown);
         }
         await page.waitForTimeout(100);

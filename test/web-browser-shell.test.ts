@@ -17,6 +17,16 @@ import { haveChromium, openBrowser, warnIfNoChromium, type TestBrowser } from '.
 warnIfNoChromium('web-browser-shell tests');
 
 const VIEWS = ['overview', 'devices', 'alarms', 'history', 'log', 'console'] as const;
+/** What each view shows once its data is in (the widest and tallest parts of it). */
+const FILLED: Record<string, string> = {
+  overview: '[data-testid="tile-value-cryocon-chA_temperature"]:text-matches("\\\\d")',
+  devices: '[data-testid="group-cryocon-chA"]',
+  'device/cryocon': '[data-testid="group-cryocon-loop1"]',
+  alarms: '[data-testid="alarm-history"], [data-testid="alarms-none"]',
+  history: '[data-testid="history"] .hx-list li',
+  log: '[data-testid="messages"] li',
+  console: '[data-testid="view-console"] select option',
+};
 
 async function viewportHasAll(page: Page, testids: string[]): Promise<string[]> {
   const vp = page.viewportSize()!;
@@ -171,7 +181,9 @@ describe.skipIf(!haveChromium)('the shell and the overview in headless Chromium'
       for (const view of [...VIEWS, 'device/cryocon']) {
         await page.goto(`${lab.web.url}#/${view === 'overview' ? '' : view}`);
         await page.getByTestId(`view-${view.split('/')[0]}`).waitFor();
-        await page.waitForTimeout(500);
+        // Measured once the view holds its data, not after a guessed pause: an unrendered view is
+        // narrow and short and would pass on any machine.
+        await page.locator(FILLED[view]!).first().waitFor({ state: 'attached', timeout: 20_000 });
         const m = await page.evaluate(() => ({ width: document.scrollingElement!.scrollWidth, height: document.scrollingElement!.scrollHeight }));
         expect(m.width, view).toBeLessThanOrEqual(390);
         if (!view.startsWith('device')) expect(m.height, view).toBeLessThan(view === 'devices' ? 30_000 : 3000);

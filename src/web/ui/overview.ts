@@ -71,11 +71,10 @@ function useSparkSeries(device: string, params: readonly string[]): Record<strin
     const ctrl = new AbortController();
     const data: Record<string, Points> = {};
     const publish = (): void => setSeries({ ...data });
+    // Memory stays bounded by the window; the last point before it is kept for inWindow to carry.
     const trim = (pts: Points, now: number): Points => {
-      const cut = now - SPARK_WINDOW_MS;
-      let i = 0;
-      while (i < pts.length && pts[i]![0] < cut) i++;
-      return i > 0 ? pts.slice(i) : pts;
+      const i = firstInWindow(pts, now - SPARK_WINDOW_MS);
+      return i > 1 ? pts.slice(i - 1) : pts;
     };
     const to = Date.now();
     for (const name of params) {
@@ -113,6 +112,13 @@ function useSparkSeries(device: string, params: readonly string[]): Record<strin
   return series;
 }
 
+/** Index of the first point at or after `cut` (points are in time order). */
+function firstInWindow(points: Points, cut: number): number {
+  let i = 0;
+  while (i < points.length && points[i]![0] < cut) i++;
+  return i;
+}
+
 /**
  * The points inside the sparkline's window at `now`. The points are trimmed when they are drawn,
  * not when a new value arrives: a steady parameter gets no new values, and its line would
@@ -121,8 +127,7 @@ function useSparkSeries(device: string, params: readonly string[]): Record<strin
  */
 export function inWindow(points: Points, now: number, windowMs = SPARK_WINDOW_MS): Points {
   const cut = now - windowMs;
-  let i = 0;
-  while (i < points.length && points[i]![0] < cut) i++;
+  const i = firstInWindow(points, cut);
   if (i === 0) return points;
   const before = points[i - 1]!;
   const next = points[i];
