@@ -312,6 +312,23 @@ describe('SECoP over WebSocket (first bytes GET /)', () => {
     s.destroy();
   }
 
+  it('a flood of pings from a client that reads nothing costs it its connection, not the node its memory', async () => {
+    const n = await node({ maxQueuedOutput: 256 * 1024 });
+    const { client: w } = await WsClient.connect(n.port);
+    // The client stops reading: every pong the node owes it queues up on the node's side.
+    w.socket.pause();
+    const ping = Buffer.concat(Array.from({ length: 1000 }, () => encodeFrame(OP.ping, Buffer.alloc(125, 0x70), randomBytes(4))));
+    // At most 400 × 131 kB sent: the queue bound plus what the two kernels buffer is far below.
+    for (let i = 0; i < 400 && !w.closed && n.counters.cutOffPeers === 0; i++) {
+      if (!w.socket.write(ping)) await new Promise((r) => setTimeout(r, 10));
+    }
+    await eventually(() => expect(n.counters.cutOffPeers).toBe(1), 15_000);
+    await eventually(() => expect(w.closed).toBe(true), 15_000);
+    // The node still serves others.
+    const c = await client(n.port);
+    expect((await c.request('*IDN?', IDN)).line).toBe(IDN);
+  }, 60_000);
+
   it('after a 400, a 1002 or a 1009 the node reads no more of a half-open client that keeps sending, and closes it', async () => {
     const n = await node({ maxLineLength: 1024 });
     const key = randomBytes(16).toString('base64');

@@ -54,13 +54,14 @@ export interface SecopNodeOptions {
   /** Connections in all and from one address (the listeners' defaults, docs/decisions/0008). */
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  /** Most bytes queued for one peer that does not read before it is cut off (default 16 MiB). */
+  maxQueuedOutput?: number;
   /** How long start() waits for each daemon's first describe (default 15 s). */
   connectTimeoutMs?: number;
   logger: Logger;
 }
 
 export const IDENTIFICATION = 'ISSE&SINE2020,SECoP,V2019-09-16,v1.0';
-const MAX_QUEUED_OUTPUT = 16 * 1024 * 1024;
 /**
  * Requests of one connection waiting to be handled: above either bound the socket is paused (TCP
  * back-pressure reaches the client), and resumed when the queue is down to a quarter. Lines of the
@@ -161,12 +162,14 @@ export class SecopNode {
    * connections refused by the slots, and the most bytes of one unfinished line it ever held
    * (never above maxLineLength: an over-long line is dropped as it arrives), and the most bytes of
    * an unfinished WebSocket handshake or frame (never above MAX_HANDSHAKE_BYTES or maxLineLength
-   * plus one read chunk: after a refused handshake or a close nothing more is read).
+   * plus one read chunk: after a refused handshake or a close nothing more is read), and the peers
+   * cut off because they read nothing while more than maxQueuedOutput waited for them.
    */
-  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0, maxHeldWsBytes: 0 };
+  readonly counters = { overlongLines: 0, refusedConnections: 0, maxHeldLineBytes: 0, maxHeldWsBytes: 0, cutOffPeers: 0 };
   /** Last status sent per module, to push only changes. */
   private readonly lastStatus = new Map<string, string>();
   private readonly maxLine: number;
+  private readonly maxQueued: number;
   private discovery: Discovery | null = null;
   port = 0;
   /** The UDP discovery port, when discovery is on. */
@@ -174,6 +177,7 @@ export class SecopNode {
 
   constructor(private readonly opts: SecopNodeOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
+    this.maxQueued = opts.maxQueuedOutput ?? 16 * 1024 * 1024;
     this.slots = new ConnectionSlots(opts.maxConnections ?? LISTENER_DEFAULTS.maxConnections, opts.maxConnectionsPerAddress ?? LISTENER_DEFAULTS.maxConnectionsPerAddress);
   }
 
@@ -464,7 +468,7 @@ export class SecopNode {
       }
       for (const m of messages) {
         if (peer.closed) return;
-        if (m.opcode === OP.ping) socket.write(encodeFrame(OP.pong, m.data));
+        if (m.opcode === OP.ping) this.writeBytes(peer, encodeFrame(OP.pong, m.data));
         else if (m.opcode === OP.close) return this.closeWs(peer, 1000);
         else if (m.opcode === OP.text || m.opcode === OP.binary) {
           // One message per frame, its line ending optional.
@@ -502,7 +506,7 @@ export class SecopNode {
         this.endConnection(peer, response);
         return;
       }
-      socket.write(response);
+      this.writeBytes(peer, response);
       peer.ws = true;
       mode = 'ws';
       const rest = held.subarray(end + 4);
@@ -519,16 +523,24 @@ export class SecopNode {
   }
 
   private send(peer: Peer, line: string): void {
+    // SECoP lines are ASCII: JSON escapes keep units such as °C intact for any client.
+    const ascii = line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    this.writeBytes(peer, peer.ws ? encodeFrame(OP.text, Buffer.from(ascii, 'latin1')) : `${ascii}\n`);
+  }
+
+  /**
+   * Every byte to a peer goes through here: replies, updates, WebSocket pongs and the handshake.
+   * A peer that reads nothing must not make the node buffer without bound, whatever it asks for
+   * (a flood of pings costs it its connection as a flood of requests does).
+   */
+  private writeBytes(peer: Peer, bytes: Buffer | string): void {
     if (peer.socket.destroyed || peer.closing) return;
-    // A peer that reads nothing must not make the node buffer without bound.
-    if (peer.socket.writableLength > MAX_QUEUED_OUTPUT) {
+    if (peer.socket.writableLength > this.maxQueued) {
+      this.counters.cutOffPeers++;
       peer.socket.destroy();
       return;
     }
-    // SECoP lines are ASCII: JSON escapes keep units such as °C intact for any client.
-    const ascii = line.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    if (peer.ws) peer.socket.write(encodeFrame(OP.text, Buffer.from(ascii, 'latin1')));
-    else peer.socket.write(`${ascii}\n`);
+    peer.socket.write(bytes);
   }
 
   /** Ends a WebSocket connection with a close frame (RFC 6455 §5.5.1). */
