@@ -9,13 +9,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseTokenFile, tokensFromEnv } from '../server/tokens.js';
+import { rawList, rawRecord, rawText } from './raw.js';
 import type { ConfigProblem } from './yaml.js';
 
 type Key = (string | number)[];
 
-const record = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const record = rawRecord;
+const list = rawList;
+const text = rawText;
 
 /** How a list entry is named in a problem: `daemons.chiller.tokenFile` rather than `daemons.0.tokenFile`. */
 function label(section: string, entry: Record<string, unknown>, index: number, key: string): string {

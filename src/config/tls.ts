@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { ListenerTlsConfig, PeerTlsConfig } from '../monitor/options.js';
 import type { LabConfig } from './lab.js';
 import { ConfigError, type ConfigProblem } from './yaml.js';
+import { rawList, rawRecord, rawText } from './raw.js';
 
 /** A daemon's listener as startDaemon takes it: file paths, read by the daemon. */
 export interface DaemonListenerTls {
@@ -203,13 +204,8 @@ export function collectLabTls(lab: LabTlsSources, baseDir: string): { tls: LabTl
   return { tls, problems: r.problems };
 }
 
-/** For the loader: what is wrong with the lab's TLS files, located by key. */
-export function checkLabTls(lab: LabConfig, baseDir: string): ConfigProblem[] {
-  return collectLabTls(lab, baseDir).problems;
-}
-
-const record = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const record = rawRecord;
+const text = rawText;
 
 /** The file names of a TLS section as written; what is not a string is left to the schema. */
 function filesOf(v: unknown): TlsFiles | undefined {
@@ -227,11 +223,11 @@ function listenerOf(v: unknown): ListenerFiles | undefined {
 /**
  * What is wrong with the TLS files of a lab document as written (before the schema), so that a
  * missing certificate is reported in the same run as the schema's mistakes and the secrets.
- * A valid lab gives the same problems as checkLabTls.
+ * A valid lab gives the same problems as collectLabTls.
  */
 export function checkLabTlsInput(input: unknown, baseDir: string): ConfigProblem[] {
   const lab = record(input) ?? {};
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const list = rawList;
   const monitor = record(lab.monitor) ?? {};
   const sources: LabTlsSources = {
     daemons: list(lab.daemons).map((raw, i) => {

@@ -35,8 +35,8 @@ export interface ConfigChecks<T> {
   checkInput?: (input: unknown) => ConfigProblem[];
 }
 
-export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S, checks: ConfigChecks<z.output<S>> | ((value: z.output<S>) => ConfigProblem[]) = {}): z.output<S> {
-  const { check, checkInput } = typeof checks === 'function' ? { check: checks, checkInput: undefined } : checks;
+export function parseYamlConfig<S extends z.ZodType>(text: string, file: string, schema: S, checks: ConfigChecks<z.output<S>> = {}): z.output<S> {
+  const { check, checkInput } = checks;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const at = (offset: number | undefined): string => {
@@ -74,7 +74,7 @@ export function parseYamlConfig<S extends z.ZodType>(text: string, file: string,
   return value;
 }
 
-export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, checks: ConfigChecks<z.output<S>> | ((value: z.output<S>) => ConfigProblem[]) = {}): z.output<S> {
+export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, checks: ConfigChecks<z.output<S>> = {}): z.output<S> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

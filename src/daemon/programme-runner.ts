@@ -86,7 +86,6 @@ interface SavedState {
  * programme by calling itself "programme").
  */
 export const PROGRAMME_ACTOR: Actor = Object.freeze({ who: 'programme', peer: 'daemon' });
-const ACTOR = PROGRAMME_ACTOR;
 /** While running, the position is written at least this often (and at every phase change). */
 const SAVE_EVERY_MS = 5000;
 
@@ -386,7 +385,7 @@ export class ProgrammeRunner {
       return;
     }
     this.applying = this.host
-      .setParams({ [loaded.param]: String(value) }, ACTOR)
+      .setParams({ [loaded.param]: String(value) }, PROGRAMME_ACTOR)
       .then(
         (applied) => {
           const v = applied[loaded.param];
