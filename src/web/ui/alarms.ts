@@ -15,7 +15,13 @@ import { freshness, freshnessClass, freshnessTitle, type Freshness } from './fre
 import { live } from './live.js';
 
 const ACTIVE = new Set(['raised', 'acknowledged', 'pending']);
-const SEVERITY_RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 };
+/** Most severe first: critical 0, warning 1, info 2 (anything else after them). */
+export const SEVERITY_RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 };
+
+/** An alarm someone has to see to: raised, or acknowledged and not cleared (pending is not an alarm yet). */
+export function needsAttention(a: AlarmState): boolean {
+  return a.state === 'raised' || a.state === 'acknowledged';
+}
 
 /** Raised first, then acknowledged, then pending; by severity; newest first. */
 function byUrgency(a: AlarmState, b: AlarmState): number {

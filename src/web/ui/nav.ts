@@ -5,6 +5,7 @@
  */
 import { h, type ComponentChild } from 'preact';
 import type { AlarmState } from '../../monitor/types.js';
+import { needsAttention } from './alarms.js';
 import { tabHref, type View } from './route.js';
 
 export interface Tab {
@@ -32,7 +33,7 @@ export function viewLabel(view: View): string {
 
 export function Nav(props: { view: View; alarms: AlarmState[] }): ComponentChild {
   const current = tabOf(props.view);
-  const active = props.alarms.filter((a) => a.state === 'raised' || a.state === 'acknowledged').length;
+  const active = props.alarms.filter(needsAttention).length;
   return h('nav', { class: 'tabs', 'aria-label': 'Views' },
     TABS.map((t) =>
       h('a', { key: t.view, href: tabHref(t.view), class: `tab${t.view === current ? ' current' : ''}`, 'aria-current': t.view === current ? 'page' : undefined, 'data-testid': `nav-${t.view}` }, [

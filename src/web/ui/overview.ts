@@ -12,6 +12,7 @@ import type { HistoryResult } from '../../archive/types.js';
 import type { AlarmState, PeerValue } from '../../monitor/types.js';
 import type { DeviceView } from '../views.js';
 import { api, query } from './api.js';
+import { SEVERITY_RANK, needsAttention } from './alarms.js';
 import { stateClass } from './device.js';
 import { fmtClock, fmtValue, slug } from './format.js';
 import { freshness, freshnessClass, freshnessTitle } from './freshness.js';
@@ -41,21 +42,19 @@ export function keyParams(d: Pick<DeviceView, 'overview' | 'describe' | 'values'
   return numeric.slice(0, FALLBACK_KEYS);
 }
 
-const ACTIVE = new Set(['raised', 'acknowledged']);
-const SEVERITY_RANK: Record<string, number> = { info: 0, warning: 1, critical: 2 };
-
+/** The most severe; of equal severity, a raised one before an acknowledged one. */
 function worst(alarms: AlarmState[]): AlarmState | undefined {
-  return [...alarms].sort((a, b) => (SEVERITY_RANK[b.severity] ?? 0) - (SEVERITY_RANK[a.severity] ?? 0) || (a.state === 'raised' ? -1 : 1))[0];
+  return [...alarms].sort((a, b) => (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3) || (a.state === 'raised' ? -1 : 1))[0];
 }
 
 /** The most severe active alarm on one value of a device (from the alarm's `watches`, never a split name). */
 export function alarmOnValue(alarms: AlarmState[], device: string, param: string): AlarmState | undefined {
-  return worst(alarms.filter((a) => ACTIVE.has(a.state) && a.watches?.client === device && a.watches.param === param));
+  return worst(alarms.filter((a) => needsAttention(a) && a.watches?.client === device && a.watches.param === param));
 }
 
 /** The most severe active alarm about the device itself (its link, its state). */
 export function alarmOnDevice(alarms: AlarmState[], device: string): AlarmState | undefined {
-  return worst(alarms.filter((a) => ACTIVE.has(a.state) && !a.watches && a.clients.includes(device)));
+  return worst(alarms.filter((a) => needsAttention(a) && !a.watches && a.clients.includes(device)));
 }
 
 type Points = Array<[number, number]>;
