@@ -13,6 +13,7 @@ import { ApiError, api } from './api.js';
 import { fmtDateTime, fmtValue, slug } from './format.js';
 import { freshness, freshnessClass, freshnessTitle, type Freshness } from './freshness.js';
 import { live } from './live.js';
+import { routeHref } from './route.js';
 
 const ACTIVE = new Set(['raised', 'acknowledged', 'pending']);
 /** Most severe first: critical 0, warning 1, info 2 (anything else after them). */
@@ -45,7 +46,7 @@ export function AlarmBanner(props: { alarms: AlarmState[] }): ComponentChild {
   const worst = raised[0]!.severity;
   return h('div', { class: `alarm-banner sev-${worst}`, role: 'alert', 'data-testid': 'alarm-banner' }, [
     h('strong', null, raised.length === 1 ? 'Alarm: ' : `${raised.length} alarms: `),
-    raised.map((a, i) => h('span', { key: a.id }, [i > 0 ? ', ' : '', h('a', { href: '#alarms' }, a.id), ` (${a.severity}) ${a.description}`])),
+    raised.map((a, i) => h('span', { key: a.id }, [i > 0 ? ', ' : '', h('a', { href: routeHref('alarms') }, a.id), ` (${a.severity}) ${a.description}`])),
   ]);
 }
 

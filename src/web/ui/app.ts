@@ -120,7 +120,7 @@ function ViewBody(props: { route: Route; s: LiveState; canWrite: boolean; readOn
     case 'history':
       return h(HistoryExplorer, null);
     case 'log':
-      return h(MessageLog, { messages: s.messages, dropped: s.dropped });
+      return h(MessageLog, { messages: s.messages, dropped: s.dropped, devices: s.devices.map((d) => d.name) });
     case 'console':
       return canWrite
         ? h(CommandLine, { devices: s.devices, readOnly })

@@ -158,7 +158,6 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
   // A command answering with bytes has no form: its answer cannot be shown as a reply line (the images panel downloads files).
   const commands = d.describe ? Object.entries(d.describe.commands).filter(([, c]) => !c.binary) : [];
   const showForms = props.canWrite && !props.readOnly && !d.describe?.readOnly;
-  const firstUnit = (plotValues: string[]): string | undefined => plotValues.slice(1).map((v) => d.units[v]).find((u) => u !== undefined);
   const grouped = groupParams(names, d.describe?.params);
   const settings: Settings = { show: showForms, writable: new Set(writable) };
   const f = filter.trim();
@@ -209,7 +208,7 @@ function DeviceCardView(props: { d: DeviceView; canWrite: boolean; readOnly: boo
       : null,
     // A camera's card leads with its frame: what its users look at first.
     isImageSource(d) ? h(ImagesPanel, { device: d.name, connected: d.connected, values: d.values }) : null,
-    d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p, unit: firstUnit(p.values) }))) : null,
+    d.plots.length ? h('div', { class: 'plots' }, d.plots.map((p) => h(LivePlot, { key: p.id, device: d.name, plot: p }))) : null,
     d.protocol === 'labwire' && d.describe && programmableParams(d.describe).length > 0
       ? h(ProgrammePanel, { device: d.name, connected: d.connected, fresh, describe: d.describe, units: d.units, canWrite: showForms })
       : null,

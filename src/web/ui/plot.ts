@@ -275,7 +275,7 @@ export class TimeColumns {
 }
 
 /** A configured plot of a device: the last hour from the archive, then live. */
-export function LivePlot(props: { device: string; plot: ResolvedPlot; unit: string | undefined; height?: number }): ComponentChild {
+export function LivePlot(props: { device: string; plot: ResolvedPlot; height?: number }): ComponentChild {
   const { device, plot } = props;
   const box = useRef<HTMLDivElement>(null);
   const [note, setNote] = useState<string>('loading history…');
@@ -297,7 +297,7 @@ export function LivePlot(props: { device: string; plot: ResolvedPlot; unit: stri
         timeX ? timeSeriesX : { label: xName },
         ...yNames.map((y, i) => ({ label: y, stroke: COLORS[i % COLORS.length], width: 1.5, ...(timeX ? {} : { paths: () => null, points: { show: true, size: 4 } }) })),
       ],
-      axes: [timeX ? timeAxis(el) : { label: plot.xlabel ?? xName }, { label: plot.ylabel ?? props.unit ?? unitOf(refs[0]), size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
+      axes: [timeX ? timeAxis(el) : { label: plot.xlabel ?? xName }, { label: plot.ylabel ?? refs.map(unitOf).find((u) => u !== undefined), size: 60, values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr) }],
       scales: { x: { time: timeX, distr: !timeX && plot.xscale === 'log' ? 3 : 1 }, y: { distr: plot.yscale === 'log' ? 3 : 1 } },
       cursor: { drag: { x: true, y: false } },
       legend: { show: true },
