@@ -13,7 +13,7 @@ import { freePort } from '../src/testing/free-port.js';
 import { eventually } from '../src/testing/eventually.js';
 import { startJulaboLab, type JulaboLab } from './helpers/julabo-lab.js';
 
-const PYTHON = '/usr/bin/python3';
+import { PYTHON, runPythonJson } from './helpers/python.js';
 const DATABASEDS = '/usr/lib/tango/DataBaseds';
 const SCHEMA = '/usr/share/dbconfig-common/data/tango-db/install/mysql';
 const MYSQL = ['-h', '127.0.0.1', '-P', '3306', '-u', 'root'];
@@ -40,19 +40,7 @@ function tangoEnv(): NodeJS.ProcessEnv {
 }
 
 function py(script: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(PYTHON, ['-c', `import json, tango\n${script}`], { stdio: ['ignore', 'pipe', 'pipe'], env: tangoEnv() });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`client failed (${code}): ${err.slice(-1500)}\nlog: ${log.slice(-1500)}`));
-      resolve(JSON.parse(out.trim().split('\n').pop() ?? 'null'));
-    });
-  });
+  return runPythonJson(`import json, tango\n${script}`, { env: tangoEnv(), note: () => `log: ${log.slice(-1500)}` });
 }
 
 function stop(child: ChildProcess | undefined): Promise<void> {

@@ -16,7 +16,7 @@ import { eventually, kv, startJulaboLab, type JulaboLab } from './helpers/julabo
 import { ROOT } from './helpers/cli.js';
 import { cliInProcess } from './helpers/cli-in-process.js';
 
-const PYTHON = '/usr/bin/python3';
+import { PYTHON, runPythonJson } from './helpers/python.js';
 const probe = spawnSync(PYTHON, ['-c', 'import tango'], { encoding: 'utf8' });
 const HAVE_TANGO = probe.status === 0;
 if (!HAVE_TANGO) console.warn(`skipping the Tango gateway tests: PyTango is not importable by ${PYTHON} (apt-get install python3-tango)`);
@@ -41,24 +41,7 @@ function py(script: string, timeoutMs = 60_000): Promise<unknown> {
     `    return p`,
     '',
   ].join('\n');
-  return new Promise((resolve, reject) => {
-    const p = spawn(PYTHON, ['-c', `${prelude}${script}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`client script failed (${code}): ${err.slice(-2000)}\ngateway: ${gatewayLog.slice(-1500)}`));
-      try {
-        resolve(JSON.parse(last));
-      } catch {
-        reject(new Error(`client script printed no JSON: ${out} ${err}`));
-      }
-    });
-  });
+  return runPythonJson(`${prelude}${script}`, { timeoutMs, note: () => `gateway: ${gatewayLog.slice(-1500)}` });
 }
 
 const describeTango = HAVE_TANGO ? describe : describe.skip;

@@ -2,7 +2,7 @@
  * `tango:` in the lab file: `labwire up` starts the Tango gateway for the lab's daemons, devices
  * labwire/<lab name>/<daemon>, writing with a token of its own (not the monitor's forward one) (PyTango DeviceProxy client).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { silentLogger } from '../src/util/logger.js';
 import { freePort } from '../src/testing/free-port.js';
 import { eventually } from '../src/testing/eventually.js';
 
-const PYTHON = '/usr/bin/python3';
+import { PYTHON, runPythonJson } from './helpers/python.js';
 const HAVE_TANGO = spawnSync(PYTHON, ['-c', 'import tango']).status === 0;
 if (!HAVE_TANGO) console.warn(`skipping the tango: lab file test: PyTango is not importable by ${PYTHON} (apt-get install python3-tango)`);
 
@@ -71,20 +71,7 @@ while time.time() < deadline and not ("MOVING" in states and states[-1] == "ON")
 print(json.dumps({"sp": c.read_attribute("setpoint").value, "warn": c.get_attribute_config("setpoint").alarms.max_warning, "states": states, "final": str(c.state())}), flush=True)
 import os; os._exit(0)  # PyTango 9.3 may crash tearing down event subscriptions at exit`;
       // Asynchronously: the daemons run in this process and must answer while the client runs.
-      const run = (): Promise<{ sp: number; warn: string; states: string[]; final: string }> =>
-        new Promise((resolve, reject) => {
-          const p = spawn(PYTHON, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-          let out = '';
-          let err = '';
-          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-          p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-          const timer = setTimeout(() => p.kill('SIGKILL'), 90_000);
-          p.on('close', (code) => {
-            clearTimeout(timer);
-            if (code !== 0) return reject(new Error(err.slice(-500)));
-            resolve(JSON.parse(out.trim().split('\n').pop()!) as { sp: number; warn: string; states: string[]; final: string });
-          });
-        });
+      const run = (): Promise<{ sp: number; warn: string; states: string[]; final: string }> => runPythonJson(script, { timeoutMs: 90_000 });
       const r = await eventually(run, 100_000, 1000);
       // The site limit (30) of the lab file, shown as the attribute's warning level.
       expect([r.sp, r.warn]).toEqual([21.5, '30']);

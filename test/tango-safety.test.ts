@@ -16,7 +16,7 @@ import { TANGO_GATEWAY } from '../src/cli/tango-cmd.js';
 import { silentLogger } from '../src/util/logger.js';
 import { eventually } from '../src/testing/eventually.js';
 
-const PYTHON = '/usr/bin/python3';
+import { PYTHON, runPythonJson } from './helpers/python.js';
 const HAVE_TANGO = spawnSync(PYTHON, ['-c', 'import tango']).status === 0;
 if (!HAVE_TANGO) console.warn(`skipping the Tango gateway safety tests: PyTango is not importable by ${PYTHON} (apt-get install python3-tango)`);
 
@@ -116,23 +116,7 @@ function py(script: string, timeoutMs = 60_000): Promise<Record<string, unknown>
     '        return [e.args[0].reason, e.args[0].desc]',
     '',
   ].join('\n');
-  return new Promise((resolve, reject) => {
-    const c = spawn(PYTHON, ['-c', `${prelude}${script}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let errText = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (errText += d.toString()));
-    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
-    c.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`client failed (${code} ${signal}): ${out.slice(-500)} ${errText.slice(-1500)}\ngateway: ${gatewayLog.slice(-1500)}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, unknown>);
-      } catch {
-        reject(new Error(`client printed no JSON: ${out} ${errText}`));
-      }
-    });
-  });
+  return runPythonJson<Record<string, unknown>>(`${prelude}${script}`, { timeoutMs, note: () => `gateway: ${gatewayLog.slice(-1500)}` });
 }
 
 function alive(pid: number): boolean {
